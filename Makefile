@@ -1,0 +1,61 @@
+# Build graph for tally. scripts/setup.sh calls `make all`; make rebuilds only
+# what is older than its sources and says what it builds.
+
+CLANG      ?= clang-16
+BPFTOOL    ?= bpftool
+ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+LIBBPF_SRC := .deps/libbpf-1.1.2/src
+LIBBPF_OUT := build/libbpf
+LIBBPF_A   := $(LIBBPF_OUT)/root/lib/libbpf.a
+LIBBPF_INC := $(LIBBPF_OUT)/root/include
+
+VMLINUX_H  := build/vmlinux/vmlinux.h
+BPF_SRCS   := $(wildcard bpf/*.bpf.c)
+BPF_OBJS   := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_HDRS   := $(wildcard bpf/*.h)
+
+ADDON      := native/build/Release/tally_native.node
+NATIVE_SRC := $(wildcard native/*.cc native/*.h) native/binding.gyp
+
+TS_SRCS    := $(shell find src test bench -name '*.ts' 2>/dev/null) tsconfig.json
+TS_STAMP   := dist/.stamp
+
+NODEDIR    := $(shell [ -f /usr/include/node/node.h ] && echo --nodedir=/usr)
+
+.PHONY: all clean
+all: $(BPF_OBJS) $(ADDON) $(TS_STAMP)
+
+# libbpf as position-independent static code: Debian's libbpf.a is not PIC and
+# cannot be linked into a shared object such as a .node addon.
+$(LIBBPF_A): $(LIBBPF_SRC)/libbpf.c
+	@echo "[build] libbpf 1.1.2 (static, -fPIC)"
+	@mkdir -p $(LIBBPF_OUT)/obj
+	@$(MAKE) --no-print-directory -s -C $(LIBBPF_SRC) BUILD_STATIC_ONLY=1 \
+	  OBJDIR=$(abspath $(LIBBPF_OUT)/obj) DESTDIR=$(abspath $(LIBBPF_OUT)/root) \
+	  PREFIX= LIBDIR=/lib INCLUDEDIR=/include UAPIDIR=/include \
+	  EXTRA_CFLAGS="-fPIC -O2 -g" install install_uapi_headers >/dev/null
+
+# vmlinux.h is generated from the running kernel's BTF; it is never committed.
+$(VMLINUX_H): /sys/kernel/btf/vmlinux
+	@echo "[build] $@ from /sys/kernel/btf/vmlinux"
+	@mkdir -p $(dir $@)
+	@$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+build/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX_H) $(LIBBPF_A)
+	@echo "[build] $@"
+	@mkdir -p $(dir $@)
+	@$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf -c $< -o $@
+
+$(ADDON): $(NATIVE_SRC) $(LIBBPF_A) $(BPF_HDRS)
+	@echo "[build] native addon"
+	@cd native && ../node_modules/.bin/node-gyp $(NODEDIR) --loglevel=error configure build >/dev/null
+
+$(TS_STAMP): $(TS_SRCS)
+	@echo "[build] TypeScript"
+	@node_modules/.bin/tsc -p tsconfig.json
+	@touch $@
+
+clean:
+	rm -rf build dist native/build

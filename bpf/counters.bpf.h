@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * In-kernel aggregation shared by every counting program: one per-CPU hash of
+ * counters keyed by struct tally_counter_key, a reserved overflow key per
+ * metric for when that hash is full, and a per-CPU array of self-statistics.
+ */
+#ifndef TALLY_COUNTERS_BPF_H
+#define TALLY_COUNTERS_BPF_H
+
+#include "tally_types.h"
+
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+
+/* Capacity is set by user space before load (bpf_map__set_max_entries). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tally_counter_key);
+	__type(value, __u64);
+} tally_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TALLY_STAT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} tally_stats SEC(".maps");
+
+static __always_inline void tally_stat_inc(__u32 stat)
+{
+	__u64 *v = bpf_map_lookup_elem(&tally_stats, &stat);
+
+	if (v)
+		*v += 1;
+}
+
+/*
+ * Add v to the counter at key. Per-CPU values need no atomics. An update that
+ * finds the map full lands in the metric's overflow key, which user space
+ * creates before attaching, so nothing counted is lost without a trace.
+ */
+static __always_inline void tally_add(struct tally_counter_key *key, __u64 v)
+{
+	__u64 *cur = bpf_map_lookup_elem(&tally_counters, key);
+	long err;
+
+	if (cur) {
+		*cur += v;
+		return;
+	}
+	err = bpf_map_update_elem(&tally_counters, key, &v, BPF_NOEXIST);
+	if (!err)
+		return;
+	if (err == -EEXIST) {
+		/* Another CPU created the entry between our lookup and update. */
+		cur = bpf_map_lookup_elem(&tally_counters, key);
+		if (cur) {
+			*cur += v;
+			return;
+		}
+	}
+	struct tally_counter_key overflow = {
+		.metric = key->metric,
+		.flags = TALLY_KEY_OVERFLOW,
+	};
+	cur = bpf_map_lookup_elem(&tally_counters, &overflow);
+	if (cur) {
+		*cur += v;
+		tally_stat_inc(TALLY_STAT_MAP_FULL);
+	} else {
+		tally_stat_inc(TALLY_STAT_LOST);
+	}
+}
+
+#endif /* TALLY_COUNTERS_BPF_H */

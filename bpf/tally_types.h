@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The kernel/user boundary of tally's counting programs: plain C types shared
+ * by the BPF programs (bpf/NAME.bpf.c) and the native addon (native/), which
+ * reports their sizes and offsets to TypeScript so the decoders there are
+ * checked against this file at startup rather than trusted.
+ *
+ * No kernel or libc headers here: only fixed-width integer types.
+ */
+#ifndef TALLY_TYPES_H
+#define TALLY_TYPES_H
+
+#ifdef __BPF__
+/* vmlinux.h provides __u64 and friends. */
+#else
+#include <linux/types.h>
+#endif
+
+/* Flags of a counter key. */
+#define TALLY_KEY_RAW_CGROUP 0u /* key.cgroup_id is a raw cgroup v2 id */
+#define TALLY_KEY_OVERFLOW   1u /* reserved entry that absorbs updates when the map is full */
+
+/*
+ * Key of every in-kernel counter. The map is per-CPU, so a value is one __u64
+ * per possible CPU, summed by user space at read time.
+ */
+struct tally_counter_key {
+	__u64 cgroup_id; /* cgroup v2 id of the socket/task; 0 in overflow keys */
+	__u64 binary_id; /* hash of the executable's path; 0 when not keyed by binary */
+	__u32 metric;    /* metric id, local to one BPF object */
+	__u32 flags;     /* TALLY_KEY_* */
+};
+
+/* binary_id of a task without an executable (kernel threads). */
+#define TALLY_BINARY_NONE 1ull
+
+/*
+ * Executable paths are assembled in the kernel by walking dentries from the
+ * file up to the task's root. Components are stored leaf first, each
+ * NUL-terminated, so the BPF side only ever appends; user space reverses them.
+ */
+#define TALLY_PATH_MAX      1024 /* power of two: used as an index mask */
+#define TALLY_NAME_MAX      256  /* NAME_MAX + NUL */
+#define TALLY_PATH_DEPTH    48
+
+/* Ring-buffer record: "binary_id means this path". Sent once per new binary. */
+struct tally_binary_event {
+	__u64 binary_id;
+	__u32 path_len;   /* bytes of path[] in use */
+	__u32 truncated;  /* 1 when the walk hit TALLY_PATH_MAX or TALLY_PATH_DEPTH */
+	char path[TALLY_PATH_MAX + TALLY_NAME_MAX];
+};
+
+/* Indexes of the per-CPU tally_stats array: things that must never go unseen. */
+enum tally_stat {
+	TALLY_STAT_MAP_FULL = 0,        /* counter updates diverted to the overflow key */
+	TALLY_STAT_LOST = 1,            /* updates lost entirely (overflow key missing) */
+	TALLY_STAT_BINARY_EVENT_DROPS = 2, /* binary path events that found the ring buffer full */
+	TALLY_STAT_BINARY_STORAGE_FAIL = 3, /* task storage could not be created */
+	TALLY_STAT_PATH_TRUNCATED = 4,  /* executable paths cut at the walk limits */
+	TALLY_STAT__COUNT = 5,
+};
+
+#endif /* TALLY_TYPES_H */

@@ -1,0 +1,42 @@
+// tally's native binding: a thin layer over the vendored libbpf. TypeScript
+// validates and decides; these functions make the syscalls and report errno
+// and libbpf's log lines exactly.
+#include <bpf/libbpf.h>
+#include <napi.h>
+
+#include "bpf_object.h"
+#include "errors.h"
+
+namespace tally {
+void InitMapOps(Napi::Env env, Napi::Object exports);
+void InitCgroup(Napi::Env env, Napi::Object exports);
+void InitLayout(Napi::Env env, Napi::Object exports);
+Napi::Function InitRingBuffer(Napi::Env env);
+
+static Napi::Value NumPossibleCpus(const Napi::CallbackInfo& info) {
+  int n = libbpf_num_possible_cpus();
+  if (n < 0) {
+    ErrnoError(info.Env(), "libbpf_num_possible_cpus", n).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), n);
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InstallLibbpfLogger();
+  exports.Set("libbpfVersion", Napi::String::New(env, std::to_string(libbpf_major_version()) + "." +
+                                                          std::to_string(libbpf_minor_version())));
+  exports.Set("numPossibleCpus", Napi::Function::New(env, NumPossibleCpus));
+  exports.Set("BpfObject", BpfObject::Init(env));
+  exports.Set("RingBuffer", InitRingBuffer(env));
+  InitMapOps(env, exports);
+  InitCgroup(env, exports);
+  InitLayout(env, exports);
+  return exports;
+}
+
+}  // namespace tally
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return tally::Init(env, exports); }
+
+NODE_API_MODULE(tally_native, InitModule)

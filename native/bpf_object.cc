@@ -1,0 +1,257 @@
+#include "bpf_object.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <string.h>
+
+#include <string>
+#include <vector>
+
+#include "errors.h"
+
+namespace tally {
+
+Napi::Function BpfObject::Init(Napi::Env env) {
+  return DefineClass(env, "BpfObject",
+                     {
+                         InstanceMethod("programs", &BpfObject::Programs),
+                         InstanceMethod("maps", &BpfObject::Maps),
+                         InstanceMethod("setAutoload", &BpfObject::SetAutoload),
+                         InstanceMethod("setMaxEntries", &BpfObject::SetMaxEntries),
+                         InstanceMethod("setConstant", &BpfObject::SetConstant),
+                         InstanceMethod("load", &BpfObject::Load),
+                         InstanceMethod("attach", &BpfObject::Attach),
+                         InstanceMethod("mapFd", &BpfObject::MapFd),
+                         InstanceMethod("programInfo", &BpfObject::ProgramInfo),
+                         InstanceMethod("close", &BpfObject::Close),
+                     });
+}
+
+BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObject>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) {
+    Napi::TypeError::New(env, "BpfObject(path): path must be a string").ThrowAsJavaScriptException();
+    return;
+  }
+  std::string path = info[0].As<Napi::String>();
+  LogCapture log;
+  obj_ = bpf_object__open_file(path.c_str(), nullptr);
+  if (!obj_) {
+    int err = errno;
+    ErrnoError(env, "opening BPF object " + path, err, log.lines()).ThrowAsJavaScriptException();
+  }
+}
+
+BpfObject::~BpfObject() { Release(); }
+
+void BpfObject::Release() {
+  // Reverse order of acquisition: links first, then programs and maps.
+  for (auto it = links_.rbegin(); it != links_.rend(); ++it) bpf_link__destroy(*it);
+  links_.clear();
+  if (obj_) bpf_object__close(obj_);
+  obj_ = nullptr;
+}
+
+static bool RequireOpen(Napi::Env env, bpf_object* obj) {
+  if (obj) return true;
+  Napi::Error::New(env, "BpfObject is closed").ThrowAsJavaScriptException();
+  return false;
+}
+
+bpf_program* BpfObject::FindProgram(Napi::Env env, const Napi::Value& name) {
+  if (!RequireOpen(env, obj_)) return nullptr;
+  std::string n = name.As<Napi::String>();
+  bpf_program* prog = bpf_object__find_program_by_name(obj_, n.c_str());
+  if (!prog) Napi::Error::New(env, "no BPF program named '" + n + "'").ThrowAsJavaScriptException();
+  return prog;
+}
+
+bpf_map* BpfObject::FindMap(Napi::Env env, const Napi::Value& name) {
+  if (!RequireOpen(env, obj_)) return nullptr;
+  std::string n = name.As<Napi::String>();
+  bpf_map* map = bpf_object__find_map_by_name(obj_, n.c_str());
+  if (!map) Napi::Error::New(env, "no BPF map named '" + n + "'").ThrowAsJavaScriptException();
+  return map;
+}
+
+static const char* OrUnknown(const char* s) { return s ? s : "unknown"; }
+
+Napi::Value BpfObject::Programs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireOpen(env, obj_)) return env.Undefined();
+  Napi::Array out = Napi::Array::New(env);
+  bpf_program* prog;
+  uint32_t i = 0;
+  bpf_object__for_each_program(prog, obj_) {
+    Napi::Object p = Napi::Object::New(env);
+    p.Set("name", bpf_program__name(prog));
+    p.Set("section", bpf_program__section_name(prog));
+    p.Set("type", OrUnknown(libbpf_bpf_prog_type_str(bpf_program__type(prog))));
+    p.Set("attachType", OrUnknown(libbpf_bpf_attach_type_str(bpf_program__expected_attach_type(prog))));
+    p.Set("autoload", bpf_program__autoload(prog));
+    p.Set("fd", bpf_program__fd(prog));
+    out.Set(i++, p);
+  }
+  return out;
+}
+
+Napi::Value BpfObject::Maps(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireOpen(env, obj_)) return env.Undefined();
+  Napi::Array out = Napi::Array::New(env);
+  bpf_map* map;
+  uint32_t i = 0;
+  bpf_object__for_each_map(map, obj_) {
+    Napi::Object m = Napi::Object::New(env);
+    m.Set("name", bpf_map__name(map));
+    m.Set("type", OrUnknown(libbpf_bpf_map_type_str(bpf_map__type(map))));
+    m.Set("keySize", bpf_map__key_size(map));
+    m.Set("valueSize", bpf_map__value_size(map));
+    m.Set("maxEntries", bpf_map__max_entries(map));
+    m.Set("internal", bpf_map__is_internal(map));
+    m.Set("fd", bpf_map__fd(map));
+    out.Set(i++, m);
+  }
+  return out;
+}
+
+Napi::Value BpfObject::SetAutoload(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_program* prog = FindProgram(env, info[0]);
+  if (!prog) return env.Undefined();
+  int err = bpf_program__set_autoload(prog, info[1].ToBoolean());
+  if (err) ErrnoError(env, "set_autoload", err).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value BpfObject::SetMaxEntries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_map* map = FindMap(env, info[0]);
+  if (!map) return env.Undefined();
+  int err = bpf_map__set_max_entries(map, info[1].As<Napi::Number>().Uint32Value());
+  if (err) ErrnoError(env, "set_max_entries", err).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// Sets a `const volatile` global in .rodata before load. The variable is found
+// through the object's BTF, and its size must match the bytes given.
+Napi::Value BpfObject::SetConstant(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireOpen(env, obj_)) return env.Undefined();
+  std::string name = info[0].As<Napi::String>();
+  Napi::Buffer<uint8_t> bytes = info[1].As<Napi::Buffer<uint8_t>>();
+  if (loaded_) {
+    Napi::Error::New(env, "setConstant(" + name + "): object is already loaded").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  bpf_map* rodata = nullptr;
+  bpf_map* map;
+  bpf_object__for_each_map(map, obj_) {
+    const char* n = bpf_map__name(map);
+    size_t len = strlen(n);
+    if (bpf_map__is_internal(map) && len >= 7 && strcmp(n + len - 7, ".rodata") == 0) rodata = map;
+  }
+  const btf* b = bpf_object__btf(obj_);
+  int sec_id = b ? btf__find_by_name_kind(b, ".rodata", BTF_KIND_DATASEC) : -1;
+  if (!rodata || sec_id < 0) {
+    Napi::Error::New(env, "setConstant(" + name + "): object has no .rodata").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const btf_type* sec = btf__type_by_id(b, sec_id);
+  const btf_var_secinfo* vs = btf_var_secinfos(sec);
+  for (uint16_t i = 0; i < btf_vlen(sec); i++, vs++) {
+    const btf_type* var = btf__type_by_id(b, vs->type);
+    if (name != btf__name_by_offset(b, var->name_off)) continue;
+    if (vs->size != bytes.Length()) {
+      Napi::Error::New(env, "setConstant(" + name + "): variable has " + std::to_string(vs->size) +
+                                " bytes, got " + std::to_string(bytes.Length()))
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    // Copy, patch, and hand back the whole section through the public API.
+    size_t size = 0;
+    const uint8_t* current = static_cast<const uint8_t*>(bpf_map__initial_value(rodata, &size));
+    if (!current || vs->offset + vs->size > size) {
+      Napi::Error::New(env, "setConstant(" + name + "): .rodata is not writable").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    std::vector<uint8_t> data(current, current + size);
+    memcpy(data.data() + vs->offset, bytes.Data(), vs->size);
+    int err = bpf_map__set_initial_value(rodata, data.data(), data.size());
+    if (err) ErrnoError(env, "setConstant(" + name + ")", err).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Error::New(env, "setConstant: no constant named '" + name + "' in .rodata").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireOpen(env, obj_)) return env.Undefined();
+  LogCapture log;
+  int err = bpf_object__load(obj_);
+  if (err) {
+    ErrnoError(env, std::string("loading BPF object ") + bpf_object__name(obj_), err, log.lines())
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  loaded_ = true;
+  return env.Undefined();
+}
+
+// Attaches a program the way its section name says (tp_btf/, raw_tp/,
+// tracepoint/, ...). Returns nothing; the link lives until close().
+Napi::Value BpfObject::Attach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_program* prog = FindProgram(env, info[0]);
+  if (!prog) return env.Undefined();
+  LogCapture log;
+  bpf_link* link = bpf_program__attach(prog);
+  if (!link) {
+    int err = errno;
+    ErrnoError(env, std::string("attaching ") + bpf_program__name(prog), err, log.lines())
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  links_.push_back(link);
+  return env.Undefined();
+}
+
+Napi::Value BpfObject::MapFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_map* map = FindMap(env, info[0]);
+  if (!map) return env.Undefined();
+  return Napi::Number::New(env, bpf_map__fd(map));
+}
+
+// Kernel's view of a loaded program: its id and, when kernel.bpf_stats_enabled
+// is on, cumulative run time and run count.
+Napi::Value BpfObject::ProgramInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_program* prog = FindProgram(env, info[0]);
+  if (!prog) return env.Undefined();
+  int fd = bpf_program__fd(prog);
+  if (fd < 0) return env.Null();
+  bpf_prog_info pi;
+  memset(&pi, 0, sizeof(pi));
+  uint32_t len = sizeof(pi);
+  if (bpf_obj_get_info_by_fd(fd, &pi, &len)) {
+    ErrnoError(env, "bpf_obj_get_info_by_fd", errno).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", pi.id);
+  o.Set("runTimeNs", Napi::Number::New(env, static_cast<double>(pi.run_time_ns)));
+  o.Set("runCount", Napi::Number::New(env, static_cast<double>(pi.run_cnt)));
+  o.Set("recursionMisses", Napi::Number::New(env, static_cast<double>(pi.recursion_misses)));
+  return o;
+}
+
+Napi::Value BpfObject::Close(const Napi::CallbackInfo& info) {
+  Release();
+  return info.Env().Undefined();
+}
+
+}  // namespace tally

@@ -1,0 +1,43 @@
+// BpfObject: one BPF ELF object through its life: open, configure, load,
+// attach, close. JavaScript decides what to configure and attach; this class
+// only makes the libbpf calls and reports exactly what the kernel said.
+#pragma once
+#include <napi.h>
+
+#include <vector>
+
+struct bpf_object;
+struct bpf_link;
+struct bpf_program;
+struct bpf_map;
+
+namespace tally {
+
+class BpfObject : public Napi::ObjectWrap<BpfObject> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit BpfObject(const Napi::CallbackInfo& info);
+  ~BpfObject() override;  // backstop only: JavaScript calls close()
+
+ private:
+  Napi::Value Programs(const Napi::CallbackInfo& info);
+  Napi::Value Maps(const Napi::CallbackInfo& info);
+  Napi::Value SetAutoload(const Napi::CallbackInfo& info);
+  Napi::Value SetMaxEntries(const Napi::CallbackInfo& info);
+  Napi::Value SetConstant(const Napi::CallbackInfo& info);
+  Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value Attach(const Napi::CallbackInfo& info);
+  Napi::Value MapFd(const Napi::CallbackInfo& info);
+  Napi::Value ProgramInfo(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  bpf_program* FindProgram(Napi::Env env, const Napi::Value& name);
+  bpf_map* FindMap(Napi::Env env, const Napi::Value& name);
+  void Release();
+
+  bpf_object* obj_ = nullptr;
+  bool loaded_ = false;
+  std::vector<bpf_link*> links_;
+};
+
+}  // namespace tally

@@ -1,0 +1,71 @@
+#include "errors.h"
+
+#include <bpf/libbpf.h>
+#include <string.h>
+
+#include <cstdarg>
+#include <cstdio>
+
+namespace tally {
+
+// libbpf calls are made on the JavaScript thread only; the ring-buffer thread
+// never calls into libbpf's printing paths. One active capture is enough.
+static LogCapture* g_capture = nullptr;
+
+LogCapture::LogCapture() : previous_(g_capture) { g_capture = this; }
+LogCapture::~LogCapture() { g_capture = previous_; }
+
+void LogCapture::Append(const char* line) {
+  std::string s(line);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  if (!s.empty()) lines_.push_back(std::move(s));
+}
+
+static int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG || g_capture == nullptr) return 0;
+  char buf[4096];
+  int n = vsnprintf(buf, sizeof(buf), fmt, args);
+  // Verifier logs arrive as one large message: split it into lines.
+  char* save = nullptr;
+  for (char* line = strtok_r(buf, "\n", &save); line; line = strtok_r(nullptr, "\n", &save))
+    g_capture->Append(line);
+  return n;
+}
+
+void InstallLibbpfLogger() { libbpf_set_print(LibbpfPrint); }
+
+static const char* ErrnoName(int err) {
+  switch (err) {
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EINVAL: return "EINVAL";
+    case EACCES: return "EACCES";
+    case EBUSY: return "EBUSY";
+    case EEXIST: return "EEXIST";
+    case E2BIG: return "E2BIG";
+    case ENOSPC: return "ENOSPC";
+    case ENOMEM: return "ENOMEM";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case ESRCH: return "ESRCH";
+    case EBADF: return "EBADF";
+    case ENODEV: return "ENODEV";
+    case 524: return "ENOTSUPP";
+    default: return "E?";
+  }
+}
+
+Napi::Error ErrnoError(Napi::Env env, const std::string& what, int err,
+                       const std::vector<std::string>& log) {
+  if (err < 0) err = -err;
+  std::string msg = what + ": " + (err == 524 ? "operation not supported" : strerror(err)) +
+                    " (" + ErrnoName(err) + ")";
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("code", Napi::String::New(env, ErrnoName(err)));
+  Napi::Array lines = Napi::Array::New(env, log.size());
+  for (size_t i = 0; i < log.size(); i++) lines.Set(i, Napi::String::New(env, log[i]));
+  e.Set("log", lines);
+  return e;
+}
+
+}  // namespace tally

@@ -1,0 +1,49 @@
+// Publishes the layout of bpf/tally_types.h to JavaScript, so the decoders in
+// src/bpf/layout.ts are checked against the one shared header at startup.
+#include <napi.h>
+#include <stddef.h>
+
+#include "tally_types.h"
+#include "tcp_bytes.h"
+
+namespace tally {
+
+#define FIELD(obj, type, field) obj.Set(#field, Napi::Number::New(env, offsetof(type, field)))
+
+void InitLayout(Napi::Env env, Napi::Object exports) {
+  Napi::Object layout = Napi::Object::New(env);
+
+  Napi::Object key = Napi::Object::New(env);
+  key.Set("size", sizeof(tally_counter_key));
+  FIELD(key, tally_counter_key, cgroup_id);
+  FIELD(key, tally_counter_key, binary_id);
+  FIELD(key, tally_counter_key, metric);
+  FIELD(key, tally_counter_key, flags);
+  layout.Set("counterKey", key);
+
+  Napi::Object ev = Napi::Object::New(env);
+  ev.Set("size", sizeof(tally_binary_event));
+  FIELD(ev, tally_binary_event, binary_id);
+  FIELD(ev, tally_binary_event, path_len);
+  FIELD(ev, tally_binary_event, truncated);
+  FIELD(ev, tally_binary_event, path);
+  layout.Set("binaryEvent", ev);
+
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("TALLY_KEY_RAW_CGROUP", TALLY_KEY_RAW_CGROUP);
+  c.Set("TALLY_KEY_OVERFLOW", TALLY_KEY_OVERFLOW);
+  c.Set("TALLY_BINARY_NONE", Napi::BigInt::New(env, static_cast<uint64_t>(TALLY_BINARY_NONE)));
+  c.Set("TALLY_STAT_MAP_FULL", static_cast<uint32_t>(TALLY_STAT_MAP_FULL));
+  c.Set("TALLY_STAT_LOST", static_cast<uint32_t>(TALLY_STAT_LOST));
+  c.Set("TALLY_STAT_BINARY_EVENT_DROPS", static_cast<uint32_t>(TALLY_STAT_BINARY_EVENT_DROPS));
+  c.Set("TALLY_STAT_BINARY_STORAGE_FAIL", static_cast<uint32_t>(TALLY_STAT_BINARY_STORAGE_FAIL));
+  c.Set("TALLY_STAT_PATH_TRUNCATED", static_cast<uint32_t>(TALLY_STAT_PATH_TRUNCATED));
+  c.Set("TALLY_STAT__COUNT", static_cast<uint32_t>(TALLY_STAT__COUNT));
+  c.Set("TCP_BYTES_SENT", static_cast<uint32_t>(TCP_BYTES_SENT));
+  c.Set("TCP_BYTES_RECEIVED", static_cast<uint32_t>(TCP_BYTES_RECEIVED));
+  layout.Set("constants", c);
+
+  exports.Set("layout", layout);
+}
+
+}  // namespace tally

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# One idempotent set-up step in front of `npm start` and `npm test`.
+#
+# It installs only what is missing and builds only what is stale, so on a
+# machine where everything is already in place it finishes in about a second.
+# Every step says what it does; silence means "already there".
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+say() { printf '[setup] %s\n' "$*"; }
+
+need_root() {
+  if [ "$(id -u)" != 0 ]; then
+    say "error: $1 needs root; run as root (sudo npm …)" >&2
+    exit 1
+  fi
+}
+
+# --- 1. Debian packages -------------------------------------------------------
+# The toolchain (clang-16, bpftool, libelf, zlib) builds the BPF objects and the
+# vendored libbpf; the peers (bpftrace, prometheus, nftables, iproute2, tshark)
+# are what tests and benchmarks measure against.
+APT_PACKAGES=(clang-16 llvm-16 bpftool libelf-dev zlib1g-dev pkg-config make g++ python3
+  dpkg-dev bpftrace prometheus iproute2 nftables tshark)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  need_root "installing ${missing[*]}"
+  say "installing Debian packages: ${missing[*]}"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- 2. tracefs ---------------------------------------------------------------
+# Classic tracepoint attachment (the last fallback) and bpftrace look events up
+# in tracefs. Mount it where the kernel expects it when nothing has.
+if [ ! -e /sys/kernel/tracing/events ] && [ ! -e /sys/kernel/debug/tracing/events ]; then
+  if [ "$(id -u)" = 0 ] && mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; then
+    say "mounted tracefs at /sys/kernel/tracing"
+  else
+    say "warning: tracefs is not mounted; classic tracepoints will be unavailable"
+  fi
+fi
+
+# --- 3. vendored libbpf source --------------------------------------------------
+# Pinned: Debian's source package of libbpf 1.1.2. It is fetched, never committed.
+LIBBPF_DEB_VERSION="1.1.2-0+deb12u1"
+LIBBPF_SRC="$ROOT/.deps/libbpf-1.1.2"
+if [ ! -f "$LIBBPF_SRC/src/libbpf.c" ]; then
+  need_root "fetching the libbpf source"
+  # apt-get source needs deb-src lines. Derive them from the deb822 file that
+  # already lists the Debian archive, so no host name is written here.
+  if ! apt-get source --print-uris -q "libbpf=$LIBBPF_DEB_VERSION" >/dev/null 2>&1; then
+    src_list=""
+    for f in /etc/apt/sources.list.d/*.sources; do
+      if grep -q '^Types:.*\bdeb\b' "$f" && grep -q '/debian$' "$f"; then src_list="$f"; break; fi
+    done
+    if [ -n "$src_list" ]; then
+      say "enabling deb-src, derived from $src_list"
+      sed -E 's/^Types:.*/Types: deb-src/' "$src_list" > /etc/apt/sources.list.d/tally-deb-src.sources
+    elif [ -f /etc/apt/sources.list ]; then
+      say "enabling deb-src, derived from /etc/apt/sources.list"
+      sed -nE 's/^deb (.*)/deb-src \1/p' /etc/apt/sources.list > /etc/apt/sources.list.d/tally-deb-src.list
+    else
+      say "error: no Debian apt source found to derive deb-src from" >&2
+      exit 1
+    fi
+    apt-get update -q >/dev/null
+  fi
+  say "fetching libbpf $LIBBPF_DEB_VERSION source with apt-get source"
+  rm -rf "$ROOT/.deps/apt" && mkdir -p "$ROOT/.deps/apt"
+  (cd "$ROOT/.deps/apt" && apt-get source -q "libbpf=$LIBBPF_DEB_VERSION" >/dev/null 2>&1)
+  rm -rf "$LIBBPF_SRC"
+  mv "$ROOT/.deps/apt/libbpf-1.1.2" "$LIBBPF_SRC"
+  rm -rf "$ROOT/.deps/apt"
+fi
+
+# --- 4. npm dependencies --------------------------------------------------------
+# npm ci when node_modules is missing or older than the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+# --- 5. build -------------------------------------------------------------------
+# make decides what is stale: libbpf (PIC, static), vmlinux.h, BPF objects, the
+# addon and the TypeScript. It prints nothing when everything is current.
+make --no-print-directory -s -C "$ROOT" all
