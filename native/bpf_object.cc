@@ -36,8 +36,17 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
     return;
   }
   std::string path = info[0].As<Napi::String>();
+  // Optional {kernelBtfPath}: the kernel's BTF from a file, for kernels that
+  // lack /sys/kernel/btf/vmlinux (CO-RE relocations are resolved against it).
+  std::string btf_path;
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Value v = info[1].As<Napi::Object>().Get("kernelBtfPath");
+    if (v.IsString()) btf_path = v.As<Napi::String>();
+  }
+  DECLARE_LIBBPF_OPTS(bpf_object_open_opts, opts);
+  if (!btf_path.empty()) opts.btf_custom_path = btf_path.c_str();
   LogCapture log;
-  obj_ = bpf_object__open_file(path.c_str(), nullptr);
+  obj_ = bpf_object__open_file(path.c_str(), &opts);
   if (!obj_) {
     int err = errno;
     ErrnoError(env, "opening BPF object " + path, err, log.lines()).ThrowAsJavaScriptException();

@@ -1,0 +1,79 @@
+/**
+ * The agent: serves metrics, loads and attaches the BPF programs, and on stop
+ * releases everything in reverse order of acquisition.
+ *
+ * The HTTP server binds first so a bad address fails fast, before any BPF is
+ * loaded; /readyz answers 503 until every hook is attached.
+ */
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { AgentConfig } from './config';
+import { MetricsServer } from '../exporters/metrics-server';
+import { TcpBytesCollector } from '../collectors/tcp-bytes';
+import { registerHealthMetrics } from '../health/health-metrics';
+import { CgroupPaths } from '../labels/cgroup-paths';
+import { BinaryPaths } from '../labels/binary-paths';
+import { findCgroup2Mount } from '../labels/cgroup-mount';
+import { checkLayout } from '../bpf/layout';
+import { describeHook } from '../bpf/loader';
+import { Logger } from '../util/log';
+import { formatAddress } from '../cli/address';
+
+export class Agent {
+  readonly registry = new Registry();
+  private server?: MetricsServer;
+  private tcp?: TcpBytesCollector;
+  private stopping?: Promise<void>;
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    checkLayout();
+    this.server = new MetricsServer({
+      registry: this.registry,
+      beforeScrape: () => this.tcp?.invalidate(),
+      notReadyReason: () => this.notReadyReason(),
+    });
+    await this.server.listen(this.config.metricsServer);
+    this.log.info('serving metrics', { address: formatAddress(this.config.metricsServer), port: this.server.port });
+
+    const mount = findCgroup2Mount();
+    const cgroups = new CgroupPaths(mount, this.config.cgroupCacheCapacity);
+    const binaries = new BinaryPaths(this.config.binaryCacheCapacity);
+    this.tcp = new TcpBytesCollector({
+      filter: this.config.labelFilter,
+      counterCapacity: this.config.counterMapCapacity,
+      kernelBtfPath: this.config.kernelBtfPath,
+      cgroups,
+      binaries,
+      log: this.log,
+    });
+    this.tcp.register(this.registry);
+    registerHealthMetrics(this.registry, this.tcp, [cgroups.stats, binaries.stats], () => binaries.truncated);
+    collectDefaultMetrics({ register: this.registry });
+    this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.join(','), ready: this.notReadyReason() ?? 'yes' });
+  }
+
+  private notReadyReason(): string | undefined {
+    if (!this.tcp) return 'BPF programs are not loaded yet';
+    const failed = this.tcp.loaded.hooks.filter((h) => !h.program);
+    return failed.length ? failed.map(describeHook).join('; ') : undefined;
+  }
+
+  /** The port the metrics server listens on. */
+  get port(): number | undefined {
+    return this.server?.port;
+  }
+
+  /** Stop serving, detach, free. Safe to call more than once. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.server?.close();
+      this.tcp?.close();
+      this.log.info('agent stopped');
+    })();
+    return this.stopping;
+  }
+}

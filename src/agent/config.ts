@@ -1,0 +1,16 @@
+/** Everything the agent needs to run, validated and defaulted by src/cli/args.ts. */
+import { ListenAddress } from '../cli/address';
+import { FilterLabel } from '../labels/label-filter';
+import { LogLevel } from '../util/log';
+
+export interface AgentConfig {
+  metricsServer: ListenAddress;
+  labelFilter: FilterLabel[];
+  logLevel: LogLevel;
+  /** The kernel's BTF; /sys/kernel/btf/vmlinux unless given. */
+  kernelBtfPath?: string;
+  /** max_entries of the in-kernel counter map. */
+  counterMapCapacity: number;
+  cgroupCacheCapacity: number;
+  binaryCacheCapacity: number;
+}

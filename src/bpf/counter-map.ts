@@ -1,0 +1,49 @@
+/**
+ * Reads the kernel's counter map (tally_counters, bpf/counters.bpf.h) in
+ * batches and sums each entry's per-CPU values.
+ */
+import { BPF_ANY, native } from '../native/addon';
+import { COUNTER_KEY_SIZE, CounterKey, decodeCounterKey, encodeCounterKey, KEY_OVERFLOW, sumPerCpu } from './layout';
+
+export interface CounterEntry {
+  key: CounterKey;
+  value: bigint;
+}
+
+export interface CounterDump {
+  entries: CounterEntry[];
+  batched: boolean;
+}
+
+export function readCounterMap(fd: number): CounterDump {
+  const dump = native().mapLookupAll(fd);
+  if (dump.keySize !== COUNTER_KEY_SIZE) throw new Error(`counter map key is ${dump.keySize} bytes, expected ${COUNTER_KEY_SIZE}`);
+  const entries: CounterEntry[] = new Array(dump.count);
+  for (let i = 0; i < dump.count; i++) {
+    entries[i] = {
+      key: decodeCounterKey(dump.keys, i * dump.keySize),
+      value: sumPerCpu(dump.values, i * dump.valueStride, dump.valueStride),
+    };
+  }
+  return { entries, batched: dump.batched };
+}
+
+/**
+ * Creates a metric's reserved overflow entry before any program runs, so an
+ * update that finds the map full always has somewhere to go.
+ */
+export function seedOverflowKey(fd: number, metric: number): void {
+  const info = native().mapInfo(fd);
+  const key = encodeCounterKey({ cgroupId: 0n, binaryId: 0n, metric, flags: KEY_OVERFLOW });
+  native().mapUpdate(fd, key, Buffer.alloc(info.valueStride), BPF_ANY);
+}
+
+/** The per-CPU u64 array tally_stats, summed per index. */
+export function readStatsArray(fd: number): bigint[] {
+  const dump = native().mapLookupAll(fd);
+  const out: bigint[] = [];
+  for (let i = 0; i < dump.count; i++) {
+    out[dump.keys.readUInt32LE(i * dump.keySize)] = sumPerCpu(dump.values, i * dump.valueStride, dump.valueStride);
+  }
+  return out;
+}

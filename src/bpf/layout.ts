@@ -1,0 +1,105 @@
+/**
+ * Decoders for the plain C types of bpf/tally_types.h. Offsets are written
+ * out here for speed, and checked once against what the addon compiled from
+ * the header itself (checkLayout), so a change on one side cannot go unseen.
+ */
+import { native } from '../native/addon';
+
+export const COUNTER_KEY_SIZE = 24;
+const KEY = { cgroup_id: 0, binary_id: 8, metric: 16, flags: 20 } as const;
+
+export const BINARY_EVENT = { size: 1296, binary_id: 0, path_len: 8, truncated: 12, path: 16 } as const;
+
+export const KEY_RAW_CGROUP = 0;
+export const KEY_OVERFLOW = 1;
+export const BINARY_NONE = 1n;
+
+/** Indexes of the kernel's tally_stats array. */
+export const KernelStat = {
+  mapFull: 0,
+  lost: 1,
+  binaryEventDrops: 2,
+  binaryStorageFail: 3,
+  pathTruncated: 4,
+  count: 5,
+} as const;
+
+export interface CounterKey {
+  cgroupId: bigint;
+  binaryId: bigint;
+  metric: number;
+  flags: number;
+}
+
+export function decodeCounterKey(buf: Buffer, offset: number): CounterKey {
+  return {
+    cgroupId: buf.readBigUInt64LE(offset + KEY.cgroup_id),
+    binaryId: buf.readBigUInt64LE(offset + KEY.binary_id),
+    metric: buf.readUInt32LE(offset + KEY.metric),
+    flags: buf.readUInt32LE(offset + KEY.flags),
+  };
+}
+
+export function encodeCounterKey(k: CounterKey): Buffer {
+  const buf = Buffer.alloc(COUNTER_KEY_SIZE);
+  buf.writeBigUInt64LE(k.cgroupId, KEY.cgroup_id);
+  buf.writeBigUInt64LE(k.binaryId, KEY.binary_id);
+  buf.writeUInt32LE(k.metric, KEY.metric);
+  buf.writeUInt32LE(k.flags, KEY.flags);
+  return buf;
+}
+
+/** Sum of a per-CPU u64 value: one slot of 8 bytes per possible CPU. */
+export function sumPerCpu(values: Buffer, offset: number, stride: number): bigint {
+  let total = 0n;
+  for (let o = offset; o < offset + stride; o += 8) total += values.readBigUInt64LE(o);
+  return total;
+}
+
+export interface BinaryEvent {
+  binaryId: bigint;
+  path: string;
+  truncated: boolean;
+}
+
+/** The kernel writes path components leaf first, each NUL-terminated. */
+export function decodeBinaryEvent(buf: Buffer): BinaryEvent {
+  const binaryId = buf.readBigUInt64LE(BINARY_EVENT.binary_id);
+  const len = Math.min(buf.readUInt32LE(BINARY_EVENT.path_len), buf.length - BINARY_EVENT.path);
+  const truncated = buf.readUInt32LE(BINARY_EVENT.truncated) !== 0;
+  const raw = buf.subarray(BINARY_EVENT.path, BINARY_EVENT.path + len).toString('utf8');
+  const parts = raw.split('\0').filter((p) => p.length > 0);
+  parts.reverse();
+  return { binaryId, path: (truncated ? '…/' : '/') + parts.join('/'), truncated };
+}
+
+/** Throws if the addon's view of tally_types.h differs from this file's. */
+export function checkLayout(): void {
+  const l = native().layout;
+  const want: Array<[string, number, number]> = [
+    ['counter key size', l.counterKey.size, COUNTER_KEY_SIZE],
+    ['counter key cgroup_id', l.counterKey.cgroup_id, KEY.cgroup_id],
+    ['counter key binary_id', l.counterKey.binary_id, KEY.binary_id],
+    ['counter key metric', l.counterKey.metric, KEY.metric],
+    ['counter key flags', l.counterKey.flags, KEY.flags],
+    ['binary event size', l.binaryEvent.size, BINARY_EVENT.size],
+    ['binary event path_len', l.binaryEvent.path_len, BINARY_EVENT.path_len],
+    ['binary event truncated', l.binaryEvent.truncated, BINARY_EVENT.truncated],
+    ['binary event path', l.binaryEvent.path, BINARY_EVENT.path],
+    ['TALLY_KEY_OVERFLOW', Number(l.constants.TALLY_KEY_OVERFLOW), KEY_OVERFLOW],
+    ['TALLY_STAT__COUNT', Number(l.constants.TALLY_STAT__COUNT), KernelStat.count],
+    ['TALLY_STAT_MAP_FULL', Number(l.constants.TALLY_STAT_MAP_FULL), KernelStat.mapFull],
+    ['TALLY_STAT_LOST', Number(l.constants.TALLY_STAT_LOST), KernelStat.lost],
+    ['TALLY_STAT_BINARY_EVENT_DROPS', Number(l.constants.TALLY_STAT_BINARY_EVENT_DROPS), KernelStat.binaryEventDrops],
+    ['TALLY_STAT_BINARY_STORAGE_FAIL', Number(l.constants.TALLY_STAT_BINARY_STORAGE_FAIL), KernelStat.binaryStorageFail],
+    ['TALLY_STAT_PATH_TRUNCATED', Number(l.constants.TALLY_STAT_PATH_TRUNCATED), KernelStat.pathTruncated],
+  ];
+  const bad = want.filter(([, got, expected]) => got !== expected);
+  if (bad.length > 0) {
+    throw new Error(
+      'bpf/tally_types.h and src/bpf/layout.ts disagree: ' +
+        bad.map(([what, got, expected]) => `${what} is ${got} in C, ${expected} in TypeScript`).join('; '),
+    );
+  }
+  if (l.constants.TALLY_BINARY_NONE !== BINARY_NONE) throw new Error('TALLY_BINARY_NONE differs between C and TypeScript');
+}

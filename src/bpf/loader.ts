@@ -1,0 +1,176 @@
+/**
+ * Loads one BPF object and attaches each of its hooks with the best attach
+ * type the running kernel accepts.
+ *
+ * A hook lists candidate programs in order of preference (fentry > kprobe >
+ * tp_btf > raw_tp > tracepoint). The loader enables one candidate per hook,
+ * loads, and attaches; when the kernel refuses a candidate at load or attach
+ * time, that candidate is recorded with the kernel's reason, the object is
+ * reopened with the next candidate, and the hooks that worked are unaffected.
+ * A hook with no candidate left is reported as failed; the rest run.
+ */
+import { isNativeError, native, NativeBpfObject } from '../native/addon';
+
+/** Attach types, most preferred first. */
+export const ATTACH_PREFERENCE = ['fentry', 'fexit', 'kprobe', 'kretprobe', 'tp_btf', 'raw_tp', 'tracepoint', 'uprobe', 'uretprobe'] as const;
+export type AttachType = (typeof ATTACH_PREFERENCE)[number];
+
+export interface HookSpec {
+  /** Stable name of what is hooked, e.g. "sock:sock_send_length". */
+  hook: string;
+  /** Program names in the object, most preferred first. */
+  candidates: string[];
+}
+
+export interface AttachAttempt {
+  program: string;
+  attachType: AttachType | 'unknown';
+  stage: 'load' | 'attach';
+  errno: number;
+  code: string;
+  /** The kernel's and libbpf's explanation: verifier log tail or attach message. */
+  reason: string;
+}
+
+export interface HookResult {
+  hook: string;
+  /** The program that runs, or undefined when no candidate could be used. */
+  program?: string;
+  attachType?: AttachType | 'unknown';
+  /** Candidates that were refused, in the order they were tried. */
+  refused: AttachAttempt[];
+}
+
+export interface LoadOptions {
+  objectPath: string;
+  hooks: HookSpec[];
+  /** `const volatile` globals, already encoded. */
+  constants?: Record<string, Buffer>;
+  /** Map capacities to set before load. */
+  maxEntries?: Record<string, number>;
+  kernelBtfPath?: string;
+  /** Runs after load and before any attach, e.g. to seed maps. */
+  beforeAttach?: (obj: NativeBpfObject) => void;
+}
+
+export interface LoadedObject {
+  object: NativeBpfObject;
+  hooks: HookResult[];
+}
+
+export function attachTypeOf(section: string): AttachType | 'unknown' {
+  const prefix = section.split('/')[0];
+  if (prefix === 'tp') return 'tracepoint';
+  if (prefix === 'raw_tracepoint') return 'raw_tp';
+  return (ATTACH_PREFERENCE as readonly string[]).includes(prefix) ? (prefix as AttachType) : 'unknown';
+}
+
+/** The lines of a libbpf log that explain a failure, without its noise. */
+export function explain(log: string[], program: string): string {
+  const begin = log.findIndex((l) => l.includes('-- BEGIN PROG LOAD LOG --'));
+  const end = log.findIndex((l) => l.includes('-- END PROG LOAD LOG --'));
+  if (begin >= 0 && end > begin) {
+    // The verifier's conclusion is at the end of its log.
+    return log.slice(Math.max(begin + 1, end - 6), end).map((l) => l.trim()).join(' | ');
+  }
+  const own = log.filter((l) => l.includes(`'${program}'`) || !l.startsWith('libbpf: prog'));
+  return own.slice(-4).map((l) => l.replace(/^libbpf: /, '').trim()).join(' | ');
+}
+
+/** Which program a failed bpf_object__load() was refused on, per libbpf's log. */
+export function failedProgram(log: string[]): string | undefined {
+  for (const line of log) {
+    const m = /prog '([^']+)': (?:failed to load|BPF program load failed|failed to attach)/.exec(line);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+export function loadObject(opts: LoadOptions): LoadedObject {
+  const addon = native();
+  const choice = new Map<string, number>(opts.hooks.map((h) => [h.hook, 0]));
+  const refused = new Map<string, AttachAttempt[]>(opts.hooks.map((h) => [h.hook, []]));
+  const owner = new Map<string, HookSpec>();
+  for (const h of opts.hooks) for (const c of h.candidates) owner.set(c, h);
+
+  const active = (h: HookSpec): string | undefined => h.candidates[choice.get(h.hook)!];
+  const refuse = (program: string, stage: 'load' | 'attach', e: unknown, sections: Map<string, string>): void => {
+    const hook = owner.get(program)!;
+    const err = isNativeError(e) ? e : undefined;
+    refused.get(hook.hook)!.push({
+      program,
+      attachType: attachTypeOf(sections.get(program) ?? ''),
+      stage,
+      errno: err?.errno ?? 0,
+      code: err?.code ?? 'E?',
+      reason: err ? explain(err.log, program) || err.message : String(e),
+    });
+    choice.set(hook.hook, choice.get(hook.hook)! + 1);
+  };
+
+  const maxAttempts = opts.hooks.reduce((n, h) => n + h.candidates.length, 0) + 1;
+  for (let attempt = 0; attempt < maxAttempts; attempt++) {
+    const obj = new addon.BpfObject(opts.objectPath, opts.kernelBtfPath ? { kernelBtfPath: opts.kernelBtfPath } : undefined);
+    const sections = new Map(obj.programs().map((p) => [p.name, p.section]));
+    try {
+      for (const h of opts.hooks) for (const c of h.candidates) {
+        if (!sections.has(c)) throw new Error(`hook ${h.hook}: no program named '${c}' in ${opts.objectPath}`);
+      }
+      const enabled = new Set(opts.hooks.map(active).filter((p): p is string => p !== undefined));
+      for (const p of sections.keys()) obj.setAutoload(p, enabled.has(p));
+      for (const [name, bytes] of Object.entries(opts.constants ?? {})) obj.setConstant(name, bytes);
+      for (const [name, n] of Object.entries(opts.maxEntries ?? {})) obj.setMaxEntries(name, n);
+
+      try {
+        obj.load();
+      } catch (e) {
+        const prog = isNativeError(e) ? failedProgram(e.log) : undefined;
+        if (!prog || !enabled.has(prog)) throw e; // not a program we can fall back from
+        refuse(prog, 'load', e, sections);
+        obj.close();
+        continue;
+      }
+      opts.beforeAttach?.(obj);
+
+      let attachFailed = false;
+      for (const h of opts.hooks) {
+        const prog = active(h);
+        if (!prog) continue;
+        try {
+          obj.attach(prog);
+        } catch (e) {
+          refuse(prog, 'attach', e, sections);
+          attachFailed = true;
+          break;
+        }
+      }
+      if (attachFailed) {
+        obj.close();
+        continue;
+      }
+      return {
+        object: obj,
+        hooks: opts.hooks.map((h) => {
+          const program = active(h);
+          return {
+            hook: h.hook,
+            program,
+            attachType: program ? attachTypeOf(sections.get(program)!) : undefined,
+            refused: refused.get(h.hook)!,
+          };
+        }),
+      };
+    } catch (e) {
+      obj.close();
+      throw e;
+    }
+  }
+  throw new Error(`loading ${opts.objectPath}: gave up after ${maxAttempts} attempts`);
+}
+
+/** One line per hook, for logs and errors. */
+export function describeHook(r: HookResult): string {
+  const tried = r.refused.map((a) => `${a.attachType} ${a.program} refused at ${a.stage}: ${a.code} ${a.reason}`);
+  if (r.program) return `${r.hook}: attached via ${r.attachType} (${r.program})${tried.length ? `; ${tried.join('; ')}` : ''}`;
+  return `${r.hook}: not attached; ${tried.join('; ') || 'no candidate programs'}`;
+}

@@ -1,0 +1,83 @@
+/**
+ * Command-line flags: parsed strictly, validated, defaulted. Every mistake
+ * becomes a UsageError whose message says what was wrong and what is valid.
+ */
+import { parseArgs } from 'node:util';
+import { AgentConfig } from '../agent/config';
+import { parseListenAddress } from './address';
+import { DEFAULT_LABEL_FILTER, FILTER_LABELS, parseLabelFilter } from '../labels/label-filter';
+import { LOG_LEVELS, LogLevel } from '../util/log';
+
+export class UsageError extends Error {}
+
+export const HELP = `Usage: tally [flags]
+
+eBPF metrics agent: counts kernel events in the kernel and serves them to Prometheus.
+
+Flags:
+  --metrics-server ADDR          where to serve /metrics, /healthz, /readyz (default ":2112")
+  --metrics-label-filter LIST    labels series carry, from ${FILTER_LABELS.join(', ')}
+                                 (default "${DEFAULT_LABEL_FILTER.join(',')}")
+  --log-level LEVEL              ${LOG_LEVELS.join(', ')} (default "info")
+  --kernel-btf FILE              kernel BTF to use instead of /sys/kernel/btf/vmlinux
+  --bpf-map-capacity N           entries of the in-kernel counter map (default 16384)
+  --version                      print the version and exit
+  --help                         print this help and exit
+`;
+
+export type Parsed = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: AgentConfig };
+
+function positiveInt(flag: string, text: string, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1 || n > max) {
+    throw new UsageError(`${flag} "${text}" must be a whole number from 1 to ${max}`);
+  }
+  return n;
+}
+
+export function parseFlags(argv: string[]): Parsed {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'metrics-server': { type: 'string', default: ':2112' },
+        'metrics-label-filter': { type: 'string', default: DEFAULT_LABEL_FILTER.join(',') },
+        'log-level': { type: 'string', default: 'info' },
+        'kernel-btf': { type: 'string' },
+        'bpf-map-capacity': { type: 'string', default: '16384' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+    }));
+  } catch (e) {
+    // parseArgs words its errors well; add where to look.
+    throw new UsageError(`${(e as Error).message.replace(/\. To specify.*$/s, '')}; run tally --help for the flags`);
+  }
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+
+  const level = values['log-level']!;
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(`--log-level "${level}" is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+  try {
+    return {
+      kind: 'run',
+      config: {
+        metricsServer: parseListenAddress(values['metrics-server']!),
+        labelFilter: parseLabelFilter(values['metrics-label-filter']!),
+        logLevel: level as LogLevel,
+        kernelBtfPath: values['kernel-btf'],
+        counterMapCapacity: positiveInt('--bpf-map-capacity', values['bpf-map-capacity']!, 1 << 24),
+        cgroupCacheCapacity: 10000,
+        binaryCacheCapacity: 16384,
+      },
+    };
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError((e as Error).message);
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Entry point of `tally`. Failures the user can fix end in one line on stderr
+ * and a non-zero exit: 2 for a wrong flag, 1 for what the machine lacks.
+ */
+import { HELP, parseFlags, UsageError } from './args';
+import { checkKernelBtf, checkPrivileges, PreflightError } from './preflight';
+import { Agent } from '../agent/agent';
+import { Logger } from '../util/log';
+import { VERSION } from '../util/version';
+import { MetricsServerError } from '../exporters/metrics-server';
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`tally: ${message}\n`);
+  process.exit(code);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseFlags(argv);
+  } catch (e) {
+    if (e instanceof UsageError) fail(e.message, 2);
+    throw e;
+  }
+  if (parsed.kind === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (parsed.kind === 'version') {
+    process.stdout.write(`tally ${VERSION}\n`);
+    return;
+  }
+  const config = parsed.config;
+  try {
+    checkPrivileges();
+    checkKernelBtf(config.kernelBtfPath);
+  } catch (e) {
+    if (e instanceof PreflightError) fail(e.message, 1);
+    throw e;
+  }
+
+  const log = new Logger(config.logLevel);
+  const agent = new Agent(config, log);
+  let exiting = false;
+  const shutdown = (signal: string): void => {
+    if (exiting) return;
+    exiting = true;
+    log.info('shutting down', { signal });
+    // A stuck close must not keep the process alive past a few seconds.
+    setTimeout(() => fail('shutdown took longer than 5s; exiting anyway', 1), 5000).unref();
+    agent.stop().then(() => process.exit(0), (e) => fail(`shutdown failed: ${(e as Error).message}`, 1));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
+  try {
+    await agent.start();
+  } catch (e) {
+    await agent.stop().catch(() => undefined);
+    if (e instanceof MetricsServerError) fail(e.message, 1);
+    const err = e as Error & { log?: string[] };
+    const detail = err.log && err.log.length ? ` (${err.log.slice(-3).join(' | ')})` : '';
+    fail(`${err.message}${detail}`, 1);
+  }
+}
+
+if (require.main === module) void main(process.argv.slice(2));

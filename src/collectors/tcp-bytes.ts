@@ -1,0 +1,183 @@
+/**
+ * TCP bytes sent and received (bpf/tcp_bytes.bpf.c): loads and attaches the
+ * programs, announces executables through the ring buffer, and at scrape time
+ * folds the kernel's (cgroup, binary) counters into labelled series.
+ */
+import { Registry } from 'prom-client';
+import { native, NativeRingBuffer } from '../native/addon';
+import { bpfObjectPath } from '../util/paths';
+import { describeHook, HookSpec, loadObject, LoadedObject } from '../bpf/loader';
+import { readCounterMap, readStatsArray, seedOverflowKey, CounterEntry } from '../bpf/counter-map';
+import { decodeBinaryEvent, KEY_OVERFLOW, KernelStat } from '../bpf/layout';
+import { applyFilter, FilterLabel } from '../labels/label-filter';
+import { CgroupPaths } from '../labels/cgroup-paths';
+import { BinaryPaths } from '../labels/binary-paths';
+import { hostLabels } from '../labels/host-labels';
+import { defineMetric, Sample } from '../metrics/define';
+import { MetricSpec, TCP_RECEIVED_BYTES, TCP_SENT_BYTES } from '../metrics/catalog';
+import { ScrapeMemo } from '../util/memo';
+import { Logger } from '../util/log';
+
+/** Metric ids of bpf/tcp_bytes.h. */
+const METRICS: ReadonlyArray<{ id: number; spec: MetricSpec }> = [
+  { id: 0, spec: TCP_SENT_BYTES },
+  { id: 1, spec: TCP_RECEIVED_BYTES },
+];
+
+export const TCP_BYTES_OBJECT = 'tcp_bytes';
+export const COUNTER_MAP = 'tally_counters';
+
+/** Hooks, each with its programs from most to least preferred attach type. */
+export function tcpBytesHooks(keyByBinary: boolean): HookSpec[] {
+  const hooks: HookSpec[] = [
+    { hook: 'sock:sock_send_length', candidates: ['tcp_send_btf', 'tcp_send_raw', 'tcp_send_tp'] },
+    { hook: 'sock:sock_recv_length', candidates: ['tcp_recv_btf', 'tcp_recv_raw', 'tcp_recv_tp'] },
+  ];
+  // The exec hook only serves the binary label.
+  if (keyByBinary) hooks.push({ hook: 'sched:sched_process_exec', candidates: ['exec_btf', 'exec_raw', 'exec_tp'] });
+  return hooks;
+}
+
+export interface TcpBytesOptions {
+  filter: readonly FilterLabel[];
+  counterCapacity: number;
+  kernelBtfPath?: string;
+  cgroups: CgroupPaths;
+  binaries: BinaryPaths;
+  log: Logger;
+}
+
+interface Snapshot {
+  byMetric: Map<number, Map<string, Sample>>;
+  entries: number;
+  readSeconds: number;
+  stats: bigint[];
+}
+
+export class TcpBytesCollector {
+  readonly loaded: LoadedObject;
+  private readonly counterFd: number;
+  private readonly statsFd: number;
+  private readonly ring?: NativeRingBuffer;
+  private readonly memo: ScrapeMemo<Snapshot>;
+  private closed = false;
+
+  constructor(private readonly opts: TcpBytesOptions) {
+    const keyByBinary = opts.filter.includes('binary');
+    this.loaded = loadObject({
+      objectPath: bpfObjectPath(TCP_BYTES_OBJECT),
+      hooks: tcpBytesHooks(keyByBinary),
+      constants: { key_by_binary: Buffer.from([keyByBinary ? 1 : 0]) },
+      maxEntries: { [COUNTER_MAP]: opts.counterCapacity },
+      kernelBtfPath: opts.kernelBtfPath,
+      beforeAttach: (obj) => {
+        const fd = obj.mapFd(COUNTER_MAP);
+        for (const m of METRICS) seedOverflowKey(fd, m.id);
+      },
+    });
+    const obj = this.loaded.object;
+    this.counterFd = obj.mapFd(COUNTER_MAP);
+    this.statsFd = obj.mapFd('tally_stats');
+    for (const h of this.loaded.hooks) {
+      if (h.program) opts.log.info('hook attached', { object: TCP_BYTES_OBJECT, detail: describeHook(h) });
+      else opts.log.error('hook failed', { object: TCP_BYTES_OBJECT, detail: describeHook(h) });
+    }
+    if (keyByBinary) {
+      this.ring = new (native().RingBuffer)(obj.mapFd('tally_binary_events'), (records) => {
+        for (const r of records) opts.binaries.learn(decodeBinaryEvent(r));
+      });
+    }
+    this.memo = new ScrapeMemo(() => this.read());
+  }
+
+  /** True when every hook runs a program. */
+  get fullyAttached(): boolean {
+    return this.loaded.hooks.every((h) => h.program !== undefined);
+  }
+
+  get counterMapCapacity(): number {
+    return this.opts.counterCapacity;
+  }
+
+  register(registry: Registry): void {
+    for (const m of METRICS) {
+      defineMetric(registry, m.spec, async () => (await this.memo.get()).byMetric.get(m.id)?.values() ?? []);
+    }
+  }
+
+  /** Drop the cached read so the next scrape reads the kernel again. */
+  invalidate(): void {
+    this.memo.invalidate();
+  }
+
+  snapshot(): Promise<Snapshot> {
+    return this.memo.get();
+  }
+
+  ringStats(): { delivered: number; dropped: number } {
+    return this.ring?.stats() ?? { delivered: 0, dropped: 0 };
+  }
+
+  private async read(): Promise<Snapshot> {
+    const started = process.hrtime.bigint();
+    const dump = readCounterMap(this.counterFd);
+    const stats = readStatsArray(this.statsFd);
+    const readSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (this.ring && this.hasUnknownBinaries(dump.entries)) {
+      // An announcement may still be on its way from the ring-buffer thread;
+      // let queued deliveries run before labelling.
+      await new Promise((r) => setImmediate(r));
+    }
+    const byMetric = new Map<number, Map<string, Sample>>();
+    for (const m of METRICS) byMetric.set(m.id, new Map());
+    for (const e of dump.entries) this.fold(byMetric, e);
+    return { byMetric, entries: dump.entries.length, readSeconds, stats };
+  }
+
+  private hasUnknownBinaries(entries: CounterEntry[]): boolean {
+    return entries.some((e) => e.key.binaryId > 1n && this.opts.binaries.path(e.key.binaryId) === undefined);
+  }
+
+  private fold(byMetric: Map<number, Map<string, Sample>>, e: CounterEntry): void {
+    const series = byMetric.get(e.key.metric);
+    if (!series) return;
+    let labels: Record<string, string>;
+    if (e.key.flags === KEY_OVERFLOW) {
+      if (e.value === 0n) return; // the reserved entry, never used
+      labels = { overflow: 'true' };
+    } else {
+      const values = {
+        ...hostLabels(this.opts.cgroups.path(e.key.cgroupId)),
+        binary: this.opts.filter.includes('binary') ? this.opts.binaries.path(e.key.binaryId) : undefined,
+      };
+      labels = applyFilter(this.opts.filter, values) as Record<string, string>;
+    }
+    const id = JSON.stringify(labels);
+    const s = series.get(id);
+    if (s) s.value += Number(e.value);
+    else series.set(id, { labels, value: Number(e.value) });
+  }
+
+  /** Kernel self-statistics (tally_stats), summed over CPUs. */
+  async kernelStats(): Promise<{ mapFull: bigint; lost: bigint; binaryEventDrops: bigint; storageFail: bigint; pathTruncated: bigint; entries: number; readSeconds: number }> {
+    const s = await this.memo.get();
+    const at = (i: number): bigint => s.stats[i] ?? 0n;
+    return {
+      mapFull: at(KernelStat.mapFull),
+      lost: at(KernelStat.lost),
+      binaryEventDrops: at(KernelStat.binaryEventDrops),
+      storageFail: at(KernelStat.binaryStorageFail),
+      pathTruncated: at(KernelStat.pathTruncated),
+      entries: s.entries,
+      readSeconds: s.readSeconds,
+    };
+  }
+
+  /** Detach and free everything, in reverse order. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ring?.close();
+    this.loaded.object.close();
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The HTTP face of the agent: /metrics (Prometheus text from a prom-client
+ * registry), /healthz (the process is alive) and /readyz (every hook is
+ * attached).
+ */
+import express from 'express';
+import * as http from 'node:http';
+import { Registry } from 'prom-client';
+import { ListenAddress, formatAddress } from '../cli/address';
+
+export interface MetricsServerOptions {
+  registry: Registry;
+  /** Called before each scrape so collectors read the kernel afresh. */
+  beforeScrape: () => void;
+  /** undefined when ready, else why not. */
+  notReadyReason: () => string | undefined;
+}
+
+export class MetricsServerError extends Error {}
+
+export class MetricsServer {
+  private server?: http.Server;
+
+  constructor(private readonly opts: MetricsServerOptions) {}
+
+  private app(): express.Express {
+    const app = express();
+    app.disable('x-powered-by');
+    app.get('/metrics', async (_req, res) => {
+      try {
+        this.opts.beforeScrape();
+        const body = await this.opts.registry.metrics();
+        res.set('Content-Type', this.opts.registry.contentType).send(body);
+      } catch (e) {
+        res.status(500).type('text/plain').send(`error collecting metrics: ${(e as Error).message}\n`);
+      }
+    });
+    app.get('/healthz', (_req, res) => {
+      res.type('text/plain').send('ok\n');
+    });
+    app.get('/readyz', (_req, res) => {
+      const why = this.opts.notReadyReason();
+      if (why) res.status(503).type('text/plain').send(`not ready: ${why}\n`);
+      else res.type('text/plain').send('ready\n');
+    });
+    return app;
+  }
+
+  /** Resolves once listening; rejects with one clear sentence otherwise. */
+  listen(addr: ListenAddress): Promise<void> {
+    const server = http.createServer(this.app());
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => {
+        const where = formatAddress(addr);
+        const why =
+          e.code === 'EADDRINUSE' ? 'the address is already in use; stop whatever listens there or choose another with --metrics-server'
+          : e.code === 'EACCES' ? 'permission denied binding that port'
+          : e.code === 'EADDRNOTAVAIL' ? 'no local interface has that address'
+          : e.message;
+        reject(new MetricsServerError(`cannot serve metrics on ${where}: ${why}`));
+      });
+      server.listen({ host: addr.host, port: addr.port }, () => resolve());
+    });
+  }
+
+  /** The bound port (useful with port 0). */
+  get port(): number | undefined {
+    const a = this.server?.address();
+    return typeof a === 'object' && a ? a.port : undefined;
+  }
+
+  /** Stops accepting, ends open connections, resolves when closed. Idempotent. */
+  close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return Promise.resolve();
+    return new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+}

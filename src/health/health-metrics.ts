@@ -1,0 +1,49 @@
+/**
+ * tally's report on itself: hooks and how they attached, kernel map fill and
+ * overflow, user-space caches, and every place an event could be dropped.
+ */
+import { Registry } from 'prom-client';
+import * as catalog from '../metrics/catalog';
+import { defineMetric, Sample } from '../metrics/define';
+import { CacheStats } from './cache-stats';
+import { TcpBytesCollector, TCP_BYTES_OBJECT, COUNTER_MAP } from '../collectors/tcp-bytes';
+import { native } from '../native/addon';
+import { VERSION } from '../util/version';
+
+export function registerHealthMetrics(registry: Registry, tcp: TcpBytesCollector, caches: CacheStats[], binaryTruncated: () => number): void {
+  const one = (labels: Record<string, string>, value: number): Sample => ({ labels, value });
+
+  defineMetric(registry, catalog.BUILD_INFO, () => [one({ version: VERSION, libbpf_version: native().libbpfVersion }, 1)]);
+
+  defineMetric(registry, catalog.HOOK_ATTACHED, () =>
+    tcp.loaded.hooks.map((h) =>
+      one({ object: TCP_BYTES_OBJECT, hook: h.hook, attach_type: h.attachType ?? 'none', program: h.program ?? 'none' }, h.program ? 1 : 0),
+    ),
+  );
+  defineMetric(registry, catalog.HOOK_REFUSED, () =>
+    tcp.loaded.hooks.flatMap((h) =>
+      h.refused.map((r) => one({ object: TCP_BYTES_OBJECT, hook: h.hook, attach_type: r.attachType, stage: r.stage, errno: r.code }, 1)),
+    ),
+  );
+
+  const map = { map: COUNTER_MAP };
+  defineMetric(registry, catalog.MAP_ENTRIES, async () => [one(map, (await tcp.kernelStats()).entries)]);
+  defineMetric(registry, catalog.MAP_CAPACITY, () => [one(map, tcp.counterMapCapacity)]);
+  defineMetric(registry, catalog.MAP_OVERFLOW_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).mapFull))]);
+  defineMetric(registry, catalog.MAP_LOST_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).lost))]);
+  defineMetric(registry, catalog.SCRAPE_READ_SECONDS, async () => [one({}, (await tcp.kernelStats()).readSeconds)]);
+
+  const perCache = (f: (c: CacheStats) => number) => () => caches.map((c) => one({ cache: c.name }, f(c)));
+  defineMetric(registry, catalog.CACHE_ENTRIES, perCache((c) => c.entries));
+  defineMetric(registry, catalog.CACHE_CAPACITY, perCache((c) => c.capacity));
+  defineMetric(registry, catalog.CACHE_HITS, perCache((c) => c.hits));
+  defineMetric(registry, catalog.CACHE_MISSES, perCache((c) => c.misses));
+  defineMetric(registry, catalog.CACHE_EVICTIONS, perCache((c) => c.evictions));
+
+  defineMetric(registry, catalog.BINARY_EVENT_DROPS, async () => [
+    one({ stage: 'kernel' }, Number((await tcp.kernelStats()).binaryEventDrops)),
+    one({ stage: 'userspace' }, tcp.ringStats().dropped),
+  ]);
+  defineMetric(registry, catalog.BINARY_PATHS_TRUNCATED, () => [one({}, binaryTruncated())]);
+  defineMetric(registry, catalog.BINARY_STORAGE_FAILURES, async () => [one({}, Number((await tcp.kernelStats()).storageFail))]);
+}

@@ -1,0 +1,44 @@
+/**
+ * The label filter (--metrics-label-filter): which labels series carry. A
+ * label outside the filter is absent from every series, and the kernel does
+ * not key by it either (binary), so filtering saves map entries, not just
+ * label values.
+ */
+
+/** Every label the filter can name, in the order series print them. */
+export const FILTER_LABELS = ['namespace', 'workload', 'pod', 'binary'] as const;
+export type FilterLabel = (typeof FILTER_LABELS)[number];
+
+export const DEFAULT_LABEL_FILTER: readonly FilterLabel[] = FILTER_LABELS;
+
+export class LabelFilterError extends Error {}
+
+/** Parses "namespace,workload" into an ordered, de-duplicated list. */
+export function parseLabelFilter(text: string): FilterLabel[] {
+  const names = text.split(',').map((s) => s.trim());
+  if (names.length === 1 && names[0] === '') {
+    throw new LabelFilterError(`--metrics-label-filter is empty; valid labels: ${FILTER_LABELS.join(', ')}`);
+  }
+  const seen = new Set<FilterLabel>();
+  for (const n of names) {
+    if (n === '') throw new LabelFilterError(`--metrics-label-filter "${text}" has an empty entry; separate labels with single commas`);
+    if (!(FILTER_LABELS as readonly string[]).includes(n)) {
+      throw new LabelFilterError(`unknown label "${n}" in --metrics-label-filter; valid labels: ${FILTER_LABELS.join(', ')}`);
+    }
+    if (seen.has(n as FilterLabel)) throw new LabelFilterError(`label "${n}" appears twice in --metrics-label-filter`);
+    seen.add(n as FilterLabel);
+  }
+  return FILTER_LABELS.filter((l) => seen.has(l));
+}
+
+/** Label values for one series: only labels that are in the filter and non-empty. */
+export type LabelValues = Partial<Record<FilterLabel, string>>;
+
+export function applyFilter(filter: readonly FilterLabel[], values: LabelValues): LabelValues {
+  const out: LabelValues = {};
+  for (const l of filter) {
+    const v = values[l];
+    if (v !== undefined && v !== '') out[l] = v;
+  }
+  return out;
+}

@@ -1,0 +1,167 @@
+/**
+ * Every metric tally exposes, declared once. Collectors create their
+ * prom-client metrics from these entries, and docs/metrics.md is generated
+ * from this list (npm run docs), so the documentation cannot drift.
+ */
+
+export type MetricType = 'counter' | 'gauge';
+
+export interface MetricSpec {
+  name: string;
+  type: MetricType;
+  help: string;
+  /** Fixed label names. */
+  labels: readonly string[];
+  /** True when the series also carry the label filter's labels (namespace, workload, pod, binary). */
+  filterLabels?: boolean;
+}
+
+const FILTERED = { labels: [] as const, filterLabels: true };
+
+export const TCP_SENT_BYTES: MetricSpec = {
+  name: 'tally_tcp_sent_bytes_total',
+  type: 'counter',
+  help: "Bytes sent on TCP sockets, counted in the kernel and attributed to the socket's cgroup and the sending executable.",
+  ...FILTERED,
+};
+
+export const TCP_RECEIVED_BYTES: MetricSpec = {
+  name: 'tally_tcp_received_bytes_total',
+  type: 'counter',
+  help: "Bytes received on TCP sockets, counted in the kernel and attributed to the socket's cgroup and the receiving executable.",
+  ...FILTERED,
+};
+
+export const BUILD_INFO: MetricSpec = {
+  name: 'tally_build_info',
+  type: 'gauge',
+  help: 'Always 1; labels carry the tally version and the vendored libbpf version.',
+  labels: ['version', 'libbpf_version'],
+};
+
+export const HOOK_ATTACHED: MetricSpec = {
+  name: 'tally_bpf_hook_attached',
+  type: 'gauge',
+  help: '1 when the hook runs a program, 0 when every candidate attach type was refused (see the log for the reasons).',
+  labels: ['object', 'hook', 'attach_type', 'program'],
+};
+
+export const HOOK_REFUSED: MetricSpec = {
+  name: 'tally_bpf_attach_refusals',
+  type: 'gauge',
+  help: 'Attach types the kernel refused for a hook at startup, with the errno it gave.',
+  labels: ['object', 'hook', 'attach_type', 'stage', 'errno'],
+};
+
+export const MAP_ENTRIES: MetricSpec = {
+  name: 'tally_bpf_map_entries',
+  type: 'gauge',
+  help: 'Entries in a BPF map at the last read.',
+  labels: ['map'],
+};
+
+export const MAP_CAPACITY: MetricSpec = {
+  name: 'tally_bpf_map_capacity',
+  type: 'gauge',
+  help: 'Maximum entries of a BPF map (max_entries).',
+  labels: ['map'],
+};
+
+export const MAP_OVERFLOW_UPDATES: MetricSpec = {
+  name: 'tally_bpf_map_overflow_updates_total',
+  type: 'counter',
+  help: 'Counter updates that found the map full and were added to its reserved overflow series instead.',
+  labels: ['map'],
+};
+
+export const MAP_LOST_UPDATES: MetricSpec = {
+  name: 'tally_bpf_map_lost_updates_total',
+  type: 'counter',
+  help: 'Counter updates lost in the kernel because neither their key nor the overflow key could be written. Should stay 0.',
+  labels: ['map'],
+};
+
+export const CACHE_ENTRIES: MetricSpec = {
+  name: 'tally_cache_entries',
+  type: 'gauge',
+  help: 'Entries in a user-space cache.',
+  labels: ['cache'],
+};
+
+export const CACHE_CAPACITY: MetricSpec = {
+  name: 'tally_cache_capacity',
+  type: 'gauge',
+  help: 'Maximum entries of a user-space cache.',
+  labels: ['cache'],
+};
+
+export const CACHE_HITS: MetricSpec = {
+  name: 'tally_cache_hits_total',
+  type: 'counter',
+  help: 'Lookups answered by a user-space cache.',
+  labels: ['cache'],
+};
+
+export const CACHE_MISSES: MetricSpec = {
+  name: 'tally_cache_misses_total',
+  type: 'counter',
+  help: 'Lookups a user-space cache could not answer (cgroup_path: resolved by a syscall; binary_path: id not announced yet).',
+  labels: ['cache'],
+};
+
+export const CACHE_EVICTIONS: MetricSpec = {
+  name: 'tally_cache_evictions_total',
+  type: 'counter',
+  help: 'Entries a user-space cache evicted to stay within its capacity.',
+  labels: ['cache'],
+};
+
+export const BINARY_EVENT_DROPS: MetricSpec = {
+  name: 'tally_binary_events_dropped_total',
+  type: 'counter',
+  help: 'Executable-path announcements lost: stage="kernel" when the ring buffer was full (retried at the next event), stage="userspace" when the agent could not keep up.',
+  labels: ['stage'],
+};
+
+export const BINARY_PATHS_TRUNCATED: MetricSpec = {
+  name: 'tally_binary_paths_truncated_total',
+  type: 'counter',
+  help: 'Executable paths cut short because they exceeded the in-kernel walk limits (1024 bytes or 48 components).',
+  labels: [],
+};
+
+export const BINARY_STORAGE_FAILURES: MetricSpec = {
+  name: 'tally_binary_storage_failures_total',
+  type: 'counter',
+  help: 'Events whose task storage could not be created; they are counted without a binary.',
+  labels: [],
+};
+
+export const SCRAPE_READ_SECONDS: MetricSpec = {
+  name: 'tally_bpf_map_read_seconds',
+  type: 'gauge',
+  help: 'Time the last scrape spent reading the counter maps from the kernel.',
+  labels: [],
+};
+
+/** In the order docs/metrics.md lists them. */
+export const CATALOG: readonly MetricSpec[] = [
+  TCP_SENT_BYTES,
+  TCP_RECEIVED_BYTES,
+  BUILD_INFO,
+  HOOK_ATTACHED,
+  HOOK_REFUSED,
+  MAP_ENTRIES,
+  MAP_CAPACITY,
+  MAP_OVERFLOW_UPDATES,
+  MAP_LOST_UPDATES,
+  SCRAPE_READ_SECONDS,
+  CACHE_ENTRIES,
+  CACHE_CAPACITY,
+  CACHE_HITS,
+  CACHE_MISSES,
+  CACHE_EVICTIONS,
+  BINARY_EVENT_DROPS,
+  BINARY_PATHS_TRUNCATED,
+  BINARY_STORAGE_FAILURES,
+];

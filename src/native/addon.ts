@@ -1,0 +1,124 @@
+/**
+ * The typed face of native/: the only module that loads the addon. The addon
+ * makes syscalls and reports errno and libbpf's log; callers validate inputs
+ * before they get here.
+ */
+import { ADDON_PATH } from '../util/paths';
+
+/** A program as libbpf sees it in an opened object. */
+export interface NativeProgram {
+  name: string;
+  section: string;
+  type: string;
+  attachType: string;
+  autoload: boolean;
+  fd: number;
+}
+
+export interface NativeMap {
+  name: string;
+  type: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  internal: boolean;
+  fd: number;
+}
+
+export interface NativeProgramInfo {
+  id: number;
+  runTimeNs: number;
+  runCount: number;
+  recursionMisses: number;
+}
+
+export interface NativeBpfObject {
+  programs(): NativeProgram[];
+  maps(): NativeMap[];
+  setAutoload(program: string, on: boolean): void;
+  setMaxEntries(map: string, n: number): void;
+  setConstant(name: string, bytes: Buffer): void;
+  load(): void;
+  attach(program: string): void;
+  mapFd(map: string): number;
+  programInfo(program: string): NativeProgramInfo | null;
+  close(): void;
+}
+
+export interface MapInfo {
+  id: number;
+  name: string;
+  type: string;
+  keySize: number;
+  valueSize: number;
+  /** Bytes per value as read from user space: all CPUs for per-CPU maps. */
+  valueStride: number;
+  maxEntries: number;
+  perCpu: boolean;
+}
+
+export interface MapDump {
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+  keySize: number;
+  valueStride: number;
+  /** False when the kernel lacked batch support and keys were walked one by one. */
+  batched: boolean;
+}
+
+export interface NativeRingBuffer {
+  close(): void;
+  stats(): { delivered: number; dropped: number };
+}
+
+/** Offsets and constants of bpf/tally_types.h, as compiled into the addon. */
+export interface NativeLayout {
+  counterKey: { size: number; cgroup_id: number; binary_id: number; metric: number; flags: number };
+  binaryEvent: { size: number; binary_id: number; path_len: number; truncated: number; path: number };
+  constants: Record<string, number | bigint>;
+}
+
+/** Errors thrown by the addon carry the kernel's answer. */
+export interface NativeError extends Error {
+  errno: number;
+  code: string;
+  log: string[];
+}
+
+export interface Addon {
+  libbpfVersion: string;
+  numPossibleCpus(): number;
+  BpfObject: new (path: string, options?: { kernelBtfPath?: string }) => NativeBpfObject;
+  RingBuffer: new (mapFd: number, onRecords: (records: Buffer[]) => void) => NativeRingBuffer;
+  mapInfo(fd: number): MapInfo;
+  mapLookupAll(fd: number, options?: { batch?: boolean }): MapDump;
+  mapLookup(fd: number, key: Buffer): Buffer | null;
+  mapUpdate(fd: number, key: Buffer, value: Buffer, flags?: number): void;
+  mapDelete(fd: number, key: Buffer): boolean;
+  cgroupPath(mountDir: string, id: bigint): string | null;
+  layout: NativeLayout;
+}
+
+export function isNativeError(e: unknown): e is NativeError {
+  return e instanceof Error && typeof (e as Partial<NativeError>).errno === 'number';
+}
+
+let addon: Addon | undefined;
+
+/** Loads the addon once. Throws a readable error when it has not been built. */
+export function native(): Addon {
+  if (!addon) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      addon = require(ADDON_PATH) as Addon;
+    } catch (e) {
+      throw new Error(`cannot load the native addon at ${ADDON_PATH} (${(e as Error).message}); run \`npm run build\``);
+    }
+  }
+  return addon;
+}
+
+/** BPF map update flags (include/uapi/linux/bpf.h). */
+export const BPF_ANY = 0;
+export const BPF_NOEXIST = 1;
