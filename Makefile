@@ -15,6 +15,9 @@ BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
 BPF_HDRS   := $(wildcard bpf/*.h)
 
+# BPF objects used only by tests (test/bpf/*.bpf.c).
+TEST_BPF_OBJS := $(patsubst test/bpf/%.bpf.c,build/test-bpf/%.bpf.o,$(wildcard test/bpf/*.bpf.c))
+
 ADDON      := native/build/Release/tally_native.node
 NATIVE_SRC := $(wildcard native/*.cc native/*.h) native/binding.gyp
 
@@ -24,7 +27,7 @@ TS_STAMP   := dist/.stamp
 NODEDIR    := $(shell [ -f /usr/include/node/node.h ] && echo --nodedir=/usr)
 
 .PHONY: all clean
-all: $(BPF_OBJS) $(ADDON) $(TS_STAMP)
+all: $(BPF_OBJS) $(TEST_BPF_OBJS) $(ADDON) $(TS_STAMP)
 
 # libbpf as position-independent static code: Debian's libbpf.a is not PIC and
 # cannot be linked into a shared object such as a .node addon.
@@ -48,13 +51,19 @@ build/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX_H) $(LIBBPF_A)
 	@$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf -c $< -o $@
 
+build/test-bpf/%.bpf.o: test/bpf/%.bpf.c $(VMLINUX_H) $(LIBBPF_A)
+	@echo "[build] $@"
+	@mkdir -p $(dir $@)
+	@$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf -c $< -o $@
+
 $(ADDON): $(NATIVE_SRC) $(LIBBPF_A) $(BPF_HDRS)
 	@echo "[build] native addon"
 	@cd native && ../node_modules/.bin/node-gyp $(NODEDIR) --loglevel=error configure build >/dev/null
 
 $(TS_STAMP): $(TS_SRCS)
 	@echo "[build] TypeScript"
-	@node_modules/.bin/tsc -p tsconfig.json
+	@rm -rf dist && node_modules/.bin/tsc -p tsconfig.json
 	@touch $@
 
 clean:

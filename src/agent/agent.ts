@@ -71,8 +71,10 @@ export class Agent {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.server?.close();
-      this.tcp?.close();
-      this.log.info('agent stopped');
+      if (this.tcp) {
+        this.tcp.close();
+        this.log.info('agent stopped');
+      }
     })();
     return this.stopping;
   }

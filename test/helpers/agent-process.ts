@@ -1,0 +1,117 @@
+/**
+ * Runs the real agent (dist/src/cli/main.js) as a child process on an
+ * ephemeral port, the way a user would, and tears it down even when a test
+ * fails.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawn, ChildProcess } from 'node:child_process';
+import { PROJECT_ROOT } from '../../src/util/paths';
+import { parsePromText, Series } from './prom-text';
+
+export const MAIN = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  ms: number;
+}
+
+export function waitExit(child: ChildProcess, timeoutMs = 10000): Promise<Exit> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ code: child.exitCode, signal: child.signalCode, ms: 0 });
+      return;
+    }
+    const t = setTimeout(() => reject(new Error(`process ${child.pid} did not exit within ${timeoutMs} ms`)), timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal, ms: Date.now() - started });
+    });
+  });
+}
+
+export class AgentProcess {
+  stderr = '';
+  port = 0;
+
+  private constructor(readonly child: ChildProcess) {
+    running.add(child);
+    child.stderr!.on('data', (d) => (this.stderr += d));
+    child.once('exit', () => running.delete(child));
+  }
+
+  /** Starts the agent on 127.0.0.1:0 with extra flags and waits for /readyz. */
+  static async start(flags: string[] = [], timeoutMs = 20000): Promise<AgentProcess> {
+    const child = spawn(process.execPath, [MAIN, '--metrics-server', '127.0.0.1:0', ...flags], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const agent = new AgentProcess(child);
+    const deadline = Date.now() + timeoutMs;
+    while (!agent.port) {
+      const m = /msg="serving metrics".* port=(\d+)/.exec(agent.stderr);
+      if (m) agent.port = Number(m[1]);
+      else if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}: ${agent.stderr}`);
+      else if (Date.now() > deadline) throw new Error(`agent did not start: ${agent.stderr}`);
+      else await new Promise((r) => setTimeout(r, 25));
+    }
+    for (;;) {
+      const res = await fetch(agent.url('/readyz')).catch(() => undefined);
+      if (res?.status === 200) break;
+      if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}: ${agent.stderr}`);
+      if (Date.now() > deadline) throw new Error(`agent not ready: ${res ? await res.text() : 'no answer'}\n${agent.stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return agent;
+  }
+
+  url(p: string): string {
+    return `http://127.0.0.1:${this.port}${p}`;
+  }
+
+  async metricsText(): Promise<string> {
+    const res = await fetch(this.url('/metrics'));
+    if (res.status !== 200) throw new Error(`/metrics answered ${res.status}: ${await res.text()}`);
+    return res.text();
+  }
+
+  async scrape(): Promise<Series[]> {
+    return parsePromText(await this.metricsText());
+  }
+
+  /** BPF program ids held open by the agent, from its fds' fdinfo. */
+  programIds(): number[] {
+    const dir = `/proc/${this.child.pid}/fdinfo`;
+    const ids: number[] = [];
+    for (const fd of fs.readdirSync(dir)) {
+      try {
+        const m = /^prog_id:\s*(\d+)$/m.exec(fs.readFileSync(path.join(dir, fd), 'utf8'));
+        if (m) ids.push(Number(m[1]));
+      } catch {
+        /* fd closed meanwhile */
+      }
+    }
+    return [...new Set(ids)];
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return waitExit(this.child);
+    this.child.kill(signal);
+    return waitExit(this.child);
+  }
+}
+
+/** Ids of all BPF programs currently loaded in the kernel. */
+export function loadedProgramIds(): Set<number> {
+  const ids = new Set<number>();
+  // bpftool is the independent witness here, not tally's own addon.
+  const out = require('node:child_process').execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' });
+  for (const p of JSON.parse(out) as Array<{ id: number }>) ids.add(p.id);
+  return ids;
+}

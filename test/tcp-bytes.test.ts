@@ -1,0 +1,101 @@
+/**
+ * Exact per-cgroup TCP byte accounting, end to end: the real agent, real BPF,
+ * two leaf cgroups, and N bytes whose count the test itself controls.
+ */
+import { after, before, describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { AgentProcess } from './helpers/agent-process';
+import { TestCgroup } from './helpers/cgroup';
+import { kernelCounters } from './helpers/kernel-maps';
+import { select, sum } from './helpers/prom-text';
+import { transfer } from './helpers/tcp-traffic';
+
+const SENT = 'tally_tcp_sent_bytes_total';
+const RECEIVED = 'tally_tcp_received_bytes_total';
+const METRIC_SENT = 0; // bpf/tcp_bytes.h
+
+const NODE = fs.realpathSync(process.execPath);
+const PYTHON = fs.realpathSync('/usr/bin/python3');
+
+describe('TCP bytes with the default label filter', () => {
+  let agent: AgentProcess;
+  let sender: TestCgroup;
+  let receiver: TestCgroup;
+
+  before(async () => {
+    agent = await AgentProcess.start();
+    sender = TestCgroup.create('sender');
+    receiver = TestCgroup.create('receiver');
+  });
+  after(async () => {
+    sender?.destroy();
+    receiver?.destroy();
+    await agent?.stop();
+  });
+
+  it('counts exactly N bytes sent by one cgroup and received by the other', async () => {
+    const N = 3_000_000 + Math.floor(Math.random() * 100_000);
+    const t = await transfer(sender, receiver, N);
+    assert.equal(t.sent, N);
+    assert.equal(t.received, N, 'the receiver itself read N bytes');
+
+    const series = await agent.scrape();
+    assert.equal(sum(select(series, SENT, { workload: sender.name })), N);
+    assert.equal(sum(select(series, RECEIVED, { workload: receiver.name })), N);
+    // Nothing leaks across: the sender received nothing and the receiver sent nothing.
+    assert.equal(sum(select(series, RECEIVED, { workload: sender.name })), 0);
+    assert.equal(sum(select(series, SENT, { workload: receiver.name })), 0);
+
+    // Labelled with the workload and the executable's full path; namespace and pod absent.
+    assert.deepEqual(select(series, SENT, { workload: sender.name }).map((s) => s.labels), [{ workload: sender.name, binary: NODE }]);
+    assert.deepEqual(select(series, RECEIVED, { workload: receiver.name }).map((s) => s.labels), [{ workload: receiver.name, binary: NODE }]);
+  });
+
+  it('splits one cgroup by binary, each exact, and stays cumulative', async () => {
+    const before = sum(select(await agent.scrape(), SENT, { workload: sender.name, binary: NODE }));
+    const M = 250_001;
+    const K = 99_999;
+    await transfer(sender, receiver, M, 'python3');
+    await transfer(sender, receiver, K, 'node');
+    const series = await agent.scrape();
+    assert.equal(sum(select(series, SENT, { workload: sender.name, binary: PYTHON })), M);
+    assert.equal(sum(select(series, SENT, { workload: sender.name, binary: NODE })), before + K);
+  });
+});
+
+describe('TCP bytes with --metrics-label-filter workload', () => {
+  let agent: AgentProcess;
+  let sender: TestCgroup;
+  let receiver: TestCgroup;
+
+  before(async () => {
+    agent = await AgentProcess.start(['--metrics-label-filter', 'workload']);
+    sender = TestCgroup.create('sender');
+    receiver = TestCgroup.create('receiver');
+  });
+  after(async () => {
+    sender?.destroy();
+    receiver?.destroy();
+    await agent?.stop();
+  });
+
+  it('series carry only the workload label; two binaries share one kernel entry', async () => {
+    const N = 777_777;
+    const M = 31_337;
+    await transfer(sender, receiver, N, 'node');
+    await transfer(sender, receiver, M, 'python3');
+    const series = await agent.scrape();
+    for (const s of [...select(series, SENT), ...select(series, RECEIVED)]) {
+      assert.deepEqual(Object.keys(s.labels).filter((k) => k !== 'workload' && k !== 'overflow'), [], `unexpected labels on ${JSON.stringify(s)}`);
+    }
+    assert.deepEqual(select(series, SENT, { workload: sender.name }).map((s) => s.value), [N + M]);
+    assert.deepEqual(select(series, RECEIVED, { workload: receiver.name }).map((s) => s.value), [N + M]);
+
+    // In the kernel: one entry for (sender cgroup, sent), not keyed by binary.
+    const entries = kernelCounters(agent.child.pid!).filter((e) => e.cgroupId === sender.id && e.metric === METRIC_SENT);
+    assert.equal(entries.length, 1);
+    assert.equal(entries[0].binaryId, 0n);
+    assert.equal(entries[0].value, BigInt(N + M));
+  });
+});
