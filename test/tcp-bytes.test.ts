@@ -99,3 +99,33 @@ describe('TCP bytes with --metrics-label-filter workload', () => {
     assert.equal(entries[0].value, BigInt(N + M));
   });
 });
+
+describe('TCP bytes on a pure cgroup v2 layout', () => {
+  let agent: AgentProcess;
+  let sender: TestCgroup;
+  let receiver: TestCgroup;
+
+  before(async () => {
+    // In a private mount namespace, mount the v2 hierarchy at /sys/fs/cgroup
+    // itself, as on a pure v2 host: same cgroups, the other layout.
+    agent = await AgentProcess.start(['--metrics-label-filter', 'workload'], {
+      shellPrefix: 'umount -l /sys/fs/cgroup/unified 2>/dev/null; mount -t cgroup2 none /sys/fs/cgroup',
+    });
+    sender = TestCgroup.create('sender');
+    receiver = TestCgroup.create('receiver');
+  });
+  after(async () => {
+    sender?.destroy();
+    receiver?.destroy();
+    await agent?.stop();
+  });
+
+  it('finds the hierarchy at /sys/fs/cgroup and labels the bytes exactly', async () => {
+    assert.match(agent.stderr, /cgroup2=\/sys\/fs\/cgroup /);
+    const N = 400_003;
+    await transfer(sender, receiver, N);
+    const series = await agent.scrape();
+    assert.deepEqual(select(series, SENT, { workload: sender.name }).map((s) => s.value), [N]);
+    assert.deepEqual(select(series, RECEIVED, { workload: receiver.name }).map((s) => s.value), [N]);
+  });
+});

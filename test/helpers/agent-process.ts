@@ -48,10 +48,16 @@ export class AgentProcess {
   }
 
   /** Starts the agent on 127.0.0.1:0 with extra flags and waits for /readyz. */
-  static async start(flags: string[] = [], timeoutMs = 20000): Promise<AgentProcess> {
-    const child = spawn(process.execPath, [MAIN, '--metrics-server', '127.0.0.1:0', ...flags], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  static async start(flags: string[] = [], opts: { timeoutMs?: number; shellPrefix?: string } = {}): Promise<AgentProcess> {
+    const timeoutMs = opts.timeoutMs ?? 20000;
+    const argv = [MAIN, '--metrics-server', '127.0.0.1:0', ...flags];
+    // shellPrefix runs first in a shell that then execs the agent, e.g. to
+    // rearrange mounts inside `unshare --mount`.
+    const child = opts.shellPrefix
+      ? spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `${opts.shellPrefix} && exec "$0" "$@"`, process.execPath, ...argv], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
+      : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const agent = new AgentProcess(child);
     const deadline = Date.now() + timeoutMs;
     while (!agent.port) {

@@ -1,0 +1,35 @@
+/** docs/metrics.md is generated from the code and must match it. */
+import { describe, it, after, before } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { renderMetricsDoc } from '../src/tools/metrics-doc';
+import { CATALOG } from '../src/metrics/catalog';
+import { PROJECT_ROOT } from '../src/util/paths';
+import { AgentProcess } from './helpers/agent-process';
+
+describe('docs/metrics.md', () => {
+  it('is current (regenerate with npm run docs)', async () => {
+    const onDisk = fs.readFileSync(path.join(PROJECT_ROOT, 'docs', 'metrics.md'), 'utf8');
+    assert.equal(onDisk, await renderMetricsDoc(), 'docs/metrics.md is stale: run `npm run docs`');
+  });
+});
+
+describe('the live agent', () => {
+  let agent: AgentProcess;
+  before(async () => (agent = await AgentProcess.start()));
+  after(async () => agent?.stop());
+
+  it('exposes exactly the catalogued tally_* metrics, with their help and type', async () => {
+    const text = await agent.metricsText();
+    const families = new Map<string, { help?: string; type?: string }>();
+    for (const m of text.matchAll(/^# (HELP|TYPE) (tally_\w+) (.*)$/gm)) {
+      const f = families.get(m[2]) ?? {};
+      if (m[1] === 'HELP') f.help = m[3];
+      else f.type = m[3];
+      families.set(m[2], f);
+    }
+    assert.deepEqual([...families.keys()].sort(), CATALOG.map((c) => c.name).sort());
+    for (const c of CATALOG) assert.deepEqual(families.get(c.name), { help: c.help, type: c.type }, c.name);
+  });
+});
