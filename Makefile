@@ -18,6 +18,10 @@ BPF_HDRS   := $(wildcard bpf/*.h)
 # BPF objects used only by tests (test/bpf/*.bpf.c).
 TEST_BPF_OBJS := $(patsubst test/bpf/%.bpf.c,build/test-bpf/%.bpf.o,$(wildcard test/bpf/*.bpf.c))
 
+# Benchmark helpers (bench/bpf/*.bpf.c, bench/c/*.c).
+BENCH_BPF_OBJS := $(patsubst bench/bpf/%.bpf.c,build/bench-bpf/%.bpf.o,$(wildcard bench/bpf/*.bpf.c))
+BENCH_BINS := $(patsubst bench/c/%.c,build/bench/%,$(wildcard bench/c/*.c))
+
 ADDON      := native/build/Release/tally_native.node
 NATIVE_SRC := $(wildcard native/*.cc native/*.h) native/binding.gyp
 
@@ -27,7 +31,7 @@ TS_STAMP   := dist/.stamp
 NODEDIR    := $(shell [ -f /usr/include/node/node.h ] && echo --nodedir=/usr)
 
 .PHONY: all clean
-all: $(BPF_OBJS) $(TEST_BPF_OBJS) $(ADDON) $(TS_STAMP)
+all: $(BPF_OBJS) $(TEST_BPF_OBJS) $(BENCH_BPF_OBJS) $(BENCH_BINS) $(ADDON) $(TS_STAMP)
 
 # libbpf as position-independent static code: Debian's libbpf.a is not PIC and
 # cannot be linked into a shared object such as a .node addon.
@@ -50,6 +54,17 @@ build/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX_H) $(LIBBPF_A)
 	@mkdir -p $(dir $@)
 	@$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf -c $< -o $@
+
+build/bench-bpf/%.bpf.o: bench/bpf/%.bpf.c $(VMLINUX_H) $(LIBBPF_A)
+	@echo "[build] $@"
+	@mkdir -p $(dir $@)
+	@$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf -c $< -o $@
+
+build/bench/%: bench/c/%.c
+	@echo "[build] $@"
+	@mkdir -p $(dir $@)
+	@cc -O2 -Wall -Werror -o $@ $<
 
 build/test-bpf/%.bpf.o: test/bpf/%.bpf.c $(VMLINUX_H) $(LIBBPF_A)
 	@echo "[build] $@"

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The executable of the current task, as a 64-bit id.
+ * The executable of the current task, as a 64-bit id, at almost no cost per
+ * event.
  *
- * The id is a hash of the executable's full path, which the kernel assembles
- * by walking dentries (and mounts) from mm->exe_file up to the task's root, so
- * a containerised process reads as /usr/sbin/nginx, as it sees itself. The id
- * is cached per task in task storage: set at exec, and computed lazily the
- * first time a task that predates the agent (or a fresh fork) is seen. Each new
- * id is announced once on a ring buffer; user space keeps id -> path.
+ * The id is a mix of the executable's identity, (superblock dev, inode
+ * number), read with plain loads from current->mm->exe_file: no helper call,
+ * no map lookup. User space learns id -> path once: the first time the kernel
+ * sees an id (at exec, or at the first event of a process that predates the
+ * agent) it walks dentries and mounts from the file up to the task's root, so
+ * a containerised process reads as /usr/sbin/nginx as it sees itself, and
+ * announces the path on a ring buffer. A small direct-mapped cache in .bss
+ * remembers recent announcements so the hot path skips even that check.
  */
 #ifndef TALLY_BINARY_BPF_H
 #define TALLY_BINARY_BPF_H
@@ -17,13 +20,6 @@
 
 /* Load-time switch: false when `binary` is not in the label filter. */
 const volatile bool key_by_binary = true;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, __u64);
-} tally_task_binary SEC(".maps");
 
 /* ids already announced; LRU so it stays bounded. A re-announce is harmless. */
 struct {
@@ -37,6 +33,13 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } tally_binary_events SEC(".maps");
+
+/*
+ * Direct-mapped cache of recently announced ids, shared by all CPUs. Racy by
+ * design: a lost write only costs one more look in tally_known_binaries.
+ */
+#define TALLY_ANNOUNCED_SLOTS 1024
+__u64 tally_announced[TALLY_ANNOUNCED_SLOTS];
 
 /* The path is too large for the 512-byte BPF stack: assemble it here. */
 struct {
@@ -126,80 +129,78 @@ static __always_inline int tally_walk_exe_path(struct task_struct *task, struct 
 	return 0;
 }
 
-struct tally_hash {
-	const struct tally_binary_event *ev;
-	__u64 h;
-};
-
-static long tally_hash_step(__u64 i, struct tally_hash *c)
+/* splitmix64's finaliser: spreads (dev, ino) over 64 bits. */
+static __always_inline __u64 tally_mix(__u64 x)
 {
-	if (i >= sizeof(c->ev->path))
-		return 1;
-	c->h ^= (unsigned char)c->ev->path[i];
-	c->h *= 0x100000001b3ull;
-	return 0;
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
 }
 
-/* FNV-1a over the assembled path; the top bit keeps it clear of TALLY_BINARY_NONE. */
-static __always_inline __u64 tally_hash_path(const struct tally_binary_event *ev)
+/* The id of the current task's executable; plain loads only. */
+static __always_inline __u64 tally_exe_id(struct task_struct *task)
 {
-	struct tally_hash c = { .ev = ev, .h = 0xcbf29ce484222325ull };
+	struct mm_struct *mm = task->mm;
+	struct file *exe;
+	struct inode *inode;
 
-	bpf_loop(ev->path_len, tally_hash_step, &c, 0);
-	return c.h | (1ull << 63);
+	if (!mm)
+		return TALLY_BINARY_NONE; /* kernel thread */
+	exe = mm->exe_file;
+	if (!exe)
+		return TALLY_BINARY_NONE;
+	inode = exe->f_inode;
+	/* The top bit keeps real ids clear of 0 ("not keyed") and TALLY_BINARY_NONE. */
+	return tally_mix(inode->i_ino ^ tally_mix(inode->i_sb->s_dev)) | (1ull << 63);
 }
 
-static __noinline __u64 tally_resolve_binary(struct task_struct *task)
+/* Slow path, once per new id: walk the path and announce it. */
+static __noinline void tally_announce(struct task_struct *task, __u64 id)
 {
 	__u32 zero = 0;
-	struct tally_binary_event *ev = bpf_map_lookup_elem(&tally_path_scratch, &zero);
 	__u8 one = 1;
-	__u64 id;
+	struct tally_binary_event *ev;
 
-	if (!ev || tally_walk_exe_path(task, ev) < 0 || ev->path_len == 0)
-		return TALLY_BINARY_NONE;
-	id = tally_hash_path(ev);
-	ev->binary_id = id;
 	if (bpf_map_lookup_elem(&tally_known_binaries, &id))
-		return id;
-	/* Announce first, remember second: a failed announce is retried next time. */
-	if (bpf_ringbuf_output(&tally_binary_events, ev, sizeof(*ev), 0) == 0)
-		bpf_map_update_elem(&tally_known_binaries, &id, &one, BPF_ANY);
-	else
+		goto remember;
+	ev = bpf_map_lookup_elem(&tally_path_scratch, &zero);
+	if (!ev || tally_walk_exe_path(task, ev) < 0 || ev->path_len == 0)
+		return;
+	ev->binary_id = id;
+	if (bpf_ringbuf_output(&tally_binary_events, ev, sizeof(*ev), 0)) {
+		/* Not remembered, so the next event tries again. */
 		tally_stat_inc(TALLY_STAT_BINARY_EVENT_DROPS);
+		return;
+	}
+	bpf_map_update_elem(&tally_known_binaries, &id, &one, BPF_ANY);
+remember:
+	tally_announced[id & (TALLY_ANNOUNCED_SLOTS - 1)] = id;
+}
+
+static __always_inline __u64 tally_binary_of(struct task_struct *task)
+{
+	__u64 id = tally_exe_id(task);
+
+	if (id != TALLY_BINARY_NONE && tally_announced[id & (TALLY_ANNOUNCED_SLOTS - 1)] != id)
+		tally_announce(task, id);
 	return id;
 }
 
 /* The binary id of the current task, or 0 when the label filter omits binary. */
 static __always_inline __u64 tally_current_binary(void)
 {
-	struct task_struct *task;
-	__u64 *id;
-
 	if (!key_by_binary)
 		return 0;
-	task = bpf_get_current_task_btf();
-	id = bpf_task_storage_get(&tally_task_binary, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!id) {
-		tally_stat_inc(TALLY_STAT_BINARY_STORAGE_FAIL);
-		return 0;
-	}
-	if (*id == 0)
-		*id = tally_resolve_binary(task);
-	return *id;
+	return tally_binary_of(bpf_get_current_task_btf());
 }
 
-/* At exec the task's executable changes: recompute its id. */
+/* At exec the task's executable changes: announce the new one right away. */
 static __always_inline void tally_on_exec(void)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	__u64 *id = bpf_task_storage_get(&tally_task_binary, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-
-	if (!id) {
-		tally_stat_inc(TALLY_STAT_BINARY_STORAGE_FAIL);
-		return;
-	}
-	*id = tally_resolve_binary(task);
+	tally_binary_of(bpf_get_current_task_btf());
 }
 
 #endif /* TALLY_BINARY_BPF_H */

@@ -26,12 +26,13 @@
  */
 struct tally_counter_key {
 	__u64 cgroup_id; /* cgroup v2 id of the socket/task; 0 in overflow keys */
-	__u64 binary_id; /* hash of the executable's path; 0 when not keyed by binary */
+	__u64 binary_id; /* id of the executable (see binary.bpf.h); 0 when not keyed by binary */
 	__u32 metric;    /* metric id, local to one BPF object */
 	__u32 flags;     /* TALLY_KEY_* */
 };
 
-/* binary_id of a task without an executable (kernel threads). */
+/* binary_id of a task without an executable (kernel threads). Real ids have
+ * the top bit set; 0 means "not keyed by binary". */
 #define TALLY_BINARY_NONE 1ull
 
 /*
@@ -56,9 +57,8 @@ enum tally_stat {
 	TALLY_STAT_MAP_FULL = 0,        /* counter updates diverted to the overflow key */
 	TALLY_STAT_LOST = 1,            /* updates lost entirely (overflow key missing) */
 	TALLY_STAT_BINARY_EVENT_DROPS = 2, /* binary path events that found the ring buffer full */
-	TALLY_STAT_BINARY_STORAGE_FAIL = 3, /* task storage could not be created */
-	TALLY_STAT_PATH_TRUNCATED = 4,  /* executable paths cut at the walk limits */
-	TALLY_STAT__COUNT = 5,
+	TALLY_STAT_PATH_TRUNCATED = 3,  /* executable paths cut at the walk limits */
+	TALLY_STAT__COUNT = 4,
 };
 
 #endif /* TALLY_TYPES_H */

@@ -6,10 +6,13 @@
  * Hook: the sock:sock_send_length / sock:sock_recv_length tracepoints, which
  * fire in sock_sendmsg()/sock_recvmsg() with the syscall's result, so every
  * path into a socket (send*, write, writev, splice/sendfile, io_uring) is seen
- * once with the bytes actually moved. Each hook comes in three attach flavours
- * in order of preference (user space loads the best one the kernel accepts):
- *   tp_btf  - BTF-typed raw tracepoint, direct memory access, cheapest;
+ * once with the bytes actually moved. Each hook comes in several attach
+ * flavours in order of preference (user space loads the best one the kernel
+ * accepts):
+ *   tp_btf  - BTF-typed raw tracepoint, direct memory access: as cheap as
+ *             fentry, and the tracepoint sees every path into a socket;
  *   raw_tp  - raw tracepoint, reads through bpf_probe_read;
+ *   fexit/fentry, kretprobe/kprobe on the TCP functions - for kernels < 6.3;
  *   tracepoint - classic perf tracepoint, needs tracefs, costs the most.
  *
  * Attribution: bytes go to the cgroup the *socket* belongs to (the cgroup of
@@ -103,6 +106,39 @@ SEC("tracepoint/sock/sock_recv_length")
 int tcp_recv_tp(struct trace_event_raw_sock_msg_length *ctx)
 {
 	return on_io_probe(ctx->sk, ctx->ret, ctx->flags, TCP_BYTES_RECEIVED);
+}
+
+/*
+ * Kernels before 6.3 lack the sock_*_length tracepoints. There, TCP bytes are
+ * taken from the TCP functions themselves: the return value of tcp_sendmsg()
+ * (bytes accepted) and the `copied` argument of tcp_cleanup_rbuf() (bytes
+ * handed to the reader). This path does not see kTLS or MPTCP application
+ * sockets, and on kernels before 6.5 not tcp_sendpage() (sendfile/splice).
+ */
+SEC("fexit/tcp_sendmsg")
+int BPF_PROG(tcp_send_fexit, struct sock *sk, struct msghdr *msg, size_t size, int ret)
+{
+	return on_io_btf(sk, ret, 0, TCP_BYTES_SENT);
+}
+
+SEC("fentry/tcp_cleanup_rbuf")
+int BPF_PROG(tcp_recv_fentry, struct sock *sk, int copied)
+{
+	return on_io_btf(sk, copied, 0, TCP_BYTES_RECEIVED);
+}
+
+/* kretprobe sees only the return value: the socket's cgroup is not at hand,
+ * so the sending task's cgroup stands in (tcp_sendmsg runs in its context). */
+SEC("kretprobe/tcp_sendmsg")
+int BPF_KRETPROBE(tcp_send_kprobe, int ret)
+{
+	return count_io(bpf_get_current_cgroup_id(), IPPROTO_TCP, ret, 0, TCP_BYTES_SENT);
+}
+
+SEC("kprobe/tcp_cleanup_rbuf")
+int BPF_KPROBE(tcp_recv_kprobe, struct sock *sk, int copied)
+{
+	return on_io_probe(sk, copied, 0, TCP_BYTES_RECEIVED);
 }
 
 /* Exec: the task's binary changes. Loaded only when keyed by binary. */

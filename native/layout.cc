@@ -36,7 +36,6 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   c.Set("TALLY_STAT_MAP_FULL", static_cast<uint32_t>(TALLY_STAT_MAP_FULL));
   c.Set("TALLY_STAT_LOST", static_cast<uint32_t>(TALLY_STAT_LOST));
   c.Set("TALLY_STAT_BINARY_EVENT_DROPS", static_cast<uint32_t>(TALLY_STAT_BINARY_EVENT_DROPS));
-  c.Set("TALLY_STAT_BINARY_STORAGE_FAIL", static_cast<uint32_t>(TALLY_STAT_BINARY_STORAGE_FAIL));
   c.Set("TALLY_STAT_PATH_TRUNCATED", static_cast<uint32_t>(TALLY_STAT_PATH_TRUNCATED));
   c.Set("TALLY_STAT__COUNT", static_cast<uint32_t>(TALLY_STAT__COUNT));
   c.Set("TCP_BYTES_SENT", static_cast<uint32_t>(TCP_BYTES_SENT));

@@ -2,18 +2,7 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { AgentProcess, loadedProgramIds } from './helpers/agent-process';
-
-async function gone(ids: number[], timeoutMs = 5000): Promise<number[]> {
-  // The kernel frees programs asynchronously (RCU) after the last fd closes.
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const loaded = loadedProgramIds();
-    const left = ids.filter((id) => loaded.has(id));
-    if (left.length === 0 || Date.now() > deadline) return left;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { AgentProcess, awaitUnloaded, loadedProgramIds } from './helpers/agent-process';
 
 function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -38,7 +27,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
         const exit = await agent.stop(signal);
         assert.equal(exit.code, 0, agent.stderr);
         assert.ok(exit.ms < 5000, `exit took ${exit.ms} ms`);
-        assert.deepEqual(await gone(ids), [], 'programs still loaded after exit');
+        assert.deepEqual(await awaitUnloaded(ids), [], 'programs still loaded after exit');
         assert.ok(await portIsFree(agent.port), 'the metrics port is released');
         assert.match(agent.stderr, /msg="agent stopped"/);
       } finally {

@@ -39,6 +39,29 @@ describe('loadObject', () => {
     }
   });
 
+  it('takes the most preferred attach type the kernel accepts, recording each refusal before it', () => {
+    // Kernel-independent: whichever candidate wins, everything before it was
+    // refused with an errno and a reason, and nothing after it was tried.
+    // (On the development kernel fentry is refused at load with EPERM and
+    // kprobe at attach, so raw_tp wins.)
+    const candidates = ['probe_fentry', 'probe_kprobe', 'probe_raw_tp'];
+    const loaded = loadObject({ objectPath: FIXTURE_OBJECT, hooks: [{ hook: 'probe', candidates }] });
+    try {
+      const [h] = loaded.hooks;
+      assert.ok(h.program, 'raw_tp is always available on a kernel with BTF');
+      const won = candidates.indexOf(h.program!);
+      assert.deepEqual(h.refused.map((r) => r.program), candidates.slice(0, won));
+      assert.deepEqual(h.refused.map((r) => r.attachType), ['fentry', 'kprobe'].slice(0, won));
+      for (const r of h.refused) {
+        assert.ok(r.errno > 0, `${r.program} refused with errno ${r.errno}`);
+        assert.ok(r.reason.length > 0, `${r.program} refused without a reason`);
+      }
+      process.stdout.write(`# this kernel: probe attached via ${h.attachType}; refused: ${h.refused.map((r) => `${r.attachType} at ${r.stage} (${r.code}: ${r.reason})`).join('; ') || 'none'}\n`);
+    } finally {
+      loaded.object.close();
+    }
+  });
+
   it('rejects a hook naming a program the object lacks', () => {
     assert.throws(() => loadObject({ objectPath: FIXTURE_OBJECT, hooks: [{ hook: 'x', candidates: ['nope'] }] }), /hook x: no program named 'nope'/);
   });

@@ -129,3 +129,48 @@ describe('TCP bytes on a pure cgroup v2 layout', () => {
     assert.deepEqual(select(series, RECEIVED, { workload: receiver.name }).map((s) => s.value), [N]);
   });
 });
+
+describe('a process that was running before the agent started', () => {
+  let agent: AgentProcess | undefined;
+  let sender: TestCgroup;
+  let receiver: TestCgroup;
+
+  before(() => {
+    sender = TestCgroup.create('early');
+    receiver = TestCgroup.create('receiver');
+  });
+  after(async () => {
+    sender?.destroy();
+    receiver?.destroy();
+    await agent?.stop();
+  });
+
+  it('is labelled with its executable, resolved in the kernel on its first send', async () => {
+    // python3 starts (and execs) before the agent exists, then waits for a port.
+    const script = [
+      'import json, socket, sys',
+      'print("ready", flush=True)',
+      'port, n = map(int, sys.stdin.readline().split())',
+      's = socket.create_connection(("127.0.0.1", port)); s.sendall(b"e" * n)',
+      's.shutdown(socket.SHUT_WR); s.recv(1); s.close()',
+      'print(json.dumps({"sent": n}), flush=True)',
+    ].join('\n');
+    const early = sender.spawn('/usr/bin/python3', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    early.stdout!.on('data', (d) => (out += d));
+    while (!out.includes('ready')) await new Promise((r) => setTimeout(r, 20));
+
+    agent = await AgentProcess.start();
+    const peer = receiver.spawn(process.execPath, [require('node:path').join(__dirname, 'fixtures', 'tcp-peer.js'), 'receive']);
+    let rx = '';
+    peer.stdout!.on('data', (d) => (rx += d));
+    while (!rx.includes('port')) await new Promise((r) => setTimeout(r, 20));
+    const { port } = JSON.parse(rx.split('\n')[0]);
+    const M = 654_321;
+    early.stdin!.end(`${port} ${M}\n`);
+    while (!out.includes('sent') || !rx.includes('received')) await new Promise((r) => setTimeout(r, 20));
+
+    const series = await agent.scrape();
+    assert.deepEqual(select(series, SENT, { workload: sender.name }).map((s) => [s.labels.binary, s.value]), [[PYTHON, M]]);
+  });
+});

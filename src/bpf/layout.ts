@@ -19,9 +19,8 @@ export const KernelStat = {
   mapFull: 0,
   lost: 1,
   binaryEventDrops: 2,
-  binaryStorageFail: 3,
-  pathTruncated: 4,
-  count: 5,
+  pathTruncated: 3,
+  count: 4,
 } as const;
 
 export interface CounterKey {
@@ -91,7 +90,6 @@ export function checkLayout(): void {
     ['TALLY_STAT_MAP_FULL', Number(l.constants.TALLY_STAT_MAP_FULL), KernelStat.mapFull],
     ['TALLY_STAT_LOST', Number(l.constants.TALLY_STAT_LOST), KernelStat.lost],
     ['TALLY_STAT_BINARY_EVENT_DROPS', Number(l.constants.TALLY_STAT_BINARY_EVENT_DROPS), KernelStat.binaryEventDrops],
-    ['TALLY_STAT_BINARY_STORAGE_FAIL', Number(l.constants.TALLY_STAT_BINARY_STORAGE_FAIL), KernelStat.binaryStorageFail],
     ['TALLY_STAT_PATH_TRUNCATED', Number(l.constants.TALLY_STAT_PATH_TRUNCATED), KernelStat.pathTruncated],
   ];
   const bad = want.filter(([, got, expected]) => got !== expected);

@@ -73,7 +73,9 @@ export function explain(log: string[], program: string): string {
     // The verifier's conclusion is at the end of its log.
     return log.slice(Math.max(begin + 1, end - 6), end).map((l) => l.trim()).join(' | ');
   }
-  const own = log.filter((l) => l.includes(`'${program}'`) || !l.startsWith('libbpf: prog'));
+  // libbpf suggests raising RLIMIT_MEMLOCK on any EPERM; kernels since 5.11
+  // account BPF memory to the cgroup instead, so the hint only misleads.
+  const own = log.filter((l) => (l.includes(`'${program}'`) || !l.startsWith('libbpf: prog')) && !l.includes("ulimit -l"));
   return own.slice(-4).map((l) => l.replace(/^libbpf: /, '').trim()).join(' | ');
 }
 

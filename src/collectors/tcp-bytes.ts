@@ -30,11 +30,13 @@ export const COUNTER_MAP = 'tally_counters';
 /** Hooks, each with its programs from most to least preferred attach type. */
 export function tcpBytesHooks(keyByBinary: boolean): HookSpec[] {
   const hooks: HookSpec[] = [
-    { hook: 'sock:sock_send_length', candidates: ['tcp_send_btf', 'tcp_send_raw', 'tcp_send_tp'] },
-    { hook: 'sock:sock_recv_length', candidates: ['tcp_recv_btf', 'tcp_recv_raw', 'tcp_recv_tp'] },
+    // The tracepoints first: as cheap as fentry through tp_btf, and complete
+    // (kTLS, MPTCP, splice). The TCP functions serve kernels before 6.3.
+    { hook: 'tcp_send', candidates: ['tcp_send_btf', 'tcp_send_raw', 'tcp_send_fexit', 'tcp_send_kprobe', 'tcp_send_tp'] },
+    { hook: 'tcp_receive', candidates: ['tcp_recv_btf', 'tcp_recv_raw', 'tcp_recv_fentry', 'tcp_recv_kprobe', 'tcp_recv_tp'] },
   ];
   // The exec hook only serves the binary label.
-  if (keyByBinary) hooks.push({ hook: 'sched:sched_process_exec', candidates: ['exec_btf', 'exec_raw', 'exec_tp'] });
+  if (keyByBinary) hooks.push({ hook: 'process_exec', candidates: ['exec_btf', 'exec_raw', 'exec_tp'] });
   return hooks;
 }
 
@@ -123,10 +125,11 @@ export class TcpBytesCollector {
     const dump = readCounterMap(this.counterFd);
     const stats = readStatsArray(this.statsFd);
     const readSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-    if (this.ring && this.hasUnknownBinaries(dump.entries)) {
-      // An announcement may still be on its way from the ring-buffer thread;
-      // let queued deliveries run before labelling.
-      await new Promise((r) => setImmediate(r));
+    // An announcement may still be on its way from the ring-buffer thread
+    // (the kernel announces a binary just before counting its first event).
+    // Deliveries run in a later turn of the event loop: wait for them, briefly.
+    for (let waited = 0; this.ring && waited < 50 && this.hasUnknownBinaries(dump.entries); waited += 2) {
+      await new Promise((r) => setTimeout(r, 2));
     }
     const byMetric = new Map<number, Map<string, Sample>>();
     for (const m of METRICS) byMetric.set(m.id, new Map());
@@ -135,7 +138,7 @@ export class TcpBytesCollector {
   }
 
   private hasUnknownBinaries(entries: CounterEntry[]): boolean {
-    return entries.some((e) => e.key.binaryId > 1n && this.opts.binaries.path(e.key.binaryId) === undefined);
+    return entries.some((e) => e.key.binaryId > 1n && !this.opts.binaries.has(e.key.binaryId));
   }
 
   private fold(byMetric: Map<number, Map<string, Sample>>, e: CounterEntry): void {
@@ -159,14 +162,13 @@ export class TcpBytesCollector {
   }
 
   /** Kernel self-statistics (tally_stats), summed over CPUs. */
-  async kernelStats(): Promise<{ mapFull: bigint; lost: bigint; binaryEventDrops: bigint; storageFail: bigint; pathTruncated: bigint; entries: number; readSeconds: number }> {
+  async kernelStats(): Promise<{ mapFull: bigint; lost: bigint; binaryEventDrops: bigint; pathTruncated: bigint; entries: number; readSeconds: number }> {
     const s = await this.memo.get();
     const at = (i: number): bigint => s.stats[i] ?? 0n;
     return {
       mapFull: at(KernelStat.mapFull),
       lost: at(KernelStat.lost),
       binaryEventDrops: at(KernelStat.binaryEventDrops),
-      storageFail: at(KernelStat.binaryStorageFail),
       pathTruncated: at(KernelStat.pathTruncated),
       entries: s.entries,
       readSeconds: s.readSeconds,

@@ -45,5 +45,4 @@ export function registerHealthMetrics(registry: Registry, tcp: TcpBytesCollector
     one({ stage: 'userspace' }, tcp.ringStats().dropped),
   ]);
   defineMetric(registry, catalog.BINARY_PATHS_TRUNCATED, () => [one({}, binaryTruncated())]);
-  defineMetric(registry, catalog.BINARY_STORAGE_FAILURES, async () => [one({}, Number((await tcp.kernelStats()).storageFail))]);
 }

@@ -28,6 +28,11 @@ export class BinaryPaths {
     this.stats.entries = this.cache.size;
   }
 
+  /** Whether the id has been announced; not counted as a lookup. */
+  has(id: bigint): boolean {
+    return this.cache.has(id);
+  }
+
   /** The path, or undefined for "no executable" and for ids not (yet) announced. */
   path(id: bigint): string | undefined {
     if (id === 0n || id === BINARY_NONE) return undefined;

@@ -130,13 +130,6 @@ export const BINARY_PATHS_TRUNCATED: MetricSpec = {
   labels: [],
 };
 
-export const BINARY_STORAGE_FAILURES: MetricSpec = {
-  name: 'tally_binary_storage_failures_total',
-  type: 'counter',
-  help: 'Events whose task storage could not be created; they are counted without a binary.',
-  labels: [],
-};
-
 export const SCRAPE_READ_SECONDS: MetricSpec = {
   name: 'tally_bpf_map_read_seconds',
   type: 'gauge',
@@ -163,5 +156,4 @@ export const CATALOG: readonly MetricSpec[] = [
   CACHE_EVICTIONS,
   BINARY_EVENT_DROPS,
   BINARY_PATHS_TRUNCATED,
-  BINARY_STORAGE_FAILURES,
 ];

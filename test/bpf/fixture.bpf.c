@@ -94,3 +94,22 @@ int BPF_PROG(exec_btf)
 {
 	return emit_exec();
 }
+
+/* Attach types the kernel may or may not offer, on a function every kernel has. */
+SEC("fentry/vfs_read")
+int BPF_PROG(probe_fentry)
+{
+	return 0;
+}
+
+SEC("kprobe/vfs_read")
+int BPF_KPROBE(probe_kprobe)
+{
+	return 0;
+}
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(probe_raw_tp)
+{
+	return 0;
+}

@@ -3,11 +3,11 @@
  * ephemeral port, the way a user would, and tears it down even when a test
  * fails.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn, ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, ChildProcess } from 'node:child_process';
 import { PROJECT_ROOT } from '../../src/util/paths';
 import { parsePromText, Series } from './prom-text';
+import { programIdsOf } from './procfs';
 
 export const MAIN = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
 
@@ -91,19 +91,9 @@ export class AgentProcess {
     return parsePromText(await this.metricsText());
   }
 
-  /** BPF program ids held open by the agent, from its fds' fdinfo. */
+  /** BPF program ids held open by the agent. */
   programIds(): number[] {
-    const dir = `/proc/${this.child.pid}/fdinfo`;
-    const ids: number[] = [];
-    for (const fd of fs.readdirSync(dir)) {
-      try {
-        const m = /^prog_id:\s*(\d+)$/m.exec(fs.readFileSync(path.join(dir, fd), 'utf8'));
-        if (m) ids.push(Number(m[1]));
-      } catch {
-        /* fd closed meanwhile */
-      }
-    }
-    return [...new Set(ids)];
+    return programIdsOf(this.child.pid!);
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> {
@@ -113,11 +103,19 @@ export class AgentProcess {
   }
 }
 
-/** Ids of all BPF programs currently loaded in the kernel. */
+/** Ids of all BPF programs currently loaded in the kernel, as bpftool (an independent witness) lists them. */
 export function loadedProgramIds(): Set<number> {
-  const ids = new Set<number>();
-  // bpftool is the independent witness here, not tally's own addon.
-  const out = require('node:child_process').execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' });
-  for (const p of JSON.parse(out) as Array<{ id: number }>) ids.add(p.id);
-  return ids;
+  const out = execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  return new Set((JSON.parse(out) as Array<{ id: number }>).map((p) => p.id));
+}
+
+/** Waits until none of ids is loaded (the kernel frees programs after an RCU grace period); returns those left. */
+export async function awaitUnloaded(ids: number[], timeoutMs = 5000): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const loaded = loadedProgramIds();
+    const left = ids.filter((id) => loaded.has(id));
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -2,30 +2,17 @@
  * An independent look at the agent's kernel maps through bpftool, so tests
  * can assert what the kernel holds, not only what the agent reports.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { mapIdsOf } from './procfs';
 
 function bpftoolJson<T>(...args: string[]): T {
   return JSON.parse(execFileSync('bpftool', [...args, '--json'], { encoding: 'utf8', maxBuffer: 1 << 28 })) as T;
 }
 
 /** Map ids the process holds open, by map name. */
-export function mapIdsOf(pid: number): Map<string, number> {
-  const dir = `/proc/${pid}/fdinfo`;
+export function mapIdsByName(pid: number): Map<string, number> {
   const out = new Map<string, number>();
-  for (const fd of fs.readdirSync(dir)) {
-    let text: string;
-    try {
-      text = fs.readFileSync(path.join(dir, fd), 'utf8');
-    } catch {
-      continue;
-    }
-    const m = /^map_id:\s*(\d+)$/m.exec(text);
-    if (!m) continue;
-    const info = bpftoolJson<{ name: string }>('map', 'show', 'id', m[1]);
-    out.set(info.name, Number(m[1]));
-  }
+  for (const id of mapIdsOf(pid)) out.set(bpftoolJson<{ name: string }>('map', 'show', 'id', String(id)).name, id);
   return out;
 }
 
@@ -46,7 +33,7 @@ const le = (bytes: string[], at: number, n: number): bigint => {
 
 /** The agent's tally_counters map, decoded from raw bytes (layout of bpf/tally_types.h). */
 export function kernelCounters(pid: number): RawCounter[] {
-  const id = mapIdsOf(pid).get('tally_counters');
+  const id = mapIdsByName(pid).get('tally_counters');
   if (id === undefined) throw new Error(`process ${pid} holds no tally_counters map`);
   const dump = bpftoolJson<Array<{ key: string[]; values: Array<{ value: string[] }> }>>('map', 'dump', 'id', String(id));
   return dump.map((e) => ({

@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The floor: programs that do nothing, on the hooks tally uses. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(empty_send_btf) { return 0; }
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(empty_recv_btf) { return 0; }
+
+SEC("tracepoint/sock/sock_send_length")
+int empty_send_tp(void *ctx) { return 0; }
+
+SEC("tracepoint/sock/sock_recv_length")
+int empty_recv_tp(void *ctx) { return 0; }
