@@ -9,8 +9,11 @@
  * sees an id (at exec, or at the first event of a process that predates the
  * agent) it walks dentries and mounts from the file up to the task's root, so
  * a containerised process reads as /usr/sbin/nginx as it sees itself, and
- * announces the path on a ring buffer. A small direct-mapped cache in .bss
- * remembers recent announcements so the hot path skips even that check.
+ * announces the path on a ring buffer. A small direct-mapped cache (an array,
+ * whose lookups the verifier inlines) remembers recent announcements so the
+ * hot path skips even that check. User space clears a slot (and the id in
+ * tally_known_binaries) when it finds an id it never heard of, and the kernel
+ * announces it again.
  */
 #ifndef TALLY_BINARY_BPF_H
 #define TALLY_BINARY_BPF_H
@@ -38,8 +41,19 @@ struct {
  * Direct-mapped cache of recently announced ids, shared by all CPUs. Racy by
  * design: a lost write only costs one more look in tally_known_binaries.
  */
-#define TALLY_ANNOUNCED_SLOTS 1024
-__u64 tally_announced[TALLY_ANNOUNCED_SLOTS];
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TALLY_ANNOUNCED_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} tally_announced SEC(".maps");
+
+static __always_inline __u64 *tally_announced_slot(__u64 id)
+{
+	__u32 slot = id & (TALLY_ANNOUNCED_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&tally_announced, &slot);
+}
 
 /* The path is too large for the 512-byte BPF stack: assemble it here. */
 struct {
@@ -176,15 +190,22 @@ static __noinline void tally_announce(struct task_struct *task, __u64 id)
 		return;
 	}
 	bpf_map_update_elem(&tally_known_binaries, &id, &one, BPF_ANY);
-remember:
-	tally_announced[id & (TALLY_ANNOUNCED_SLOTS - 1)] = id;
+remember:;
+	__u64 *slot = tally_announced_slot(id);
+
+	if (slot)
+		*slot = id;
 }
 
 static __always_inline __u64 tally_binary_of(struct task_struct *task)
 {
 	__u64 id = tally_exe_id(task);
+	__u64 *slot;
 
-	if (id != TALLY_BINARY_NONE && tally_announced[id & (TALLY_ANNOUNCED_SLOTS - 1)] != id)
+	if (id == TALLY_BINARY_NONE)
+		return id;
+	slot = tally_announced_slot(id);
+	if (!slot || *slot != id)
 		tally_announce(task, id);
 	return id;
 }

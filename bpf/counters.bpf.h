@@ -37,17 +37,31 @@ static __always_inline void tally_stat_inc(__u32 stat)
 }
 
 /*
- * Add v to the counter at key. Per-CPU values need no atomics. An update that
- * finds the map full lands in the metric's overflow key, which user space
- * creates before attaching, so nothing counted is lost without a trace.
+ * Per-CPU values need no atomics where the program cannot be preempted
+ * (tracepoints, raw tracepoints, kprobes). fentry/fexit programs run with
+ * only migration disabled, so two tasks on one CPU could interleave a
+ * read-modify-write: those pass atomic = true.
  */
-static __always_inline void tally_add(struct tally_counter_key *key, __u64 v)
+static __always_inline void tally_bump(__u64 *cur, __u64 v, bool atomic)
+{
+	if (atomic)
+		__sync_fetch_and_add(cur, v);
+	else
+		*cur += v;
+}
+
+/*
+ * Add v to the counter at key. An update that finds the map full lands in
+ * the metric's overflow key, which user space creates before attaching, so
+ * nothing counted is lost without a trace.
+ */
+static __always_inline void tally_add(struct tally_counter_key *key, __u64 v, bool atomic)
 {
 	__u64 *cur = bpf_map_lookup_elem(&tally_counters, key);
 	long err;
 
 	if (cur) {
-		*cur += v;
+		tally_bump(cur, v, atomic);
 		return;
 	}
 	err = bpf_map_update_elem(&tally_counters, key, &v, BPF_NOEXIST);
@@ -57,7 +71,7 @@ static __always_inline void tally_add(struct tally_counter_key *key, __u64 v)
 		/* Another CPU created the entry between our lookup and update. */
 		cur = bpf_map_lookup_elem(&tally_counters, key);
 		if (cur) {
-			*cur += v;
+			tally_bump(cur, v, atomic);
 			return;
 		}
 	}
@@ -67,7 +81,7 @@ static __always_inline void tally_add(struct tally_counter_key *key, __u64 v)
 	};
 	cur = bpf_map_lookup_elem(&tally_counters, &overflow);
 	if (cur) {
-		*cur += v;
+		tally_bump(cur, v, atomic);
 		tally_stat_inc(TALLY_STAT_MAP_FULL);
 	} else {
 		tally_stat_inc(TALLY_STAT_LOST);

@@ -43,6 +43,7 @@ struct tally_counter_key {
 #define TALLY_PATH_MAX      1024 /* power of two: used as an index mask */
 #define TALLY_NAME_MAX      256  /* NAME_MAX + NUL */
 #define TALLY_PATH_DEPTH    48
+#define TALLY_ANNOUNCED_SLOTS 1024 /* power of two */
 
 /* Ring-buffer record: "binary_id means this path". Sent once per new binary. */
 struct tally_binary_event {

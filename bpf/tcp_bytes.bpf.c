@@ -5,8 +5,10 @@
  *
  * Hook: the sock:sock_send_length / sock:sock_recv_length tracepoints, which
  * fire in sock_sendmsg()/sock_recvmsg() with the syscall's result, so every
- * path into a socket (send*, write, writev, splice/sendfile, io_uring) is seen
- * once with the bytes actually moved. Each hook comes in several attach
+ * path through them (send*, write, writev, sendfile/splice into a socket,
+ * io_uring) is seen once with the bytes actually moved. Not seen: receiving
+ * with splice(2) from a socket (tcp_splice_read) and TCP_ZEROCOPY_RECEIVE,
+ * which bypass sock_recvmsg(). Each hook comes in several attach
  * flavours in order of preference (user space loads the best one the kernel
  * accepts):
  *   tp_btf  - BTF-typed raw tracepoint, direct memory access: as cheap as
@@ -36,14 +38,20 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_TCP 6
 #define IPPROTO_MPTCP 262 /* multipath TCP: the application-level socket */
 
-static __always_inline int count_io(__u64 cgroup_id, __u16 protocol, int ret, int flags, __u32 metric)
+/* Load-time switch: false when no cgroup-derived label (namespace, workload,
+ * pod) is in the label filter, so the kernel does not key by cgroup at all. */
+const volatile bool key_by_cgroup = true;
+
+static __always_inline int count_io(__u64 cgroup_id, __u16 protocol, int ret, int flags, __u32 metric, bool atomic)
 {
 	/* Errors move no bytes; a peek does not consume them. */
 	if (ret <= 0 || (flags & MSG_PEEK))
 		return 0;
 	if (protocol != IPPROTO_TCP && protocol != IPPROTO_MPTCP)
 		return 0;
-	if (!cgroup_id)
+	if (!key_by_cgroup)
+		cgroup_id = 0;
+	else if (!cgroup_id)
 		cgroup_id = bpf_get_current_cgroup_id();
 
 	struct tally_counter_key key = {
@@ -52,16 +60,16 @@ static __always_inline int count_io(__u64 cgroup_id, __u16 protocol, int ret, in
 		.metric = metric,
 		.flags = TALLY_KEY_RAW_CGROUP,
 	};
-	tally_add(&key, (__u64)ret);
+	tally_add(&key, (__u64)ret, atomic);
 	return 0;
 }
 
 /* tp_btf: sk is a trusted BTF pointer, so plain loads suffice. */
-static __always_inline int on_io_btf(struct sock *sk, int ret, int flags, __u32 metric)
+static __always_inline int on_io_btf(struct sock *sk, int ret, int flags, __u32 metric, bool atomic)
 {
 	struct cgroup *cg = sk->sk_cgrp_data.cgroup;
 
-	return count_io(cg ? cg->kn->id : 0, sk->sk_protocol, ret, flags, metric);
+	return count_io(cg ? cg->kn->id : 0, sk->sk_protocol, ret, flags, metric, atomic);
 }
 
 /* raw_tp and tracepoint: untyped pointers, read through CO-RE probe reads. */
@@ -69,19 +77,19 @@ static __always_inline int on_io_probe(struct sock *sk, int ret, int flags, __u3
 {
 	__u64 cgroup_id = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
 
-	return count_io(cgroup_id, BPF_CORE_READ(sk, sk_protocol), ret, flags, metric);
+	return count_io(cgroup_id, BPF_CORE_READ(sk, sk_protocol), ret, flags, metric, false);
 }
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(tcp_send_btf, struct sock *sk, int ret, int flags)
 {
-	return on_io_btf(sk, ret, flags, TCP_BYTES_SENT);
+	return on_io_btf(sk, ret, flags, TCP_BYTES_SENT, false);
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tcp_recv_btf, struct sock *sk, int ret, int flags)
 {
-	return on_io_btf(sk, ret, flags, TCP_BYTES_RECEIVED);
+	return on_io_btf(sk, ret, flags, TCP_BYTES_RECEIVED, false);
 }
 
 SEC("raw_tp/sock_send_length")
@@ -110,35 +118,47 @@ int tcp_recv_tp(struct trace_event_raw_sock_msg_length *ctx)
 
 /*
  * Kernels before 6.3 lack the sock_*_length tracepoints. There, TCP bytes are
- * taken from the TCP functions themselves: the return value of tcp_sendmsg()
- * (bytes accepted) and the `copied` argument of tcp_cleanup_rbuf() (bytes
- * handed to the reader). This path does not see kTLS or MPTCP application
- * sockets, and on kernels before 6.5 not tcp_sendpage() (sendfile/splice).
+ * taken from the return values of tcp_sendmsg() and tcp_recvmsg(). This path
+ * does not see kTLS or MPTCP application sockets, nor, before 6.5,
+ * tcp_sendpage() (sendfile/splice to a socket).
  */
 SEC("fexit/tcp_sendmsg")
 int BPF_PROG(tcp_send_fexit, struct sock *sk, struct msghdr *msg, size_t size, int ret)
 {
-	return on_io_btf(sk, ret, 0, TCP_BYTES_SENT);
+	return on_io_btf(sk, ret, 0, TCP_BYTES_SENT, true);
 }
 
-SEC("fentry/tcp_cleanup_rbuf")
-int BPF_PROG(tcp_recv_fentry, struct sock *sk, int copied)
+/*
+ * tcp_recvmsg() lost its `nonblock` argument in 5.19, which moves `flags`:
+ * ask the trampoline how many arguments there are instead of guessing.
+ */
+SEC("fexit/tcp_recvmsg")
+int tcp_recv_fexit(__u64 *ctx)
 {
-	return on_io_btf(sk, copied, 0, TCP_BYTES_RECEIVED);
+	__u64 nargs = bpf_get_func_arg_cnt(ctx);
+	__u64 sk = 0, flags = 0, ret = 0;
+
+	bpf_get_func_arg(ctx, 0, &sk);
+	bpf_get_func_arg(ctx, nargs == 6 ? 4 : 3, &flags);
+	bpf_get_func_ret(ctx, &ret);
+	return on_io_btf((struct sock *)sk, (int)ret, (int)flags, TCP_BYTES_RECEIVED, true);
 }
 
-/* kretprobe sees only the return value: the socket's cgroup is not at hand,
- * so the sending task's cgroup stands in (tcp_sendmsg runs in its context). */
+/*
+ * kretprobes see only the return value: the sending task's cgroup stands in
+ * for the socket's (these functions run in its context), and a MSG_PEEK read
+ * cannot be told apart, so it is counted.
+ */
 SEC("kretprobe/tcp_sendmsg")
 int BPF_KRETPROBE(tcp_send_kprobe, int ret)
 {
-	return count_io(bpf_get_current_cgroup_id(), IPPROTO_TCP, ret, 0, TCP_BYTES_SENT);
+	return count_io(bpf_get_current_cgroup_id(), IPPROTO_TCP, ret, 0, TCP_BYTES_SENT, false);
 }
 
-SEC("kprobe/tcp_cleanup_rbuf")
-int BPF_KPROBE(tcp_recv_kprobe, struct sock *sk, int copied)
+SEC("kretprobe/tcp_recvmsg")
+int BPF_KRETPROBE(tcp_recv_kprobe, int ret)
 {
-	return on_io_probe(sk, copied, 0, TCP_BYTES_RECEIVED);
+	return count_io(bpf_get_current_cgroup_id(), IPPROTO_TCP, ret, 0, TCP_BYTES_RECEIVED, false);
 }
 
 /* Exec: the task's binary changes. Loaded only when keyed by binary. */

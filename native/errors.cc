@@ -23,11 +23,17 @@ void LogCapture::Append(const char* line) {
 
 static int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG || g_capture == nullptr) return 0;
-  char buf[4096];
-  int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  // Verifier logs arrive as one large message: split it into lines.
+  // Verifier logs arrive as one message of any size: format it whole, then
+  // split it into lines, so the verifier's conclusion at the end is kept.
+  va_list measure;
+  va_copy(measure, args);
+  int n = vsnprintf(nullptr, 0, fmt, measure);
+  va_end(measure);
+  if (n <= 0) return n;
+  std::string buf(static_cast<size_t>(n) + 1, '\0');
+  vsnprintf(&buf[0], buf.size(), fmt, args);
   char* save = nullptr;
-  for (char* line = strtok_r(buf, "\n", &save); line; line = strtok_r(nullptr, "\n", &save))
+  for (char* line = strtok_r(&buf[0], "\n", &save); line; line = strtok_r(nullptr, "\n", &save))
     g_capture->Append(line);
   return n;
 }

@@ -38,6 +38,7 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   c.Set("TALLY_STAT_BINARY_EVENT_DROPS", static_cast<uint32_t>(TALLY_STAT_BINARY_EVENT_DROPS));
   c.Set("TALLY_STAT_PATH_TRUNCATED", static_cast<uint32_t>(TALLY_STAT_PATH_TRUNCATED));
   c.Set("TALLY_STAT__COUNT", static_cast<uint32_t>(TALLY_STAT__COUNT));
+  c.Set("TALLY_ANNOUNCED_SLOTS", TALLY_ANNOUNCED_SLOTS);
   c.Set("TCP_BYTES_SENT", static_cast<uint32_t>(TCP_BYTES_SENT));
   c.Set("TCP_BYTES_RECEIVED", static_cast<uint32_t>(TCP_BYTES_RECEIVED));
   layout.Set("constants", c);

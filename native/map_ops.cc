@@ -200,6 +200,8 @@ static Napi::Value MapDelete(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   auto key = info[1].As<Napi::Buffer<uint8_t>>();
+  MapShape s;
+  if (!Shape(env, fd, &s) || !KeyMatches(env, s, key)) return env.Undefined();
   if (bpf_map_delete_elem(fd, key.Data())) {
     if (errno == ENOENT) return Napi::Boolean::New(env, false);
     ErrnoError(env, "map delete", errno).ThrowAsJavaScriptException();

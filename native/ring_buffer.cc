@@ -46,9 +46,15 @@ class RingBuffer : public Napi::ObjectWrap<RingBuffer> {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = ring_buffer__epoll_fd(rb_);
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, ring_buffer__epoll_fd(rb_), &ev);
+    bool ok = wake_fd_ >= 0 && epoll_fd_ >= 0 && epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, ev.data.fd, &ev) == 0;
     ev.data.fd = wake_fd_;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+    ok = ok && epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) == 0;
+    if (!ok) {
+      int err = errno;
+      Shutdown();
+      ErrnoError(env, "setting up the ring-buffer consumer", err).ThrowAsJavaScriptException();
+      return;
+    }
 
     // A bounded queue: if JavaScript stalls, batches are dropped and counted
     // rather than piling up in memory.
@@ -71,8 +77,16 @@ class RingBuffer : public Napi::ObjectWrap<RingBuffer> {
     while (!stopping_.load()) {
       int n = epoll_wait(epoll_fd_, events, 2, -1);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0 || stopping_.load()) break;
-      ring_buffer__consume(rb_);
+      if (n < 0 || stopping_.load()) {
+        if (n < 0) failed_errno_ = errno;
+        break;
+      }
+      int consumed = ring_buffer__consume(rb_);
+      if (consumed < 0) {
+        // A broken ring would make level-triggered epoll spin: stop, and say so in stats().
+        failed_errno_ = -consumed;
+        break;
+      }
       if (pending_.empty()) continue;
       auto* batch = new Batch(std::move(pending_));
       pending_.clear();
@@ -126,6 +140,7 @@ class RingBuffer : public Napi::ObjectWrap<RingBuffer> {
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("delivered", Napi::Number::New(info.Env(), static_cast<double>(delivered_.load())));
     o.Set("dropped", Napi::Number::New(info.Env(), static_cast<double>(dropped_.load())));
+    o.Set("failedErrno", Napi::Number::New(info.Env(), failed_errno_.load()));
     return o;
   }
 
@@ -135,6 +150,7 @@ class RingBuffer : public Napi::ObjectWrap<RingBuffer> {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> delivered_{0}, dropped_{0};
+  std::atomic<int> failed_errno_{0};  // why the consumer thread stopped early, if it did
   bool closed_ = false;
   Batch pending_;  // touched only by the consumer thread
   Napi::ThreadSafeFunction tsfn_;

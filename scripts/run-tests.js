@@ -18,5 +18,6 @@ const files = [];
 files.sort();
 const only = process.argv.slice(2);
 const selected = only.length ? files.filter((f) => only.some((o) => f.includes(o))) : files;
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...selected], { stdio: 'inherit' });
+// A hung test fails after two minutes instead of hanging CI; its after() hooks still run.
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', ...selected], { stdio: 'inherit' });
 process.exit(r.status === null ? 1 : r.status);

@@ -18,12 +18,19 @@ need_root() {
   fi
 }
 
+# --- 0. Node.js ---------------------------------------------------------------
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$node_major" -lt 20 ]; then
+  say "error: tally needs Node.js 20 or newer; found $(node --version 2>/dev/null || echo none)" >&2
+  exit 1
+fi
+
 # --- 1. Debian packages -------------------------------------------------------
 # The toolchain (clang-16, bpftool, libelf, zlib) builds the BPF objects and the
-# vendored libbpf; the peers (bpftrace, prometheus, nftables, iproute2, tshark)
-# are what tests and benchmarks measure against.
+# vendored libbpf; bpftrace and prometheus's promtool are peers that tests and
+# benchmarks measure against; util-linux gives setpriv and unshare to tests.
 APT_PACKAGES=(clang-16 llvm-16 bpftool libelf-dev zlib1g-dev pkg-config make g++ python3
-  dpkg-dev bpftrace prometheus iproute2 nftables tshark)
+  dpkg-dev bpftrace prometheus iproute2 util-linux)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -58,25 +65,37 @@ if [ ! -f "$LIBBPF_SRC/src/libbpf.c" ]; then
   # apt-get source needs deb-src lines. Derive them from the deb822 file that
   # already lists the Debian archive, so no host name is written here.
   if ! apt-get source --print-uris -q "libbpf=$LIBBPF_DEB_VERSION" >/dev/null 2>&1; then
-    src_list=""
+    # Every Debian stanza (deb822 .sources) or line (sources.list) gets a
+    # deb-src twin. Debian's are recognised by the archive keyring or a
+    # "debian" URI (including mirror+file: lists), third-party ones are left alone.
+    derived=0
     for f in /etc/apt/sources.list.d/*.sources; do
-      if grep -q '^Types:.*\bdeb\b' "$f" && grep -q '/debian$' "$f"; then src_list="$f"; break; fi
+      [ -e "$f" ] || continue
+      case "$f" in */tally-deb-src.sources) continue ;; esac
+      out="$(awk 'BEGIN { RS=""; ORS="\n\n" }
+        /(^|\n)Types:[^\n]*deb([ \n]|$)/ && /debian-archive-keyring|URIs:[^\n]*debian/ {
+          gsub(/(^|\n)Types:[^\n]*/, "\nTypes: deb-src"); sub(/^\n/, ""); print }' "$f")"
+      if [ -n "$out" ]; then printf '%s\n' "$out" >> /etc/apt/sources.list.d/tally-deb-src.sources.new; derived=1; fi
     done
-    if [ -n "$src_list" ]; then
-      say "enabling deb-src, derived from $src_list"
-      sed -E 's/^Types:.*/Types: deb-src/' "$src_list" > /etc/apt/sources.list.d/tally-deb-src.sources
-    elif [ -f /etc/apt/sources.list ]; then
-      say "enabling deb-src, derived from /etc/apt/sources.list"
-      sed -nE 's/^deb (.*)/deb-src \1/p' /etc/apt/sources.list > /etc/apt/sources.list.d/tally-deb-src.list
-    else
-      say "error: no Debian apt source found to derive deb-src from" >&2
+    if [ -f /etc/apt/sources.list ] && grep -qE '^deb .*debian' /etc/apt/sources.list; then
+      sed -nE 's/^deb (.*debian.*)/deb-src \1/p' /etc/apt/sources.list > /etc/apt/sources.list.d/tally-deb-src.list
+      derived=1
+    fi
+    if [ "$derived" = 0 ]; then
+      say "error: found no Debian apt source to derive deb-src from (looked in /etc/apt/sources.list.d/*.sources and /etc/apt/sources.list)" >&2
       exit 1
     fi
+    [ -f /etc/apt/sources.list.d/tally-deb-src.sources.new ] && mv /etc/apt/sources.list.d/tally-deb-src.sources.new /etc/apt/sources.list.d/tally-deb-src.sources
+    say "enabled deb-src for the Debian archive (derived from the existing apt sources)"
     apt-get update -q >/dev/null
   fi
   say "fetching libbpf $LIBBPF_DEB_VERSION source with apt-get source"
   rm -rf "$ROOT/.deps/apt" && mkdir -p "$ROOT/.deps/apt"
-  (cd "$ROOT/.deps/apt" && apt-get source -q "libbpf=$LIBBPF_DEB_VERSION" >/dev/null 2>&1)
+  if ! (cd "$ROOT/.deps/apt" && apt-get source -q "libbpf=$LIBBPF_DEB_VERSION" > apt-source.log 2>&1); then
+    say "error: apt-get source libbpf=$LIBBPF_DEB_VERSION failed:" >&2
+    tail -5 "$ROOT/.deps/apt/apt-source.log" >&2
+    exit 1
+  fi
   rm -rf "$LIBBPF_SRC"
   mv "$ROOT/.deps/apt/libbpf-1.1.2" "$LIBBPF_SRC"
   rm -rf "$ROOT/.deps/apt"

@@ -77,9 +77,10 @@ describe('environment errors exit 1 with one line', () => {
   });
 
   it('missing privileges name what is needed', async () => {
-    // An unprivileged user with no capabilities at all.
-    const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all',
-      process.execPath, MAIN, '--metrics-server', '127.0.0.1:0']);
+    // Still uid 0 (so the checkout stays readable wherever it is), but with
+    // no capabilities at all: securebits stop root from regaining them at exec.
+    const r = await run('setpriv', ['--securebits', '+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked',
+      '--inh-caps=-all', '--bounding-set=-all', process.execPath, MAIN, '--metrics-server', '127.0.0.1:0']);
     assertOneLine(r, 1, /insufficient privileges: tally needs root, or CAP_BPF \+ CAP_PERFMON .*missing: CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH$/);
   });
 

@@ -7,6 +7,7 @@ import { renderMetricsDoc } from '../src/tools/metrics-doc';
 import { CATALOG } from '../src/metrics/catalog';
 import { PROJECT_ROOT } from '../src/util/paths';
 import { AgentProcess } from './helpers/agent-process';
+import { spawnSync } from 'node:child_process';
 
 describe('docs/metrics.md', () => {
   it('is current (regenerate with npm run docs)', async () => {
@@ -31,5 +32,13 @@ describe('the live agent', () => {
     }
     assert.deepEqual([...families.keys()].sort(), CATALOG.map((c) => c.name).sort());
     for (const c of CATALOG) assert.deepEqual(families.get(c.name), { help: c.help, type: c.type }, c.name);
+  });
+
+  it('passes promtool check metrics', () => {
+    return agent.metricsText().then((text) => {
+      const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      assert.equal(r.status, 0, `promtool check metrics:\n${r.stdout}${r.stderr}`);
+      assert.equal((r.stdout + r.stderr).trim(), '');
+    });
   });
 });

@@ -10,6 +10,7 @@ import { TestCgroup } from './helpers/cgroup';
 import { kernelCounters } from './helpers/kernel-maps';
 import { select, sum } from './helpers/prom-text';
 import { transfer } from './helpers/tcp-traffic';
+import { waitFor } from './helpers/cleanup';
 
 const SENT = 'tally_tcp_sent_bytes_total';
 const RECEIVED = 'tally_tcp_received_bytes_total';
@@ -158,17 +159,17 @@ describe('a process that was running before the agent started', () => {
     const early = sender.spawn('/usr/bin/python3', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     early.stdout!.on('data', (d) => (out += d));
-    while (!out.includes('ready')) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => out.includes('ready'), 'python3 to start');
 
     agent = await AgentProcess.start();
     const peer = receiver.spawn(process.execPath, [require('node:path').join(__dirname, 'fixtures', 'tcp-peer.js'), 'receive']);
     let rx = '';
     peer.stdout!.on('data', (d) => (rx += d));
-    while (!rx.includes('port')) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => rx.includes('port'), 'the receiver to listen');
     const { port } = JSON.parse(rx.split('\n')[0]);
     const M = 654_321;
     early.stdin!.end(`${port} ${M}\n`);
-    while (!out.includes('sent') || !rx.includes('received')) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => out.includes('sent') && rx.includes('received'), 'the transfer');
 
     const series = await agent.scrape();
     assert.deepEqual(select(series, SENT, { workload: sender.name }).map((s) => [s.labels.binary, s.value]), [[PYTHON, M]]);

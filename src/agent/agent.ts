@@ -5,7 +5,8 @@
  * The HTTP server binds first so a bad address fails fast, before any BPF is
  * loaded; /readyz answers 503 until every hook is attached.
  */
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import { registerProcessMetrics } from '../health/process-metrics';
 import { AgentConfig } from './config';
 import { MetricsServer } from '../exporters/metrics-server';
 import { TcpBytesCollector } from '../collectors/tcp-bytes';
@@ -52,7 +53,7 @@ export class Agent {
     });
     this.tcp.register(this.registry);
     registerHealthMetrics(this.registry, this.tcp, [cgroups.stats, binaries.stats], () => binaries.truncated);
-    collectDefaultMetrics({ register: this.registry });
+    registerProcessMetrics(this.registry);
     this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.join(','), ready: this.notReadyReason() ?? 'yes' });
   }
 

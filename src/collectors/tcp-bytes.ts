@@ -4,11 +4,11 @@
  * folds the kernel's (cgroup, binary) counters into labelled series.
  */
 import { Registry } from 'prom-client';
-import { native, NativeRingBuffer } from '../native/addon';
+import { BPF_ANY, native, NativeRingBuffer } from '../native/addon';
 import { bpfObjectPath } from '../util/paths';
 import { describeHook, HookSpec, loadObject, LoadedObject } from '../bpf/loader';
 import { readCounterMap, readStatsArray, seedOverflowKey, CounterEntry } from '../bpf/counter-map';
-import { decodeBinaryEvent, KEY_OVERFLOW, KernelStat } from '../bpf/layout';
+import { ANNOUNCED_SLOTS, decodeBinaryEvent, KEY_OVERFLOW, KernelStat, TcpBytesMetric } from '../bpf/layout';
 import { applyFilter, FilterLabel } from '../labels/label-filter';
 import { CgroupPaths } from '../labels/cgroup-paths';
 import { BinaryPaths } from '../labels/binary-paths';
@@ -18,10 +18,10 @@ import { MetricSpec, TCP_RECEIVED_BYTES, TCP_SENT_BYTES } from '../metrics/catal
 import { ScrapeMemo } from '../util/memo';
 import { Logger } from '../util/log';
 
-/** Metric ids of bpf/tcp_bytes.h. */
+/** Metric ids of bpf/tcp_bytes.h (checked against the C enum by checkLayout). */
 const METRICS: ReadonlyArray<{ id: number; spec: MetricSpec }> = [
-  { id: 0, spec: TCP_SENT_BYTES },
-  { id: 1, spec: TCP_RECEIVED_BYTES },
+  { id: TcpBytesMetric.sent, spec: TCP_SENT_BYTES },
+  { id: TcpBytesMetric.received, spec: TCP_RECEIVED_BYTES },
 ];
 
 export const TCP_BYTES_OBJECT = 'tcp_bytes';
@@ -33,7 +33,7 @@ export function tcpBytesHooks(keyByBinary: boolean): HookSpec[] {
     // The tracepoints first: as cheap as fentry through tp_btf, and complete
     // (kTLS, MPTCP, splice). The TCP functions serve kernels before 6.3.
     { hook: 'tcp_send', candidates: ['tcp_send_btf', 'tcp_send_raw', 'tcp_send_fexit', 'tcp_send_kprobe', 'tcp_send_tp'] },
-    { hook: 'tcp_receive', candidates: ['tcp_recv_btf', 'tcp_recv_raw', 'tcp_recv_fentry', 'tcp_recv_kprobe', 'tcp_recv_tp'] },
+    { hook: 'tcp_receive', candidates: ['tcp_recv_btf', 'tcp_recv_raw', 'tcp_recv_fexit', 'tcp_recv_kprobe', 'tcp_recv_tp'] },
   ];
   // The exec hook only serves the binary label.
   if (keyByBinary) hooks.push({ hook: 'process_exec', candidates: ['exec_btf', 'exec_raw', 'exec_tp'] });
@@ -62,14 +62,21 @@ export class TcpBytesCollector {
   private readonly statsFd: number;
   private readonly ring?: NativeRingBuffer;
   private readonly memo: ScrapeMemo<Snapshot>;
+  /** Ids asked to be announced again, so a scrape waits for each only once. */
+  private readonly reannounced = new Set<bigint>();
   private closed = false;
 
   constructor(private readonly opts: TcpBytesOptions) {
     const keyByBinary = opts.filter.includes('binary');
+    // namespace, workload and pod all derive from the cgroup.
+    const keyByCgroup = opts.filter.some((l) => l !== 'binary');
     this.loaded = loadObject({
       objectPath: bpfObjectPath(TCP_BYTES_OBJECT),
       hooks: tcpBytesHooks(keyByBinary),
-      constants: { key_by_binary: Buffer.from([keyByBinary ? 1 : 0]) },
+      constants: {
+        key_by_binary: Buffer.from([keyByBinary ? 1 : 0]),
+        key_by_cgroup: Buffer.from([keyByCgroup ? 1 : 0]),
+      },
       maxEntries: { [COUNTER_MAP]: opts.counterCapacity },
       kernelBtfPath: opts.kernelBtfPath,
       beforeAttach: (obj) => {
@@ -116,8 +123,8 @@ export class TcpBytesCollector {
     return this.memo.get();
   }
 
-  ringStats(): { delivered: number; dropped: number } {
-    return this.ring?.stats() ?? { delivered: 0, dropped: 0 };
+  ringStats(): { delivered: number; dropped: number; failedErrno: number } {
+    return this.ring?.stats() ?? { delivered: 0, dropped: 0, failedErrno: 0 };
   }
 
   private async read(): Promise<Snapshot> {
@@ -128,17 +135,47 @@ export class TcpBytesCollector {
     // An announcement may still be on its way from the ring-buffer thread
     // (the kernel announces a binary just before counting its first event).
     // Deliveries run in a later turn of the event loop: wait for them, briefly.
-    for (let waited = 0; this.ring && waited < 50 && this.hasUnknownBinaries(dump.entries); waited += 2) {
+    for (let waited = 0; this.ring && waited < 50 && this.unknownBinaries(dump.entries).length > 0; waited += 2) {
       await new Promise((r) => setTimeout(r, 2));
     }
+    if (this.ring) this.reannounce(this.unknownBinaries(dump.entries));
     const byMetric = new Map<number, Map<string, Sample>>();
     for (const m of METRICS) byMetric.set(m.id, new Map());
     for (const e of dump.entries) this.fold(byMetric, e);
     return { byMetric, entries: dump.entries.length, readSeconds, stats };
   }
 
-  private hasUnknownBinaries(entries: CounterEntry[]): boolean {
-    return entries.some((e) => e.key.binaryId > 1n && !this.opts.binaries.has(e.key.binaryId));
+  /** Binary ids in the counters whose path user space does not know (and has not asked for yet). */
+  private unknownBinaries(entries: CounterEntry[]): bigint[] {
+    const ids = new Set<bigint>();
+    for (const e of entries) {
+      const id = e.key.binaryId;
+      if (id > 1n && !this.opts.binaries.has(id) && !this.reannounced.has(id)) ids.add(id);
+    }
+    return [...ids];
+  }
+
+  /**
+   * An id the kernel believes announced but user space never learned (a
+   * dropped delivery, or evicted from the path cache): forget it in the
+   * kernel, so the next event of that binary announces its path again.
+   */
+  private reannounce(ids: bigint[]): void {
+    if (ids.length === 0) return;
+    const obj = this.loaded.object;
+    const known = obj.mapFd('tally_known_binaries');
+    const slots = obj.mapFd('tally_announced');
+    if (this.reannounced.size > 4 * ANNOUNCED_SLOTS) this.reannounced.clear();
+    for (const id of ids) {
+      const key = Buffer.alloc(8);
+      key.writeBigUInt64LE(id);
+      native().mapDelete(known, key);
+      const slot = Buffer.alloc(4);
+      slot.writeUInt32LE(Number(id & BigInt(ANNOUNCED_SLOTS - 1)));
+      native().mapUpdate(slots, slot, Buffer.alloc(8), BPF_ANY);
+      this.reannounced.add(id);
+    }
+    this.opts.log.debug('asked the kernel to announce binaries again', { count: ids.length });
   }
 
   private fold(byMetric: Map<number, Map<string, Sample>>, e: CounterEntry): void {

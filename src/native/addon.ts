@@ -69,7 +69,8 @@ export interface MapDump {
 
 export interface NativeRingBuffer {
   close(): void;
-  stats(): { delivered: number; dropped: number };
+  /** Records delivered and dropped (JavaScript's queue full); failedErrno != 0 if the consumer thread stopped on an error. */
+  stats(): { delivered: number; dropped: number; failedErrno: number };
 }
 
 /** Offsets and constants of bpf/tally_types.h, as compiled into the addon. */

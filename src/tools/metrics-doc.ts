@@ -2,7 +2,8 @@
  * Renders docs/metrics.md from the metric catalog and from prom-client's
  * default process metrics, so the document is generated, never hand-edited.
  */
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import { registerProcessMetrics } from '../health/process-metrics';
 import { CATALOG } from '../metrics/catalog';
 import { FILTER_LABELS } from '../labels/label-filter';
 
@@ -41,7 +42,7 @@ export async function renderMetricsDoc(): Promise<string> {
     '| --- | --- | --- |',
   ];
   const reg = new Registry();
-  collectDefaultMetrics({ register: reg });
+  registerProcessMetrics(reg);
   const defaults = await reg.getMetricsAsJSON();
   for (const m of defaults.sort((a, b) => a.name.localeCompare(b.name))) lines.push(`| \`${m.name}\` | ${m.type} | ${esc(m.help)} |`);
   lines.push('');

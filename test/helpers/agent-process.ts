@@ -8,11 +8,12 @@ import { execFileSync, spawn, ChildProcess } from 'node:child_process';
 import { PROJECT_ROOT } from '../../src/util/paths';
 import { parsePromText, Series } from './prom-text';
 import { programIdsOf } from './procfs';
+import { onExit } from './cleanup';
 
 export const MAIN = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
 
 const running = new Set<ChildProcess>();
-process.on('exit', () => {
+onExit(() => {
   for (const c of running) c.kill('SIGKILL');
 });
 

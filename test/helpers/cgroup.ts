@@ -1,13 +1,15 @@
 /**
  * Leaf cgroups for tests, under the cgroup v2 mount, with unique names so
  * tests can run side by side. Every cgroup is removed (its processes killed
- * first) by destroy(), by removeAllTestCgroups(), or at process exit.
+ * first) by destroy(), by removeAllTestCgroups(), or when the test process
+ * exits or is interrupted.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, ChildProcess, SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { findCgroup2Mount } from '../../src/labels/cgroup-mount';
+import { onExit } from './cleanup';
 
 const live = new Set<TestCgroup>();
 
@@ -77,4 +79,4 @@ export function removeAllTestCgroups(): void {
   for (const cg of [...live]) cg.destroy();
 }
 
-process.on('exit', removeAllTestCgroups);
+onExit(removeAllTestCgroups);
