@@ -175,3 +175,32 @@ describe('a process that was running before the agent started', () => {
     assert.deepEqual(select(series, SENT, { workload: sender.name }).map((s) => [s.labels.binary, s.value]), [[PYTHON, M]]);
   });
 });
+
+describe('TCP bytes with --metrics-label-filter binary', () => {
+  let agent: AgentProcess;
+  let sender: TestCgroup;
+  let receiver: TestCgroup;
+
+  before(async () => {
+    agent = await AgentProcess.start(['--metrics-label-filter', 'binary']);
+    sender = TestCgroup.create('sender');
+    receiver = TestCgroup.create('receiver');
+  });
+  after(async () => {
+    sender?.destroy();
+    receiver?.destroy();
+    await agent?.stop();
+  });
+
+  it('the kernel keys by binary only, not by cgroup', async () => {
+    await transfer(sender, receiver, 50_000, 'python3');
+    const series = await agent.scrape();
+    for (const s of [...select(series, SENT), ...select(series, RECEIVED)]) {
+      assert.deepEqual(Object.keys(s.labels).filter((k) => k !== 'binary' && k !== 'overflow'), [], JSON.stringify(s));
+    }
+    const entries = kernelCounters(agent.child.pid!);
+    assert.ok(entries.length > 0);
+    assert.deepEqual(entries.filter((e) => e.cgroupId !== 0n), [], 'no entry is keyed by cgroup');
+    assert.ok(select(series, SENT, { binary: PYTHON })[0].value >= 50_000);
+  });
+});

@@ -21,6 +21,7 @@ Flags:
   --log-level LEVEL              ${LOG_LEVELS.join(', ')} (default "info")
   --kernel-btf FILE              kernel BTF to use instead of /sys/kernel/btf/vmlinux
   --bpf-map-capacity N           entries of the in-kernel counter map (default 16384)
+  --binary-cache-capacity N      executable paths kept in user space (default 16384)
   --version                      print the version and exit
   --help                         print this help and exit
 `;
@@ -48,6 +49,7 @@ export function parseFlags(argv: string[]): Parsed {
         'log-level': { type: 'string', default: 'info' },
         'kernel-btf': { type: 'string' },
         'bpf-map-capacity': { type: 'string', default: '16384' },
+        'binary-cache-capacity': { type: 'string', default: '16384' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -73,7 +75,7 @@ export function parseFlags(argv: string[]): Parsed {
         kernelBtfPath: values['kernel-btf'],
         counterMapCapacity: positiveInt('--bpf-map-capacity', values['bpf-map-capacity']!, 1 << 24),
         cgroupCacheCapacity: 10000,
-        binaryCacheCapacity: 16384,
+        binaryCacheCapacity: positiveInt('--binary-cache-capacity', values['binary-cache-capacity']!, 1 << 22),
       },
     };
   } catch (e) {

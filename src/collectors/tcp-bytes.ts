@@ -4,7 +4,8 @@
  * folds the kernel's (cgroup, binary) counters into labelled series.
  */
 import { Registry } from 'prom-client';
-import { BPF_ANY, native, NativeRingBuffer } from '../native/addon';
+import { native, NativeRingBuffer } from '../native/addon';
+import { forgetAnnounced } from '../bpf/binary-announcements';
 import { bpfObjectPath } from '../util/paths';
 import { describeHook, HookSpec, loadObject, LoadedObject } from '../bpf/loader';
 import { readCounterMap, readStatsArray, seedOverflowKey, CounterEntry } from '../bpf/counter-map';
@@ -163,18 +164,9 @@ export class TcpBytesCollector {
   private reannounce(ids: bigint[]): void {
     if (ids.length === 0) return;
     const obj = this.loaded.object;
-    const known = obj.mapFd('tally_known_binaries');
-    const slots = obj.mapFd('tally_announced');
     if (this.reannounced.size > 4 * ANNOUNCED_SLOTS) this.reannounced.clear();
-    for (const id of ids) {
-      const key = Buffer.alloc(8);
-      key.writeBigUInt64LE(id);
-      native().mapDelete(known, key);
-      const slot = Buffer.alloc(4);
-      slot.writeUInt32LE(Number(id & BigInt(ANNOUNCED_SLOTS - 1)));
-      native().mapUpdate(slots, slot, Buffer.alloc(8), BPF_ANY);
-      this.reannounced.add(id);
-    }
+    forgetAnnounced(obj, ids);
+    for (const id of ids) this.reannounced.add(id);
     this.opts.log.debug('asked the kernel to announce binaries again', { count: ids.length });
   }
 
