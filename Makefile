@@ -78,7 +78,7 @@ $(ADDON): $(NATIVE_SRC) $(LIBBPF_A) $(BPF_HDRS)
 
 $(TS_STAMP): $(TS_SRCS)
 	@echo "[build] TypeScript"
-	@rm -rf dist.new && node_modules/.bin/tsc -p tsconfig.json --outDir dist.new && rm -rf dist && mv dist.new dist
+	@rm -rf dist.new && node_modules/.bin/tsc -p tsconfig.json --outDir dist.new --noEmitOnError && rm -rf dist && mv dist.new dist
 	@touch $@
 
 clean:

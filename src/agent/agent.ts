@@ -45,6 +45,7 @@ export class Agent {
     const binaries = new BinaryPaths(this.config.binaryCacheCapacity);
     this.tcp = new TcpBytesCollector({
       filter: this.config.labelFilter,
+      seriesLimit: this.config.seriesLimit,
       counterCapacity: this.config.counterMapCapacity,
       kernelBtfPath: this.config.kernelBtfPath,
       cgroups,

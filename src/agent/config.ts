@@ -6,6 +6,8 @@ import { LogLevel } from '../util/log';
 export interface AgentConfig {
   metricsServer: ListenAddress;
   labelFilter: FilterLabel[];
+  /** Series per metric before label sets fold into one overflow series. */
+  seriesLimit: number;
   logLevel: LogLevel;
   /** The kernel's BTF; /sys/kernel/btf/vmlinux unless given. */
   kernelBtfPath?: string;

@@ -18,6 +18,8 @@ Flags:
   --metrics-server ADDR          where to serve /metrics, /healthz, /readyz (default ":2112")
   --metrics-label-filter LIST    labels series carry, from ${FILTER_LABELS.join(', ')}
                                  (default "${DEFAULT_LABEL_FILTER.join(',')}")
+  --metrics-series-limit N       series per metric before further label sets fold into
+                                 one overflow="true" series (default 2000)
   --log-level LEVEL              ${LOG_LEVELS.join(', ')} (default "info")
   --kernel-btf FILE              kernel BTF to use instead of /sys/kernel/btf/vmlinux
   --bpf-map-capacity N           entries of the in-kernel counter map (default 16384)
@@ -46,6 +48,7 @@ export function parseFlags(argv: string[]): Parsed {
       options: {
         'metrics-server': { type: 'string', default: ':2112' },
         'metrics-label-filter': { type: 'string', default: DEFAULT_LABEL_FILTER.join(',') },
+        'metrics-series-limit': { type: 'string', default: '2000' },
         'log-level': { type: 'string', default: 'info' },
         'kernel-btf': { type: 'string' },
         'bpf-map-capacity': { type: 'string', default: '16384' },
@@ -71,6 +74,7 @@ export function parseFlags(argv: string[]): Parsed {
       config: {
         metricsServer: parseListenAddress(values['metrics-server']!),
         labelFilter: parseLabelFilter(values['metrics-label-filter']!),
+        seriesLimit: positiveInt('--metrics-series-limit', values['metrics-series-limit']!, 10_000_000),
         logLevel: level as LogLevel,
         kernelBtfPath: values['kernel-btf'],
         counterMapCapacity: positiveInt('--bpf-map-capacity', values['bpf-map-capacity']!, 1 << 24),

@@ -17,6 +17,7 @@ import { hostLabels } from '../labels/host-labels';
 import { defineMetric, Sample } from '../metrics/define';
 import { MetricSpec, TCP_RECEIVED_BYTES, TCP_SENT_BYTES } from '../metrics/catalog';
 import { ScrapeMemo } from '../util/memo';
+import { labelKey, OVERFLOW_LABELS, SeriesLimiter } from '../cardinality/series-limiter';
 import { Logger } from '../util/log';
 
 /** Metric ids of bpf/tcp_bytes.h (checked against the C enum by checkLayout). */
@@ -43,6 +44,8 @@ export function tcpBytesHooks(keyByBinary: boolean): HookSpec[] {
 
 export interface TcpBytesOptions {
   filter: readonly FilterLabel[];
+  /** Series per metric before label sets fold into the overflow series. */
+  seriesLimit: number;
   counterCapacity: number;
   kernelBtfPath?: string;
   cgroups: CgroupPaths;
@@ -51,7 +54,8 @@ export interface TcpBytesOptions {
 }
 
 interface Snapshot {
-  byMetric: Map<number, Map<string, Sample>>;
+  /** Series per metric id, after the series limit. */
+  series: Map<number, Sample[]>;
   entries: number;
   readSeconds: number;
   stats: bigint[];
@@ -63,6 +67,7 @@ export class TcpBytesCollector {
   private readonly statsFd: number;
   private readonly ring?: NativeRingBuffer;
   private readonly memo: ScrapeMemo<Snapshot>;
+  readonly limiters: ReadonlyMap<number, SeriesLimiter>;
   /** Ids asked to be announced again, so a scrape waits for each only once. */
   private readonly reannounced = new Set<bigint>();
   private closed = false;
@@ -98,6 +103,7 @@ export class TcpBytesCollector {
       });
     }
     this.memo = new ScrapeMemo(() => this.read());
+    this.limiters = new Map(METRICS.map((m) => [m.id, new SeriesLimiter(m.spec.name, opts.seriesLimit)]));
   }
 
   /** True when every hook runs a program. */
@@ -111,7 +117,7 @@ export class TcpBytesCollector {
 
   register(registry: Registry): void {
     for (const m of METRICS) {
-      defineMetric(registry, m.spec, async () => (await this.memo.get()).byMetric.get(m.id)?.values() ?? []);
+      defineMetric(registry, m.spec, async () => (await this.memo.get()).series.get(m.id)!);
     }
   }
 
@@ -143,7 +149,10 @@ export class TcpBytesCollector {
     const byMetric = new Map<number, Map<string, Sample>>();
     for (const m of METRICS) byMetric.set(m.id, new Map());
     for (const e of dump.entries) this.fold(byMetric, e);
-    return { byMetric, entries: dump.entries.length, readSeconds, stats };
+    // Limits apply here, once per read, so every metric of a scrape (health
+    // included, which prom-client collects concurrently) sees the same state.
+    const series = new Map([...byMetric].map(([id, samples]) => [id, this.limiters.get(id)!.apply(samples)]));
+    return { series, entries: dump.entries.length, readSeconds, stats };
   }
 
   /** Binary ids in the counters whose path user space does not know (and has not asked for yet). */
@@ -176,7 +185,7 @@ export class TcpBytesCollector {
     let labels: Record<string, string>;
     if (e.key.flags === KEY_OVERFLOW) {
       if (e.value === 0n) return; // the reserved entry, never used
-      labels = { overflow: 'true' };
+      labels = { ...OVERFLOW_LABELS };
     } else {
       const values = {
         ...hostLabels(this.opts.cgroups.path(e.key.cgroupId)),
@@ -184,7 +193,7 @@ export class TcpBytesCollector {
       };
       labels = applyFilter(this.opts.filter, values) as Record<string, string>;
     }
-    const id = JSON.stringify(labels);
+    const id = labelKey(labels);
     const s = series.get(id);
     if (s) s.value += Number(e.value);
     else series.set(id, { labels, value: Number(e.value) });

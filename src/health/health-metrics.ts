@@ -33,7 +33,14 @@ export function registerHealthMetrics(registry: Registry, tcp: TcpBytesCollector
   defineMetric(registry, catalog.MAP_LOST_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).lost))]);
   defineMetric(registry, catalog.SCRAPE_READ_SECONDS, async () => [one({}, (await tcp.kernelStats()).readSeconds)]);
 
-  const perCache = (f: (c: CacheStats) => number) => () => caches.map((c) => one({ cache: c.name }, f(c)));
+  const limiters = [...tcp.limiters.values()];
+  // After this scrape's read, which is when the limiters decide.
+  defineMetric(registry, catalog.METRIC_SERIES, async () => (await tcp.snapshot(), limiters.map((l) => one({ metric: l.metric }, l.series))));
+  defineMetric(registry, catalog.METRIC_SERIES_LIMIT, () => limiters.map((l) => one({ metric: l.metric }, l.limit)));
+  defineMetric(registry, catalog.METRIC_OVERFLOWED_LABEL_SETS, async () => (await tcp.snapshot(), limiters.map((l) => one({ metric: l.metric }, l.overflowedLabelSets))));
+
+  // Caches are used while a read is labelled: report them after it.
+  const perCache = (f: (c: CacheStats) => number) => async () => (await tcp.snapshot(), caches.map((c) => one({ cache: c.name }, f(c))));
   defineMetric(registry, catalog.CACHE_ENTRIES, perCache((c) => c.entries));
   defineMetric(registry, catalog.CACHE_CAPACITY, perCache((c) => c.capacity));
   defineMetric(registry, catalog.CACHE_HITS, perCache((c) => c.hits));

@@ -130,6 +130,27 @@ export const BINARY_PATHS_TRUNCATED: MetricSpec = {
   labels: [],
 };
 
+export const METRIC_SERIES: MetricSpec = {
+  name: 'tally_metric_series',
+  type: 'gauge',
+  help: 'Label sets with a series of their own, per metric (the overflow series not included).',
+  labels: ['metric'],
+};
+
+export const METRIC_SERIES_LIMIT: MetricSpec = {
+  name: 'tally_metric_series_limit',
+  type: 'gauge',
+  help: 'Series a metric may have before further label sets fold into its overflow series (--metrics-series-limit).',
+  labels: ['metric'],
+};
+
+export const METRIC_OVERFLOWED_LABEL_SETS: MetricSpec = {
+  name: 'tally_metric_overflowed_label_sets',
+  type: 'gauge',
+  help: 'Distinct label sets beyond the series limit, counted in the metric\'s overflow="true" series instead of their own.',
+  labels: ['metric'],
+};
+
 export const SCRAPE_READ_SECONDS: MetricSpec = {
   name: 'tally_bpf_map_read_seconds',
   type: 'gauge',
@@ -149,6 +170,9 @@ export const CATALOG: readonly MetricSpec[] = [
   MAP_OVERFLOW_UPDATES,
   MAP_LOST_UPDATES,
   SCRAPE_READ_SECONDS,
+  METRIC_SERIES,
+  METRIC_SERIES_LIMIT,
+  METRIC_OVERFLOWED_LABEL_SETS,
   CACHE_ENTRIES,
   CACHE_CAPACITY,
   CACHE_HITS,

@@ -1,0 +1,100 @@
+/**
+ * 150 cgroups against a limit of 100: exactly 100 series plus one overflow
+ * series, every admitted cgroup exact to the byte, and nothing lost: the sum
+ * over all series equals what the kernel counted.
+ */
+import { after, before, describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { AgentProcess, waitExit } from './helpers/agent-process';
+import { TestCgroup } from './helpers/cgroup';
+import { kernelCounters } from './helpers/kernel-maps';
+import { select, sum } from './helpers/prom-text';
+
+const SENT = 'tally_tcp_sent_bytes_total';
+const CGROUPS = 150;
+const LIMIT = 100;
+
+// One python process visits each cgroup in turn: it moves itself in, opens a
+// socket there (a socket belongs to the cgroup it was created in), sends that
+// cgroup's bytes, and moves on. A server in another cgroup drains everything.
+const SENDER = [
+  'import socket, sys',
+  'port = int(sys.argv[1])',
+  'for line in sys.stdin:',
+  '    procs, n = line.split()',
+  '    with open(procs, "w") as f: f.write("0")',
+  '    s = socket.create_connection(("127.0.0.1", port)); s.sendall(b"q" * int(n)); s.close()',
+  'print("done", flush=True)',
+].join('\n');
+const SINK = [
+  'import socket, threading',
+  'ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(512)',
+  'print(ls.getsockname()[1], flush=True)',
+  'def drain(c):',
+  '    while c.recv(65536): pass',
+  'while True:',
+  '    c, _ = ls.accept(); threading.Thread(target=drain, args=(c,), daemon=True).start()',
+].join('\n');
+
+describe(`--metrics-series-limit ${LIMIT} with ${CGROUPS} cgroups`, () => {
+  let agent: AgentProcess;
+  const cgroups: TestCgroup[] = [];
+  let sinkCg: TestCgroup;
+  let senderCg: TestCgroup;
+
+  before(async () => {
+    agent = await AgentProcess.start(['--metrics-series-limit', String(LIMIT), '--metrics-label-filter', 'workload']);
+    for (let i = 0; i < CGROUPS; i++) cgroups.push(TestCgroup.create(`c${i}`));
+    sinkCg = TestCgroup.create('sink');
+    senderCg = TestCgroup.create('sender');
+  });
+  after(async () => {
+    for (const cg of [...cgroups, sinkCg, senderCg]) cg?.destroy();
+    await agent?.stop();
+  });
+
+  it('exposes exactly 100 series plus one overflow series, exact and conserved', async () => {
+    const sink = sinkCg.spawn('/usr/bin/python3', ['-c', SINK]);
+    const port = await new Promise<string>((r) => sink.stdout!.once('data', (d) => r(String(d).trim())));
+    const bytes = cgroups.map((_, i) => 1000 + 7 * i);
+    const sender = senderCg.spawn('/usr/bin/python3', ['-c', SENDER, port], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    sender.stdout!.on('data', (d) => (out += d));
+    sender.stdin!.end(cgroups.map((cg, i) => `${cg.dir}/cgroup.procs ${bytes[i]}\n`).join(''));
+    const exit = await waitExit(sender, 60000);
+    assert.equal(exit.code, 0);
+    assert.match(out, /done/);
+    // The sink has drained everything once its receive counter stops moving; only sends matter here.
+
+    const series = await agent.scrape();
+    const sent = select(series, SENT);
+    const overflow = sent.filter((s) => s.labels.overflow === 'true');
+    const own = sent.filter((s) => s.labels.overflow !== 'true');
+    assert.equal(own.length, LIMIT, 'series of their own');
+    assert.equal(overflow.length, 1, 'one overflow series');
+    assert.deepEqual(Object.keys(overflow[0].labels), ['overflow'], 'overflow is its only label');
+
+    // Every one of our cgroups is either its own, exact series or folded.
+    const byWorkload = new Map(own.map((s) => [s.labels.workload, s.value]));
+    let foldedOurs = 0;
+    cgroups.forEach((cg, i) => {
+      const v = byWorkload.get(cg.name);
+      if (v === undefined) foldedOurs += bytes[i];
+      else assert.equal(v, bytes[i], cg.name);
+    });
+    assert.ok(foldedOurs > 0, 'some of our cgroups overflowed');
+
+    // Conservation against the kernel map itself (bpftool): all series, overflow
+    // included, sum to what the kernel counted for this metric.
+    const kernelTotal = kernelCounters(agent.child.pid!).filter((e) => e.metric === 0).reduce((a, e) => a + Number(e.value), 0);
+    const after = sum(select(await agent.scrape(), SENT));
+    assert.ok(sum(sent) <= kernelTotal && kernelTotal <= after, `series ${sum(sent)} .. ${after}, kernel ${kernelTotal}`);
+    assert.ok(overflow[0].value >= foldedOurs, 'the overflow series holds at least our folded bytes');
+
+    const health = select(series, 'tally_metric_overflowed_label_sets', { metric: SENT });
+    assert.equal(health.length, 1);
+    assert.ok(health[0].value >= CGROUPS - LIMIT, `overflowed label sets: ${health[0].value}`);
+    assert.equal(select(series, 'tally_metric_series', { metric: SENT })[0].value, LIMIT);
+    assert.equal(select(series, 'tally_metric_series_limit', { metric: SENT })[0].value, LIMIT);
+  });
+});
