@@ -3,6 +3,7 @@
  * two leaf cgroups, and N bytes whose count the test itself controls.
  */
 import { after, before, describe, it } from 'node:test';
+import { useScenario } from './helpers/scenario';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { AgentProcess } from './helpers/agent-process';
@@ -20,22 +21,11 @@ const NODE = fs.realpathSync(process.execPath);
 const PYTHON = fs.realpathSync('/usr/bin/python3');
 
 describe('TCP bytes with the default label filter', () => {
-  let agent: AgentProcess;
-  let sender: TestCgroup;
-  let receiver: TestCgroup;
-
-  before(async () => {
-    agent = await AgentProcess.start();
-    sender = TestCgroup.create('sender');
-    receiver = TestCgroup.create('receiver');
-  });
-  after(async () => {
-    sender?.destroy();
-    receiver?.destroy();
-    await agent?.stop();
-  });
+  const sc = useScenario([], ['sender', 'receiver']);
 
   it('counts exactly N bytes sent by one cgroup and received by the other', async () => {
+    const { agent } = sc;
+    const { sender, receiver } = sc.cg;
     const N = 3_000_000 + Math.floor(Math.random() * 100_000);
     const t = await transfer(sender, receiver, N);
     assert.equal(t.sent, N);
@@ -54,6 +44,8 @@ describe('TCP bytes with the default label filter', () => {
   });
 
   it('splits one cgroup by binary, each exact, and stays cumulative', async () => {
+    const { agent } = sc;
+    const { sender, receiver } = sc.cg;
     const before = sum(select(await agent.scrape(), SENT, { workload: sender.name, binary: NODE }));
     const M = 250_001;
     const K = 99_999;
@@ -66,22 +58,11 @@ describe('TCP bytes with the default label filter', () => {
 });
 
 describe('TCP bytes with --metrics-label-filter workload', () => {
-  let agent: AgentProcess;
-  let sender: TestCgroup;
-  let receiver: TestCgroup;
-
-  before(async () => {
-    agent = await AgentProcess.start(['--metrics-label-filter', 'workload']);
-    sender = TestCgroup.create('sender');
-    receiver = TestCgroup.create('receiver');
-  });
-  after(async () => {
-    sender?.destroy();
-    receiver?.destroy();
-    await agent?.stop();
-  });
+  const sc = useScenario(['--metrics-label-filter', 'workload'], ['sender', 'receiver']);
 
   it('series carry only the workload label; two binaries share one kernel entry', async () => {
+    const { agent } = sc;
+    const { sender, receiver } = sc.cg;
     const N = 777_777;
     const M = 31_337;
     await transfer(sender, receiver, N, 'node');
@@ -102,26 +83,15 @@ describe('TCP bytes with --metrics-label-filter workload', () => {
 });
 
 describe('TCP bytes on a pure cgroup v2 layout', () => {
-  let agent: AgentProcess;
-  let sender: TestCgroup;
-  let receiver: TestCgroup;
-
-  before(async () => {
     // In a private mount namespace, mount the v2 hierarchy at /sys/fs/cgroup
     // itself, as on a pure v2 host: same cgroups, the other layout.
-    agent = await AgentProcess.start(['--metrics-label-filter', 'workload'], {
+  const sc = useScenario(['--metrics-label-filter', 'workload'], ['sender', 'receiver'], {
       shellPrefix: 'umount -l /sys/fs/cgroup/unified 2>/dev/null; mount -t cgroup2 none /sys/fs/cgroup',
     });
-    sender = TestCgroup.create('sender');
-    receiver = TestCgroup.create('receiver');
-  });
-  after(async () => {
-    sender?.destroy();
-    receiver?.destroy();
-    await agent?.stop();
-  });
 
   it('finds the hierarchy at /sys/fs/cgroup and labels the bytes exactly', async () => {
+    const { agent } = sc;
+    const { sender, receiver } = sc.cg;
     assert.match(agent.stderr, /cgroup2=\/sys\/fs\/cgroup /);
     const N = 400_003;
     await transfer(sender, receiver, N);
@@ -177,22 +147,11 @@ describe('a process that was running before the agent started', () => {
 });
 
 describe('TCP bytes with --metrics-label-filter binary', () => {
-  let agent: AgentProcess;
-  let sender: TestCgroup;
-  let receiver: TestCgroup;
-
-  before(async () => {
-    agent = await AgentProcess.start(['--metrics-label-filter', 'binary']);
-    sender = TestCgroup.create('sender');
-    receiver = TestCgroup.create('receiver');
-  });
-  after(async () => {
-    sender?.destroy();
-    receiver?.destroy();
-    await agent?.stop();
-  });
+  const sc = useScenario(['--metrics-label-filter', 'binary'], ['sender', 'receiver']);
 
   it('the kernel keys by binary only, not by cgroup', async () => {
+    const { agent } = sc;
+    const { sender, receiver } = sc.cg;
     await transfer(sender, receiver, 50_000, 'python3');
     const series = await agent.scrape();
     for (const s of [...select(series, SENT), ...select(series, RECEIVED)]) {
