@@ -5,6 +5,7 @@
 
 #include "tally_types.h"
 #include "tcp_bytes.h"
+#include "cgroup_events.h"
 
 namespace tally {
 
@@ -42,6 +43,11 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   c.Set("TCP_BYTES_SENT", static_cast<uint32_t>(TCP_BYTES_SENT));
   c.Set("TCP_BYTES_RECEIVED", static_cast<uint32_t>(TCP_BYTES_RECEIVED));
   layout.Set("constants", c);
+
+  Napi::Object cg = Napi::Object::New(env);
+  cg.Set("size", sizeof(tally_cgroup_event));
+  FIELD(cg, tally_cgroup_event, cgroup_id);
+  layout.Set("cgroupEvent", cg);
 
   exports.Set("layout", layout);
 }

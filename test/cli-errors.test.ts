@@ -105,3 +105,12 @@ describe('help and version', () => {
     assert.equal(r.stderr, '');
   });
 });
+
+describe('series flags', () => {
+  it('a bad --metrics-series-ttl', async () => {
+    assertOneLine(await tally('--metrics-series-ttl', '5 minutes'), 2, /--metrics-series-ttl "5 minutes" is not a duration/);
+  });
+  it('a bad --metrics-series-limit', async () => {
+    assertOneLine(await tally('--metrics-series-limit', 'many'), 2, /--metrics-series-limit "many" must be a whole number/);
+  });
+});

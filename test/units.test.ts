@@ -9,6 +9,7 @@ import { decodeBinaryEvent, BINARY_EVENT, checkLayout, encodeCounterKey, decodeC
 import { checkPrivileges, effectiveCapabilities, PreflightError } from '../src/cli/preflight';
 import { parseFlags, UsageError } from '../src/cli/args';
 import { BinaryPaths } from '../src/labels/binary-paths';
+import { parseDuration, DurationError } from '../src/util/duration';
 import { CgroupPaths } from '../src/labels/cgroup-paths';
 
 describe('label filter', () => {
@@ -146,4 +147,12 @@ describe('flags', () => {
     assert.equal(p.config.counterMapCapacity, 16384);
   });
   it('a positional argument is refused', () => assert.throws(() => parseFlags(['run']), UsageError));
+});
+
+describe('durations', () => {
+  const ok: Array<[string, number]> = [['500ms', 500], ['30s', 30_000], ['1m', 60_000], ['2h', 7_200_000], ['1m30s', 90_000], ['1.5s', 1500]];
+  for (const [text, ms] of ok) it(`parses ${text}`, () => assert.equal(parseDuration('--x', text), ms));
+  for (const text of ['', '1', '1d', 'm', '1m ', '-1s', '1s2']) {
+    it(`rejects "${text}"`, () => assert.throws(() => parseDuration('--metrics-series-ttl', text), (e: unknown) => e instanceof DurationError && /--metrics-series-ttl ".*" is not a duration; write it like 30s, 1m or 1m30s/.test((e as Error).message)));
+  }
 });

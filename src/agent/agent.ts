@@ -14,6 +14,7 @@ import { registerHealthMetrics } from '../health/health-metrics';
 import { CgroupPaths } from '../labels/cgroup-paths';
 import { BinaryPaths } from '../labels/binary-paths';
 import { findCgroup2Mount } from '../labels/cgroup-mount';
+import { CgroupRemovals } from '../labels/cgroup-removals';
 import { checkLayout } from '../bpf/layout';
 import { describeHook } from '../bpf/loader';
 import { Logger } from '../util/log';
@@ -23,6 +24,7 @@ export class Agent {
   readonly registry = new Registry();
   private server?: MetricsServer;
   private tcp?: TcpBytesCollector;
+  private removals?: CgroupRemovals;
   private stopping?: Promise<void>;
 
   constructor(
@@ -43,7 +45,10 @@ export class Agent {
     const mount = findCgroup2Mount();
     const cgroups = new CgroupPaths(mount, this.config.cgroupCacheCapacity);
     const binaries = new BinaryPaths(this.config.binaryCacheCapacity);
+    this.removals = new CgroupRemovals(mount, 65536, this.log, this.config.kernelBtfPath);
     this.tcp = new TcpBytesCollector({
+      seriesTtlMs: this.config.seriesTtlMs,
+      removals: this.removals,
       filter: this.config.labelFilter,
       seriesLimit: this.config.seriesLimit,
       counterCapacity: this.config.counterMapCapacity,
@@ -53,13 +58,19 @@ export class Agent {
       log: this.log,
     });
     this.tcp.register(this.registry);
-    registerHealthMetrics(this.registry, this.tcp, [cgroups.stats, binaries.stats], () => binaries.truncated);
+    registerHealthMetrics(this.registry, {
+      tcp: this.tcp,
+      removals: this.removals,
+      caches: [cgroups.stats, binaries.stats],
+      binaryTruncated: () => binaries.truncated,
+    });
     registerProcessMetrics(this.registry);
     this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.join(','), ready: this.notReadyReason() ?? 'yes' });
   }
 
   private notReadyReason(): string | undefined {
     if (!this.tcp) return 'BPF programs are not loaded yet';
+    // The removal hook is not required: without it, staleness rescans.
     const failed = this.tcp.loaded.hooks.filter((h) => !h.program);
     return failed.length ? failed.map(describeHook).join('; ') : undefined;
   }
@@ -73,10 +84,9 @@ export class Agent {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.server?.close();
-      if (this.tcp) {
-        this.tcp.close();
-        this.log.info('agent stopped');
-      }
+      this.tcp?.close();
+      this.removals?.close();
+      if (this.tcp) this.log.info('agent stopped');
     })();
     return this.stopping;
   }

@@ -8,6 +8,8 @@ export interface AgentConfig {
   labelFilter: FilterLabel[];
   /** Series per metric before label sets fold into one overflow series. */
   seriesLimit: number;
+  /** How long a removed cgroup's series and kernel entries outlive it, in ms. */
+  seriesTtlMs: number;
   logLevel: LogLevel;
   /** The kernel's BTF; /sys/kernel/btf/vmlinux unless given. */
   kernelBtfPath?: string;

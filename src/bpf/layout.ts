@@ -9,6 +9,7 @@ export const COUNTER_KEY_SIZE = 24;
 const KEY = { cgroup_id: 0, binary_id: 8, metric: 16, flags: 20 } as const;
 
 export const BINARY_EVENT = { size: 1296, binary_id: 0, path_len: 8, truncated: 12, path: 16 } as const;
+export const CGROUP_EVENT = { size: 8, cgroup_id: 0 } as const;
 
 export const KEY_RAW_CGROUP = 0;
 export const KEY_OVERFLOW = 1;
@@ -91,6 +92,8 @@ export function checkLayout(): void {
     ['binary event path_len', l.binaryEvent.path_len, BINARY_EVENT.path_len],
     ['binary event truncated', l.binaryEvent.truncated, BINARY_EVENT.truncated],
     ['binary event path', l.binaryEvent.path, BINARY_EVENT.path],
+    ['cgroup event size', l.cgroupEvent.size, CGROUP_EVENT.size],
+    ['cgroup event cgroup_id', l.cgroupEvent.cgroup_id, CGROUP_EVENT.cgroup_id],
     ['TALLY_KEY_OVERFLOW', Number(l.constants.TALLY_KEY_OVERFLOW), KEY_OVERFLOW],
     ['TALLY_STAT__COUNT', Number(l.constants.TALLY_STAT__COUNT), KernelStat.count],
     ['TALLY_STAT_MAP_FULL', Number(l.constants.TALLY_STAT_MAP_FULL), KernelStat.mapFull],

@@ -50,6 +50,12 @@ export class SeriesLimiter {
     return out;
   }
 
+  /** A label set that went stale frees its place. Returns true if it had been folded. */
+  forget(key: string): boolean {
+    this.admitted.delete(key);
+    return this.folded.delete(key);
+  }
+
   /** Label sets with a series of their own. */
   get series(): number {
     return this.admitted.size;

@@ -7,6 +7,7 @@ import { AgentConfig } from '../agent/config';
 import { parseListenAddress } from './address';
 import { DEFAULT_LABEL_FILTER, FILTER_LABELS, parseLabelFilter } from '../labels/label-filter';
 import { LOG_LEVELS, LogLevel } from '../util/log';
+import { parseDuration } from '../util/duration';
 
 export class UsageError extends Error {}
 
@@ -20,6 +21,7 @@ Flags:
                                  (default "${DEFAULT_LABEL_FILTER.join(',')}")
   --metrics-series-limit N       series per metric before further label sets fold into
                                  one overflow="true" series (default 2000)
+  --metrics-series-ttl DURATION  how long a removed cgroup's series outlive it (default "1m")
   --log-level LEVEL              ${LOG_LEVELS.join(', ')} (default "info")
   --kernel-btf FILE              kernel BTF to use instead of /sys/kernel/btf/vmlinux
   --bpf-map-capacity N           entries of the in-kernel counter map (default 16384)
@@ -49,6 +51,7 @@ export function parseFlags(argv: string[]): Parsed {
         'metrics-server': { type: 'string', default: ':2112' },
         'metrics-label-filter': { type: 'string', default: DEFAULT_LABEL_FILTER.join(',') },
         'metrics-series-limit': { type: 'string', default: '2000' },
+        'metrics-series-ttl': { type: 'string', default: '1m' },
         'log-level': { type: 'string', default: 'info' },
         'kernel-btf': { type: 'string' },
         'bpf-map-capacity': { type: 'string', default: '16384' },
@@ -75,6 +78,7 @@ export function parseFlags(argv: string[]): Parsed {
         metricsServer: parseListenAddress(values['metrics-server']!),
         labelFilter: parseLabelFilter(values['metrics-label-filter']!),
         seriesLimit: positiveInt('--metrics-series-limit', values['metrics-series-limit']!, 10_000_000),
+        seriesTtlMs: parseDuration('--metrics-series-ttl', values['metrics-series-ttl']!),
         logLevel: level as LogLevel,
         kernelBtfPath: values['kernel-btf'],
         counterMapCapacity: positiveInt('--bpf-map-capacity', values['bpf-map-capacity']!, 1 << 24),

@@ -17,6 +17,9 @@ import { hostLabels } from '../labels/host-labels';
 import { defineMetric, Sample } from '../metrics/define';
 import { MetricSpec, TCP_RECEIVED_BYTES, TCP_SENT_BYTES } from '../metrics/catalog';
 import { ScrapeMemo } from '../util/memo';
+import { Staleness } from '../cardinality/staleness';
+import { CgroupRemovals } from '../labels/cgroup-removals';
+import { CounterKey } from '../bpf/layout';
 import { labelKey, OVERFLOW_LABELS, SeriesLimiter } from '../cardinality/series-limiter';
 import { Logger } from '../util/log';
 
@@ -44,6 +47,9 @@ export function tcpBytesHooks(keyByBinary: boolean): HookSpec[] {
 
 export interface TcpBytesOptions {
   filter: readonly FilterLabel[];
+  /** How long after its cgroup is removed a series and its kernel entries go. */
+  seriesTtlMs: number;
+  removals: CgroupRemovals;
   /** Series per metric before label sets fold into the overflow series. */
   seriesLimit: number;
   counterCapacity: number;
@@ -68,6 +74,8 @@ export class TcpBytesCollector {
   private readonly ring?: NativeRingBuffer;
   private readonly memo: ScrapeMemo<Snapshot>;
   readonly limiters: ReadonlyMap<number, SeriesLimiter>;
+  readonly staleness: Staleness;
+  private readonly sweepTimer: NodeJS.Timeout;
   /** Ids asked to be announced again, so a scrape waits for each only once. */
   private readonly reannounced = new Set<bigint>();
   private closed = false;
@@ -104,6 +112,27 @@ export class TcpBytesCollector {
     }
     this.memo = new ScrapeMemo(() => this.read());
     this.limiters = new Map(METRICS.map((m) => [m.id, new SeriesLimiter(m.spec.name, opts.seriesLimit)]));
+    this.staleness = new Staleness({
+      counterFd: this.counterFd,
+      removals: opts.removals,
+      ttlMs: opts.seriesTtlMs,
+      labelsOf: (key) => this.labelsOf(key),
+      forget: (metric, key) => this.limiters.get(metric)?.forget(key) ?? false,
+    });
+    // Sweep often enough that a series outlives its TTL by at most a quarter of it.
+    const every = Math.min(Math.max(opts.seriesTtlMs / 4, 250), 15_000);
+    this.sweepTimer = setInterval(() => this.sweep(), every);
+    this.sweepTimer.unref();
+  }
+
+  /** Deletes the kernel entries of cgroups removed more than a TTL ago. */
+  sweep(): void {
+    try {
+      this.staleness.sweep();
+      this.invalidate();
+    } catch (e) {
+      this.opts.log.error('staleness sweep failed', { error: (e as Error).message });
+    }
   }
 
   /** True when every hook runs a program. */
@@ -149,6 +178,7 @@ export class TcpBytesCollector {
     const byMetric = new Map<number, Map<string, Sample>>();
     for (const m of METRICS) byMetric.set(m.id, new Map());
     for (const e of dump.entries) this.fold(byMetric, e);
+    this.addRetired(byMetric);
     // Limits apply here, once per read, so every metric of a scrape (health
     // included, which prom-client collects concurrently) sees the same state.
     const series = new Map([...byMetric].map(([id, samples]) => [id, this.limiters.get(id)!.apply(samples)]));
@@ -179,24 +209,27 @@ export class TcpBytesCollector {
     this.opts.log.debug('asked the kernel to announce binaries again', { count: ids.length });
   }
 
+  /** Labels of a non-overflow key under the filter. */
+  private labelsOf(key: CounterKey): Record<string, string> {
+    const values = {
+      ...hostLabels(this.opts.cgroups.path(key.cgroupId)),
+      binary: this.opts.filter.includes('binary') ? this.opts.binaries.path(key.binaryId) : undefined,
+    };
+    return applyFilter(this.opts.filter, values) as Record<string, string>;
+  }
+
   private fold(byMetric: Map<number, Map<string, Sample>>, e: CounterEntry): void {
-    const series = byMetric.get(e.key.metric);
-    if (!series) return;
-    let labels: Record<string, string>;
-    if (e.key.flags === KEY_OVERFLOW) {
-      if (e.value === 0n) return; // the reserved entry, never used
-      labels = { ...OVERFLOW_LABELS };
-    } else {
-      const values = {
-        ...hostLabels(this.opts.cgroups.path(e.key.cgroupId)),
-        binary: this.opts.filter.includes('binary') ? this.opts.binaries.path(e.key.binaryId) : undefined,
-      };
-      labels = applyFilter(this.opts.filter, values) as Record<string, string>;
+    if (e.key.flags === KEY_OVERFLOW && e.value === 0n) return; // the reserved entry, never used
+    const labels = e.key.flags === KEY_OVERFLOW ? { ...OVERFLOW_LABELS } : this.labelsOf(e.key);
+    addSample(byMetric.get(e.key.metric), labels, Number(e.value));
+  }
+
+  /** What staleness moved out of the kernel map still counts. */
+  private addRetired(byMetric: Map<number, Map<string, Sample>>): void {
+    for (const [metric, retired] of this.staleness.retired) {
+      for (const s of retired.values()) addSample(byMetric.get(metric), s.labels, s.value);
     }
-    const id = labelKey(labels);
-    const s = series.get(id);
-    if (s) s.value += Number(e.value);
-    else series.set(id, { labels, value: Number(e.value) });
+    for (const [metric, value] of this.staleness.retiredOverflow) addSample(byMetric.get(metric), { ...OVERFLOW_LABELS }, value);
   }
 
   /** Kernel self-statistics (tally_stats), summed over CPUs. */
@@ -217,7 +250,16 @@ export class TcpBytesCollector {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.sweepTimer);
     this.ring?.close();
     this.loaded.object.close();
   }
+}
+
+function addSample(series: Map<string, Sample> | undefined, labels: Record<string, string>, value: number): void {
+  if (!series) return;
+  const key = labelKey(labels);
+  const s = series.get(key);
+  if (s) s.value += value;
+  else series.set(key, { labels, value });
 }

@@ -8,21 +8,35 @@ import { defineMetric, Sample } from '../metrics/define';
 import { CacheStats } from './cache-stats';
 import { TcpBytesCollector, TCP_BYTES_OBJECT, COUNTER_MAP } from '../collectors/tcp-bytes';
 import { native } from '../native/addon';
+import { HookResult } from '../bpf/loader';
+import { CgroupRemovals, CGROUP_EVENTS_OBJECT } from '../labels/cgroup-removals';
 import { VERSION } from '../util/version';
 
-export function registerHealthMetrics(registry: Registry, tcp: TcpBytesCollector, caches: CacheStats[], binaryTruncated: () => number): void {
+export interface HealthSources {
+  tcp: TcpBytesCollector;
+  removals: CgroupRemovals;
+  caches: CacheStats[];
+  binaryTruncated: () => number;
+}
+
+export function registerHealthMetrics(registry: Registry, src: HealthSources): void {
+  const { tcp, removals, caches, binaryTruncated } = src;
   const one = (labels: Record<string, string>, value: number): Sample => ({ labels, value });
+  const objects = (): Array<[string, HookResult[]]> => [
+    [TCP_BYTES_OBJECT, tcp.loaded.hooks],
+    [CGROUP_EVENTS_OBJECT, removals.loaded?.hooks ?? [{ hook: 'cgroup_rmdir', refused: [] }]],
+  ];
 
   defineMetric(registry, catalog.BUILD_INFO, () => [one({ version: VERSION, libbpf_version: native().libbpfVersion }, 1)]);
 
   defineMetric(registry, catalog.HOOK_ATTACHED, () =>
-    tcp.loaded.hooks.map((h) =>
-      one({ object: TCP_BYTES_OBJECT, hook: h.hook, attach_type: h.attachType ?? 'none', program: h.program ?? 'none' }, h.program ? 1 : 0),
+    objects().flatMap(([object, hooks]) =>
+      hooks.map((h) => one({ object, hook: h.hook, attach_type: h.attachType ?? 'none', program: h.program ?? 'none' }, h.program ? 1 : 0)),
     ),
   );
   defineMetric(registry, catalog.HOOK_REFUSED, () =>
-    tcp.loaded.hooks.flatMap((h) =>
-      h.refused.map((r) => one({ object: TCP_BYTES_OBJECT, hook: h.hook, attach_type: r.attachType, stage: r.stage, errno: r.code }, 1)),
+    objects().flatMap(([object, hooks]) =>
+      hooks.flatMap((h) => h.refused.map((r) => one({ object, hook: h.hook, attach_type: r.attachType, stage: r.stage, errno: r.code }, 1))),
     ),
   );
 
@@ -32,6 +46,14 @@ export function registerHealthMetrics(registry: Registry, tcp: TcpBytesCollector
   defineMetric(registry, catalog.MAP_OVERFLOW_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).mapFull))]);
   defineMetric(registry, catalog.MAP_LOST_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).lost))]);
   defineMetric(registry, catalog.SCRAPE_READ_SECONDS, async () => [one({}, (await tcp.kernelStats()).readSeconds)]);
+
+  defineMetric(registry, catalog.MAP_DELETED_ENTRIES, () => [one(map, tcp.staleness.deletedEntries)]);
+  defineMetric(registry, catalog.STALE_LABEL_SETS, () => [one({}, tcp.staleness.staleLabelSets)]);
+  defineMetric(registry, catalog.CGROUP_REMOVALS, () => [
+    one({ source: 'kernel' }, removals.reported),
+    one({ source: 'rescan' }, removals.rescanned),
+  ]);
+  defineMetric(registry, catalog.CGROUP_REMOVAL_DROPS, () => [one({}, Number(removals.kernelDrops()))]);
 
   const limiters = [...tcp.limiters.values()];
   // After this scrape's read, which is when the limiters decide.

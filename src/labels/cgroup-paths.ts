@@ -42,6 +42,12 @@ export class CgroupPaths {
     return path;
   }
 
+  /** Drops a removed cgroup's entry once nothing refers to it any more. */
+  forget(id: bigint): void {
+    this.cache.delete(id);
+    this.stats.entries = this.cache.size;
+  }
+
   get size(): number {
     return this.cache.size;
   }

@@ -130,6 +130,34 @@ export const BINARY_PATHS_TRUNCATED: MetricSpec = {
   labels: [],
 };
 
+export const MAP_DELETED_ENTRIES: MetricSpec = {
+  name: 'tally_bpf_map_deleted_entries_total',
+  type: 'counter',
+  help: 'Kernel map entries of removed cgroups deleted after --metrics-series-ttl; their counts live on in their label set or in the overflow series.',
+  labels: ['map'],
+};
+
+export const STALE_LABEL_SETS: MetricSpec = {
+  name: 'tally_stale_label_sets_total',
+  type: 'counter',
+  help: 'Label sets whose series went away because every cgroup behind them was removed more than --metrics-series-ttl ago.',
+  labels: [],
+};
+
+export const CGROUP_REMOVALS: MetricSpec = {
+  name: 'tally_cgroup_removals_total',
+  type: 'counter',
+  help: 'cgroup removals seen, source="kernel" from the cgroup_rmdir tracepoint, source="rescan" found by checking ids when events may have been missed.',
+  labels: ['source'],
+};
+
+export const CGROUP_REMOVAL_DROPS: MetricSpec = {
+  name: 'tally_cgroup_removal_events_dropped_total',
+  type: 'counter',
+  help: 'cgroup removal events the kernel could not queue; each drop triggers a rescan, so staleness is delayed, not lost.',
+  labels: [],
+};
+
 export const METRIC_SERIES: MetricSpec = {
   name: 'tally_metric_series',
   type: 'gauge',
@@ -170,6 +198,10 @@ export const CATALOG: readonly MetricSpec[] = [
   MAP_OVERFLOW_UPDATES,
   MAP_LOST_UPDATES,
   SCRAPE_READ_SECONDS,
+  MAP_DELETED_ENTRIES,
+  STALE_LABEL_SETS,
+  CGROUP_REMOVALS,
+  CGROUP_REMOVAL_DROPS,
   METRIC_SERIES,
   METRIC_SERIES_LIMIT,
   METRIC_OVERFLOWED_LABEL_SETS,

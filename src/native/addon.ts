@@ -77,6 +77,7 @@ export interface NativeRingBuffer {
 export interface NativeLayout {
   counterKey: { size: number; cgroup_id: number; binary_id: number; metric: number; flags: number };
   binaryEvent: { size: number; binary_id: number; path_len: number; truncated: number; path: number };
+  cgroupEvent: { size: number; cgroup_id: number };
   constants: Record<string, number | bigint>;
 }
 
@@ -97,6 +98,8 @@ export interface Addon {
   mapLookup(fd: number, key: Buffer): Buffer | null;
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags?: number): void;
   mapDelete(fd: number, key: Buffer): boolean;
+  /** Reads and deletes one entry atomically; null if absent. */
+  mapLookupAndDelete(fd: number, key: Buffer): Buffer | null;
   cgroupPath(mountDir: string, id: bigint): string | null;
   layout: NativeLayout;
 }

@@ -19,9 +19,9 @@ export class TestCgroup {
   readonly relPath: string;
   readonly id: bigint;
 
-  private constructor(readonly mount: string, readonly name: string) {
-    this.relPath = `/${name}`;
-    this.dir = path.join(mount, name);
+  private constructor(readonly mount: string, readonly name: string, parent?: TestCgroup) {
+    this.relPath = `${parent ? parent.relPath : ''}/${name}`;
+    this.dir = path.join(mount, this.relPath);
     fs.mkdirSync(this.dir);
     this.id = fs.statSync(this.dir, { bigint: true }).ino;
     live.add(this);
@@ -30,6 +30,11 @@ export class TestCgroup {
   /** A new leaf cgroup named tally-test-<random>-<role>. */
   static create(role: string): TestCgroup {
     return new TestCgroup(findCgroup2Mount(), `tally-test-${randomBytes(4).toString('hex')}-${role}`);
+  }
+
+  /** A child cgroup with an exact leaf name: two parents may hold the same name. */
+  child(leafName: string): TestCgroup {
+    return new TestCgroup(this.mount, leafName, this);
   }
 
   /**

@@ -1,0 +1,102 @@
+/**
+ * Which cgroups of the v2 hierarchy have been removed, and when.
+ *
+ * The kernel reports each removal (bpf/cgroup_events.bpf.c) on a ring buffer.
+ * If that hook cannot attach, or the ring buffer overflowed, removals are
+ * found by asking whether each cgroup id still resolves (rescan()), so
+ * staleness degrades to slower, never to wrong.
+ */
+import { LRUCache } from 'lru-cache';
+import { native, NativeRingBuffer } from '../native/addon';
+import { loadObject, LoadedObject, describeHook } from '../bpf/loader';
+import { CGROUP_EVENT } from '../bpf/layout';
+import { bpfObjectPath } from '../util/paths';
+import { Logger } from '../util/log';
+
+export const CGROUP_EVENTS_OBJECT = 'cgroup_events';
+
+export class CgroupRemovals {
+  readonly loaded?: LoadedObject;
+  /** Removals reported by the kernel, and removals found by rescans. */
+  reported = 0;
+  rescanned = 0;
+  private readonly removed: LRUCache<bigint, number>;
+  private readonly ring?: NativeRingBuffer;
+  private lastKernelDrops = 0n;
+
+  constructor(
+    private readonly mountDir: string,
+    capacity: number,
+    log: Logger,
+    kernelBtfPath?: string,
+  ) {
+    this.removed = new LRUCache<bigint, number>({ max: capacity });
+    try {
+      this.loaded = loadObject({
+        objectPath: bpfObjectPath(CGROUP_EVENTS_OBJECT),
+        hooks: [{ hook: 'cgroup_rmdir', candidates: ['rmdir_btf', 'rmdir_raw', 'rmdir_tp'] }],
+        kernelBtfPath,
+      });
+      const [h] = this.loaded.hooks;
+      if (h.program) {
+        log.info('hook attached', { object: CGROUP_EVENTS_OBJECT, detail: describeHook(h) });
+        this.ring = new (native().RingBuffer)(this.loaded.object.mapFd('tally_cgroup_events'), (records) => {
+          const now = Date.now();
+          for (const r of records) {
+            this.removed.set(r.readBigUInt64LE(CGROUP_EVENT.cgroup_id), now);
+            this.reported++;
+          }
+        });
+      } else {
+        log.warn('cgroup removals will be found by rescanning', { object: CGROUP_EVENTS_OBJECT, detail: describeHook(h) });
+      }
+    } catch (e) {
+      log.warn('cgroup removals will be found by rescanning', { object: CGROUP_EVENTS_OBJECT, error: (e as Error).message });
+    }
+  }
+
+  /** When the cgroup was removed (ms since the epoch), or undefined if it lives. */
+  removedAt(id: bigint): number | undefined {
+    return this.removed.get(id);
+  }
+
+  /** True when events may have been missed and ids should be checked one by one. */
+  needsRescan(): boolean {
+    if (!this.ring) return true;
+    const drops = this.kernelDrops();
+    if (drops === this.lastKernelDrops && this.ring.stats().dropped === 0) return false;
+    this.lastKernelDrops = drops;
+    return true;
+  }
+
+  /** Marks every id that no longer resolves to a cgroup as removed now. */
+  rescan(ids: Iterable<bigint>): void {
+    const now = Date.now();
+    for (const id of ids) {
+      if (this.removed.has(id) || id === 0n) continue;
+      if (native().cgroupPath(this.mountDir, id) === null) {
+        this.removed.set(id, now);
+        this.rescanned++;
+      }
+    }
+  }
+
+  /** Removal events the kernel could not queue. */
+  kernelDrops(): bigint {
+    const obj = this.loaded?.object;
+    if (!obj) return 0n;
+    const bss = obj.maps().find((m) => m.internal && m.name.endsWith('.bss'));
+    if (!bss) return 0n;
+    const v = native().mapLookup(bss.fd, Buffer.alloc(4));
+    return v ? v.readBigUInt64LE(0) : 0n;
+  }
+
+  get attached(): boolean {
+    return this.ring !== undefined;
+  }
+
+  close(): void {
+    this.ring?.close();
+    this.loaded?.object.close();
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * --metrics-series-ttl: a removed cgroup's series disappear after the TTL and
+ * its kernel entries are deleted; a label set that lives on in another cgroup
+ * keeps counting from where it was.
+ */
+import { describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { useScenario } from './helpers/scenario';
+import { kernelCounters } from './helpers/kernel-maps';
+import { select, sum } from './helpers/prom-text';
+import { transfer } from './helpers/tcp-traffic';
+import { AgentProcess } from './helpers/agent-process';
+
+const SENT = 'tally_tcp_sent_bytes_total';
+const TTL_MS = 2000;
+
+async function entriesOf(agent: AgentProcess, cgroupId: bigint): Promise<number> {
+  return kernelCounters(agent.child.pid!).filter((e) => e.cgroupId === cgroupId).length;
+}
+
+describe('--metrics-series-ttl', () => {
+  const sc = useScenario(['--metrics-series-ttl', `${TTL_MS}ms`, '--metrics-label-filter', 'workload'], ['gone', 'stays', 'receiver']);
+
+  it('a removed cgroup: series gone after the TTL, kernel entries deleted', async () => {
+    const { agent } = sc;
+    const { gone, receiver } = sc.cg;
+    await transfer(gone, receiver, 12_345);
+    assert.deepEqual(select(await agent.scrape(), SENT, { workload: gone.name }).map((s) => s.value), [12_345]);
+    assert.ok((await entriesOf(agent, gone.id)) > 0);
+
+    gone.destroy();
+    const removedAt = Date.now();
+    // Within the TTL the series is still there, unchanged.
+    assert.deepEqual(select(await agent.scrape(), SENT, { workload: gone.name }).map((s) => s.value), [12_345]);
+    let series = await agent.scrape();
+    while (select(series, SENT, { workload: gone.name }).length > 0) {
+      assert.ok(Date.now() - removedAt < TTL_MS + 5000, 'series still there long after the TTL');
+      await new Promise((r) => setTimeout(r, 100));
+      series = await agent.scrape();
+    }
+    assert.ok(Date.now() - removedAt >= TTL_MS, `series went after ${Date.now() - removedAt} ms, before the TTL`);
+    assert.equal(await entriesOf(agent, gone.id), 0, 'kernel entries of the removed cgroup');
+    assert.ok(sum(select(series, 'tally_bpf_map_deleted_entries_total')) >= 1);
+    assert.ok(sum(select(series, 'tally_cgroup_removals_total', { source: 'kernel' })) >= 1);
+  });
+
+  it('a label set that lives on in another cgroup stays monotonic and exact', async () => {
+    const { agent } = sc;
+    const { stays, receiver } = sc.cg;
+    // Two cgroups with the same leaf name under different parents: one workload.
+    const name = `shared-${randomBytes(3).toString('hex')}`;
+    const a = stays.child(name);
+    const b = sc.cg.receiver.child(name);
+    try {
+      await transfer(a, receiver, 1000);
+      await transfer(b, stays, 2000);
+      assert.deepEqual(select(await agent.scrape(), SENT, { workload: name }).map((s) => s.value), [3000]);
+
+      a.destroy();
+      await new Promise((r) => setTimeout(r, TTL_MS + 1500));
+      assert.equal(await entriesOf(agent, a.id), 0, 'the removed cgroup\'s entries are deleted');
+      assert.deepEqual(select(await agent.scrape(), SENT, { workload: name }).map((s) => s.value), [3000], 'unchanged, not reset');
+
+      await transfer(b, stays, 500);
+      assert.deepEqual(select(await agent.scrape(), SENT, { workload: name }).map((s) => s.value), [3500]);
+    } finally {
+      a.destroy();
+      b.destroy();
+    }
+  });
+});
