@@ -158,20 +158,32 @@ static bool KeyMatches(Napi::Env env, const MapShape& s, const Napi::Buffer<uint
   return false;
 }
 
-// mapLookup(fd, key) -> Buffer | null
-static Napi::Value MapLookup(const Napi::CallbackInfo& info) {
+// Reads one value (all CPUs' for per-CPU maps) with `read`; null if absent.
+template <typename Read>
+static Napi::Value ReadOne(const Napi::CallbackInfo& info, Read read, const char* what) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   auto key = info[1].As<Napi::Buffer<uint8_t>>();
   MapShape s;
   if (!Shape(env, fd, &s) || !KeyMatches(env, s, key)) return env.Undefined();
   std::vector<uint8_t> value(s.stride);
-  if (bpf_map_lookup_elem(fd, key.Data(), value.data())) {
+  if (read(fd, key.Data(), value.data())) {
     if (errno == ENOENT) return env.Null();
-    ErrnoError(env, "map lookup", errno).ThrowAsJavaScriptException();
+    ErrnoError(env, what, errno).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   return Napi::Buffer<uint8_t>::Copy(env, value.data(), value.size());
+}
+
+// mapLookup(fd, key) -> Buffer | null
+static Napi::Value MapLookup(const Napi::CallbackInfo& info) {
+  return ReadOne(info, bpf_map_lookup_elem, "map lookup");
+}
+
+// mapLookupAndDelete(fd, key) -> the value it had | null if absent. One
+// syscall, atomic for the entry: nothing added between read and delete is lost.
+static Napi::Value MapLookupAndDelete(const Napi::CallbackInfo& info) {
+  return ReadOne(info, bpf_map_lookup_and_delete_elem, "map lookup-and-delete");
 }
 
 // mapUpdate(fd, key, value, flags): value holds all CPUs' values for per-CPU maps.
@@ -193,23 +205,6 @@ static Napi::Value MapUpdate(const Napi::CallbackInfo& info) {
     ErrnoError(env, "map update", errno).ThrowAsJavaScriptException();
   }
   return env.Undefined();
-}
-
-// mapLookupAndDelete(fd, key) -> the value it had (all CPUs) | null if absent.
-// One syscall, atomic for the entry: nothing added between read and delete is lost.
-static Napi::Value MapLookupAndDelete(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  auto key = info[1].As<Napi::Buffer<uint8_t>>();
-  MapShape s;
-  if (!Shape(env, fd, &s) || !KeyMatches(env, s, key)) return env.Undefined();
-  std::vector<uint8_t> value(s.stride);
-  if (bpf_map_lookup_and_delete_elem(fd, key.Data(), value.data())) {
-    if (errno == ENOENT) return env.Null();
-    ErrnoError(env, "map lookup-and-delete", errno).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  return Napi::Buffer<uint8_t>::Copy(env, value.data(), value.size());
 }
 
 // mapDelete(fd, key) -> true if deleted, false if absent
