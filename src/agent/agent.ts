@@ -15,6 +15,9 @@ import { CgroupPaths } from '../labels/cgroup-paths';
 import { BinaryPaths } from '../labels/binary-paths';
 import { findCgroup2Mount } from '../labels/cgroup-mount';
 import { CgroupRemovals } from '../labels/cgroup-removals';
+import { Labeler } from '../labels/labeler';
+import { PodWatcher } from '../labels/kube/pod-watcher';
+import { loadKubeConfig } from '../labels/kube/client';
 import { checkLayout } from '../bpf/layout';
 import { describeHook } from '../bpf/loader';
 import { Logger } from '../util/log';
@@ -25,6 +28,7 @@ export class Agent {
   private server?: MetricsServer;
   private tcp?: TcpBytesCollector;
   private removals?: CgroupRemovals;
+  private pods?: PodWatcher;
   private stopping?: Promise<void>;
 
   constructor(
@@ -42,6 +46,12 @@ export class Agent {
     await this.server.listen(this.config.metricsServer);
     this.log.info('serving metrics', { address: formatAddress(this.config.metricsServer), port: this.server.port });
 
+    const kc = await loadKubeConfig(this.config.kubeconfig);
+    if (kc) {
+      this.pods = new PodWatcher(kc, { nodeName: this.config.nodeName }, this.log);
+      await this.pods.start();
+      this.log.info('watching the pods of this node', { node: this.config.nodeName, server: kc.getCurrentCluster()?.server ?? '?' });
+    }
     const mount = findCgroup2Mount();
     const cgroups = new CgroupPaths(mount, this.config.cgroupCacheCapacity);
     const binaries = new BinaryPaths(this.config.binaryCacheCapacity);
@@ -53,7 +63,7 @@ export class Agent {
       seriesLimit: this.config.seriesLimit,
       counterCapacity: this.config.counterMapCapacity,
       kernelBtfPath: this.config.kernelBtfPath,
-      cgroups,
+      labeler: new Labeler(cgroups, this.pods),
       binaries,
       log: this.log,
     });
@@ -61,6 +71,7 @@ export class Agent {
     registerHealthMetrics(this.registry, {
       tcp: this.tcp,
       removals: this.removals,
+      pods: this.pods,
       caches: [cgroups.stats, binaries.stats],
       binaryTruncated: () => binaries.truncated,
     });
@@ -86,6 +97,7 @@ export class Agent {
       await this.server?.close();
       this.tcp?.close();
       this.removals?.close();
+      await this.pods?.stop();
       if (this.tcp) this.log.info('agent stopped');
     })();
     return this.stopping;

@@ -11,6 +11,10 @@ export interface AgentConfig {
   /** How long a removed cgroup's series and kernel entries outlive it, in ms. */
   seriesTtlMs: number;
   logLevel: LogLevel;
+  /** Kubernetes: a kubeconfig file; else in-cluster config when KUBERNETES_SERVICE_HOST is set; else none. */
+  kubeconfig?: string;
+  /** This node's name, for fieldSelector spec.nodeName. */
+  nodeName: string;
   /** The kernel's BTF; /sys/kernel/btf/vmlinux unless given. */
   kernelBtfPath?: string;
   /** max_entries of the in-kernel counter map. */

@@ -1,7 +1,8 @@
 /**
- * Staleness (--metrics-series-ttl): a removed cgroup's kernel entries are
- * deleted once the TTL has passed since its removal, so kernel memory stays
- * bounded under churn, and its series disappear with them.
+ * Staleness (--metrics-series-ttl): a removed cgroup's kernel entries (or
+ * those of a cgroup whose pod was deleted) are deleted once the TTL has passed
+ * since, so kernel memory stays bounded under churn, and its series disappear
+ * with them.
  *
  * Nothing counted is lost on the way. Each entry is read and deleted in one
  * atomic step, and its value is kept as "retired" under its label set, for as
@@ -23,6 +24,8 @@ export interface StalenessOptions {
   ttlMs: number;
   /** Labels of a (non-overflow) counter key, as the collector would fold it. */
   labelsOf(key: CounterKey): Record<string, string>;
+  /** When the pod owning this cgroup was deleted, if it was: that starts the TTL too. */
+  podDeletedAt(cgroupId: bigint): number | undefined;
   /** A label set went stale; returns true if it had been folded into the overflow series. */
   forget(metric: number, key: string): boolean;
 }
@@ -48,7 +51,7 @@ export class Staleness {
       if (e.key.flags === KEY_OVERFLOW) continue;
       const labels = this.opts.labelsOf(e.key);
       const key = labelKey(labels);
-      const removedAt = removals.removedAt(e.key.cgroupId);
+      const removedAt = removals.removedAt(e.key.cgroupId) ?? this.opts.podDeletedAt(e.key.cgroupId);
       if (removedAt === undefined || now - removedAt < ttlMs) {
         if (!live.has(e.key.metric)) live.set(e.key.metric, new Set());
         live.get(e.key.metric)!.add(key);

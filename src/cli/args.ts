@@ -3,6 +3,7 @@
  * becomes a UsageError whose message says what was wrong and what is valid.
  */
 import { parseArgs } from 'node:util';
+import * as os from 'node:os';
 import { AgentConfig } from '../agent/config';
 import { parseListenAddress } from './address';
 import { DEFAULT_LABEL_FILTER, FILTER_LABELS, parseLabelFilter } from '../labels/label-filter';
@@ -22,6 +23,9 @@ Flags:
   --metrics-series-limit N       series per metric before further label sets fold into
                                  one overflow="true" series (default 2000)
   --metrics-series-ttl DURATION  how long a removed cgroup's series outlive it (default "1m")
+  --kubeconfig FILE              Kubernetes API access (default: in-cluster config when
+                                 KUBERNETES_SERVICE_HOST is set, else host labels only)
+  --node-name NAME               this node's name (default $NODE_NAME, then the hostname)
   --log-level LEVEL              ${LOG_LEVELS.join(', ')} (default "info")
   --kernel-btf FILE              kernel BTF to use instead of /sys/kernel/btf/vmlinux
   --bpf-map-capacity N           entries of the in-kernel counter map (default 16384)
@@ -54,6 +58,8 @@ export function parseFlags(argv: string[]): Parsed {
         'metrics-series-ttl': { type: 'string', default: '1m' },
         'log-level': { type: 'string', default: 'info' },
         'kernel-btf': { type: 'string' },
+        kubeconfig: { type: 'string' },
+        'node-name': { type: 'string' },
         'bpf-map-capacity': { type: 'string', default: '16384' },
         'binary-cache-capacity': { type: 'string', default: '16384' },
         help: { type: 'boolean', short: 'h' },
@@ -81,6 +87,8 @@ export function parseFlags(argv: string[]): Parsed {
         seriesTtlMs: parseDuration('--metrics-series-ttl', values['metrics-series-ttl']!),
         logLevel: level as LogLevel,
         kernelBtfPath: values['kernel-btf'],
+        kubeconfig: values.kubeconfig,
+        nodeName: values['node-name'] ?? process.env.NODE_NAME ?? os.hostname(),
         counterMapCapacity: positiveInt('--bpf-map-capacity', values['bpf-map-capacity']!, 1 << 24),
         cgroupCacheCapacity: 10000,
         binaryCacheCapacity: positiveInt('--binary-cache-capacity', values['binary-cache-capacity']!, 1 << 22),

@@ -11,9 +11,8 @@ import { describeHook, HookSpec, loadObject, LoadedObject } from '../bpf/loader'
 import { readCounterMap, readStatsArray, seedOverflowKey, CounterEntry } from '../bpf/counter-map';
 import { ANNOUNCED_SLOTS, decodeBinaryEvent, KEY_OVERFLOW, KernelStat, TcpBytesMetric } from '../bpf/layout';
 import { applyFilter, FilterLabel } from '../labels/label-filter';
-import { CgroupPaths } from '../labels/cgroup-paths';
+import { Labeler } from '../labels/labeler';
 import { BinaryPaths } from '../labels/binary-paths';
-import { hostLabels } from '../labels/host-labels';
 import { defineMetric, Sample } from '../metrics/define';
 import { MetricSpec, TCP_RECEIVED_BYTES, TCP_SENT_BYTES } from '../metrics/catalog';
 import { ScrapeMemo } from '../util/memo';
@@ -54,7 +53,7 @@ export interface TcpBytesOptions {
   seriesLimit: number;
   counterCapacity: number;
   kernelBtfPath?: string;
-  cgroups: CgroupPaths;
+  labeler: Labeler;
   binaries: BinaryPaths;
   log: Logger;
 }
@@ -117,6 +116,7 @@ export class TcpBytesCollector {
       removals: opts.removals,
       ttlMs: opts.seriesTtlMs,
       labelsOf: (key) => this.labelsOf(key),
+      podDeletedAt: (id) => this.opts.labeler.podDeletedAt(id),
       forget: (metric, key) => this.limiters.get(metric)?.forget(key) ?? false,
     });
     // Sweep often enough that a series outlives its TTL by at most a quarter of it.
@@ -212,7 +212,7 @@ export class TcpBytesCollector {
   /** Labels of a non-overflow key under the filter. */
   private labelsOf(key: CounterKey): Record<string, string> {
     const values = {
-      ...hostLabels(this.opts.cgroups.path(key.cgroupId)),
+      ...(key.cgroupId === 0n ? {} : this.opts.labeler.labelsFor(key.cgroupId)),
       binary: this.opts.filter.includes('binary') ? this.opts.binaries.path(key.binaryId) : undefined,
     };
     return applyFilter(this.opts.filter, values) as Record<string, string>;

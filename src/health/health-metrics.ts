@@ -10,11 +10,13 @@ import { TcpBytesCollector, TCP_BYTES_OBJECT, COUNTER_MAP } from '../collectors/
 import { native } from '../native/addon';
 import { HookResult } from '../bpf/loader';
 import { CgroupRemovals, CGROUP_EVENTS_OBJECT } from '../labels/cgroup-removals';
+import { PodWatcher } from '../labels/kube/pod-watcher';
 import { VERSION } from '../util/version';
 
 export interface HealthSources {
   tcp: TcpBytesCollector;
   removals: CgroupRemovals;
+  pods?: PodWatcher;
   caches: CacheStats[];
   binaryTruncated: () => number;
 }
@@ -54,6 +56,15 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
     one({ source: 'rescan' }, removals.rescanned),
   ]);
   defineMetric(registry, catalog.CGROUP_REMOVAL_DROPS, () => [one({}, Number(removals.kernelDrops()))]);
+
+  if (src.pods) {
+    const pods = src.pods;
+    defineMetric(registry, catalog.KUBE_WATCH_EVENTS, () => Object.entries(pods.stats.events).map(([type, n]) => one({ type }, n)));
+    defineMetric(registry, catalog.KUBE_WATCH_ERRORS, () => [one({}, pods.stats.errors)]);
+    defineMetric(registry, catalog.KUBE_LIST_CALLS, () => [one({}, pods.stats.lists)]);
+    defineMetric(registry, catalog.KUBE_SYNC_AGE, () => (pods.stats.lastSync ? [one({}, (Date.now() - pods.stats.lastSync) / 1000)] : []));
+    defineMetric(registry, catalog.KUBE_PODS, () => [one({}, pods.size)]);
+  }
 
   const limiters = [...tcp.limiters.values()];
   // After this scrape's read, which is when the limiters decide.

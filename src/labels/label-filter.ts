@@ -6,10 +6,11 @@
  */
 
 /** Every label the filter can name, in the order series print them. */
-export const FILTER_LABELS = ['namespace', 'workload', 'pod', 'binary'] as const;
+export const FILTER_LABELS = ['namespace', 'workload', 'pod', 'container', 'binary'] as const;
 export type FilterLabel = (typeof FILTER_LABELS)[number];
 
-export const DEFAULT_LABEL_FILTER: readonly FilterLabel[] = FILTER_LABELS;
+/** container is optional: one series per container multiplies cardinality. */
+export const DEFAULT_LABEL_FILTER: readonly FilterLabel[] = ['namespace', 'workload', 'pod', 'binary'];
 
 export class LabelFilterError extends Error {}
 

@@ -14,6 +14,8 @@ export interface MetricSpec {
   labels: readonly string[];
   /** True when the series also carry the label filter's labels (namespace, workload, pod, binary). */
   filterLabels?: boolean;
+  /** Exposed only when the agent runs with that source. */
+  onlyWith?: 'kubernetes';
 }
 
 const FILTERED = { labels: [] as const, filterLabels: true };
@@ -158,6 +160,46 @@ export const CGROUP_REMOVAL_DROPS: MetricSpec = {
   labels: [],
 };
 
+export const KUBE_WATCH_EVENTS: MetricSpec = {
+  name: 'tally_kube_watch_events_total',
+  type: 'counter',
+  help: 'Pod watch events received from the Kubernetes API server, by type.',
+  onlyWith: 'kubernetes',
+  labels: ['type'],
+};
+
+export const KUBE_WATCH_ERRORS: MetricSpec = {
+  name: 'tally_kube_watch_errors_total',
+  type: 'counter',
+  help: 'Failed pod lists and watches; each is retried with backoff.',
+  onlyWith: 'kubernetes',
+  labels: [],
+};
+
+export const KUBE_LIST_CALLS: MetricSpec = {
+  name: 'tally_kube_list_calls_total',
+  type: 'counter',
+  help: 'Successful full lists of this node\'s pods (start, 410 Gone, resync).',
+  onlyWith: 'kubernetes',
+  labels: [],
+};
+
+export const KUBE_SYNC_AGE: MetricSpec = {
+  name: 'tally_kube_last_sync_age_seconds',
+  type: 'gauge',
+  help: 'Seconds since the API server last answered a list or sent a watch event; absent before the first.',
+  onlyWith: 'kubernetes',
+  labels: [],
+};
+
+export const KUBE_PODS: MetricSpec = {
+  name: 'tally_kube_pods',
+  type: 'gauge',
+  help: 'Pods of this node known from the API server, deleted ones excluded.',
+  onlyWith: 'kubernetes',
+  labels: [],
+};
+
 export const METRIC_SERIES: MetricSpec = {
   name: 'tally_metric_series',
   type: 'gauge',
@@ -202,6 +244,11 @@ export const CATALOG: readonly MetricSpec[] = [
   STALE_LABEL_SETS,
   CGROUP_REMOVALS,
   CGROUP_REMOVAL_DROPS,
+  KUBE_WATCH_EVENTS,
+  KUBE_WATCH_ERRORS,
+  KUBE_LIST_CALLS,
+  KUBE_SYNC_AGE,
+  KUBE_PODS,
   METRIC_SERIES,
   METRIC_SERIES_LIMIT,
   METRIC_OVERFLOWED_LABEL_SETS,

@@ -28,7 +28,7 @@ export async function renderMetricsDoc(): Promise<string> {
     '',
     '| name | type | labels | help |',
     '| --- | --- | --- | --- |',
-    ...CATALOG.map((m) => `| \`${m.name}\` | ${m.type} | ${labelsCell(m)} | ${esc(m.help)} |`),
+    ...CATALOG.map((m) => `| \`${m.name}\` | ${m.type} | ${labelsCell(m)} | ${esc(m.help)}${m.onlyWith ? ` Only with ${m.onlyWith === 'kubernetes' ? 'Kubernetes' : m.onlyWith}.` : ''} |`),
     '',
     'Labels in the label filter are absent, not empty, when they are outside the filter or have no value',
     '(outside Kubernetes, `namespace` and `pod` never have one). A series with `overflow="true"` carries',

@@ -1,0 +1,193 @@
+/**
+ * A Kubernetes API server for tests, speaking the real list/watch protocol
+ * over HTTP: lists carry a resourceVersion; a watch streams newline-delimited
+ * {"type","object"} events newer than the resourceVersion it was given, and
+ * answers 410 Gone (an ERROR event with a Status) for one older than the
+ * retained history. It serves pods (with fieldSelector spec.nodeName),
+ * ReplicaSets and Jobs, and records every request it gets.
+ */
+import * as http from 'node:http';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+type Obj = { metadata: { uid?: string; name: string; namespace: string; resourceVersion?: string; [k: string]: unknown }; [k: string]: unknown };
+type Event = { rv: number; type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: Obj };
+
+export interface PodSpec {
+  uid: string;
+  namespace: string;
+  name: string;
+  node: string;
+  owner?: { kind: string; name: string };
+  labels?: Record<string, string>;
+  containers?: Array<{ name: string; id: string }>;
+}
+
+export function podObject(p: PodSpec): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      uid: p.uid,
+      name: p.name,
+      namespace: p.namespace,
+      labels: p.labels ?? {},
+      ownerReferences: p.owner ? [{ apiVersion: 'apps/v1', kind: p.owner.kind, name: p.owner.name, uid: `${p.owner.name}-uid`, controller: true }] : undefined,
+    },
+    spec: { nodeName: p.node, containers: (p.containers ?? []).map((c) => ({ name: c.name, image: 'x' })) },
+    status: { phase: 'Running', containerStatuses: (p.containers ?? []).map((c) => ({ name: c.name, containerID: `containerd://${c.id}`, ready: true, restartCount: 0, image: 'x', imageID: 'x' })) },
+  };
+}
+
+export class FakeKubeApi {
+  readonly requests: Array<{ path: string; query: URLSearchParams }> = [];
+  private rv = 100;
+  private oldestRv = 100;
+  private readonly pods = new Map<string, Obj>();
+  private readonly others = new Map<string, Obj>(); // "replicasets/ns/name" -> object
+  private readonly history: Event[] = [];
+  private readonly watches = new Set<{ res: http.ServerResponse; node?: string }>();
+  private server?: http.Server;
+  port = 0;
+
+  /** Listens on 127.0.0.1:port (0 = any free port). */
+  async start(port = 0): Promise<this> {
+    const server = http.createServer((req, res) => this.handle(req, res));
+    this.server = server;
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    this.port = (server.address() as { port: number }).port;
+    return this;
+  }
+
+  /** The resourceVersion of the newest change. */
+  get currentRv(): number {
+    return this.rv;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** A kubeconfig file pointing at this server. */
+  writeKubeconfig(dir: string, port = this.port): string {
+    const file = path.join(dir, 'kubeconfig');
+    fs.writeFileSync(file, JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      // Plain HTTP: the client accepts it only with TLS verification off.
+      clusters: [{ name: 'fake', cluster: { server: `http://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'fake', user: { token: 'test' } }],
+      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
+      'current-context': 'fake',
+    }));
+    return file;
+  }
+
+  private bump(type: Event['type'], object: Obj): void {
+    this.rv++;
+    object.metadata.resourceVersion = String(this.rv);
+    const ev = { rv: this.rv, type, object: JSON.parse(JSON.stringify(object)) as Obj };
+    this.history.push(ev);
+    for (const w of this.watches) if (this.matches(ev.object, w.node)) w.res.write(JSON.stringify({ type, object: ev.object }) + '\n');
+  }
+
+  addPod(p: PodSpec): void {
+    const o = podObject(p);
+    this.pods.set(p.uid, o);
+    this.bump('ADDED', o);
+  }
+
+  modifyPod(uid: string, change: (o: Obj) => void): void {
+    const o = this.pods.get(uid)!;
+    change(o);
+    this.bump('MODIFIED', o);
+  }
+
+  deletePod(uid: string): void {
+    const o = this.pods.get(uid)!;
+    this.pods.delete(uid);
+    this.bump('DELETED', o);
+  }
+
+  addOwned(resource: 'replicasets' | 'jobs', namespace: string, name: string, owner?: { kind: string; name: string }): void {
+    this.others.set(`${resource}/${namespace}/${name}`, {
+      apiVersion: resource === 'jobs' ? 'batch/v1' : 'apps/v1',
+      kind: resource === 'jobs' ? 'Job' : 'ReplicaSet',
+      metadata: {
+        name,
+        namespace,
+        resourceVersion: String(this.rv),
+        ownerReferences: owner ? [{ apiVersion: 'apps/v1', kind: owner.kind, name: owner.name, uid: `${owner.name}-uid`, controller: true }] : undefined,
+      },
+    });
+  }
+
+  /** Ends every open watch, as a load balancer or an API server restart would. */
+  dropWatches(): void {
+    for (const w of this.watches) w.res.destroy();
+    this.watches.clear();
+  }
+
+  /** Forgets the event history: a watch from an older resourceVersion gets 410 Gone. */
+  compact(): void {
+    this.history.length = 0;
+    this.oldestRv = this.rv;
+  }
+
+  watchRequests(): URLSearchParams[] {
+    return this.requests.filter((r) => r.path === '/api/v1/pods' && r.query.get('watch') === 'true').map((r) => r.query);
+  }
+
+  listRequests(): URLSearchParams[] {
+    return this.requests.filter((r) => r.path === '/api/v1/pods' && r.query.get('watch') !== 'true').map((r) => r.query);
+  }
+
+  private matches(o: Obj, node?: string): boolean {
+    return o.kind !== 'Pod' || node === undefined || (o.spec as { nodeName?: string }).nodeName === node;
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    this.requests.push({ path: url.pathname, query: url.searchParams });
+    const json = (code: number, body: unknown): void => {
+      res.writeHead(code, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    const notFound = (): void => json(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
+    const node = /^spec\.nodeName=(.*)$/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1];
+
+    if (url.pathname === '/api/v1/pods') {
+      if (url.searchParams.get('watch') !== 'true') {
+        const items = [...this.pods.values()].filter((o) => this.matches(o, node));
+        json(200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
+        return;
+      }
+      const from = Number(url.searchParams.get('resourceVersion') ?? '0');
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+      if (from < this.oldestRv) {
+        res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'too old resource version', reason: 'Expired', code: 410 } }) + '\n');
+        return;
+      }
+      for (const ev of this.history) if (ev.rv > from && this.matches(ev.object, node)) res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
+      const w = { res, node };
+      this.watches.add(w);
+      res.on('close', () => this.watches.delete(w));
+      return;
+    }
+    const m = /^\/apis\/(?:apps|batch)\/v1\/namespaces\/([^/]+)\/(replicasets|jobs)\/([^/]+)$/.exec(url.pathname);
+    if (m) {
+      const o = this.others.get(`${m[2]}/${m[1]}/${m[3]}`);
+      if (o) json(200, o);
+      else notFound();
+      return;
+    }
+    notFound();
+  }
+
+  async close(): Promise<void> {
+    this.dropWatches();
+    const s = this.server;
+    this.server = undefined;
+    if (s) await new Promise((r) => { s.close(r); s.closeAllConnections(); });
+  }
+}
