@@ -38,7 +38,7 @@ function assertOneLine(r: Run, code: number, pattern: RegExp): void {
 describe('flag errors exit 2 with one line', () => {
   it('an unknown label in the filter lists the valid names', async () => {
     const r = await tally('--metrics-label-filter', 'workload,container_image');
-    assertOneLine(r, 2, /unknown label "container_image" in --metrics-label-filter; valid labels: namespace, workload, pod, binary$/);
+    assertOneLine(r, 2, /unknown label "container_image" in --metrics-label-filter; valid labels: namespace, workload, pod, container, binary$/);
   });
   it('an empty entry in the filter', async () => {
     assertOneLine(await tally('--metrics-label-filter', 'pod,,workload'), 2, /has an empty entry/);

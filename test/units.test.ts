@@ -21,7 +21,7 @@ describe('label filter', () => {
   ];
   for (const [text, want] of ok) it(`parses "${text}"`, () => assert.deepEqual(parseLabelFilter(text), want));
   const bad: Array<[string, RegExp]> = [
-    ['', /is empty; valid labels: namespace, workload, pod, binary/],
+    ['', /is empty; valid labels: namespace, workload, pod, container, binary/],
     ['pod,', /has an empty entry/],
     ['pods', /unknown label "pods"/],
     ['Pod', /unknown label "Pod"/],
