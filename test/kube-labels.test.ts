@@ -1,0 +1,115 @@
+/**
+ * Kubernetes labels end to end: the real agent, a test API server speaking
+ * list/watch, kubelet-shaped cgroups (systemd and cgroupfs drivers), and
+ * exact bytes labelled with namespace, workload, pod and container. Deleting
+ * the pod retires its series after the TTL and frees its kernel entries.
+ */
+import { after, before, describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { AgentProcess } from './helpers/agent-process';
+import { TestCgroup } from './helpers/cgroup';
+import { FakeKubeApi } from './helpers/fake-kube-api';
+import { kernelCounters } from './helpers/kernel-maps';
+import { select } from './helpers/prom-text';
+import { transfer } from './helpers/tcp-traffic';
+import { waitFor } from './helpers/cleanup';
+
+const NODE_NAME = 'tally-test-node';
+const SENT = 'tally_tcp_sent_bytes_total';
+const RECEIVED = 'tally_tcp_received_bytes_total';
+const NODE = fs.realpathSync(process.execPath);
+const TTL_MS = 2000;
+
+const containerId = (): string => randomBytes(32).toString('hex');
+
+describe('Kubernetes labels', () => {
+  let api: FakeKubeApi;
+  let agent: AgentProcess;
+  let dir: string;
+  const made: TestCgroup[] = [];
+  const web = { uid: randomUUID(), name: 'web-7d4b9c8f6-x2x9q', container: containerId() };
+  const db = { uid: randomUUID(), name: 'db-0', container: containerId() };
+  let webCg: TestCgroup;
+  let dbCg: TestCgroup;
+
+  /** Creates root/a/b/c… and remembers each level for teardown. */
+  function nest(root: TestCgroup, names: string[]): TestCgroup {
+    let cg = root;
+    for (const n of names) {
+      cg = cg.child(n);
+      made.push(cg);
+    }
+    return cg;
+  }
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-kube-'));
+    api = await new FakeKubeApi().start();
+    api.addOwned('replicasets', 'shop', 'web-7d4b9c8f6', { kind: 'Deployment', name: 'web' });
+    api.addPod({ uid: web.uid, namespace: 'shop', name: web.name, node: NODE_NAME, owner: { kind: 'ReplicaSet', name: 'web-7d4b9c8f6' }, labels: { 'pod-template-hash': '7d4b9c8f6' }, containers: [{ name: 'app', id: web.container }] });
+    api.addPod({ uid: db.uid, namespace: 'shop', name: db.name, node: NODE_NAME, owner: { kind: 'StatefulSet', name: 'db' }, containers: [{ name: 'postgres', id: db.container }] });
+
+    const root = TestCgroup.create('kube');
+    made.push(root);
+    // systemd driver, containerd
+    webCg = nest(root, ['kubepods.slice', 'kubepods-burstable.slice', `kubepods-burstable-pod${web.uid.replace(/-/g, '_')}.slice`, `cri-containerd-${web.container}.scope`]);
+    // cgroupfs driver
+    dbCg = nest(root, ['kubepods', 'besteffort', `pod${db.uid}`, db.container]);
+
+    agent = await AgentProcess.start([
+      '--kubeconfig', api.writeKubeconfig(dir),
+      '--node-name', NODE_NAME,
+      '--metrics-label-filter', 'namespace,workload,pod,container,binary',
+      '--metrics-series-ttl', `${TTL_MS}ms`,
+    ]);
+    await waitFor(() => /msg="watching the pods of this node"/.test(agent.stderr), 'the agent to watch pods');
+  });
+
+  after(async () => {
+    for (const cg of made.reverse()) cg.destroy();
+    await agent?.stop();
+    await api?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('labels exact bytes with namespace, workload, pod and container', async () => {
+    // The agent knows both pods, and web's Deployment, before traffic starts.
+    for (;;) {
+      const s = await agent.scrape();
+      if (select(s, 'tally_kube_pods')[0]?.value === 2) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const N = 2_345_678;
+    const t = await transfer(webCg, dbCg, N);
+    assert.equal(t.received, N);
+    const series = await agent.scrape();
+    assert.deepEqual(select(series, SENT, { pod: web.name }).map((s) => [s.labels, s.value]), [
+      [{ namespace: 'shop', workload: 'web', pod: web.name, container: 'app', binary: NODE }, N],
+    ]);
+    assert.deepEqual(select(series, RECEIVED, { pod: db.name }).map((s) => [s.labels, s.value]), [
+      [{ namespace: 'shop', workload: 'db', pod: db.name, container: 'postgres', binary: NODE }, N],
+    ]);
+    assert.ok(select(series, 'tally_kube_watch_events_total', { type: 'ADDED' })[0].value >= 2);
+    assert.ok(select(series, 'tally_kube_last_sync_age_seconds')[0].value < 60);
+  });
+
+  it('a deleted pod: series gone after the TTL, its kernel entries freed', async () => {
+    assert.ok(kernelCounters(agent.child.pid!).some((e) => e.cgroupId === webCg.id));
+    api.deletePod(web.uid);
+    const deletedAt = Date.now();
+    let series = await agent.scrape();
+    while (select(series, SENT, { pod: web.name }).length > 0) {
+      assert.ok(Date.now() - deletedAt < TTL_MS + 6000, 'series outlived the TTL');
+      await new Promise((r) => setTimeout(r, 100));
+      series = await agent.scrape();
+    }
+    assert.ok(Date.now() - deletedAt >= TTL_MS, 'series went before the TTL');
+    assert.equal(kernelCounters(agent.child.pid!).filter((e) => e.cgroupId === webCg.id).length, 0);
+    // The other pod is untouched.
+    assert.equal(select(series, RECEIVED, { pod: db.name }).length, 1);
+  });
+});
