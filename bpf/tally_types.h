@@ -19,13 +19,14 @@
 /* Flags of a counter key. */
 #define TALLY_KEY_RAW_CGROUP 0u /* key.cgroup_id is a raw cgroup v2 id */
 #define TALLY_KEY_OVERFLOW   1u /* reserved entry that absorbs updates when the map is full */
+#define TALLY_KEY_LABEL_SET  2u /* key.cgroup_id is a label-set id assigned by user space */
 
 /*
  * Key of every in-kernel counter. The map is per-CPU, so a value is one __u64
  * per possible CPU, summed by user space at read time.
  */
 struct tally_counter_key {
-	__u64 cgroup_id; /* cgroup v2 id of the socket/task; 0 in overflow keys */
+	__u64 cgroup_id; /* cgroup v2 id of the socket/task, or a label-set id (flags); 0 in overflow keys */
 	__u64 binary_id; /* id of the executable (see binary.bpf.h); 0 when not keyed by binary */
 	__u32 metric;    /* metric id, local to one BPF object */
 	__u32 flags;     /* TALLY_KEY_* */

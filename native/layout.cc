@@ -33,6 +33,7 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   Napi::Object c = Napi::Object::New(env);
   c.Set("TALLY_KEY_RAW_CGROUP", TALLY_KEY_RAW_CGROUP);
   c.Set("TALLY_KEY_OVERFLOW", TALLY_KEY_OVERFLOW);
+  c.Set("TALLY_KEY_LABEL_SET", TALLY_KEY_LABEL_SET);
   c.Set("TALLY_BINARY_NONE", Napi::BigInt::New(env, static_cast<uint64_t>(TALLY_BINARY_NONE)));
   c.Set("TALLY_STAT_MAP_FULL", static_cast<uint32_t>(TALLY_STAT_MAP_FULL));
   c.Set("TALLY_STAT_LOST", static_cast<uint32_t>(TALLY_STAT_LOST));

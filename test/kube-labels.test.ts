@@ -13,7 +13,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { AgentProcess } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { FakeKubeApi } from './helpers/fake-kube-api';
-import { kernelCounters } from './helpers/kernel-maps';
+import { kernelCounters, kernelLabelSets } from './helpers/kernel-maps';
 import { select } from './helpers/prom-text';
 import { transfer } from './helpers/tcp-traffic';
 import { waitFor } from './helpers/cleanup';
@@ -111,5 +111,112 @@ describe('Kubernetes labels', () => {
     assert.equal(kernelCounters(agent.child.pid!).filter((e) => e.cgroupId === webCg.id).length, 0);
     // The other pod is untouched.
     assert.equal(select(series, RECEIVED, { pod: db.name }).length, 1);
+  });
+});
+
+// One python process hops through cgroups: it moves itself in, opens a socket
+// there (sockets belong to the cgroup they were created in), sends, moves on.
+const HOPPER = [
+  'import socket, sys',
+  'port = int(sys.argv[1])',
+  'for line in sys.stdin:',
+  '    procs, n = line.split()',
+  '    with open(procs, "w") as f: f.write("0")',
+  '    s = socket.create_connection(("127.0.0.1", port)); s.sendall(b"k" * int(n)); s.close()',
+  'print("done", flush=True)',
+].join('\n');
+const SINK = [
+  'import socket, threading',
+  'ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(512)',
+  'print(ls.getsockname()[1], flush=True)',
+  'def drain(c):',
+  '    while c.recv(65536): pass',
+  'while True:',
+  '    c, _ = ls.accept(); threading.Thread(target=drain, args=(c,), daemon=True).start()',
+].join('\n');
+
+describe('filter namespace,workload: 50 pods of one Deployment', () => {
+  const PODS = 50;
+  let api: FakeKubeApi;
+  let agent: AgentProcess;
+  let dir: string;
+  const made: TestCgroup[] = [];
+  const containers: TestCgroup[] = [];
+  let sinkCg: TestCgroup;
+  let hopCg: TestCgroup;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-kube-'));
+    api = await new FakeKubeApi().start();
+    api.addOwned('replicasets', 'shop', 'web-7d4b9c8f6', { kind: 'Deployment', name: 'web' });
+    const root = TestCgroup.create('kube50');
+    made.push(root);
+    for (let i = 0; i < PODS; i++) {
+      const uid = randomUUID();
+      const id = containerId();
+      api.addPod({ uid, namespace: 'shop', name: `web-7d4b9c8f6-${i}`, node: NODE_NAME, owner: { kind: 'ReplicaSet', name: 'web-7d4b9c8f6' }, labels: { 'pod-template-hash': '7d4b9c8f6' }, containers: [{ name: 'app', id }] });
+      let cg = root;
+      for (const n of ['kubepods.slice', 'kubepods-besteffort.slice', `kubepods-besteffort-pod${uid.replace(/-/g, '_')}.slice`, `cri-containerd-${id}.scope`]) {
+        const existing = made.find((m) => m.dir === path.join(cg.dir, n));
+        cg = existing ?? cg.child(n);
+        if (!existing) made.push(cg);
+      }
+      containers.push(cg);
+    }
+    sinkCg = TestCgroup.create('sink');
+    hopCg = TestCgroup.create('hopper');
+    agent = await AgentProcess.start([
+      '--kubeconfig', api.writeKubeconfig(dir),
+      '--node-name', NODE_NAME,
+      '--metrics-label-filter', 'namespace,workload',
+      '--metrics-series-ttl', '2s', // sweeps every 500 ms
+    ]);
+  });
+
+  after(async () => {
+    for (const cg of [sinkCg, hopCg, ...made.reverse()]) cg?.destroy();
+    await agent?.stop();
+    await api?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function round(bytes: (i: number) => number): Promise<number> {
+    const sink = sinkCg.spawn('/usr/bin/python3', ['-c', SINK]);
+    const port = await new Promise<string>((r) => sink.stdout!.once('data', (d) => r(String(d).trim())));
+    const hop = hopCg.spawn('/usr/bin/python3', ['-c', HOPPER, port], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    hop.stdout!.on('data', (d) => (out += d));
+    hop.stdin!.end(containers.map((cg, i) => `${cg.dir}/cgroup.procs ${bytes(i)}\n`).join(''));
+    await waitFor(() => out.includes('done'), 'the hopper');
+    sink.kill();
+    return containers.reduce((a, _, i) => a + bytes(i), 0);
+  }
+
+  it('share one kernel entry per metric, and the bytes are exact', async () => {
+    // Round 1: cgroups not resolved yet are counted raw, then folded in.
+    const first = await round((i) => 1000 + i);
+    await waitFor(() => {
+      const sets = kernelLabelSets(agent.child.pid!);
+      return containers.every((cg) => sets.has(cg.id));
+    }, 'every pod cgroup to be mapped to its label set', 20000);
+    const sets = kernelLabelSets(agent.child.pid!);
+    const ids = new Set(containers.map((cg) => sets.get(cg.id)));
+    assert.equal(ids.size, 1, 'one label set for the 50 pods');
+    const [labelSet] = [...ids];
+
+    // Round 2: counted straight into the shared entry.
+    const second = await round((i) => 2000 + 3 * i);
+    const ours = new Set(containers.map((cg) => cg.id));
+    const entries = kernelCounters(agent.child.pid!);
+    assert.deepEqual(entries.filter((e) => e.flags === 0 && ours.has(e.cgroupId)), [], 'no raw entry left for the pods');
+    const shared = entries.filter((e) => e.flags === 2 && e.cgroupId === BigInt(labelSet!) && e.metric === 0);
+    assert.equal(shared.length, 1, 'one kernel entry for sent bytes');
+
+    const series = await agent.scrape();
+    assert.deepEqual(select(series, SENT, { workload: 'web' }).map((s) => [s.labels, s.value]), [[{ namespace: 'shop', workload: 'web' }, first + second]]);
+    // The health metrics say the same: 50 cgroups behind few label sets.
+    assert.ok(select(series, 'tally_bpf_map_entries', { map: 'tally_cgroup_label_sets' })[0].value >= PODS);
+    assert.ok(select(series, 'tally_bpf_map_folded_entries_total')[0].value >= PODS);
+    assert.ok(select(series, 'tally_label_sets')[0].value < PODS);
   });
 });

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { useScenario } from './helpers/scenario';
-import { kernelCounters } from './helpers/kernel-maps';
+import { kernelCounters, kernelLabelSets } from './helpers/kernel-maps';
 import { select, sum } from './helpers/prom-text';
 import { transfer } from './helpers/tcp-traffic';
 import { AgentProcess } from './helpers/agent-process';
@@ -41,7 +41,8 @@ describe('--metrics-series-ttl', () => {
     }
     assert.ok(Date.now() - removedAt >= TTL_MS, `series went after ${Date.now() - removedAt} ms, before the TTL`);
     assert.equal(await entriesOf(agent, gone.id), 0, 'kernel entries of the removed cgroup');
-    assert.ok(sum(select(series, 'tally_bpf_map_deleted_entries_total')) >= 1);
+    assert.equal(kernelLabelSets(agent.child.pid!).has(gone.id), false, 'its label-set mapping');
+    assert.ok(sum(select(series, 'tally_stale_series_total')) >= 1);
     assert.ok(sum(select(series, 'tally_cgroup_removals_total', { source: 'kernel' })) >= 1);
   });
 

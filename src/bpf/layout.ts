@@ -13,6 +13,7 @@ export const CGROUP_EVENT = { size: 8, cgroup_id: 0 } as const;
 
 export const KEY_RAW_CGROUP = 0;
 export const KEY_OVERFLOW = 1;
+export const KEY_LABEL_SET = 2;
 export const BINARY_NONE = 1n;
 
 /** Slots of the kernel's tally_announced cache. */
@@ -95,6 +96,7 @@ export function checkLayout(): void {
     ['cgroup event size', l.cgroupEvent.size, CGROUP_EVENT.size],
     ['cgroup event cgroup_id', l.cgroupEvent.cgroup_id, CGROUP_EVENT.cgroup_id],
     ['TALLY_KEY_OVERFLOW', Number(l.constants.TALLY_KEY_OVERFLOW), KEY_OVERFLOW],
+    ['TALLY_KEY_LABEL_SET', Number(l.constants.TALLY_KEY_LABEL_SET), KEY_LABEL_SET],
     ['TALLY_STAT__COUNT', Number(l.constants.TALLY_STAT__COUNT), KernelStat.count],
     ['TALLY_STAT_MAP_FULL', Number(l.constants.TALLY_STAT_MAP_FULL), KernelStat.mapFull],
     ['TALLY_STAT_LOST', Number(l.constants.TALLY_STAT_LOST), KernelStat.lost],

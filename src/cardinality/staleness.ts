@@ -1,79 +1,196 @@
 /**
- * Staleness (--metrics-series-ttl): a removed cgroup's kernel entries (or
- * those of a cgroup whose pod was deleted) are deleted once the TTL has passed
- * since, so kernel memory stays bounded under churn, and its series disappear
- * with them.
+ * The life of kernel counter entries, run every sweep:
  *
- * Nothing counted is lost on the way. Each entry is read and deleted in one
- * atomic step, and its value is kept as "retired" under its label set, for as
- * long as that label set still has live entries: a workload whose old pod went
- * away keeps counting from where it was, and stays monotonic. A label set with
- * no entry left is stale and its series goes away. If it had been folded into
- * the overflow series, its bytes stay there, so that series never decreases.
+ * Fold-in. A cgroup is first counted under its raw id. Once user space has
+ * resolved its labels for good (its pod and workload are known), it writes
+ * cgroup -> label-set id into tally_cgroup_label_sets, so from then on the
+ * kernel counts it in one entry shared by every cgroup with the same labels
+ * (the pods of one Deployment under filter namespace,workload). The raw
+ * entry's count is moved out with one atomic read-and-delete and kept here,
+ * under the same labels: nothing is lost while resolution catches up.
+ *
+ * Staleness (--metrics-series-ttl). Once a cgroup has been removed (or its pod
+ * deleted) for longer than the TTL, its mapping and raw entries go the same
+ * way. A label set with no live cgroup left is stale: its kernel entries are
+ * deleted and its series disappears. If it had been folded into the overflow
+ * series, its count stays there, so that series never decreases. A label set
+ * that lives on keeps everything it counted, so it stays monotonic.
  */
-import { native } from '../native/addon';
+import { BPF_ANY, native } from '../native/addon';
 import { readCounterMap } from '../bpf/counter-map';
-import { CounterKey, encodeCounterKey, KEY_OVERFLOW, sumPerCpu } from '../bpf/layout';
+import { CounterKey, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, sumPerCpu } from '../bpf/layout';
 import { CgroupRemovals } from '../labels/cgroup-removals';
-import { Sample } from '../metrics/define';
 import { labelKey } from './series-limiter';
+import { LabelSets } from './label-sets';
+
+export interface Resolution {
+  /** cgroup-derived labels under the filter (namespace, workload, pod, container). */
+  labels: Record<string, string>;
+  /** False while something may still change them (pod or workload not known yet). */
+  final: boolean;
+}
 
 export interface StalenessOptions {
   counterFd: number;
+  labelSetFd: number;
+  /** Invalidates the kernel's per-CPU cache of label-set lookups. */
+  bumpGeneration(): void;
   removals: CgroupRemovals;
   ttlMs: number;
-  /** Labels of a (non-overflow) counter key, as the collector would fold it. */
-  labelsOf(key: CounterKey): Record<string, string>;
+  resolve(cgroupId: bigint): Resolution;
+  binaryLabels(binaryId: bigint): Record<string, string>;
   /** When the pod owning this cgroup was deleted, if it was: that starts the TTL too. */
   podDeletedAt(cgroupId: bigint): number | undefined;
   /** A label set went stale; returns true if it had been folded into the overflow series. */
   forget(metric: number, key: string): boolean;
 }
 
+/** Counts moved out of the kernel, kept under their labels. */
+interface Held {
+  labels: Record<string, string>;
+  /** labelKey of the cgroup-derived labels only: what liveness is decided on. */
+  setKey: string;
+  value: number;
+}
+
+export interface EntryLabels {
+  labels: Record<string, string>;
+  setKey: string;
+}
+
 export class Staleness {
-  /** Per metric: values of deleted entries, by label set, for label sets still live. */
-  readonly retired = new Map<number, Map<string, Sample>>();
-  /** Per metric: values of stale label sets that had been folded into the overflow series. */
-  readonly retiredOverflow = new Map<number, number>();
+  readonly labelSets = new LabelSets();
+  /** Per metric: counts moved out of the kernel map, by full label key. */
+  readonly held = new Map<number, Map<string, Held>>();
+  /** Per metric: counts of stale label sets that had been folded into the overflow series. */
+  readonly heldOverflow = new Map<number, number>();
+  /** cgroup -> label-set id, as written to the kernel. */
+  private readonly mapped = new Map<bigint, number>();
   deletedEntries = 0;
+  foldedEntries = 0;
   staleLabelSets = 0;
 
   constructor(private readonly opts: StalenessOptions) {}
 
-  sweep(now = Date.now()): void {
-    const { counterFd, removals, ttlMs } = this.opts;
-    const dump = readCounterMap(counterFd);
-    if (removals.needsRescan()) {
-      removals.rescan(new Set(dump.entries.filter((e) => e.key.flags !== KEY_OVERFLOW).map((e) => e.key.cgroupId)));
+  /** Labels of a counter key; undefined for a label set that no longer exists. */
+  labelsOf(key: CounterKey): EntryLabels | undefined {
+    let set: { key: string; labels: Record<string, string> } | undefined;
+    if (key.flags === KEY_LABEL_SET) {
+      set = this.labelSets.get(Number(key.cgroupId));
+      if (!set) return undefined;
+    } else {
+      const labels = key.cgroupId === 0n ? {} : this.opts.resolve(key.cgroupId).labels;
+      set = { key: labelKey(labels), labels };
     }
-    const live = new Map<number, Set<string>>();
-    for (const e of dump.entries) {
-      if (e.key.flags === KEY_OVERFLOW) continue;
-      const labels = this.opts.labelsOf(e.key);
-      const key = labelKey(labels);
-      const removedAt = removals.removedAt(e.key.cgroupId) ?? this.opts.podDeletedAt(e.key.cgroupId);
-      if (removedAt === undefined || now - removedAt < ttlMs) {
-        if (!live.has(e.key.metric)) live.set(e.key.metric, new Set());
-        live.get(e.key.metric)!.add(key);
+    return { labels: { ...set.labels, ...this.opts.binaryLabels(key.binaryId) }, setKey: set.key };
+  }
+
+  get mappedCgroups(): number {
+    return this.mapped.size;
+  }
+
+  private removedFor(cgroupId: bigint, now: number): boolean {
+    const at = this.opts.removals.removedAt(cgroupId) ?? this.opts.podDeletedAt(cgroupId);
+    return at !== undefined && now - at >= this.opts.ttlMs;
+  }
+
+  /** Reads and deletes one entry, keeping its count under its labels. */
+  private move(key: CounterKey, labels: EntryLabels): void {
+    const value = native().mapLookupAndDelete(this.opts.counterFd, encodeCounterKey(key));
+    if (!value) return;
+    if (!this.held.has(key.metric)) this.held.set(key.metric, new Map());
+    const m = this.held.get(key.metric)!;
+    const full = labelKey(labels.labels);
+    const add = Number(sumPerCpu(value, 0, value.length));
+    const h = m.get(full);
+    if (h) h.value += add;
+    else m.set(full, { labels: labels.labels, setKey: labels.setKey, value: add });
+  }
+
+  sweep(now = Date.now()): void {
+    const { counterFd, labelSetFd, removals } = this.opts;
+    const dump = readCounterMap(counterFd);
+    const raw = dump.entries.filter((e) => e.key.flags !== KEY_OVERFLOW && e.key.flags !== KEY_LABEL_SET);
+    if (removals.needsRescan()) removals.rescan(new Set([...raw.map((e) => e.key.cgroupId), ...this.mapped.keys()]));
+
+    // Mappings of removed cgroups go first, so late events land raw and are seen below.
+    const live = new Set<string>();
+    let changed = false;
+    for (const [cgroupId, id] of this.mapped) {
+      if (this.removedFor(cgroupId, now)) {
+        native().mapDelete(labelSetFd, u64(cgroupId));
+        this.mapped.delete(cgroupId);
+        changed = true;
+      } else {
+        const set = this.labelSets.get(id);
+        if (set) live.add(set.key);
+      }
+    }
+    if (changed) this.opts.bumpGeneration();
+
+    changed = false;
+    for (const e of raw) {
+      const cgroupId = e.key.cgroupId;
+      if (cgroupId !== 0n && this.removedFor(cgroupId, now)) {
+        const labels = this.labelsOf(e.key)!;
+        this.move(e.key, labels);
+        this.deletedEntries++;
         continue;
       }
-      const value = native().mapLookupAndDelete(counterFd, encodeCounterKey(e.key));
-      if (!value) continue;
-      this.deletedEntries++;
-      if (!this.retired.has(e.key.metric)) this.retired.set(e.key.metric, new Map());
-      const m = this.retired.get(e.key.metric)!;
-      const add = Number(sumPerCpu(value, 0, value.length));
-      const s = m.get(key);
-      if (s) s.value += add;
-      else m.set(key, { labels, value: add });
+      const r = cgroupId === 0n ? { labels: {}, final: false } : this.opts.resolve(cgroupId);
+      const labels = { labels: { ...r.labels, ...this.opts.binaryLabels(e.key.binaryId) }, setKey: labelKey(r.labels) };
+      live.add(labels.setKey);
+      if (!r.final) continue;
+      if (!this.mapped.has(cgroupId)) {
+        const id = this.labelSets.idFor(labels.setKey, r.labels);
+        native().mapUpdate(labelSetFd, u64(cgroupId), u32(id), BPF_ANY);
+        this.mapped.set(cgroupId, id);
+        changed = true;
+      }
+      this.move(e.key, labels);
+      this.foldedEntries++;
     }
-    for (const [metric, m] of this.retired) {
-      for (const [key, s] of m) {
-        if (live.get(metric)?.has(key)) continue;
+    if (changed) this.opts.bumpGeneration();
+
+    // Label sets with nothing live behind them are stale.
+    for (const e of dump.entries) {
+      if (e.key.flags !== KEY_LABEL_SET) continue;
+      const labels = this.labelsOf(e.key);
+      if (labels && live.has(labels.setKey)) continue;
+      const value = native().mapLookupAndDelete(counterFd, encodeCounterKey(e.key));
+      this.deletedEntries++;
+      if (labels && value) this.retire(e.key.metric, labelKey(labels.labels), Number(sumPerCpu(value, 0, value.length)));
+    }
+    for (const [metric, m] of this.held) {
+      for (const [key, h] of m) {
+        if (live.has(h.setKey)) continue;
         m.delete(key);
-        this.staleLabelSets++;
-        if (this.opts.forget(metric, key)) this.retiredOverflow.set(metric, (this.retiredOverflow.get(metric) ?? 0) + s.value);
+        this.retire(metric, key, h.value);
       }
     }
+    for (const id of this.idsWithout(live)) this.labelSets.release(id);
   }
+
+  /** A stale series goes; if it was in the overflow series its count stays there. */
+  private retire(metric: number, key: string, value: number): void {
+    this.staleLabelSets++;
+    if (this.opts.forget(metric, key)) this.heldOverflow.set(metric, (this.heldOverflow.get(metric) ?? 0) + value);
+  }
+
+  private idsWithout(live: Set<string>): number[] {
+    const mappedIds = new Set(this.mapped.values());
+    return [...this.labelSets.entries()].filter(([id, set]) => !live.has(set.key) && !mappedIds.has(id)).map(([id]) => id);
+  }
+}
+
+function u64(v: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(v);
+  return b;
+}
+
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v);
+  return b;
 }

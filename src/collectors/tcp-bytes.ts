@@ -4,7 +4,7 @@
  * folds the kernel's (cgroup, binary) counters into labelled series.
  */
 import { Registry } from 'prom-client';
-import { native, NativeRingBuffer } from '../native/addon';
+import { BPF_ANY, native, NativeRingBuffer } from '../native/addon';
 import { forgetAnnounced } from '../bpf/binary-announcements';
 import { bpfObjectPath } from '../util/paths';
 import { describeHook, HookSpec, loadObject, LoadedObject } from '../bpf/loader';
@@ -18,7 +18,6 @@ import { MetricSpec, TCP_RECEIVED_BYTES, TCP_SENT_BYTES } from '../metrics/catal
 import { ScrapeMemo } from '../util/memo';
 import { Staleness } from '../cardinality/staleness';
 import { CgroupRemovals } from '../labels/cgroup-removals';
-import { CounterKey } from '../bpf/layout';
 import { labelKey, OVERFLOW_LABELS, SeriesLimiter } from '../cardinality/series-limiter';
 import { Logger } from '../util/log';
 
@@ -30,6 +29,7 @@ const METRICS: ReadonlyArray<{ id: number; spec: MetricSpec }> = [
 
 export const TCP_BYTES_OBJECT = 'tcp_bytes';
 export const COUNTER_MAP = 'tally_counters';
+export const LABEL_SET_MAP = 'tally_cgroup_label_sets';
 
 /** Hooks, each with its programs from most to least preferred attach type. */
 export function tcpBytesHooks(keyByBinary: boolean): HookSpec[] {
@@ -75,14 +75,17 @@ export class TcpBytesCollector {
   readonly limiters: ReadonlyMap<number, SeriesLimiter>;
   readonly staleness: Staleness;
   private readonly sweepTimer: NodeJS.Timeout;
+  /** The filter's cgroup-derived labels: the kernel's label sets are made of these. */
+  private readonly cgroupFilter: FilterLabel[];
   /** Ids asked to be announced again, so a scrape waits for each only once. */
   private readonly reannounced = new Set<bigint>();
   private closed = false;
 
   constructor(private readonly opts: TcpBytesOptions) {
     const keyByBinary = opts.filter.includes('binary');
-    // namespace, workload and pod all derive from the cgroup.
-    const keyByCgroup = opts.filter.some((l) => l !== 'binary');
+    // namespace, workload, pod and container all derive from the cgroup.
+    this.cgroupFilter = opts.filter.filter((l) => l !== 'binary');
+    const keyByCgroup = this.cgroupFilter.length > 0;
     this.loaded = loadObject({
       objectPath: bpfObjectPath(TCP_BYTES_OBJECT),
       hooks: tcpBytesHooks(keyByBinary),
@@ -111,12 +114,30 @@ export class TcpBytesCollector {
     }
     this.memo = new ScrapeMemo(() => this.read());
     this.limiters = new Map(METRICS.map((m) => [m.id, new SeriesLimiter(m.spec.name, opts.seriesLimit)]));
+    const labelSetFd = obj.mapFd(LABEL_SET_MAP);
+    const bss = obj.maps().find((m) => m.internal && m.name.endsWith('.bss'));
+    let generation = 0n;
     this.staleness = new Staleness({
       counterFd: this.counterFd,
+      labelSetFd,
+      bumpGeneration: () => {
+        // tally_label_set_generation is the only variable in .bss.
+        if (!bss) return;
+        const value = Buffer.alloc(bss.valueSize);
+        value.writeBigUInt64LE(++generation);
+        native().mapUpdate(bss.fd, Buffer.alloc(4), value, BPF_ANY);
+      },
       removals: opts.removals,
       ttlMs: opts.seriesTtlMs,
-      labelsOf: (key) => this.labelsOf(key),
-      podDeletedAt: (id) => this.opts.labeler.podDeletedAt(id),
+      resolve: (id) => {
+        const r = opts.labeler.resolve(id);
+        return { labels: applyFilter(this.cgroupFilter, r.values) as Record<string, string>, final: r.final };
+      },
+      binaryLabels: (id): Record<string, string> => {
+        const path = keyByBinary ? opts.binaries.path(id) : undefined;
+        return path ? { binary: path } : {};
+      },
+      podDeletedAt: (id) => opts.labeler.podDeletedAt(id),
       forget: (metric, key) => this.limiters.get(metric)?.forget(key) ?? false,
     });
     // Sweep often enough that a series outlives its TTL by at most a quarter of it.
@@ -142,6 +163,10 @@ export class TcpBytesCollector {
 
   get counterMapCapacity(): number {
     return this.opts.counterCapacity;
+  }
+
+  get labelSetCapacity(): number {
+    return this.loaded.object.maps().find((m) => m.name === LABEL_SET_MAP)?.maxEntries ?? 0;
   }
 
   register(registry: Registry): void {
@@ -209,27 +234,21 @@ export class TcpBytesCollector {
     this.opts.log.debug('asked the kernel to announce binaries again', { count: ids.length });
   }
 
-  /** Labels of a non-overflow key under the filter. */
-  private labelsOf(key: CounterKey): Record<string, string> {
-    const values = {
-      ...(key.cgroupId === 0n ? {} : this.opts.labeler.labelsFor(key.cgroupId)),
-      binary: this.opts.filter.includes('binary') ? this.opts.binaries.path(key.binaryId) : undefined,
-    };
-    return applyFilter(this.opts.filter, values) as Record<string, string>;
-  }
-
   private fold(byMetric: Map<number, Map<string, Sample>>, e: CounterEntry): void {
-    if (e.key.flags === KEY_OVERFLOW && e.value === 0n) return; // the reserved entry, never used
-    const labels = e.key.flags === KEY_OVERFLOW ? { ...OVERFLOW_LABELS } : this.labelsOf(e.key);
-    addSample(byMetric.get(e.key.metric), labels, Number(e.value));
+    if (e.key.flags === KEY_OVERFLOW) {
+      if (e.value !== 0n) addSample(byMetric.get(e.key.metric), { ...OVERFLOW_LABELS }, Number(e.value));
+      return;
+    }
+    const labels = this.staleness.labelsOf(e.key);
+    if (labels) addSample(byMetric.get(e.key.metric), labels.labels, Number(e.value));
   }
 
-  /** What staleness moved out of the kernel map still counts. */
+  /** What fold-in and staleness moved out of the kernel map still counts. */
   private addRetired(byMetric: Map<number, Map<string, Sample>>): void {
-    for (const [metric, retired] of this.staleness.retired) {
-      for (const s of retired.values()) addSample(byMetric.get(metric), s.labels, s.value);
+    for (const [metric, held] of this.staleness.held) {
+      for (const h of held.values()) addSample(byMetric.get(metric), h.labels, h.value);
     }
-    for (const [metric, value] of this.staleness.retiredOverflow) addSample(byMetric.get(metric), { ...OVERFLOW_LABELS }, value);
+    for (const [metric, value] of this.staleness.heldOverflow) addSample(byMetric.get(metric), { ...OVERFLOW_LABELS }, value);
   }
 
   /** Kernel self-statistics (tally_stats), summed over CPUs. */

@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import * as catalog from '../metrics/catalog';
 import { defineMetric, Sample } from '../metrics/define';
 import { CacheStats } from './cache-stats';
-import { TcpBytesCollector, TCP_BYTES_OBJECT, COUNTER_MAP } from '../collectors/tcp-bytes';
+import { TcpBytesCollector, TCP_BYTES_OBJECT, COUNTER_MAP, LABEL_SET_MAP } from '../collectors/tcp-bytes';
 import { native } from '../native/addon';
 import { HookResult } from '../bpf/loader';
 import { CgroupRemovals, CGROUP_EVENTS_OBJECT } from '../labels/cgroup-removals';
@@ -43,14 +43,20 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   );
 
   const map = { map: COUNTER_MAP };
-  defineMetric(registry, catalog.MAP_ENTRIES, async () => [one(map, (await tcp.kernelStats()).entries)]);
-  defineMetric(registry, catalog.MAP_CAPACITY, () => [one(map, tcp.counterMapCapacity)]);
+  const labelSetMap = { map: LABEL_SET_MAP };
+  defineMetric(registry, catalog.MAP_ENTRIES, async () => [
+    one(map, (await tcp.kernelStats()).entries),
+    one(labelSetMap, tcp.staleness.mappedCgroups),
+  ]);
+  defineMetric(registry, catalog.MAP_CAPACITY, () => [one(map, tcp.counterMapCapacity), one(labelSetMap, tcp.labelSetCapacity)]);
   defineMetric(registry, catalog.MAP_OVERFLOW_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).mapFull))]);
   defineMetric(registry, catalog.MAP_LOST_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).lost))]);
   defineMetric(registry, catalog.SCRAPE_READ_SECONDS, async () => [one({}, (await tcp.kernelStats()).readSeconds)]);
 
   defineMetric(registry, catalog.MAP_DELETED_ENTRIES, () => [one(map, tcp.staleness.deletedEntries)]);
   defineMetric(registry, catalog.STALE_LABEL_SETS, () => [one({}, tcp.staleness.staleLabelSets)]);
+  defineMetric(registry, catalog.FOLDED_ENTRIES, () => [one(map, tcp.staleness.foldedEntries)]);
+  defineMetric(registry, catalog.LABEL_SETS, () => [one({}, tcp.staleness.labelSets.size)]);
   defineMetric(registry, catalog.CGROUP_REMOVALS, () => [
     one({ source: 'kernel' }, removals.reported),
     one({ source: 'rescan' }, removals.rescanned),

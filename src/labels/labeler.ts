@@ -17,20 +17,30 @@ export class Labeler {
   ) {}
 
   labelsFor(cgroupId: bigint): LabelValues {
+    return this.resolve(cgroupId).values;
+  }
+
+  /**
+   * The labels, and whether they are final: a cgroup that no longer resolves,
+   * or a pod cgroup whose pod (or its workload, or the container) is not
+   * known yet, may still change, so the kernel keeps counting it raw.
+   */
+  resolve(cgroupId: bigint): { values: LabelValues; final: boolean } {
     const path = this.cgroups.path(cgroupId);
-    if (path && this.pods) {
-      const k = parseKubeletCgroup(path);
-      const pod = k ? this.pods.byUid(k.podUid) : undefined;
-      if (k && pod) {
+    if (path === null) return { values: {}, final: false };
+    const k = this.pods ? parseKubeletCgroup(path) : undefined;
+    if (k) {
+      const pod = this.pods!.byUid(k.podUid);
+      if (pod) {
+        const container = k.containerId ? pod.containers.get(k.containerId) : undefined;
         return {
-          namespace: pod.namespace,
-          pod: pod.name,
-          workload: pod.workload,
-          container: k.containerId ? pod.containers.get(k.containerId) : undefined,
+          values: { namespace: pod.namespace, pod: pod.name, workload: pod.workload, container },
+          final: pod.resolved && (k.containerId === undefined || container !== undefined),
         };
       }
+      return { values: hostLabels(path), final: false };
     }
-    return hostLabels(path);
+    return { values: hostLabels(path), final: true };
   }
 
   /** When the pod behind this cgroup was deleted, if the API server said so. */

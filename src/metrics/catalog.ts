@@ -140,9 +140,23 @@ export const MAP_DELETED_ENTRIES: MetricSpec = {
 };
 
 export const STALE_LABEL_SETS: MetricSpec = {
-  name: 'tally_stale_label_sets_total',
+  name: 'tally_stale_series_total',
   type: 'counter',
-  help: 'Label sets whose series went away because every cgroup behind them was removed more than --metrics-series-ttl ago.',
+  help: 'Series that went away because every cgroup behind their labels was removed (or its pod deleted) more than --metrics-series-ttl ago.',
+  labels: [],
+};
+
+export const FOLDED_ENTRIES: MetricSpec = {
+  name: 'tally_bpf_map_folded_entries_total',
+  type: 'counter',
+  help: 'Counter entries kept under a raw cgroup id until the cgroup was resolved, then folded into its label set (their counts carry over).',
+  labels: ['map'],
+};
+
+export const LABEL_SETS: MetricSpec = {
+  name: 'tally_label_sets',
+  type: 'gauge',
+  help: 'Label sets the kernel keys counters by: cgroups with the same labels under the filter share one.',
   labels: [],
 };
 
@@ -242,6 +256,8 @@ export const CATALOG: readonly MetricSpec[] = [
   SCRAPE_READ_SECONDS,
   MAP_DELETED_ENTRIES,
   STALE_LABEL_SETS,
+  FOLDED_ENTRIES,
+  LABEL_SETS,
   CGROUP_REMOVALS,
   CGROUP_REMOVAL_DROPS,
   KUBE_WATCH_EVENTS,

@@ -9,11 +9,10 @@ function bpftoolJson<T>(...args: string[]): T {
   return JSON.parse(execFileSync('bpftool', [...args, '--json'], { encoding: 'utf8', maxBuffer: 1 << 28 })) as T;
 }
 
-/** Map ids the process holds open, by map name. */
-export function mapIdsByName(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const id of mapIdsOf(pid)) out.set(bpftoolJson<{ name: string }>('map', 'show', 'id', String(id)).name, id);
-  return out;
+/** The id of the map the process holds under this name (the kernel keeps 15 characters of it). */
+export function mapIdByName(pid: number, name: string): number | undefined {
+  for (const id of mapIdsOf(pid)) if (bpftoolJson<{ name: string }>('map', 'show', 'id', String(id)).name === name.slice(0, 15)) return id;
+  return undefined;
 }
 
 export interface RawCounter {
@@ -33,7 +32,7 @@ const le = (bytes: string[], at: number, n: number): bigint => {
 
 /** The agent's tally_counters map, decoded from raw bytes (layout of bpf/tally_types.h). */
 export function kernelCounters(pid: number): RawCounter[] {
-  const id = mapIdsByName(pid).get('tally_counters');
+  const id = mapIdByName(pid, 'tally_counters');
   if (id === undefined) throw new Error(`process ${pid} holds no tally_counters map`);
   const dump = bpftoolJson<Array<{ key: string[]; values: Array<{ value: string[] }> }>>('map', 'dump', 'id', String(id));
   return dump.map((e) => ({
@@ -43,4 +42,12 @@ export function kernelCounters(pid: number): RawCounter[] {
     flags: Number(le(e.key, 20, 4)),
     value: e.values.reduce((a, v) => a + le(v.value, 0, 8), 0n),
   }));
+}
+
+/** The agent's tally_cgroup_label_sets map: cgroup id -> label-set id. */
+export function kernelLabelSets(pid: number): Map<bigint, number> {
+  const id = mapIdByName(pid, 'tally_cgroup_label_sets');
+  if (id === undefined) throw new Error(`process ${pid} holds no tally_cgroup_label_sets map`);
+  const dump = bpftoolJson<Array<{ key: string[]; value: string[] }>>('map', 'dump', 'id', String(id));
+  return new Map(dump.map((e) => [le(e.key, 0, 8), Number(le(e.value, 0, 4))]));
 }

@@ -22,6 +22,8 @@ export interface PodInfo {
   /** The controller's name (see workload.ts); the pod's own name until resolved. */
   workload: string;
   workloadKind: string;
+  /** True once the workload has been resolved (owner lookups done). */
+  resolved: boolean;
   /** Container id (without the runtime:// prefix) -> container name. */
   containers: Map<string, string>;
   /** When the API server reported the pod deleted (ms), if it did. */
@@ -159,6 +161,7 @@ export class PodWatcher {
       name: md.name,
       workload: prev?.workload ?? md.name,
       workloadKind: prev?.workloadKind ?? 'Pod',
+      resolved: prev?.resolved ?? false,
       containers: containerIds(pod),
     };
     this.pods.set(md.uid, info);
@@ -166,6 +169,7 @@ export class PodWatcher {
     void resolveWorkload({ namespace: md.namespace, name: md.name, labels: md.labels, owner: o ? { kind: o.kind, name: o.name } : undefined }, this.lookup).then((w) => {
       info.workload = w.name;
       info.workloadKind = w.kind;
+      info.resolved = true;
     });
     this.expireDeleted();
   }
