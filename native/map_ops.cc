@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <napi.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <vector>
@@ -222,7 +223,25 @@ static Napi::Value MapDelete(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// mapFdById(id) -> a new fd for an existing map (the caller closes it with closeFd).
+static Napi::Value MapFdById(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = bpf_map_get_fd_by_id(info[0].As<Napi::Number>().Uint32Value());
+  if (fd < 0) {
+    ErrnoError(env, "bpf_map_get_fd_by_id", errno).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
+static Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  close(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
 void InitMapOps(Napi::Env env, Napi::Object exports) {
+  exports.Set("mapFdById", Napi::Function::New(env, MapFdById));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("mapInfo", Napi::Function::New(env, MapInfo));
   exports.Set("mapLookupAll", Napi::Function::New(env, MapLookupAll));
   exports.Set("mapLookup", Napi::Function::New(env, MapLookup));

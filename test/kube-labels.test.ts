@@ -98,7 +98,8 @@ describe('Kubernetes labels', () => {
   });
 
   it('a deleted pod: series gone after the TTL, its kernel entries freed', async () => {
-    assert.ok(kernelCounters(agent.child.pid!).some((e) => e.cgroupId === webCg.id));
+    // The kernel knows the pod's cgroup: by a raw entry, or (once folded in) by its label-set mapping.
+    assert.ok(kernelCounters(agent.child.pid!).some((e) => e.cgroupId === webCg.id) || kernelLabelSets(agent.child.pid!).has(webCg.id));
     api.deletePod(web.uid);
     const deletedAt = Date.now();
     let series = await agent.scrape();
@@ -108,7 +109,8 @@ describe('Kubernetes labels', () => {
       series = await agent.scrape();
     }
     assert.ok(Date.now() - deletedAt >= TTL_MS, 'series went before the TTL');
-    assert.equal(kernelCounters(agent.child.pid!).filter((e) => e.cgroupId === webCg.id).length, 0);
+    assert.equal(kernelCounters(agent.child.pid!).filter((e) => e.flags === 0 && e.cgroupId === webCg.id).length, 0);
+    assert.equal(kernelLabelSets(agent.child.pid!).has(webCg.id), false, 'its label-set mapping is gone');
     // The other pod is untouched.
     assert.equal(select(series, RECEIVED, { pod: db.name }).length, 1);
   });

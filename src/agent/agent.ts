@@ -64,6 +64,7 @@ export class Agent {
       counterCapacity: this.config.counterMapCapacity,
       kernelBtfPath: this.config.kernelBtfPath,
       labeler: new Labeler(cgroups, this.pods),
+      cgroupGone: (id) => cgroups.forget(id),
       binaries,
       log: this.log,
     });

@@ -16,7 +16,7 @@
  * series, its count stays there, so that series never decreases. A label set
  * that lives on keeps everything it counted, so it stays monotonic.
  */
-import { BPF_ANY, native } from '../native/addon';
+import { BPF_ANY, isNativeError, native } from '../native/addon';
 import { readCounterMap } from '../bpf/counter-map';
 import { CounterKey, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, sumPerCpu } from '../bpf/layout';
 import { CgroupRemovals } from '../labels/cgroup-removals';
@@ -43,6 +43,8 @@ export interface StalenessOptions {
   podDeletedAt(cgroupId: bigint): number | undefined;
   /** A label set went stale; returns true if it had been folded into the overflow series. */
   forget(metric: number, key: string): boolean;
+  /** A removed cgroup's state has been fully retired: drop what caches hold about it. */
+  cgroupGone(cgroupId: bigint): void;
 }
 
 /** Counts moved out of the kernel, kept under their labels. */
@@ -69,6 +71,8 @@ export class Staleness {
   deletedEntries = 0;
   foldedEntries = 0;
   staleLabelSets = 0;
+  /** Mappings not written because tally_cgroup_label_sets was full: those cgroups stay raw. */
+  labelSetMapFull = 0;
 
   constructor(private readonly opts: StalenessOptions) {}
 
@@ -120,6 +124,7 @@ export class Staleness {
       if (this.removedFor(cgroupId, now)) {
         native().mapDelete(labelSetFd, u64(cgroupId));
         this.mapped.delete(cgroupId);
+        this.opts.cgroupGone(cgroupId);
         changed = true;
       } else {
         const set = this.labelSets.get(id);
@@ -129,6 +134,7 @@ export class Staleness {
     if (changed) this.opts.bumpGeneration();
 
     changed = false;
+    let full = false;
     for (const e of raw) {
       const cgroupId = e.key.cgroupId;
       if (cgroupId !== 0n && this.removedFor(cgroupId, now)) {
@@ -142,8 +148,19 @@ export class Staleness {
       live.add(labels.setKey);
       if (!r.final) continue;
       if (!this.mapped.has(cgroupId)) {
+        if (full) {
+          this.labelSetMapFull++;
+          continue;
+        }
         const id = this.labelSets.idFor(labels.setKey, r.labels);
-        native().mapUpdate(labelSetFd, u64(cgroupId), u32(id), BPF_ANY);
+        try {
+          native().mapUpdate(labelSetFd, u64(cgroupId), u32(id), BPF_ANY);
+        } catch (err) {
+          if (!isNativeError(err) || err.code !== 'E2BIG') throw err;
+          this.labelSetMapFull++; // the map is full: this cgroup stays raw, still counted
+          full = true;
+          continue;
+        }
         this.mapped.set(cgroupId, id);
         changed = true;
       }

@@ -90,7 +90,7 @@ export function parseFlags(argv: string[]): Parsed {
         kubeconfig: values.kubeconfig,
         nodeName: values['node-name'] ?? process.env.NODE_NAME ?? os.hostname(),
         counterMapCapacity: positiveInt('--bpf-map-capacity', values['bpf-map-capacity']!, 1 << 24),
-        cgroupCacheCapacity: 10000,
+        cgroupCacheCapacity: 131072,
         binaryCacheCapacity: positiveInt('--binary-cache-capacity', values['binary-cache-capacity']!, 1 << 22),
       },
     };

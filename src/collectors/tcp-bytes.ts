@@ -54,6 +54,8 @@ export interface TcpBytesOptions {
   counterCapacity: number;
   kernelBtfPath?: string;
   labeler: Labeler;
+  /** Called once a removed cgroup is fully retired. */
+  cgroupGone?: (cgroupId: bigint) => void;
   binaries: BinaryPaths;
   log: Logger;
 }
@@ -93,7 +95,8 @@ export class TcpBytesCollector {
         key_by_binary: Buffer.from([keyByBinary ? 1 : 0]),
         key_by_cgroup: Buffer.from([keyByCgroup ? 1 : 0]),
       },
-      maxEntries: { [COUNTER_MAP]: opts.counterCapacity },
+      // One mapping per cgroup can never need more room than one entry per cgroup.
+      maxEntries: { [COUNTER_MAP]: opts.counterCapacity, [LABEL_SET_MAP]: opts.counterCapacity },
       kernelBtfPath: opts.kernelBtfPath,
       beforeAttach: (obj) => {
         const fd = obj.mapFd(COUNTER_MAP);
@@ -139,6 +142,7 @@ export class TcpBytesCollector {
       },
       podDeletedAt: (id) => opts.labeler.podDeletedAt(id),
       forget: (metric, key) => this.limiters.get(metric)?.forget(key) ?? false,
+      cgroupGone: (id) => opts.cgroupGone?.(id),
     });
     // Sweep often enough that a series outlives its TTL by at most a quarter of it.
     const every = Math.min(Math.max(opts.seriesTtlMs / 4, 250), 15_000);

@@ -153,6 +153,13 @@ export const FOLDED_ENTRIES: MetricSpec = {
   labels: ['map'],
 };
 
+export const LABEL_SET_MAP_FULL: MetricSpec = {
+  name: 'tally_label_set_map_full_total',
+  type: 'counter',
+  help: 'cgroups left under their raw id because tally_cgroup_label_sets was full; still counted, in more kernel entries.',
+  labels: [],
+};
+
 export const LABEL_SETS: MetricSpec = {
   name: 'tally_label_sets',
   type: 'gauge',
@@ -257,6 +264,7 @@ export const CATALOG: readonly MetricSpec[] = [
   MAP_DELETED_ENTRIES,
   STALE_LABEL_SETS,
   FOLDED_ENTRIES,
+  LABEL_SET_MAP_FULL,
   LABEL_SETS,
   CGROUP_REMOVALS,
   CGROUP_REMOVAL_DROPS,

@@ -98,6 +98,9 @@ export interface Addon {
   mapLookup(fd: number, key: Buffer): Buffer | null;
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags?: number): void;
   mapDelete(fd: number, key: Buffer): boolean;
+  /** A new fd for an existing map, by id (benchmarks and tools); close it with closeFd. */
+  mapFdById(id: number): number;
+  closeFd(fd: number): void;
   /** Reads and deletes one entry atomically; null if absent. */
   mapLookupAndDelete(fd: number, key: Buffer): Buffer | null;
   cgroupPath(mountDir: string, id: bigint): string | null;
