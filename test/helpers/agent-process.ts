@@ -11,6 +11,8 @@ import { programIdsOf } from './procfs';
 import { onExit } from './cleanup';
 
 export const MAIN = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
+/** The node flags npm start and bin/tally run the agent with. */
+export const AGENT_NODE_FLAGS = ['--max-old-space-size=256'];
 
 const running = new Set<ChildProcess>();
 onExit(() => {
@@ -51,7 +53,7 @@ export class AgentProcess {
   /** Starts the agent on 127.0.0.1:0 with extra flags and waits for /readyz. */
   static async start(flags: string[] = [], opts: { timeoutMs?: number; shellPrefix?: string } = {}): Promise<AgentProcess> {
     const timeoutMs = opts.timeoutMs ?? 20000;
-    const argv = [MAIN, '--metrics-server', '127.0.0.1:0', ...flags];
+    const argv = [...AGENT_NODE_FLAGS, MAIN, '--metrics-server', '127.0.0.1:0', ...flags];
     // shellPrefix runs first in a shell that then execs the agent, e.g. to
     // rearrange mounts inside `unshare --mount`.
     const child = opts.shellPrefix
