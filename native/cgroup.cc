@@ -16,6 +16,21 @@ namespace tally {
 
 static constexpr int kFileIdKernfs = 0xfe;
 
+// The cgroup2 mount stays open between calls: resolving 100k new cgroups
+// should cost 100k open_by_handle_at calls, not 200k opens.
+static std::string g_mount_dir;
+static int g_mount_fd = -1;
+
+static int MountFd(const std::string& dir) {
+  if (g_mount_fd >= 0 && dir == g_mount_dir) return g_mount_fd;
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  if (g_mount_fd >= 0) close(g_mount_fd);
+  g_mount_fd = fd;
+  g_mount_dir = dir;
+  return fd;
+}
+
 // cgroupPath(mountDir, id: bigint) -> path relative to the mount ("/a/b"),
 // or null when no cgroup has that id any more.
 static Napi::Value CgroupPath(const Napi::CallbackInfo& info) {
@@ -24,7 +39,7 @@ static Napi::Value CgroupPath(const Napi::CallbackInfo& info) {
   bool lossless = true;
   uint64_t id = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
 
-  int mount_fd = open(mount_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int mount_fd = MountFd(mount_dir);
   if (mount_fd < 0) {
     ErrnoError(env, "opening " + mount_dir, errno).ThrowAsJavaScriptException();
     return env.Undefined();
@@ -38,7 +53,6 @@ static Napi::Value CgroupPath(const Napi::CallbackInfo& info) {
   memcpy(handle.fh.f_handle, &id, sizeof(id));
   int fd = open_by_handle_at(mount_fd, &handle.fh, O_RDONLY | O_CLOEXEC);
   int err = errno;
-  close(mount_fd);
   if (fd < 0) {
     if (err == ESTALE || err == ENOENT) return env.Null();
     ErrnoError(env, "open_by_handle_at(cgroup " + std::to_string(id) + ")", err)

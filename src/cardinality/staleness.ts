@@ -57,6 +57,8 @@ interface Held {
 
 export interface EntryLabels {
   labels: Record<string, string>;
+  /** labelKey(labels), computed once. */
+  key: string;
   setKey: string;
 }
 
@@ -68,6 +70,13 @@ export class Staleness {
   readonly heldOverflow = new Map<number, number>();
   /** cgroup -> label-set id, as written to the kernel. */
   private readonly mapped = new Map<bigint, number>();
+  /**
+   * Final resolutions and label keys, so a scrape of 100k entries does not
+   * rebuild 100k label objects and JSON keys each time. Bounded: cleared
+   * entries with their cgroup, and entirely when it outgrows its cap.
+   */
+  private readonly resolved = new Map<bigint, EntryLabels>();
+  private readonly withBinary = new Map<string, EntryLabels>();
   deletedEntries = 0;
   foldedEntries = 0;
   staleLabelSets = 0;
@@ -78,15 +87,39 @@ export class Staleness {
 
   /** Labels of a counter key; undefined for a label set that no longer exists. */
   labelsOf(key: CounterKey): EntryLabels | undefined {
-    let set: { key: string; labels: Record<string, string> } | undefined;
+    let set: EntryLabels | undefined;
     if (key.flags === KEY_LABEL_SET) {
-      set = this.labelSets.get(Number(key.cgroupId));
-      if (!set) return undefined;
+      const ls = this.labelSets.get(Number(key.cgroupId));
+      if (!ls) return undefined;
+      set = { labels: ls.labels, key: ls.key, setKey: ls.key };
     } else {
-      const labels = key.cgroupId === 0n ? {} : this.opts.resolve(key.cgroupId).labels;
-      set = { key: labelKey(labels), labels };
+      set = this.cgroupLabels(key.cgroupId);
     }
-    return { labels: { ...set.labels, ...this.opts.binaryLabels(key.binaryId) }, setKey: set.key };
+    const binary = this.opts.binaryLabels(key.binaryId);
+    if (binary.binary === undefined) return set;
+    const memo = `${set.key}\0${binary.binary}`;
+    let full = this.withBinary.get(memo);
+    if (!full) {
+      if (this.withBinary.size > 262_144) this.withBinary.clear();
+      const labels = { ...set.labels, ...binary };
+      full = { labels, key: labelKey(labels), setKey: set.key };
+      this.withBinary.set(memo, full);
+    }
+    return full;
+  }
+
+  /** A cgroup's labels; final ones are remembered until the cgroup goes. */
+  private cgroupLabels(cgroupId: bigint): EntryLabels {
+    const hit = this.resolved.get(cgroupId);
+    if (hit) return hit;
+    const r = cgroupId === 0n ? { labels: {}, final: true } : this.opts.resolve(cgroupId);
+    const key = labelKey(r.labels);
+    const e = { labels: r.labels, key, setKey: key };
+    if (r.final) {
+      if (this.resolved.size > 262_144) this.resolved.clear();
+      this.resolved.set(cgroupId, e);
+    }
+    return e;
   }
 
   get mappedCgroups(): number {
@@ -104,11 +137,10 @@ export class Staleness {
     if (!value) return;
     if (!this.held.has(key.metric)) this.held.set(key.metric, new Map());
     const m = this.held.get(key.metric)!;
-    const full = labelKey(labels.labels);
     const add = Number(sumPerCpu(value, 0, value.length));
-    const h = m.get(full);
+    const h = m.get(labels.key);
     if (h) h.value += add;
-    else m.set(full, { labels: labels.labels, setKey: labels.setKey, value: add });
+    else m.set(labels.key, { labels: labels.labels, setKey: labels.setKey, value: add });
   }
 
   sweep(now = Date.now()): void {
@@ -124,6 +156,7 @@ export class Staleness {
       if (this.removedFor(cgroupId, now)) {
         native().mapDelete(labelSetFd, u64(cgroupId));
         this.mapped.delete(cgroupId);
+        this.resolved.delete(cgroupId);
         this.opts.cgroupGone(cgroupId);
         changed = true;
       } else {
@@ -143,10 +176,10 @@ export class Staleness {
         this.deletedEntries++;
         continue;
       }
-      const r = cgroupId === 0n ? { labels: {}, final: false } : this.opts.resolve(cgroupId);
-      const labels = { labels: { ...r.labels, ...this.opts.binaryLabels(e.key.binaryId) }, setKey: labelKey(r.labels) };
+      const labels = this.labelsOf(e.key)!;
       live.add(labels.setKey);
-      if (!r.final) continue;
+      if (cgroupId === 0n || !this.resolved.has(cgroupId)) continue; // not final yet
+      const r = this.resolved.get(cgroupId)!;
       if (!this.mapped.has(cgroupId)) {
         if (full) {
           this.labelSetMapFull++;
@@ -176,7 +209,7 @@ export class Staleness {
       if (labels && live.has(labels.setKey)) continue;
       const value = native().mapLookupAndDelete(counterFd, encodeCounterKey(e.key));
       this.deletedEntries++;
-      if (labels && value) this.retire(e.key.metric, labelKey(labels.labels), Number(sumPerCpu(value, 0, value.length)));
+      if (labels && value) this.retire(e.key.metric, labels.key, Number(sumPerCpu(value, 0, value.length)));
     }
     for (const [metric, m] of this.held) {
       for (const [key, h] of m) {

@@ -240,19 +240,19 @@ export class TcpBytesCollector {
 
   private fold(byMetric: Map<number, Map<string, Sample>>, e: CounterEntry): void {
     if (e.key.flags === KEY_OVERFLOW) {
-      if (e.value !== 0n) addSample(byMetric.get(e.key.metric), { ...OVERFLOW_LABELS }, Number(e.value));
+      if (e.value !== 0n) addSample(byMetric.get(e.key.metric), OVERFLOW_KEY, OVERFLOW_LABELS, Number(e.value));
       return;
     }
     const labels = this.staleness.labelsOf(e.key);
-    if (labels) addSample(byMetric.get(e.key.metric), labels.labels, Number(e.value));
+    if (labels) addSample(byMetric.get(e.key.metric), labels.key, labels.labels, Number(e.value));
   }
 
   /** What fold-in and staleness moved out of the kernel map still counts. */
   private addRetired(byMetric: Map<number, Map<string, Sample>>): void {
     for (const [metric, held] of this.staleness.held) {
-      for (const h of held.values()) addSample(byMetric.get(metric), h.labels, h.value);
+      for (const [key, h] of held) addSample(byMetric.get(metric), key, h.labels, h.value);
     }
-    for (const [metric, value] of this.staleness.heldOverflow) addSample(byMetric.get(metric), { ...OVERFLOW_LABELS }, value);
+    for (const [metric, value] of this.staleness.heldOverflow) addSample(byMetric.get(metric), OVERFLOW_KEY, OVERFLOW_LABELS, value);
   }
 
   /** Kernel self-statistics (tally_stats), summed over CPUs. */
@@ -279,9 +279,10 @@ export class TcpBytesCollector {
   }
 }
 
-function addSample(series: Map<string, Sample> | undefined, labels: Record<string, string>, value: number): void {
+const OVERFLOW_KEY = labelKey(OVERFLOW_LABELS);
+
+function addSample(series: Map<string, Sample> | undefined, key: string, labels: Readonly<Record<string, string>>, value: number): void {
   if (!series) return;
-  const key = labelKey(labels);
   const s = series.get(key);
   if (s) s.value += value;
   else series.set(key, { labels, value });

@@ -12,7 +12,7 @@ import { onExit } from './cleanup';
 
 export const MAIN = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
 /** The node flags npm start and bin/tally run the agent with. */
-export const AGENT_NODE_FLAGS = ['--max-old-space-size=256'];
+export const AGENT_NODE_FLAGS = ['--max-old-space-size=384'];
 
 const running = new Set<ChildProcess>();
 onExit(() => {
