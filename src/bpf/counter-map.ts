@@ -7,7 +7,19 @@ import { COUNTER_KEY_SIZE, CounterKey, decodeCounterKey, encodeCounterKey, KEY_O
 
 export interface CounterEntry {
   key: CounterKey;
-  value: bigint;
+  /** Summed over CPUs (see sumPerCpuNumber). */
+  value: number;
+}
+
+/**
+ * Sum of a per-CPU u64 value as a Number, without BigInt arithmetic (which
+ * dominated reading 100k entries). Exact while the sum stays below 2^53,
+ * which a byte counter reaches after 9 PB.
+ */
+export function sumPerCpuNumber(values: Buffer, offset: number, stride: number): number {
+  let total = 0;
+  for (let o = offset; o < offset + stride; o += 8) total += values.readUInt32LE(o + 4) * 4294967296 + values.readUInt32LE(o);
+  return total;
 }
 
 export interface CounterDump {
@@ -22,7 +34,7 @@ export function readCounterMap(fd: number): CounterDump {
   for (let i = 0; i < dump.count; i++) {
     entries[i] = {
       key: decodeCounterKey(dump.keys, i * dump.keySize),
-      value: sumPerCpu(dump.values, i * dump.valueStride, dump.valueStride),
+      value: sumPerCpuNumber(dump.values, i * dump.valueStride, dump.valueStride),
     };
   }
   return { entries, batched: dump.batched };

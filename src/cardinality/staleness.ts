@@ -17,8 +17,8 @@
  * that lives on keeps everything it counted, so it stays monotonic.
  */
 import { BPF_ANY, isNativeError, native } from '../native/addon';
-import { readCounterMap } from '../bpf/counter-map';
-import { CounterKey, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, sumPerCpu } from '../bpf/layout';
+import { readCounterMap, sumPerCpuNumber } from '../bpf/counter-map';
+import { CounterKey, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW } from '../bpf/layout';
 import { CgroupRemovals } from '../labels/cgroup-removals';
 import { labelKey } from './series-limiter';
 import { LabelSets } from './label-sets';
@@ -137,7 +137,7 @@ export class Staleness {
     if (!value) return;
     if (!this.held.has(key.metric)) this.held.set(key.metric, new Map());
     const m = this.held.get(key.metric)!;
-    const add = Number(sumPerCpu(value, 0, value.length));
+    const add = sumPerCpuNumber(value, 0, value.length);
     const h = m.get(labels.key);
     if (h) h.value += add;
     else m.set(labels.key, { labels: labels.labels, setKey: labels.setKey, value: add });
@@ -168,6 +168,10 @@ export class Staleness {
 
     changed = false;
     let full = false;
+    // Fold-in is bounded per sweep so a burst of new cgroups (100k at once)
+    // never holds the event loop, and a scrape, for long: the rest stays raw,
+    // still counted, until the next sweeps.
+    let folds = 0;
     for (const e of raw) {
       const cgroupId = e.key.cgroupId;
       if (cgroupId !== 0n && this.removedFor(cgroupId, now)) {
@@ -179,6 +183,8 @@ export class Staleness {
       const labels = this.labelsOf(e.key)!;
       live.add(labels.setKey);
       if (cgroupId === 0n || !this.resolved.has(cgroupId)) continue; // not final yet
+      if (folds >= MAX_FOLDS_PER_SWEEP) continue;
+      folds++;
       const r = this.resolved.get(cgroupId)!;
       if (!this.mapped.has(cgroupId)) {
         if (full) {
@@ -209,7 +215,7 @@ export class Staleness {
       if (labels && live.has(labels.setKey)) continue;
       const value = native().mapLookupAndDelete(counterFd, encodeCounterKey(e.key));
       this.deletedEntries++;
-      if (labels && value) this.retire(e.key.metric, labels.key, Number(sumPerCpu(value, 0, value.length)));
+      if (labels && value) this.retire(e.key.metric, labels.key, sumPerCpuNumber(value, 0, value.length));
     }
     for (const [metric, m] of this.held) {
       for (const [key, h] of m) {
@@ -232,6 +238,8 @@ export class Staleness {
     return [...this.labelSets.entries()].filter(([id, set]) => !live.has(set.key) && !mappedIds.has(id)).map(([id]) => id);
   }
 }
+
+const MAX_FOLDS_PER_SWEEP = 10_000;
 
 function u64(v: bigint): Buffer {
   const b = Buffer.alloc(8);

@@ -153,7 +153,9 @@ export class TcpBytesCollector {
   /** Deletes the kernel entries of cgroups removed more than a TTL ago. */
   sweep(): void {
     try {
+      const started = Date.now();
       this.staleness.sweep();
+      this.opts.log.debug('sweep', { ms: Date.now() - started, label_sets: this.staleness.labelSets.size });
       this.invalidate();
     } catch (e) {
       this.opts.log.error('staleness sweep failed', { error: (e as Error).message });
@@ -240,11 +242,11 @@ export class TcpBytesCollector {
 
   private fold(byMetric: Map<number, Map<string, Sample>>, e: CounterEntry): void {
     if (e.key.flags === KEY_OVERFLOW) {
-      if (e.value !== 0n) addSample(byMetric.get(e.key.metric), OVERFLOW_KEY, OVERFLOW_LABELS, Number(e.value));
+      if (e.value !== 0) addSample(byMetric.get(e.key.metric), OVERFLOW_KEY, OVERFLOW_LABELS, e.value);
       return;
     }
     const labels = this.staleness.labelsOf(e.key);
-    if (labels) addSample(byMetric.get(e.key.metric), labels.key, labels.labels, Number(e.value));
+    if (labels) addSample(byMetric.get(e.key.metric), labels.key, labels.labels, e.value);
   }
 
   /** What fold-in and staleness moved out of the kernel map still counts. */
