@@ -143,7 +143,8 @@ export class Staleness {
     else m.set(labels.key, { labels: labels.labels, setKey: labels.setKey, value: add });
   }
 
-  sweep(now = Date.now()): void {
+  /** Runs one sweep; returns true when fold-in work is left for another one soon. */
+  sweep(now = Date.now()): boolean {
     const { counterFd, labelSetFd, removals } = this.opts;
     const dump = readCounterMap(counterFd);
     const raw = dump.entries.filter((e) => e.key.flags !== KEY_OVERFLOW && e.key.flags !== KEY_LABEL_SET);
@@ -225,6 +226,7 @@ export class Staleness {
       }
     }
     for (const id of this.idsWithout(live)) this.labelSets.release(id);
+    return folds >= MAX_FOLDS_PER_SWEEP;
   }
 
   /** A stale series goes; if it was in the overflow series its count stays there. */

@@ -77,6 +77,7 @@ export class TcpBytesCollector {
   readonly limiters: ReadonlyMap<number, SeriesLimiter>;
   readonly staleness: Staleness;
   private readonly sweepTimer: NodeJS.Timeout;
+  private backlogTimer?: NodeJS.Timeout;
   /** The filter's cgroup-derived labels: the kernel's label sets are made of these. */
   private readonly cgroupFilter: FilterLabel[];
   /** Ids asked to be announced again, so a scrape waits for each only once. */
@@ -150,13 +151,22 @@ export class TcpBytesCollector {
     this.sweepTimer.unref();
   }
 
-  /** Deletes the kernel entries of cgroups removed more than a TTL ago. */
+  /**
+   * Folds resolved cgroups into label sets and deletes the kernel entries of
+   * cgroups removed more than a TTL ago. With a backlog of new cgroups, the
+   * next sweep follows shortly, yielding to scrapes in between.
+   */
   sweep(): void {
     try {
       const started = Date.now();
-      this.staleness.sweep();
-      this.opts.log.debug('sweep', { ms: Date.now() - started, label_sets: this.staleness.labelSets.size });
+      const backlog = this.staleness.sweep();
+      this.opts.log.debug('sweep', { ms: Date.now() - started, label_sets: this.staleness.labelSets.size, backlog });
       this.invalidate();
+      if (backlog && !this.closed) {
+        clearTimeout(this.backlogTimer);
+        this.backlogTimer = setTimeout(() => this.sweep(), 100);
+        this.backlogTimer.unref();
+      }
     } catch (e) {
       this.opts.log.error('staleness sweep failed', { error: (e as Error).message });
     }
@@ -276,6 +286,7 @@ export class TcpBytesCollector {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweepTimer);
+    clearTimeout(this.backlogTimer);
     this.ring?.close();
     this.loaded.object.close();
   }
