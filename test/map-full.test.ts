@@ -12,7 +12,8 @@ import { transfer } from './helpers/tcp-traffic';
 const SENT = 'tally_tcp_sent_bytes_total';
 
 describe('--bpf-map-capacity 3 (two reserved overflow entries and one more)', () => {
-  // A long TTL and sweep interval: nothing is folded or deleted during the test.
+  // A long TTL: nothing is deleted during the test. (The first sweep, which
+  // could fold entries in, comes 15 s after the start; the test takes ~1 s.)
   const sc = useScenario(['--bpf-map-capacity', '3', '--metrics-label-filter', 'workload', '--metrics-series-ttl', '1h'], ['a', 'b', 'c', 'receiver']);
 
   it('diverts what does not fit to the overflow series, counts it, and loses nothing', async () => {

@@ -7,7 +7,6 @@ import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { AgentProcess, waitExit } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
-import { kernelCounters } from './helpers/kernel-maps';
 import { select, sum } from './helpers/prom-text';
 
 const SENT = 'tally_tcp_sent_bytes_total';
@@ -84,12 +83,11 @@ describe(`--metrics-series-limit ${LIMIT} with ${CGROUPS} cgroups`, () => {
     });
     assert.ok(foldedOurs > 0, 'some of our cgroups overflowed');
 
-    // Conservation against the kernel map itself (bpftool): all series, overflow
-    // included, sum to what the kernel counted for this metric.
-    const kernelTotal = kernelCounters(agent.child.pid!).filter((e) => e.metric === 0).reduce((a, e) => a + Number(e.value), 0);
-    const after = sum(select(await agent.scrape(), SENT));
-    assert.ok(sum(sent) <= kernelTotal && kernelTotal <= after, `series ${sum(sent)} .. ${after}, kernel ${kernelTotal}`);
-    assert.ok(overflow[0].value >= foldedOurs, 'the overflow series holds at least our folded bytes');
+    // Nothing lost: the overflow series holds at least every byte of ours
+    // that has no series of its own (it may also hold others' traffic).
+    assert.ok(overflow[0].value >= foldedOurs, `the overflow series (${overflow[0].value}) holds our folded bytes (${foldedOurs})`);
+    // And the totals only grow from one scrape to the next.
+    assert.ok(sum(select(await agent.scrape(), SENT)) >= sum(sent));
 
     const health = select(series, 'tally_metric_overflowed_label_sets', { metric: SENT });
     assert.equal(health.length, 1);

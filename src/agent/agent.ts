@@ -48,7 +48,7 @@ export class Agent {
 
     const kc = await loadKubeConfig(this.config.kubeconfig);
     if (kc) {
-      this.pods = new PodWatcher(kc, { nodeName: this.config.nodeName }, this.log);
+      this.pods = new PodWatcher(kc, { nodeName: this.config.nodeName, seriesTtlMs: this.config.seriesTtlMs }, this.log);
       await this.pods.start();
       this.log.info('watching the pods of this node', { node: this.config.nodeName, server: kc.getCurrentCluster()?.server ?? '?' });
     }

@@ -40,6 +40,10 @@ export class LabelSets {
     this.free.push(id);
   }
 
+  isReleased(id: number): boolean {
+    return !this.byId.has(id);
+  }
+
   entries(): IterableIterator<[number, LabelSet]> {
     return this.byId.entries();
   }

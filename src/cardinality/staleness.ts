@@ -209,25 +209,47 @@ export class Staleness {
     }
     if (changed) this.opts.bumpGeneration();
 
-    // Label sets with nothing live behind them are stale.
+    // Label sets with nothing live behind them are stale. Their kernel and
+    // held counts are added up per series first, so each stale series is
+    // retired once (and, if it was in the overflow series, stays there whole).
+    const stale = new Map<number, Map<string, number>>();
+    const addStale = (metric: number, key: string, value: number): void => {
+      if (!stale.has(metric)) stale.set(metric, new Map());
+      const m = stale.get(metric)!;
+      m.set(key, (m.get(key) ?? 0) + value);
+    };
+    const retiringIds = new Set<number>();
     for (const e of dump.entries) {
       if (e.key.flags !== KEY_LABEL_SET) continue;
       const labels = this.labelsOf(e.key);
       if (labels && live.has(labels.setKey)) continue;
       const value = native().mapLookupAndDelete(counterFd, encodeCounterKey(e.key));
       this.deletedEntries++;
-      if (labels && value) this.retire(e.key.metric, labels.key, sumPerCpuNumber(value, 0, value.length));
+      const n = value ? sumPerCpuNumber(value, 0, value.length) : 0;
+      if (labels) addStale(e.key.metric, labels.key, n);
+      // An id already released: late bytes from an event in flight when it
+      // was retired. They belong to no series any more; keep them counted.
+      else if (n > 0) this.heldOverflow.set(e.key.metric, (this.heldOverflow.get(e.key.metric) ?? 0) + n);
+      retiringIds.add(Number(e.key.cgroupId));
     }
     for (const [metric, m] of this.held) {
       for (const [key, h] of m) {
         if (live.has(h.setKey)) continue;
         m.delete(key);
-        this.retire(metric, key, h.value);
+        addStale(metric, key, h.value);
       }
     }
-    for (const id of this.idsWithout(live)) this.labelSets.release(id);
+    for (const [metric, m] of stale) for (const [key, value] of m) this.retire(metric, key, value);
+    // An id whose entries were deleted in this sweep is released in a later
+    // one, once no event can still be writing under it.
+    const idle = new Set(this.idsWithout(live));
+    for (const id of this.releasable) if (idle.has(id) && !retiringIds.has(id)) this.labelSets.release(id);
+    this.releasable = new Set([...idle].filter((id) => !this.labelSets.isReleased(id)));
     return folds >= MAX_FOLDS_PER_SWEEP;
   }
+
+  /** Ids of label sets found stale in the last sweep, released in the next. */
+  private releasable = new Set<number>();
 
   /** A stale series goes; if it was in the overflow series its count stays there. */
   private retire(metric: number, key: string, value: number): void {

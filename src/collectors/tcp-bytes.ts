@@ -78,6 +78,7 @@ export class TcpBytesCollector {
   readonly staleness: Staleness;
   private readonly sweepTimer: NodeJS.Timeout;
   private backlogTimer?: NodeJS.Timeout;
+  private reading = false;
   /** The filter's cgroup-derived labels: the kernel's label sets are made of these. */
   private readonly cgroupFilter: FilterLabel[];
   /** Ids asked to be announced again, so a scrape waits for each only once. */
@@ -157,6 +158,14 @@ export class TcpBytesCollector {
    * next sweep follows shortly, yielding to scrapes in between.
    */
   sweep(): void {
+    // A read in flight holds a dump of the kernel map while it waits for
+    // binary announcements; moving entries now would count them twice.
+    if (this.reading) {
+      clearTimeout(this.backlogTimer);
+      this.backlogTimer = setTimeout(() => this.sweep(), 50);
+      this.backlogTimer.unref();
+      return;
+    }
     try {
       const started = Date.now();
       const backlog = this.staleness.sweep();
@@ -205,6 +214,15 @@ export class TcpBytesCollector {
   }
 
   private async read(): Promise<Snapshot> {
+    this.reading = true;
+    try {
+      return await this.readUnswept();
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  private async readUnswept(): Promise<Snapshot> {
     const started = process.hrtime.bigint();
     const dump = readCounterMap(this.counterFd);
     const stats = readStatsArray(this.statsFd);

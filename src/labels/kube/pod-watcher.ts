@@ -43,6 +43,8 @@ export interface PodWatcherOptions {
   resyncMs?: number;
   /** Deleted pods are kept this long, so their series keep their labels until staleness removes them. */
   deletedRetentionMs?: number;
+  /** The series TTL: deleted pods are kept for at least twice as long. */
+  seriesTtlMs?: number;
 }
 
 function containerIds(pod: V1Pod): Map<string, string> {
@@ -62,6 +64,7 @@ export class PodWatcher {
   private informer?: { start(): Promise<void>; stop(): Promise<void> };
   private restartTimer?: NodeJS.Timeout;
   private resyncTimer?: NodeJS.Timeout;
+  private expireTimer?: NodeJS.Timeout;
   private backoffMs = 500;
   private stopped = false;
 
@@ -112,6 +115,8 @@ export class PodWatcher {
     const resync = this.opts.resyncMs ?? 5 * 60_000;
     this.resyncTimer = setInterval(() => void this.resync(list), resync);
     this.resyncTimer.unref();
+    this.expireTimer = setInterval(() => this.expireDeleted(), 60_000);
+    this.expireTimer.unref();
   }
 
   private lookup: (kind: 'ReplicaSet' | 'Job', namespace: string, name: string) => Promise<OwnerRef | undefined> = async () => undefined;
@@ -182,7 +187,8 @@ export class PodWatcher {
   }
 
   private expireDeleted(): void {
-    const keep = this.opts.deletedRetentionMs ?? 10 * 60_000;
+    // Long enough for staleness to see the deletion and retire the series.
+    const keep = Math.max(this.opts.deletedRetentionMs ?? 10 * 60_000, 2 * (this.opts.seriesTtlMs ?? 0));
     const now = Date.now();
     for (const [uid, p] of this.pods) if (p.deletedAt !== undefined && now - p.deletedAt > keep) this.pods.delete(uid);
   }
@@ -203,6 +209,7 @@ export class PodWatcher {
     this.stopped = true;
     clearTimeout(this.restartTimer);
     clearInterval(this.resyncTimer);
+    clearInterval(this.expireTimer);
     await this.informer?.stop();
   }
 }
