@@ -25,6 +25,7 @@ import { mapIdsOf } from '../test/helpers/procfs';
 import { select, parsePromText } from '../test/helpers/prom-text';
 import { FIXTURE_OBJECT } from '../test/helpers/fixture';
 import { onExit } from '../test/helpers/cleanup';
+import { HOPPER, SINK } from '../test/helpers/python-peers';
 
 const MOUNT = findCgroup2Mount();
 const SIZES = (process.env.BENCH_SERIES ?? '1000,10000,100000').split(',').map(Number);
@@ -174,24 +175,6 @@ function batchVsKeys(): string[] {
   }
 }
 
-const HOPPER = [
-  'import socket, sys',
-  'port = int(sys.argv[1])',
-  'for line in sys.stdin:',
-  '    with open(line.strip(), "w") as f: f.write("0")',
-  '    s = socket.create_connection(("127.0.0.1", port)); s.sendall(b"c" * 100); s.close()',
-  'print("done", flush=True)',
-].join('\n');
-const SINK = [
-  'import socket, threading',
-  'ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(1024)',
-  'print(ls.getsockname()[1], flush=True)',
-  'def drain(c):',
-  '    while c.recv(65536): pass',
-  'while True:',
-  '    c, _ = ls.accept(); threading.Thread(target=drain, args=(c,), daemon=True).start()',
-].join('\n');
-
 async function churn(): Promise<string[]> {
   const agent = await AgentProcess.start(['--metrics-label-filter', 'workload', '--metrics-series-ttl', '2s', '--metrics-series-limit', String(CHURN * 2)]);
   const health = async (): Promise<Record<string, number>> => {
@@ -214,7 +197,7 @@ async function churn(): Promise<string[]> {
     const sink = spawn('/usr/bin/python3', ['-c', SINK], { stdio: ['ignore', 'pipe', 'inherit'] });
     const port = await new Promise<string>((r) => sink.stdout!.once('data', (d) => r(String(d).trim())));
     const hop = spawn('/usr/bin/python3', ['-c', HOPPER, port], { stdio: ['pipe', 'inherit', 'inherit'] });
-    hop.stdin!.end(cgs.names.map((n) => path.join(cgs.root, n, 'cgroup.procs')).join('\n') + '\n');
+    hop.stdin!.end(cgs.names.map((n) => `${path.join(cgs.root, n, 'cgroup.procs')} 100`).join('\n') + '\n');
     await waitExit(hop, 300_000);
     sink.kill();
     await new Promise((r) => setTimeout(r, 1500)); // a sweep or two: fold-in

@@ -17,6 +17,7 @@ import { kernelCounters, kernelLabelSets } from './helpers/kernel-maps';
 import { select } from './helpers/prom-text';
 import { transfer } from './helpers/tcp-traffic';
 import { waitFor } from './helpers/cleanup';
+import { HOPPER, SINK } from './helpers/python-peers';
 
 const NODE_NAME = 'tally-test-node';
 const SENT = 'tally_tcp_sent_bytes_total';
@@ -117,27 +118,6 @@ describe('Kubernetes labels', () => {
     assert.equal(select(series, RECEIVED, { pod: db.name }).length, 1);
   });
 });
-
-// One python process hops through cgroups: it moves itself in, opens a socket
-// there (sockets belong to the cgroup they were created in), sends, moves on.
-const HOPPER = [
-  'import socket, sys',
-  'port = int(sys.argv[1])',
-  'for line in sys.stdin:',
-  '    procs, n = line.split()',
-  '    with open(procs, "w") as f: f.write("0")',
-  '    s = socket.create_connection(("127.0.0.1", port)); s.sendall(b"k" * int(n)); s.close()',
-  'print("done", flush=True)',
-].join('\n');
-const SINK = [
-  'import socket, threading',
-  'ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(512)',
-  'print(ls.getsockname()[1], flush=True)',
-  'def drain(c):',
-  '    while c.recv(65536): pass',
-  'while True:',
-  '    c, _ = ls.accept(); threading.Thread(target=drain, args=(c,), daemon=True).start()',
-].join('\n');
 
 describe('filter namespace,workload: 50 pods of one Deployment', () => {
   const PODS = 50;

@@ -8,32 +8,11 @@ import * as assert from 'node:assert/strict';
 import { AgentProcess, waitExit } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { select, sum } from './helpers/prom-text';
+import { HOPPER, SINK } from './helpers/python-peers';
 
 const SENT = 'tally_tcp_sent_bytes_total';
 const CGROUPS = 150;
 const LIMIT = 100;
-
-// One python process visits each cgroup in turn: it moves itself in, opens a
-// socket there (a socket belongs to the cgroup it was created in), sends that
-// cgroup's bytes, and moves on. A server in another cgroup drains everything.
-const SENDER = [
-  'import socket, sys',
-  'port = int(sys.argv[1])',
-  'for line in sys.stdin:',
-  '    procs, n = line.split()',
-  '    with open(procs, "w") as f: f.write("0")',
-  '    s = socket.create_connection(("127.0.0.1", port)); s.sendall(b"q" * int(n)); s.close()',
-  'print("done", flush=True)',
-].join('\n');
-const SINK = [
-  'import socket, threading',
-  'ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(512)',
-  'print(ls.getsockname()[1], flush=True)',
-  'def drain(c):',
-  '    while c.recv(65536): pass',
-  'while True:',
-  '    c, _ = ls.accept(); threading.Thread(target=drain, args=(c,), daemon=True).start()',
-].join('\n');
 
 describe(`--metrics-series-limit ${LIMIT} with ${CGROUPS} cgroups`, () => {
   let agent: AgentProcess;
@@ -56,7 +35,7 @@ describe(`--metrics-series-limit ${LIMIT} with ${CGROUPS} cgroups`, () => {
     const sink = sinkCg.spawn('/usr/bin/python3', ['-c', SINK]);
     const port = await new Promise<string>((r) => sink.stdout!.once('data', (d) => r(String(d).trim())));
     const bytes = cgroups.map((_, i) => 1000 + 7 * i);
-    const sender = senderCg.spawn('/usr/bin/python3', ['-c', SENDER, port], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const sender = senderCg.spawn('/usr/bin/python3', ['-c', HOPPER, port], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     sender.stdout!.on('data', (d) => (out += d));
     sender.stdin!.end(cgroups.map((cg, i) => `${cg.dir}/cgroup.procs ${bytes[i]}\n`).join(''));

@@ -1,0 +1,26 @@
+/**
+ * Two small python3 peers for tests and benchmarks that need many cgroups:
+ *   HOPPER moves itself into each cgroup it reads from stdin (a line
+ *          "<cgroup.procs path> <bytes>"), opens a socket there (a socket
+ *          belongs to the cgroup it was created in) and sends those bytes;
+ *   SINK   accepts any number of connections and drains them.
+ */
+export const HOPPER = [
+  'import socket, sys',
+  'port = int(sys.argv[1])',
+  'for line in sys.stdin:',
+  '    procs, n = line.split()',
+  '    with open(procs, "w") as f: f.write("0")',
+  '    s = socket.create_connection(("127.0.0.1", port)); s.sendall(b"h" * int(n)); s.close()',
+  'print("done", flush=True)',
+].join('\n');
+
+export const SINK = [
+  'import socket, threading',
+  'ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(1024)',
+  'print(ls.getsockname()[1], flush=True)',
+  'def drain(c):',
+  '    while c.recv(65536): pass',
+  'while True:',
+  '    c, _ = ls.accept(); threading.Thread(target=drain, args=(c,), daemon=True).start()',
+].join('\n');
