@@ -17,6 +17,7 @@ import { defineMetric, Sample } from '../metrics/define';
 import { MetricSpec, TCP_RECEIVED_BYTES, TCP_SENT_BYTES } from '../metrics/catalog';
 import { ScrapeMemo } from '../util/memo';
 import { Staleness } from '../cardinality/staleness';
+import { bssMap } from '../bpf/bss';
 import { CgroupRemovals } from '../labels/cgroup-removals';
 import { labelKey, OVERFLOW_LABELS, SeriesLimiter } from '../cardinality/series-limiter';
 import { Logger } from '../util/log';
@@ -120,7 +121,7 @@ export class TcpBytesCollector {
     this.memo = new ScrapeMemo(() => this.read());
     this.limiters = new Map(METRICS.map((m) => [m.id, new SeriesLimiter(m.spec.name, opts.seriesLimit)]));
     const labelSetFd = obj.mapFd(LABEL_SET_MAP);
-    const bss = obj.maps().find((m) => m.internal && m.name.endsWith('.bss'));
+    const bss = bssMap(obj);
     let generation = 0n;
     this.staleness = new Staleness({
       counterFd: this.counterFd,
@@ -190,8 +191,9 @@ export class TcpBytesCollector {
     return this.opts.counterCapacity;
   }
 
+  /** Set to the counter map's capacity at load. */
   get labelSetCapacity(): number {
-    return this.loaded.object.maps().find((m) => m.name === LABEL_SET_MAP)?.maxEntries ?? 0;
+    return this.opts.counterCapacity;
   }
 
   register(registry: Registry): void {

@@ -11,6 +11,7 @@ import { native, NativeRingBuffer } from '../native/addon';
 import { loadObject, LoadedObject, describeHook } from '../bpf/loader';
 import { CGROUP_EVENT } from '../bpf/layout';
 import { bpfObjectPath } from '../util/paths';
+import { bssMap } from '../bpf/bss';
 import { Logger } from '../util/log';
 
 export const CGROUP_EVENTS_OBJECT = 'cgroup_events';
@@ -23,6 +24,8 @@ export class CgroupRemovals {
   private readonly removed: LRUCache<bigint, number>;
   private readonly ring?: NativeRingBuffer;
   private lastKernelDrops = 0n;
+  /** fd of the object's .bss (tally_cgroup_event_drops), found once. */
+  private bssFd?: number;
 
   constructor(
     private readonly mountDir: string,
@@ -37,6 +40,7 @@ export class CgroupRemovals {
         hooks: [{ hook: 'cgroup_rmdir', candidates: ['rmdir_btf', 'rmdir_raw', 'rmdir_tp'] }],
         kernelBtfPath,
       });
+      this.bssFd = bssMap(this.loaded.object)?.fd;
       const [h] = this.loaded.hooks;
       if (h.program) {
         log.info('hook attached', { object: CGROUP_EVENTS_OBJECT, detail: describeHook(h) });
@@ -83,11 +87,8 @@ export class CgroupRemovals {
 
   /** Removal events the kernel could not queue. */
   kernelDrops(): bigint {
-    const obj = this.loaded?.object;
-    if (!obj) return 0n;
-    const bss = obj.maps().find((m) => m.internal && m.name.endsWith('.bss'));
-    if (!bss) return 0n;
-    const v = native().mapLookup(bss.fd, Buffer.alloc(4));
+    if (this.bssFd === undefined) return 0n;
+    const v = native().mapLookup(this.bssFd, Buffer.alloc(4));
     return v ? v.readBigUInt64LE(0) : 0n;
   }
 

@@ -16,10 +16,6 @@ export class Labeler {
     private readonly pods?: PodWatcher,
   ) {}
 
-  labelsFor(cgroupId: bigint): LabelValues {
-    return this.resolve(cgroupId).values;
-  }
-
   /**
    * The labels, and whether they are final: a cgroup that no longer resolves,
    * or a pod cgroup whose pod (or its workload, or the container) is not

@@ -10,7 +10,6 @@
  */
 import { Registry } from 'prom-client';
 import { MetricSpec } from './catalog';
-import { FILTER_LABELS } from '../labels/label-filter';
 
 export interface Sample {
   labels: Record<string, string>;
@@ -18,11 +17,6 @@ export interface Sample {
 }
 
 export type Collect = () => Iterable<Sample> | Promise<Iterable<Sample>>;
-
-/** Label names a metric may carry: its own, plus the filter labels and overflow. */
-export function labelNamesOf(spec: MetricSpec): string[] {
-  return spec.filterLabels ? [...spec.labels, ...FILTER_LABELS, 'overflow'] : [...spec.labels];
-}
 
 export function defineMetric(registry: Registry, spec: MetricSpec, collect: Collect): void {
   const metric = {
