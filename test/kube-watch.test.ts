@@ -23,9 +23,9 @@ function pod(name: string, extra: Partial<PodSpec> = {}): PodSpec {
   return { uid: randomUUID(), namespace: 'shop', name, node: NODE, ...extra };
 }
 
-async function watcherFor(api: FakeKubeApi, dir: string, port?: number): Promise<PodWatcher> {
+async function watcherFor(api: FakeKubeApi, dir: string, port?: number, resyncMs = 60_000): Promise<PodWatcher> {
   const kc = await loadKubeConfig(api.writeKubeconfig(dir, port));
-  const w = new PodWatcher(kc!, { nodeName: NODE, resyncMs: 60_000 }, quiet);
+  const w = new PodWatcher(kc!, { nodeName: NODE, resyncMs }, quiet);
   await w.start();
   return w;
 }
@@ -54,6 +54,9 @@ describe('PodWatcher', () => {
     await waitFor(() => watcher.byUid(mine.uid) !== undefined, 'the initial list');
     assert.equal(watcher.byUid(other.uid), undefined);
     assert.equal(api.listRequests()[0].get('fieldSelector'), `spec.nodeName=${NODE}`);
+    await waitFor(() => api.watchRequests().length > 0, 'the watch');
+    assert.deepEqual(api.watchRequests().map((q) => q.get('fieldSelector')), [`spec.nodeName=${NODE}`], 'the watch asks for this node\'s pods only');
+    assert.ok(watcher.connectedSince !== undefined, 'connected once listed');
 
     const later = pod('cart-1');
     api.addPod(later);
@@ -92,6 +95,48 @@ describe('PodWatcher', () => {
     await waitFor(() => api.listRequests().length > lists, 'a relist after 410');
     await waitFor(() => watcher.byUid(gone.uid) !== undefined, 'the pod after the relist');
   });
+
+  it('a static pod is found by the config hash its cgroup is named after', async () => {
+    const hash = '0f3c9a1b2d4e6f8091a2b3c4d5e6f708';
+    const mirror = pod('etcd-node-a', { annotations: { 'kubernetes.io/config.mirror': hash } });
+    api.addPod(mirror);
+    await waitFor(() => watcher.byUid(hash) !== undefined, 'the mirror pod');
+    assert.equal(watcher.byUid(hash)!.name, 'etcd-node-a');
+  });
+});
+
+describe('PodWatcher resync', () => {
+  let api: FakeKubeApi;
+  let watcher: PodWatcher;
+  let dir: string;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-kube-'));
+    api = await new FakeKubeApi().start();
+  });
+  after(async () => {
+    await watcher?.stop();
+    await api?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('relists every resync period and reconciles what the watch missed', async () => {
+    const stays = pod('stays');
+    const missedDelete = pod('missed-delete');
+    api.addPod(stays);
+    api.addPod(missedDelete);
+    watcher = await watcherFor(api, dir, undefined, 300);
+    await waitFor(() => watcher.byUid(missedDelete.uid) !== undefined, 'the initial list');
+    const lists = api.listRequests().length;
+    const missedAdd = pod('missed-add');
+    api.changeSilently({ add: missedAdd, deleteUid: missedDelete.uid });
+    await waitFor(() => watcher.byUid(missedAdd.uid) !== undefined, 'the resync to find the pod added unseen');
+    await waitFor(() => watcher.byUid(missedDelete.uid)?.deletedAt !== undefined, 'the resync to find the pod deleted unseen');
+    assert.ok(api.listRequests().length > lists, 'a relist');
+    assert.ok(api.listRequests().every((q) => q.get('fieldSelector') === `spec.nodeName=${NODE}`));
+    assert.equal(watcher.byUid(stays.uid)?.deletedAt, undefined, 'a pod still listed stays alive');
+    assert.deepEqual([...watcher.alive()].map((p) => p.name).sort(), ['missed-add', 'stays']);
+  });
 });
 
 describe('PodWatcher with an API server that is down at start', () => {
@@ -117,12 +162,14 @@ describe('PodWatcher with an API server that is down at start', () => {
     watcher = await watcherFor(down, dir, port);
     await waitFor(() => watcher!.stats.errors >= 1, 'a failed first list');
     assert.equal(watcher.stats.lastSync, 0);
+    assert.equal(watcher.connectedSince, undefined, 'not connected while the server is down');
 
     api = await new FakeKubeApi().start(port);
     const p = pod('late');
     api.addPod(p);
     await waitFor(() => watcher!.byUid(p.uid) !== undefined, 'the pod once the server is up', 20000);
     assert.ok(watcher.stats.lastSync > 0);
+    assert.ok(watcher.connectedSince !== undefined);
   });
 });
 

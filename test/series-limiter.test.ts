@@ -53,4 +53,23 @@ describe('SeriesLimiter', () => {
     }
     assert.deepEqual([...last.keys()].sort(), [labelKey(w('a')), labelKey(w('c')), labelKey({ overflow: 'true' })].sort());
   });
+
+  it('forget says where a stale label set was, and frees its place', () => {
+    const l = new SeriesLimiter('m', 1);
+    l.apply(read([[w('a'), 1], [w('b'), 2]]));
+    assert.equal(l.forget(labelKey(w('a'))), 'admitted');
+    assert.equal(l.forget(labelKey(w('b'))), 'folded');
+    assert.equal(l.forget(labelKey(w('c'))), 'unknown');
+    assert.deepEqual(l.apply(read([[w('c'), 3]])), [{ labels: w('c'), value: 3 }], 'the freed place is taken');
+  });
+
+  it('forgets label sets no read has shown for longer than forgetUnseenMs', () => {
+    const l = new SeriesLimiter('m', 1, 1000);
+    l.apply(read([[w('a'), 1], [w('b'), 2]]), 0);
+    l.apply(read([[w('a'), 1]]), 900);
+    assert.equal(l.overflowedLabelSets, 1, 'b unseen for 900 ms is still remembered');
+    l.apply(read([[w('a'), 1]]), 1500);
+    assert.equal(l.overflowedLabelSets, 0, 'b unseen for 1500 ms is forgotten');
+    assert.equal(l.series, 1, 'a, seen at every read, stays');
+  });
 });

@@ -19,17 +19,27 @@ export function labelKey(labels: Record<string, string>): string {
 
 const OVERFLOW_KEY = labelKey({ ...OVERFLOW_LABELS });
 
-export class SeriesLimiter {
-  private readonly admitted = new Set<string>();
-  private readonly folded = new Set<string>();
+/** What a label set was to the limiter when it went stale. */
+export type Placement = 'admitted' | 'folded' | 'unknown';
 
+export class SeriesLimiter {
+  /** labelKey -> when a read last showed it (ms): admitted and folded label sets. */
+  private readonly admitted = new Map<string, number>();
+  private readonly folded = new Map<string, number>();
+
+  /**
+   * @param forgetUnseenMs a label set no read has shown for this long is
+   *   forgotten even if staleness never retired it: a safety net that keeps
+   *   both sets bounded by what the kernel still holds.
+   */
   constructor(
     readonly metric: string,
     readonly limit: number,
+    private readonly forgetUnseenMs = Infinity,
   ) {}
 
   /** Series to expose for one read of the kernel, keyed by labelKey. */
-  apply(samples: Map<string, Sample>): Sample[] {
+  apply(samples: Map<string, Sample>, now = Date.now()): Sample[] {
     const out: Sample[] = [];
     let overflow = 0;
     let anyOverflow = false;
@@ -38,22 +48,33 @@ export class SeriesLimiter {
         overflow += s.value;
         anyOverflow = true;
       } else if (this.admitted.has(key) || (!this.folded.has(key) && this.admitted.size < this.limit)) {
-        this.admitted.add(key);
+        this.admitted.set(key, now);
         out.push(s);
       } else {
-        this.folded.add(key);
+        this.folded.set(key, now);
         overflow += s.value;
         anyOverflow = true;
       }
     }
     if (anyOverflow) out.push({ labels: { ...OVERFLOW_LABELS }, value: overflow });
+    this.forgetUnseen(now);
     return out;
   }
 
-  /** A label set that went stale frees its place. Returns true if it had been folded. */
-  forget(key: string): boolean {
-    this.admitted.delete(key);
-    return this.folded.delete(key);
+  private lastPrune = 0;
+
+  private forgetUnseen(now: number): void {
+    if (!Number.isFinite(this.forgetUnseenMs) || now - this.lastPrune < this.forgetUnseenMs / 4) return;
+    this.lastPrune = now;
+    for (const set of [this.admitted, this.folded]) {
+      for (const [key, seen] of set) if (now - seen > this.forgetUnseenMs) set.delete(key);
+    }
+  }
+
+  /** A label set that went stale frees its place; says where it was. */
+  forget(key: string): Placement {
+    if (this.admitted.delete(key)) return 'admitted';
+    return this.folded.delete(key) ? 'folded' : 'unknown';
   }
 
   /** Label sets with a series of their own. */

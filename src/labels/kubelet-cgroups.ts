@@ -19,7 +19,8 @@ export interface KubeletCgroup {
   runtime?: Runtime;
 }
 
-const UID = '[0-9a-fA-F]{8}[-_][0-9a-fA-F]{4}[-_][0-9a-fA-F]{4}[-_][0-9a-fA-F]{4}[-_][0-9a-fA-F]{12}';
+// A pod UID, or a static pod's config hash (which its mirror pod carries as an annotation).
+const UID = '(?:[0-9a-fA-F]{8}[-_][0-9a-fA-F]{4}[-_][0-9a-fA-F]{4}[-_][0-9a-fA-F]{4}[-_][0-9a-fA-F]{12}|[0-9a-fA-F]{32})';
 const ID = '[0-9a-f]{12,64}';
 
 // systemd driver: kubepods[-<qos>]-pod<uid with underscores>.slice

@@ -8,35 +8,72 @@ import { CgroupPaths } from './cgroup-paths';
 import { hostLabels } from './host-labels';
 import { parseKubeletCgroup } from './kubelet-cgroups';
 import { LabelValues } from './label-filter';
-import { PodWatcher } from './kube/pod-watcher';
+import { PodInfo, PodWatcher } from './kube/pod-watcher';
+
+/**
+ * Labels of a pod cgroup whose pod the API server never told us about, once
+ * we stop waiting: one shared, recognisable series rather than one per
+ * container scope name.
+ */
+export const UNRESOLVED_POD_LABELS: LabelValues = Object.freeze({ workload: 'unresolved-pod' });
+
+/**
+ * How long a pod cgroup waits for its pod (or the pod for its container
+ * status) while the watch is connected. The kubelet creates the pod before
+ * its cgroups, so a connected watch normally knows it within a second.
+ */
+export const POD_RESOLUTION_GRACE_MS = 10_000;
+
+export interface LabelerOptions {
+  /** The filter has `container`: a pod cgroup is not final until its container is known. */
+  needsContainer: boolean;
+  graceMs?: number;
+}
+
+export interface Resolution {
+  values: LabelValues;
+  /**
+   * False while the labels may still change (the pod, its workload or the
+   * container is not known yet). Counts under labels that are not final are
+   * held back rather than shown under labels they would later leave, which
+   * would make a series decrease.
+   */
+  final: boolean;
+}
 
 export class Labeler {
+  private readonly graceMs: number;
+
   constructor(
     private readonly cgroups: CgroupPaths,
-    private readonly pods?: PodWatcher,
-  ) {}
+    private readonly pods: PodWatcher | undefined,
+    private readonly opts: LabelerOptions,
+  ) {
+    this.graceMs = opts.graceMs ?? POD_RESOLUTION_GRACE_MS;
+  }
 
   /**
-   * The labels, and whether they are final: a cgroup that no longer resolves,
-   * or a pod cgroup whose pod (or its workload, or the container) is not
-   * known yet, may still change, so the kernel keeps counting it raw.
+   * @param pendingSinceMs when this cgroup was first seen without final labels
+   * @param giveUp stop waiting (the cgroup is gone): the labels known now are final
    */
-  resolve(cgroupId: bigint): { values: LabelValues; final: boolean } {
+  resolve(cgroupId: bigint, pendingSinceMs?: number, giveUp = false): Resolution {
     const path = this.cgroups.path(cgroupId);
-    if (path === null) return { values: {}, final: false };
+    // A cgroup whose path no longer resolves has been removed: nothing more can be learned.
+    if (path === null) return { values: {}, final: true };
     const k = this.pods ? parseKubeletCgroup(path) : undefined;
-    if (k) {
-      const pod = this.pods!.byUid(k.podUid);
-      if (pod) {
-        const container = k.containerId ? pod.containers.get(k.containerId) : undefined;
-        return {
-          values: { namespace: pod.namespace, pod: pod.name, workload: pod.workload, container },
-          final: pod.resolved && (k.containerId === undefined || container !== undefined),
-        };
-      }
-      return { values: hostLabels(path), final: false };
-    }
-    return { values: hostLabels(path), final: true };
+    if (!k) return { values: hostLabels(path), final: true };
+    const stopWaiting = giveUp || (pendingSinceMs !== undefined && this.waitedEnough(pendingSinceMs));
+    const pod = this.pods!.byUid(k.podUid);
+    if (!pod) return stopWaiting ? { values: UNRESOLVED_POD_LABELS, final: true } : { values: {}, final: false };
+    const container = k.containerId ? pod.containers.get(k.containerId) : undefined;
+    const complete = pod.resolved && (!this.opts.needsContainer || k.containerId === undefined || container !== undefined);
+    return { values: podLabels(pod, container), final: complete || stopWaiting };
+  }
+
+  /** Waited the grace period while the watch was connected (an API server that is down is waited out). */
+  private waitedEnough(pendingSinceMs: number): boolean {
+    const connected = this.pods!.connectedSince;
+    return connected !== undefined && Date.now() - Math.max(pendingSinceMs, connected) >= this.graceMs;
   }
 
   /** When the pod behind this cgroup was deleted, if the API server said so. */
@@ -46,4 +83,24 @@ export class Labeler {
     const k = path ? parseKubeletCgroup(path) : undefined;
     return k ? this.pods.byUid(k.podUid)?.deletedAt : undefined;
   }
+
+  /**
+   * The labels of every pod the API server says is alive, and of each of its
+   * known containers: a label set with a live pod behind it is live even
+   * when idle (a Deployment mid-rollout), so it keeps counting from where it was.
+   */
+  livePodLabels(): LabelValues[] {
+    if (!this.pods) return [];
+    const out: LabelValues[] = [];
+    for (const pod of this.pods.alive()) {
+      if (!pod.resolved) continue;
+      out.push(podLabels(pod, undefined));
+      if (this.opts.needsContainer) for (const name of pod.containers.values()) out.push(podLabels(pod, name));
+    }
+    return out;
+  }
+}
+
+function podLabels(pod: PodInfo, container: string | undefined): LabelValues {
+  return { namespace: pod.namespace, pod: pod.name, workload: pod.workload, container };
 }

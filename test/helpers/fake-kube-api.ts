@@ -20,6 +20,7 @@ export interface PodSpec {
   node: string;
   owner?: { kind: string; name: string };
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   containers?: Array<{ name: string; id: string }>;
 }
 
@@ -32,6 +33,7 @@ export function podObject(p: PodSpec): Obj {
       name: p.name,
       namespace: p.namespace,
       labels: p.labels ?? {},
+      annotations: p.annotations,
       ownerReferences: p.owner ? [{ apiVersion: 'apps/v1', kind: p.owner.kind, name: p.owner.name, uid: `${p.owner.name}-uid`, controller: true }] : undefined,
     },
     spec: { nodeName: p.node, containers: (p.containers ?? []).map((c) => ({ name: c.name, image: 'x' })) },
@@ -101,6 +103,16 @@ export class FakeKubeApi {
     const o = this.pods.get(uid)!;
     change(o);
     this.bump('MODIFIED', o);
+  }
+
+  /**
+   * Changes the pods without telling any watch, like events lost while the
+   * client was away: only a list (a resync) can find out.
+   */
+  changeSilently(change: { add?: PodSpec; deleteUid?: string }): void {
+    if (change.add) this.pods.set(change.add.uid, podObject(change.add));
+    if (change.deleteUid) this.pods.delete(change.deleteUid);
+    this.rv++;
   }
 
   deletePod(uid: string): void {

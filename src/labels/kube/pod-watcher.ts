@@ -47,6 +47,8 @@ export interface PodWatcherOptions {
   seriesTtlMs?: number;
 }
 
+const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
+
 function containerIds(pod: V1Pod): Map<string, string> {
   const out = new Map<string, string>();
   const st = pod.status;
@@ -60,6 +62,13 @@ function containerIds(pod: V1Pod): Map<string, string> {
 export class PodWatcher {
   readonly stats: PodWatcherStats = { events: { ADDED: 0, MODIFIED: 0, DELETED: 0 }, errors: 0, lists: 0, lastSync: 0 };
   private readonly pods = new Map<string, PodInfo>();
+  /**
+   * Static pods: the kubelet names their cgroups after the config hash, which
+   * the API server's mirror pod carries as an annotation, not as its uid.
+   */
+  private readonly mirrors = new Map<string, PodInfo>();
+  /** Since when the pods listed are known to be current (a list succeeded and no error since). */
+  connectedSince?: number;
   private readonly owners = new LRUCache<string, { ref?: OwnerRef }>({ max: 4096, ttl: 5 * 60_000 });
   private informer?: { start(): Promise<void>; stop(): Promise<void> };
   private restartTimer?: NodeJS.Timeout;
@@ -85,6 +94,7 @@ export class PodWatcher {
       const l = await core.listPodForAllNamespaces({ fieldSelector });
       this.stats.lists++;
       this.stats.lastSync = Date.now();
+      this.connectedSince ??= Date.now();
       this.backoffMs = 500;
       return l;
     };
@@ -128,6 +138,7 @@ export class PodWatcher {
   private retry(e: unknown): void {
     if (this.stopped) return;
     this.stats.errors++;
+    this.connectedSince = undefined;
     const delay = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
     this.log.warn('kubernetes pod watch failed; retrying', { error: (e as Error)?.message ?? String(e), retry_ms: delay });
@@ -170,6 +181,8 @@ export class PodWatcher {
       containers: containerIds(pod),
     };
     this.pods.set(md.uid, info);
+    const mirror = md.annotations?.[MIRROR_ANNOTATION];
+    if (mirror) this.mirrors.set(mirror, info);
     const o = md.ownerReferences?.find((r) => r.controller) ?? md.ownerReferences?.[0];
     void resolveWorkload({ namespace: md.namespace, name: md.name, labels: md.labels, owner: o ? { kind: o.kind, name: o.name } : undefined }, this.lookup).then((w) => {
       info.workload = w.name;
@@ -190,11 +203,19 @@ export class PodWatcher {
     // Long enough for staleness to see the deletion and retire the series.
     const keep = Math.max(this.opts.deletedRetentionMs ?? 10 * 60_000, 2 * (this.opts.seriesTtlMs ?? 0));
     const now = Date.now();
-    for (const [uid, p] of this.pods) if (p.deletedAt !== undefined && now - p.deletedAt > keep) this.pods.delete(uid);
+    const expired = (p: PodInfo): boolean => p.deletedAt !== undefined && now - p.deletedAt > keep;
+    for (const [uid, p] of this.pods) if (expired(p)) this.pods.delete(uid);
+    for (const [hash, p] of this.mirrors) if (expired(p) || this.pods.get(p.uid) !== p) this.mirrors.delete(hash);
   }
 
+  /** The pod a kubelet cgroup names: by uid, or by config hash for a static pod. */
   byUid(uid: string): PodInfo | undefined {
-    return this.pods.get(uid);
+    return this.pods.get(uid) ?? this.mirrors.get(uid);
+  }
+
+  /** Pods known and not deleted. */
+  *alive(): IterableIterator<PodInfo> {
+    for (const p of this.pods.values()) if (p.deletedAt === undefined) yield p;
   }
 
   /** Pods known and not deleted. */
