@@ -187,19 +187,97 @@ describe('filter namespace,workload: 50 pods of one Deployment', () => {
     const ids = new Set(containers.map((cg) => sets.get(cg.id)));
     assert.equal(ids.size, 1, 'one label set for the 50 pods');
     const [labelSet] = [...ids];
+    const ours = new Set(containers.map((cg) => cg.id));
+    // Fold-in is two-phase: raw entries move out a sweep after the mapping, once quiet.
+    await waitFor(() => kernelCounters(agent.child.pid!).every((e) => !(e.flags === 0 && ours.has(e.cgroupId))), 'the raw entries to be folded in', 20000);
+    const entriesBefore = select(await agent.scrape(), 'tally_bpf_map_entries', { map: 'tally_counters' })[0].value;
 
     // Round 2: counted straight into the shared entry.
     const second = await round((i) => 2000 + 3 * i);
-    const ours = new Set(containers.map((cg) => cg.id));
     const entries = kernelCounters(agent.child.pid!);
-    assert.deepEqual(entries.filter((e) => e.flags === 0 && ours.has(e.cgroupId)), [], 'no raw entry left for the pods');
+    assert.deepEqual(entries.filter((e) => e.flags === 0 && ours.has(e.cgroupId)), [], 'no raw entry for the pods');
     const shared = entries.filter((e) => e.flags === 2 && e.cgroupId === BigInt(labelSet!) && e.metric === 0);
     assert.equal(shared.length, 1, 'one kernel entry for sent bytes');
+    // The agent's own account of its map agrees: 50 pods sending added one
+    // entry (sent) plus the sink's (received), not 50. Other tests running
+    // alongside may add a few of their own, never dozens.
+    const entriesAfter = select(await agent.scrape(), 'tally_bpf_map_entries', { map: 'tally_counters' })[0].value;
+    assert.ok(entriesAfter - entriesBefore >= 1 && entriesAfter - entriesBefore < PODS / 5, `map entries went from ${entriesBefore} to ${entriesAfter}`);
 
     const series = await agent.scrape();
     assert.deepEqual(select(series, SENT, { workload: 'web' }).map((s) => [s.labels, s.value]), [[{ namespace: 'shop', workload: 'web' }, first + second]]);
     // The health metrics say the same: 50 cgroups behind few label sets.
     assert.ok(select(series, 'tally_bpf_map_entries', { map: 'tally_cgroup_label_sets' })[0].value >= PODS);
     assert.ok(select(series, 'tally_bpf_map_folded_entries_total')[0].value >= PODS);
+  });
+});
+
+describe('a rolling update (filter namespace,workload)', () => {
+  let api: FakeKubeApi;
+  let agent: AgentProcess;
+  let dir: string;
+  const made: TestCgroup[] = [];
+  let receiver: TestCgroup;
+  const oldPod = { uid: randomUUID(), name: 'api-5f6d7c8b9-old00', container: containerId() };
+  const newPod = { uid: randomUUID(), name: 'api-5f6d7c8b9-new00', container: containerId() };
+
+  function podCgroup(root: TestCgroup, uid: string, id: string): TestCgroup {
+    let cg = root;
+    for (const n of ['kubepods', `pod${uid}`, id]) {
+      cg = cg.child(n);
+      made.push(cg);
+    }
+    return cg;
+  }
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-kube-'));
+    api = await new FakeKubeApi().start();
+    api.addOwned('replicasets', 'shop', 'api-5f6d7c8b9', { kind: 'Deployment', name: 'api' });
+    api.addPod({ uid: oldPod.uid, namespace: 'shop', name: oldPod.name, node: NODE_NAME, owner: { kind: 'ReplicaSet', name: 'api-5f6d7c8b9' }, containers: [{ name: 'app', id: oldPod.container }] });
+    receiver = TestCgroup.create('recv');
+    agent = await AgentProcess.start([
+      '--kubeconfig', api.writeKubeconfig(dir),
+      '--node-name', NODE_NAME,
+      '--metrics-label-filter', 'namespace,workload',
+      '--metrics-series-ttl', `${TTL_MS}ms`,
+    ]);
+    await agent.scrapeUntil((s) => select(s, 'tally_kube_pods')[0]?.value === 1, 'the agent to list the pod');
+  });
+
+  after(async () => {
+    for (const cg of made.reverse()) cg.destroy();
+    receiver?.destroy();
+    await agent?.stop();
+    await api?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an idle new pod keeps the workload\'s series alive and monotonic after the old pod goes', async () => {
+    const oldRoot = TestCgroup.create('roll-old');
+    made.push(oldRoot);
+    const oldCg = podCgroup(oldRoot, oldPod.uid, oldPod.container);
+    await transfer(oldCg, receiver, 7000);
+    const api7000 = await agent.scrapeUntil((s) => select(s, SENT, { workload: 'api' }).length > 0, 'the workload series');
+    assert.deepEqual(select(api7000, SENT, { workload: 'api' }).map((s) => s.value), [7000]);
+
+    // The new pod comes up and stays idle; the old one is deleted and its cgroups removed.
+    api.addPod({ uid: newPod.uid, namespace: 'shop', name: newPod.name, node: NODE_NAME, owner: { kind: 'ReplicaSet', name: 'api-5f6d7c8b9' }, containers: [{ name: 'app', id: newPod.container }] });
+    const newRoot = TestCgroup.create('roll-new');
+    made.push(newRoot);
+    const newCg = podCgroup(newRoot, newPod.uid, newPod.container);
+    api.deletePod(oldPod.uid);
+    for (const cg of made.filter((m) => m.dir.startsWith(oldRoot.dir)).reverse()) cg.destroy();
+    const goneAt = Date.now();
+    // Well past the TTL: the old cgroup's own kernel state is retired...
+    while (kernelLabelSets(agent.child.pid!).has(oldCg.id) || kernelCounters(agent.child.pid!).some((e) => e.flags === 0 && e.cgroupId === oldCg.id) || Date.now() - goneAt < TTL_MS + 1500) {
+      assert.ok(Date.now() - goneAt < TTL_MS + 8000, 'the old cgroup\'s kernel state outlived the TTL');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // ...but the workload lives on in the new pod: its series neither went nor restarted.
+    assert.deepEqual(select(await agent.scrape(), SENT, { workload: 'api' }).map((s) => s.value), [7000]);
+
+    await transfer(newCg, receiver, 500);
+    assert.deepEqual(select(await agent.scrape(), SENT, { workload: 'api' }).map((s) => s.value), [7500]);
   });
 });

@@ -72,3 +72,39 @@ describe('--metrics-series-ttl', () => {
     }
   });
 });
+
+describe('--metrics-series-ttl with --metrics-series-limit 1', () => {
+  const sc = useScenario(['--metrics-series-ttl', `${TTL_MS}ms`, '--metrics-label-filter', 'workload', '--metrics-series-limit', '1'], ['a', 'b', 'receiver']);
+
+  it('a stale label set that had overflowed leaves its count in the overflow series', async () => {
+    const { agent } = sc;
+    const { a, b, receiver } = sc.cg;
+    await transfer(a, receiver, 1000);
+    await agent.scrape();
+    await transfer(b, receiver, 2000);
+    const before = await agent.scrape();
+    // With one series allowed, at least one of the two is folded (other
+    // traffic on this host may have taken the one place first).
+    const folded = [a, b].filter((cg) => select(before, SENT, { workload: cg.name }).length === 0);
+    assert.ok(folded.length >= 1, 'one of a, b is folded');
+    const gone = folded[folded.length - 1];
+    const overflowBefore = select(before, SENT, { overflow: 'true' })[0].value;
+    assert.ok(overflowBefore >= (gone === a ? 1000 : 2000));
+    const staleBefore = sum(select(before, 'tally_stale_series_total'));
+
+    gone.destroy();
+    const removedAt = Date.now();
+    await new Promise((r) => setTimeout(r, TTL_MS));
+    await waitForNoKernelState(agent, gone.id, removedAt);
+    const after = await agent.scrapeUntil((s) => sum(select(s, 'tally_stale_series_total')) > staleBefore, 'the folded label set to be retired');
+    const overflowAfter = select(after, SENT, { overflow: 'true' })[0].value;
+    assert.ok(overflowAfter >= overflowBefore, `the overflow series went from ${overflowBefore} to ${overflowAfter}`);
+  });
+});
+
+async function waitForNoKernelState(agent: AgentProcess, cgroupId: bigint, since: number): Promise<void> {
+  while ((await entriesOf(agent, cgroupId)) > 0 || kernelLabelSets(agent.child.pid!).has(cgroupId)) {
+    assert.ok(Date.now() - since < TTL_MS + 6000, 'kernel state of the removed cgroup outlived the TTL');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

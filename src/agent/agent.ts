@@ -63,7 +63,7 @@ export class Agent {
       seriesLimit: this.config.seriesLimit,
       counterCapacity: this.config.counterMapCapacity,
       kernelBtfPath: this.config.kernelBtfPath,
-      labeler: new Labeler(cgroups, this.pods),
+      labeler: new Labeler(cgroups, this.pods, { needsContainer: this.config.labelFilter.includes('container') }),
       cgroupGone: (id) => cgroups.forget(id),
       binaries,
       log: this.log,

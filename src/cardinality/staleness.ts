@@ -1,5 +1,5 @@
 /**
- * The life of kernel counter entries, run every sweep:
+ * The life of kernel counter entries, run every sweep.
  *
  * Fold-in. A cgroup is first counted under its raw id. Once user space has
  * resolved its labels for good (its pod and workload are known), it writes
@@ -9,18 +9,31 @@
  * entry's count is moved out with one atomic read-and-delete and kept here,
  * under the same labels: nothing is lost while resolution catches up.
  *
+ * Until its labels are final, a raw entry is held back from the series: shown
+ * under provisional labels it would later leave them, and a series would
+ * decrease. The kernel keeps counting it meanwhile.
+ *
  * Staleness (--metrics-series-ttl). Once a cgroup has been removed (or its pod
- * deleted) for longer than the TTL, its mapping and raw entries go the same
- * way. A label set with no live cgroup left is stale: its kernel entries are
- * deleted and its series disappears. If it had been folded into the overflow
- * series, its count stays there, so that series never decreases. A label set
- * that lives on keeps everything it counted, so it stays monotonic.
+ * deleted) for longer than the TTL, its mapping goes; its labels are kept in a
+ * bounded memory, because sockets can outlive their cgroup and still count. A
+ * label set with nothing live behind it (no mapped cgroup, no raw traffic, no
+ * live pod in the API server) is stale: its kernel entries are deleted and its
+ * series disappears. What it, or a late event, counted after its series was
+ * shown for the last time goes to the overflow series, so no count vanishes
+ * unseen and the overflow series never decreases. A label set that lives on
+ * keeps everything it counted, so it stays monotonic.
+ *
+ * Two phases. A BPF program may be adding to an entry at the very moment user
+ * space deletes it, and that addition would be lost. So an entry is only ever
+ * deleted once nothing should write it any more (its mapping changed in an
+ * earlier sweep, and the generation bump made every CPU look the mapping up
+ * again) and its value has not moved since the previous sweep.
  */
 import { BPF_ANY, isNativeError, native } from '../native/addon';
-import { readCounterMap, sumPerCpuNumber } from '../bpf/counter-map';
+import { CounterEntry, readCounterMap, sumPerCpuNumber } from '../bpf/counter-map';
 import { CounterKey, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW } from '../bpf/layout';
 import { CgroupRemovals } from '../labels/cgroup-removals';
-import { labelKey } from './series-limiter';
+import { labelKey, Placement } from './series-limiter';
 import { LabelSets } from './label-sets';
 
 export interface Resolution {
@@ -37,14 +50,22 @@ export interface StalenessOptions {
   bumpGeneration(): void;
   removals: CgroupRemovals;
   ttlMs: number;
-  resolve(cgroupId: bigint): Resolution;
+  /**
+   * @param pendingSinceMs when the cgroup was first seen without final labels
+   * @param giveUp the cgroup is gone: whatever is known now is final
+   */
+  resolve(cgroupId: bigint, pendingSinceMs: number | undefined, giveUp: boolean): Resolution;
   binaryLabels(binaryId: bigint): Record<string, string>;
   /** When the pod owning this cgroup was deleted, if it was: that starts the TTL too. */
   podDeletedAt(cgroupId: bigint): number | undefined;
-  /** A label set went stale; returns true if it had been folded into the overflow series. */
-  forget(metric: number, key: string): boolean;
-  /** A removed cgroup's state has been fully retired: drop what caches hold about it. */
+  /** labelKeys of cgroup-derived label sets with a live pod behind them, busy or idle. */
+  liveSetKeys(): Iterable<string>;
+  /** A label set went stale: where the series limiter had placed it. */
+  forget(metric: number, key: string): Placement;
+  /** A removed cgroup's mapping is gone: drop what caches hold about it. */
   cgroupGone(cgroupId: bigint): void;
+  /** Removed cgroups whose labels are remembered for late events (default 65536). */
+  retiredCapacity?: number;
 }
 
 /** Counts moved out of the kernel, kept under their labels. */
@@ -62,38 +83,54 @@ export interface EntryLabels {
   setKey: string;
 }
 
+interface Mapping {
+  id: number;
+  /** The sweep that wrote it: raw entries move from the next one on. */
+  sweep: number;
+}
+
+const NO_CGROUP: EntryLabels = Object.freeze({ labels: {}, key: labelKey({}), setKey: labelKey({}) });
+
 export class Staleness {
   readonly labelSets = new LabelSets();
   /** Per metric: counts moved out of the kernel map, by full label key. */
   readonly held = new Map<number, Map<string, Held>>();
-  /** Per metric: counts of stale label sets that had been folded into the overflow series. */
+  /** Per metric: counts whose series is gone, or was folded, kept in the overflow series. */
   readonly heldOverflow = new Map<number, number>();
   /** cgroup -> label-set id, as written to the kernel. */
-  private readonly mapped = new Map<bigint, number>();
+  private readonly mapped = new Map<bigint, Mapping>();
   /**
    * Final resolutions and label keys, so a scrape of 100k entries does not
    * rebuild 100k label objects and JSON keys each time. Bounded: cleared
    * entries with their cgroup, and entirely when it outgrows its cap.
    */
   private readonly resolved = new Map<bigint, EntryLabels>();
+  /** Labels of removed cgroups, oldest first, for events from sockets that outlive them. */
+  private readonly retired = new Map<bigint, EntryLabels>();
   private readonly withBinary = new Map<string, EntryLabels>();
+  /** cgroups without final labels yet, and since when. */
+  private readonly pendingSince = new Map<bigint, number>();
+  /** Values of entries being watched for quiet, from the previous sweep. */
+  private lastValues = new Map<string, number>();
+  private sweeps = 0;
   deletedEntries = 0;
   foldedEntries = 0;
   staleLabelSets = 0;
-  /** Mappings not written because tally_cgroup_label_sets was full: those cgroups stay raw. */
-  labelSetMapFull = 0;
+  /** cgroups left raw in the last sweep because tally_cgroup_label_sets was full. */
+  unmappedMapFull = 0;
 
   constructor(private readonly opts: StalenessOptions) {}
 
-  /** Labels of a counter key; undefined for a label set that no longer exists. */
-  labelsOf(key: CounterKey): EntryLabels | undefined {
+  /** Labels of a counter key; undefined for a released label set or labels not final yet. */
+  labelsOf(key: CounterKey, giveUp = false): EntryLabels | undefined {
     let set: EntryLabels | undefined;
     if (key.flags === KEY_LABEL_SET) {
       const ls = this.labelSets.get(Number(key.cgroupId));
       if (!ls) return undefined;
       set = { labels: ls.labels, key: ls.key, setKey: ls.key };
     } else {
-      set = this.cgroupLabels(key.cgroupId);
+      set = this.cgroupLabels(key.cgroupId, giveUp);
+      if (!set) return undefined;
     }
     const binary = this.opts.binaryLabels(key.binaryId);
     if (binary.binary === undefined) return set;
@@ -108,17 +145,22 @@ export class Staleness {
     return full;
   }
 
-  /** A cgroup's labels; final ones are remembered until the cgroup goes. */
-  private cgroupLabels(cgroupId: bigint): EntryLabels {
-    const hit = this.resolved.get(cgroupId);
+  /** A cgroup's labels once final; remembered until the cgroup goes, and a while after. */
+  private cgroupLabels(cgroupId: bigint, giveUp: boolean): EntryLabels | undefined {
+    if (cgroupId === 0n) return NO_CGROUP;
+    const hit = this.resolved.get(cgroupId) ?? this.retired.get(cgroupId);
     if (hit) return hit;
-    const r = cgroupId === 0n ? { labels: {}, final: true } : this.opts.resolve(cgroupId);
+    const since = this.pendingSince.get(cgroupId);
+    const r = this.opts.resolve(cgroupId, since, giveUp);
+    if (!r.final) {
+      if (since === undefined) this.pendingSince.set(cgroupId, Date.now());
+      return undefined;
+    }
+    this.pendingSince.delete(cgroupId);
     const key = labelKey(r.labels);
     const e = { labels: r.labels, key, setKey: key };
-    if (r.final) {
-      if (this.resolved.size > 262_144) this.resolved.clear();
-      this.resolved.set(cgroupId, e);
-    }
+    if (this.resolved.size > 262_144) this.resolved.clear();
+    this.resolved.set(cgroupId, e);
     return e;
   }
 
@@ -143,75 +185,143 @@ export class Staleness {
     else m.set(labels.key, { labels: labels.labels, setKey: labels.setKey, value: add });
   }
 
+  /** Moves a removed cgroup's labels to the bounded memory of retired ones; false if it was there already. */
+  private retire(cgroupId: bigint): boolean {
+    const labels = this.resolved.get(cgroupId);
+    this.resolved.delete(cgroupId);
+    if (!labels) return false;
+    this.retired.delete(cgroupId);
+    this.retired.set(cgroupId, labels);
+    const cap = this.opts.retiredCapacity ?? 65_536;
+    for (const oldest of this.retired.keys()) {
+      if (this.retired.size <= cap) break;
+      this.retired.delete(oldest);
+    }
+    return true;
+  }
+
   /** Runs one sweep; returns true when fold-in work is left for another one soon. */
   sweep(now = Date.now()): boolean {
     const { counterFd, labelSetFd, removals } = this.opts;
+    const sweep = ++this.sweeps;
     const dump = readCounterMap(counterFd);
     const raw = dump.entries.filter((e) => e.key.flags !== KEY_OVERFLOW && e.key.flags !== KEY_LABEL_SET);
     if (removals.needsRescan()) removals.rescan(new Set([...raw.map((e) => e.key.cgroupId), ...this.mapped.keys()]));
 
-    // Mappings of removed cgroups go first, so late events land raw and are seen below.
-    const live = new Set<string>();
+    // An entry may be deleted only if its value has not moved since the last sweep.
+    const previous = this.lastValues;
+    const values = new Map<string, number>();
+    this.lastValues = values;
+    const quiet = (e: CounterEntry): boolean => {
+      const id = entryId(e.key);
+      values.set(id, e.value);
+      return previous.get(id) === e.value;
+    };
+
+    const live = new Set<string>(this.opts.liveSetKeys());
+    // Phase one of retiring a removed cgroup: its mapping goes, so events from
+    // sockets that outlive it land raw again, where phase two finds them.
     let changed = false;
-    for (const [cgroupId, id] of this.mapped) {
+    for (const [cgroupId, m] of this.mapped) {
       if (this.removedFor(cgroupId, now)) {
         native().mapDelete(labelSetFd, u64(cgroupId));
         this.mapped.delete(cgroupId);
-        this.resolved.delete(cgroupId);
+        this.retire(cgroupId);
         this.opts.cgroupGone(cgroupId);
         changed = true;
       } else {
-        const set = this.labelSets.get(id);
+        const set = this.labelSets.get(m.id);
         if (set) live.add(set.key);
       }
     }
     if (changed) this.opts.bumpGeneration();
 
     changed = false;
-    let full = false;
     // Fold-in is bounded per sweep so a burst of new cgroups (100k at once)
     // never holds the event loop, and a scrape, for long: the rest stays raw,
     // still counted, until the next sweeps.
-    let folds = 0;
+    let work = 0;
+    let full = false;
+    const unmapped = new Set<bigint>();
+    const pending = new Set<bigint>();
     for (const e of raw) {
       const cgroupId = e.key.cgroupId;
-      if (cgroupId !== 0n && this.removedFor(cgroupId, now)) {
-        const labels = this.labelsOf(e.key)!;
-        this.move(e.key, labels);
-        this.deletedEntries++;
+      const removed = cgroupId !== 0n && this.removedFor(cgroupId, now);
+      const labels = this.labelsOf(e.key, removed);
+      if (!labels) {
+        pending.add(cgroupId);
         continue;
       }
-      const labels = this.labelsOf(e.key)!;
-      live.add(labels.setKey);
-      if (cgroupId === 0n || !this.resolved.has(cgroupId)) continue; // not final yet
-      if (folds >= MAX_FOLDS_PER_SWEEP) continue;
-      folds++;
-      const r = this.resolved.get(cgroupId)!;
-      if (!this.mapped.has(cgroupId)) {
-        if (full) {
-          this.labelSetMapFull++;
-          continue;
+      if (removed) {
+        if (quiet(e)) {
+          this.move(e.key, labels);
+          this.deletedEntries++;
+          if (this.retire(cgroupId)) this.opts.cgroupGone(cgroupId);
+        } else {
+          live.add(labels.setKey); // a socket that outlived its cgroup is still sending
         }
-        const id = this.labelSets.idFor(labels.setKey, r.labels);
-        try {
-          native().mapUpdate(labelSetFd, u64(cgroupId), u32(id), BPF_ANY);
-        } catch (err) {
-          if (!isNativeError(err) || err.code !== 'E2BIG') throw err;
-          this.labelSetMapFull++; // the map is full: this cgroup stays raw, still counted
-          full = true;
-          continue;
-        }
-        this.mapped.set(cgroupId, id);
-        changed = true;
+        continue;
       }
-      this.move(e.key, labels);
-      this.foldedEntries++;
+      live.add(labels.setKey);
+      if (cgroupId === 0n) continue;
+      const m = this.mapped.get(cgroupId);
+      if (m) {
+        // Phase two of fold-in: the kernel counts this cgroup under its label set now.
+        if (quiet(e) && m.sweep < sweep && work < MAX_WORK_PER_SWEEP) {
+          this.move(e.key, labels);
+          this.foldedEntries++;
+          work++;
+        }
+        continue;
+      }
+      if (full) {
+        unmapped.add(cgroupId);
+        continue;
+      }
+      if (work >= MAX_WORK_PER_SWEEP) continue;
+      const id = this.labelSets.idFor(labels.setKey, this.resolved.get(cgroupId)!.labels);
+      try {
+        native().mapUpdate(labelSetFd, u64(cgroupId), u32(id), BPF_ANY);
+      } catch (err) {
+        if (!isNativeError(err) || err.code !== 'E2BIG') throw err;
+        // Full: this cgroup stays raw, still counted under its own labels; tried again next sweep.
+        unmapped.add(cgroupId);
+        full = true;
+        continue;
+      }
+      this.mapped.set(cgroupId, { id, sweep });
+      quiet(e);
+      changed = true;
+      work++;
     }
     if (changed) this.opts.bumpGeneration();
+    this.unmappedMapFull = unmapped.size;
+    for (const id of this.pendingSince.keys()) if (!pending.has(id)) this.pendingSince.delete(id);
 
-    // Label sets with nothing live behind them are stale. Their kernel and
-    // held counts are added up per series first, so each stale series is
-    // retired once (and, if it was in the overflow series, stays there whole).
+    const retiringIds = this.retireStale(dump.entries, live, quiet);
+    // An id whose entries were deleted in this sweep is released in a later
+    // one, once no event can still be writing under it.
+    const idle = new Set(this.idsWithout(live));
+    for (const id of this.releasable) if (idle.has(id) && !retiringIds.has(id)) this.labelSets.release(id);
+    this.releasable = new Set([...idle].filter((id) => !this.labelSets.isReleased(id)));
+    return work >= MAX_WORK_PER_SWEEP;
+  }
+
+  /**
+   * Label sets with nothing live behind them are stale. A set's kernel
+   * entries go together, once all are quiet; its kernel and held counts are
+   * added up per series first, so each stale series is retired once.
+   */
+  private retireStale(entries: CounterEntry[], live: Set<string>, quiet: (e: CounterEntry) => boolean): Set<number> {
+    const candidates = new Map<number, CounterEntry[]>();
+    for (const e of entries) {
+      if (e.key.flags !== KEY_LABEL_SET) continue;
+      const labels = this.labelsOf(e.key);
+      if (labels && live.has(labels.setKey)) continue;
+      const id = Number(e.key.cgroupId);
+      if (!candidates.has(id)) candidates.set(id, []);
+      candidates.get(id)!.push(e);
+    }
     const stale = new Map<number, Map<string, number>>();
     const addStale = (metric: number, key: string, value: number): void => {
       if (!stale.has(metric)) stale.set(metric, new Map());
@@ -219,18 +329,23 @@ export class Staleness {
       m.set(key, (m.get(key) ?? 0) + value);
     };
     const retiringIds = new Set<number>();
-    for (const e of dump.entries) {
-      if (e.key.flags !== KEY_LABEL_SET) continue;
-      const labels = this.labelsOf(e.key);
-      if (labels && live.has(labels.setKey)) continue;
-      const value = native().mapLookupAndDelete(counterFd, encodeCounterKey(e.key));
-      this.deletedEntries++;
-      const n = value ? sumPerCpuNumber(value, 0, value.length) : 0;
-      if (labels) addStale(e.key.metric, labels.key, n);
-      // An id already released: late bytes from an event in flight when it
-      // was retired. They belong to no series any more; keep them counted.
-      else if (n > 0) this.heldOverflow.set(e.key.metric, (this.heldOverflow.get(e.key.metric) ?? 0) + n);
-      retiringIds.add(Number(e.key.cgroupId));
+    for (const [id, group] of candidates) {
+      if (!group.map(quiet).every(Boolean)) {
+        const set = this.labelSets.get(id);
+        if (set) live.add(set.key); // still written: retired in a later sweep
+        continue;
+      }
+      for (const e of group) {
+        const value = native().mapLookupAndDelete(this.opts.counterFd, encodeCounterKey(e.key));
+        this.deletedEntries++;
+        const n = value ? sumPerCpuNumber(value, 0, value.length) : 0;
+        const labels = this.labelsOf(e.key);
+        if (labels) addStale(e.key.metric, labels.key, n);
+        // An id already released: late counts from an event in flight when it
+        // was retired. They belong to no series any more; keep them counted.
+        else this.addOverflow(e.key.metric, n);
+      }
+      retiringIds.add(id);
     }
     for (const [metric, m] of this.held) {
       for (const [key, h] of m) {
@@ -239,31 +354,36 @@ export class Staleness {
         addStale(metric, key, h.value);
       }
     }
-    for (const [metric, m] of stale) for (const [key, value] of m) this.retire(metric, key, value);
-    // An id whose entries were deleted in this sweep is released in a later
-    // one, once no event can still be writing under it.
-    const idle = new Set(this.idsWithout(live));
-    for (const id of this.releasable) if (idle.has(id) && !retiringIds.has(id)) this.labelSets.release(id);
-    this.releasable = new Set([...idle].filter((id) => !this.labelSets.isReleased(id)));
-    return folds >= MAX_FOLDS_PER_SWEEP;
+    for (const [metric, m] of stale) {
+      for (const [key, value] of m) {
+        this.staleLabelSets++;
+        // A series shown until now simply ends. A folded one's count stays in
+        // the overflow series, and so does one never shown under its own
+        // labels (late events of a series already gone).
+        if (this.opts.forget(metric, key) !== 'admitted') this.addOverflow(metric, value);
+      }
+    }
+    return retiringIds;
+  }
+
+  private addOverflow(metric: number, value: number): void {
+    if (value > 0) this.heldOverflow.set(metric, (this.heldOverflow.get(metric) ?? 0) + value);
   }
 
   /** Ids of label sets found stale in the last sweep, released in the next. */
   private releasable = new Set<number>();
 
-  /** A stale series goes; if it was in the overflow series its count stays there. */
-  private retire(metric: number, key: string, value: number): void {
-    this.staleLabelSets++;
-    if (this.opts.forget(metric, key)) this.heldOverflow.set(metric, (this.heldOverflow.get(metric) ?? 0) + value);
-  }
-
   private idsWithout(live: Set<string>): number[] {
-    const mappedIds = new Set(this.mapped.values());
+    const mappedIds = new Set([...this.mapped.values()].map((m) => m.id));
     return [...this.labelSets.entries()].filter(([id, set]) => !live.has(set.key) && !mappedIds.has(id)).map(([id]) => id);
   }
 }
 
-const MAX_FOLDS_PER_SWEEP = 10_000;
+const MAX_WORK_PER_SWEEP = 10_000;
+
+function entryId(k: CounterKey): string {
+  return `${k.cgroupId}:${k.binaryId}:${k.metric}:${k.flags}`;
+}
 
 function u64(v: bigint): Buffer {
   const b = Buffer.alloc(8);

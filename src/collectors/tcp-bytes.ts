@@ -9,7 +9,7 @@ import { forgetAnnounced } from '../bpf/binary-announcements';
 import { bpfObjectPath } from '../util/paths';
 import { describeHook, HookSpec, loadObject, LoadedObject } from '../bpf/loader';
 import { readCounterMap, readStatsArray, seedOverflowKey, CounterEntry } from '../bpf/counter-map';
-import { ANNOUNCED_SLOTS, decodeBinaryEvent, KEY_OVERFLOW, KernelStat, TcpBytesMetric } from '../bpf/layout';
+import { ANNOUNCED_SLOTS, decodeBinaryEvent, KEY_LABEL_SET, KEY_OVERFLOW, KernelStat, TcpBytesMetric } from '../bpf/layout';
 import { applyFilter, FilterLabel } from '../labels/label-filter';
 import { Labeler } from '../labels/labeler';
 import { BinaryPaths } from '../labels/binary-paths';
@@ -67,6 +67,8 @@ interface Snapshot {
   entries: number;
   readSeconds: number;
   stats: bigint[];
+  /** cgroups whose counts this read held back, their labels not final yet. */
+  pendingCgroups: number;
 }
 
 export class TcpBytesCollector {
@@ -119,7 +121,9 @@ export class TcpBytesCollector {
       });
     }
     this.memo = new ScrapeMemo(() => this.read());
-    this.limiters = new Map(METRICS.map((m) => [m.id, new SeriesLimiter(m.spec.name, opts.seriesLimit)]));
+    // A label set no read has shown for this long has left the kernel and user space alike.
+    const forgetUnseenMs = Math.max(2 * opts.seriesTtlMs, 5 * 60_000);
+    this.limiters = new Map(METRICS.map((m) => [m.id, new SeriesLimiter(m.spec.name, opts.seriesLimit, forgetUnseenMs)]));
     const labelSetFd = obj.mapFd(LABEL_SET_MAP);
     const bss = bssMap(obj);
     let generation = 0n;
@@ -135,16 +139,17 @@ export class TcpBytesCollector {
       },
       removals: opts.removals,
       ttlMs: opts.seriesTtlMs,
-      resolve: (id) => {
-        const r = opts.labeler.resolve(id);
+      resolve: (id, pendingSince, giveUp) => {
+        const r = opts.labeler.resolve(id, pendingSince, giveUp);
         return { labels: applyFilter(this.cgroupFilter, r.values) as Record<string, string>, final: r.final };
       },
+      liveSetKeys: () => opts.labeler.livePodLabels().map((v) => labelKey(applyFilter(this.cgroupFilter, v) as Record<string, string>)),
       binaryLabels: (id): Record<string, string> => {
         const path = keyByBinary ? opts.binaries.path(id) : undefined;
         return path ? { binary: path } : {};
       },
       podDeletedAt: (id) => opts.labeler.podDeletedAt(id),
-      forget: (metric, key) => this.limiters.get(metric)?.forget(key) ?? false,
+      forget: (metric, key) => this.limiters.get(metric)?.forget(key) ?? 'unknown',
       cgroupGone: (id) => opts.cgroupGone?.(id),
     });
     // Sweep often enough that a series outlives its TTL by at most a quarter of it.
@@ -238,12 +243,13 @@ export class TcpBytesCollector {
     if (this.ring) this.reannounce(this.unknownBinaries(dump.entries));
     const byMetric = new Map<number, Map<string, Sample>>();
     for (const m of METRICS) byMetric.set(m.id, new Map());
-    for (const e of dump.entries) this.fold(byMetric, e);
+    const pending = new Set<bigint>();
+    for (const e of dump.entries) this.fold(byMetric, e, pending);
     this.addRetired(byMetric);
     // Limits apply here, once per read, so every metric of a scrape (health
     // included, which prom-client collects concurrently) sees the same state.
     const series = new Map([...byMetric].map(([id, samples]) => [id, this.limiters.get(id)!.apply(samples)]));
-    return { series, entries: dump.entries.length, readSeconds, stats };
+    return { series, entries: dump.entries.length, readSeconds, stats, pendingCgroups: pending.size };
   }
 
   /** Binary ids in the counters whose path user space does not know (and has not asked for yet). */
@@ -270,13 +276,14 @@ export class TcpBytesCollector {
     this.opts.log.debug('asked the kernel to announce binaries again', { count: ids.length });
   }
 
-  private fold(byMetric: Map<number, Map<string, Sample>>, e: CounterEntry): void {
+  private fold(byMetric: Map<number, Map<string, Sample>>, e: CounterEntry, pending: Set<bigint>): void {
     if (e.key.flags === KEY_OVERFLOW) {
       if (e.value !== 0) addSample(byMetric.get(e.key.metric), OVERFLOW_KEY, OVERFLOW_LABELS, e.value);
       return;
     }
     const labels = this.staleness.labelsOf(e.key);
     if (labels) addSample(byMetric.get(e.key.metric), labels.key, labels.labels, e.value);
+    else if (e.key.flags !== KEY_LABEL_SET) pending.add(e.key.cgroupId); // held back until its labels are final
   }
 
   /** What fold-in and staleness moved out of the kernel map still counts. */

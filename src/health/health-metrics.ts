@@ -57,7 +57,8 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   defineMetric(registry, catalog.STALE_LABEL_SETS, () => [one({}, tcp.staleness.staleLabelSets)]);
   defineMetric(registry, catalog.FOLDED_ENTRIES, () => [one(map, tcp.staleness.foldedEntries)]);
   defineMetric(registry, catalog.LABEL_SETS, () => [one({}, tcp.staleness.labelSets.size)]);
-  defineMetric(registry, catalog.LABEL_SET_MAP_FULL, () => [one({}, tcp.staleness.labelSetMapFull)]);
+  defineMetric(registry, catalog.LABEL_SET_MAP_FULL, () => [one({}, tcp.staleness.unmappedMapFull)]);
+  defineMetric(registry, catalog.PENDING_CGROUPS, async () => [one({}, (await tcp.snapshot()).pendingCgroups)]);
   defineMetric(registry, catalog.CGROUP_REMOVALS, () => [
     one({ source: 'kernel' }, removals.reported),
     one({ source: 'rescan' }, removals.rescanned),

@@ -154,9 +154,16 @@ export const FOLDED_ENTRIES: MetricSpec = {
 };
 
 export const LABEL_SET_MAP_FULL: MetricSpec = {
-  name: 'tally_label_set_map_full_total',
-  type: 'counter',
-  help: 'cgroups left under their raw id because tally_cgroup_label_sets was full; still counted, in more kernel entries.',
+  name: 'tally_label_set_map_full_cgroups',
+  type: 'gauge',
+  help: 'cgroups left under their raw id at the last sweep because tally_cgroup_label_sets was full; still counted, in more kernel entries.',
+  labels: [],
+};
+
+export const PENDING_CGROUPS: MetricSpec = {
+  name: 'tally_cgroups_pending_labels',
+  type: 'gauge',
+  help: 'cgroups whose counts are held back (still counted in the kernel) until their pod, workload or container is known; shown once known, or under workload="unresolved-pod" after a grace period with the API server reachable.',
   labels: [],
 };
 
@@ -265,6 +272,7 @@ export const CATALOG: readonly MetricSpec[] = [
   STALE_LABEL_SETS,
   FOLDED_ENTRIES,
   LABEL_SET_MAP_FULL,
+  PENDING_CGROUPS,
   LABEL_SETS,
   CGROUP_REMOVALS,
   CGROUP_REMOVAL_DROPS,

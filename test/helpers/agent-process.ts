@@ -94,6 +94,17 @@ export class AgentProcess {
     return parsePromText(await this.metricsText());
   }
 
+  /** Scrapes every 100 ms until `cond` holds of a scrape, which it returns; throws naming `what` on timeout. */
+  async scrapeUntil(cond: (s: Series[]) => boolean, what: string, timeoutMs = 15000): Promise<Series[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await this.scrape();
+      if (cond(s)) return s;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** BPF program ids held open by the agent. */
   programIds(): number[] {
     return programIdsOf(this.child.pid!);
