@@ -30,6 +30,7 @@ import { HOPPER, SINK } from '../test/helpers/python-peers';
 const MOUNT = findCgroup2Mount();
 const SIZES = (process.env.BENCH_SERIES ?? '1000,10000,100000').split(',').map(Number);
 const CHURN = Number(process.env.BENCH_CHURN ?? 10000);
+const CHURN_CYCLES = Number(process.env.BENCH_CHURN_CYCLES ?? 3);
 
 function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -193,20 +194,26 @@ async function churn(): Promise<string[]> {
   try {
     await new Promise((r) => setTimeout(r, 3000));
     const before = await health();
-    const cgs = makeCgroups(CHURN, 'churn');
-    const sink = spawn('/usr/bin/python3', ['-c', SINK], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const port = await new Promise<string>((r) => sink.stdout!.once('data', (d) => r(String(d).trim())));
-    const hop = spawn('/usr/bin/python3', ['-c', HOPPER, port], { stdio: ['pipe', 'inherit', 'inherit'] });
-    hop.stdin!.end(cgs.names.map((n) => `${path.join(cgs.root, n, 'cgroup.procs')} 100`).join('\n') + '\n');
-    await waitExit(hop, 300_000);
-    sink.kill();
-    await new Promise((r) => setTimeout(r, 1500)); // a sweep or two: fold-in
-    const during = await health();
-    cgs.remove();
-    await new Promise((r) => setTimeout(r, 6000)); // the TTL, and sweeps after it
-    const after = await health();
+    // Several rounds: memory that creeps up round after round is a leak,
+    // a one-off rise after the first is the heap settling.
+    const during: Array<Record<string, number>> = [];
+    const after: Array<Record<string, number>> = [];
+    for (let cycle = 0; cycle < CHURN_CYCLES; cycle++) {
+      const cgs = makeCgroups(CHURN, `churn${cycle}`);
+      const sink = spawn('/usr/bin/python3', ['-c', SINK], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const port = await new Promise<string>((r) => sink.stdout!.once('data', (d) => r(String(d).trim())));
+      const hop = spawn('/usr/bin/python3', ['-c', HOPPER, port], { stdio: ['pipe', 'inherit', 'inherit'] });
+      hop.stdin!.end(cgs.names.map((n) => `${path.join(cgs.root, n, 'cgroup.procs')} 100`).join('\n') + '\n');
+      await waitExit(hop, 300_000);
+      sink.kill();
+      await new Promise((r) => setTimeout(r, 1500)); // a sweep or two: fold-in
+      during.push(await health());
+      cgs.remove();
+      await new Promise((r) => setTimeout(r, 6000)); // the TTL, and sweeps after it
+      after.push(await health());
+    }
     const row = (what: string, f: (h: Record<string, number>) => number, digits = 0): string =>
-      `| ${what} | ${f(before).toFixed(digits)} | ${f(during).toFixed(digits)} | ${f(after).toFixed(digits)} |`;
+      `| ${what} | ${[before, during[0], ...after].map((h) => f(h).toFixed(digits)).join(' | ')} |`;
     return [
       row('kernel counter entries', (h) => h.entries),
       row('cgroup -> label-set mappings', (h) => h.mapped),
@@ -238,10 +245,10 @@ async function main(): Promise<void> {
     '| --- | ---: | ---: |',
     ...batch,
     '',
-    `### Churn of ${CHURN.toLocaleString('en')} cgroups (each sends 100 bytes, then is removed; TTL 2 s)`,
+    `### Churn: ${CHURN_CYCLES} rounds of ${CHURN.toLocaleString('en')} cgroups (each sends 100 bytes, then is removed; TTL 2 s)`,
     '',
-    '| | before | with the cgroups | 6 s after removal |',
-    '| --- | ---: | ---: | ---: |',
+    `| | before | with the cgroups (round 1) | ${Array.from({ length: CHURN_CYCLES }, (_, i) => `6 s after round ${i + 1}`).join(' | ')} |`,
+    `| --- | ${Array.from({ length: CHURN_CYCLES + 2 }, () => '---:').join(' | ')} |`,
     ...churned,
   ].join('\n');
   process.stdout.write(table + '\n');
