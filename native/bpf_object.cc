@@ -1,4 +1,5 @@
 #include "bpf_object.h"
+#include "map_shapes.h"
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -59,7 +60,10 @@ void BpfObject::Release() {
   // Reverse order of acquisition: links first, then programs and maps.
   for (auto it = links_.rbegin(); it != links_.rend(); ++it) bpf_link__destroy(*it);
   links_.clear();
-  if (obj_) bpf_object__close(obj_);
+  if (obj_) {
+    bpf_object__close(obj_);
+    ForgetMapShapes();
+  }
   obj_ = nullptr;
 }
 

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <unordered_map>
 #include <vector>
 
 #include "errors.h"
+#include "map_shapes.h"
 
 namespace tally {
 
@@ -26,7 +28,17 @@ static bool IsPerCpu(uint32_t type) {
          type == BPF_MAP_TYPE_LRU_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE;
 }
 
+// Only the JavaScript thread touches it.
+static std::unordered_map<int, MapShape> shapes;
+
+void ForgetMapShapes() { shapes.clear(); }
+
 static bool Shape(Napi::Env env, int fd, MapShape* s) {
+  auto hit = shapes.find(fd);
+  if (hit != shapes.end()) {
+    *s = hit->second;
+    return true;
+  }
   memset(&s->info, 0, sizeof(s->info));
   uint32_t len = sizeof(s->info);
   if (bpf_obj_get_info_by_fd(fd, &s->info, &len)) {
@@ -36,6 +48,7 @@ static bool Shape(Napi::Env env, int fd, MapShape* s) {
   s->per_cpu = IsPerCpu(s->info.type);
   s->stride = s->per_cpu ? ((s->info.value_size + 7) / 8 * 8) * libbpf_num_possible_cpus()
                          : s->info.value_size;
+  shapes[fd] = *s;
   return true;
 }
 
@@ -235,7 +248,9 @@ static Napi::Value MapFdById(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Value CloseFd(const Napi::CallbackInfo& info) {
-  close(info[0].As<Napi::Number>().Int32Value());
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  shapes.erase(fd);
+  close(fd);
   return info.Env().Undefined();
 }
 
