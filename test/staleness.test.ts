@@ -10,7 +10,8 @@ import { useScenario } from './helpers/scenario';
 import { kernelCounters, kernelLabelSets } from './helpers/kernel-maps';
 import { select, sum } from './helpers/prom-text';
 import { transfer } from './helpers/tcp-traffic';
-import { AgentProcess } from './helpers/agent-process';
+import { AgentProcess, waitExit } from './helpers/agent-process';
+import { SINK, STREAMER } from './helpers/python-peers';
 
 const SENT = 'tally_tcp_sent_bytes_total';
 const TTL_MS = 2000;
@@ -108,3 +109,27 @@ async function waitForNoKernelState(agent: AgentProcess, cgroupId: bigint, since
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+describe('fold-in while the cgroup is sending', () => {
+  // A short TTL sweeps every 250 ms: the mapping is written and the raw entry
+  // folded in while events keep arriving on both CPUs.
+  const sc = useScenario(['--metrics-series-ttl', '1s', '--metrics-label-filter', 'workload'], ['streamer', 'sink']);
+
+  it('loses no byte: the series equals what the sender sent', async () => {
+    const { agent } = sc;
+    const sink = sc.cg.sink.spawn('/usr/bin/python3', ['-c', SINK]);
+    try {
+      const port = await new Promise<string>((r) => sink.stdout!.once('data', (d) => r(String(d).trim())));
+      const streamer = sc.cg.streamer.spawn('/usr/bin/python3', ['-c', STREAMER, port, '3']);
+      let out = '';
+      streamer.stdout!.on('data', (d) => (out += d));
+      assert.equal((await waitExit(streamer, 20000)).code, 0);
+      const sent = Number(out.trim());
+      assert.ok(sent > 100_000, `sent ${sent}`);
+      assert.ok(kernelLabelSets(agent.child.pid!).has(sc.cg.streamer.id), 'the cgroup was mapped to its label set meanwhile');
+      assert.deepEqual(select(await agent.scrape(), SENT, { workload: sc.cg.streamer.name }).map((s) => s.value), [sent]);
+    } finally {
+      sink.kill();
+    }
+  });
+});

@@ -3,7 +3,9 @@
  *   HOPPER moves itself into each cgroup it reads from stdin (a line
  *          "<cgroup.procs path> <bytes>"), opens a socket there (a socket
  *          belongs to the cgroup it was created in) and sends those bytes;
- *   SINK   accepts any number of connections and drains them.
+ *   SINK   accepts any number of connections and drains them;
+ *   STREAMER sends 1000-byte chunks to a port for a given number of seconds,
+ *          a millisecond apart, then prints how many bytes it sent.
  */
 export const HOPPER = [
   'import socket, sys',
@@ -23,4 +25,13 @@ export const SINK = [
   '    while c.recv(65536): pass',
   'while True:',
   '    c, _ = ls.accept(); threading.Thread(target=drain, args=(c,), daemon=True).start()',
+].join('\n');
+
+export const STREAMER = [
+  'import socket, sys, time',
+  'port, seconds = int(sys.argv[1]), float(sys.argv[2])',
+  's = socket.create_connection(("127.0.0.1", port)); total = 0; end = time.time() + seconds',
+  'while time.time() < end:',
+  '    s.sendall(b"s" * 1000); total += 1000; time.sleep(0.001)',
+  's.close(); print(total, flush=True)',
 ].join('\n');
