@@ -78,6 +78,7 @@ static __always_inline void tally_add(struct tally_counter_key *key, __u64 v, bo
 	struct tally_counter_key overflow = {
 		.metric = key->metric,
 		.flags = TALLY_KEY_OVERFLOW,
+		.bucket = key->bucket,
 	};
 	cur = bpf_map_lookup_elem(&tally_counters, &overflow);
 	if (cur) {

@@ -28,9 +28,18 @@
 struct tally_counter_key {
 	__u64 cgroup_id; /* cgroup v2 id of the socket/task, or a label-set id (flags); 0 in overflow keys */
 	__u64 binary_id; /* id of the executable (see binary.bpf.h); 0 when not keyed by binary */
+	__u64 labels[2]; /* values of a policy metric's extra labels (a port, a capped integer, a prefix index); 0 when unused */
 	__u32 metric;    /* metric id, local to one BPF object */
-	__u32 flags;     /* TALLY_KEY_* */
+	__u16 flags;     /* TALLY_KEY_* */
+	__u16 bucket;    /* histograms: log2 bucket, or TALLY_BUCKET_SUM for the sum; 0 for counters */
 };
+
+/* A histogram's bucket i counts values in (2^(i-1), 2^i]; bucket 0 counts 0 and 1. */
+#define TALLY_BUCKETS    64
+#define TALLY_BUCKET_SUM 0xffff
+
+/* An extra label's value when its cap is reached, or no prefix matched. */
+#define TALLY_LABEL_OVERFLOW 0xffffffffffffffffull
 
 /* binary_id of a task without an executable (kernel threads). Real ids have
  * the top bit set; 0 means "not keyed by binary". */

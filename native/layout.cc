@@ -18,8 +18,10 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   key.Set("size", sizeof(tally_counter_key));
   FIELD(key, tally_counter_key, cgroup_id);
   FIELD(key, tally_counter_key, binary_id);
+  FIELD(key, tally_counter_key, labels);
   FIELD(key, tally_counter_key, metric);
   FIELD(key, tally_counter_key, flags);
+  FIELD(key, tally_counter_key, bucket);
   layout.Set("counterKey", key);
 
   Napi::Object ev = Napi::Object::New(env);
@@ -41,6 +43,8 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   c.Set("TALLY_STAT_PATH_TRUNCATED", static_cast<uint32_t>(TALLY_STAT_PATH_TRUNCATED));
   c.Set("TALLY_STAT__COUNT", static_cast<uint32_t>(TALLY_STAT__COUNT));
   c.Set("TALLY_ANNOUNCED_SLOTS", TALLY_ANNOUNCED_SLOTS);
+  c.Set("TALLY_BUCKETS", TALLY_BUCKETS);
+  c.Set("TALLY_BUCKET_SUM", TALLY_BUCKET_SUM);
   c.Set("TCP_BYTES_SENT", static_cast<uint32_t>(TCP_BYTES_SENT));
   c.Set("TCP_BYTES_RECEIVED", static_cast<uint32_t>(TCP_BYTES_RECEIVED));
   layout.Set("constants", c);

@@ -75,7 +75,7 @@ describe('kernel layouts', () => {
   it('match what the addon compiled from bpf/tally_types.h', () => checkLayout());
 
   it('a counter key round-trips', () => {
-    const k = { cgroupId: 0x1234567890n, binaryId: (1n << 63n) | 5n, metric: 1, flags: 0 };
+    const k = { cgroupId: 0x1234567890n, binaryId: (1n << 63n) | 5n, metric: 1, flags: 2, label0: 443n, label1: 0xffffffffffffffffn, bucket: 17 };
     assert.deepEqual(decodeCounterKey(encodeCounterKey(k), 0), k);
   });
 

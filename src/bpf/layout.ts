@@ -5,8 +5,8 @@
  */
 import { native } from '../native/addon';
 
-export const COUNTER_KEY_SIZE = 24;
-const KEY = { cgroup_id: 0, binary_id: 8, metric: 16, flags: 20 } as const;
+export const COUNTER_KEY_SIZE = 40;
+const KEY = { cgroup_id: 0, binary_id: 8, labels: 16, metric: 32, flags: 36, bucket: 38 } as const;
 
 export const BINARY_EVENT = { size: 1296, binary_id: 0, path_len: 8, truncated: 12, path: 16 } as const;
 export const CGROUP_EVENT = { size: 8, cgroup_id: 0 } as const;
@@ -15,6 +15,12 @@ export const KEY_RAW_CGROUP = 0;
 export const KEY_OVERFLOW = 1;
 export const KEY_LABEL_SET = 2;
 export const BINARY_NONE = 1n;
+/** Histogram buckets: bucket i counts values in (2^(i-1), 2^i]; bucket 0 counts 0 and 1. */
+export const BUCKETS = 64;
+/** The bucket field of a histogram's sum entry. */
+export const BUCKET_SUM = 0xffff;
+/** An extra label's value past its cap, or when no prefix matched. */
+export const LABEL_OVERFLOW = 0xffffffffffffffffn;
 
 /** Slots of the kernel's tally_announced cache. */
 export const ANNOUNCED_SLOTS = 1024;
@@ -36,6 +42,11 @@ export interface CounterKey {
   binaryId: bigint;
   metric: number;
   flags: number;
+  /** A policy metric's extra label values (0n when unused). */
+  label0?: bigint;
+  label1?: bigint;
+  /** Histograms: the log2 bucket, or BUCKET_SUM. */
+  bucket?: number;
 }
 
 export function decodeCounterKey(buf: Buffer, offset: number): CounterKey {
@@ -43,7 +54,10 @@ export function decodeCounterKey(buf: Buffer, offset: number): CounterKey {
     cgroupId: buf.readBigUInt64LE(offset + KEY.cgroup_id),
     binaryId: buf.readBigUInt64LE(offset + KEY.binary_id),
     metric: buf.readUInt32LE(offset + KEY.metric),
-    flags: buf.readUInt32LE(offset + KEY.flags),
+    flags: buf.readUInt16LE(offset + KEY.flags),
+    label0: buf.readBigUInt64LE(offset + KEY.labels),
+    label1: buf.readBigUInt64LE(offset + KEY.labels + 8),
+    bucket: buf.readUInt16LE(offset + KEY.bucket),
   };
 }
 
@@ -51,8 +65,11 @@ export function encodeCounterKey(k: CounterKey): Buffer {
   const buf = Buffer.alloc(COUNTER_KEY_SIZE);
   buf.writeBigUInt64LE(k.cgroupId, KEY.cgroup_id);
   buf.writeBigUInt64LE(k.binaryId, KEY.binary_id);
+  buf.writeBigUInt64LE(k.label0 ?? 0n, KEY.labels);
+  buf.writeBigUInt64LE(k.label1 ?? 0n, KEY.labels + 8);
   buf.writeUInt32LE(k.metric, KEY.metric);
-  buf.writeUInt32LE(k.flags, KEY.flags);
+  buf.writeUInt16LE(k.flags, KEY.flags);
+  buf.writeUInt16LE(k.bucket ?? 0, KEY.bucket);
   return buf;
 }
 
@@ -87,7 +104,9 @@ export function checkLayout(): void {
     ['counter key size', l.counterKey.size, COUNTER_KEY_SIZE],
     ['counter key cgroup_id', l.counterKey.cgroup_id, KEY.cgroup_id],
     ['counter key binary_id', l.counterKey.binary_id, KEY.binary_id],
+    ['counter key labels', l.counterKey.labels, KEY.labels],
     ['counter key metric', l.counterKey.metric, KEY.metric],
+    ['counter key bucket', l.counterKey.bucket, KEY.bucket],
     ['counter key flags', l.counterKey.flags, KEY.flags],
     ['binary event size', l.binaryEvent.size, BINARY_EVENT.size],
     ['binary event path_len', l.binaryEvent.path_len, BINARY_EVENT.path_len],
@@ -96,6 +115,8 @@ export function checkLayout(): void {
     ['cgroup event size', l.cgroupEvent.size, CGROUP_EVENT.size],
     ['cgroup event cgroup_id', l.cgroupEvent.cgroup_id, CGROUP_EVENT.cgroup_id],
     ['TALLY_KEY_OVERFLOW', Number(l.constants.TALLY_KEY_OVERFLOW), KEY_OVERFLOW],
+    ['TALLY_BUCKETS', Number(l.constants.TALLY_BUCKETS), BUCKETS],
+    ['TALLY_BUCKET_SUM', Number(l.constants.TALLY_BUCKET_SUM), BUCKET_SUM],
     ['TALLY_KEY_LABEL_SET', Number(l.constants.TALLY_KEY_LABEL_SET), KEY_LABEL_SET],
     ['TALLY_STAT__COUNT', Number(l.constants.TALLY_STAT__COUNT), KernelStat.count],
     ['TALLY_STAT_MAP_FULL', Number(l.constants.TALLY_STAT_MAP_FULL), KernelStat.mapFull],

@@ -382,7 +382,7 @@ export class Staleness {
 const MAX_WORK_PER_SWEEP = 10_000;
 
 function entryId(k: CounterKey): string {
-  return `${k.cgroupId}:${k.binaryId}:${k.metric}:${k.flags}`;
+  return `${k.cgroupId}:${k.binaryId}:${k.metric}:${k.flags}:${k.label0}:${k.label1}:${k.bucket}`;
 }
 
 function u64(v: bigint): Buffer {

@@ -38,8 +38,8 @@ export function kernelCounters(pid: number): RawCounter[] {
   return dump.map((e) => ({
     cgroupId: le(e.key, 0, 8),
     binaryId: le(e.key, 8, 8),
-    metric: Number(le(e.key, 16, 4)),
-    flags: Number(le(e.key, 20, 4)),
+    metric: Number(le(e.key, 32, 4)),
+    flags: Number(le(e.key, 36, 2)),
     value: e.values.reduce((a, v) => a + le(v.value, 0, 8), 0n),
   }));
 }

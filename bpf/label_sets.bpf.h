@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Who owns a counted event, in a counter key: the label set user space gave
+ * its cgroup, or until then the raw cgroup id (folded in later), or nothing
+ * when the label filter has no cgroup-derived label.
+ */
+#ifndef TALLY_LABEL_SETS_BPF_H
+#define TALLY_LABEL_SETS_BPF_H
+
+#include "tally_types.h"
+
+/* Load-time switch: false when no cgroup-derived label (namespace, workload,
+ * pod) is in the label filter, so the kernel does not key by cgroup at all. */
+const volatile bool key_by_cgroup = true;
+
+/*
+ * cgroup -> label-set id, written by user space once it has resolved a cgroup
+ * under the label filter: cgroups that share their labels (the pods of one
+ * Deployment under filter namespace,workload) then share one counter entry.
+ * A cgroup not in here yet is counted under its raw id and folded in later.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u32);
+} tally_cgroup_label_sets SEC(".maps");
+
+/*
+ * The last lookup in tally_cgroup_label_sets, per CPU: events come in bursts
+ * from one cgroup, and this saves the hash lookup for all but the first.
+ * User space bumps tally_label_set_generation whenever it removes a mapping,
+ * which invalidates every CPU's entry at once.
+ */
+struct tally_label_set_cache {
+	__u64 cgroup_id;
+	__u64 generation;
+	__u32 label_set; /* 0: the cgroup has none (yet) */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tally_label_set_cache);
+} tally_label_set_cache SEC(".maps");
+
+volatile __u64 tally_label_set_generation;
+
+static __always_inline __u32 tally_label_set_of(__u64 cgroup_id)
+{
+	__u32 zero = 0;
+	struct tally_label_set_cache *c = bpf_map_lookup_elem(&tally_label_set_cache, &zero);
+	__u64 generation = tally_label_set_generation;
+	__u32 *label_set;
+
+	if (c && c->cgroup_id == cgroup_id && c->generation == generation)
+		return c->label_set;
+	label_set = bpf_map_lookup_elem(&tally_cgroup_label_sets, &cgroup_id);
+	if (c) {
+		c->cgroup_id = cgroup_id;
+		c->generation = generation;
+		c->label_set = label_set ? *label_set : 0;
+	}
+	return label_set ? *label_set : 0;
+}
+
+/*
+ * Fill key->cgroup_id and key->flags for an event of cgroup_id (0: the
+ * current task's cgroup).
+ */
+static __always_inline void tally_key_owner(struct tally_counter_key *key, __u64 cgroup_id)
+{
+	key->flags = TALLY_KEY_RAW_CGROUP;
+	if (!key_by_cgroup) {
+		key->cgroup_id = 0;
+		return;
+	}
+	if (!cgroup_id)
+		cgroup_id = bpf_get_current_cgroup_id();
+	__u32 label_set = tally_label_set_of(cgroup_id);
+
+	if (label_set) {
+		key->cgroup_id = label_set;
+		key->flags = TALLY_KEY_LABEL_SET;
+	} else {
+		key->cgroup_id = cgroup_id;
+	}
+}
+
+#endif /* TALLY_LABEL_SETS_BPF_H */
