@@ -29,7 +29,7 @@ struct {
 /*
  * The last lookup in tally_cgroup_label_sets, per CPU: events come in bursts
  * from one cgroup, and this saves the hash lookup for all but the first.
- * User space bumps tally_label_set_generation whenever it removes a mapping,
+ * User space bumps tally_ls_generation whenever it removes a mapping,
  * which invalidates every CPU's entry at once.
  */
 struct tally_label_set_cache {
@@ -46,13 +46,23 @@ struct {
 	__type(value, struct tally_label_set_cache);
 } tally_label_set_cache SEC(".maps");
 
-volatile __u64 tally_label_set_generation;
+/*
+ * A map rather than a global, so every object that counts (TCP bytes, each
+ * policy hook) can share it, as they share tally_cgroup_label_sets.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} tally_ls_generation SEC(".maps");
 
 static __always_inline __u32 tally_label_set_of(__u64 cgroup_id)
 {
 	__u32 zero = 0;
 	struct tally_label_set_cache *c = bpf_map_lookup_elem(&tally_label_set_cache, &zero);
-	__u64 generation = tally_label_set_generation;
+	__u64 *gen = bpf_map_lookup_elem(&tally_ls_generation, &zero);
+	__u64 generation = gen ? *gen : 0;
 	__u32 *label_set;
 
 	if (c && c->cgroup_id == cgroup_id && c->generation == generation)

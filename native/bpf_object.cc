@@ -24,6 +24,8 @@ Napi::Function BpfObject::Init(Napi::Env env) {
                          InstanceMethod("setConstant", &BpfObject::SetConstant),
                          InstanceMethod("load", &BpfObject::Load),
                          InstanceMethod("attach", &BpfObject::Attach),
+                         InstanceMethod("reuseMap", &BpfObject::ReuseMap),
+                         InstanceMethod("setAttachTarget", &BpfObject::SetAttachTarget),
                          InstanceMethod("mapFd", &BpfObject::MapFd),
                          InstanceMethod("programInfo", &BpfObject::ProgramInfo),
                          InstanceMethod("close", &BpfObject::Close),
@@ -214,21 +216,80 @@ Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Attaches a program the way its section name says (tp_btf/, raw_tp/,
-// tracepoint/, ...). Returns nothing; the link lives until close().
+// attach(program[, target]): without a target, the way the section name says
+// (tp_btf/, raw_tp/, tracepoint/, ...); with one, to what it names:
+//   {kind: "kprobe", func, retprobe}        kernel function
+//   {kind: "uprobe", path, func, retprobe}  function of a binary, every process
+//   {kind: "tracepoint", category, name}
+//   {kind: "raw_tp", name}
+// Returns nothing; the link lives until close().
 Napi::Value BpfObject::Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bpf_program* prog = FindProgram(env, info[0]);
   if (!prog) return env.Undefined();
   LogCapture log;
-  bpf_link* link = bpf_program__attach(prog);
+  bpf_link* link = nullptr;
+  std::string what = bpf_program__name(prog);
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Object t = info[1].As<Napi::Object>();
+    std::string kind = t.Get("kind").As<Napi::String>();
+    auto str = [&](const char* k) { return t.Get(k).IsString() ? t.Get(k).As<Napi::String>().Utf8Value() : std::string(); };
+    bool retprobe = t.Get("retprobe").ToBoolean();
+    if (kind == "kprobe") {
+      std::string func = str("func");
+      what += " to kernel function " + func;
+      LIBBPF_OPTS(bpf_kprobe_opts, opts, .retprobe = retprobe);
+      link = bpf_program__attach_kprobe_opts(prog, func.c_str(), &opts);
+    } else if (kind == "uprobe") {
+      std::string path = str("path"), func = str("func");
+      what += " to " + path + ":" + func;
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .func_name = func.c_str());
+      link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &opts);
+    } else if (kind == "tracepoint") {
+      std::string category = str("category"), name = str("name");
+      what += " to tracepoint " + category + ":" + name;
+      link = bpf_program__attach_tracepoint(prog, category.c_str(), name.c_str());
+    } else if (kind == "raw_tp") {
+      std::string name = str("name");
+      what += " to raw tracepoint " + name;
+      link = bpf_program__attach_raw_tracepoint(prog, name.c_str());
+    } else {
+      Napi::Error::New(env, "attach: unknown target kind '" + kind + "'").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  } else {
+    link = bpf_program__attach(prog);
+  }
   if (!link) {
     int err = errno;
-    ErrnoError(env, std::string("attaching ") + bpf_program__name(prog), err, log.lines())
-        .ThrowAsJavaScriptException();
+    ErrnoError(env, "attaching " + what, err, log.lines()).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   links_.push_back(link);
+  return env.Undefined();
+}
+
+// reuseMap(name, fd): before load, use an existing map instead of creating
+// one, so several objects count into one map.
+Napi::Value BpfObject::ReuseMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_map* map = FindMap(env, info[0]);
+  if (!map) return env.Undefined();
+  int err = bpf_map__reuse_fd(map, info[1].As<Napi::Number>().Int32Value());
+  if (err) ErrnoError(env, "reusing map " + info[0].As<Napi::String>().Utf8Value(), -err).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// setAttachTarget(program, func): the kernel function an fentry/fexit program
+// attaches to, resolved through BTF at load.
+Napi::Value BpfObject::SetAttachTarget(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_program* prog = FindProgram(env, info[0]);
+  if (!prog) return env.Undefined();
+  std::string func = info[1].As<Napi::String>();
+  LogCapture log;
+  int err = bpf_program__set_attach_target(prog, 0, func.c_str());
+  if (err) ErrnoError(env, "attach target " + func, -err, log.lines()).ThrowAsJavaScriptException();
   return env.Undefined();
 }
 

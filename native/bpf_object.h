@@ -27,6 +27,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value SetConstant(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info);
+  Napi::Value ReuseMap(const Napi::CallbackInfo& info);
+  Napi::Value SetAttachTarget(const Napi::CallbackInfo& info);
   Napi::Value MapFd(const Napi::CallbackInfo& info);
   Napi::Value ProgramInfo(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);

@@ -9,17 +9,40 @@
  * reopened with the next candidate, and the hooks that worked are unaffected.
  * A hook with no candidate left is reported as failed; the rest run.
  */
-import { isNativeError, native, NativeBpfObject } from '../native/addon';
+import { AttachTarget, isNativeError, native, NativeBpfObject } from '../native/addon';
 
 /** Attach types, most preferred first. */
 export const ATTACH_PREFERENCE = ['fentry', 'fexit', 'kprobe', 'kretprobe', 'tp_btf', 'raw_tp', 'tracepoint', 'uprobe', 'uretprobe'] as const;
 export type AttachType = (typeof ATTACH_PREFERENCE)[number];
 
+/** One program of a candidate, and what it attaches to when its section does not say. */
+export interface CandidateProgram {
+  name: string;
+  target?: AttachTarget;
+  /** fentry/fexit: the kernel function, set before load. */
+  attachTo?: string;
+}
+
+/**
+ * A way to run a hook: one program, or several that only work together (a
+ * kprobe and its kretprobe), loaded and attached together.
+ */
+export type Candidate = string | { programs: CandidateProgram[] };
+
 export interface HookSpec {
   /** Stable name of what is hooked, e.g. "sock:sock_send_length". */
   hook: string;
-  /** Program names in the object, most preferred first. */
-  candidates: string[];
+  /** Most preferred first. */
+  candidates: Candidate[];
+}
+
+function programsOf(c: Candidate): CandidateProgram[] {
+  return typeof c === 'string' ? [{ name: c }] : c.programs;
+}
+
+/** The program a candidate is known by in reports: its first. */
+function nameOf(c: Candidate): string {
+  return programsOf(c)[0].name;
 }
 
 export interface AttachAttempt {
@@ -49,6 +72,8 @@ export interface LoadOptions {
   /** Map capacities to set before load. */
   maxEntries?: Record<string, number>;
   kernelBtfPath?: string;
+  /** Maps to share with other objects instead of creating them: name -> fd. */
+  reuseMaps?: Record<string, number>;
   /** Runs after load and before any attach, e.g. to seed maps. */
   beforeAttach?: (obj: NativeBpfObject) => void;
 }
@@ -92,10 +117,11 @@ export function loadObject(opts: LoadOptions): LoadedObject {
   const addon = native();
   const choice = new Map<string, number>(opts.hooks.map((h) => [h.hook, 0]));
   const refused = new Map<string, AttachAttempt[]>(opts.hooks.map((h) => [h.hook, []]));
+  // Which hook a program serves: a failure names the program, the fallback is the hook's.
   const owner = new Map<string, HookSpec>();
-  for (const h of opts.hooks) for (const c of h.candidates) owner.set(c, h);
+  for (const h of opts.hooks) for (const c of h.candidates) for (const p of programsOf(c)) owner.set(p.name, h);
 
-  const active = (h: HookSpec): string | undefined => h.candidates[choice.get(h.hook)!];
+  const active = (h: HookSpec): Candidate | undefined => h.candidates[choice.get(h.hook)!];
   const refuse = (program: string, stage: 'load' | 'attach', e: unknown, sections: Map<string, string>): void => {
     const hook = owner.get(program)!;
     const err = isNativeError(e) ? e : undefined;
@@ -115,13 +141,16 @@ export function loadObject(opts: LoadOptions): LoadedObject {
     const obj = new addon.BpfObject(opts.objectPath, opts.kernelBtfPath ? { kernelBtfPath: opts.kernelBtfPath } : undefined);
     const sections = new Map(obj.programs().map((p) => [p.name, p.section]));
     try {
-      for (const h of opts.hooks) for (const c of h.candidates) {
-        if (!sections.has(c)) throw new Error(`hook ${h.hook}: no program named '${c}' in ${opts.objectPath}`);
+      for (const h of opts.hooks) for (const c of h.candidates) for (const p of programsOf(c)) {
+        if (!sections.has(p.name)) throw new Error(`hook ${h.hook}: no program named '${p.name}' in ${opts.objectPath}`);
       }
-      const enabled = new Set(opts.hooks.map(active).filter((p): p is string => p !== undefined));
+      const chosen = opts.hooks.map(active).filter((c): c is Candidate => c !== undefined).flatMap(programsOf);
+      const enabled = new Set(chosen.map((p) => p.name));
       for (const p of sections.keys()) obj.setAutoload(p, enabled.has(p));
+      for (const p of chosen) if (p.attachTo) obj.setAttachTarget(p.name, p.attachTo);
       for (const [name, bytes] of Object.entries(opts.constants ?? {})) obj.setConstant(name, bytes);
       for (const [name, n] of Object.entries(opts.maxEntries ?? {})) obj.setMaxEntries(name, n);
+      for (const [name, fd] of Object.entries(opts.reuseMaps ?? {})) obj.reuseMap(name, fd);
 
       try {
         obj.load();
@@ -135,13 +164,11 @@ export function loadObject(opts: LoadOptions): LoadedObject {
       opts.beforeAttach?.(obj);
 
       let attachFailed = false;
-      for (const h of opts.hooks) {
-        const prog = active(h);
-        if (!prog) continue;
+      for (const p of chosen) {
         try {
-          obj.attach(prog);
+          obj.attach(p.name, p.target);
         } catch (e) {
-          refuse(prog, 'attach', e, sections);
+          refuse(p.name, 'attach', e, sections);
           attachFailed = true;
           break;
         }
@@ -153,7 +180,8 @@ export function loadObject(opts: LoadOptions): LoadedObject {
       return {
         object: obj,
         hooks: opts.hooks.map((h) => {
-          const program = active(h);
+          const c = active(h);
+          const program = c ? nameOf(c) : undefined;
           return {
             hook: h.hook,
             program,

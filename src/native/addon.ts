@@ -32,6 +32,13 @@ export interface NativeProgramInfo {
   recursionMisses: number;
 }
 
+/** What attach() attaches a program to, when its section name does not say. */
+export type AttachTarget =
+  | { kind: 'kprobe'; func: string; retprobe: boolean }
+  | { kind: 'uprobe'; path: string; func: string; retprobe: boolean }
+  | { kind: 'tracepoint'; category: string; name: string }
+  | { kind: 'raw_tp'; name: string };
+
 export interface NativeBpfObject {
   programs(): NativeProgram[];
   maps(): NativeMap[];
@@ -39,7 +46,11 @@ export interface NativeBpfObject {
   setMaxEntries(map: string, n: number): void;
   setConstant(name: string, bytes: Buffer): void;
   load(): void;
-  attach(program: string): void;
+  attach(program: string, target?: AttachTarget): void;
+  /** Before load: use an existing map (by fd) instead of creating this one. */
+  reuseMap(map: string, fd: number): void;
+  /** Before load: the kernel function of an fentry/fexit program. */
+  setAttachTarget(program: string, func: string): void;
   mapFd(map: string): number;
   programInfo(program: string): NativeProgramInfo | null;
   close(): void;

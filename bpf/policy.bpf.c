@@ -1,0 +1,752 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The policy engine's programs: one generic program per attach type, driven
+ * by a compiled hook configuration (struct tally_pol_config, bpf/policy.h).
+ *
+ * Per event: decode the arguments the hook declares, evaluate its selectors
+ * (ORed; everything inside one selector ANDs), and add to the counters and
+ * log2 histogram buckets of its metrics, keyed by the event's owner (label
+ * set or raw cgroup), binary and extra labels. Nothing leaves the kernel per
+ * event.
+ *
+ * A hook with a return (kretprobe, fexit, uretprobe, sys_exit) is two
+ * programs: the entry decodes and selects and leaves what the return needs
+ * (arguments, label values, the time) in tally_pol_inflight, keyed by task;
+ * the return adds the return value or the latency.
+ *
+ * The configuration is read-only data frozen before load, so every loop bound
+ * and branch on it is a constant to the verifier: code a hook does not use is
+ * never verified nor run.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#include "tally_types.h"
+#include "counters.bpf.h"
+#include "binary.bpf.h"
+#include "label_sets.bpf.h"
+#include "policy.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile struct tally_pol_config pol = {};
+
+#define AF_INET  2
+#define AF_INET6 10
+#define S_IFMT   00170000
+
+/* Strings and addresses of selectors and prefix labels, under their slots. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__type(key, struct tally_pol_lpm_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} tally_pol_lpm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct tally_pol_binary_key);
+	__type(value, __u8);
+} tally_pol_binaries SEC(".maps");
+
+/* Values a capped label has taken; capacity set by user space (the sum of caps). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct tally_pol_seen_key);
+	__type(value, __u8);
+} tally_pol_seen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TALLY_POL_SEEN_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} tally_pol_seen_count SEC(".maps");
+
+struct tally_pol_net {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u16 protocol;
+};
+
+/* What the entry leaves for the return. */
+struct tally_pol_pending {
+	__u64 start_ns;
+	__u64 owner;
+	__u64 binary;
+	__u64 val[TALLY_POL_ARGS];
+	__u64 labels[TALLY_POL_METRICS][TALLY_POL_LABELS];
+};
+
+/* One decoded event: too large for the 512-byte stack. */
+struct tally_pol_event {
+	struct tally_pol_pending p;
+	__u64 file_type[TALLY_POL_ARGS];
+	struct tally_pol_net net[TALLY_POL_ARGS];
+	/* LPM keys with room to spare: paths are assembled past TALLY_POL_STR, then cut. */
+	struct {
+		__u32 prefixlen;
+		__u32 slot;
+		__u8 data[2 * TALLY_POL_STR];
+	} str[TALLY_POL_ARGS];
+	__u32 str_len[TALLY_POL_ARGS];
+	void *ptr[TALLY_POL_ARGS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tally_pol_event);
+} tally_pol_scratch SEC(".maps");
+
+/* Calls between entry and return, by task. LRU: a task killed mid-call never returns. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct tally_pol_pending);
+} tally_pol_inflight SEC(".maps");
+
+/* ---- decoding ------------------------------------------------------------ */
+
+static __always_inline __u64 reg_arg(struct pt_regs *regs, __u32 n)
+{
+	switch (n) {
+	case 0: return PT_REGS_PARM1(regs);
+	case 1: return PT_REGS_PARM2(regs);
+	case 2: return PT_REGS_PARM3(regs);
+	case 3: return PT_REGS_PARM4(regs);
+	case 4: return PT_REGS_PARM5(regs);
+	default:
+#if defined(__TARGET_ARCH_x86)
+		return BPF_CORE_READ(regs, r9); /* libbpf 1.1 has no PT_REGS_PARM6 */
+#else
+		return 0;
+#endif
+	}
+}
+
+/* Syscall arguments from the user registers saved at entry (raw_tp sys_enter). */
+static __always_inline __u64 syscall_arg(struct pt_regs *regs, __u32 n)
+{
+	switch (n) {
+	case 0: return PT_REGS_PARM1_CORE_SYSCALL(regs);
+	case 1: return PT_REGS_PARM2_CORE_SYSCALL(regs);
+	case 2: return PT_REGS_PARM3_CORE_SYSCALL(regs);
+	case 3: return PT_REGS_PARM4_CORE_SYSCALL(regs);
+	case 4: return PT_REGS_PARM5_CORE_SYSCALL(regs);
+	default:
+#if defined(__TARGET_ARCH_x86)
+		return BPF_CORE_READ(regs, r9);
+#else
+		return 0;
+#endif
+	}
+}
+
+static __always_inline __u64 record_arg(void *record, __u32 offset, __u32 size, bool is_signed)
+{
+	switch (size) {
+	case 1: {
+		__u8 v = 0;
+		bpf_probe_read_kernel(&v, 1, record + offset);
+		return is_signed ? (__u64)(__s64)(__s8)v : v;
+	}
+	case 2: {
+		__u16 v = 0;
+		bpf_probe_read_kernel(&v, 2, record + offset);
+		return is_signed ? (__u64)(__s64)(__s16)v : v;
+	}
+	case 4: {
+		__u32 v = 0;
+		bpf_probe_read_kernel(&v, 4, record + offset);
+		return is_signed ? (__u64)(__s64)(__s32)v : v;
+	}
+	default: {
+		__u64 v = 0;
+		bpf_probe_read_kernel(&v, 8, record + offset);
+		return v;
+	}
+	}
+}
+
+static __always_inline __u64 raw_arg(void *ctx, const volatile struct tally_pol_arg *a)
+{
+	switch (a->source) {
+	case TALLY_SRC_REGS:
+		return reg_arg(ctx, a->index);
+	case TALLY_SRC_CTX:
+		return ((__u64 *)ctx)[a->index & 7];
+	case TALLY_SRC_RECORD:
+		return record_arg(ctx, a->index, a->size, a->type == TALLY_T_INT);
+	case TALLY_SRC_SYSCALL:
+		return syscall_arg((struct pt_regs *)((__u64 *)ctx)[0], a->index);
+	}
+	return 0;
+}
+
+/* Integers narrower than 64 bits, as the hook's C type says (registers hold garbage above). */
+static __always_inline __u64 narrow(__u64 v, const volatile struct tally_pol_arg *a)
+{
+	if (a->source == TALLY_SRC_RECORD)
+		return v; /* read at its size already */
+	switch (a->size) {
+	case 1: return a->type == TALLY_T_INT ? (__u64)(__s64)(__s8)v : (__u8)v;
+	case 2: return a->type == TALLY_T_INT ? (__u64)(__s64)(__s16)v : (__u16)v;
+	case 4: return a->type == TALLY_T_INT ? (__u64)(__s64)(__s32)v : (__u32)v;
+	}
+	return v;
+}
+
+struct path_walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry *names[16];
+	__u32 n;
+};
+
+/* Dentries from the file up to the root, crossing mounts; at most 16 components. */
+static __always_inline void collect_dentries(struct path_walk *w)
+{
+	for (int i = 0; i < 20 && w->n < 16; i++) {
+		struct dentry *dentry = w->dentry;
+		struct vfsmount *vfsmnt = w->vfsmnt;
+		struct mount *mnt = w->mnt;
+
+		if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+
+			if (parent == mnt)
+				return;
+			w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			w->mnt = parent;
+			w->vfsmnt = (void *)parent + bpf_core_field_offset(struct mount, mnt);
+			continue;
+		}
+		struct dentry *up = BPF_CORE_READ(dentry, d_parent);
+
+		if (up == dentry)
+			return;
+		w->names[w->n & 15] = dentry;
+		w->n++;
+		w->dentry = up;
+	}
+}
+
+/* The path from the mount namespace root, "/a/b/c", into out (cut at TALLY_POL_STR). */
+static __always_inline __u32 path_string(struct dentry *dentry, struct vfsmount *vfsmnt, __u8 *out)
+{
+	struct path_walk w = {
+		.dentry = dentry,
+		.vfsmnt = vfsmnt,
+		.mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt),
+	};
+	__u32 off = 0;
+
+	collect_dentries(&w);
+	for (int i = 15; i >= 0; i--) {
+		if (i >= w.n || off >= TALLY_POL_STR)
+			continue;
+		out[off & (TALLY_POL_STR - 1)] = '/';
+		off++;
+		const unsigned char *name = BPF_CORE_READ(w.names[i & 15], d_name.name);
+		long n = bpf_probe_read_kernel_str(&out[off & (TALLY_POL_STR - 1)], TALLY_POL_STR, name);
+
+		if (n > 1)
+			off += n - 1;
+	}
+	if (off == 0) {
+		out[0] = '/';
+		off = 1;
+	}
+	if (off > TALLY_POL_STR - 1)
+		off = TALLY_POL_STR - 1;
+	out[off & (2 * TALLY_POL_STR - 1)] = 0;
+	return off;
+}
+
+static __always_inline struct file *fd_file(__u64 fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct file *f = NULL;
+
+	if (fd >= max)
+		return NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+static __always_inline void decode_sock(struct sock *sk, struct tally_pol_net *net, __u64 *owner, bool want_net)
+{
+	if (!sk)
+		return;
+	if (owner)
+		*owner = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	if (!want_net)
+		return;
+	net->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	net->protocol = BPF_CORE_READ(sk, sk_protocol);
+	net->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	net->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (net->family == AF_INET) {
+		BPF_CORE_READ_INTO(net->saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO(net->daddr, sk, __sk_common.skc_daddr);
+	} else if (net->family == AF_INET6) {
+		BPF_CORE_READ_INTO(net->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(net->daddr, sk, __sk_common.skc_v6_daddr);
+	}
+}
+
+static __always_inline void decode_sockaddr(void *ptr, bool user, struct tally_pol_net *net)
+{
+	struct sockaddr_in6 sa = {};
+	long err = user ? bpf_probe_read_user(&sa, sizeof(sa), ptr) : bpf_probe_read_kernel(&sa, sizeof(sa), ptr);
+
+	if (err)
+		return;
+	net->family = sa.sin6_family;
+	net->dport = bpf_ntohs(sa.sin6_port);
+	if (sa.sin6_family == AF_INET) {
+		struct sockaddr_in *in = (void *)&sa;
+
+		__builtin_memcpy(net->daddr, &in->sin_addr, 4);
+	} else if (sa.sin6_family == AF_INET6) {
+		__builtin_memcpy(net->daddr, &sa.sin6_addr, 16);
+	}
+}
+
+static __always_inline void decode_file(struct tally_pol_event *ev, __u32 i, struct file *f,
+					 const volatile struct tally_pol_arg *a)
+{
+	if (!f)
+		return;
+	if (a->want_file)
+		ev->file_type[i] = BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT;
+	if (a->want_str)
+		ev->str_len[i] = path_string(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), ev->str[i].data);
+}
+
+static __always_inline void decode_args(void *ctx, struct tally_pol_event *ev)
+{
+	for (__u32 i = 0; i < TALLY_POL_ARGS; i++) {
+		if (i >= pol.nargs)
+			break;
+		const volatile struct tally_pol_arg *a = &pol.args[i];
+		__u64 v = raw_arg(ctx, a);
+
+		ev->p.val[i] = narrow(v, a);
+		ev->file_type[i] = 0;
+		ev->str_len[i] = 0;
+		ev->str[i].data[0] = 0;
+		switch (a->type) {
+		case TALLY_T_STRING:
+			if (a->want_str) {
+				long n = a->user ? bpf_probe_read_user_str(ev->str[i].data, TALLY_POL_STR, (void *)v)
+						 : bpf_probe_read_kernel_str(ev->str[i].data, TALLY_POL_STR, (void *)v);
+				ev->str_len[i] = n > 0 ? n - 1 : 0;
+			}
+			break;
+		case TALLY_T_FILE:
+			decode_file(ev, i, (struct file *)v, a);
+			break;
+		case TALLY_T_FD:
+			if (a->want_file || a->want_str)
+				decode_file(ev, i, fd_file(ev->p.val[i]), a);
+			break;
+		case TALLY_T_PATH:
+			if (a->want_str && v) {
+				struct path *p = (struct path *)v;
+
+				ev->str_len[i] = path_string(BPF_CORE_READ(p, dentry), BPF_CORE_READ(p, mnt), ev->str[i].data);
+			}
+			break;
+		case TALLY_T_SOCK:
+		case TALLY_T_SKB: {
+			struct sock *sk = (struct sock *)v;
+
+			if (a->type == TALLY_T_SKB && v)
+				sk = BPF_CORE_READ((struct sk_buff *)v, sk);
+			__builtin_memset(&ev->net[i], 0, sizeof(ev->net[i]));
+			decode_sock(sk, &ev->net[i], pol.owner_arg == i ? &ev->p.owner : NULL, a->want_net);
+			break;
+		}
+		case TALLY_T_SOCKADDR:
+			__builtin_memset(&ev->net[i], 0, sizeof(ev->net[i]));
+			if (a->want_net && v)
+				decode_sockaddr((void *)v, a->user, &ev->net[i]);
+			break;
+		}
+	}
+}
+
+/* ---- selectors ----------------------------------------------------------- */
+
+static __always_inline __u64 int_field(struct tally_pol_event *ev, __u32 arg, __u32 field)
+{
+	struct tally_pol_net *net = &ev->net[arg % TALLY_POL_ARGS];
+
+	switch (field) {
+	case TALLY_F_SPORT: return net->sport;
+	case TALLY_F_DPORT: return net->dport;
+	case TALLY_F_PROTOCOL: return net->protocol;
+	case TALLY_F_FAMILY: return net->family;
+	case TALLY_F_FILE_TYPE: return ev->file_type[arg % TALLY_POL_ARGS];
+	case TALLY_F_SADDR: {
+		__u32 a4;
+		__builtin_memcpy(&a4, net->saddr, 4);
+		return a4;
+	}
+	case TALLY_F_DADDR: {
+		__u32 a4;
+		__builtin_memcpy(&a4, net->daddr, 4);
+		return a4;
+	}
+	}
+	return ev->p.val[arg % TALLY_POL_ARGS];
+}
+
+/* Looks the arg's string or address up in the LPM trie under slot; its value, or -1. */
+static __always_inline long lpm_find(struct tally_pol_event *ev, __u32 arg, __u32 field, __u32 slot)
+{
+	__u32 *hit;
+
+	arg %= TALLY_POL_ARGS;
+	if (field == TALLY_F_STRING) {
+		ev->str[arg].slot = bpf_htonl(slot);
+		ev->str[arg].prefixlen = 32 + 8 * ((ev->str_len[arg] & (TALLY_POL_STR - 1)) + 1);
+		hit = bpf_map_lookup_elem(&tally_pol_lpm, &ev->str[arg]);
+		return hit ? *hit : -1;
+	}
+	struct tally_pol_lpm_key key = {};
+	struct tally_pol_net *net = &ev->net[arg];
+	bool v6 = net->family == AF_INET6;
+
+	if (net->family != AF_INET && !v6)
+		return -1;
+	/* IPv4 and IPv6 networks of one filter live under slot*2 and slot*2+1. */
+	key.slot = bpf_htonl(slot * 2 + v6);
+	key.prefixlen = 32 + (v6 ? 128 : 32);
+	__builtin_memcpy(key.data, field == TALLY_F_SADDR ? net->saddr : net->daddr, 16);
+	hit = bpf_map_lookup_elem(&tally_pol_lpm, &key);
+	return hit ? *hit : -1;
+}
+
+static __always_inline bool filter_matches(struct tally_pol_event *ev, const volatile struct tally_pol_filter *f)
+{
+	__u32 arg = f->arg % TALLY_POL_ARGS;
+
+	if (f->op == TALLY_OP_LPM || f->op == TALLY_OP_NOT_LPM) {
+		bool found = lpm_find(ev, arg, f->field, f->slot) >= 0;
+		return f->op == TALLY_OP_LPM ? found : !found;
+	}
+	__u64 v = int_field(ev, arg, f->field);
+	bool is_signed = pol.args[arg].type == TALLY_T_INT && f->field == TALLY_F_VALUE;
+
+	switch (f->op) {
+	case TALLY_OP_GT:
+		return is_signed ? (__s64)v > (__s64)f->values[0] : v > f->values[0];
+	case TALLY_OP_LT:
+		return is_signed ? (__s64)v < (__s64)f->values[0] : v < f->values[0];
+	}
+	bool any = false;
+
+	for (__u32 i = 0; i < TALLY_POL_VALUES; i++) {
+		if (i >= f->nvalues)
+			break;
+		__u64 want = f->values[i];
+
+		switch (f->op) {
+		case TALLY_OP_EQ:
+		case TALLY_OP_NEQ:
+			any |= v == want;
+			break;
+		case TALLY_OP_MASK:
+			any |= (v & want) != 0;
+			break;
+		case TALLY_OP_RANGE:
+		case TALLY_OP_NOT_RANGE:
+			any |= v >= (want & 0xffffffff) && v <= (want >> 32);
+			break;
+		}
+	}
+	return (f->op == TALLY_OP_NEQ || f->op == TALLY_OP_NOT_RANGE) ? !any : any;
+}
+
+static __always_inline bool binaries_match(__u64 binary, const volatile struct tally_pol_binaries *b)
+{
+	struct tally_pol_binary_key key = { .slot = b->slot, .binary_id = binary };
+	bool found = bpf_map_lookup_elem(&tally_pol_binaries, &key) != NULL;
+
+	return b->in ? found : !found;
+}
+
+static __always_inline bool selector_matches(struct tally_pol_event *ev, const volatile struct tally_pol_selector *s)
+{
+	for (__u32 i = 0; i < TALLY_POL_FILTERS; i++) {
+		if (i >= s->nfilters)
+			break;
+		if (!filter_matches(ev, &s->filters[i]))
+			return false;
+	}
+	for (__u32 i = 0; i < TALLY_POL_BINARIES; i++) {
+		if (i >= s->nbinaries)
+			break;
+		if (!binaries_match(ev->p.binary, &s->binaries[i]))
+			return false;
+	}
+	return true;
+}
+
+static __always_inline bool selected(struct tally_pol_event *ev)
+{
+	if (pol.nselectors == 0)
+		return true;
+	for (__u32 i = 0; i < TALLY_POL_SELECTORS; i++) {
+		if (i >= pol.nselectors)
+			break;
+		if (selector_matches(ev, &pol.selectors[i]))
+			return true;
+	}
+	return false;
+}
+
+/* ---- labels and counting -------------------------------------------------- */
+
+/* A capped label's value: the first `cap` distinct values keep theirs. */
+static __always_inline __u64 capped(__u64 v, const volatile struct tally_pol_label *l)
+{
+	struct tally_pol_seen_key key = { .slot = l->slot, .value = v };
+	__u32 slot = l->slot;
+	__u64 *count;
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&tally_pol_seen, &key))
+		return v;
+	count = bpf_map_lookup_elem(&tally_pol_seen_count, &slot);
+	if (!count)
+		return TALLY_LABEL_OVERFLOW;
+	if (__sync_fetch_and_add(count, 1) >= l->cap) {
+		__sync_fetch_and_add(count, -1);
+		return TALLY_LABEL_OVERFLOW;
+	}
+	if (bpf_map_update_elem(&tally_pol_seen, &key, &one, BPF_NOEXIST) && !bpf_map_lookup_elem(&tally_pol_seen, &key))
+		return TALLY_LABEL_OVERFLOW;
+	return v;
+}
+
+static __always_inline __u64 label_value(struct tally_pol_event *ev, const volatile struct tally_pol_label *l)
+{
+	if (l->kind == TALLY_LABEL_PREFIX) {
+		long index = lpm_find(ev, l->arg, TALLY_F_STRING, l->slot);
+		return index >= 0 ? (__u64)index + 1 : TALLY_LABEL_OVERFLOW;
+	}
+	return capped(int_field(ev, l->arg, l->field), l);
+}
+
+static __always_inline void compute_labels(struct tally_pol_event *ev)
+{
+	for (__u32 m = 0; m < TALLY_POL_METRICS; m++) {
+		if (m >= pol.nmetrics)
+			break;
+		for (__u32 j = 0; j < TALLY_POL_LABELS; j++) {
+			if (j >= pol.metrics[m].nlabels)
+				break;
+			ev->p.labels[m][j] = label_value(ev, &pol.metrics[m].labels[j]);
+		}
+	}
+}
+
+/* ceil(log2(v)) for v >= 2; 0 for 0 and 1: bucket i holds (2^(i-1), 2^i]. */
+static __always_inline __u16 log2_bucket(__u64 v)
+{
+	__u64 x;
+	__u16 r = 0;
+
+	if (v <= 1)
+		return 0;
+	x = v - 1;
+	if (x >> 32) { x >>= 32; r += 32; }
+	if (x >> 16) { x >>= 16; r += 16; }
+	if (x >> 8) { x >>= 8; r += 8; }
+	if (x >> 4) { x >>= 4; r += 4; }
+	if (x >> 2) { x >>= 2; r += 2; }
+	if (x >> 1) { r += 1; }
+	return r + 1;
+}
+
+static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 now)
+{
+	struct tally_counter_key key = { .binary_id = p->binary };
+
+	tally_key_owner(&key, p->owner);
+	for (__u32 m = 0; m < TALLY_POL_METRICS; m++) {
+		if (m >= pol.nmetrics)
+			break;
+		const volatile struct tally_pol_metric *mt = &pol.metrics[m];
+		__u64 v = 1;
+
+		switch (mt->value) {
+		case TALLY_VAL_ARG:
+			v = p->val[mt->arg % TALLY_POL_ARGS];
+			if (pol.args[mt->arg % TALLY_POL_ARGS].type == TALLY_T_INT && (__s64)v < 0)
+				continue;
+			break;
+		case TALLY_VAL_RETURN:
+			if (pol.ret_signed && ret < 0)
+				continue; /* an error moved nothing */
+			v = ret;
+			break;
+		case TALLY_VAL_LATENCY:
+			v = now - p->start_ns;
+			break;
+		}
+		key.metric = mt->id;
+		key.labels[0] = mt->nlabels > 0 ? p->labels[m][0] : 0;
+		key.labels[1] = mt->nlabels > 1 ? p->labels[m][1] : 0;
+		if (!mt->histogram) {
+			key.bucket = 0;
+			tally_add(&key, v, false);
+			continue;
+		}
+		key.bucket = log2_bucket(v);
+		tally_add(&key, 1, false);
+		key.bucket = TALLY_BUCKET_SUM;
+		tally_add(&key, v, false);
+	}
+}
+
+/* ---- entry and return ----------------------------------------------------- */
+
+static __always_inline int on_entry(void *ctx)
+{
+	__u32 zero = 0;
+	struct tally_pol_event *ev = bpf_map_lookup_elem(&tally_pol_scratch, &zero);
+
+	if (!ev)
+		return 0;
+	ev->p.owner = 0;
+	ev->p.binary = key_by_binary || pol.nselectors ? tally_binary_of(bpf_get_current_task_btf()) : 0;
+	decode_args(ctx, ev);
+	if (!selected(ev))
+		return 0;
+	/* An event owned by a socket may fire in softirq or a timer: the task on the CPU is not its binary. */
+	if (pol.owner_arg != TALLY_POL_NONE || !key_by_binary)
+		ev->p.binary = 0;
+	compute_labels(ev);
+	if (pol.has_return) {
+		__u64 task = bpf_get_current_pid_tgid();
+
+		ev->p.start_ns = bpf_ktime_get_ns();
+		bpf_map_update_elem(&tally_pol_inflight, &task, &ev->p, BPF_ANY);
+		return 0;
+	}
+	count(&ev->p, 0, 0);
+	return 0;
+}
+
+static __always_inline int on_return(__s64 ret)
+{
+	__u64 task = bpf_get_current_pid_tgid();
+	struct tally_pol_pending *p = bpf_map_lookup_elem(&tally_pol_inflight, &task);
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!p)
+		return 0;
+	count(p, ret, now);
+	bpf_map_delete_elem(&tally_pol_inflight, &task);
+	return 0;
+}
+
+SEC("kprobe")
+int pol_kprobe(struct pt_regs *ctx)
+{
+	return on_entry(ctx);
+}
+
+SEC("kretprobe")
+int pol_kretprobe(struct pt_regs *ctx)
+{
+	return on_return(PT_REGS_RC(ctx));
+}
+
+SEC("uprobe")
+int pol_uprobe(struct pt_regs *ctx)
+{
+	return on_entry(ctx);
+}
+
+SEC("uretprobe")
+int pol_uretprobe(struct pt_regs *ctx)
+{
+	return on_return(PT_REGS_RC(ctx));
+}
+
+/* fentry/fexit: the attach target is set by user space before load. */
+SEC("fentry")
+int pol_fentry(__u64 *ctx)
+{
+	return on_entry(ctx);
+}
+
+/* fexit's context holds the arguments, then the return value. */
+SEC("fexit")
+int pol_fexit(__u64 *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_get_func_ret(ctx, &ret);
+	return on_return((__s64)ret);
+}
+
+SEC("tracepoint")
+int pol_tracepoint(void *ctx)
+{
+	return on_entry(ctx);
+}
+
+SEC("raw_tp")
+int pol_raw_tp(__u64 *ctx)
+{
+	return on_entry(ctx);
+}
+
+/*
+ * Syscalls where the kernel has neither fentry nor kprobes: the raw syscall
+ * tracepoints, which every syscall of every task passes, so the first thing
+ * is to leave when it is not ours.
+ */
+SEC("raw_tp/sys_enter")
+int pol_sys_enter(__u64 *ctx)
+{
+	if (ctx[1] != pol.syscall_nr)
+		return 0;
+	return on_entry(ctx);
+}
+
+SEC("raw_tp/sys_exit")
+int pol_sys_exit(__u64 *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+
+#if defined(__TARGET_ARCH_x86)
+	if (BPF_CORE_READ(regs, orig_ax) != pol.syscall_nr)
+		return 0;
+#elif defined(__TARGET_ARCH_arm64)
+	if (BPF_CORE_READ((struct user_pt_regs *)regs, regs[8]) != pol.syscall_nr)
+		return 0;
+#endif
+	return on_return((__s64)ctx[1]);
+}
