@@ -33,7 +33,8 @@ const AGENT_FLAGS = new Set([...HELP.matchAll(/^ {2}(--[a-z][a-z-]*)/gm)].map((m
 /** Flags being added to the agent: the chart may pass them, but only when asked to. */
 const COMING_FLAGS = new Set(['--policy-dir', '--otlp-endpoint', '--otlp-protocol', '--otlp-interval']);
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** A rendered object, read field by field as the checks need. */
+type Obj = Record<string, any>;
 
 interface Rendered {
   text: Map<string, string>;
@@ -178,8 +179,7 @@ describe('helm chart metadata', () => {
 
 describe('helm values schema', () => {
   const bad = (patch: Obj, instancePath: string, keyword: string): void => {
-    const v = JSON.parse(JSON.stringify(chart.values));
-    const merged = { ...v, ...Object.fromEntries(Object.entries(patch).map(([k, x]) => [k, typeof x === 'object' && x && !Array.isArray(x) ? { ...v[k], ...x } : x])) };
+    const merged = mergeValues(chart.values, patch);
     assert.equal(validate(merged), false, `${JSON.stringify(patch)} must be rejected`);
     assert.ok(
       validate.errors!.some((e) => e.instancePath === instancePath && e.keyword === keyword),
