@@ -9,7 +9,8 @@ import { Registry } from 'prom-client';
 import { registerProcessMetrics } from '../health/process-metrics';
 import { AgentConfig } from './config';
 import { MetricsServer } from '../exporters/metrics-server';
-import { TcpBytesCollector } from '../collectors/tcp-bytes';
+import { TcpBytes, TCP_BYTES_OBJECT } from '../collectors/tcp-bytes';
+import { KernelCounters } from '../collectors/kernel-counters';
 import { registerHealthMetrics } from '../health/health-metrics';
 import { CgroupPaths } from '../labels/cgroup-paths';
 import { BinaryPaths } from '../labels/binary-paths';
@@ -26,7 +27,8 @@ import { formatAddress } from '../cli/address';
 export class Agent {
   readonly registry = new Registry();
   private server?: MetricsServer;
-  private tcp?: TcpBytesCollector;
+  private tcp?: TcpBytes;
+  private counters?: KernelCounters;
   private removals?: CgroupRemovals;
   private pods?: PodWatcher;
   private stopping?: Promise<void>;
@@ -40,7 +42,7 @@ export class Agent {
     checkLayout();
     this.server = new MetricsServer({
       registry: this.registry,
-      beforeScrape: () => this.tcp?.invalidate(),
+      beforeScrape: () => this.counters?.invalidate(),
       notReadyReason: () => this.notReadyReason(),
     });
     await this.server.listen(this.config.metricsServer);
@@ -56,21 +58,28 @@ export class Agent {
     const cgroups = new CgroupPaths(mount, this.config.cgroupCacheCapacity);
     const binaries = new BinaryPaths(this.config.binaryCacheCapacity);
     this.removals = new CgroupRemovals(mount, 65536, this.log, this.config.kernelBtfPath);
-    this.tcp = new TcpBytesCollector({
+    this.tcp = new TcpBytes({
+      filter: this.config.labelFilter,
+      counterCapacity: this.config.counterMapCapacity,
+      kernelBtfPath: this.config.kernelBtfPath,
+      log: this.log,
+    });
+    this.counters = new KernelCounters({
+      core: this.tcp.loaded,
       seriesTtlMs: this.config.seriesTtlMs,
       removals: this.removals,
       filter: this.config.labelFilter,
       seriesLimit: this.config.seriesLimit,
       counterCapacity: this.config.counterMapCapacity,
-      kernelBtfPath: this.config.kernelBtfPath,
       labeler: new Labeler(cgroups, this.pods, { needsContainer: this.config.labelFilter.includes('container') }),
       cgroupGone: (id) => cgroups.forget(id),
       binaries,
       log: this.log,
     });
-    this.tcp.register(this.registry);
+    for (const m of this.tcp.metrics()) this.counters.define(m, this.registry);
     registerHealthMetrics(this.registry, {
-      tcp: this.tcp,
+      counters: this.counters,
+      objects: () => [[TCP_BYTES_OBJECT, this.tcp?.loaded.hooks ?? []]],
       removals: this.removals,
       pods: this.pods,
       caches: [cgroups.stats, binaries.stats],
@@ -96,6 +105,7 @@ export class Agent {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.server?.close();
+      this.counters?.close();
       this.tcp?.close();
       this.removals?.close();
       await this.pods?.stop();

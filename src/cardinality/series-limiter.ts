@@ -38,20 +38,28 @@ export class SeriesLimiter {
     private readonly forgetUnseenMs = Infinity,
   ) {}
 
+  /**
+   * Where a label set's series goes at this read: its own series while there
+   * is room or it already has one, else the overflow series, for good.
+   */
+  place(key: string, now = Date.now()): 'admitted' | 'folded' {
+    if (this.admitted.has(key) || (!this.folded.has(key) && this.admitted.size < this.limit)) {
+      this.admitted.set(key, now);
+      return 'admitted';
+    }
+    this.folded.set(key, now);
+    return 'folded';
+  }
+
   /** Series to expose for one read of the kernel, keyed by labelKey. */
   apply(samples: Map<string, Sample>, now = Date.now()): Sample[] {
     const out: Sample[] = [];
     let overflow = 0;
     let anyOverflow = false;
     for (const [key, s] of samples) {
-      if (key === OVERFLOW_KEY) {
-        overflow += s.value;
-        anyOverflow = true;
-      } else if (this.admitted.has(key) || (!this.folded.has(key) && this.admitted.size < this.limit)) {
-        this.admitted.set(key, now);
+      if (key !== OVERFLOW_KEY && this.place(key, now) === 'admitted') {
         out.push(s);
       } else {
-        this.folded.set(key, now);
         overflow += s.value;
         anyOverflow = true;
       }
@@ -63,7 +71,8 @@ export class SeriesLimiter {
 
   private lastPrune = 0;
 
-  private forgetUnseen(now: number): void {
+  /** Forgets label sets no read has shown for forgetUnseenMs; cheap unless due. */
+  forgetUnseen(now: number): void {
     if (!Number.isFinite(this.forgetUnseenMs) || now - this.lastPrune < this.forgetUnseenMs / 4) return;
     this.lastPrune = now;
     for (const set of [this.admitted, this.folded]) {

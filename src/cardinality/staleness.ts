@@ -56,6 +56,8 @@ export interface StalenessOptions {
    */
   resolve(cgroupId: bigint, pendingSinceMs: number | undefined, giveUp: boolean): Resolution;
   binaryLabels(binaryId: bigint): Record<string, string>;
+  /** A policy metric's extra labels, decoded from the key's label values; undefined when it has none. */
+  extraLabels?(key: CounterKey): Record<string, string> | undefined;
   /** When the pod owning this cgroup was deleted, if it was: that starts the TTL too. */
   podDeletedAt(cgroupId: bigint): number | undefined;
   /** labelKeys of cgroup-derived label sets with a live pod behind them, busy or idle. */
@@ -68,12 +70,17 @@ export interface StalenessOptions {
   retiredCapacity?: number;
 }
 
-/** Counts moved out of the kernel, kept under their labels. */
-interface Held {
+/** Counts moved out of the kernel, kept under their series' labels. */
+export interface Held {
   labels: Record<string, string>;
   /** labelKey of the cgroup-derived labels only: what liveness is decided on. */
   setKey: string;
-  value: number;
+  /** By histogram bucket; counters use bucket 0 only. */
+  buckets: Map<number, number>;
+}
+
+function addTo(buckets: Map<number, number>, bucket: number, value: number): void {
+  buckets.set(bucket, (buckets.get(bucket) ?? 0) + value);
 }
 
 export interface EntryLabels {
@@ -93,10 +100,10 @@ const NO_CGROUP: EntryLabels = Object.freeze({ labels: {}, key: labelKey({}), se
 
 export class Staleness {
   readonly labelSets = new LabelSets();
-  /** Per metric: counts moved out of the kernel map, by full label key. */
+  /** Per metric: counts moved out of the kernel map, by series key. */
   readonly held = new Map<number, Map<string, Held>>();
-  /** Per metric: counts whose series is gone, or was folded, kept in the overflow series. */
-  readonly heldOverflow = new Map<number, number>();
+  /** Per metric, per bucket: counts whose series is gone, or was folded, kept in the overflow series. */
+  readonly heldOverflow = new Map<number, Map<number, number>>();
   /** cgroup -> label-set id, as written to the kernel. */
   private readonly mapped = new Map<bigint, Mapping>();
   /**
@@ -133,16 +140,23 @@ export class Staleness {
       if (!set) return undefined;
     }
     const binary = this.opts.binaryLabels(key.binaryId);
-    if (binary.binary === undefined) return set;
-    const memo = `${set.key}\0${binary.binary}`;
-    let full = this.withBinary.get(memo);
-    if (!full) {
-      if (this.withBinary.size > 262_144) this.withBinary.clear();
-      const labels = { ...set.labels, ...binary };
-      full = { labels, key: labelKey(labels), setKey: set.key };
-      this.withBinary.set(memo, full);
+    let full = set;
+    if (binary.binary !== undefined) {
+      const memo = `${set.key}\0${binary.binary}`;
+      const hit = this.withBinary.get(memo);
+      if (hit) {
+        full = hit;
+      } else {
+        if (this.withBinary.size > 262_144) this.withBinary.clear();
+        const labels = { ...set.labels, ...binary };
+        full = { labels, key: labelKey(labels), setKey: set.key };
+        this.withBinary.set(memo, full);
+      }
     }
-    return full;
+    const extra = this.opts.extraLabels?.(key);
+    if (!extra) return full;
+    const labels = { ...full.labels, ...extra };
+    return { labels, key: labelKey(labels), setKey: full.setKey };
   }
 
   /** A cgroup's labels once final; remembered until the cgroup goes, and a while after. */
@@ -179,10 +193,9 @@ export class Staleness {
     if (!value) return;
     if (!this.held.has(key.metric)) this.held.set(key.metric, new Map());
     const m = this.held.get(key.metric)!;
-    const add = sumPerCpuNumber(value, 0, value.length);
-    const h = m.get(labels.key);
-    if (h) h.value += add;
-    else m.set(labels.key, { labels: labels.labels, setKey: labels.setKey, value: add });
+    let h = m.get(labels.key);
+    if (!h) m.set(labels.key, (h = { labels: labels.labels, setKey: labels.setKey, buckets: new Map() }));
+    addTo(h.buckets, key.bucket ?? 0, sumPerCpuNumber(value, 0, value.length));
   }
 
   /** Moves a removed cgroup's labels to the bounded memory of retired ones; false if it was there already. */
@@ -322,11 +335,12 @@ export class Staleness {
       if (!candidates.has(id)) candidates.set(id, []);
       candidates.get(id)!.push(e);
     }
-    const stale = new Map<number, Map<string, number>>();
-    const addStale = (metric: number, key: string, value: number): void => {
+    const stale = new Map<number, Map<string, Map<number, number>>>();
+    const addStale = (metric: number, key: string, bucket: number, value: number): void => {
       if (!stale.has(metric)) stale.set(metric, new Map());
       const m = stale.get(metric)!;
-      m.set(key, (m.get(key) ?? 0) + value);
+      if (!m.has(key)) m.set(key, new Map());
+      addTo(m.get(key)!, bucket, value);
     };
     const retiringIds = new Set<number>();
     for (const [id, group] of candidates) {
@@ -340,10 +354,10 @@ export class Staleness {
         this.deletedEntries++;
         const n = value ? sumPerCpuNumber(value, 0, value.length) : 0;
         const labels = this.labelsOf(e.key);
-        if (labels) addStale(e.key.metric, labels.key, n);
+        if (labels) addStale(e.key.metric, labels.key, e.key.bucket ?? 0, n);
         // An id already released: late counts from an event in flight when it
         // was retired. They belong to no series any more; keep them counted.
-        else this.addOverflow(e.key.metric, n);
+        else this.addOverflow(e.key.metric, e.key.bucket ?? 0, n);
       }
       retiringIds.add(id);
     }
@@ -351,23 +365,31 @@ export class Staleness {
       for (const [key, h] of m) {
         if (live.has(h.setKey)) continue;
         m.delete(key);
-        addStale(metric, key, h.value);
+        for (const [bucket, value] of h.buckets) addStale(metric, key, bucket, value);
       }
     }
     for (const [metric, m] of stale) {
-      for (const [key, value] of m) {
+      for (const [key, buckets] of m) {
         this.staleLabelSets++;
         // A series shown until now simply ends. A folded one's count stays in
         // the overflow series, and so does one never shown under its own
         // labels (late events of a series already gone).
-        if (this.opts.forget(metric, key) !== 'admitted') this.addOverflow(metric, value);
+        if (this.opts.forget(metric, key) !== 'admitted') for (const [bucket, value] of buckets) this.addOverflow(metric, bucket, value);
       }
     }
     return retiringIds;
   }
 
-  private addOverflow(metric: number, value: number): void {
-    if (value > 0) this.heldOverflow.set(metric, (this.heldOverflow.get(metric) ?? 0) + value);
+  private addOverflow(metric: number, bucket: number, value: number): void {
+    if (value <= 0) return;
+    if (!this.heldOverflow.has(metric)) this.heldOverflow.set(metric, new Map());
+    addTo(this.heldOverflow.get(metric)!, bucket, value);
+  }
+
+  /** A metric is gone (its policy was removed): forget everything held for it. */
+  dropMetric(metric: number): void {
+    this.held.delete(metric);
+    this.heldOverflow.delete(metric);
   }
 
   /** Ids of label sets found stale in the last sweep, released in the next. */

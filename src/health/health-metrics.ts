@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import * as catalog from '../metrics/catalog';
 import { defineMetric, Sample } from '../metrics/define';
 import { CacheStats } from './cache-stats';
-import { TcpBytesCollector, TCP_BYTES_OBJECT, COUNTER_MAP, LABEL_SET_MAP } from '../collectors/tcp-bytes';
+import { KernelCounters, COUNTER_MAP, LABEL_SET_MAP } from '../collectors/kernel-counters';
 import { native } from '../native/addon';
 import { HookResult } from '../bpf/loader';
 import { CgroupRemovals, CGROUP_EVENTS_OBJECT } from '../labels/cgroup-removals';
@@ -14,7 +14,9 @@ import { PodWatcher } from '../labels/kube/pod-watcher';
 import { VERSION } from '../util/version';
 
 export interface HealthSources {
-  tcp: TcpBytesCollector;
+  counters: KernelCounters;
+  /** Every counting object and its hooks, as they are now. */
+  objects: () => Array<[string, HookResult[]]>;
   removals: CgroupRemovals;
   pods?: PodWatcher;
   caches: CacheStats[];
@@ -22,10 +24,10 @@ export interface HealthSources {
 }
 
 export function registerHealthMetrics(registry: Registry, src: HealthSources): void {
-  const { tcp, removals, caches, binaryTruncated } = src;
+  const { counters: tcp, removals, caches, binaryTruncated } = src;
   const one = (labels: Record<string, string>, value: number): Sample => ({ labels, value });
   const objects = (): Array<[string, HookResult[]]> => [
-    [TCP_BYTES_OBJECT, tcp.loaded.hooks],
+    ...src.objects(),
     [CGROUP_EVENTS_OBJECT, removals.loaded?.hooks ?? [{ hook: 'cgroup_rmdir', refused: [] }]],
   ];
 
@@ -74,11 +76,10 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
     defineMetric(registry, catalog.KUBE_PODS, () => [one({}, pods.size)]);
   }
 
-  const limiters = [...tcp.limiters.values()];
   // After this scrape's read, which is when the limiters decide.
-  defineMetric(registry, catalog.METRIC_SERIES, async () => (await tcp.snapshot(), limiters.map((l) => one({ metric: l.metric }, l.series))));
-  defineMetric(registry, catalog.METRIC_SERIES_LIMIT, () => limiters.map((l) => one({ metric: l.metric }, l.limit)));
-  defineMetric(registry, catalog.METRIC_OVERFLOWED_LABEL_SETS, async () => (await tcp.snapshot(), limiters.map((l) => one({ metric: l.metric }, l.overflowedLabelSets))));
+  defineMetric(registry, catalog.METRIC_SERIES, async () => (await tcp.snapshot(), tcp.limiters.map((l) => one({ metric: l.metric }, l.series))));
+  defineMetric(registry, catalog.METRIC_SERIES_LIMIT, () => tcp.limiters.map((l) => one({ metric: l.metric }, l.limit)));
+  defineMetric(registry, catalog.METRIC_OVERFLOWED_LABEL_SETS, async () => (await tcp.snapshot(), tcp.limiters.map((l) => one({ metric: l.metric }, l.overflowedLabelSets))));
 
   // Caches are used while a read is labelled: report them after it.
   const perCache = (f: (c: CacheStats) => number) => async () => (await tcp.snapshot(), caches.map((c) => one({ cache: c.name }, f(c))));

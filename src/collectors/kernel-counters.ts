@@ -1,0 +1,395 @@
+/**
+ * The one reader of the kernel's counters. Every counting object (TCP bytes,
+ * each policy hook) adds into the same maps: tally_counters, keyed by
+ * {owner, binary, extra labels, metric, bucket}, and the label-set and binary
+ * maps beside it. The first object loaded creates them; the others reuse them
+ * (sharedMaps()). So one batch read serves every metric, one staleness sweep
+ * retires every metric's entries, and one series limit applies per metric.
+ *
+ * Metrics are defined and undefined at run time (a policy file is added or
+ * deleted); each owns a metric id in the key.
+ */
+import { Registry } from 'prom-client';
+import { BPF_ANY, native, NativeRingBuffer } from '../native/addon';
+import { forgetAnnounced } from '../bpf/binary-announcements';
+import { LoadedObject } from '../bpf/loader';
+import { CounterEntry, readCounterMap, readStatsArray } from '../bpf/counter-map';
+import { ANNOUNCED_SLOTS, BUCKETS, BUCKET_SUM, CounterKey, decodeBinaryEvent, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, KernelStat } from '../bpf/layout';
+import { applyFilter, FilterLabel } from '../labels/label-filter';
+import { Labeler } from '../labels/labeler';
+import { BinaryPaths } from '../labels/binary-paths';
+import { ScrapeMemo } from '../util/memo';
+import { Staleness } from '../cardinality/staleness';
+import { CgroupRemovals } from '../labels/cgroup-removals';
+import { labelKey, OVERFLOW_LABELS, SeriesLimiter } from '../cardinality/series-limiter';
+import { Logger } from '../util/log';
+import { exposeSeries, SeriesValues } from './series-exposition';
+
+export const COUNTER_MAP = 'tally_counters';
+export const LABEL_SET_MAP = 'tally_cgroup_label_sets';
+
+/** The maps every counting object shares, by name. */
+export const SHARED_MAPS = [
+  COUNTER_MAP,
+  'tally_stats',
+  LABEL_SET_MAP,
+  'tally_ls_generation',
+  'tally_binary_events',
+  'tally_known_binaries',
+  'tally_announced',
+] as const;
+
+/** A metric counted in tally_counters under one id. */
+export interface CounterMetric {
+  id: number;
+  name: string;
+  help: string;
+  type: 'counter' | 'histogram';
+  /** Labels from the key's two label values, in order; decode turns a value into its text. */
+  extraLabels?: ReadonlyArray<{ name: string; decode(value: bigint): string }>;
+  /** Histograms: what bucket bound 2^i and the sum are multiplied by (1e-9 turns nanoseconds into seconds). */
+  scale?: number;
+}
+
+export interface KernelCountersOptions {
+  /** The object that created the shared maps. */
+  core: LoadedObject;
+  filter: readonly FilterLabel[];
+  seriesTtlMs: number;
+  removals: CgroupRemovals;
+  seriesLimit: number;
+  counterCapacity: number;
+  labeler: Labeler;
+  /** Called once a removed cgroup's mapping is retired. */
+  cgroupGone?: (cgroupId: bigint) => void;
+  binaries: BinaryPaths;
+  log: Logger;
+}
+
+interface Snapshot {
+  /** Per metric id: its series after the series limit. */
+  series: Map<number, SeriesValues[]>;
+  entries: number;
+  readSeconds: number;
+  stats: bigint[];
+  /** cgroups whose counts this read held back, their labels not final yet. */
+  pendingCgroups: number;
+}
+
+interface Defined {
+  metric: CounterMetric;
+  limiter: SeriesLimiter;
+  /** Highest bucket any series of this histogram has reached: buckets are exposed up to it, stably. */
+  topBucket: number;
+  unregister?: () => void;
+}
+
+export class KernelCounters {
+  private readonly fds: Record<(typeof SHARED_MAPS)[number], number>;
+  private readonly ring?: NativeRingBuffer;
+  private readonly memo: ScrapeMemo<Snapshot>;
+  private readonly metrics = new Map<number, Defined>();
+  readonly staleness: Staleness;
+  private readonly sweepTimer: NodeJS.Timeout;
+  private backlogTimer?: NodeJS.Timeout;
+  private reading = false;
+  private readonly cgroupFilter: FilterLabel[];
+  /** Ids asked to be announced again, so a scrape waits for each only once. */
+  private readonly reannounced = new Set<bigint>();
+  private readonly forgetUnseenMs: number;
+  private closed = false;
+
+  constructor(private readonly opts: KernelCountersOptions) {
+    const obj = opts.core.object;
+    this.fds = Object.fromEntries(SHARED_MAPS.map((m) => [m, obj.mapFd(m)])) as KernelCounters['fds'];
+    const keyByBinary = opts.filter.includes('binary');
+    // namespace, workload, pod and container all derive from the cgroup.
+    this.cgroupFilter = opts.filter.filter((l) => l !== 'binary');
+    if (keyByBinary) {
+      this.ring = new (native().RingBuffer)(this.fds.tally_binary_events, (records) => {
+        for (const r of records) opts.binaries.learn(decodeBinaryEvent(r));
+      });
+    }
+    this.memo = new ScrapeMemo(() => this.read());
+    // A label set no read has shown for this long has left the kernel and user space alike.
+    this.forgetUnseenMs = Math.max(2 * opts.seriesTtlMs, 5 * 60_000);
+    const genFd = this.fds.tally_ls_generation;
+    let generation = 0n;
+    this.staleness = new Staleness({
+      counterFd: this.fds.tally_counters,
+      labelSetFd: this.fds.tally_cgroup_label_sets,
+      bumpGeneration: () => {
+        const value = Buffer.alloc(8);
+        value.writeBigUInt64LE(++generation);
+        native().mapUpdate(genFd, Buffer.alloc(4), value, BPF_ANY);
+      },
+      removals: opts.removals,
+      ttlMs: opts.seriesTtlMs,
+      resolve: (id, pendingSince, giveUp) => {
+        const r = opts.labeler.resolve(id, pendingSince, giveUp);
+        return { labels: applyFilter(this.cgroupFilter, r.values) as Record<string, string>, final: r.final };
+      },
+      liveSetKeys: () => opts.labeler.livePodLabels().map((v) => labelKey(applyFilter(this.cgroupFilter, v) as Record<string, string>)),
+      binaryLabels: (id): Record<string, string> => {
+        const path = keyByBinary ? opts.binaries.path(id) : undefined;
+        return path ? { binary: path } : {};
+      },
+      extraLabels: (key) => this.extraLabels(key),
+      podDeletedAt: (id) => opts.labeler.podDeletedAt(id),
+      forget: (metric, key) => this.metrics.get(metric)?.limiter.forget(key) ?? 'unknown',
+      cgroupGone: (id) => opts.cgroupGone?.(id),
+    });
+    // Sweep often enough that a series outlives its TTL by at most a quarter of it.
+    const every = Math.min(Math.max(opts.seriesTtlMs / 4, 250), 15_000);
+    this.sweepTimer = setInterval(() => this.sweep(), every);
+    this.sweepTimer.unref();
+  }
+
+  /** fds of the shared maps, for other objects to reuse before they load. */
+  sharedMaps(): Record<string, number> {
+    return { ...this.fds };
+  }
+
+  get counterMapCapacity(): number {
+    return this.opts.counterCapacity;
+  }
+
+  /** Set to the counter map's capacity at load. */
+  get labelSetCapacity(): number {
+    return this.opts.counterCapacity;
+  }
+
+  get limiters(): SeriesLimiter[] {
+    return [...this.metrics.values()].map((d) => d.limiter);
+  }
+
+  /**
+   * Starts exposing a metric, and gives it its overflow entries (one per
+   * bucket for a histogram) so an update that finds the map full always has
+   * somewhere to go.
+   */
+  define(metric: CounterMetric, registry: Registry): void {
+    if (this.metrics.has(metric.id)) throw new Error(`metric id ${metric.id} is taken by ${this.metrics.get(metric.id)!.metric.name}`);
+    const buckets = metric.type === 'histogram' ? [...Array(BUCKETS).keys(), BUCKET_SUM] : [0];
+    const stride = native().mapInfo(this.fds.tally_counters).valueStride;
+    for (const bucket of buckets) {
+      const key = encodeCounterKey({ cgroupId: 0n, binaryId: 0n, metric: metric.id, flags: KEY_OVERFLOW, bucket });
+      native().mapUpdate(this.fds.tally_counters, key, Buffer.alloc(stride), BPF_ANY);
+    }
+    const d: Defined = { metric, limiter: new SeriesLimiter(metric.name, this.opts.seriesLimit, this.forgetUnseenMs), topBucket: 0 };
+    this.metrics.set(metric.id, d);
+    d.unregister = exposeSeries(registry, metric, async () => ({ series: (await this.memo.get()).series.get(metric.id) ?? [], topBucket: d.topBucket }));
+    this.invalidate();
+  }
+
+  /**
+   * Stops exposing metrics and deletes their kernel entries. The objects that
+   * counted into them must be closed first, or late events would recreate them.
+   */
+  undefine(ids: number[]): void {
+    const gone = new Set(ids);
+    for (const id of ids) {
+      this.metrics.get(id)?.unregister?.();
+      this.metrics.delete(id);
+      this.staleness.dropMetric(id);
+    }
+    for (const e of readCounterMap(this.fds.tally_counters).entries) {
+      if (gone.has(e.key.metric)) native().mapDelete(this.fds.tally_counters, encodeCounterKey(e.key));
+    }
+    this.invalidate();
+  }
+
+  /**
+   * Folds resolved cgroups into label sets and retires what went stale. With
+   * a backlog of new cgroups, the next sweep follows shortly, yielding to
+   * scrapes in between.
+   */
+  sweep(): void {
+    // A read in flight holds a dump of the kernel map while it waits for
+    // binary announcements; moving entries now would count them twice.
+    if (this.reading) {
+      clearTimeout(this.backlogTimer);
+      this.backlogTimer = setTimeout(() => this.sweep(), 50);
+      this.backlogTimer.unref();
+      return;
+    }
+    try {
+      const started = Date.now();
+      const backlog = this.staleness.sweep();
+      this.opts.log.debug('sweep', { ms: Date.now() - started, label_sets: this.staleness.labelSets.size, backlog });
+      this.invalidate();
+      if (backlog && !this.closed) {
+        clearTimeout(this.backlogTimer);
+        this.backlogTimer = setTimeout(() => this.sweep(), 100);
+        this.backlogTimer.unref();
+      }
+    } catch (e) {
+      this.opts.log.error('staleness sweep failed', { error: (e as Error).message });
+    }
+  }
+
+  /** Drop the cached read so the next scrape reads the kernel again. */
+  invalidate(): void {
+    this.memo.invalidate();
+  }
+
+  snapshot(): Promise<Snapshot> {
+    return this.memo.get();
+  }
+
+  ringStats(): { delivered: number; dropped: number; failedErrno: number } {
+    return this.ring?.stats() ?? { delivered: 0, dropped: 0, failedErrno: 0 };
+  }
+
+  private extraLabels(key: CounterKey): Record<string, string> | undefined {
+    const extra = this.metrics.get(key.metric)?.metric.extraLabels;
+    if (!extra || extra.length === 0 || key.flags === KEY_OVERFLOW) return undefined;
+    const out: Record<string, string> = {};
+    const values = [key.label0 ?? 0n, key.label1 ?? 0n];
+    extra.forEach((l, i) => (out[l.name] = l.decode(values[i])));
+    return out;
+  }
+
+  private async read(): Promise<Snapshot> {
+    this.reading = true;
+    try {
+      return await this.readUnswept();
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  private async readUnswept(): Promise<Snapshot> {
+    const started = process.hrtime.bigint();
+    const dump = readCounterMap(this.fds.tally_counters);
+    const stats = readStatsArray(this.fds.tally_stats);
+    const readSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    // An announcement may still be on its way from the ring-buffer thread
+    // (the kernel announces a binary just before counting its first event).
+    // Deliveries run in a later turn of the event loop: wait for them, briefly.
+    for (let waited = 0; this.ring && waited < 50 && this.unknownBinaries(dump.entries).length > 0; waited += 2) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    if (this.ring) this.reannounce(this.unknownBinaries(dump.entries));
+    const byMetric = new Map<number, Map<string, SeriesValues>>();
+    for (const id of this.metrics.keys()) byMetric.set(id, new Map());
+    const pending = new Set<bigint>();
+    for (const e of dump.entries) this.fold(byMetric, e, pending);
+    this.addRetired(byMetric);
+    // Limits apply here, once per read, so every metric of a scrape (health
+    // included, which prom-client collects concurrently) sees the same state.
+    const series = new Map<number, SeriesValues[]>();
+    const now = Date.now();
+    for (const [id, all] of byMetric) series.set(id, this.limit(this.metrics.get(id)!, all, now));
+    return { series, entries: dump.entries.length, readSeconds, stats, pendingCgroups: pending.size };
+  }
+
+  /** Applies the metric's series limit: label sets past it merge into the overflow series. */
+  private limit(d: Defined, all: Map<string, SeriesValues>, now: number): SeriesValues[] {
+    const out: SeriesValues[] = [];
+    let overflow: SeriesValues | undefined;
+    for (const [key, s] of all) {
+      if (s.buckets) for (const b of s.buckets.keys()) if (b !== BUCKET_SUM && b > d.topBucket) d.topBucket = b;
+      if (key !== OVERFLOW_KEY && d.limiter.place(key, now) === 'admitted') {
+        out.push(s);
+        continue;
+      }
+      overflow ??= { labels: { ...OVERFLOW_LABELS }, value: 0, buckets: s.buckets ? new Map() : undefined };
+      overflow.value += s.value;
+      if (s.buckets) for (const [b, v] of s.buckets) addBucket(overflow, b, v);
+    }
+    d.limiter.forgetUnseen(now);
+    if (overflow) out.push(overflow);
+    return out;
+  }
+
+  /** Binary ids in the counters whose path user space does not know (and has not asked for yet). */
+  private unknownBinaries(entries: CounterEntry[]): bigint[] {
+    const ids = new Set<bigint>();
+    for (const e of entries) {
+      const id = e.key.binaryId;
+      if (id > 1n && !this.opts.binaries.has(id) && !this.reannounced.has(id)) ids.add(id);
+    }
+    return [...ids];
+  }
+
+  /**
+   * An id the kernel believes announced but user space never learned (a
+   * dropped delivery, or evicted from the path cache): forget it in the
+   * kernel, so the next event of that binary announces its path again.
+   */
+  private reannounce(ids: bigint[]): void {
+    if (ids.length === 0) return;
+    if (this.reannounced.size > 4 * ANNOUNCED_SLOTS) this.reannounced.clear();
+    forgetAnnounced(this.opts.core.object, ids);
+    for (const id of ids) this.reannounced.add(id);
+    this.opts.log.debug('asked the kernel to announce binaries again', { count: ids.length });
+  }
+
+  private fold(byMetric: Map<number, Map<string, SeriesValues>>, e: CounterEntry, pending: Set<bigint>): void {
+    const series = byMetric.get(e.key.metric);
+    if (!series) return; // a metric being undefined
+    const bucket = e.key.bucket ?? 0;
+    const histogram = this.metrics.get(e.key.metric)!.metric.type === 'histogram';
+    if (e.key.flags === KEY_OVERFLOW) {
+      if (e.value !== 0) add(series, OVERFLOW_KEY, OVERFLOW_LABELS, histogram, bucket, e.value);
+      return;
+    }
+    const labels = this.staleness.labelsOf(e.key);
+    if (labels) add(series, labels.key, labels.labels, histogram, bucket, e.value);
+    else if (e.key.flags !== KEY_LABEL_SET) pending.add(e.key.cgroupId); // held back until its labels are final
+  }
+
+  /** What fold-in and staleness moved out of the kernel map still counts. */
+  private addRetired(byMetric: Map<number, Map<string, SeriesValues>>): void {
+    for (const [metric, held] of this.staleness.held) {
+      const series = byMetric.get(metric);
+      if (!series) continue;
+      const histogram = this.metrics.get(metric)!.metric.type === 'histogram';
+      for (const [key, h] of held) for (const [b, v] of h.buckets) add(series, key, h.labels, histogram, b, v);
+    }
+    for (const [metric, buckets] of this.staleness.heldOverflow) {
+      const series = byMetric.get(metric);
+      if (!series) continue;
+      const histogram = this.metrics.get(metric)!.metric.type === 'histogram';
+      for (const [b, v] of buckets) add(series, OVERFLOW_KEY, OVERFLOW_LABELS, histogram, b, v);
+    }
+  }
+
+  /** Kernel self-statistics (tally_stats), summed over CPUs. */
+  async kernelStats(): Promise<{ mapFull: bigint; lost: bigint; binaryEventDrops: bigint; pathTruncated: bigint; entries: number; readSeconds: number }> {
+    const s = await this.memo.get();
+    const at = (i: number): bigint => s.stats[i] ?? 0n;
+    return {
+      mapFull: at(KernelStat.mapFull),
+      lost: at(KernelStat.lost),
+      binaryEventDrops: at(KernelStat.binaryEventDrops),
+      pathTruncated: at(KernelStat.pathTruncated),
+      entries: s.entries,
+      readSeconds: s.readSeconds,
+    };
+  }
+
+  /** Stops sweeping and consuming; the maps close with the objects that hold them. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    clearTimeout(this.backlogTimer);
+    this.ring?.close();
+  }
+}
+
+const OVERFLOW_KEY = labelKey(OVERFLOW_LABELS);
+
+function addBucket(s: SeriesValues, bucket: number, value: number): void {
+  s.buckets!.set(bucket, (s.buckets!.get(bucket) ?? 0) + value);
+}
+
+/** Counters keep one number per series; only histograms pay for a map of buckets. */
+function add(series: Map<string, SeriesValues>, key: string, labels: Readonly<Record<string, string>>, histogram: boolean, bucket: number, value: number): void {
+  let s = series.get(key);
+  if (!s) series.set(key, (s = { labels, value: 0, buckets: histogram ? new Map() : undefined }));
+  if (histogram) addBucket(s, bucket, value);
+  else s.value += value;
+}
