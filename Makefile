@@ -30,8 +30,18 @@ TS_STAMP   := dist/.stamp
 
 NODEDIR    := $(shell [ -f /usr/include/node/node.h ] && echo --nodedir=/usr)
 
+SYSCALLS   := build/syscalls.json
+UNISTD_H   := $(firstword $(wildcard /usr/include/$(shell uname -m)-linux-gnu/asm/unistd_64.h /usr/include/asm/unistd_64.h /usr/include/asm-generic/unistd.h))
+
 .PHONY: all clean
-all: $(BPF_OBJS) $(TEST_BPF_OBJS) $(BENCH_BPF_OBJS) $(BENCH_BINS) $(ADDON) $(TS_STAMP)
+all: $(BPF_OBJS) $(TEST_BPF_OBJS) $(BENCH_BPF_OBJS) $(BENCH_BINS) $(ADDON) $(TS_STAMP) $(SYSCALLS)
+
+# Syscall numbers of this architecture, for hooks that fall back to the raw
+# syscall tracepoints (which only know a syscall by its number).
+$(SYSCALLS): $(UNISTD_H)
+	@echo "[build] $@ from $<"
+	@mkdir -p $(dir $@)
+	@sed -n 's/^#define __NR_\([a-z0-9_]*\)[[:space:]]\+\([0-9]\+\)$$/"\1": \2/p' $< | paste -sd, | sed 's/^/{/; s/$$/}/' > $@.tmp && mv $@.tmp $@
 
 # libbpf as position-independent static code: Debian's libbpf.a is not PIC and
 # cannot be linked into a shared object such as a .node addon.

@@ -180,7 +180,14 @@ static __always_inline __u64 record_arg(void *record, __u32 offset, __u32 size, 
 	}
 }
 
-static __always_inline __u64 raw_arg(void *ctx, const volatile struct tally_pol_arg *a)
+/* What kind of program is running: where its context keeps things. */
+enum prog_kind {
+	PROG_REGS,   /* kprobe, uprobe: ctx is the probed function's registers */
+	PROG_U64,    /* fentry, raw_tp: ctx is an array of u64 arguments */
+	PROG_RECORD, /* tracepoint: ctx is the event record */
+};
+
+static __always_inline __u64 raw_arg(void *ctx, const volatile struct tally_pol_arg *a, enum prog_kind kind)
 {
 	switch (a->source) {
 	case TALLY_SRC_REGS:
@@ -189,8 +196,13 @@ static __always_inline __u64 raw_arg(void *ctx, const volatile struct tally_pol_
 		return ((__u64 *)ctx)[a->index & 7];
 	case TALLY_SRC_RECORD:
 		return record_arg(ctx, a->index, a->size, a->type == TALLY_T_INT);
-	case TALLY_SRC_SYSCALL:
-		return syscall_arg((struct pt_regs *)((__u64 *)ctx)[0], a->index);
+	case TALLY_SRC_SYSCALL: {
+		/* A syscall's own arguments sit in the user registers it saved;
+		 * the syscall wrapper and sys_enter both get a pointer to them first. */
+		struct pt_regs *regs = kind == PROG_REGS ? (struct pt_regs *)PT_REGS_PARM1((struct pt_regs *)ctx)
+							 : (struct pt_regs *)((__u64 *)ctx)[0];
+		return syscall_arg(regs, a->index);
+	}
 	}
 	return 0;
 }
@@ -339,13 +351,13 @@ static __always_inline void decode_file(struct tally_pol_event *ev, __u32 i, str
 		ev->str_len[i] = path_string(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), ev->str[i].data);
 }
 
-static __always_inline void decode_args(void *ctx, struct tally_pol_event *ev)
+static __always_inline void decode_args(void *ctx, struct tally_pol_event *ev, enum prog_kind kind)
 {
 	for (__u32 i = 0; i < TALLY_POL_ARGS; i++) {
 		if (i >= pol.nargs)
 			break;
 		const volatile struct tally_pol_arg *a = &pol.args[i];
-		__u64 v = raw_arg(ctx, a);
+		__u64 v = raw_arg(ctx, a, kind);
 
 		ev->p.val[i] = narrow(v, a);
 		ev->file_type[i] = 0;
@@ -630,7 +642,7 @@ static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 
 
 /* ---- entry and return ----------------------------------------------------- */
 
-static __always_inline int on_entry(void *ctx)
+static __always_inline int on_entry(void *ctx, enum prog_kind kind)
 {
 	__u32 zero = 0;
 	struct tally_pol_event *ev = bpf_map_lookup_elem(&tally_pol_scratch, &zero);
@@ -639,7 +651,7 @@ static __always_inline int on_entry(void *ctx)
 		return 0;
 	ev->p.owner = 0;
 	ev->p.binary = key_by_binary || pol.nselectors ? tally_binary_of(bpf_get_current_task_btf()) : 0;
-	decode_args(ctx, ev);
+	decode_args(ctx, ev, kind);
 	if (!selected(ev))
 		return 0;
 	/* An event owned by a socket may fire in softirq or a timer: the task on the CPU is not its binary. */
@@ -673,7 +685,7 @@ static __always_inline int on_return(__s64 ret)
 SEC("kprobe")
 int pol_kprobe(struct pt_regs *ctx)
 {
-	return on_entry(ctx);
+	return on_entry(ctx, PROG_REGS);
 }
 
 SEC("kretprobe")
@@ -685,7 +697,7 @@ int pol_kretprobe(struct pt_regs *ctx)
 SEC("uprobe")
 int pol_uprobe(struct pt_regs *ctx)
 {
-	return on_entry(ctx);
+	return on_entry(ctx, PROG_REGS);
 }
 
 SEC("uretprobe")
@@ -698,7 +710,7 @@ int pol_uretprobe(struct pt_regs *ctx)
 SEC("fentry")
 int pol_fentry(__u64 *ctx)
 {
-	return on_entry(ctx);
+	return on_entry(ctx, PROG_U64);
 }
 
 /* fexit's context holds the arguments, then the return value. */
@@ -714,13 +726,13 @@ int pol_fexit(__u64 *ctx)
 SEC("tracepoint")
 int pol_tracepoint(void *ctx)
 {
-	return on_entry(ctx);
+	return on_entry(ctx, PROG_RECORD);
 }
 
 SEC("raw_tp")
 int pol_raw_tp(__u64 *ctx)
 {
-	return on_entry(ctx);
+	return on_entry(ctx, PROG_U64);
 }
 
 /*
@@ -733,7 +745,7 @@ int pol_sys_enter(__u64 *ctx)
 {
 	if (ctx[1] != pol.syscall_nr)
 		return 0;
-	return on_entry(ctx);
+	return on_entry(ctx, PROG_U64);
 }
 
 SEC("raw_tp/sys_exit")

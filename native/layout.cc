@@ -6,6 +6,7 @@
 #include "tally_types.h"
 #include "tcp_bytes.h"
 #include "cgroup_events.h"
+#include "policy.h"
 
 namespace tally {
 
@@ -53,6 +54,32 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   cg.Set("size", sizeof(tally_cgroup_event));
   FIELD(cg, tally_cgroup_event, cgroup_id);
   layout.Set("cgroupEvent", cg);
+
+  // bpf/policy.h: sizes and the offsets the encoder in src/engine/hook-config.ts relies on.
+  Napi::Object pol = Napi::Object::New(env);
+  pol.Set("config", sizeof(tally_pol_config));
+  pol.Set("config_syscall_nr", offsetof(tally_pol_config, syscall_nr));
+  pol.Set("config_args", offsetof(tally_pol_config, args));
+  pol.Set("config_selectors", offsetof(tally_pol_config, selectors));
+  pol.Set("config_metrics", offsetof(tally_pol_config, metrics));
+  pol.Set("arg", sizeof(tally_pol_arg));
+  pol.Set("arg_index", offsetof(tally_pol_arg, index));
+  pol.Set("filter", sizeof(tally_pol_filter));
+  pol.Set("filter_slot", offsetof(tally_pol_filter, slot));
+  pol.Set("filter_values", offsetof(tally_pol_filter, values));
+  pol.Set("selector", sizeof(tally_pol_selector));
+  pol.Set("selector_filters", offsetof(tally_pol_selector, filters));
+  pol.Set("selector_binaries", offsetof(tally_pol_selector, binaries));
+  pol.Set("binaries", sizeof(tally_pol_binaries));
+  pol.Set("label", sizeof(tally_pol_label));
+  pol.Set("label_slot", offsetof(tally_pol_label, slot));
+  pol.Set("label_cap", offsetof(tally_pol_label, cap));
+  pol.Set("metric", sizeof(tally_pol_metric));
+  pol.Set("metric_labels", offsetof(tally_pol_metric, labels));
+  pol.Set("lpm_key", sizeof(tally_pol_lpm_key));
+  pol.Set("binary_key", sizeof(tally_pol_binary_key));
+  pol.Set("seen_key", sizeof(tally_pol_seen_key));
+  layout.Set("policy", pol);
 
   exports.Set("layout", layout);
 }

@@ -29,8 +29,8 @@ fi
 # The toolchain (clang-16, bpftool, libelf, zlib) builds the BPF objects and the
 # vendored libbpf; bpftrace and prometheus's promtool are peers that tests and
 # benchmarks measure against; util-linux gives setpriv and unshare to tests.
-APT_PACKAGES=(clang-16 llvm-16 bpftool libelf-dev zlib1g-dev pkg-config make g++ python3
-  dpkg-dev bpftrace prometheus iproute2 util-linux)
+APT_PACKAGES=(clang-16 llvm-16 bpftool libelf-dev zlib1g-dev linux-libc-dev pkg-config make g++ python3
+  dpkg-dev bpftrace prometheus iproute2 nftables util-linux)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

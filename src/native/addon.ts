@@ -86,6 +86,7 @@ export interface NativeRingBuffer {
 
 /** Offsets and constants of bpf/tally_types.h, as compiled into the addon. */
 export interface NativeLayout {
+  policy: Record<string, number>;
   counterKey: { size: number; cgroup_id: number; binary_id: number; labels: number; metric: number; flags: number; bucket: number };
   binaryEvent: { size: number; binary_id: number; path_len: number; truncated: number; path: number };
   cgroupEvent: { size: number; cgroup_id: number };

@@ -1,0 +1,225 @@
+/**
+ * Encodes a compiled hook into struct tally_pol_config (bpf/policy.h), the
+ * `const volatile` configuration of one policy hook's object. Offsets are
+ * written out here and checked against the addon's view of the header
+ * (checkHookConfigLayout), so neither side can drift unseen.
+ */
+import { native } from '../native/addon';
+
+export const POL = {
+  args: 6,
+  selectors: 5,
+  filters: 5,
+  binaries: 4,
+  values: 16,
+  metrics: 8,
+  labels: 2,
+  str: 128,
+  none: 0xff,
+} as const;
+
+/** enum tally_pol_source */
+export const Source = { none: 0, regs: 1, ctx: 2, record: 3, syscall: 4 } as const;
+/** enum tally_pol_type */
+export const ArgKind = { int: 1, uint: 2, string: 3, file: 4, path: 5, fd: 6, sock: 7, skb: 8, sockaddr: 9 } as const;
+/** enum tally_pol_field */
+export const Field = { value: 0, saddr: 1, daddr: 2, sport: 3, dport: 4, protocol: 5, family: 6, fileType: 7, string: 8 } as const;
+/** enum tally_pol_op */
+export const Op = { eq: 1, neq: 2, gt: 3, lt: 4, mask: 5, range: 6, notRange: 7, lpm: 8, notLpm: 9 } as const;
+/** enum tally_pol_label_kind */
+export const LabelKind = { none: 0, capped: 1, prefix: 2 } as const;
+/** enum tally_pol_value */
+export const ValueKind = { count: 0, arg: 1, return: 2, latency: 3 } as const;
+
+export interface ArgConfig {
+  source: number;
+  type: number;
+  size: number;
+  user: boolean;
+  wantStr: boolean;
+  wantNet: boolean;
+  wantFile: boolean;
+  index: number;
+}
+
+export interface FilterConfig {
+  op: number;
+  arg: number;
+  field: number;
+  slot: number;
+  values: bigint[];
+}
+
+export interface SelectorConfig {
+  filters: FilterConfig[];
+  binaries: Array<{ in: boolean; slot: number }>;
+}
+
+export interface LabelConfig {
+  kind: number;
+  arg: number;
+  field: number;
+  slot: number;
+  cap: number;
+}
+
+export interface MetricConfig {
+  id: number;
+  histogram: boolean;
+  value: number;
+  arg: number;
+  labels: LabelConfig[];
+}
+
+export interface HookConfig {
+  ownerArg: number;
+  hasReturn: boolean;
+  retSigned: boolean;
+  syscallNr: number;
+  args: ArgConfig[];
+  selectors: SelectorConfig[];
+  metrics: MetricConfig[];
+}
+
+const L = {
+  config: 4032,
+  configSyscallNr: 8,
+  configArgs: 16,
+  configSelectors: 112,
+  configMetrics: 3712,
+  arg: 16,
+  argIndex: 8,
+  filter: 136,
+  filterSlot: 4,
+  filterValues: 8,
+  selector: 720,
+  selectorFilters: 8,
+  selectorBinaries: 688,
+  binaries: 8,
+  label: 16,
+  labelSlot: 4,
+  labelCap: 8,
+  metric: 40,
+  metricLabels: 8,
+  lpmKey: 8 + 128,
+  binaryKey: 16,
+  seenKey: 16,
+};
+
+export const LPM_KEY_SIZE = L.lpmKey;
+
+function over(what: string, n: number, cap: number): void {
+  if (n > cap) throw new Error(`${what}: ${n} exceeds the engine's ${cap}`);
+}
+
+export function encodeHookConfig(c: HookConfig): Buffer {
+  over('args', c.args.length, POL.args);
+  over('selectors', c.selectors.length, POL.selectors);
+  over('metrics', c.metrics.length, POL.metrics);
+  const b = Buffer.alloc(L.config);
+  b.writeUInt8(c.args.length, 0);
+  b.writeUInt8(c.selectors.length, 1);
+  b.writeUInt8(c.metrics.length, 2);
+  b.writeUInt8(c.ownerArg, 3);
+  b.writeUInt8(c.hasReturn ? 1 : 0, 4);
+  b.writeUInt8(c.retSigned ? 1 : 0, 5);
+  b.writeUInt32LE(c.syscallNr >>> 0, L.configSyscallNr);
+  c.args.forEach((a, i) => {
+    const o = L.configArgs + i * L.arg;
+    b.writeUInt8(a.source, o);
+    b.writeUInt8(a.type, o + 1);
+    b.writeUInt8(a.size, o + 2);
+    b.writeUInt8(a.user ? 1 : 0, o + 3);
+    b.writeUInt8(a.wantStr ? 1 : 0, o + 4);
+    b.writeUInt8(a.wantNet ? 1 : 0, o + 5);
+    b.writeUInt8(a.wantFile ? 1 : 0, o + 6);
+    b.writeUInt16LE(a.index, o + L.argIndex);
+  });
+  c.selectors.forEach((s, i) => {
+    const o = L.configSelectors + i * L.selector;
+    over('matchArgs of a selector', s.filters.length, POL.filters);
+    over('matchBinaries of a selector', s.binaries.length, POL.binaries);
+    b.writeUInt8(s.filters.length, o);
+    b.writeUInt8(s.binaries.length, o + 1);
+    s.filters.forEach((f, j) => {
+      const fo = o + L.selectorFilters + j * L.filter;
+      over('values of a filter', f.values.length, POL.values);
+      b.writeUInt8(f.op, fo);
+      b.writeUInt8(f.arg, fo + 1);
+      b.writeUInt8(f.field, fo + 2);
+      b.writeUInt8(f.values.length, fo + 3);
+      b.writeUInt32LE(f.slot, fo + L.filterSlot);
+      f.values.forEach((v, k) => b.writeBigUInt64LE(BigInt.asUintN(64, v), fo + L.filterValues + 8 * k));
+    });
+    s.binaries.forEach((bin, j) => {
+      const bo = o + L.selectorBinaries + j * L.binaries;
+      b.writeUInt8(bin.in ? 1 : 0, bo);
+      b.writeUInt32LE(bin.slot, bo + 4);
+    });
+  });
+  c.metrics.forEach((m, i) => {
+    const o = L.configMetrics + i * L.metric;
+    over('labels of a metric', m.labels.length, POL.labels);
+    b.writeUInt32LE(m.id, o);
+    b.writeUInt8(m.histogram ? 1 : 0, o + 4);
+    b.writeUInt8(m.value, o + 5);
+    b.writeUInt8(m.arg, o + 6);
+    b.writeUInt8(m.labels.length, o + 7);
+    m.labels.forEach((l, j) => {
+      const lo = o + L.metricLabels + j * L.label;
+      b.writeUInt8(l.kind, lo);
+      b.writeUInt8(l.arg, lo + 1);
+      b.writeUInt8(l.field, lo + 2);
+      b.writeUInt32LE(l.slot, lo + L.labelSlot);
+      b.writeUInt32LE(l.cap, lo + L.labelCap);
+    });
+  });
+  return b;
+}
+
+/** Key of tally_pol_lpm: prefix length in bits (32 for the slot, then the data's), slot big-endian, data. */
+export function lpmKey(slot: number, data: Buffer, dataBits: number): Buffer {
+  const k = Buffer.alloc(L.lpmKey);
+  k.writeUInt32LE(32 + dataBits, 0);
+  k.writeUInt32BE(slot, 4);
+  data.copy(k, 8, 0, Math.min(data.length, POL.str));
+  return k;
+}
+
+export function binaryKey(slot: number, binaryId: bigint): Buffer {
+  const k = Buffer.alloc(L.binaryKey);
+  k.writeUInt32LE(slot, 0);
+  k.writeBigUInt64LE(binaryId, 8);
+  return k;
+}
+
+/** Throws if the addon's view of bpf/policy.h differs from this file's. */
+export function checkHookConfigLayout(): void {
+  const p = native().layout.policy;
+  const want: Array<[string, number]> = [
+    ['config', L.config],
+    ['config_syscall_nr', L.configSyscallNr],
+    ['config_args', L.configArgs],
+    ['config_selectors', L.configSelectors],
+    ['config_metrics', L.configMetrics],
+    ['arg', L.arg],
+    ['arg_index', L.argIndex],
+    ['filter', L.filter],
+    ['filter_slot', L.filterSlot],
+    ['filter_values', L.filterValues],
+    ['selector', L.selector],
+    ['selector_filters', L.selectorFilters],
+    ['selector_binaries', L.selectorBinaries],
+    ['binaries', L.binaries],
+    ['label', L.label],
+    ['label_slot', L.labelSlot],
+    ['label_cap', L.labelCap],
+    ['metric', L.metric],
+    ['metric_labels', L.metricLabels],
+    ['lpm_key', L.lpmKey],
+    ['binary_key', L.binaryKey],
+    ['seen_key', L.seenKey],
+  ];
+  const bad = want.filter(([k, v]) => p[k] !== v);
+  if (bad.length) throw new Error(`bpf/policy.h and src/engine/hook-config.ts disagree: ${bad.map(([k, v]) => `${k} is ${p[k]} in C, ${v} in TypeScript`).join('; ')}`);
+}

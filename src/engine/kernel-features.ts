@@ -1,0 +1,57 @@
+/**
+ * What this kernel can attach, learned once at startup by loading and
+ * attaching an empty program of each kind (bpf/probe.bpf.c). Hooks then try
+ * only attach types that work, and a hook that has none left says exactly
+ * which were refused and why.
+ */
+import * as fs from 'node:fs';
+import { AttachTarget, isNativeError, native } from '../native/addon';
+import { bpfObjectPath } from '../util/paths';
+import { explain } from '../bpf/loader';
+
+export const PROBED = ['fentry', 'kprobe', 'tp_btf', 'raw_tp', 'tracepoint', 'uprobe'] as const;
+export type ProbedAttach = (typeof PROBED)[number];
+
+export interface Support {
+  ok: boolean;
+  /** Why not: errno code and the kernel's or libbpf's words. */
+  reason?: string;
+}
+
+export type KernelFeatures = ReadonlyMap<ProbedAttach, Support>;
+
+/** The C library of this process, a uprobe target every Linux host has. */
+function libcPath(): string | undefined {
+  const maps = fs.readFileSync('/proc/self/maps', 'utf8');
+  return /\s(\/\S*libc\.so\.6)$/m.exec(maps)?.[1];
+}
+
+export function probeKernel(kernelBtfPath?: string): KernelFeatures {
+  const out = new Map<ProbedAttach, Support>();
+  for (const kind of PROBED) {
+    const program = `probe_${kind}`;
+    const obj = new (native().BpfObject)(bpfObjectPath('probe'), kernelBtfPath ? { kernelBtfPath } : undefined);
+    try {
+      for (const p of obj.programs()) obj.setAutoload(p.name, p.name === program);
+      obj.load();
+      let target: AttachTarget | undefined;
+      if (kind === 'uprobe') {
+        const libc = libcPath();
+        if (!libc) throw new Error('no libc.so.6 mapped in this process to probe uprobes with');
+        target = { kind: 'uprobe', path: libc, func: 'getpid', retprobe: false };
+      }
+      obj.attach(program, target);
+      out.set(kind, { ok: true });
+    } catch (e) {
+      const reason = isNativeError(e) ? `${e.code}: ${explain(e.log, program) || e.message}` : (e as Error).message;
+      out.set(kind, { ok: false, reason });
+    } finally {
+      obj.close();
+    }
+  }
+  return out;
+}
+
+export function describeFeatures(f: KernelFeatures): string {
+  return PROBED.map((k) => `${k}=${f.get(k)?.ok ? 'yes' : 'no'}`).join(' ');
+}
