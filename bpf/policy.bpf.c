@@ -561,6 +561,8 @@ static __always_inline __u64 capped(__u64 v, const volatile struct tally_pol_lab
 
 static __always_inline __u64 label_value(struct tally_pol_event *ev, const volatile struct tally_pol_label *l)
 {
+	if (l->kind == TALLY_LABEL_CONST)
+		return l->slot;
 	if (l->kind == TALLY_LABEL_PREFIX) {
 		long index = lpm_find(ev, l->arg, TALLY_F_STRING, l->slot);
 		return index >= 0 ? (__u64)index + 1 : TALLY_LABEL_OVERFLOW;

@@ -27,7 +27,7 @@ export interface CandidateProgram {
  * A way to run a hook: one program, or several that only work together (a
  * kprobe and its kretprobe), loaded and attached together.
  */
-export type Candidate = string | { programs: CandidateProgram[] };
+export type Candidate = string | { programs: CandidateProgram[]; constants?: Record<string, Buffer> };
 
 export interface HookSpec {
   /** Stable name of what is hooked, e.g. "sock:sock_send_length". */
@@ -148,7 +148,12 @@ export function loadObject(opts: LoadOptions): LoadedObject {
       const enabled = new Set(chosen.map((p) => p.name));
       for (const p of sections.keys()) obj.setAutoload(p, enabled.has(p));
       for (const p of chosen) if (p.attachTo) obj.setAttachTarget(p.name, p.attachTo);
-      for (const [name, bytes] of Object.entries(opts.constants ?? {})) obj.setConstant(name, bytes);
+      const constants = { ...opts.constants };
+      for (const h of opts.hooks) {
+        const c = active(h);
+        if (c && typeof c !== 'string') Object.assign(constants, c.constants);
+      }
+      for (const [name, bytes] of Object.entries(constants)) obj.setConstant(name, bytes);
       for (const [name, n] of Object.entries(opts.maxEntries ?? {})) obj.setMaxEntries(name, n);
       for (const [name, fd] of Object.entries(opts.reuseMaps ?? {})) obj.reuseMap(name, fd);
 

@@ -45,8 +45,10 @@ export interface CounterMetric {
   name: string;
   help: string;
   type: 'counter' | 'histogram';
-  /** Labels from the key's two label values, in order; decode turns a value into its text. */
-  extraLabels?: ReadonlyArray<{ name: string; decode(value: bigint): string }>;
+  /** Names of the labels `labels` returns, for documentation. */
+  labelNames?: readonly string[];
+  /** Labels from the key's two label values (a policy metric's extra labels, or which hook counted). */
+  labels?: (label0: bigint, label1: bigint) => Record<string, string>;
   /** Histograms: what bucket bound 2^i and the sum are multiplied by (1e-9 turns nanoseconds into seconds). */
   scale?: number;
 }
@@ -67,8 +69,8 @@ export interface KernelCountersOptions {
 }
 
 interface Snapshot {
-  /** Per metric id: its series after the series limit. */
-  series: Map<number, SeriesValues[]>;
+  /** Per metric name: its series after the series limit. */
+  series: Map<string, SeriesValues[]>;
   entries: number;
   readSeconds: number;
   stats: bigint[];
@@ -76,12 +78,24 @@ interface Snapshot {
   pendingCgroups: number;
 }
 
-interface Defined {
-  metric: CounterMetric;
+/**
+ * The metrics exposed under one name. Usually one id; several when several
+ * policies count into one name (each Tetragon policy's
+ * tally_policy_events_total), so each can be removed on its own.
+ */
+interface Family {
+  name: string;
+  type: CounterMetric['type'];
+  ids: Set<number>;
   limiter: SeriesLimiter;
   /** Highest bucket any series of this histogram has reached: buckets are exposed up to it, stably. */
   topBucket: number;
-  unregister?: () => void;
+  unregister: () => void;
+}
+
+interface Defined {
+  metric: CounterMetric;
+  family: Family;
 }
 
 export class KernelCounters {
@@ -89,6 +103,7 @@ export class KernelCounters {
   private readonly ring?: NativeRingBuffer;
   private readonly memo: ScrapeMemo<Snapshot>;
   private readonly metrics = new Map<number, Defined>();
+  private readonly families = new Map<string, Family>();
   readonly staleness: Staleness;
   private readonly sweepTimer: NodeJS.Timeout;
   private backlogTimer?: NodeJS.Timeout;
@@ -136,7 +151,7 @@ export class KernelCounters {
       },
       extraLabels: (key) => this.extraLabels(key),
       podDeletedAt: (id) => opts.labeler.podDeletedAt(id),
-      forget: (metric, key) => this.metrics.get(metric)?.limiter.forget(key) ?? 'unknown',
+      forget: (metric, key) => this.metrics.get(metric)?.family.limiter.forget(key) ?? 'unknown',
       cgroupGone: (id) => opts.cgroupGone?.(id),
     });
     // Sweep often enough that a series outlives its TTL by at most a quarter of it.
@@ -160,7 +175,7 @@ export class KernelCounters {
   }
 
   get limiters(): SeriesLimiter[] {
-    return [...this.metrics.values()].map((d) => d.limiter);
+    return [...this.families.values()].map((f) => f.limiter);
   }
 
   /**
@@ -170,28 +185,53 @@ export class KernelCounters {
    */
   define(metric: CounterMetric, registry: Registry): void {
     if (this.metrics.has(metric.id)) throw new Error(`metric id ${metric.id} is taken by ${this.metrics.get(metric.id)!.metric.name}`);
+    let family = this.families.get(metric.name);
+    if (family && family.type !== metric.type) throw new Error(`${metric.name} is already a ${family.type}`);
     const buckets = metric.type === 'histogram' ? [...Array(BUCKETS).keys(), BUCKET_SUM] : [0];
     const stride = native().mapInfo(this.fds.tally_counters).valueStride;
     for (const bucket of buckets) {
       const key = encodeCounterKey({ cgroupId: 0n, binaryId: 0n, metric: metric.id, flags: KEY_OVERFLOW, bucket });
       native().mapUpdate(this.fds.tally_counters, key, Buffer.alloc(stride), BPF_ANY);
     }
-    const d: Defined = { metric, limiter: new SeriesLimiter(metric.name, this.opts.seriesLimit, this.forgetUnseenMs), topBucket: 0 };
-    this.metrics.set(metric.id, d);
-    d.unregister = exposeSeries(registry, metric, async () => ({ series: (await this.memo.get()).series.get(metric.id) ?? [], topBucket: d.topBucket }));
+    if (!family) {
+      const f: Family = {
+        name: metric.name,
+        type: metric.type,
+        ids: new Set(),
+        limiter: new SeriesLimiter(metric.name, this.opts.seriesLimit, this.forgetUnseenMs),
+        topBucket: 0,
+        unregister: () => undefined,
+      };
+      f.unregister = exposeSeries(registry, metric, async () => ({ series: (await this.memo.get()).series.get(f.name) ?? [], topBucket: f.topBucket }));
+      this.families.set(metric.name, (family = f));
+    }
+    family.ids.add(metric.id);
+    this.metrics.set(metric.id, { metric, family });
     this.invalidate();
   }
 
+  /** The metric ids counting under a name. */
+  idsOf(name: string): number[] {
+    return [...(this.families.get(name)?.ids ?? [])];
+  }
+
   /**
-   * Stops exposing metrics and deletes their kernel entries. The objects that
-   * counted into them must be closed first, or late events would recreate them.
+   * Stops counting metrics and deletes their kernel entries; a name with no
+   * id left disappears. The objects that counted into them must be closed
+   * first, or late events would recreate the entries.
    */
   undefine(ids: number[]): void {
     const gone = new Set(ids);
     for (const id of ids) {
-      this.metrics.get(id)?.unregister?.();
+      const d = this.metrics.get(id);
+      if (!d) continue;
       this.metrics.delete(id);
       this.staleness.dropMetric(id);
+      d.family.ids.delete(id);
+      if (d.family.ids.size === 0) {
+        d.family.unregister();
+        this.families.delete(d.family.name);
+      }
     }
     for (const e of readCounterMap(this.fds.tally_counters).entries) {
       if (gone.has(e.key.metric)) native().mapDelete(this.fds.tally_counters, encodeCounterKey(e.key));
@@ -242,12 +282,9 @@ export class KernelCounters {
   }
 
   private extraLabels(key: CounterKey): Record<string, string> | undefined {
-    const extra = this.metrics.get(key.metric)?.metric.extraLabels;
-    if (!extra || extra.length === 0 || key.flags === KEY_OVERFLOW) return undefined;
-    const out: Record<string, string> = {};
-    const values = [key.label0 ?? 0n, key.label1 ?? 0n];
-    extra.forEach((l, i) => (out[l.name] = l.decode(values[i])));
-    return out;
+    const labels = this.metrics.get(key.metric)?.metric.labels;
+    if (!labels || key.flags === KEY_OVERFLOW) return undefined;
+    return labels(key.label0 ?? 0n, key.label1 ?? 0n);
   }
 
   private async read(): Promise<Snapshot> {
@@ -271,21 +308,21 @@ export class KernelCounters {
       await new Promise((r) => setTimeout(r, 2));
     }
     if (this.ring) this.reannounce(this.unknownBinaries(dump.entries));
-    const byMetric = new Map<number, Map<string, SeriesValues>>();
-    for (const id of this.metrics.keys()) byMetric.set(id, new Map());
+    const byName = new Map<string, Map<string, SeriesValues>>();
+    for (const name of this.families.keys()) byName.set(name, new Map());
     const pending = new Set<bigint>();
-    for (const e of dump.entries) this.fold(byMetric, e, pending);
-    this.addRetired(byMetric);
+    for (const e of dump.entries) this.fold(byName, e, pending);
+    this.addRetired(byName);
     // Limits apply here, once per read, so every metric of a scrape (health
     // included, which prom-client collects concurrently) sees the same state.
-    const series = new Map<number, SeriesValues[]>();
+    const series = new Map<string, SeriesValues[]>();
     const now = Date.now();
-    for (const [id, all] of byMetric) series.set(id, this.limit(this.metrics.get(id)!, all, now));
+    for (const [name, all] of byName) series.set(name, this.limit(this.families.get(name)!, all, now));
     return { series, entries: dump.entries.length, readSeconds, stats, pendingCgroups: pending.size };
   }
 
   /** Applies the metric's series limit: label sets past it merge into the overflow series. */
-  private limit(d: Defined, all: Map<string, SeriesValues>, now: number): SeriesValues[] {
+  private limit(d: Family, all: Map<string, SeriesValues>, now: number): SeriesValues[] {
     const out: SeriesValues[] = [];
     let overflow: SeriesValues | undefined;
     for (const [key, s] of all) {
@@ -326,11 +363,12 @@ export class KernelCounters {
     this.opts.log.debug('asked the kernel to announce binaries again', { count: ids.length });
   }
 
-  private fold(byMetric: Map<number, Map<string, SeriesValues>>, e: CounterEntry, pending: Set<bigint>): void {
-    const series = byMetric.get(e.key.metric);
-    if (!series) return; // a metric being undefined
+  private fold(byName: Map<string, Map<string, SeriesValues>>, e: CounterEntry, pending: Set<bigint>): void {
+    const d = this.metrics.get(e.key.metric);
+    if (!d) return; // a metric being undefined
+    const series = byName.get(d.family.name)!;
     const bucket = e.key.bucket ?? 0;
-    const histogram = this.metrics.get(e.key.metric)!.metric.type === 'histogram';
+    const histogram = d.family.type === 'histogram';
     if (e.key.flags === KEY_OVERFLOW) {
       if (e.value !== 0) add(series, OVERFLOW_KEY, OVERFLOW_LABELS, histogram, bucket, e.value);
       return;
@@ -341,17 +379,19 @@ export class KernelCounters {
   }
 
   /** What fold-in and staleness moved out of the kernel map still counts. */
-  private addRetired(byMetric: Map<number, Map<string, SeriesValues>>): void {
+  private addRetired(byName: Map<string, Map<string, SeriesValues>>): void {
     for (const [metric, held] of this.staleness.held) {
-      const series = byMetric.get(metric);
-      if (!series) continue;
-      const histogram = this.metrics.get(metric)!.metric.type === 'histogram';
+      const d = this.metrics.get(metric);
+      if (!d) continue;
+      const series = byName.get(d.family.name)!;
+      const histogram = d.family.type === 'histogram';
       for (const [key, h] of held) for (const [b, v] of h.buckets) add(series, key, h.labels, histogram, b, v);
     }
     for (const [metric, buckets] of this.staleness.heldOverflow) {
-      const series = byMetric.get(metric);
-      if (!series) continue;
-      const histogram = this.metrics.get(metric)!.metric.type === 'histogram';
+      const d = this.metrics.get(metric);
+      if (!d) continue;
+      const series = byName.get(d.family.name)!;
+      const histogram = d.family.type === 'histogram';
       for (const [b, v] of buckets) add(series, OVERFLOW_KEY, OVERFLOW_LABELS, histogram, b, v);
     }
   }

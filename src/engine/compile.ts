@@ -1,0 +1,366 @@
+/**
+ * A validated policy hook (src/policy model) compiled into what the kernel
+ * runs: for each way the hook can attach (fentry, kprobe, raw syscall
+ * tracepoints, …, in order of preference and only those the kernel offers), the
+ * programs to load and the configuration they read, plus the selector values
+ * that go into the hook's maps.
+ *
+ * What the engine cannot do yet is a CompileError naming the feature: the
+ * hook then fails with that reason rather than counting something else.
+ */
+import * as os from 'node:os';
+import { CandidateProgram } from '../bpf/loader';
+import { Arg, ArgFilter, ExtraLabel, Hook, KprobeHook, Metric, Selector, TracepointHook, UprobeHook } from '../policy/model';
+import { binaryIdOfPath } from './binary-id';
+import {
+  ArgConfig, ArgKind, binaryKey, encodeHookConfig, Field, FilterConfig, HookConfig, LabelConfig, LabelKind, lpmKey, MetricConfig, Op, POL,
+  SelectorConfig, Source, ValueKind,
+} from './hook-config';
+import { KernelFeatures, ProbedAttach } from './kernel-features';
+import { FormatField, readFormat } from './tracefs';
+
+export class CompileError extends Error {}
+
+/** One way to run the hook: its programs and the configuration they are loaded with. */
+export interface PlannedCandidate {
+  attach: string;
+  programs: CandidateProgram[];
+  config: Buffer;
+}
+
+export interface HookPlan {
+  hook: string;
+  candidates: PlannedCandidate[];
+  /** Attach types skipped because the startup probe found the kernel refuses them. */
+  unavailable: Array<{ attach: string; reason: string }>;
+  lpm: Array<{ key: Buffer; value: number }>;
+  binaries: Buffer[];
+  /** Entries of tally_pol_seen: room for every capped label's values. */
+  seenCapacity: number;
+}
+
+export interface CompileContext {
+  features: KernelFeatures;
+  /** Syscall name -> number on this architecture. */
+  syscalls: Readonly<Record<string, number>>;
+  /** The metric id each of the hook's metrics counts under. */
+  metricId(metric: Metric): number;
+  /** For a metric with constant labels (tally_policy_events_total): the value that stands for them in the key. */
+  constLabel?(metric: Metric): number;
+  /** Tracepoint formats (tracefs); replaceable in tests. */
+  format?: (subsystem: string, event: string) => FormatField[];
+}
+
+const ARCH_PREFIX: Record<string, string> = { x64: '__x64_sys_', arm64: '__arm64_sys_' };
+
+const INT_SIZES: Record<string, [kind: number, size: number]> = {
+  int: [ArgKind.int, 4], int8: [ArgKind.int, 1], int16: [ArgKind.int, 2], int32: [ArgKind.int, 4], int64: [ArgKind.int, 8], long: [ArgKind.int, 8],
+  uint8: [ArgKind.uint, 1], uint16: [ArgKind.uint, 2], uint32: [ArgKind.uint, 4], uint64: [ArgKind.uint, 8], size_t: [ArgKind.uint, 8],
+  fd: [ArgKind.fd, 4],
+};
+const POINTER_KINDS: Record<string, number> = {
+  string: ArgKind.string, char_buf: ArgKind.string, file: ArgKind.file, path: ArgKind.path,
+  sock: ArgKind.sock, skb: ArgKind.skb, sockaddr: ArgKind.sockaddr,
+};
+const NET_FIELDS: Record<string, number> = { saddr: Field.saddr, daddr: Field.daddr, sport: Field.sport, dport: Field.dport, protocol: Field.protocol, family: Field.family };
+
+/** What a hook's args are read from, for one attach type. */
+type ArgPlace = { source: number; index(arg: Arg): { index: number; size?: number; signed?: boolean } };
+
+export function compileHook(hook: Hook, ctx: CompileContext): HookPlan {
+  const b = new PlanBuilder(hook, ctx);
+  return b.plan();
+}
+
+class PlanBuilder {
+  private nextSlot = 0;
+  private readonly lpm: Array<{ key: Buffer; value: number }> = [];
+  private readonly binaries: Buffer[] = [];
+  private seenCapacity = 0;
+  /** args that are read, in declaration order: the config's slots. */
+  private readonly args: Arg[];
+
+  constructor(
+    private readonly hook: Hook,
+    private readonly ctx: CompileContext,
+  ) {
+    this.args = hook.args.filter((a) => a.type !== 'nop');
+  }
+
+  plan(): HookPlan {
+    const selectors = this.hook.selectors.map((s) => this.selector(s));
+    const metrics = this.hook.metrics.map((m, i) => this.metric(m, i));
+    const ways = this.attachWays();
+    const candidates: PlannedCandidate[] = [];
+    const unavailable: Array<{ attach: string; reason: string }> = [];
+    for (const w of ways) {
+      const support = this.ctx.features.get(w.feature);
+      if (support && !support.ok) {
+        unavailable.push({ attach: w.attach, reason: `probed at startup: ${support.reason}` });
+        continue;
+      }
+      const config: HookConfig = {
+        ownerArg: this.ownerSlot(),
+        hasReturn: this.hasReturn(),
+        retSigned: this.returnSigned(),
+        syscallNr: w.syscallNr ?? 0xffffffff,
+        args: this.args.map((a, slot) => this.argConfig(a, slot, w.place)),
+        selectors,
+        metrics,
+      };
+      candidates.push({ attach: w.attach, programs: w.programs, config: encodeHookConfig(config) });
+    }
+    return { hook: this.hook.name, candidates, unavailable, lpm: this.lpm, binaries: this.binaries, seenCapacity: Math.max(1, this.seenCapacity) };
+  }
+
+  private slotOf(index: number, what: string): number {
+    const slot = this.args.findIndex((a) => a.index === index);
+    if (slot < 0) throw new CompileError(`${what} refers to arg ${index}, which is not read`);
+    return slot;
+  }
+
+  private hasReturn(): boolean {
+    const h = this.hook;
+    return (h.kind === 'kprobe' || h.kind === 'uprobe') && h.return;
+  }
+
+  private returnSigned(): boolean {
+    const h = this.hook;
+    if (h.kind === 'tracepoint') return false;
+    if (h.kind === 'kprobe' && h.syscall) return true;
+    const t = h.returnArg?.type;
+    return t === undefined || !t.startsWith('uint') && t !== 'size_t';
+  }
+
+  /** A sock or skb arg owns the event: its socket's cgroup, not the task on the CPU. */
+  private ownerSlot(): number {
+    const slot = this.args.findIndex((a) => a.type === 'sock' || a.type === 'skb');
+    return slot < 0 ? POL.none : slot;
+  }
+
+  /** Whether an arg points to user memory: a syscall's own pointers. */
+  private userPointers(): boolean {
+    const h = this.hook;
+    return (h.kind === 'kprobe' && h.syscall) || (h.kind === 'tracepoint' && h.subsystem === 'syscalls') || h.kind === 'uprobe';
+  }
+
+  private argConfig(a: Arg, slot: number, place: ArgPlace): ArgConfig {
+    const int = INT_SIZES[a.type];
+    const pointer = POINTER_KINDS[a.type];
+    if (!int && pointer === undefined) throw new CompileError(`arg ${a.index}: type ${a.type} is not supported by the engine`);
+    const where = place.index(a);
+    const wants = this.uses(slot);
+    return {
+      source: place.source,
+      type: int ? (where.signed === false && int[0] === ArgKind.int ? ArgKind.uint : int[0]) : pointer,
+      size: where.size ?? (int ? int[1] : 8),
+      user: this.userPointers(),
+      wantStr: wants.str,
+      wantNet: wants.net,
+      wantFile: wants.file,
+      index: where.index,
+    };
+  }
+
+  /** What selectors and labels read of the arg in this slot. */
+  private uses(slot: number): { str: boolean; net: boolean; file: boolean } {
+    const index = this.args[slot].index;
+    const filters = this.hook.selectors.flatMap((s) => s.matchArgs).filter((f) => f.index === index);
+    const labels = this.hook.metrics.flatMap((m) => m.labels).filter((l) => l.arg === index);
+    return {
+      str: filters.some((f) => f.kind === 'string') || labels.some((l) => l.prefixes !== undefined),
+      net: filters.some((f) => f.kind === 'addr' || f.kind === 'port' || f.kind === 'protocol' || f.kind === 'family') || labels.some((l) => l.field !== undefined),
+      file: false,
+    };
+  }
+
+  private selector(s: Selector): SelectorConfig {
+    if (s.matchNamespaces.length > 0) throw new CompileError('matchNamespaces is not supported by the engine yet: Kubernetes namespaces are not known in the kernel');
+    return {
+      filters: s.matchArgs.map((f) => this.filter(f)),
+      binaries: s.matchBinaries.map((m) => {
+        if (m.operator !== 'In' && m.operator !== 'NotIn') throw new CompileError(`matchBinaries operator ${m.operator} is not supported by the engine yet (In and NotIn are)`);
+        const slot = this.nextSlot++;
+        for (const path of m.values) {
+          let id: bigint;
+          try {
+            id = binaryIdOfPath(path);
+          } catch (e) {
+            throw new CompileError(`matchBinaries: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+          }
+          this.binaries.push(binaryKey(slot, id));
+        }
+        return { in: m.operator === 'In', slot };
+      }),
+    };
+  }
+
+  private filter(f: ArgFilter): FilterConfig {
+    const arg = this.slotOf(f.index, 'a matchArgs entry');
+    switch (f.kind) {
+      case 'int': {
+        const op = { Equal: Op.eq, NotEqual: Op.neq, GT: Op.gt, LT: Op.lt, Mask: Op.mask }[f.operator];
+        return { op, arg, field: Field.value, slot: 0, values: f.values };
+      }
+      case 'string': {
+        if (f.operator === 'Postfix' || f.operator === 'NotPostfix') throw new CompileError(`operator ${f.operator} is not supported by the engine yet`);
+        const slot = this.nextSlot++;
+        const exact = f.operator === 'Equal' || f.operator === 'NotEqual';
+        for (const v of f.values) {
+          const bytes = Buffer.from(v + (exact ? '\0' : ''), 'utf8');
+          this.lpm.push({ key: lpmKey(slot, bytes, 8 * Math.min(bytes.length, POL.str)), value: 0 });
+        }
+        return { op: f.operator.startsWith('Not') ? Op.notLpm : Op.lpm, arg, field: Field.string, slot, values: [] };
+      }
+      case 'addr': {
+        const slot = this.nextSlot++;
+        for (const c of f.values) {
+          const data = Buffer.alloc(16);
+          Buffer.from(c.bytes).copy(data);
+          this.lpm.push({ key: lpmKey(slot * 2 + (c.family === 6 ? 1 : 0), data, c.prefixLen), value: 0 });
+        }
+        const field = f.operator === 'SAddr' || f.operator === 'NotSAddr' ? Field.saddr : Field.daddr;
+        return { op: f.operator.startsWith('Not') ? Op.notLpm : Op.lpm, arg, field, slot, values: [] };
+      }
+      case 'port': {
+        const field = f.operator === 'SPort' || f.operator === 'NotSPort' ? Field.sport : Field.dport;
+        const values = f.values.map((r) => BigInt(r.min) | (BigInt(r.max) << 32n));
+        return { op: f.operator.startsWith('Not') ? Op.notRange : Op.range, arg, field, slot: 0, values };
+      }
+      case 'protocol':
+        return { op: Op.eq, arg, field: Field.protocol, slot: 0, values: f.values.map(BigInt) };
+      case 'family':
+        return { op: Op.eq, arg, field: Field.family, slot: 0, values: f.values.map(BigInt) };
+    }
+  }
+
+  private metric(m: Metric, position: number): MetricConfig {
+    const value = m.value;
+    if ((value.kind === 'return' || value.kind === 'latency') && !this.hasReturn()) {
+      throw new CompileError(`metric ${m.name}: value ${value.kind} needs a hook with return: true`);
+    }
+    return {
+      id: this.ctx.metricId(m),
+      histogram: m.type === 'histogram',
+      value: { count: ValueKind.count, arg: ValueKind.arg, return: ValueKind.return, latency: ValueKind.latency }[value.kind],
+      arg: value.kind === 'arg' ? this.slotOf(value.index, `metric ${m.name}`) : 0,
+      labels:
+        Object.keys(m.constLabels).length > 0
+          ? [{ kind: LabelKind.constant, arg: 0, field: 0, slot: this.constLabel(m), cap: 0 }]
+          : m.labels.map((l, j) => this.label(l, position * POL.labels + j)),
+    };
+  }
+
+  private constLabel(m: Metric): number {
+    const v = this.ctx.constLabel?.(m);
+    if (v === undefined) throw new CompileError(`metric ${m.name}: constant labels without a value for them`);
+    return v;
+  }
+
+  private label(l: ExtraLabel, seenSlot: number): LabelConfig {
+    const arg = this.slotOf(l.arg, `label ${l.name}`);
+    if (l.prefixes) {
+      const slot = this.nextSlot++;
+      l.prefixes.forEach((p, i) => {
+        const bytes = Buffer.from(p, 'utf8');
+        this.lpm.push({ key: lpmKey(slot, bytes, 8 * Math.min(bytes.length, POL.str)), value: i });
+      });
+      return { kind: LabelKind.prefix, arg, field: Field.string, slot, cap: l.prefixes.length };
+    }
+    const field = l.field ? NET_FIELDS[l.field] : Field.value;
+    if (field === Field.saddr || field === Field.daddr) throw new CompileError(`label ${l.name}: address labels are not supported by the engine yet`);
+    const cap = l.maxValues ?? 1;
+    this.seenCapacity += cap;
+    return { kind: LabelKind.capped, arg, field, slot: seenSlot, cap };
+  }
+
+  /** The ways this hook can attach, most preferred first. */
+  private attachWays(): Array<{ attach: string; feature: ProbedAttach; programs: CandidateProgram[]; place: ArgPlace; syscallNr?: number }> {
+    const h = this.hook;
+    if (h.kind === 'kprobe') return this.kprobeWays(h);
+    if (h.kind === 'tracepoint') return [this.tracepointWay(h)];
+    return [this.uprobeWay(h)];
+  }
+
+  private kprobeWays(h: KprobeHook): ReturnType<PlanBuilder['attachWays']> {
+    const ctxPlace: ArgPlace = { source: h.syscall ? Source.syscall : Source.ctx, index: (a) => ({ index: a.index }) };
+    const regsPlace: ArgPlace = { source: h.syscall ? Source.syscall : Source.regs, index: (a) => ({ index: a.index }) };
+    let func = h.call;
+    let nr: number | undefined;
+    if (h.syscall) {
+      const name = h.call.replace(/^(__x64_|__arm64_|__ia32_)?sys_/, '');
+      nr = this.ctx.syscalls[name];
+      const prefix = ARCH_PREFIX[os.arch()];
+      if (!prefix) throw new CompileError(`syscall hooks are not supported on ${os.arch()}`);
+      func = prefix + name;
+      if (nr === undefined) throw new CompileError(`unknown syscall ${name} on ${os.arch()}`);
+    }
+    const ret = h.return;
+    const ways: ReturnType<PlanBuilder['attachWays']> = [
+      {
+        attach: ret ? 'fentry+fexit' : 'fentry',
+        feature: 'fentry',
+        programs: [{ name: 'pol_fentry', attachTo: func }, ...(ret ? [{ name: 'pol_fexit', attachTo: func }] : [])],
+        place: ctxPlace,
+      },
+      {
+        attach: ret ? 'kprobe+kretprobe' : 'kprobe',
+        feature: 'kprobe',
+        programs: [
+          { name: 'pol_kprobe', target: { kind: 'kprobe', func, retprobe: false } },
+          ...(ret ? [{ name: 'pol_kretprobe', target: { kind: 'kprobe' as const, func, retprobe: true } }] : []),
+        ],
+        place: regsPlace,
+      },
+    ];
+    if (h.syscall) {
+      ways.push({
+        attach: ret ? 'raw_tp sys_enter+sys_exit' : 'raw_tp sys_enter',
+        feature: 'raw_tp',
+        programs: [{ name: 'pol_sys_enter' }, ...(ret ? [{ name: 'pol_sys_exit' }] : [])],
+        place: ctxPlace,
+        syscallNr: nr,
+      });
+    }
+    return ways;
+  }
+
+  private tracepointWay(h: TracepointHook): ReturnType<PlanBuilder['attachWays']>[number] {
+    if (h.raw) {
+      return {
+        attach: 'raw_tp',
+        feature: 'raw_tp',
+        programs: [{ name: 'pol_raw_tp', target: { kind: 'raw_tp', name: h.event } }],
+        place: { source: Source.ctx, index: (a) => ({ index: a.index }) },
+      };
+    }
+    const fields = (this.ctx.format ?? readFormat)(h.subsystem, h.event);
+    return {
+      attach: 'tracepoint',
+      feature: 'tracepoint',
+      programs: [{ name: 'pol_tracepoint', target: { kind: 'tracepoint', category: h.subsystem, name: h.event } }],
+      place: {
+        source: Source.record,
+        index: (a) => {
+          const f = fields[a.index];
+          if (!f) throw new CompileError(`arg ${a.index}: tracepoint ${h.subsystem}/${h.event} has ${fields.length} fields (0..${fields.length - 1})`);
+          if (f.declaration.startsWith('__data_loc')) throw new CompileError(`arg ${a.index}: field ${f.name} is a __data_loc string, not supported by the engine yet`);
+          if (![1, 2, 4, 8].includes(f.size) && INT_SIZES[a.type]) throw new CompileError(`arg ${a.index}: field ${f.name} has ${f.size} bytes, not an integer`);
+          return { index: f.offset, size: Math.min(f.size, 8), signed: f.signed };
+        },
+      },
+    };
+  }
+
+  private uprobeWay(h: UprobeHook): ReturnType<PlanBuilder['attachWays']>[number] {
+    return {
+      attach: h.return ? 'uprobe+uretprobe' : 'uprobe',
+      feature: 'uprobe',
+      programs: [
+        { name: 'pol_uprobe', target: { kind: 'uprobe', path: h.path, func: h.symbol, retprobe: false } },
+        ...(h.return ? [{ name: 'pol_uretprobe', target: { kind: 'uprobe' as const, path: h.path, func: h.symbol, retprobe: true } }] : []),
+      ],
+      place: { source: Source.regs, index: (a) => ({ index: a.index }) },
+    };
+  }
+}
