@@ -1,0 +1,282 @@
+/**
+ * The metrics of a MetricsPolicy hook: names and types as Prometheus wants
+ * them, what each event adds or observes, and extra labels with capped
+ * cardinality. A metric fed by several hooks must be declared identically in
+ * each (checkSharedMetrics).
+ */
+import { ExtraLabel, INT_ARG_TYPES, Metric, MetricValue, NetField, ReturnArg, STRING_ARG_TYPES, TETRAGON_EVENTS_METRIC } from './model';
+import { Fields, Node } from './reader';
+import { ArgDecl } from './args';
+import { LIMITS } from './limits';
+import { oneOf } from './problems';
+import { parseString } from './values';
+
+/** What metrics need to know about their hook. */
+export interface HookInfo {
+  kind: 'kprobe' | 'tracepoint' | 'uprobe';
+  args: ArgDecl[];
+  return: boolean;
+  returnArg?: ReturnArg;
+}
+
+/** Labels tally puts on every series (the label filter's), plus Prometheus's own. */
+export const RESERVED_LABELS: readonly string[] = ['namespace', 'workload', 'pod', 'container', 'binary', 'node', 'overflow', 'le'];
+
+const NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const UNIT = /^[a-z][a-z0-9_]*$/;
+const METRIC_KEYS = ['name', 'help', 'unit', 'type', 'value', 'labels'] as const;
+const LABEL_KEYS = ['name', 'arg', 'field', 'maxValues', 'prefixes', 'overflowValue'] as const;
+const NET_FIELDS: readonly NetField[] = ['saddr', 'daddr', 'sport', 'dport', 'protocol', 'family'];
+const SOCKADDR_FIELDS: readonly NetField[] = ['saddr', 'sport', 'family'];
+
+const isInt = (d: ArgDecl | undefined): boolean => (INT_ARG_TYPES as readonly string[]).includes(d?.arg?.type ?? '');
+const isString = (d: ArgDecl | undefined): boolean => (STRING_ARG_TYPES as readonly string[]).includes(d?.arg?.type ?? '');
+
+/** A metric as read, with its node for later cross-hook checks. */
+export interface ReadMetric {
+  metric: Metric;
+  node: Node;
+}
+
+export function readMetrics(hook: Fields, info: HookInfo): ReadMetric[] | undefined {
+  const items = hook.require('metrics', 'a list of metrics (a hook counts nothing without one)')
+    ?.list(LIMITS.metricsPerHook, 'metrics', 1);
+  if (!items) return undefined;
+  const out: ReadMetric[] = [];
+  let ok = true;
+  for (const item of items) {
+    const m = readMetric(item, info);
+    if (!m) {
+      ok = false;
+      continue;
+    }
+    const twin = out.find((o) => o.metric.name === m.name);
+    if (twin) {
+      item.child('name', m.name).error('each metric once per hook', `it is already declared at ${twin.node.ref}`, `"${m.name}" again`);
+      ok = false;
+      continue;
+    }
+    out.push({ metric: m, node: item });
+  }
+  return ok ? out : undefined;
+}
+
+function readMetric(node: Node, info: HookInfo): Metric | undefined {
+  const f = node.mapping(METRIC_KEYS);
+  if (!f) return undefined;
+  const nameNode = f.require('name', 'a Prometheus metric name');
+  const name = nameNode && readName(nameNode, 'metric');
+  const helpNode = f.require('help', 'a one-line description');
+  const help = helpNode?.string();
+  if (help !== undefined && (help.includes('\n') || help.length > LIMITS.helpLength)) {
+    helpNode?.error(`one line of at most ${LIMITS.helpLength} characters`);
+  }
+  const type = f.get('type')?.choice(['counter', 'histogram'] as const) ?? 'counter';
+  const valueNode = f.get('value');
+  const value = valueNode ? readValue(valueNode, info) : { kind: 'count' as const };
+  const unitNode = f.get('unit');
+  let unit = unitNode?.string();
+  if (unit !== undefined && !UNIT.test(unit)) unit = unitNode?.error('a unit in lowercase letters, digits and _ (e.g. bytes, seconds)');
+  if (value?.kind === 'latency') {
+    if (unit !== undefined && unit !== 'seconds') unitNode?.error('seconds (latency is measured in seconds)');
+    unit = 'seconds';
+  }
+  if (value?.kind === 'count' && type === 'histogram') {
+    (valueNode ?? f.node).error('a value for a histogram to observe: {arg: INDEX}, return or latency', 'a histogram of count would only ever observe 1',
+      valueNode ? undefined : 'no value (count)');
+  }
+  const labels = readLabels(f, info);
+  if (name === undefined || help === undefined || value === undefined || labels === undefined || !nameNode) return undefined;
+  if (!checkName(nameNode, name, type, unit)) return undefined;
+  const metric: Metric = { name, help, type, value, labels, constLabels: {} };
+  if (unit !== undefined) metric.unit = unit;
+  return metric;
+}
+
+function readName(node: Node, what: 'metric' | 'label'): string | undefined {
+  const name = node.string();
+  if (name === undefined) return undefined;
+  if (!NAME.test(name) || name.startsWith('__') || name.length > LIMITS.nameLength) {
+    const fixed = name.replace(/[^a-zA-Z0-9_]/g, '_').replace(/^(\d)/, '_$1').replace(/^__+/, '');
+    return node.error(`a Prometheus ${what} name (letters, digits and _, not starting with a digit or __, at most ${LIMITS.nameLength} characters)`,
+      fixed && fixed !== name && NAME.test(fixed) ? `write "${fixed}"` : undefined);
+  }
+  return name;
+}
+
+/** Counters end in _total; histograms must not collide with the _bucket/_sum/_count series; a unit is a suffix. */
+function checkName(node: Node, name: string, type: 'counter' | 'histogram', unit: string | undefined): boolean {
+  if (name === TETRAGON_EVENTS_METRIC) {
+    node.error('a name of your own', `${TETRAGON_EVENTS_METRIC} is the metric tally gives Tetragon policies`);
+    return false;
+  }
+  const base = name.replace(/_total$/, '');
+  if (type === 'counter' && !name.endsWith('_total')) {
+    node.error('a counter name ending in _total', `write "${name}_total"`);
+    return false;
+  }
+  if (type === 'histogram' && /_(total|bucket|sum|count)$/.test(name)) {
+    node.error('a histogram name not ending in _total, _bucket, _sum or _count', 'Prometheus adds _bucket, _sum and _count to it');
+    return false;
+  }
+  if (unit !== undefined && !base.endsWith(`_${unit}`)) {
+    const want = type === 'counter' ? `_${unit}_total` : `_${unit}`;
+    node.error(`a name ending in ${want} (its unit is ${unit})`, `write "${base}_${unit}${type === 'counter' ? '_total' : ''}"`);
+    return false;
+  }
+  return true;
+}
+
+const VALUE_EXPECTED = 'count, return, latency or {arg: INDEX}';
+
+function readValue(node: Node, info: HookInfo): MetricValue | undefined {
+  const v = node.value;
+  if (v === 'count') return { kind: 'count' };
+  if (v === 'return' || v === 'latency') {
+    if (info.kind === 'tracepoint') return node.error(VALUE_EXPECTED, `a tracepoint has no return, so ${v} is not available`);
+    if (!info.return) return node.error(`${VALUE_EXPECTED} with return: false`, `${v} needs return: true on the hook`);
+    if (v === 'return') {
+      if (!info.returnArg) return node.error(`${VALUE_EXPECTED} without a returnArg`, 'declare returnArg: {index: 0, type: …} with an integer type');
+      if (!(INT_ARG_TYPES as readonly string[]).includes(info.returnArg.type)) {
+        return node.error(`${VALUE_EXPECTED} with a ${info.returnArg.type} returnArg`, 'return needs an integer returnArg type');
+      }
+      return { kind: 'return' };
+    }
+    return { kind: 'latency' };
+  }
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+    const f = node.mapping(['arg'], VALUE_EXPECTED);
+    const argNode = f?.require('arg', 'the index of a declared integer arg');
+    const index = argNode?.integer(0, Number.MAX_SAFE_INTEGER, 'an arg index');
+    if (!argNode || index === undefined) return undefined;
+    const decl = info.args.find((d) => d.index === index);
+    if (!decl || !isInt(decl)) {
+      const ints = info.args.filter(isInt).map((d) => d.index);
+      return argNode.error(`the index of a declared integer arg (${ints.length ? ints.join(', ') : 'this hook declares none'})`,
+        decl?.arg ? `arg ${index} is a ${decl.arg.type}` : undefined, `${index}`);
+    }
+    decl.used = true;
+    return { kind: 'arg', index };
+  }
+  return node.error(VALUE_EXPECTED);
+}
+
+function readLabels(metric: Fields, info: HookInfo): ExtraLabel[] | undefined {
+  const items = metric.get('labels')?.list(LIMITS.labelsPerMetric, 'labels') ?? [];
+  const out: ExtraLabel[] = [];
+  let ok = true;
+  for (const item of items) {
+    const l = readLabel(item, info);
+    if (l && out.some((o) => o.name === l.name)) {
+      item.child('name', l.name).error('each label name once per metric', undefined, `"${l.name}" again`);
+      ok = false;
+    } else if (l) out.push(l);
+    else ok = false;
+  }
+  return ok ? out : undefined;
+}
+
+function readLabel(node: Node, info: HookInfo): ExtraLabel | undefined {
+  const f = node.mapping(LABEL_KEYS);
+  if (!f) return undefined;
+  const nameNode = f.require('name', 'a Prometheus label name');
+  let name = nameNode && readName(nameNode, 'label');
+  if (name !== undefined && RESERVED_LABELS.includes(name)) {
+    name = nameNode?.error(`a label name other than ${RESERVED_LABELS.join(', ')}`, `tally already puts ${name} on series; pick another name`);
+  }
+  const argNode = f.require('arg', 'the index of a declared arg');
+  const index = argNode?.integer(0, Number.MAX_SAFE_INTEGER, 'an arg index');
+  const decl = index === undefined ? undefined : info.args.find((d) => d.index === index);
+  if (argNode && index !== undefined && !decl?.arg) {
+    argNode.error(`the index of a declared arg (${info.args.map((d) => d.index).join(', ') || 'this hook declares none'})`, undefined, `${index}`);
+  }
+  const type = decl?.arg?.type;
+  if (decl) decl.used = true;
+  const field = readField(f, type);
+  const overflowNode = f.get('overflowValue');
+  const overflowValue = overflowNode ? readLabelValue(overflowNode) : 'other';
+  const maxNode = f.get('maxValues');
+  const prefixNode = f.get('prefixes');
+  let maxValues: number | undefined;
+  let prefixes: string[] | undefined;
+  if (maxNode && prefixNode) {
+    prefixNode.error('either maxValues or prefixes', 'prefixes already cap the values at one per prefix', 'both');
+  } else if (prefixNode) {
+    if (type !== undefined && !isString(decl)) {
+      prefixNode.report('error', 'prefixes only on a string, char_buf, file or path arg', 'use maxValues to cap other values', `prefixes on a ${type} arg`, true);
+    } else {
+      const items = prefixNode.list(LIMITS.prefixesPerLabel, 'prefixes', 1);
+      const parsed = items?.map(readLabelValue);
+      if (parsed && parsed.every((p) => p !== undefined)) prefixes = parsed as string[];
+    }
+  } else {
+    maxValues = f.require('maxValues', `the number of distinct values kept, from ${LIMITS.minLabelValues} to ${LIMITS.maxLabelValues} (or prefixes)`)
+      ?.integer(LIMITS.minLabelValues, LIMITS.maxLabelValues, 'a number of values');
+  }
+  if (name === undefined || decl?.arg === undefined || overflowValue === undefined || field === null) return undefined;
+  if (maxValues === undefined && prefixes === undefined) return undefined;
+  const label: ExtraLabel = { name, arg: decl.index, overflowValue };
+  if (field !== undefined) label.field = field;
+  if (maxValues !== undefined) label.maxValues = maxValues;
+  if (prefixes !== undefined) label.prefixes = prefixes;
+  return label;
+}
+
+/** A field of a network arg; undefined when the arg has none; null when invalid. */
+function readField(f: Fields, type: string | undefined): NetField | undefined | null {
+  const node = f.get('field');
+  if (type === undefined) return node ? null : undefined;
+  const fields = type === 'sock' || type === 'skb' ? NET_FIELDS : type === 'sockaddr' ? SOCKADDR_FIELDS : undefined;
+  if (!fields) {
+    if (!node) return undefined;
+    node.report('error', `no field on a ${type} arg`, 'fields apply to sock, skb and sockaddr args', `field ${node.found}`, true);
+    return null;
+  }
+  const n = f.require('field', `which part of the ${type} to use: ${oneOf(fields)}`);
+  return n?.choice(fields) ?? null;
+}
+
+function readLabelValue(node: Node): string | undefined {
+  const text = node.string();
+  if (text === undefined) return undefined;
+  const r = parseString(text);
+  return r.ok ? r.value : node.error(r.expected, r.hint);
+}
+
+/**
+ * A metric name used by several hooks of one policy must mean one thing:
+ * the same type, help, unit and labels (their sources, arg and field, may
+ * differ per hook: write and pwrite64 both feed one byte counter).
+ */
+export function checkSharedMetrics(all: ReadMetric[]): void {
+  const first = new Map<string, ReadMetric>();
+  for (const rm of all) {
+    const prev = first.get(rm.metric.name);
+    if (!prev) {
+      first.set(rm.metric.name, rm);
+      continue;
+    }
+    const a = prev.metric;
+    const b = rm.metric;
+    const unit = (m: Metric): string => (m.unit === undefined ? 'no unit' : JSON.stringify(m.unit));
+    const diffs: Array<[string, string, string]> = [
+      ['type', JSON.stringify(a.type), JSON.stringify(b.type)],
+      ['help', JSON.stringify(a.help), JSON.stringify(b.help)],
+      ['unit', unit(a), unit(b)],
+      ['labels', describeLabels(a), describeLabels(b)],
+    ];
+    for (const [key, x, y] of diffs) {
+      if (x !== y) {
+        rm.node.child(key, undefined).report('error', `${x}, as declared at ${prev.node.ref}`,
+          'a metric fed by several hooks is declared identically in each', y);
+      }
+    }
+  }
+}
+
+/** The parts of labels that must agree across hooks: name, cap and overflow value. */
+function describeLabels(m: Metric): string {
+  if (!m.labels.length) return 'no labels';
+  const cap = (l: ExtraLabel): string => (l.maxValues !== undefined ? `maxValues ${l.maxValues}` : `prefixes ${JSON.stringify(l.prefixes)}`);
+  return `labels ${m.labels.map((l) => `${l.name} (${cap(l)}, overflowValue ${JSON.stringify(l.overflowValue)})`).join(', ')}`;
+}
