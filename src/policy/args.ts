@@ -6,7 +6,7 @@ import { Arg, ArgType, INT_ARG_TYPES, NET_ARG_TYPES, ReturnArg, STRING_ARG_TYPES
 import { Fields, Node } from './reader';
 import { HookCx } from './hook-context';
 import { LIMITS } from './limits';
-import { didYouMean, oneOf } from './problems';
+import { anArg, didYouMean, oneOf } from './problems';
 
 /** The arg types tally reads, in the order messages list them. */
 export const ARG_TYPES: readonly ArgType[] = [...INT_ARG_TYPES, ...STRING_ARG_TYPES, ...NET_ARG_TYPES];
@@ -112,8 +112,10 @@ function readCharBufFields(f: Fields, arg: Arg, maxIndex: number, cx: HookCx): v
   const size = f.get('sizeArgIndex');
   const copy = f.get('returnCopy');
   const notCharBuf = (n: Node): void => {
-    if (cx.format === 'tetragon') n.report('warning', 'it only on a char_buf arg', 'it has no effect on other types, so it is ignored', `it on a ${arg.type} arg`, true);
-    else n.report('error', 'it only on a char_buf arg', undefined, `it on a ${arg.type} arg`, true);
+    const key = String(n.key);
+    const found = `${key} on ${anArg(arg.type)}`;
+    if (cx.format === 'tetragon') n.report('warning', `${key} only on a char_buf arg`, 'it has no effect on other types, so it is ignored', found, true);
+    else n.report('error', `${key} only on a char_buf arg`, undefined, found, true);
   };
   if (size) {
     // As in Tetragon: 1-based, 0 meaning "no size argument".

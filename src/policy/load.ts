@@ -7,7 +7,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Policy, PolicyFileResult, PolicyKind, PolicyState, Problem } from './model';
 import { Doc, Fields, Node } from './reader';
-import { byPosition, didYouMean, makeProblem, oneOf } from './problems';
+import { byPosition, didYouMean, fileProblem, oneOf } from './problems';
 import { parseYamlStream, YamlDocument } from './yaml-positions';
 import { PolicyBody, readMetricsPolicy } from './tally-policy';
 import { readTracingPolicy } from './tetragon';
@@ -30,21 +30,20 @@ export function isPolicyFileName(name: string): boolean {
 export function loadPolicyText(text: string, file: string): PolicyFileResult {
   const parsed = parseYamlStream(text);
   if (!parsed.ok) {
-    const p: Problem = {
-      ...makeProblem(file, undefined, { severity: 'error', path: [], expected: 'valid YAML', found: parsed.reason }),
-      line: parsed.line,
-      column: parsed.column,
-    };
-    return { file, state: 'error', problems: [p], policies: [] };
+    return { file, state: 'error', problems: [fileProblem(file, 'valid YAML', parsed.reason, parsed.line, parsed.column)], policies: [] };
   }
   if (!parsed.documents.length) {
-    const p = makeProblem(file, undefined, { severity: 'error', path: [], expected: 'at least one policy document', found: 'none', hint: 'the file is empty or holds only comments' });
+    const p = fileProblem(file, 'at least one policy document', 'none', 1, 1, 'the file is empty or holds only comments');
     return { file, state: 'error', problems: [p], policies: [] };
   }
   const policies = parsed.documents.map((d) => readDocument(file, d));
-  const states = policies.map((p) => p.state);
-  const state: PolicyState = states.every((s) => s === 'ok') ? 'ok' : states.every((s) => s === 'error') ? 'error' : 'partial';
-  return { file, state, problems: policies.flatMap((p) => p.problems), policies };
+  return { file, state: fileStateOf(policies.map((p) => p.state)), problems: policies.flatMap((p) => p.problems), policies };
+}
+
+/** A file's state from its policies': ok when all are, error when all are (or it has none), partial otherwise. */
+export function fileStateOf(states: readonly PolicyState[]): PolicyState {
+  if (states.length && states.every((s) => s === 'ok')) return 'ok';
+  return states.every((s) => s === 'error') ? 'error' : 'partial';
 }
 
 /** Reads and validates one file; an unreadable file is a result in error, not an exception. */
@@ -53,9 +52,10 @@ export async function loadPolicyFile(file: string): Promise<PolicyFileResult> {
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (e) {
+    // "ENOENT: no such file or directory, open 'x'" → "ENOENT (no such file or directory)".
     const err = e as NodeJS.ErrnoException;
-    const p = makeProblem(file, undefined, { severity: 'error', path: [], expected: 'a readable policy file', found: err.code ?? err.message, hint: err.message });
-    return { file, state: 'error', problems: [p], policies: [] };
+    const text = err.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
+    return { file, state: 'error', problems: [fileProblem(file, 'a readable policy file', err.code ? `${err.code} (${text})` : text)], policies: [] };
   }
   return loadPolicyText(text, file);
 }

@@ -2,13 +2,14 @@
  * The metrics of a MetricsPolicy hook: names and types as Prometheus wants
  * them, what each event adds or observes, and extra labels with capped
  * cardinality. A metric fed by several hooks must be declared identically in
- * each (checkSharedMetrics).
+ * each (MetricRegistry).
  */
-import { ExtraLabel, INT_ARG_TYPES, Metric, MetricValue, NetField, ReturnArg, STRING_ARG_TYPES, TETRAGON_EVENTS_METRIC } from './model';
+import { ExtraLabel, INT_ARG_TYPES, Metric, MetricType, MetricValue, NetField, ReturnArg, STRING_ARG_TYPES, TETRAGON_EVENTS_METRIC } from './model';
 import { Fields, Node } from './reader';
 import { ArgDecl } from './args';
 import { LIMITS } from './limits';
-import { oneOf } from './problems';
+import { anArg, oneOf } from './problems';
+import { FILTER_LABELS } from '../labels/label-filter';
 import { parseString } from './values';
 
 /** What metrics need to know about their hook. */
@@ -19,8 +20,16 @@ export interface HookInfo {
   returnArg?: ReturnArg;
 }
 
-/** Labels tally puts on every series (the label filter's), plus Prometheus's own. */
-export const RESERVED_LABELS: readonly string[] = ['namespace', 'workload', 'pod', 'container', 'binary', 'node', 'overflow', 'le'];
+/**
+ * Labels tally puts on series: the label filter's (node may join them, as the
+ * design notes plan), the overflow marker, and Prometheus's bucket label.
+ */
+const RESERVED_WHY: Readonly<Record<string, string>> = {
+  ...Object.fromEntries([...FILTER_LABELS, 'node'].map((l) => [l, `tally puts ${l} on series through --metrics-label-filter`])),
+  overflow: 'tally marks overflow series with it',
+  le: 'Prometheus names histogram buckets with it',
+};
+export const RESERVED_LABELS: readonly string[] = Object.keys(RESERVED_WHY);
 
 const NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const UNIT = /^[a-z][a-z0-9_]*$/;
@@ -33,35 +42,74 @@ const isInt = (d: ArgDecl | undefined): boolean => (INT_ARG_TYPES as readonly st
 const isString = (d: ArgDecl | undefined): boolean => (STRING_ARG_TYPES as readonly string[]).includes(d?.arg?.type ?? '');
 
 /** A metric as read, with its node for later cross-hook checks. */
-export interface ReadMetric {
+interface ReadMetric {
   metric: Metric;
   node: Node;
 }
 
-export function readMetrics(hook: Fields, info: HookInfo): ReadMetric[] | undefined {
+/**
+ * The metrics of one policy by name. A name used by several hooks must mean
+ * one thing: the same type, help, unit and labels (the labels' sources, arg
+ * and field, may differ per hook: write and pwrite64 both feed one counter).
+ */
+export class MetricRegistry {
+  private readonly first = new Map<string, ReadMetric>();
+
+  /** The first declaration of `name`, if any. */
+  get(name: string): ReadMetric | undefined {
+    return this.first.get(name);
+  }
+
+  /** Records a metric, or reports how it differs from the first declaration of its name. */
+  add(rm: ReadMetric): void {
+    const prev = this.first.get(rm.metric.name);
+    if (!prev) {
+      this.first.set(rm.metric.name, rm);
+      return;
+    }
+    const a = prev.metric;
+    const b = rm.metric;
+    const unit = (m: Metric): string => (m.unit === undefined ? 'no unit' : JSON.stringify(m.unit));
+    const diffs: Array<[string, string, string]> = [
+      ['help', JSON.stringify(a.help), JSON.stringify(b.help)],
+      ['unit', unit(a), unit(b)],
+      ['labels', describeLabels(a), describeLabels(b)],
+    ];
+    for (const [key, x, y] of diffs) {
+      if (x !== y) rm.node.child(key, undefined).error(`${x}, as declared at ${prev.node.ref}`, SAME_EVERYWHERE, y);
+    }
+  }
+}
+
+const SAME_EVERYWHERE = 'a metric fed by several hooks is declared identically in each';
+
+/** The labels' parts that must agree across hooks: name, cap and overflow value. */
+function describeLabels(m: Metric): string {
+  if (!m.labels.length) return 'no labels';
+  const cap = (l: ExtraLabel): string => (l.maxValues !== undefined ? `maxValues ${l.maxValues}` : `prefixes ${JSON.stringify(l.prefixes)}`);
+  return `labels ${m.labels.map((l) => `${l.name} (${cap(l)}, overflowValue ${JSON.stringify(l.overflowValue)})`).join(', ')}`;
+}
+
+/** The `metrics` of a hook; undefined when any is invalid. */
+export function readMetrics(hook: Fields, info: HookInfo, registry: MetricRegistry): Metric[] | undefined {
   const items = hook.require('metrics', 'a list of metrics (a hook counts nothing without one)')
     ?.list(LIMITS.metricsPerHook, 'metrics', 1);
   if (!items) return undefined;
   const out: ReadMetric[] = [];
   let ok = true;
   for (const item of items) {
-    const m = readMetric(item, info);
-    if (!m) {
-      ok = false;
-      continue;
-    }
-    const twin = out.find((o) => o.metric.name === m.name);
-    if (twin) {
-      item.child('name', m.name).error('each metric once per hook', `it is already declared at ${twin.node.ref}`, `"${m.name}" again`);
-      ok = false;
-      continue;
-    }
-    out.push({ metric: m, node: item });
+    const m = readMetric(item, info, registry);
+    const twin = m && out.find((o) => o.metric.name === m.name);
+    if (m && twin) item.child('name', m.name).error('each metric once per hook', `it is already declared at ${twin.node.ref}`, `"${m.name}" again`);
+    if (m && !twin) {
+      out.push({ metric: m, node: item });
+      registry.add({ metric: m, node: item });
+    } else ok = false;
   }
-  return ok ? out : undefined;
+  return ok ? out.map((r) => r.metric) : undefined;
 }
 
-function readMetric(node: Node, info: HookInfo): Metric | undefined {
+function readMetric(node: Node, info: HookInfo, registry: MetricRegistry): Metric | undefined {
   const f = node.mapping(METRIC_KEYS);
   if (!f) return undefined;
   const nameNode = f.require('name', 'a Prometheus metric name');
@@ -71,7 +119,8 @@ function readMetric(node: Node, info: HookInfo): Metric | undefined {
   if (help !== undefined && (help.includes('\n') || help.length > LIMITS.helpLength)) {
     helpNode?.error(`one line of at most ${LIMITS.helpLength} characters`);
   }
-  const type = f.get('type')?.choice(['counter', 'histogram'] as const) ?? 'counter';
+  const typeNode = f.get('type');
+  const type = typeNode ? typeNode.choice(['counter', 'histogram'] as const) : 'counter';
   const valueNode = f.get('value');
   const value = valueNode ? readValue(valueNode, info) : { kind: 'count' as const };
   const unitNode = f.get('unit');
@@ -85,9 +134,16 @@ function readMetric(node: Node, info: HookInfo): Metric | undefined {
     (valueNode ?? f.node).error('a value for a histogram to observe: {arg: INDEX}, return or latency', 'a histogram of count would only ever observe 1',
       valueNode ? undefined : 'no value (count)');
   }
+  // A second declaration with another type is reported as that, not as a name that does not suit the type.
+  let nameOk = false;
+  if (name !== undefined && nameNode && type !== undefined) {
+    const prev = registry.get(name);
+    if (prev && prev.metric.type !== type) {
+      (typeNode ?? f.node).error(`"${prev.metric.type}", as declared at ${prev.node.ref}`, SAME_EVERYWHERE, typeNode ? typeNode.found : `no type (so "${type}")`);
+    } else nameOk = checkName(nameNode, name, type, unit);
+  }
   const labels = readLabels(f, info);
-  if (name === undefined || help === undefined || value === undefined || labels === undefined || !nameNode) return undefined;
-  if (!checkName(nameNode, name, type, unit)) return undefined;
+  if (!nameOk || name === undefined || type === undefined || help === undefined || value === undefined || labels === undefined) return undefined;
   const metric: Metric = { name, help, type, value, labels, constLabels: {} };
   if (unit !== undefined) metric.unit = unit;
   return metric;
@@ -105,7 +161,7 @@ function readName(node: Node, what: 'metric' | 'label'): string | undefined {
 }
 
 /** Counters end in _total; histograms must not collide with the _bucket/_sum/_count series; a unit is a suffix. */
-function checkName(node: Node, name: string, type: 'counter' | 'histogram', unit: string | undefined): boolean {
+function checkName(node: Node, name: string, type: MetricType, unit: string | undefined): boolean {
   if (name === TETRAGON_EVENTS_METRIC) {
     node.error('a name of your own', `${TETRAGON_EVENTS_METRIC} is the metric tally gives Tetragon policies`);
     return false;
@@ -133,16 +189,14 @@ function readValue(node: Node, info: HookInfo): MetricValue | undefined {
   const v = node.value;
   if (v === 'count') return { kind: 'count' };
   if (v === 'return' || v === 'latency') {
-    if (info.kind === 'tracepoint') return node.error(VALUE_EXPECTED, `a tracepoint has no return, so ${v} is not available`);
-    if (!info.return) return node.error(`${VALUE_EXPECTED} with return: false`, `${v} needs return: true on the hook`);
-    if (v === 'return') {
-      if (!info.returnArg) return node.error(`${VALUE_EXPECTED} without a returnArg`, 'declare returnArg: {index: 0, type: …} with an integer type');
-      if (!(INT_ARG_TYPES as readonly string[]).includes(info.returnArg.type)) {
-        return node.error(`${VALUE_EXPECTED} with a ${info.returnArg.type} returnArg`, 'return needs an integer returnArg type');
-      }
-      return { kind: 'return' };
+    if (info.kind === 'tracepoint') return node.error('count or {arg: INDEX} (a tracepoint has no return)');
+    if (!info.return) return node.error('count or {arg: INDEX} (the hook has no return: true)', `${v} needs return: true on the hook`);
+    if (v === 'latency') return { kind: 'latency' };
+    if (!info.returnArg) return node.error('count, latency or {arg: INDEX} (the hook has no returnArg)', 'declare returnArg: {index: 0, type: …} with an integer type');
+    if (!(INT_ARG_TYPES as readonly string[]).includes(info.returnArg.type)) {
+      return node.error(`count, latency or {arg: INDEX} (the returnArg is ${info.returnArg.type})`, 'return needs an integer returnArg type');
     }
-    return { kind: 'latency' };
+    return { kind: 'return' };
   }
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
     const f = node.mapping(['arg'], VALUE_EXPECTED);
@@ -152,8 +206,8 @@ function readValue(node: Node, info: HookInfo): MetricValue | undefined {
     const decl = info.args.find((d) => d.index === index);
     if (!decl || !isInt(decl)) {
       const ints = info.args.filter(isInt).map((d) => d.index);
-      return argNode.error(`the index of a declared integer arg (${ints.length ? ints.join(', ') : 'this hook declares none'})`,
-        decl?.arg ? `arg ${index} is a ${decl.arg.type}` : undefined, `${index}`);
+      return argNode.error(`the index of a declared integer arg (${ints.length ? ints.join(', ') : 'this hook declares no integer arg'})`,
+        decl?.arg ? `arg ${index} has type ${decl.arg.type}` : undefined, `${index}`);
     }
     decl.used = true;
     return { kind: 'arg', index };
@@ -182,7 +236,7 @@ function readLabel(node: Node, info: HookInfo): ExtraLabel | undefined {
   const nameNode = f.require('name', 'a Prometheus label name');
   let name = nameNode && readName(nameNode, 'label');
   if (name !== undefined && RESERVED_LABELS.includes(name)) {
-    name = nameNode?.error(`a label name other than ${RESERVED_LABELS.join(', ')}`, `tally already puts ${name} on series; pick another name`);
+    name = nameNode?.error(`a label name other than ${RESERVED_LABELS.join(', ')}`, `${RESERVED_WHY[name]}; pick another name`);
   }
   const argNode = f.require('arg', 'the index of a declared arg');
   const index = argNode?.integer(0, Number.MAX_SAFE_INTEGER, 'an arg index');
@@ -203,7 +257,7 @@ function readLabel(node: Node, info: HookInfo): ExtraLabel | undefined {
     prefixNode.error('either maxValues or prefixes', 'prefixes already cap the values at one per prefix', 'both');
   } else if (prefixNode) {
     if (type !== undefined && !isString(decl)) {
-      prefixNode.report('error', 'prefixes only on a string, char_buf, file or path arg', 'use maxValues to cap other values', `prefixes on a ${type} arg`, true);
+      prefixNode.report('error', 'prefixes only on a string, char_buf, file or path arg', 'use maxValues to cap other values', `prefixes on ${anArg(type)}`, true);
     } else {
       const items = prefixNode.list(LIMITS.prefixesPerLabel, 'prefixes', 1);
       const parsed = items?.map(readLabelValue);
@@ -229,7 +283,7 @@ function readField(f: Fields, type: string | undefined): NetField | undefined | 
   const fields = type === 'sock' || type === 'skb' ? NET_FIELDS : type === 'sockaddr' ? SOCKADDR_FIELDS : undefined;
   if (!fields) {
     if (!node) return undefined;
-    node.report('error', `no field on a ${type} arg`, 'fields apply to sock, skb and sockaddr args', `field ${node.found}`, true);
+    node.report('error', `no field on ${anArg(type)}`, 'fields apply to sock, skb and sockaddr args', `field ${node.found}`, true);
     return null;
   }
   const n = f.require('field', `which part of the ${type} to use: ${oneOf(fields)}`);
@@ -241,42 +295,4 @@ function readLabelValue(node: Node): string | undefined {
   if (text === undefined) return undefined;
   const r = parseString(text);
   return r.ok ? r.value : node.error(r.expected, r.hint);
-}
-
-/**
- * A metric name used by several hooks of one policy must mean one thing:
- * the same type, help, unit and labels (their sources, arg and field, may
- * differ per hook: write and pwrite64 both feed one byte counter).
- */
-export function checkSharedMetrics(all: ReadMetric[]): void {
-  const first = new Map<string, ReadMetric>();
-  for (const rm of all) {
-    const prev = first.get(rm.metric.name);
-    if (!prev) {
-      first.set(rm.metric.name, rm);
-      continue;
-    }
-    const a = prev.metric;
-    const b = rm.metric;
-    const unit = (m: Metric): string => (m.unit === undefined ? 'no unit' : JSON.stringify(m.unit));
-    const diffs: Array<[string, string, string]> = [
-      ['type', JSON.stringify(a.type), JSON.stringify(b.type)],
-      ['help', JSON.stringify(a.help), JSON.stringify(b.help)],
-      ['unit', unit(a), unit(b)],
-      ['labels', describeLabels(a), describeLabels(b)],
-    ];
-    for (const [key, x, y] of diffs) {
-      if (x !== y) {
-        rm.node.child(key, undefined).report('error', `${x}, as declared at ${prev.node.ref}`,
-          'a metric fed by several hooks is declared identically in each', y);
-      }
-    }
-  }
-}
-
-/** The parts of labels that must agree across hooks: name, cap and overflow value. */
-function describeLabels(m: Metric): string {
-  if (!m.labels.length) return 'no labels';
-  const cap = (l: ExtraLabel): string => (l.maxValues !== undefined ? `maxValues ${l.maxValues}` : `prefixes ${JSON.stringify(l.prefixes)}`);
-  return `labels ${m.labels.map((l) => `${l.name} (${cap(l)}, overflowValue ${JSON.stringify(l.overflowValue)})`).join(', ')}`;
 }

@@ -20,11 +20,16 @@ export function formatPath(path: Path): string {
 export function describe(value: unknown, writtenAsNothing = false): string {
   if (writtenAsNothing) return 'nothing';
   if (value === null || value === undefined) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return value.length > 64 ? `${JSON.stringify(`${value.slice(0, 48)}…`)} (${value.length} characters)` : JSON.stringify(value);
   if (typeof value === 'number') return `the number ${value}`;
   if (typeof value === 'boolean') return `the boolean ${value}`;
   if (Array.isArray(value)) return value.length ? `a list of ${value.length}` : 'an empty list';
   return 'a mapping';
+}
+
+/** "an int arg", "a sock arg": arg types read as spoken (an fd, an skb). */
+export function anArg(type: string): string {
+  return `${/^i/.test(type) || type === 'fd' || type === 'skb' ? 'an' : 'a'} ${type} arg`;
 }
 
 /** "int, uint8, …" lists are written out in full: the reader should not have to look them up. */
@@ -97,6 +102,11 @@ export function makeProblem(file: string, positions: PositionMap | undefined, sp
     severity: spec.severity,
     message: `${PREFIX[spec.severity]}expected ${spec.expected}, found ${spec.found}${hint}`,
   };
+}
+
+/** A problem with the file as a whole (unreadable, not YAML, empty), at `line`:`column`, path `(file)`. */
+export function fileProblem(file: string, expected: string, found: string, line = 1, column = 1, hint?: string): Problem {
+  return { ...makeProblem(file, undefined, { severity: 'error', path: [], expected, found, hint }), path: '(file)', line, column };
 }
 
 /** File order: by line, then column; stable otherwise. */

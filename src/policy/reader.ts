@@ -118,9 +118,13 @@ export class Node {
     return new Fields(this, obj);
   }
 
+  /** What holds this list: the nearest field name above it ("kprobes" for spec.kprobes[0].selectors). */
   private parentNoun(): string {
-    const k = this.path[this.path.length - 2];
-    return typeof k === 'string' ? singular(k) : 'list';
+    for (let i = this.path.length - 2; i >= 0; i--) {
+      const k = this.path[i];
+      if (typeof k === 'string') return singular(k);
+    }
+    return 'policy';
   }
 }
 

@@ -12,7 +12,7 @@ import { Fields, Node } from './reader';
 import { ArgDecl } from './args';
 import { HookCx } from './hook-context';
 import { LIMITS } from './limits';
-import { didYouMean, oneOf } from './problems';
+import { anArg, didYouMean, oneOf } from './problems';
 import { formatCidr, parseCidr } from './ip';
 import { Parsed, parseFamily, parseInteger, parsePort, parseProtocol, parseString } from './values';
 
@@ -116,8 +116,8 @@ function readOperator(node: Node, cx: HookCx): Operator | undefined {
       'without this filter the hook would count calls the policy does not select', 'drop');
     return undefined;
   }
-  const known = cx.format === 'tetragon' ? [...ARG_OPERATORS, ...TETRAGON_OTHER_OPERATORS] : ARG_OPERATORS;
-  return node.error(oneOf(ARG_OPERATORS), didYouMean(text, known));
+  const hint = TETRAGON_OTHER_OPERATORS.includes(op) ? `${op} is a Tetragon operator that tally does not implement` : didYouMean(text, ARG_OPERATORS);
+  return node.error(oneOf(ARG_OPERATORS), hint);
 }
 
 /** Which declared arg a matchArgs entry filters: `index`, or Tetragon's `args: [position in args]`. */
@@ -172,7 +172,7 @@ function readArgFilter(node: Node, args: ArgDecl[], cx: HookCx): ArgFilter | und
   const allowed = operatorsFor(type);
   if (!allowed.includes(op)) {
     const hint = type === 'nop' ? 'a nop arg is not read; declare its real type to filter on it' : `${op} applies to ${typesFor(op)}`;
-    return opNode.error(allowed.length ? `an operator for a ${type} arg (${allowed.join(', ')})` : 'no operator on a nop arg', hint);
+    return opNode.error(allowed.length ? `an operator for ${anArg(type)} (${allowed.join(', ')})` : 'no operator on a nop arg', hint);
   }
   if (!valueNodes) return undefined;
   const index = decl.index;

@@ -5,7 +5,7 @@
 import { Hook } from './model';
 import { Fields } from './reader';
 import { HookFormat, readHooks } from './hooks';
-import { checkSharedMetrics, readMetrics, ReadMetric } from './metrics';
+import { MetricRegistry, readMetrics } from './metrics';
 import { readMetadata } from './metadata';
 import { LIMITS } from './limits';
 
@@ -26,18 +26,9 @@ export function readMetricsPolicy(root: Fields): PolicyBody {
   const { name } = readMetadata(root, 'label', 'forbidden');
   const spec = root.require('spec', 'a mapping with kprobes, tracepoints or uprobes')?.mapping(Object.keys(KEYS));
   if (!spec) return { name, hooks: [] };
-  const all: ReadMetric[] = [];
-  const format: HookFormat = {
-    format: 'tally',
-    keys: KEYS,
-    finish(hook, _cx, info) {
-      const read = readMetrics(hook, info);
-      if (read) all.push(...read);
-      return read?.map((r) => r.metric);
-    },
-  };
+  const registry = new MetricRegistry();
+  const format: HookFormat = { format: 'tally', keys: KEYS, finish: (hook, _cx, info) => readMetrics(hook, info, registry) };
   const hooks = readHooks(spec, format);
-  checkSharedMetrics(all);
   const declared = Object.keys(KEYS).some((k) => Array.isArray(spec.get(k)?.value) && (spec.get(k)?.value as unknown[]).length > 0);
   if (!declared) {
     spec.node.error('at least one hook under kprobes, tracepoints or uprobes', undefined, 'none');

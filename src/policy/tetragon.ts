@@ -115,7 +115,7 @@ function judgeSpec(spec: Fields): void {
     const items = spec.get(key);
     for (const item of (items && items.value !== null ? items.list(Number.MAX_SAFE_INTEGER, key) : undefined) ?? []) {
       const f = item.value !== null && typeof item.value === 'object' ? (item.value as Record<string, unknown>) : {};
-      new HookCx('tetragon', hookName(f)).unsupported(item, HOOK_KINDS, why, 'drop', false, `a ${key} entry`);
+      new HookCx('tetragon', hookName(f)).unsupported(item, HOOK_KINDS, why, 'drop', false, `an entry of ${key}`);
     }
   }
   const enforcers = spec.get('enforcers');

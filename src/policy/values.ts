@@ -53,7 +53,8 @@ export function parseString(text: string, what = 'a non-empty string'): Parsed<s
   if (text === '') return bad(`${what} of at most ${LIMITS.stringValueBytes} bytes`);
   const n = byteLength(text);
   if (n > LIMITS.stringValueBytes) {
-    return bad(`${what} of at most ${LIMITS.stringValueBytes} bytes (tally's limit per string value)`, `this one has ${n} bytes`);
+    // The found text gives its length in characters; bytes differ when it is not ASCII.
+    return bad(`${what} of at most ${LIMITS.stringValueBytes} bytes (tally's limit per string value)`, n !== text.length ? `it has ${n} bytes` : undefined);
   }
   return ok(text);
 }

@@ -178,7 +178,8 @@ function unwrap(f: Frame): Frame {
 
 function build(text: string, frame: Frame): PosNode {
   const f = unwrap(frame);
-  const empty = f.kind === null;
+  // No kind and no result: written as nothing. (An alias has no kind either, but a result.)
+  const empty = f.kind === null && f.result === null;
   // An empty node's open position is right after its `key:` or `-`: the best place to point at.
   const node: PosNode = { start: empty ? frame.open : skipSeparation(text, frame.open), end: f.end, empty };
   if (f.kind === 'sequence' && Array.isArray(f.result) && f.children.length === f.result.length) {
