@@ -9,9 +9,11 @@
  * - a node can be composed inside another that ends up with the very same
  *   result (a flow mapping or a scalar read as a would-be implicit key of a
  *   block mapping), so a frame whose only child has its result is unwrapped;
- * - a mapping's children alternate key, value. Where that does not hold
- *   (explicit `?` keys, rolled-back attempts), the mapping's own position is
- *   used for everything below it: positions degrade, parsing never fails.
+ * - a mapping's children alternate key, value, but a block mapping may end
+ *   with a failed attempt at one more key, which is dropped. Where the
+ *   alternation still does not hold (explicit `?` keys, rolled-back attempts),
+ *   the mapping's own position is used for everything below it: positions
+ *   degrade, parsing never fails.
  */
 import * as yaml from 'js-yaml';
 
@@ -184,13 +186,18 @@ function build(text: string, frame: Frame): PosNode {
   const node: PosNode = { start: empty ? frame.open : skipSeparation(text, frame.open), end: f.end, empty };
   if (f.kind === 'sequence' && Array.isArray(f.result) && f.children.length === f.result.length) {
     node.items = f.children.map((c) => build(text, c));
-  } else if (f.kind === 'mapping' && f.result !== null && typeof f.result === 'object' && f.children.length % 2 === 0) {
+  } else if (f.kind === 'mapping' && f.result !== null && typeof f.result === 'object') {
+    // A block mapping ends by failing to read one more key (before `---`, or a
+    // line at its indentation that is no key): that attempt is a childless frame at the end.
+    const last = f.children[f.children.length - 1];
+    const children = f.children.length % 2 && last.kind === null && last.result === null ? f.children.slice(0, -1) : f.children;
+    if (children.length % 2) return node;
     const keys = Object.keys(f.result);
     const entries = new Map<string, { key: PosNode; value: PosNode }>();
-    for (let i = 0; i < f.children.length; i += 2) {
-      const name = String(f.children[i].result);
+    for (let i = 0; i < children.length; i += 2) {
+      const name = String(children[i].result);
       if (!keys.includes(name)) return node;
-      entries.set(name, { key: build(text, f.children[i]), value: build(text, f.children[i + 1]) });
+      entries.set(name, { key: build(text, children[i]), value: build(text, children[i + 1]) });
     }
     if (entries.size === keys.length) node.entries = entries;
   }
