@@ -16,6 +16,12 @@ import { closest } from '../src/policy/problems';
 import { PROJECT_ROOT } from '../src/util/paths';
 
 const FIXTURES = path.join(PROJECT_ROOT, 'test', 'fixtures', 'policies');
+/** A MetricsPolicy document around the given spec.kprobes entries. */
+const withKprobes = (name: string, kprobes: string) => `apiVersion: tally.dev/v1alpha1
+kind: MetricsPolicy
+metadata: {name: ${name}}
+spec:
+  kprobes:${kprobes}`;
 const load = (dir: string, name: string) => loadPolicyText(fs.readFileSync(path.join(FIXTURES, dir, name), 'utf8'), `${dir}/${name}`);
 
 const written: Metric = {
@@ -124,14 +130,10 @@ describe('a MetricsPolicy', () => {
   });
 
   it('a hook name that repeats gets #2', () => {
-    const text = `apiVersion: tally.dev/v1alpha1
-kind: MetricsPolicy
-metadata: {name: twice}
-spec:
-  kprobes:
+    const text = withKprobes('twice', `
   - {call: tcp_connect, syscall: false, metrics: [{name: a_total, help: A.}]}
   - {call: tcp_connect, syscall: false, metrics: [{name: b_total, help: B.}]}
-`;
+`);
     assert.deepEqual(loadPolicyText(text, 't.yaml').policies[0].hooks.map((h) => h.name), ['kprobe:tcp_connect', 'kprobe:tcp_connect#2']);
   });
 });
@@ -252,17 +254,13 @@ describe('YAML positions', () => {
   });
 
   it('64-bit integers keep every digit through their source text', () => {
-    const text = `apiVersion: tally.dev/v1alpha1
-kind: MetricsPolicy
-metadata: {name: big}
-spec:
-  kprobes:
+    const text = withKprobes('big', `
   - call: vfs_read
     syscall: false
     args: [{index: 2, type: uint64}]
     selectors: [{matchArgs: [{index: 2, operator: Equal, values: [18446744073709551615, "0xffffffffffffffff", "0755"]}]}]
     metrics: [{name: reads_total, help: Reads.}]
-`;
+`);
     const f = loadPolicyText(text, 'big.yaml').policies[0].hooks[0].selectors[0].matchArgs[0];
     assert.deepEqual(f.values, [18446744073709551615n, 18446744073709551615n, 0o755n]);
   });
