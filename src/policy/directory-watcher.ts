@@ -40,17 +40,14 @@ export interface PolicyDirectoryWatcherOptions {
   onError?: (err: Error) => void;
 }
 
-interface Known {
-  hash: string;
-}
-
 export class PolicyDirectoryWatcher {
   /** Resolves when the first scan is done and its add events were emitted. */
   readonly ready: Promise<void>;
   private readonly debounceMs: number;
   private readonly maxDelayMs: number;
   private readonly onError: (err: Error) => void;
-  private readonly known = new Map<string, Known>();
+  /** Content hash of each file seen, by path. */
+  private readonly known = new Map<string, string>();
   private watcher: fs.FSWatcher | undefined;
   private identity: string | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -164,9 +161,9 @@ export class PolicyDirectoryWatcher {
     if (this.closed) return;
     for (const [file, cur] of now) {
       const prev = this.known.get(file);
-      if (prev?.hash === cur.hash) continue;
-      this.known.set(file, { hash: cur.hash });
-      this.emit({ type: prev ? 'change' : 'add', file, text: cur.text });
+      if (prev === cur.hash) continue;
+      this.known.set(file, cur.hash);
+      this.emit({ type: prev === undefined ? 'add' : 'change', file, text: cur.text });
     }
     for (const file of [...this.known.keys()]) {
       if (now.has(file)) continue;

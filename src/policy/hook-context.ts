@@ -8,9 +8,19 @@
  * count more or less (an unsupported filter), and then the whole hook is left
  * out. Both are reported; neither is silent.
  */
+import { ReturnArg } from './model';
 import { Node } from './reader';
+import type { ArgDecl } from './args';
 
 export type Format = 'tally' | 'tetragon';
+
+/** What a hook's format-specific parts (metrics, Tetragon's fields) need to know about it. */
+export interface HookInfo {
+  kind: 'kprobe' | 'tracepoint' | 'uprobe';
+  args: ArgDecl[];
+  return: boolean;
+  returnArg?: ReturnArg;
+}
 
 export class HookCx {
   /** The hook cannot be loaded faithfully (Tetragon policies only). */

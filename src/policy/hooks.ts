@@ -6,8 +6,7 @@
 import { Hook, KprobeHook, Metric, Origin, ReturnArg, Selector, TracepointHook, UprobeHook } from './model';
 import { Fields, Node } from './reader';
 import { ArgDecl, readArgs, readReturnArg } from './args';
-import { Format, HookCx } from './hook-context';
-import { HookInfo } from './metrics';
+import { Format, HookCx, HookInfo } from './hook-context';
 import { readSelectors } from './selectors';
 import { LIMITS } from './limits';
 import { formatPath } from './problems';
@@ -50,7 +49,7 @@ function list(spec: Fields, key: HookListKey): Node[] {
   return n && n.value !== null ? n.list(LIMITS.hooksPerPolicy, key) ?? [] : [];
 }
 
-export function originOf(node: Node): Origin {
+function originOf(node: Node): Origin {
   const p = node.doc.positions.valueAt(node.path);
   return { path: formatPath(node.path), line: p.line, column: p.column };
 }

@@ -4,12 +4,15 @@
  * policy saved with `kubectl get -o yaml` reads as it was applied.
  */
 import { Fields, Node } from './reader';
-import { DNS_LABEL, DNS_LABEL_EXPECTED } from './selectors';
 
 const METADATA_KEYS = [
   'name', 'namespace', 'labels', 'annotations', 'uid', 'resourceVersion', 'generation', 'creationTimestamp',
   'managedFields', 'finalizers', 'ownerReferences', 'generateName', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'selfLink',
 ] as const;
+
+/** DNS-1123 label: what Kubernetes allows as a namespace name. */
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export const DNS_LABEL_EXPECTED = 'a Kubernetes name (lowercase letters, digits and -, starting and ending with a letter or digit, at most 63 characters)';
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS_SUBDOMAIN_EXPECTED = 'a Kubernetes object name (lowercase letters, digits, - and ., starting and ending with a letter or digit, at most 253 characters)';

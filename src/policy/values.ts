@@ -44,7 +44,7 @@ export function parseInteger(text: string, type: IntArgType): Parsed<bigint> {
   return n >= min && n <= max ? ok(n) : bad(range);
 }
 
-export function byteLength(s: string): number {
+function byteLength(s: string): number {
   return Buffer.byteLength(s, 'utf8');
 }
 
