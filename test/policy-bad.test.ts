@@ -140,6 +140,7 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
   ]],
   ["tetragon-unsupported-operator", "partial", [
     `tetragon-unsupported-operator.yaml:15:19: spec.kprobes[0].selectors[0].matchArgs[0].operator: unsupported: expected an operator tally implements (Equal, NotEqual, GT, LT, Mask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family), found "InRange"; without this filter the hook would count calls the policy does not select; so hook kprobe:sys_dup is not loaded`,
+    `tetragon-unsupported-operator.yaml:37:19: spec.kprobes[2].selectors[0].matchArgs[0].operator: unsupported: expected an operator tally implements (Equal, NotEqual, GT, LT, Mask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family), found "SPortPriv"; without this filter the hook would count calls the policy does not select; so hook kprobe:tcp_connect is not loaded`,
   ]],
   ["too-many-selectors", "error", [
     `too-many-selectors.yaml:12:5: spec.kprobes[0].selectors: expected at most 5 selectors (tally's limit per kprobe), found 6 selectors`,

@@ -60,10 +60,13 @@ export async function loadPolicyFile(file: string): Promise<PolicyFileResult> {
   return loadPolicyText(text, file);
 }
 
-/** Every policy file directly in `dir` (see isPolicyFileName), by name. */
+/** Every policy file directly in `dir` (see isPolicyFileName; regular files, through symlinks), by name. */
 export async function loadPolicyDir(dir: string): Promise<PolicyFileResult[]> {
   const names = (await fs.readdir(dir)).filter(isPolicyFileName).sort();
-  return Promise.all(names.map((n) => loadPolicyFile(path.join(dir, n))));
+  const files = names.map((n) => path.join(dir, n));
+  // A dangling symlink is kept: reading it reports what is wrong.
+  const regular = await Promise.all(files.map((f) => fs.stat(f).then((s) => s.isFile(), () => true)));
+  return Promise.all(files.filter((_, i) => regular[i]).map(loadPolicyFile));
 }
 
 function readDocument(file: string, yaml: YamlDocument): Policy {

@@ -65,7 +65,8 @@ function typesFor(op: Operator): string {
 const TALLY_MATCHARG_KEYS = ['index', 'operator', 'values'] as const;
 const TETRAGON_MATCHARG_KEYS = ['index', 'args', 'operator', 'values'] as const;
 
-function readOperator(node: Node, cx: HookCx): Operator | undefined {
+/** The operator; 'dropped' for a Tetragon operator tally does not implement (the hook is then left out). */
+function readOperator(node: Node, cx: HookCx): Operator | 'dropped' | undefined {
   const text = node.string();
   if (text === undefined) return undefined;
   const op = OPERATOR_ALIASES[text] ?? text;
@@ -73,7 +74,7 @@ function readOperator(node: Node, cx: HookCx): Operator | undefined {
   if (cx.format === 'tetragon' && TETRAGON_OTHER_OPERATORS.includes(op)) {
     cx.unsupported(node, `an operator tally implements (${ARG_OPERATORS.join(', ')})`,
       'without this filter the hook would count calls the policy does not select', 'drop');
-    return undefined;
+    return 'dropped';
   }
   const hint = TETRAGON_OTHER_OPERATORS.includes(op) ? `${op} is a Tetragon operator that tally does not implement` : didYouMean(text, ARG_OPERATORS);
   return node.error(oneOf(ARG_OPERATORS), hint);
@@ -108,6 +109,8 @@ export function readArgFilter(node: Node, args: ArgDecl[], cx: HookCx): ArgFilte
   if (!f) return undefined;
   const opNode = f.require('operator', oneOf(ARG_OPERATORS));
   const op = opNode && readOperator(opNode, cx);
+  // The rest of an entry whose operator tally does not know follows that operator's rules (some take no values, CelExpr no index).
+  if (op === 'dropped') return undefined;
   const target = filteredArg(f, args, cx);
   const valueNodes = f.require('values', 'a list of values')?.list(LIMITS.valuesPerFilter, 'values', 1,
     'split them across several selectors, which OR');
