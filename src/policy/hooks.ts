@@ -97,10 +97,10 @@ function readKprobe(node: Node, fmt: HookFormat): KprobeHook[] {
   const callText = callNode?.string();
   const cx = new HookCx(fmt.format, `kprobe:${callText ?? '?'}`);
   let call = callText;
-  if (callText !== undefined && !SYMBOL.test(callText)) {
+  if (callNode && callText !== undefined && !SYMBOL.test(callText)) {
     if (fmt.format === 'tetragon' && callText.startsWith('list:')) {
-      cx.unsupported(callNode as Node, 'a function name', 'tally does not expand Tetragon lists into one hook per function', 'drop');
-    } else callNode?.error('a kernel function or syscall name (letters, digits, _ and .)');
+      cx.unsupported(callNode, 'a function name', 'tally does not expand Tetragon lists into one hook per function', 'drop');
+    } else callNode.error('a kernel function or syscall name (letters, digits, _ and .)');
     call = undefined;
   }
   // Tetragon's CRD defaults syscall to true; tally keeps that so a hook means the same in both formats.

@@ -130,6 +130,7 @@ export class Node {
 
 /** "selectors" → "selector", "matchArgs" → "matchArgs entry", for "the limit is 4 per selector". */
 function singular(key: string): string {
+  if (key === 'spec') return 'policy';
   if (key === 'kprobes') return 'kprobe';
   if (key === 'uprobes') return 'uprobe';
   if (key === 'tracepoints') return 'tracepoint';
@@ -149,10 +150,6 @@ export class Fields {
 
   has(key: string): boolean {
     return Object.prototype.hasOwnProperty.call(this.obj, key);
-  }
-
-  keys(): string[] {
-    return Object.keys(this.obj);
   }
 
   /** The field, or undefined when absent. */
