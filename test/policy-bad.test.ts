@@ -95,6 +95,9 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `shared-metric-labels.yaml:24:13: spec.kprobes[1].metrics[0].help: expected "Bytes written.", as declared at spec.kprobes[0].metrics[0] (line 12), found "Bytes written by pwrite64."; a metric fed by several hooks is declared identically in each`,
     `shared-metric-labels.yaml:28:7: spec.kprobes[1].metrics[0].labels: expected labels fd (maxValues 8, overflowValue "other"), as declared at spec.kprobes[0].metrics[0] (line 12), found labels fd (maxValues 16, overflowValue "other"); a metric fed by several hooks is declared identically in each`,
   ]],
+  ["spec-null", "error", [
+    `spec-null.yaml:5:6: spec: expected a mapping with kprobes, tracepoints or uprobes, found nothing`,
+  ]],
   ["string-too-long", "error", [
     `string-too-long.yaml:17:11: spec.kprobes[0].selectors[0].matchArgs[0].values[1]: expected a non-empty string of at most 128 bytes (tally's limit per string value), found "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…" (131 characters)`,
   ]],
@@ -104,6 +107,10 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `tetragon-actions.yaml:35:17: spec.kprobes[1].selectors[0].matchActions[0].action: unsupported: expected Post, found "Override"; tally counts and never enforces; it is left out and hook kprobe:sys_openat still counts what it matches`,
     `tetragon-actions.yaml:38:9: spec.kprobes[1].selectors[0].matchActions[1].rateLimit: warning: expected fields that affect counting, found rateLimit; it limits the events Tetragon sends, and tally counts every match, so it is ignored`,
     `tetragon-actions.yaml:39:9: spec.kprobes[1].selectors[0].matchActions[1].kernelStackTrace: warning: expected fields that affect counting, found kernelStackTrace; it adds to the events Tetragon sends, and tally exports no events, so it is ignored`,
+  ]],
+  ["tetragon-no-hooks", "error", [
+    `tetragon-no-hooks.yaml:6:3: spec.loader: warning: expected fields that affect counting, found loader; loader events are Tetragon events, and tally exports no events, so it is ignored`,
+    `tetragon-no-hooks.yaml:6:3: spec: expected at least one hook tally can load, found none`,
   ]],
   ["tetragon-nothing-left", "error", [
     `tetragon-nothing-left.yaml:6:3: spec: expected at least one hook tally can load, found none; the other problems say why each hook was left out`,

@@ -22,15 +22,25 @@ export interface PolicyBody {
   hooks: Hook[];
 }
 
+export const SPEC_EXPECTED = 'a mapping with kprobes, tracepoints or uprobes';
+
+/** Some hook list is written with something in it. */
+export function declaresHooks(spec: Fields, keys: readonly string[]): boolean {
+  return keys.some((k) => {
+    const v = spec.get(k)?.value;
+    return v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
+  });
+}
+
 export function readMetricsPolicy(root: Fields): PolicyBody {
   const { name } = readMetadata(root, 'label', 'forbidden');
-  const spec = root.require('spec', 'a mapping with kprobes, tracepoints or uprobes')?.mapping(Object.keys(KEYS));
+  const spec = root.require('spec', SPEC_EXPECTED)?.mapping(Object.keys(KEYS), SPEC_EXPECTED);
   if (!spec) return { name, hooks: [] };
   const registry = new MetricRegistry();
   const format: HookFormat = { format: 'tally', keys: KEYS, finish: (hook, _cx, info) => readMetrics(hook, info, registry) };
   const hooks = readHooks(spec, format);
-  const declared = Object.keys(KEYS).some((k) => Array.isArray(spec.get(k)?.value) && (spec.get(k)?.value as unknown[]).length > 0);
-  if (!declared) {
+  // A hook list that is there but malformed has its own error; only say "none" when there is nothing.
+  if (!declaresHooks(spec, Object.keys(KEYS))) {
     spec.node.error('at least one hook under kprobes, tracepoints or uprobes', undefined, 'none');
   } else if (hooks.length > LIMITS.hooksPerPolicy) {
     spec.node.error(`at most ${LIMITS.hooksPerPolicy} hooks (tally's limit per policy; each uprobe symbol is a hook)`, 'split the policy', `${hooks.length}`);

@@ -15,7 +15,7 @@ import { HookCx } from './hook-context';
 import { HookFormat, readHooks } from './hooks';
 import { judgeSelector } from './tetragon-selectors';
 import { readMetadata } from './metadata';
-import { PolicyBody } from './tally-policy';
+import { declaresHooks, PolicyBody, SPEC_EXPECTED } from './tally-policy';
 import { LIMITS } from './limits';
 
 const ARG_HOOK_KEYS = ['message', 'args', 'selectors', 'tags'] as const;
@@ -53,7 +53,7 @@ const HELP = 'Events matched by a hook of a Tetragon tracing policy, counted in 
 
 export function readTracingPolicy(root: Fields, kind: Exclude<PolicyKind, 'MetricsPolicy'>): PolicyBody {
   const meta = readMetadata(root, 'subdomain', kind === 'TracingPolicyNamespaced' ? 'required' : 'ignored');
-  const spec = root.require('spec', 'a mapping with kprobes, tracepoints or uprobes')?.mapping(SPEC_KEYS);
+  const spec = root.require('spec', SPEC_EXPECTED)?.mapping(SPEC_KEYS, SPEC_EXPECTED);
   if (!spec) return { ...meta, hooks: [] };
   judgeSpec(spec);
   let hooks = readHooks(spec, FORMAT);
@@ -66,7 +66,8 @@ export function readTracingPolicy(root: Fields, kind: Exclude<PolicyKind, 'Metri
   if (hooks.length > LIMITS.hooksPerPolicy) {
     spec.node.error(`at most ${LIMITS.hooksPerPolicy} hooks (tally's limit per policy; each uprobe symbol is a hook)`, undefined, `${hooks.length}`);
   } else if (!hooks.length && !policyWide && spec.node.doc.errors === 0) {
-    spec.node.report('error', 'at least one hook tally can load', 'the other problems say why each hook was left out', 'none');
+    const left = declaresHooks(spec, [...Object.keys(KEYS), ...OTHER_HOOKS.map(([k]) => k)]);
+    spec.node.error('at least one hook tally can load', left ? 'the other problems say why each hook was left out' : undefined, 'none');
   }
   return { ...meta, hooks };
 }
