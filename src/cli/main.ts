@@ -8,6 +8,7 @@ import { Agent } from '../agent/agent';
 import { Logger } from '../util/log';
 import { VERSION } from '../util/version';
 import { MetricsServerError } from '../exporters/metrics-server';
+import { POLICY_CHECK_USAGE, runPolicyCheck } from './policy-check';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`tally: ${message}\n`);
@@ -15,6 +16,12 @@ function fail(message: string, code: number): never {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `tally policy check …` validates files and exits; it needs neither privileges nor BTF.
+  if (argv[0] === 'policy') {
+    if (argv[1] !== 'check') fail(`${argv[1] === undefined ? 'no command after "policy"' : `unknown command "policy ${argv[1]}"`}; ${POLICY_CHECK_USAGE}`, 2);
+    process.exitCode = await runPolicyCheck(argv.slice(2), (line) => process.stdout.write(`${line}\n`));
+    return;
+  }
   let parsed;
   try {
     parsed = parseFlags(argv);

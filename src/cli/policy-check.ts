@@ -1,0 +1,111 @@
+/**
+ * `tally policy check [--load] FILE|DIR...`: validates policy files without
+ * running the agent. One line per problem (FILE:LINE:COLUMN: PATH: MESSAGE),
+ * then one summary line per file with its state.
+ *
+ * Exit 0 when no file is in error: a partial file loads (minus what its lines
+ * say), and warnings change nothing. Exit 1 when any file is in error, or
+ * --load cannot be honoured; 2 for a wrong command line.
+ *
+ * --load also loads each policy into the kernel (and unloads it) through the
+ * `load` callback, which the BPF side provides; without one, --load fails
+ * with a line saying so rather than pretending to have checked anything.
+ */
+import { parseArgs } from 'node:util';
+import * as fs from 'node:fs/promises';
+import { Policy, PolicyFileResult, Problem } from '../policy/model';
+import { fileStateOf, loadPolicyDir, loadPolicyFile } from '../policy/load';
+import { byPosition, fileProblem, formatProblem } from '../policy/problems';
+
+export const POLICY_CHECK_USAGE = 'usage: tally policy check [--load] FILE|DIR...';
+
+/** Loads one validated policy (state ok or partial) into the kernel and back out; returns what went wrong. */
+export type PolicyLoader = (policy: Policy) => Promise<Problem[]>;
+
+export async function runPolicyCheck(argv: string[], out: (line: string) => void, load?: PolicyLoader): Promise<number> {
+  let values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: true,
+      options: { load: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (e) {
+    out(`tally policy check: ${(e as Error).message.replace(/\. To specify.*$/s, '')}`);
+    out(POLICY_CHECK_USAGE);
+    return 2;
+  }
+  if (values.help) {
+    out(POLICY_CHECK_USAGE);
+    out('Checks policy files (MetricsPolicy, Tetragon TracingPolicy); a directory checks its *.yaml and *.yml files.');
+    out('--load also loads each valid policy into the kernel and unloads it.');
+    return 0;
+  }
+  if (!positionals.length) {
+    out(`tally policy check: no policy file given; ${POLICY_CHECK_USAGE}`);
+    return 2;
+  }
+  let failed = false;
+  if (values.load && !load) {
+    out('tally policy check: --load is unavailable: this build of tally cannot load policies into the kernel; run without --load to check the files only');
+    failed = true;
+  }
+  for (const arg of positionals) {
+    for (const result of await resultsFor(arg, out)) {
+      if (values.load && load) await loadAll(result, load);
+      for (const p of result.problems) out(formatProblem(p));
+      out(summary(result));
+      if (result.state === 'error') failed = true;
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+/** A directory stands for its policy files; anything else is read as a file (and fails as one). */
+async function resultsFor(arg: string, out: (line: string) => void): Promise<PolicyFileResult[]> {
+  const isDir = await fs.stat(arg).then((s) => s.isDirectory(), () => false);
+  if (!isDir) return [await loadPolicyFile(arg)];
+  const results = await loadPolicyDir(arg);
+  if (!results.length) {
+    out(formatProblem(fileProblem(arg, 'policy files (*.yaml, *.yml)', 'none in this directory')));
+    return [{ file: arg, state: 'error', problems: [], policies: [] }];
+  }
+  return results;
+}
+
+/** Adds what loading found to each loadable policy, and recomputes the states. */
+async function loadAll(result: PolicyFileResult, load: PolicyLoader): Promise<void> {
+  for (const policy of result.policies) {
+    if (policy.state === 'error') continue;
+    let found: Problem[];
+    try {
+      found = await load(policy);
+    } catch (e) {
+      const at = policy.hooks[0]?.origin;
+      found = [{ ...fileProblem(policy.file, 'a policy the kernel accepts', (e as Error).message, at?.line, at?.column), path: at?.path ?? '(document)' }];
+    }
+    policy.problems = [...policy.problems, ...found].sort(byPosition);
+    if (found.some((p) => p.severity === 'error')) {
+      policy.state = 'error';
+      policy.hooks = [];
+    } else if (found.some((p) => p.severity === 'unsupported')) policy.state = 'partial';
+  }
+  if (!result.policies.length) return;
+  result.problems = result.policies.flatMap((p) => p.problems);
+  result.state = fileStateOf(result.policies.map((p) => p.state));
+}
+
+const count = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
+/** "x.yaml: partial (1 policy, 2 hooks; 1 unsupported, 1 warning)". */
+function summary(r: PolicyFileResult): string {
+  const hooks = r.policies.reduce((n, p) => n + p.hooks.length, 0);
+  const bySeverity = (['error', 'unsupported', 'warning'] as const)
+    .map((s) => [s, r.problems.filter((p) => p.severity === s).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => (s === 'unsupported' ? `${n} unsupported` : count(n, s)));
+  const tail = bySeverity.length ? `; ${bySeverity.join(', ')}` : '';
+  return `${r.file}: ${r.state} (${count(r.policies.length, 'policy', 'policies')}, ${count(hooks, 'hook')}${tail})`;
+}

@@ -1,0 +1,188 @@
+/**
+ * Watches a policy directory and says which policy files were added, changed
+ * or removed, with their contents.
+ *
+ * Any event from fs.watch only triggers a re-scan of the whole directory
+ * (after a debounce, so an editor's burst of writes is one change), and a
+ * file counts as changed only when its content hash changes: a touch, or a
+ * rewrite with the same bytes, is no change. Re-scanning rather than trusting
+ * event file names is what makes Kubernetes ConfigMap volumes work: there
+ * `x.yaml` is a symlink through `..data`, and an update swaps `..data`, so
+ * the only event names `..data` while the content of every file changes.
+ *
+ * The directory itself may be replaced or vanish (removed and re-created, a
+ * symlink to it re-pointed). A slow check of its identity (device and inode,
+ * through symlinks) re-establishes the watch when that happens; while it is
+ * missing, its files count as removed.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { isPolicyFileName } from './load';
+
+export interface PolicyDirEvent {
+  type: 'add' | 'change' | 'remove';
+  /** The file's path: the directory joined with its name. */
+  file: string;
+  /** The new contents (add and change). */
+  text?: string;
+}
+
+export interface PolicyDirectoryWatcherOptions {
+  /** Quiet time after the last fs event before re-scanning. Default 300 ms. */
+  debounceMs?: number;
+  /** A burst of events delays a re-scan by at most this much. Default 2000 ms. */
+  maxDelayMs?: number;
+  /** How often the directory's identity is checked. Default 1000 ms. */
+  recheckMs?: number;
+  /** Errors other than "not there" (EACCES, EIO, …). Default: ignored. */
+  onError?: (err: Error) => void;
+}
+
+export class PolicyDirectoryWatcher {
+  /** Resolves when the first scan is done and its add events were emitted. */
+  readonly ready: Promise<void>;
+  private readonly debounceMs: number;
+  private readonly maxDelayMs: number;
+  private readonly onError: (err: Error) => void;
+  /** Content hash of each file seen, by path. */
+  private readonly known = new Map<string, string>();
+  private watcher: fs.FSWatcher | undefined;
+  private identity: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private firstEventAt = 0;
+  private readonly recheck: NodeJS.Timeout;
+  private scanning: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+
+  constructor(
+    readonly dir: string,
+    private readonly listener: (event: PolicyDirEvent) => void,
+    opts: PolicyDirectoryWatcherOptions = {},
+  ) {
+    this.debounceMs = opts.debounceMs ?? 300;
+    this.maxDelayMs = opts.maxDelayMs ?? 2000;
+    this.onError = opts.onError ?? (() => undefined);
+    this.recheck = setInterval(() => void this.checkIdentity(), opts.recheckMs ?? 1000);
+    this.recheck.unref();
+    this.ready = this.checkIdentity(true).then(() => this.scan());
+  }
+
+  /** Stops watching; idempotent. Events of a scan under way are not delivered. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.recheck);
+    if (this.timer) clearTimeout(this.timer);
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  /** (Re)watches the directory when it is new, replaced or back; when it is gone, forgets its files. */
+  private async checkIdentity(initial = false): Promise<void> {
+    let id: string | undefined;
+    try {
+      const st = await fsp.stat(this.dir);
+      id = st.isDirectory() ? `${st.dev}:${st.ino}` : undefined;
+    } catch (e) {
+      if (!isMissing(e)) this.onError(e as Error);
+    }
+    if (this.closed || id === this.identity) return;
+    this.identity = id;
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (id !== undefined) {
+      try {
+        this.watcher = fs.watch(this.dir, { persistent: false }, () => this.schedule());
+        // The directory vanishing under the watch surfaces as an error; the identity check takes over.
+        this.watcher.on('error', () => this.schedule());
+      } catch (e) {
+        if (!isMissing(e)) this.onError(e as Error);
+      }
+    }
+    // Something changed about the directory itself: its contents may have too.
+    if (!initial) this.schedule(0);
+  }
+
+  /** A trailing debounce, bounded so that a steady stream of events still gets scans. */
+  private schedule(delay = this.debounceMs): void {
+    if (this.closed) return;
+    const now = Date.now();
+    if (!this.timer) this.firstEventAt = now;
+    else clearTimeout(this.timer);
+    const wait = Math.max(0, Math.min(delay, this.firstEventAt + this.maxDelayMs - now));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.scan();
+    }, wait);
+    this.timer.unref();
+  }
+
+  /** One scan at a time; a request during a scan runs one more afterwards. */
+  private scan(): Promise<void> {
+    if (this.scanning) {
+      this.again = true;
+      return this.scanning;
+    }
+    this.scanning = this.scanOnce().finally(() => {
+      this.scanning = undefined;
+      if (this.again && !this.closed) {
+        this.again = false;
+        void this.scan();
+      }
+    });
+    return this.scanning;
+  }
+
+  private async scanOnce(): Promise<void> {
+    const now = new Map<string, { hash: string; text: string }>();
+    let names: string[] = [];
+    try {
+      names = (await fsp.readdir(this.dir)).filter(isPolicyFileName).sort();
+    } catch (e) {
+      if (!isMissing(e)) {
+        this.onError(e as Error);
+        return; // Unreadable is not empty: keep what is known rather than report removals.
+      }
+    }
+    for (const name of names) {
+      const file = path.join(this.dir, name);
+      try {
+        // Through symlinks: a ConfigMap's files are symlinks to regular files.
+        if (!(await fsp.stat(file)).isFile()) continue;
+        const text = await fsp.readFile(file, 'utf8');
+        now.set(file, { text, hash: createHash('sha256').update(text).digest('hex') });
+      } catch (e) {
+        if (!isMissing(e)) this.onError(e as Error);
+      }
+    }
+    if (this.closed) return;
+    for (const [file, cur] of now) {
+      const prev = this.known.get(file);
+      if (prev === cur.hash) continue;
+      this.known.set(file, cur.hash);
+      this.emit({ type: prev === undefined ? 'add' : 'change', file, text: cur.text });
+    }
+    for (const file of [...this.known.keys()]) {
+      if (now.has(file)) continue;
+      this.known.delete(file);
+      this.emit({ type: 'remove', file });
+    }
+  }
+
+  /** A throwing listener must not stop the watcher or the other events. */
+  private emit(event: PolicyDirEvent): void {
+    try {
+      this.listener(event);
+    } catch (e) {
+      this.onError(e as Error);
+    }
+  }
+}
+
+function isMissing(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}

@@ -1,0 +1,164 @@
+/**
+ * Hooks in Tetragon's vocabulary (kprobes, tracepoints, uprobes), read the
+ * same way for both formats. What a format adds to a hook (tally: metrics;
+ * Tetragon: its event and enforcement fields) is read by its HookFormat.
+ */
+import { Hook, KprobeHook, Metric, Origin, ReturnArg, Selector, TracepointHook, UprobeHook } from './model';
+import { Fields, Node } from './reader';
+import { ArgDecl, readArgs, readReturnArg } from './args';
+import { Format, HookCx, HookInfo } from './hook-context';
+import { readSelectors } from './selectors';
+import { LIMITS } from './limits';
+import { formatPath } from './problems';
+
+export type HookListKey = 'kprobes' | 'tracepoints' | 'uprobes';
+
+/** How one format reads its part of a hook. */
+export interface HookFormat {
+  format: Format;
+  /** The keys a hook mapping may have, per hook list. */
+  keys: Readonly<Record<HookListKey, readonly string[]>>;
+  /**
+   * Reads the format's own fields of a hook and returns its metrics, or
+   * undefined when they are invalid. `selectors` are the hook's selector
+   * mappings, for the format's own selector fields.
+   */
+  finish(hook: Fields, cx: HookCx, info: HookInfo, selectors: Fields[]): Metric[] | undefined;
+}
+
+const SYMBOL = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+const TRACE_NAME = /^[A-Za-z0-9_]+$/;
+
+/** Reads every hook list of `spec`; hooks in error or dropped are left out, repeated names get #2, #3, … */
+export function readHooks(spec: Fields, fmt: HookFormat): Hook[] {
+  const hooks: Hook[] = [];
+  for (const item of list(spec, 'kprobes')) hooks.push(...readKprobe(item, fmt));
+  for (const item of list(spec, 'tracepoints')) hooks.push(...readTracepoint(item, fmt));
+  for (const item of list(spec, 'uprobes')) hooks.push(...readUprobe(item, fmt));
+  const seen = new Map<string, number>();
+  for (const h of hooks) {
+    const n = (seen.get(h.name) ?? 0) + 1;
+    seen.set(h.name, n);
+    if (n > 1) h.name = `${h.name}#${n}`;
+  }
+  return hooks;
+}
+
+function list(spec: Fields, key: HookListKey): Node[] {
+  const n = spec.get(key);
+  return n && n.value !== null ? n.list(LIMITS.hooksPerPolicy, key) ?? [] : [];
+}
+
+function originOf(node: Node): Origin {
+  const p = node.doc.positions.valueAt(node.path);
+  return { path: formatPath(node.path), line: p.line, column: p.column };
+}
+
+function name(f: Fields, key: string, pattern: RegExp, expected: string): string | undefined {
+  const n = f.require(key, expected);
+  const v = n?.string(expected);
+  return v !== undefined && !pattern.test(v) ? n?.error(expected) : v;
+}
+
+interface Common {
+  args: ArgDecl[];
+  returnArg?: ReturnArg;
+  selectors: Selector[];
+  metrics?: Metric[];
+}
+
+/** args, returnArg, selectors and the format's part: what every hook kind shares. */
+function readCommon(f: Fields, cx: HookCx, fmt: HookFormat, kind: HookInfo['kind'], ret: boolean): Common {
+  const maxIndex = kind === 'tracepoint' ? LIMITS.maxTracepointArgIndex : LIMITS.maxProbeArgIndex;
+  const args = readArgs(f, maxIndex, cx);
+  const retNode = f.get('returnArg');
+  const r = retNode ? readReturnArg(retNode, cx) : {};
+  if (r.undecoded && retNode) {
+    retNode.report('warning', 'a returnArg tally can read', `${r.undecoded}; nothing but matchReturnArgs would use it`, retNode.found);
+  }
+  const { selectors, fields } = readSelectors(f, args, cx);
+  const metrics = fmt.finish(f, cx, { kind, args, return: ret, returnArg: r.returnArg }, fields);
+  for (const d of args) {
+    if (d.undecoded && !d.used) {
+      const n = d.undecoded.node;
+      n.report('warning', 'an arg tally can read', `${d.undecoded.reason}; no selector filters on arg ${d.index}, so it is not read and counting is unaffected`,
+        n === d.node ? 'no type' : n.found);
+    }
+  }
+  return { args, returnArg: r.returnArg, selectors, metrics };
+}
+
+const decoded = (args: ArgDecl[]): Hook['args'] => args.flatMap((d) => (d.arg ? [d.arg] : []));
+
+function readKprobe(node: Node, fmt: HookFormat): KprobeHook[] {
+  const f = node.mapping(fmt.keys.kprobes);
+  if (!f) return [];
+  const callNode = f.require('call', 'a kernel function or syscall name');
+  const callText = callNode?.string();
+  const cx = new HookCx(fmt.format, `kprobe:${callText ?? '?'}`);
+  let call = callText;
+  if (callNode && callText !== undefined && !SYMBOL.test(callText)) {
+    if (fmt.format === 'tetragon' && callText.startsWith('list:')) {
+      cx.unsupported(callNode, 'a function name', 'tally does not expand Tetragon lists into one hook per function', 'drop');
+    } else callNode.error('a kernel function or syscall name (letters, digits, _ and .)');
+    call = undefined;
+  }
+  // Tetragon's CRD defaults syscall to true; tally keeps that so a hook means the same in both formats.
+  const syscall = f.get('syscall')?.boolean() ?? true;
+  const ret = f.get('return')?.boolean() ?? false;
+  const ignore = f.get('ignore')?.mapping(['callNotFound'])?.get('callNotFound')?.boolean() ?? false;
+  const c = readCommon(f, cx, fmt, 'kprobe', ret);
+  if (call === undefined || !c.metrics || cx.dropped) return [];
+  const hook: KprobeHook = {
+    kind: 'kprobe', name: cx.hookName, origin: originOf(node), call, syscall, return: ret,
+    ignoreCallNotFound: ignore, args: decoded(c.args), selectors: c.selectors, metrics: c.metrics,
+  };
+  if (c.returnArg) hook.returnArg = c.returnArg;
+  return [hook];
+}
+
+function readTracepoint(node: Node, fmt: HookFormat): TracepointHook[] {
+  const f = node.mapping(fmt.keys.tracepoints);
+  if (!f) return [];
+  const expected = 'a tracefs name (letters, digits and _)';
+  const subsystem = name(f, 'subsystem', TRACE_NAME, expected);
+  const event = name(f, 'event', TRACE_NAME, expected);
+  const cx = new HookCx(fmt.format, `tracepoint:${subsystem ?? '?'}/${event ?? '?'}`);
+  const raw = f.get('raw')?.boolean() ?? false;
+  const c = readCommon(f, cx, fmt, 'tracepoint', false);
+  if (subsystem === undefined || event === undefined || !c.metrics || cx.dropped) return [];
+  return [{
+    kind: 'tracepoint', name: cx.hookName, origin: originOf(node), subsystem, event, raw,
+    args: decoded(c.args), selectors: c.selectors, metrics: c.metrics,
+  }];
+}
+
+function readUprobe(node: Node, fmt: HookFormat): UprobeHook[] {
+  const f = node.mapping(fmt.keys.uprobes);
+  if (!f) return [];
+  const pathNode = f.require('path', 'the absolute path of a binary or library');
+  let path = pathNode?.string();
+  if (path !== undefined && !path.startsWith('/')) path = pathNode?.error('the absolute path of a binary or library');
+  const cx = new HookCx(fmt.format, `uprobe:${path ?? '?'}`);
+  // Tetragon can also attach at offsets or addresses instead of symbols; its part of the format judges those.
+  const symbolsNode = fmt.format === 'tally' || !['offsets', 'addrs'].some((k) => f.has(k))
+    ? f.require('symbols', 'a list of function names') : f.get('symbols');
+  const symbolNodes = symbolsNode?.list(LIMITS.symbolsPerUprobe, 'symbols', 1) ?? [];
+  const symbols = symbolNodes.map((n) => {
+    const s = n.string('a symbol name');
+    return s !== undefined && !SYMBOL.test(s) ? n.error('a symbol name (letters, digits, _ and .)') : s;
+  });
+  const ret = f.get('return')?.boolean() ?? false;
+  const c = readCommon(f, cx, fmt, 'uprobe', ret);
+  if (path === undefined || !c.metrics || cx.dropped || symbols.some((s) => s === undefined)) return [];
+  const base = path;
+  const metrics = c.metrics;
+  return symbolNodes.map((n, i) => {
+    const hook: UprobeHook = {
+      kind: 'uprobe', name: `uprobe:${base}:${symbols[i]}`, origin: originOf(n), path: base, symbol: symbols[i] as string,
+      return: ret, args: decoded(c.args), selectors: c.selectors, metrics: metrics.map((m) => ({ ...m, constLabels: { ...m.constLabels } })),
+    };
+    if (c.returnArg) hook.returnArg = c.returnArg;
+    return hook;
+  });
+}

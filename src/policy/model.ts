@@ -1,0 +1,296 @@
+/**
+ * The validated policy model: what src/policy hands to the compiler that turns
+ * policies into BPF configuration. Everything here is checked: indexes refer
+ * to declared args, operators suit their arg's type, values are parsed (ports
+ * are numbers, CIDRs are bytes plus a prefix length), caps from limits.ts hold.
+ *
+ * Both policy formats end up here: tally's own MetricsPolicy and Tetragon's
+ * TracingPolicy / TracingPolicyNamespaced. What a Tetragon policy asks for and
+ * tally cannot do is never silently dropped: it is listed in `problems`.
+ */
+
+/** How bad a problem is. */
+export type Severity =
+  /** The policy is invalid: nothing of it loads. */
+  | 'error'
+  /** A valid Tetragon feature tally does not implement: the feature, or the hook using it, is left out. */
+  | 'unsupported'
+  /** Noted, with no effect on what is counted (e.g. a Tetragon `message`, which only decorates events). */
+  | 'warning';
+
+/**
+ * One finding about a policy file, anchored where it applies. `message` is the
+ * full text after the path, as `tally policy check` prints it:
+ * `FILE:LINE:COLUMN: PATH: MESSAGE`.
+ */
+export interface Problem {
+  file: string;
+  /** 1-based. */
+  line: number;
+  /** 1-based, in characters. */
+  column: number;
+  /** Field path such as `spec.kprobes[0].args[1].type`; `(document)` for the document itself. */
+  path: string;
+  /** What would have been valid, e.g. `one of int, uint8, …` or `Post`. */
+  expected: string;
+  /** What the file holds, e.g. `"u128"`, `the number 70000`, `a list`. */
+  found: string;
+  severity: Severity;
+  /** `expected …, found …`, prefixed with `unsupported: ` or `warning: ` for those severities, plus how to fix it. */
+  message: string;
+}
+
+/**
+ * ok: everything in the policy loads as written. partial: some Tetragon
+ * features or hooks are left out (see problems); the rest loads. error:
+ * nothing loads.
+ */
+export type PolicyState = 'ok' | 'partial' | 'error';
+
+/** Where in the file a hook was declared: for errors found later (attach, verifier). */
+export interface Origin {
+  /** e.g. `spec.kprobes[0]`, or `spec.uprobes[0].symbols[1]` for one symbol of an uprobe. */
+  path: string;
+  line: number;
+  column: number;
+}
+
+// ---------------------------------------------------------------------------
+// Args
+
+/** Integer arg types: the value itself is read (and sign- or zero-extended to 64 bits). */
+export const INT_ARG_TYPES = [
+  'int', 'int8', 'int16', 'int32', 'int64', 'long',
+  'uint8', 'uint16', 'uint32', 'uint64', 'size_t', 'fd',
+] as const;
+/** String-like arg types: a string is read (a path for file and path; the buffer for char_buf). */
+export const STRING_ARG_TYPES = ['string', 'char_buf', 'file', 'path'] as const;
+/** Network arg types: fields (addresses, ports, protocol, family) are read from the object. */
+export const NET_ARG_TYPES = ['sock', 'skb', 'sockaddr'] as const;
+
+export type IntArgType = (typeof INT_ARG_TYPES)[number];
+export type StringArgType = (typeof STRING_ARG_TYPES)[number];
+export type NetArgType = (typeof NET_ARG_TYPES)[number];
+/** `nop` is Tetragon's "do not read this argument": accepted, never decoded, usable by no operator. */
+export type ArgType = IntArgType | StringArgType | NetArgType | 'nop';
+
+export interface Arg {
+  /** The function argument's position (kprobe, uprobe, raw tracepoint) or the tracepoint format field's. */
+  index: number;
+  type: ArgType;
+  /**
+   * char_buf only: the 0-based index of the function argument holding the
+   * buffer's length. The YAML field sizeArgIndex is 1-based as in Tetragon
+   * (0 there means none), so `sizeArgIndex: 3` gives sizeArg 2.
+   */
+  sizeArg?: number;
+  /** char_buf only: read the buffer when the function returns (it is filled by the call, as for read(2)). */
+  returnCopy: boolean;
+}
+
+/** The type of a hook's return value, declared by `returnArg`. */
+export interface ReturnArg {
+  type: ArgType;
+}
+
+// ---------------------------------------------------------------------------
+// Selectors
+
+/** An IPv4 or IPv6 network: `bytes` are the address with host bits zero. */
+export interface Cidr {
+  family: 4 | 6;
+  /** 4 or 16 bytes, network byte order. */
+  bytes: number[];
+  /** 0..32 or 0..128; a plain address is a /32 or /128. */
+  prefixLen: number;
+}
+
+/** An inclusive port range; a single port has min === max. */
+export interface PortRange {
+  min: number;
+  max: number;
+}
+
+export type IntOperator = 'Equal' | 'NotEqual' | 'GT' | 'LT' | 'Mask';
+export type StringOperator = 'Equal' | 'NotEqual' | 'Prefix' | 'NotPrefix' | 'Postfix' | 'NotPostfix';
+export type AddrOperator = 'SAddr' | 'DAddr' | 'NotSAddr' | 'NotDAddr';
+export type PortOperator = 'SPort' | 'DPort' | 'NotSPort' | 'NotDPort';
+
+/**
+ * One matchArgs entry, on the arg declared with `index`. Values are ORed
+ * (any of them matches; for Not* operators: none of them matches).
+ */
+export type ArgFilter =
+  /** Integers as bigint so uint64 and int64 keep every bit. Mask: (arg & value) != 0. */
+  | { kind: 'int'; index: number; operator: IntOperator; values: bigint[] }
+  | { kind: 'string'; index: number; operator: StringOperator; values: string[] }
+  | { kind: 'addr'; index: number; operator: AddrOperator; values: Cidr[] }
+  | { kind: 'port'; index: number; operator: PortOperator; values: PortRange[] }
+  /** IP protocol numbers (IPPROTO_TCP = 6, …). */
+  | { kind: 'protocol'; index: number; operator: 'Protocol'; values: number[] }
+  /** Address family numbers (AF_INET = 2, AF_INET6 = 10, …). */
+  | { kind: 'family'; index: number; operator: 'Family'; values: number[] };
+
+export type BinaryOperator = 'In' | 'NotIn' | 'Prefix' | 'NotPrefix' | 'Postfix' | 'NotPostfix';
+
+/** The executable path of the process (for scripts: the interpreter's). */
+export interface BinaryFilter {
+  operator: BinaryOperator;
+  values: string[];
+}
+
+/** Kubernetes namespaces of the pod the event is attributed to. */
+export interface NamespaceFilter {
+  operator: 'In' | 'NotIn';
+  values: string[];
+}
+
+/** Everything in one selector ANDs; an empty selector matches everything. */
+export interface Selector {
+  matchArgs: ArgFilter[];
+  matchBinaries: BinaryFilter[];
+  matchNamespaces: NamespaceFilter[];
+}
+
+// ---------------------------------------------------------------------------
+// Metrics
+
+export type MetricType = 'counter' | 'histogram';
+
+/**
+ * What a metric adds (counter) or observes (histogram) per matching event:
+ * 1, an integer arg, the return value, or the time from entry to return in
+ * seconds.
+ */
+export type MetricValue =
+  | { kind: 'count' }
+  | { kind: 'arg'; index: number }
+  | { kind: 'return' }
+  | { kind: 'latency' };
+
+/** Which part of a sock, skb or sockaddr arg a label takes. */
+export type NetField = 'saddr' | 'daddr' | 'sport' | 'dport' | 'protocol' | 'family';
+
+/**
+ * A label whose value comes from an arg. Its values are capped: either the
+ * first `maxValues` distinct values seen, or one of `prefixes` (the matching
+ * prefix is the value). Everything else becomes `overflowValue`.
+ * Exactly one of maxValues and prefixes is set.
+ */
+export interface ExtraLabel {
+  name: string;
+  /** Index of a declared arg of the hook. */
+  arg: number;
+  /** For sock, skb and sockaddr args. */
+  field?: NetField;
+  maxValues?: number;
+  prefixes?: string[];
+  overflowValue: string;
+}
+
+export interface Metric {
+  /** A Prometheus metric name; counters end in `_total`. */
+  name: string;
+  help: string;
+  /** e.g. bytes, seconds; the name carries it as a suffix. */
+  unit?: string;
+  type: MetricType;
+  value: MetricValue;
+  labels: ExtraLabel[];
+  /**
+   * Labels with one fixed value, added by tally. Empty for MetricsPolicy
+   * metrics; `{policy, hook}` for the implicit metric of a Tetragon policy.
+   */
+  constLabels: Record<string, string>;
+}
+
+/** The implicit metric of every hook of a Tetragon policy. */
+export const TETRAGON_EVENTS_METRIC = 'tally_policy_events_total';
+
+// ---------------------------------------------------------------------------
+// Hooks
+
+interface HookBase {
+  /**
+   * Stable and unique within the policy: `kprobe:tcp_connect`,
+   * `tracepoint:sock/inet_sock_set_state`, `uprobe:/usr/lib/libc.so.6:malloc`.
+   * A name that repeats gets `#2`, `#3`, … in declaration order.
+   */
+  name: string;
+  origin: Origin;
+  args: Arg[];
+  /** ORed; none means every call counts. */
+  selectors: Selector[];
+  metrics: Metric[];
+}
+
+export interface KprobeHook extends HookBase {
+  kind: 'kprobe';
+  /** A kernel function, or with `syscall` a syscall name such as `sys_write` (no arch prefix). */
+  call: string;
+  syscall: boolean;
+  /** Also hook the return (kretprobe/fexit): needed for return values and latency. */
+  return: boolean;
+  returnArg?: ReturnArg;
+  /** Skip this hook, instead of failing, when the kernel has no such function. */
+  ignoreCallNotFound: boolean;
+}
+
+export interface TracepointHook extends HookBase {
+  kind: 'tracepoint';
+  subsystem: string;
+  event: string;
+  /** A raw tracepoint: arg indexes are TP_PROTO argument positions, not format fields. */
+  raw: boolean;
+}
+
+export interface UprobeHook extends HookBase {
+  kind: 'uprobe';
+  /** The binary or library. */
+  path: string;
+  symbol: string;
+  return: boolean;
+  returnArg?: ReturnArg;
+}
+
+export type Hook = KprobeHook | TracepointHook | UprobeHook;
+
+// ---------------------------------------------------------------------------
+// Policies
+
+export type PolicyKind = 'MetricsPolicy' | 'TracingPolicy' | 'TracingPolicyNamespaced';
+
+/** One YAML document of a policy file. */
+export interface Policy {
+  file: string;
+  /** 0-based position among the file's non-empty documents. */
+  document: number;
+  /** Undefined when the document does not say a known kind. */
+  kind?: PolicyKind;
+  /** Undefined when metadata.name is missing or invalid (then state is error). */
+  name?: string;
+  /**
+   * TracingPolicyNamespaced: only events attributed to pods of this
+   * Kubernetes namespace count.
+   */
+  namespace?: string;
+  state: PolicyState;
+  /** In file order. */
+  problems: Problem[];
+  /** The hooks that load; empty when state is error. */
+  hooks: Hook[];
+}
+
+/** The outcome for one file. */
+export interface PolicyFileResult {
+  file: string;
+  /**
+   * error: the file cannot be read or parsed, holds no policy, or every
+   * policy in it is in error. partial: some policy is partial or in error.
+   * ok: every policy is ok.
+   */
+  state: PolicyState;
+  /** Every problem of the file, its policies' included, in file order. */
+  problems: Problem[];
+  policies: Policy[];
+}
