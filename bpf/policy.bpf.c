@@ -78,28 +78,34 @@ struct tally_pol_net {
 	__u16 protocol;
 };
 
+/*
+ * Per-arg arrays have 8 slots for 6 args, so an index masked with ARG_MASK is
+ * in bounds as the verifier sees it (it does not track the bounds of `%`).
+ */
+#define ARG_SLOTS 8
+#define ARG_MASK (ARG_SLOTS - 1)
+
 /* What the entry leaves for the return. */
 struct tally_pol_pending {
 	__u64 start_ns;
 	__u64 owner;
 	__u64 binary;
-	__u64 val[TALLY_POL_ARGS];
+	__u64 val[ARG_SLOTS];
 	__u64 labels[TALLY_POL_METRICS][TALLY_POL_LABELS];
 };
 
 /* One decoded event: too large for the 512-byte stack. */
 struct tally_pol_event {
 	struct tally_pol_pending p;
-	__u64 file_type[TALLY_POL_ARGS];
-	struct tally_pol_net net[TALLY_POL_ARGS];
+	__u64 file_type[ARG_SLOTS];
+	struct tally_pol_net net[ARG_SLOTS];
 	/* LPM keys with room to spare: paths are assembled past TALLY_POL_STR, then cut. */
 	struct {
 		__u32 prefixlen;
 		__u32 slot;
 		__u8 data[2 * TALLY_POL_STR];
-	} str[TALLY_POL_ARGS];
-	__u32 str_len[TALLY_POL_ARGS];
-	void *ptr[TALLY_POL_ARGS];
+	} str[ARG_SLOTS];
+	__u32 str_len[ARG_SLOTS];
 };
 
 struct {
@@ -116,6 +122,11 @@ struct {
 	__type(key, __u64);
 	__type(value, struct tally_pol_pending);
 } tally_pol_inflight SEC(".maps");
+
+/*
+ * Loops over the configuration are unrolled: each slot's index is then a
+ * constant, which the verifier checks once and prunes when unused.
+ */
 
 /* ---- decoding ------------------------------------------------------------ */
 
@@ -180,6 +191,37 @@ static __always_inline __u64 record_arg(void *record, __u32 offset, __u32 size, 
 	}
 }
 
+/*
+ * The verifier only allows context loads at constant offsets, so each slot
+ * is its own load; the index is a constant from the configuration.
+ */
+/* One context load at a constant offset, which the compiler cannot merge with the others. */
+#define CTX_LOAD(ctx, n)                                                             \
+	({                                                                               \
+		__u64 __v;                                                                   \
+		asm volatile("%[v] = *(u64 *)(%[c] + " #n " * 8)" : [v] "=r"(__v) : [c] "r"(ctx)); \
+		__v;                                                                         \
+	})
+
+static __always_inline __u64 ctx_arg(__u64 *ctx, __u32 n)
+{
+	switch (n) {
+	case 0: return CTX_LOAD(ctx, 0);
+	case 1: return CTX_LOAD(ctx, 1);
+	case 2: return CTX_LOAD(ctx, 2);
+	case 3: return CTX_LOAD(ctx, 3);
+	case 4: return CTX_LOAD(ctx, 4);
+	case 5: return CTX_LOAD(ctx, 5);
+	case 6: return CTX_LOAD(ctx, 6);
+	case 7: return CTX_LOAD(ctx, 7);
+	case 8: return CTX_LOAD(ctx, 8);
+	case 9: return CTX_LOAD(ctx, 9);
+	case 10: return CTX_LOAD(ctx, 10);
+	case 11: return CTX_LOAD(ctx, 11);
+	}
+	return 0;
+}
+
 /* What kind of program is running: where its context keeps things. */
 enum prog_kind {
 	PROG_REGS,   /* kprobe, uprobe: ctx is the probed function's registers */
@@ -193,7 +235,7 @@ static __always_inline __u64 raw_arg(void *ctx, const volatile struct tally_pol_
 	case TALLY_SRC_REGS:
 		return reg_arg(ctx, a->index);
 	case TALLY_SRC_CTX:
-		return ((__u64 *)ctx)[a->index & 7];
+		return ctx_arg(ctx, a->index);
 	case TALLY_SRC_RECORD:
 		return record_arg(ctx, a->index, a->size, a->type == TALLY_T_INT);
 	case TALLY_SRC_SYSCALL: {
@@ -272,7 +314,8 @@ static __always_inline __u32 path_string(struct dentry *dentry, struct vfsmount 
 			continue;
 		out[off & (TALLY_POL_STR - 1)] = '/';
 		off++;
-		const unsigned char *name = BPF_CORE_READ(w.names[i & 15], d_name.name);
+		struct dentry *d = w.names[i & 15];
+		const unsigned char *name = BPF_CORE_READ(d, d_name.name);
 		long n = bpf_probe_read_kernel_str(&out[off & (TALLY_POL_STR - 1)], TALLY_POL_STR, name);
 
 		if (n > 1)
@@ -353,6 +396,7 @@ static __always_inline void decode_file(struct tally_pol_event *ev, __u32 i, str
 
 static __always_inline void decode_args(void *ctx, struct tally_pol_event *ev, enum prog_kind kind)
 {
+	#pragma unroll
 	for (__u32 i = 0; i < TALLY_POL_ARGS; i++) {
 		if (i >= pol.nargs)
 			break;
@@ -408,14 +452,24 @@ static __always_inline void decode_args(void *ctx, struct tally_pol_event *ev, e
 
 static __always_inline __u64 int_field(struct tally_pol_event *ev, __u32 arg, __u32 field)
 {
-	struct tally_pol_net *net = &ev->net[arg % TALLY_POL_ARGS];
+	struct tally_pol_net *net = &ev->net[arg & ARG_MASK];
 
 	switch (field) {
 	case TALLY_F_SPORT: return net->sport;
 	case TALLY_F_DPORT: return net->dport;
 	case TALLY_F_PROTOCOL: return net->protocol;
 	case TALLY_F_FAMILY: return net->family;
-	case TALLY_F_FILE_TYPE: return ev->file_type[arg % TALLY_POL_ARGS];
+	case TALLY_F_FILE_TYPE: return ev->file_type[arg & ARG_MASK];
+	case TALLY_F_EXIT_STATUS: {
+		/* exit_code is the wait(2) status: low 7 bits the signal, next 8 the exit status. */
+		/* A local: inside BPF_CORE_READ, ev->p.val would be relocated too. */
+		struct task_struct *task = (struct task_struct *)ev->p.val[arg & ARG_MASK];
+		int code = BPF_CORE_READ(task, exit_code);
+
+		if (code & 0x7f)
+			return 2;
+		return (code >> 8) & 0xff ? 1 : 0;
+	}
 	case TALLY_F_SADDR: {
 		__u32 a4;
 		__builtin_memcpy(&a4, net->saddr, 4);
@@ -427,7 +481,7 @@ static __always_inline __u64 int_field(struct tally_pol_event *ev, __u32 arg, __
 		return a4;
 	}
 	}
-	return ev->p.val[arg % TALLY_POL_ARGS];
+	return ev->p.val[arg & ARG_MASK];
 }
 
 /* Looks the arg's string or address up in the LPM trie under slot; its value, or -1. */
@@ -435,7 +489,7 @@ static __always_inline long lpm_find(struct tally_pol_event *ev, __u32 arg, __u3
 {
 	__u32 *hit;
 
-	arg %= TALLY_POL_ARGS;
+	arg &= ARG_MASK;
 	if (field == TALLY_F_STRING) {
 		ev->str[arg].slot = bpf_htonl(slot);
 		ev->str[arg].prefixlen = 32 + 8 * ((ev->str_len[arg] & (TALLY_POL_STR - 1)) + 1);
@@ -458,7 +512,7 @@ static __always_inline long lpm_find(struct tally_pol_event *ev, __u32 arg, __u3
 
 static __always_inline bool filter_matches(struct tally_pol_event *ev, const volatile struct tally_pol_filter *f)
 {
-	__u32 arg = f->arg % TALLY_POL_ARGS;
+	__u32 arg = f->arg & ARG_MASK;
 
 	if (f->op == TALLY_OP_LPM || f->op == TALLY_OP_NOT_LPM) {
 		bool found = lpm_find(ev, arg, f->field, f->slot) >= 0;
@@ -475,6 +529,7 @@ static __always_inline bool filter_matches(struct tally_pol_event *ev, const vol
 	}
 	bool any = false;
 
+	#pragma unroll
 	for (__u32 i = 0; i < TALLY_POL_VALUES; i++) {
 		if (i >= f->nvalues)
 			break;
@@ -507,12 +562,14 @@ static __always_inline bool binaries_match(__u64 binary, const volatile struct t
 
 static __always_inline bool selector_matches(struct tally_pol_event *ev, const volatile struct tally_pol_selector *s)
 {
+	#pragma unroll
 	for (__u32 i = 0; i < TALLY_POL_FILTERS; i++) {
 		if (i >= s->nfilters)
 			break;
 		if (!filter_matches(ev, &s->filters[i]))
 			return false;
 	}
+	#pragma unroll
 	for (__u32 i = 0; i < TALLY_POL_BINARIES; i++) {
 		if (i >= s->nbinaries)
 			break;
@@ -526,6 +583,7 @@ static __always_inline bool selected(struct tally_pol_event *ev)
 {
 	if (pol.nselectors == 0)
 		return true;
+	#pragma unroll
 	for (__u32 i = 0; i < TALLY_POL_SELECTORS; i++) {
 		if (i >= pol.nselectors)
 			break;
@@ -572,9 +630,11 @@ static __always_inline __u64 label_value(struct tally_pol_event *ev, const volat
 
 static __always_inline void compute_labels(struct tally_pol_event *ev)
 {
+	#pragma unroll
 	for (__u32 m = 0; m < TALLY_POL_METRICS; m++) {
 		if (m >= pol.nmetrics)
 			break;
+		#pragma unroll
 		for (__u32 j = 0; j < TALLY_POL_LABELS; j++) {
 			if (j >= pol.metrics[m].nlabels)
 				break;
@@ -606,6 +666,7 @@ static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 
 	struct tally_counter_key key = { .binary_id = p->binary };
 
 	tally_key_owner(&key, p->owner);
+	#pragma unroll
 	for (__u32 m = 0; m < TALLY_POL_METRICS; m++) {
 		if (m >= pol.nmetrics)
 			break;
@@ -614,8 +675,8 @@ static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 
 
 		switch (mt->value) {
 		case TALLY_VAL_ARG:
-			v = p->val[mt->arg % TALLY_POL_ARGS];
-			if (pol.args[mt->arg % TALLY_POL_ARGS].type == TALLY_T_INT && (__s64)v < 0)
+			v = p->val[mt->arg & ARG_MASK];
+			if (pol.args[mt->arg & ARG_MASK].type == TALLY_T_INT && (__s64)v < 0)
 				continue;
 			break;
 		case TALLY_VAL_RETURN:

@@ -46,6 +46,7 @@ enum tally_pol_type {
 	TALLY_T_SOCK = 7,     /* struct sock *: addresses, ports, family, protocol, owning cgroup */
 	TALLY_T_SKB = 8,      /* struct sk_buff *: the same, from its socket */
 	TALLY_T_SOCKADDR = 9, /* struct sockaddr *: the destination address and port */
+	TALLY_T_TASK = 10,    /* struct task_struct *: how it exited */
 };
 
 /* A part of a decoded argument that a filter or label reads. */
@@ -59,6 +60,7 @@ enum tally_pol_field {
 	TALLY_F_FAMILY = 6,
 	TALLY_F_FILE_TYPE = 7, /* S_IFMT bits of a file, fd or path's inode */
 	TALLY_F_STRING = 8,    /* the string, or the path */
+	TALLY_F_EXIT_STATUS = 9, /* a task's exit: 0 ok (status 0), 1 error (another status), 2 killed by a signal */
 };
 
 enum tally_pol_op {

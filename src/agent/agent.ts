@@ -20,9 +20,15 @@ import { Labeler } from '../labels/labeler';
 import { PodWatcher } from '../labels/kube/pod-watcher';
 import { loadKubeConfig } from '../labels/kube/client';
 import { checkLayout } from '../bpf/layout';
-import { describeHook } from '../bpf/loader';
+import { describeHook, HookResult } from '../bpf/loader';
 import { Logger } from '../util/log';
 import { formatAddress } from '../cli/address';
+import { PolicyManager } from '../engine/policy-manager';
+import { describeFeatures, probeKernel } from '../engine/kernel-features';
+import { checkHookConfigLayout } from '../engine/hook-config';
+import { loadSyscalls } from '../engine/syscalls';
+import { loadPolicyText, PolicyDirectoryWatcher, PolicyDirEvent } from '../policy';
+import { BUILTIN_POLICY_DIR } from '../util/paths';
 
 export class Agent {
   readonly registry = new Registry();
@@ -31,6 +37,8 @@ export class Agent {
   private counters?: KernelCounters;
   private removals?: CgroupRemovals;
   private pods?: PodWatcher;
+  private policies?: PolicyManager;
+  private readonly watchers: PolicyDirectoryWatcher[] = [];
   private stopping?: Promise<void>;
 
   constructor(
@@ -40,6 +48,7 @@ export class Agent {
 
   async start(): Promise<void> {
     checkLayout();
+    checkHookConfigLayout();
     this.server = new MetricsServer({
       registry: this.registry,
       beforeScrape: () => this.counters?.invalidate(),
@@ -77,9 +86,32 @@ export class Agent {
       log: this.log,
     });
     for (const m of this.tcp.metrics()) this.counters.define(m, this.registry);
+
+    const features = probeKernel(this.config.kernelBtfPath);
+    this.log.info('kernel attach support', { probed: describeFeatures(features) });
+    this.policies = new PolicyManager({
+      counters: this.counters,
+      registry: this.registry,
+      features,
+      filter: this.config.labelFilter,
+      syscalls: loadSyscalls(),
+      kernelBtfPath: this.config.kernelBtfPath,
+      log: this.log,
+    });
+    for (const dir of [BUILTIN_POLICY_DIR, ...(this.config.policyDir ? [this.config.policyDir] : [])]) {
+      const w = new PolicyDirectoryWatcher(dir, (e) => this.onPolicyFile(e), {
+        onError: (err) => this.log.warn('reading the policy directory failed', { dir, error: err.message }),
+      });
+      this.watchers.push(w);
+      await w.ready;
+    }
     registerHealthMetrics(this.registry, {
       counters: this.counters,
-      objects: () => [[TCP_BYTES_OBJECT, this.tcp?.loaded.hooks ?? []]],
+      objects: () => [
+        [TCP_BYTES_OBJECT, this.tcp?.loaded.hooks ?? []],
+        ...(this.policies?.statuses() ?? []).map((s): [string, HookResult[]] => [`policy/${s.policy}`, s.hooks]),
+      ],
+      policies: () => this.policies?.statuses() ?? [],
       removals: this.removals,
       pods: this.pods,
       caches: [cgroups.stats, binaries.stats],
@@ -87,6 +119,26 @@ export class Agent {
     });
     registerProcessMetrics(this.registry);
     this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.join(','), ready: this.notReadyReason() ?? 'yes' });
+  }
+
+  /** A policy file was added, changed or removed (or SIGHUP found it so). */
+  private onPolicyFile(e: PolicyDirEvent): void {
+    try {
+      if (e.type === 'remove') {
+        this.policies?.removeFile(e.file);
+        this.log.info('policy file removed', { file: e.file });
+      } else {
+        this.policies?.applyFile(loadPolicyText(e.text ?? '', e.file));
+      }
+      this.counters?.invalidate();
+    } catch (err) {
+      this.log.error('applying a policy file failed', { file: e.file, error: (err as Error).message });
+    }
+  }
+
+  /** SIGHUP: look at the policy directories again now, rather than at their next change. */
+  async reloadPolicies(): Promise<void> {
+    await Promise.all(this.watchers.map((w) => w.rescan()));
   }
 
   private notReadyReason(): string | undefined {
@@ -105,6 +157,8 @@ export class Agent {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.server?.close();
+      for (const w of this.watchers) w.close();
+      this.policies?.close();
       this.counters?.close();
       this.tcp?.close();
       this.removals?.close();

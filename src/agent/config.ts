@@ -21,4 +21,6 @@ export interface AgentConfig {
   counterMapCapacity: number;
   cgroupCacheCapacity: number;
   binaryCacheCapacity: number;
+  /** The user's policy files (--policy-dir), watched; the built-ins in policies/ always load. */
+  policyDir?: string;
 }

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import * as os from 'node:os';
+import * as fs from 'node:fs';
 import { AgentConfig } from '../agent/config';
 import { parseListenAddress } from './address';
 import { DEFAULT_LABEL_FILTER, FILTER_LABELS, parseLabelFilter } from '../labels/label-filter';
@@ -13,6 +14,7 @@ import { parseDuration } from '../util/duration';
 export class UsageError extends Error {}
 
 export const HELP = `Usage: tally [flags]
+       tally policy check [--load] FILE|DIR...
 
 eBPF metrics agent: counts kernel events in the kernel and serves them to Prometheus.
 
@@ -30,6 +32,9 @@ Flags:
   --kernel-btf FILE              kernel BTF to use instead of /sys/kernel/btf/vmlinux
   --bpf-map-capacity N           entries of the in-kernel counter map (default 16384)
   --binary-cache-capacity N      executable paths kept in user space (default 16384)
+  --policy-dir DIR               your policy files (MetricsPolicy or Tetragon TracingPolicy YAML),
+                                 applied as they are added, changed or removed, and on SIGHUP;
+                                 the built-in policies always load
   --version                      print the version and exit
   --help                         print this help and exit
 `;
@@ -42,6 +47,17 @@ function positiveInt(flag: string, text: string, max: number): number {
     throw new UsageError(`${flag} "${text}" must be a whole number from 1 to ${max}`);
   }
   return n;
+}
+
+function existingDir(flag: string, dir: string): string {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch (e) {
+    throw new UsageError(`${flag} ${dir}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (e as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`${flag} ${dir} is not a directory; give the directory that holds the policy files`);
+  return dir;
 }
 
 export function parseFlags(argv: string[]): Parsed {
@@ -62,6 +78,7 @@ export function parseFlags(argv: string[]): Parsed {
         'node-name': { type: 'string' },
         'bpf-map-capacity': { type: 'string', default: '16384' },
         'binary-cache-capacity': { type: 'string', default: '16384' },
+        'policy-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -92,6 +109,7 @@ export function parseFlags(argv: string[]): Parsed {
         counterMapCapacity: positiveInt('--bpf-map-capacity', values['bpf-map-capacity']!, 1 << 24),
         cgroupCacheCapacity: 131072,
         binaryCacheCapacity: positiveInt('--binary-cache-capacity', values['binary-cache-capacity']!, 1 << 22),
+        policyDir: values['policy-dir'] === undefined ? undefined : existingDir('--policy-dir', values['policy-dir']),
       },
     };
   } catch (e) {

@@ -59,6 +59,10 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGHUP', () => {
+    log.info('reloading policies', { signal: 'SIGHUP' });
+    void agent.reloadPolicies();
+  });
 
   try {
     await agent.start();

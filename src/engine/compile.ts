@@ -46,7 +46,7 @@ export interface CompileContext {
   /** The metric id each of the hook's metrics counts under. */
   metricId(metric: Metric): number;
   /** For a metric with constant labels (tally_policy_events_total): the value that stands for them in the key. */
-  constLabel?(metric: Metric): number;
+  constLabel?(metric: Metric): number | undefined;
   /** Tracepoint formats (tracefs); replaceable in tests. */
   format?: (subsystem: string, event: string) => FormatField[];
 }
@@ -60,9 +60,11 @@ const INT_SIZES: Record<string, [kind: number, size: number]> = {
 };
 const POINTER_KINDS: Record<string, number> = {
   string: ArgKind.string, char_buf: ArgKind.string, file: ArgKind.file, path: ArgKind.path,
-  sock: ArgKind.sock, skb: ArgKind.skb, sockaddr: ArgKind.sockaddr,
+  sock: ArgKind.sock, skb: ArgKind.skb, sockaddr: ArgKind.sockaddr, task: ArgKind.task,
 };
-const NET_FIELDS: Record<string, number> = { saddr: Field.saddr, daddr: Field.daddr, sport: Field.sport, dport: Field.dport, protocol: Field.protocol, family: Field.family };
+const FIELDS: Record<string, number> = {
+  saddr: Field.saddr, daddr: Field.daddr, sport: Field.sport, dport: Field.dport, protocol: Field.protocol, family: Field.family, exitStatus: Field.exitStatus,
+};
 
 /** What a hook's args are read from, for one attach type. */
 type ArgPlace = { source: number; index(arg: Arg): { index: number; size?: number; signed?: boolean } };
@@ -169,8 +171,8 @@ class PlanBuilder {
     const labels = this.hook.metrics.flatMap((m) => m.labels).filter((l) => l.arg === index);
     return {
       str: filters.some((f) => f.kind === 'string') || labels.some((l) => l.prefixes !== undefined),
-      net: filters.some((f) => f.kind === 'addr' || f.kind === 'port' || f.kind === 'protocol' || f.kind === 'family') || labels.some((l) => l.field !== undefined),
-      file: false,
+      net: filters.some((f) => f.kind === 'addr' || f.kind === 'port' || f.kind === 'protocol' || f.kind === 'family') || labels.some((l) => l.field !== undefined && l.field !== 'exitStatus'),
+      file: filters.some((f) => f.kind === 'filetype'),
     };
   }
 
@@ -231,6 +233,8 @@ class PlanBuilder {
         return { op: Op.eq, arg, field: Field.protocol, slot: 0, values: f.values.map(BigInt) };
       case 'family':
         return { op: Op.eq, arg, field: Field.family, slot: 0, values: f.values.map(BigInt) };
+      case 'filetype':
+        return { op: f.operator === 'FileType' ? Op.eq : Op.neq, arg, field: Field.fileType, slot: 0, values: f.values.map(BigInt) };
     }
   }
 
@@ -267,7 +271,7 @@ class PlanBuilder {
       });
       return { kind: LabelKind.prefix, arg, field: Field.string, slot, cap: l.prefixes.length };
     }
-    const field = l.field ? NET_FIELDS[l.field] : Field.value;
+    const field = l.field ? FIELDS[l.field] : Field.value;
     if (field === Field.saddr || field === Field.daddr) throw new CompileError(`label ${l.name}: address labels are not supported by the engine yet`);
     const cap = l.maxValues ?? 1;
     this.seenCapacity += cap;

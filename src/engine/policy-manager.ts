@@ -16,7 +16,7 @@ import { CounterMetric, KernelCounters } from '../collectors/kernel-counters';
 import { LABEL_OVERFLOW } from '../bpf/layout';
 import { FilterLabel } from '../labels/label-filter';
 import { Logger } from '../util/log';
-import { Hook, Metric, Policy, PolicyFileResult, PolicyState, TETRAGON_EVENTS_METRIC } from '../policy/model';
+import { EXIT_STATUSES, Hook, Metric, Policy, PolicyFileResult, PolicyState, TETRAGON_EVENTS_METRIC } from '../policy/model';
 import { compileHook, CompileContext, CompileError, HookPlan } from './compile';
 import { KernelFeatures } from './kernel-features';
 import { POL } from './hook-config';
@@ -213,6 +213,7 @@ export class PolicyManager {
       return (v: bigint): string => {
         if (v === LABEL_OVERFLOW) return l.overflowValue;
         if (l.prefixes) return l.prefixes[Number(v) - 1] ?? l.overflowValue;
+        if (l.field === 'exitStatus') return EXIT_STATUSES[Number(v)] ?? l.overflowValue;
         return (signed ? BigInt.asIntN(64, v) : v).toString();
       };
     });

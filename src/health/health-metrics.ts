@@ -12,11 +12,14 @@ import { HookResult } from '../bpf/loader';
 import { CgroupRemovals, CGROUP_EVENTS_OBJECT } from '../labels/cgroup-removals';
 import { PodWatcher } from '../labels/kube/pod-watcher';
 import { VERSION } from '../util/version';
+import { PolicyStatus } from '../engine/policy-manager';
+import { POLICY_STATES } from '../policy/model';
 
 export interface HealthSources {
   counters: KernelCounters;
   /** Every counting object and its hooks, as they are now. */
   objects: () => Array<[string, HookResult[]]>;
+  policies: () => PolicyStatus[];
   removals: CgroupRemovals;
   pods?: PodWatcher;
   caches: CacheStats[];
@@ -42,6 +45,11 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
     objects().flatMap(([object, hooks]) =>
       hooks.flatMap((h) => h.refused.map((r) => one({ object, hook: h.hook, attach_type: r.attachType, stage: r.stage, errno: r.code }, 1))),
     ),
+  );
+
+  // One series per policy and state, 1 for the state it is in (as kube-state-metrics does for phases).
+  defineMetric(registry, catalog.POLICY_STATE, () =>
+    src.policies().flatMap((p) => POLICY_STATES.map((state) => one({ policy: p.policy, file: p.file, state }, p.state === state ? 1 : 0))),
   );
 
   const map = { map: COUNTER_MAP };

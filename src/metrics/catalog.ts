@@ -167,6 +167,13 @@ export const PENDING_CGROUPS: MetricSpec = {
   labels: [],
 };
 
+export const POLICY_STATE: MetricSpec = {
+  name: 'tally_policy_state',
+  type: 'gauge',
+  help: 'State of each policy: 1 for the state it is in. ok: all of it runs; partial: some Tetragon features are left out (see the log); error: nothing of it runs (the log and tally policy check say why).',
+  labels: ['policy', 'file', 'state'],
+};
+
 export const LABEL_SETS: MetricSpec = {
   name: 'tally_label_sets',
   type: 'gauge',
@@ -274,6 +281,7 @@ export const CATALOG: readonly MetricSpec[] = [
   LABEL_SET_MAP_FULL,
   PENDING_CGROUPS,
   LABEL_SETS,
+  POLICY_STATE,
   CGROUP_REMOVALS,
   CGROUP_REMOVAL_DROPS,
   KUBE_WATCH_EVENTS,

@@ -70,6 +70,11 @@ export class PolicyDirectoryWatcher {
     this.ready = this.checkIdentity(true).then(() => this.scan());
   }
 
+  /** Scans now (SIGHUP): changes are reported as if fs.watch had seen them. */
+  rescan(): Promise<void> {
+    return this.scan();
+  }
+
   /** Stops watching; idempotent. Events of a scan under way are not delivered. */
   close(): void {
     if (this.closed) return;

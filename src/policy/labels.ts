@@ -3,7 +3,7 @@
  * first maxValues distinct values or at a list of prefixes, everything else
  * folded into overflowValue, so a label can never blow up cardinality.
  */
-import { ExtraLabel, NetField, STRING_ARG_TYPES } from './model';
+import { ExtraLabel, NetField, STRING_ARG_TYPES, TaskField } from './model';
 import { Fields, Node } from './reader';
 import { ArgDecl } from './args';
 import { HookInfo } from './hook-context';
@@ -27,6 +27,7 @@ const NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const LABEL_KEYS = ['name', 'arg', 'field', 'maxValues', 'prefixes', 'overflowValue'] as const;
 const NET_FIELDS: readonly NetField[] = ['saddr', 'daddr', 'sport', 'dport', 'protocol', 'family'];
 const SOCKADDR_FIELDS: readonly NetField[] = ['saddr', 'sport', 'family'];
+const TASK_FIELDS: readonly TaskField[] = ['exitStatus'];
 
 const isString = (d: ArgDecl | undefined): boolean => (STRING_ARG_TYPES as readonly string[]).includes(d?.arg?.type ?? '');
 
@@ -105,13 +106,14 @@ function readLabel(node: Node, info: HookInfo): ExtraLabel | undefined {
 }
 
 /** A field of a network arg; undefined when the arg has none; null when invalid. */
-function readField(f: Fields, type: string | undefined): NetField | undefined | null {
+function readField(f: Fields, type: string | undefined): NetField | TaskField | undefined | null {
   const node = f.get('field');
   if (type === undefined) return node ? null : undefined;
-  const fields = type === 'sock' || type === 'skb' ? NET_FIELDS : type === 'sockaddr' ? SOCKADDR_FIELDS : undefined;
+  const fields: readonly (NetField | TaskField)[] | undefined =
+    type === 'sock' || type === 'skb' ? NET_FIELDS : type === 'sockaddr' ? SOCKADDR_FIELDS : type === 'task' ? TASK_FIELDS : undefined;
   if (!fields) {
     if (!node) return undefined;
-    node.report('error', `no field on ${anArg(type)}`, 'fields apply to sock, skb and sockaddr args', `field ${node.found}`, true);
+    node.report('error', `no field on ${anArg(type)}`, 'fields apply to sock, skb, sockaddr and task args', `field ${node.found}`, true);
     return null;
   }
   const n = f.require('field', `which part of the ${type} to use: ${oneOf(fields)}`);

@@ -29,8 +29,14 @@ const SOCKADDR_OPS = ['SAddr', 'NotSAddr', 'SPort', 'NotSPort', 'Family'] as con
 
 type Operator = ArgFilter['operator'];
 
+/** The type of a file, by the names FileType takes, as S_IFMT bits. */
+export const FILE_TYPES: Readonly<Record<string, number>> = {
+  regular: 0o100000, directory: 0o040000, symlink: 0o120000, block: 0o060000, char: 0o020000, fifo: 0o010000, socket: 0o140000,
+};
+const FILE_OPS = ['FileType', 'NotFileType'] as const;
+
 /** Every matchArgs operator tally implements, in the order messages list them. */
-export const ARG_OPERATORS: readonly Operator[] = [...new Set<Operator>([...INT_OPS, ...STRING_OPS, ...SOCK_OPS])];
+export const ARG_OPERATORS: readonly Operator[] = [...new Set<Operator>([...INT_OPS, ...STRING_OPS, ...SOCK_OPS, ...FILE_OPS])];
 
 /** Tetragon's longer spellings. */
 const OPERATOR_ALIASES: Readonly<Record<string, Operator>> = { GreaterThan: 'GT', LessThan: 'LT' };
@@ -38,15 +44,19 @@ const OPERATOR_ALIASES: Readonly<Record<string, Operator>> = { GreaterThan: 'GT'
 /** Operators of Tetragon's CRD that tally does not implement. */
 const TETRAGON_OTHER_OPERATORS: readonly string[] = [
   'SPortPriv', 'NotSportPriv', 'DPortPriv', 'NotDPortPriv', 'State', 'InMap', 'NotInMap', 'CapabilitiesGained',
-  'InRange', 'NotInRange', 'SubString', 'SubStringIgnCase', 'CelExpr', 'FileType', 'NotFileType',
+  'InRange', 'NotInRange', 'SubString', 'SubStringIgnCase', 'CelExpr',
 ];
+
 
 function operatorsFor(type: ArgType): readonly Operator[] {
   switch (type) {
-    case 'string': case 'char_buf': case 'file': case 'path': return STRING_OPS;
+    case 'string': case 'char_buf': return STRING_OPS;
+    case 'file': case 'path': return [...STRING_OPS, ...FILE_OPS];
     case 'sock': case 'skb': return SOCK_OPS;
     case 'sockaddr': return SOCKADDR_OPS;
-    case 'nop': return [];
+    case 'nop': case 'task': return [];
+    // An fd also stands for its file: tally reads the file's type.
+    case 'fd': return [...INT_OPS, ...FILE_OPS];
     default: return INT_OPS;
   }
 }
@@ -58,6 +68,7 @@ function typesFor(op: Operator): string {
     [STRING_OPS, 'string, char_buf, file and path args'],
     [SOCKADDR_OPS, 'sock, skb and sockaddr args'],
     [SOCK_OPS, 'sock and skb args'],
+    [FILE_OPS, 'file, path and fd args'],
   ];
   return groups.filter(([ops]) => ops.includes(op)).map(([, t]) => t).join(' and ');
 }
@@ -123,7 +134,7 @@ export function readArgFilter(node: Node, args: ArgDecl[], cx: HookCx): ArgFilte
   }
   const type = decl.arg?.type;
   if (!type) return undefined;
-  if (type === 'fd' && cx.format === 'tetragon') {
+  if (type === 'fd' && cx.format === 'tetragon' && !(FILE_OPS as readonly string[]).includes(op)) {
     cx.unsupported(target.node, 'a filter tally can evaluate',
       'Tetragon matches the path of the file an fd arg refers to, and tally reads only the number', 'drop', false, `a filter on fd arg ${decl.index}`);
     return undefined;
@@ -143,11 +154,16 @@ export function readArgFilter(node: Node, args: ArgDecl[], cx: HookCx): ArgFilte
     const values = parseAll<PortRange>(valueNodes, (_n, t) => parsePort(t));
     return values && { kind: 'port', index, operator: op as PortOperator, values };
   }
+  if (op === 'FileType' || op === 'NotFileType') {
+    const values = parseAll<number>(valueNodes, (_n, t) =>
+      FILE_TYPES[t] !== undefined ? { ok: true, value: FILE_TYPES[t] } : { ok: false, expected: oneOf(Object.keys(FILE_TYPES)), hint: didYouMean(t, Object.keys(FILE_TYPES)) });
+    return values && { kind: 'filetype', index, operator: op, values };
+  }
   if (op === 'Protocol' || op === 'Family') {
     const values = parseAll(valueNodes, (_n, t) => (op === 'Protocol' ? parseProtocol(t) : parseFamily(t)));
     return values && (op === 'Protocol' ? { kind: 'protocol', index, operator: op, values } : { kind: 'family', index, operator: op, values });
   }
-  if (allowed === STRING_OPS) {
+  if ((STRING_OPS as readonly string[]).includes(op)) {
     const values = parseAll(valueNodes, (_n, t) => parseString(t));
     return values && { kind: 'string', index, operator: op as StringOperator, values };
   }

@@ -45,7 +45,8 @@ export interface Problem {
  * features or hooks are left out (see problems); the rest loads. error:
  * nothing loads.
  */
-export type PolicyState = 'ok' | 'partial' | 'error';
+export const POLICY_STATES = ['ok', 'partial', 'error'] as const;
+export type PolicyState = (typeof POLICY_STATES)[number];
 
 /** Where in the file a hook was declared: for errors found later (attach, verifier). */
 export interface Origin {
@@ -71,8 +72,14 @@ export const NET_ARG_TYPES = ['sock', 'skb', 'sockaddr'] as const;
 export type IntArgType = (typeof INT_ARG_TYPES)[number];
 export type StringArgType = (typeof STRING_ARG_TYPES)[number];
 export type NetArgType = (typeof NET_ARG_TYPES)[number];
+/**
+ * tally's own: a struct task_struct * (raw tracepoints such as
+ * sched/sched_process_exit). Not read as a value; labels take fields of it.
+ */
+export const TASK_ARG_TYPES = ['task'] as const;
+export type TaskArgType = (typeof TASK_ARG_TYPES)[number];
 /** `nop` is Tetragon's "do not read this argument": accepted, never decoded, usable by no operator. */
-export type ArgType = IntArgType | StringArgType | NetArgType | 'nop';
+export type ArgType = IntArgType | StringArgType | NetArgType | TaskArgType | 'nop';
 
 export interface Arg {
   /** The function argument's position (kprobe, uprobe, raw tracepoint) or the tracepoint format field's. */
@@ -129,7 +136,9 @@ export type ArgFilter =
   /** IP protocol numbers (IPPROTO_TCP = 6, …). */
   | { kind: 'protocol'; index: number; operator: 'Protocol'; values: number[] }
   /** Address family numbers (AF_INET = 2, AF_INET6 = 10, …). */
-  | { kind: 'family'; index: number; operator: 'Family'; values: number[] };
+  | { kind: 'family'; index: number; operator: 'Family'; values: number[] }
+  /** The type of the file (file, path, fd args): S_IFREG, S_IFDIR, … as numbers. */
+  | { kind: 'filetype'; index: number; operator: 'FileType' | 'NotFileType'; values: number[] };
 
 export type BinaryOperator = 'In' | 'NotIn' | 'Prefix' | 'NotPrefix' | 'Postfix' | 'NotPostfix';
 
@@ -170,6 +179,10 @@ export type MetricValue =
 
 /** Which part of a sock, skb or sockaddr arg a label takes. */
 export type NetField = 'saddr' | 'daddr' | 'sport' | 'dport' | 'protocol' | 'family';
+/** Which part of a task arg a label takes: how it ended, as ok, error or signal. */
+export type TaskField = 'exitStatus';
+/** The values a label with field exitStatus takes. */
+export const EXIT_STATUSES = ['ok', 'error', 'signal'] as const;
 
 /**
  * A label whose value comes from an arg. Its values are capped: either the
@@ -181,8 +194,8 @@ export interface ExtraLabel {
   name: string;
   /** Index of a declared arg of the hook. */
   arg: number;
-  /** For sock, skb and sockaddr args. */
-  field?: NetField;
+  /** For sock, skb and sockaddr args; exitStatus for task args. */
+  field?: NetField | TaskField;
   maxValues?: number;
   prefixes?: string[];
   overflowValue: string;

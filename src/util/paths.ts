@@ -8,4 +8,10 @@ export function bpfObjectPath(name: string): string {
   return path.join(PROJECT_ROOT, 'build', 'bpf', `${name}.bpf.o`);
 }
 
+/** The built-in policies, shipped with tally. */
+export const BUILTIN_POLICY_DIR = path.join(PROJECT_ROOT, 'policies');
+
+/** Syscall numbers of this architecture, generated from the kernel headers at build time. */
+export const SYSCALLS_PATH = path.join(PROJECT_ROOT, 'build', 'syscalls.json');
+
 export const ADDON_PATH = path.join(PROJECT_ROOT, 'native', 'build', 'Release', 'tally_native.node');
