@@ -66,7 +66,7 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `label-clash.yaml:16:16: spec.kprobes[0].metrics[0].labels[1].name: expected a label name other than namespace, workload, pod, container, binary, node, overflow, le, found "le"; Prometheus names histogram buckets with it; pick another name`,
   ]],
   ["label-sources", "error", [
-    `label-sources.yaml:18:29: spec.kprobes[0].metrics[0].labels[0].field: expected no field on a file arg, found field "dport"; fields apply to sock, skb and sockaddr args`,
+    `label-sources.yaml:18:29: spec.kprobes[0].metrics[0].labels[0].field: expected no field on a file arg, found field "dport"; fields apply to sock, skb, sockaddr and task args`,
     `label-sources.yaml:19:30: spec.kprobes[0].metrics[0].labels[1].prefixes: expected prefixes only on a string, char_buf, file or path arg, found prefixes on a size_t arg; use maxValues to cap other values`,
   ]],
   ["latency-without-return", "error", [
@@ -146,8 +146,8 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `tetragon-unfaithful-filters.yaml:36:16: spec.kprobes[3].selectors[0].matchArgs[0].index: unsupported: expected the index of an arg tally can read, found 0; the filter needs arg 0, and tally does not read struct fields through resolve; so hook kprobe:security_file_open is not loaded`,
   ]],
   ["tetragon-unsupported-operator", "partial", [
-    `tetragon-unsupported-operator.yaml:15:19: spec.kprobes[0].selectors[0].matchArgs[0].operator: unsupported: expected an operator tally implements (Equal, NotEqual, GT, LT, Mask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family), found "InRange"; without this filter the hook would count calls the policy does not select; so hook kprobe:sys_dup is not loaded`,
-    `tetragon-unsupported-operator.yaml:37:19: spec.kprobes[2].selectors[0].matchArgs[0].operator: unsupported: expected an operator tally implements (Equal, NotEqual, GT, LT, Mask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family), found "SPortPriv"; without this filter the hook would count calls the policy does not select; so hook kprobe:tcp_connect is not loaded`,
+    `tetragon-unsupported-operator.yaml:15:19: spec.kprobes[0].selectors[0].matchArgs[0].operator: unsupported: expected an operator tally implements (Equal, NotEqual, GT, LT, Mask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType), found "InRange"; without this filter the hook would count calls the policy does not select; so hook kprobe:sys_dup is not loaded`,
+    `tetragon-unsupported-operator.yaml:37:19: spec.kprobes[2].selectors[0].matchArgs[0].operator: unsupported: expected an operator tally implements (Equal, NotEqual, GT, LT, Mask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType), found "SPortPriv"; without this filter the hook would count calls the policy does not select; so hook kprobe:tcp_connect is not loaded`,
   ]],
   ["too-many-selectors", "error", [
     `too-many-selectors.yaml:12:5: spec.kprobes[0].selectors: expected at most 5 selectors (tally's limit per kprobe), found 6 selectors`,
@@ -159,7 +159,7 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `unit-suffix.yaml:12:14: spec.kprobes[0].metrics[0].name: expected a name ending in _bytes_total (its unit is bytes), found "tally_tcp_sent_total"; write "tally_tcp_sent_bytes_total"`,
   ]],
   ["unknown-arg-type", "error", [
-    `unknown-arg-type.yaml:11:24: spec.kprobes[0].args[1].type: expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, sock, skb, sockaddr, found "u128"`,
+    `unknown-arg-type.yaml:11:24: spec.kprobes[0].args[1].type: expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, sock, skb, sockaddr, task, found "u128"`,
   ]],
   ["unknown-hook-kind", "error", [
     `unknown-hook-kind.yaml:6:3: spec.lsmhooks: expected one of kprobes, tracepoints, uprobes, found unknown key "lsmhooks"`,
@@ -169,8 +169,8 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `unknown-key.yaml:8:5: spec.kprobes[0].sycall: expected one of call, syscall, return, args, selectors, metrics, returnArg, ignore, found unknown key "sycall"; did you mean "syscall"?`,
   ]],
   ["unknown-operator", "error", [
-    `unknown-operator.yaml:12:30: spec.kprobes[0].selectors[0].matchArgs[0].operator: expected one of Equal, NotEqual, GT, LT, Mask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, found "Equals"; did you mean "Equal"?`,
-    `unknown-operator.yaml:13:30: spec.kprobes[0].selectors[0].matchArgs[1].operator: expected one of Equal, NotEqual, GT, LT, Mask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, found "InMap"; InMap is a Tetragon operator that tally does not implement`,
+    `unknown-operator.yaml:12:30: spec.kprobes[0].selectors[0].matchArgs[0].operator: expected one of Equal, NotEqual, GT, LT, Mask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType, found "Equals"; did you mean "Equal"?`,
+    `unknown-operator.yaml:13:30: spec.kprobes[0].selectors[0].matchArgs[1].operator: expected one of Equal, NotEqual, GT, LT, Mask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType, found "InMap"; InMap is a Tetragon operator that tally does not implement`,
   ]],
   ["value-not-integer", "error", [
     `value-not-integer.yaml:12:74: spec.tracepoints[0].metrics[0].value.arg: expected the index of a declared integer arg (this hook declares no integer arg), found 5; arg 5 has type skb`,
@@ -210,10 +210,10 @@ describe('a problem carries its parts', () => {
       line: 11,
       column: 24,
       path: 'spec.kprobes[0].args[1].type',
-      expected: 'one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, sock, skb, sockaddr',
+      expected: 'one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, sock, skb, sockaddr, task',
       found: '"u128"',
       severity: 'error',
-      message: 'expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, sock, skb, sockaddr, found "u128"',
+      message: 'expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, sock, skb, sockaddr, task, found "u128"',
     }]);
   });
 

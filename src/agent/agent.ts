@@ -40,6 +40,8 @@ export class Agent {
   private policies?: PolicyManager;
   private readonly watchers: PolicyDirectoryWatcher[] = [];
   private stopping?: Promise<void>;
+  /** Set once start() has loaded everything, policies included. */
+  private started = false;
 
   constructor(
     private readonly config: AgentConfig,
@@ -118,6 +120,7 @@ export class Agent {
       binaryTruncated: () => binaries.truncated,
     });
     registerProcessMetrics(this.registry);
+    this.started = true;
     this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.join(','), ready: this.notReadyReason() ?? 'yes' });
   }
 
@@ -142,7 +145,7 @@ export class Agent {
   }
 
   private notReadyReason(): string | undefined {
-    if (!this.tcp) return 'BPF programs are not loaded yet';
+    if (!this.tcp || !this.started) return 'BPF programs and policies are not loaded yet';
     // The removal hook is not required: without it, staleness rescans.
     const failed = this.tcp.loaded.hooks.filter((h) => !h.program);
     return failed.length ? failed.map(describeHook).join('; ') : undefined;

@@ -206,6 +206,7 @@ class PlanBuilder {
       }
       case 'string': {
         if (f.operator === 'Postfix' || f.operator === 'NotPostfix') throw new CompileError(`operator ${f.operator} is not supported by the engine yet`);
+        if (POINTER_KINDS[this.args[arg].type] === undefined) throw new CompileError(`a string filter on arg ${f.index}, which is ${this.args[arg].type}`);
         const slot = this.nextSlot++;
         const exact = f.operator === 'Equal' || f.operator === 'NotEqual';
         for (const v of f.values) {

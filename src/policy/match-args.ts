@@ -163,7 +163,7 @@ export function readArgFilter(node: Node, args: ArgDecl[], cx: HookCx): ArgFilte
     const values = parseAll(valueNodes, (_n, t) => (op === 'Protocol' ? parseProtocol(t) : parseFamily(t)));
     return values && (op === 'Protocol' ? { kind: 'protocol', index, operator: op, values } : { kind: 'family', index, operator: op, values });
   }
-  if ((STRING_OPS as readonly string[]).includes(op)) {
+  if (type === 'string' || type === 'char_buf' || type === 'file' || type === 'path') {
     const values = parseAll(valueNodes, (_n, t) => parseString(t));
     return values && { kind: 'string', index, operator: op as StringOperator, values };
   }
