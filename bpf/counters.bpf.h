@@ -21,6 +21,18 @@ struct {
 	__type(value, __u64);
 } tally_counters SEC(".maps");
 
+/*
+ * The overflow entries (one per metric, one per bucket of a histogram), in a
+ * map of their own so they never take room from counters, nor counters from
+ * them. User space creates each before the metric's programs can run.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, TALLY_OVERFLOW_ENTRIES);
+	__type(key, struct tally_counter_key);
+	__type(value, __u64);
+} tally_overflow SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TALLY_STAT__COUNT);
@@ -80,7 +92,7 @@ static __always_inline void tally_add(struct tally_counter_key *key, __u64 v, bo
 		.flags = TALLY_KEY_OVERFLOW,
 		.bucket = key->bucket,
 	};
-	cur = bpf_map_lookup_elem(&tally_counters, &overflow);
+	cur = bpf_map_lookup_elem(&tally_overflow, &overflow);
 	if (cur) {
 		tally_bump(cur, v, atomic);
 		tally_stat_inc(TALLY_STAT_MAP_FULL);

@@ -38,6 +38,9 @@ struct tally_counter_key {
 #define TALLY_BUCKETS    64
 #define TALLY_BUCKET_SUM 0xffff
 
+/* Room for overflow entries: 4096 counters, or 63 histograms of 65 entries. */
+#define TALLY_OVERFLOW_ENTRIES 4096
+
 /* An extra label's value when its cap is reached, or no prefix matched. */
 #define TALLY_LABEL_OVERFLOW 0xffffffffffffffffull
 

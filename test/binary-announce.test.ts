@@ -8,7 +8,6 @@ import * as fs from 'node:fs';
 import { native, NativeRingBuffer } from '../src/native/addon';
 import { loadObject, LoadedObject } from '../src/bpf/loader';
 import { tcpBytesHooks, TCP_BYTES_OBJECT } from '../src/collectors/tcp-bytes';
-import { COUNTER_MAP } from '../src/collectors/kernel-counters';
 import { seedOverflowKey } from '../src/bpf/counter-map';
 import { decodeBinaryEvent, BinaryEvent } from '../src/bpf/layout';
 import { forgetAnnounced } from '../src/bpf/binary-announcements';
@@ -30,7 +29,7 @@ describe('binary announcements', () => {
     loaded = loadObject({
       objectPath: bpfObjectPath(TCP_BYTES_OBJECT),
       hooks: tcpBytesHooks(true),
-      beforeAttach: (obj) => seedOverflowKey(obj.mapFd(COUNTER_MAP), 0),
+      beforeAttach: (obj) => seedOverflowKey(obj.mapFd('tally_overflow'), 0),
     });
     ring = new (native().RingBuffer)(loaded.object.mapFd('tally_binary_events'), (records) => {
       for (const r of records) events.push(decodeBinaryEvent(r));

@@ -3,7 +3,7 @@ import { describe, it, after, before } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { renderMetricsDoc } from '../src/tools/metrics-doc';
+import { builtinPolicyMetrics, renderMetricsDoc } from '../src/tools/metrics-doc';
 import { CATALOG } from '../src/metrics/catalog';
 import { PROJECT_ROOT } from '../src/util/paths';
 import { AgentProcess } from './helpers/agent-process';
@@ -21,7 +21,7 @@ describe('the live agent', () => {
   before(async () => (agent = await AgentProcess.start()));
   after(async () => agent?.stop());
 
-  it('exposes exactly the catalogued tally_* metrics, with their help and type', async () => {
+  it('exposes exactly the catalogued tally_* metrics and the built-in policies\' metrics, with their help and type', async () => {
     const text = await agent.metricsText();
     const families = new Map<string, { help?: string; type?: string }>();
     for (const m of text.matchAll(/^# (HELP|TYPE) (tally_\w+) (.*)$/gm)) {
@@ -31,7 +31,7 @@ describe('the live agent', () => {
       families.set(m[2], f);
     }
     // Outside Kubernetes, everything but the Kubernetes watcher's metrics.
-    const expected = CATALOG.filter((c) => !c.onlyWith);
+    const expected = [...CATALOG.filter((c) => !c.onlyWith), ...(await builtinPolicyMetrics())];
     assert.deepEqual([...families.keys()].sort(), expected.map((c) => c.name).sort());
     for (const c of expected) assert.deepEqual(families.get(c.name), { help: c.help, type: c.type }, c.name);
   });

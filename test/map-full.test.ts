@@ -11,7 +11,7 @@ import { transfer } from './helpers/tcp-traffic';
 
 const SENT = 'tally_tcp_sent_bytes_total';
 
-describe('--bpf-map-capacity 3 (two reserved overflow entries and one more)', () => {
+describe('--bpf-map-capacity 3 (overflow entries live in a map of their own)', () => {
   // A long TTL: nothing is deleted during the test. (The first sweep, which
   // could fold entries in, comes 15 s after the start; the test takes ~1 s.)
   const sc = useScenario(['--bpf-map-capacity', '3', '--metrics-label-filter', 'workload', '--metrics-series-ttl', '1h'], ['a', 'b', 'c', 'receiver']);
@@ -36,7 +36,7 @@ describe('--bpf-map-capacity 3 (two reserved overflow entries and one more)', ()
       if (own.has(cg.name)) assert.equal(own.get(cg.name), n, cg.name);
       else diverted += n;
     }
-    assert.ok(diverted >= 20_000, 'at least two of the three senders did not fit');
+    assert.ok(diverted >= 10_000, 'at least one of the three senders did not fit');
     assert.ok(overflow[0].value >= diverted, `overflow ${overflow[0].value} holds the diverted ${diverted}`);
     assert.ok(sum(select(series, 'tally_bpf_map_overflow_updates_total', { map: 'tally_counters' })) > 0);
     assert.equal(sum(select(series, 'tally_bpf_map_lost_updates_total', { map: 'tally_counters' })), 0);

@@ -41,8 +41,8 @@ export function readCounterMap(fd: number): CounterDump {
 }
 
 /**
- * Creates a metric's reserved overflow entry before any program runs, so an
- * update that finds the map full always has somewhere to go.
+ * Creates a metric's overflow entry (in tally_overflow) before any program
+ * runs, so an update that finds the counter map full always has somewhere to go.
  */
 export function seedOverflowKey(fd: number, metric: number): void {
   const info = native().mapInfo(fd);

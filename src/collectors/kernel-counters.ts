@@ -10,7 +10,7 @@
  * deleted); each owns a metric id in the key.
  */
 import { Registry } from 'prom-client';
-import { BPF_ANY, native, NativeRingBuffer } from '../native/addon';
+import { BPF_ANY, isNativeError, native, NativeRingBuffer } from '../native/addon';
 import { forgetAnnounced } from '../bpf/binary-announcements';
 import { LoadedObject } from '../bpf/loader';
 import { CounterEntry, readCounterMap, readStatsArray } from '../bpf/counter-map';
@@ -31,6 +31,7 @@ export const LABEL_SET_MAP = 'tally_cgroup_label_sets';
 /** The maps every counting object shares, by name. */
 export const SHARED_MAPS = [
   COUNTER_MAP,
+  'tally_overflow',
   'tally_stats',
   LABEL_SET_MAP,
   'tally_ls_generation',
@@ -188,10 +189,20 @@ export class KernelCounters {
     let family = this.families.get(metric.name);
     if (family && family.type !== metric.type) throw new Error(`${metric.name} is already a ${family.type}`);
     const buckets = metric.type === 'histogram' ? [...Array(BUCKETS).keys(), BUCKET_SUM] : [0];
-    const stride = native().mapInfo(this.fds.tally_counters).valueStride;
-    for (const bucket of buckets) {
-      const key = encodeCounterKey({ cgroupId: 0n, binaryId: 0n, metric: metric.id, flags: KEY_OVERFLOW, bucket });
-      native().mapUpdate(this.fds.tally_counters, key, Buffer.alloc(stride), BPF_ANY);
+    const stride = native().mapInfo(this.fds.tally_overflow).valueStride;
+    const created: Buffer[] = [];
+    try {
+      for (const bucket of buckets) {
+        const key = encodeCounterKey({ cgroupId: 0n, binaryId: 0n, metric: metric.id, flags: KEY_OVERFLOW, bucket });
+        native().mapUpdate(this.fds.tally_overflow, key, Buffer.alloc(stride), BPF_ANY);
+        created.push(key);
+      }
+    } catch (e) {
+      for (const key of created) native().mapDelete(this.fds.tally_overflow, key);
+      if (isNativeError(e) && e.code === 'E2BIG') {
+        throw new Error(`no room left for the overflow entries of ${metric.name}: tally_overflow holds ${native().mapInfo(this.fds.tally_overflow).maxEntries} (one per counter, ${buckets.length} per histogram)`);
+      }
+      throw e;
     }
     if (!family) {
       const f: Family = {
@@ -233,8 +244,10 @@ export class KernelCounters {
         this.families.delete(d.family.name);
       }
     }
-    for (const e of readCounterMap(this.fds.tally_counters).entries) {
-      if (gone.has(e.key.metric)) native().mapDelete(this.fds.tally_counters, encodeCounterKey(e.key));
+    for (const fd of [this.fds.tally_counters, this.fds.tally_overflow]) {
+      for (const e of readCounterMap(fd).entries) {
+        if (gone.has(e.key.metric)) native().mapDelete(fd, encodeCounterKey(e.key));
+      }
     }
     this.invalidate();
   }
@@ -299,6 +312,7 @@ export class KernelCounters {
   private async readUnswept(): Promise<Snapshot> {
     const started = process.hrtime.bigint();
     const dump = readCounterMap(this.fds.tally_counters);
+    const overflow = readCounterMap(this.fds.tally_overflow);
     const stats = readStatsArray(this.fds.tally_stats);
     const readSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     // An announcement may still be on its way from the ring-buffer thread
@@ -312,6 +326,7 @@ export class KernelCounters {
     for (const name of this.families.keys()) byName.set(name, new Map());
     const pending = new Set<bigint>();
     for (const e of dump.entries) this.fold(byName, e, pending);
+    for (const e of overflow.entries) this.fold(byName, e, pending);
     this.addRetired(byName);
     // Limits apply here, once per read, so every metric of a scrape (health
     // included, which prom-client collects concurrently) sees the same state.

@@ -6,11 +6,37 @@ import { Registry } from 'prom-client';
 import { registerProcessMetrics } from '../health/process-metrics';
 import { CATALOG } from '../metrics/catalog';
 import { FILTER_LABELS } from '../labels/label-filter';
+import { loadPolicyDir } from '../policy';
+import { BUILTIN_POLICY_DIR } from '../util/paths';
+
+/** A metric a built-in policy defines. */
+export interface PolicyMetricDoc {
+  name: string;
+  type: 'counter' | 'histogram';
+  help: string;
+  policy: string;
+  labels: string[];
+}
+
+/** The metrics of the built-in policies (policies/*.yaml), by name. */
+export async function builtinPolicyMetrics(): Promise<PolicyMetricDoc[]> {
+  const out = new Map<string, PolicyMetricDoc>();
+  for (const file of await loadPolicyDir(BUILTIN_POLICY_DIR)) {
+    for (const p of file.policies) {
+      for (const m of p.hooks.flatMap((h) => h.metrics)) {
+        if (!out.has(m.name)) out.set(m.name, { name: m.name, type: m.type, help: m.help, policy: p.name ?? '?', labels: m.labels.map((l) => l.name) });
+      }
+    }
+  }
+  return [...out.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+const filterLabelsCell = `${FILTER_LABELS.map((l) => `\`${l}\``).join(', ')} (those in \`--metrics-label-filter\`, when known)`;
 
 function labelsCell(spec: (typeof CATALOG)[number]): string {
   const own = spec.labels.map((l) => `\`${l}\``);
   if (spec.filterLabels) {
-    own.push(`${FILTER_LABELS.map((l) => `\`${l}\``).join(', ')} (those in \`--metrics-label-filter\`, when known)`);
+    own.push(filterLabelsCell);
     own.push('`overflow` (only on the overflow series)');
   }
   return own.join('; ') || '—';
@@ -33,6 +59,17 @@ export async function renderMetricsDoc(): Promise<string> {
     'Labels in the label filter are absent, not empty, when they are outside the filter or have no value',
     '(outside Kubernetes, `namespace` and `pod` never have one). A series with `overflow="true"` carries',
     'updates that found the kernel map full; it has no other label.',
+    '',
+    '## Metrics of the built-in policies',
+    '',
+    'Defined in policies/*.yaml (see docs/policies.md); each counts in the kernel. Histograms have',
+    '`_bucket` (log2 bounds: bucket `le="2^i"` counts values in (2^(i-1), 2^i]), `_sum` and `_count` series.',
+    '',
+    '| name | type | policy | labels | help |',
+    '| --- | --- | --- | --- | --- |',
+    ...(await builtinPolicyMetrics()).map(
+      (m) => `| \`${m.name}\` | ${m.type} | ${m.policy} | ${[...m.labels.map((l) => `\`${l}\``), filterLabelsCell, '`overflow` (only on the overflow series)'].join('; ')} | ${esc(m.help)} |`,
+    ),
     '',
     '## Process metrics',
     '',
