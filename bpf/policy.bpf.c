@@ -356,12 +356,19 @@ static __always_inline void decode_sock(struct sock *sk, struct tally_pol_net *n
 	net->protocol = BPF_CORE_READ(sk, sk_protocol);
 	net->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	net->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	/* Into typed locals: BPF_CORE_READ_INTO reads sizeof(*dst) bytes, one for a byte array. */
 	if (net->family == AF_INET) {
-		BPF_CORE_READ_INTO(net->saddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO(net->daddr, sk, __sk_common.skc_daddr);
+		__u32 saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(net->saddr, &saddr, 4);
+		__builtin_memcpy(net->daddr, &daddr, 4);
 	} else if (net->family == AF_INET6) {
-		BPF_CORE_READ_INTO(net->saddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(net->daddr, sk, __sk_common.skc_v6_daddr);
+		struct in6_addr saddr = BPF_CORE_READ(sk, __sk_common.skc_v6_rcv_saddr);
+		struct in6_addr daddr = BPF_CORE_READ(sk, __sk_common.skc_v6_daddr);
+
+		__builtin_memcpy(net->saddr, &saddr, 16);
+		__builtin_memcpy(net->daddr, &daddr, 16);
 	}
 }
 
@@ -494,7 +501,7 @@ static __always_inline long lpm_find(struct tally_pol_event *ev, __u32 arg, __u3
 		ev->str[arg].slot = bpf_htonl(slot);
 		ev->str[arg].prefixlen = 32 + 8 * ((ev->str_len[arg] & (TALLY_POL_STR - 1)) + 1);
 		hit = bpf_map_lookup_elem(&tally_pol_lpm, &ev->str[arg]);
-		return hit ? *hit : -1;
+		return hit ? (long)*hit : -1; /* not u32: -1 would become 4294967295 */
 	}
 	struct tally_pol_lpm_key key = {};
 	struct tally_pol_net *net = &ev->net[arg];
@@ -507,7 +514,7 @@ static __always_inline long lpm_find(struct tally_pol_event *ev, __u32 arg, __u3
 	key.prefixlen = 32 + (v6 ? 128 : 32);
 	__builtin_memcpy(key.data, field == TALLY_F_SADDR ? net->saddr : net->daddr, 16);
 	hit = bpf_map_lookup_elem(&tally_pol_lpm, &key);
-	return hit ? *hit : -1;
+	return hit ? (long)*hit : -1; /* not u32: -1 would become 4294967295 */
 }
 
 static __always_inline bool filter_matches(struct tally_pol_event *ev, const volatile struct tally_pol_filter *f)

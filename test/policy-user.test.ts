@@ -1,0 +1,171 @@
+/**
+ * A user's policies, from --policy-dir, evaluated in the kernel: selectors
+ * (DPort with NotDAddr 127.0.0.1 on a socket, a path Prefix on a syscall's
+ * string, matchBinaries) count exactly what matches, capped labels and prefix
+ * labels take exactly the values they should, and a hook this kernel cannot
+ * attach puts only its own policy in error.
+ */
+import { after, before, describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AgentProcess, waitExit } from './helpers/agent-process';
+import { TestCgroup } from './helpers/cgroup';
+import { select, Series } from './helpers/prom-text';
+import { probeKernel } from '../src/engine/kernel-features';
+
+const PYTHON = fs.realpathSync('/usr/bin/python3');
+
+function connectsPolicy(port: number): string {
+  return `apiVersion: tally.dev/v1alpha1
+kind: MetricsPolicy
+metadata:
+  name: test-connects
+spec:
+  tracepoints:
+  - subsystem: sock
+    event: inet_sock_set_state
+    raw: true
+    args:
+    - {index: 0, type: sock}
+    - {index: 2, type: int}
+    selectors:
+    - matchArgs:
+      - {index: 2, operator: Equal, values: ["2"]}     # TCP_SYN_SENT: a connect
+      - {index: 0, operator: DPort, values: ["${port}"]}
+      - {index: 0, operator: NotDAddr, values: ["127.0.0.1"]}
+    metrics:
+    - name: test_connects_total
+      help: Connects to the test port, not to 127.0.0.1.
+      type: counter
+      labels:
+      - {name: dport, arg: 0, field: dport, maxValues: 4}
+`;
+}
+
+function opensPolicy(dir: string): string {
+  return `apiVersion: tally.dev/v1alpha1
+kind: MetricsPolicy
+metadata:
+  name: test-opens
+spec:
+  kprobes:
+  - call: sys_openat
+    syscall: true
+    args:
+    - {index: 1, type: string}
+    selectors:
+    - matchArgs:
+      - {index: 1, operator: Prefix, values: ["${dir}/in/"]}
+      matchBinaries:
+      - {operator: In, values: ["${PYTHON}"]}
+    metrics:
+    - name: test_opens_total
+      help: Files opened under the test directory's in/ by python.
+      type: counter
+      labels:
+      - {name: dir, arg: 1, prefixes: ["${dir}/in/a/", "${dir}/in/b/"], overflowValue: elsewhere}
+`;
+}
+
+const KPROBE_POLICY = `apiVersion: tally.dev/v1alpha1
+kind: MetricsPolicy
+metadata:
+  name: test-kprobe
+spec:
+  kprobes:
+  - call: tcp_connect
+    syscall: false
+    args:
+    - {index: 0, type: sock}
+    metrics:
+    - name: test_tcp_connect_calls_total
+      help: tcp_connect calls.
+      type: counter
+`;
+
+const CONNECTOR = [
+  'import socket, sys',
+  'port, other = int(sys.argv[1]), int(sys.argv[2])',
+  'ls = [socket.socket() for _ in range(2)]',
+  'ls[0].bind(("0.0.0.0", port)); ls[1].bind(("0.0.0.0", other))',
+  'for l in ls: l.listen(64)',
+  'def connect(addr, p, n):',
+  '    for _ in range(n): socket.create_connection((addr, p)).close()',
+  'connect("127.0.0.2", port, 5)',   // counted
+  'connect("127.0.0.1", port, 3)',   // NotDAddr 127.0.0.1
+  'connect("127.0.0.2", other, 4)',  // another port
+  'print("done", flush=True)',
+].join('\n');
+
+const OPENER = [
+  'import os, sys',
+  'd = sys.argv[1]',
+  'for sub, n in (("in/a", 3), ("in/b", 2), ("in/c", 4), ("out", 6)):',
+  '    os.makedirs(f"{d}/{sub}", exist_ok=True)',
+  '    for i in range(n): open(f"{d}/{sub}/f{i}", "w").close()',
+  'print("done", flush=True)',
+].join('\n');
+
+async function run(cg: TestCgroup, cmd: string, args: string[]): Promise<void> {
+  const child = cg.spawn(cmd, args);
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  assert.equal((await waitExit(child, 30000)).code, 0, err);
+}
+
+const stateOf = (s: Series[], policy: string): string | undefined => select(s, 'tally_policy_state', { policy }).find((x) => x.value === 1)?.labels.state;
+
+describe('user policies with selectors', () => {
+  let dir: string;
+  let data: string;
+  let agent: AgentProcess;
+  let cg: TestCgroup;
+  const port = 20000 + Math.floor(Math.random() * 20000);
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-policies-'));
+    data = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-opens-'));
+    fs.writeFileSync(path.join(dir, 'connects.yaml'), connectsPolicy(port));
+    fs.writeFileSync(path.join(dir, 'opens.yaml'), opensPolicy(data));
+    fs.writeFileSync(path.join(dir, 'kprobe.yaml'), KPROBE_POLICY);
+    cg = TestCgroup.create('user');
+    agent = await AgentProcess.start(['--policy-dir', dir, '--metrics-label-filter', 'workload']);
+  });
+  after(async () => {
+    cg?.destroy();
+    await agent?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(data, { recursive: true, force: true });
+  });
+
+  it('DPort and NotDAddr on a socket count exactly the connects that match', async () => {
+    await run(cg, '/usr/bin/python3', ['-c', CONNECTOR, String(port), String(port + 1)]);
+    const s = await agent.scrape();
+    assert.equal(stateOf(s, 'test-connects'), 'ok');
+    assert.deepEqual(select(s, 'test_connects_total', { workload: cg.name }).map((x) => [x.labels, x.value]), [[{ workload: cg.name, dport: String(port) }, 5]]);
+  });
+
+  it('a path Prefix and matchBinaries on a syscall count exactly the opens that match, with prefix labels', async () => {
+    await run(cg, '/usr/bin/python3', ['-c', OPENER, data]);
+    const s = await agent.scrape();
+    assert.equal(stateOf(s, 'test-opens'), 'ok');
+    const got = select(s, 'test_opens_total', { workload: cg.name }).map((x) => [x.labels.dir, x.value]).sort();
+    assert.deepEqual(got, [[`${data}/in/a/`, 3], [`${data}/in/b/`, 2], ['elsewhere', 4]]);
+  });
+
+  it('a kprobe hook the kernel cannot attach puts its own policy in error, naming why', async () => {
+    const features = probeKernel();
+    const s = await agent.scrape();
+    if (features.get('fentry')!.ok || features.get('kprobe')!.ok) {
+      assert.equal(stateOf(s, 'test-kprobe'), 'ok');
+      return;
+    }
+    assert.equal(stateOf(s, 'test-kprobe'), 'error');
+    assert.match(agent.stderr, /msg="policy failed" policy=test-kprobe .*kprobe:tcp_connect: not attached; .*fentry: probed at startup: EPERM.*kprobe: probed at startup: ENOENT/);
+    assert.deepEqual(select(s, 'test_tcp_connect_calls_total'), [], 'a policy in error exposes nothing');
+    // The others run.
+    assert.equal(stateOf(s, 'test-connects'), 'ok');
+  });
+});
