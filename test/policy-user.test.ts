@@ -14,6 +14,8 @@ import { AgentProcess, waitExit } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { select, Series } from './helpers/prom-text';
 import { probeKernel } from '../src/engine/kernel-features';
+import { spawnSync } from 'node:child_process';
+import { MAIN } from './helpers/agent-process';
 
 const PYTHON = fs.realpathSync('/usr/bin/python3');
 
@@ -163,9 +165,22 @@ describe('user policies with selectors', () => {
       return;
     }
     assert.equal(stateOf(s, 'test-kprobe'), 'error');
-    assert.match(agent.stderr, /msg="policy failed" policy=test-kprobe .*kprobe:tcp_connect: not attached; .*fentry: probed at startup: EPERM.*kprobe: probed at startup: ENOENT/);
+    assert.match(agent.stderr, /msg="policy failed" policy=test-kprobe .*kprobe:tcp_connect: not attached; fentry probe refused at load: EOPNOTSUPP probed at startup: EPERM.*; kprobe probe refused at load: EOPNOTSUPP probed at startup: ENOENT/);
     assert.deepEqual(select(s, 'test_tcp_connect_calls_total'), [], 'a policy in error exposes nothing');
     // The others run.
     assert.equal(stateOf(s, 'test-connects'), 'ok');
+  });
+
+  it('tally policy check --load loads and unloads each hook, and names the file, line and column of one that fails', () => {
+    const ok = spawnSync(process.execPath, [MAIN, 'policy', 'check', '--load', path.join(dir, 'connects.yaml'), path.join(dir, 'opens.yaml')], { encoding: 'utf8' });
+    assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+    assert.deepEqual(ok.stdout.trim().split('\n'), [`${path.join(dir, 'connects.yaml')}: ok (1 policy, 1 hook)`, `${path.join(dir, 'opens.yaml')}: ok (1 policy, 1 hook)`]);
+    const features = probeKernel();
+    if (features.get('fentry')!.ok || features.get('kprobe')!.ok) return;
+    const bad = spawnSync(process.execPath, [MAIN, 'policy', 'check', '--load', path.join(dir, 'kprobe.yaml')], { encoding: 'utf8' });
+    assert.equal(bad.status, 1);
+    const lines = bad.stdout.trim().split('\n');
+    assert.match(lines[0], new RegExp(`^${path.join(dir, 'kprobe.yaml')}:7:5: spec\\.kprobes\\[0\\]: expected a hook this kernel can attach, found kprobe:tcp_connect: not attached; fentry probe refused at load: EOPNOTSUPP probed at startup: EPERM`));
+    assert.equal(lines[1], `${path.join(dir, 'kprobe.yaml')}: error (1 policy, 0 hooks; 1 error)`);
   });
 });

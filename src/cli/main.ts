@@ -8,18 +8,43 @@ import { Agent } from '../agent/agent';
 import { Logger } from '../util/log';
 import { VERSION } from '../util/version';
 import { MetricsServerError } from '../exporters/metrics-server';
-import { POLICY_CHECK_USAGE, runPolicyCheck } from './policy-check';
+import { POLICY_CHECK_USAGE, PolicyLoader, runPolicyCheck } from './policy-check';
+import { trialLoad, TrialOptions } from '../engine/trial-load';
+import { probeKernel } from '../engine/kernel-features';
+import { loadSyscalls } from '../engine/syscalls';
+import { checkLayout } from '../bpf/layout';
+import { checkHookConfigLayout } from '../engine/hook-config';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`tally: ${message}\n`);
   process.exit(code);
 }
 
+/** For --load: privileges are checked and the kernel probed once, at the first policy loaded. */
+function policyTrialLoader(): PolicyLoader {
+  let opts: TrialOptions | undefined;
+  return async (policy) => {
+    if (!opts) {
+      try {
+        checkPrivileges();
+        checkKernelBtf(undefined);
+      } catch (e) {
+        if (e instanceof PreflightError) fail(`--load: ${e.message}`, 1);
+        throw e;
+      }
+      checkLayout();
+      checkHookConfigLayout();
+      opts = { features: probeKernel(), syscalls: loadSyscalls() };
+    }
+    return trialLoad(policy, opts);
+  };
+}
+
 export async function main(argv: string[]): Promise<void> {
   // `tally policy check …` validates files and exits; it needs neither privileges nor BTF.
   if (argv[0] === 'policy') {
     if (argv[1] !== 'check') fail(`${argv[1] === undefined ? 'no command after "policy"' : `unknown command "policy ${argv[1]}"`}; ${POLICY_CHECK_USAGE}`, 2);
-    process.exitCode = await runPolicyCheck(argv.slice(2), (line) => process.stdout.write(`${line}\n`));
+    process.exitCode = await runPolicyCheck(argv.slice(2), (line) => process.stdout.write(`${line}\n`), policyTrialLoader());
     return;
   }
   let parsed;

@@ -10,19 +10,17 @@
  * a file's policies touches nothing else: other policies keep their counts.
  */
 import { Registry } from 'prom-client';
-import { AttachAttempt, describeHook, HookResult, loadObject, LoadedObject } from '../bpf/loader';
-import { bpfObjectPath } from '../util/paths';
+import { describeHook, HookResult, LoadedObject } from '../bpf/loader';
 import { CounterMetric, KernelCounters } from '../collectors/kernel-counters';
 import { LABEL_OVERFLOW } from '../bpf/layout';
 import { FilterLabel } from '../labels/label-filter';
 import { Logger } from '../util/log';
 import { EXIT_STATUSES, Hook, Metric, Policy, PolicyFileResult, PolicyState, TETRAGON_EVENTS_METRIC } from '../policy/model';
-import { compileHook, CompileContext, CompileError, HookPlan } from './compile';
+import { CompileContext } from './compile';
+import { loadPolicyHook } from './hook-loader';
 import { KernelFeatures } from './kernel-features';
 import { POL } from './hook-config';
-import { native } from '../native/addon';
 
-export const POLICY_OBJECT = 'policy';
 /** Ids below this are the fixed metrics of hand-written objects (bpf/tcp_bytes.h). */
 const FIRST_POLICY_METRIC_ID = 16;
 
@@ -129,7 +127,11 @@ export class PolicyManager {
         metricId: idOf,
         constLabel: () => hookNumber.get(hook),
       };
-      const { result, loaded } = this.loadHook(hook, ctx);
+      const { result, loaded } = loadPolicyHook(hook, ctx, {
+        filter: this.opts.filter,
+        kernelBtfPath: this.opts.kernelBtfPath,
+        reuseMaps: this.opts.counters.sharedMaps(),
+      });
       results.push(result);
       if (loaded) objects.push(loaded);
       if (!result.program) {
@@ -151,52 +153,6 @@ export class PolicyManager {
     }
     const state: PolicyState = policy.state === 'partial' ? 'partial' : 'ok';
     return { status: { policy: name, file: policy.file, state, reasons: unsupported, hooks: results }, objects, metricIds };
-  }
-
-  private loadHook(hook: Hook, ctx: CompileContext): { result: HookResult; loaded?: LoadedObject } {
-    let plan: HookPlan;
-    try {
-      plan = compileHook(hook, ctx);
-    } catch (e) {
-      const reason = e instanceof CompileError ? e.message : `compiling: ${(e as Error).message}`;
-      return { result: { hook: hook.name, refused: [{ program: '-', attachType: 'unknown', stage: 'load', errno: 0, code: 'EINVAL', reason }] } };
-    }
-    const probed: AttachAttempt[] = plan.unavailable.map((u) => ({ program: '-', attachType: 'unknown', stage: 'load', errno: 0, code: 'EOPNOTSUPP', reason: `${u.attach}: ${u.reason}` }));
-    if (plan.candidates.length === 0) return { result: { hook: hook.name, refused: probed } };
-    const keyByBinary = this.opts.filter.includes('binary');
-    const keyByCgroup = this.opts.filter.some((l) => l !== 'binary');
-    try {
-      const loaded = loadObject({
-        objectPath: bpfObjectPath(POLICY_OBJECT),
-        hooks: [{ hook: hook.name, candidates: plan.candidates.map((c) => ({ programs: c.programs, constants: { pol: c.config } })) }],
-        constants: {
-          key_by_binary: Buffer.from([keyByBinary ? 1 : 0]),
-          key_by_cgroup: Buffer.from([keyByCgroup ? 1 : 0]),
-        },
-        maxEntries: {
-          tally_pol_lpm: Math.max(1, plan.lpm.length),
-          tally_pol_binaries: Math.max(1, plan.binaries.length),
-          tally_pol_seen: plan.seenCapacity,
-        },
-        reuseMaps: this.opts.counters.sharedMaps(),
-        kernelBtfPath: this.opts.kernelBtfPath,
-        beforeAttach: (obj) => {
-          const lpm = obj.mapFd('tally_pol_lpm');
-          for (const e of plan.lpm) native().mapUpdate(lpm, e.key, u32(e.value));
-          const bins = obj.mapFd('tally_pol_binaries');
-          for (const k of plan.binaries) native().mapUpdate(bins, k, Buffer.from([1]));
-        },
-      });
-      const result = loaded.hooks[0];
-      result.refused.unshift(...probed);
-      if (!result.program) {
-        loaded.object.close();
-        return { result };
-      }
-      return { result, loaded };
-    } catch (e) {
-      return { result: { hook: hook.name, refused: [...probed, { program: '-', attachType: 'unknown', stage: 'load', errno: 0, code: 'E?', reason: (e as Error).message }] } };
-    }
   }
 
   /** What KernelCounters needs to label a policy metric's series. */
@@ -238,12 +194,6 @@ export class PolicyManager {
     this.opts.counters.undefine(ids);
     this.freeIds.push(...ids);
   }
-}
-
-function u32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v);
-  return b;
 }
 
 /** Caps from bpf/policy.h, for messages. */

@@ -1,0 +1,78 @@
+/**
+ * One policy hook compiled and loaded into its own instance of
+ * bpf/policy.bpf.o, attached with the best attach type that works. The
+ * agent shares its counter maps with it (reuseMaps); `tally policy check
+ * --load` lets it have maps of its own, loads, attaches and lets go.
+ */
+import { AttachAttempt, attachTypeOf, HookResult, loadObject, LoadedObject } from '../bpf/loader';
+import { native } from '../native/addon';
+import { bpfObjectPath } from '../util/paths';
+import { FilterLabel } from '../labels/label-filter';
+import { Hook } from '../policy/model';
+import { compileHook, CompileContext, CompileError, HookPlan } from './compile';
+
+export const POLICY_OBJECT = 'policy';
+
+export interface HookLoadOptions {
+  filter: readonly FilterLabel[];
+  kernelBtfPath?: string;
+  /** Maps shared with the agent's other counting objects, by name. */
+  reuseMaps?: Record<string, number>;
+}
+
+/** A refusal that is not the kernel's: the compiler's, or the startup probe's. */
+function refusal(code: string, reason: string): AttachAttempt {
+  return { program: '-', attachType: 'unknown', stage: 'load', errno: 0, code, reason };
+}
+
+export function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: HookLoadOptions): { result: HookResult; loaded?: LoadedObject } {
+  let plan: HookPlan;
+  try {
+    plan = compileHook(hook, ctx);
+  } catch (e) {
+    const reason = e instanceof CompileError ? e.message : `compiling: ${(e as Error).message}`;
+    return { result: { hook: hook.name, refused: [refusal('EINVAL', reason)] } };
+  }
+  const probed = plan.unavailable.map((u): AttachAttempt => ({ ...refusal('EOPNOTSUPP', u.reason), attachType: attachTypeOf(u.attach.split(/[+ ]/)[0]), program: 'probe' }));
+  if (plan.candidates.length === 0) return { result: { hook: hook.name, refused: probed } };
+  const keyByBinary = opts.filter.includes('binary');
+  const keyByCgroup = opts.filter.some((l) => l !== 'binary');
+  try {
+    const loaded = loadObject({
+      objectPath: bpfObjectPath(POLICY_OBJECT),
+      hooks: [{ hook: hook.name, candidates: plan.candidates.map((c) => ({ programs: c.programs, constants: { pol: c.config } })) }],
+      constants: {
+        key_by_binary: Buffer.from([keyByBinary ? 1 : 0]),
+        key_by_cgroup: Buffer.from([keyByCgroup ? 1 : 0]),
+      },
+      maxEntries: {
+        tally_pol_lpm: Math.max(1, plan.lpm.length),
+        tally_pol_binaries: Math.max(1, plan.binaries.length),
+        tally_pol_seen: plan.seenCapacity,
+      },
+      reuseMaps: opts.reuseMaps,
+      kernelBtfPath: opts.kernelBtfPath,
+      beforeAttach: (obj) => {
+        const lpm = obj.mapFd('tally_pol_lpm');
+        for (const e of plan.lpm) native().mapUpdate(lpm, e.key, u32(e.value));
+        const bins = obj.mapFd('tally_pol_binaries');
+        for (const k of plan.binaries) native().mapUpdate(bins, k, Buffer.from([1]));
+      },
+    });
+    const result = loaded.hooks[0];
+    result.refused.unshift(...probed);
+    if (!result.program) {
+      loaded.object.close();
+      return { result };
+    }
+    return { result, loaded };
+  } catch (e) {
+    return { result: { hook: hook.name, refused: [...probed, refusal('E?', (e as Error).message)] } };
+  }
+}
+
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v);
+  return b;
+}
