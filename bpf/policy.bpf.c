@@ -548,6 +548,7 @@ static __always_inline bool filter_matches(struct tally_pol_event *ev, const vol
 			any |= v == want;
 			break;
 		case TALLY_OP_MASK:
+		case TALLY_OP_NOT_MASK:
 			any |= (v & want) != 0;
 			break;
 		case TALLY_OP_RANGE:
@@ -556,7 +557,7 @@ static __always_inline bool filter_matches(struct tally_pol_event *ev, const vol
 			break;
 		}
 	}
-	return (f->op == TALLY_OP_NEQ || f->op == TALLY_OP_NOT_RANGE) ? !any : any;
+	return (f->op == TALLY_OP_NEQ || f->op == TALLY_OP_NOT_RANGE || f->op == TALLY_OP_NOT_MASK) ? !any : any;
 }
 
 static __always_inline bool binaries_match(__u64 binary, const volatile struct tally_pol_binaries *b)
@@ -725,7 +726,7 @@ static __always_inline int on_entry(void *ctx, enum prog_kind kind)
 	if (!selected(ev))
 		return 0;
 	/* An event owned by a socket may fire in softirq or a timer: the task on the CPU is not its binary. */
-	if (pol.owner_arg != TALLY_POL_NONE || !key_by_binary)
+	if ((pol.owner_arg != TALLY_POL_NONE && !pol.task_context) || !key_by_binary)
 		ev->p.binary = 0;
 	compute_labels(ev);
 	if (pol.has_return) {

@@ -73,6 +73,7 @@ enum tally_pol_op {
 	TALLY_OP_NOT_RANGE = 7,
 	TALLY_OP_LPM = 8,     /* string or address found in the LPM trie under `slot` */
 	TALLY_OP_NOT_LPM = 9,
+	TALLY_OP_NOT_MASK = 10, /* field & values[i] == 0 for every i */
 };
 
 struct tally_pol_arg {
@@ -152,7 +153,8 @@ struct tally_pol_config {
 	__u8 owner_arg;  /* a sock or skb arg whose socket owns the event, or TALLY_POL_NONE: the current task */
 	__u8 has_return; /* entry and return are both hooked: the entry waits for the return */
 	__u8 ret_signed; /* a negative return value (an error) adds nothing */
-	__u8 pad[2];
+	__u8 task_context; /* the hook runs in the owning task's context: its binary labels socket-owned events */
+	__u8 pad;
 	__u32 syscall_nr; /* raw syscall tracepoints: the one syscall this hook is */
 	__u32 pad2;
 	struct tally_pol_arg args[TALLY_POL_ARGS];

@@ -4,7 +4,6 @@
 #include <stddef.h>
 
 #include "tally_types.h"
-#include "tcp_bytes.h"
 #include "cgroup_events.h"
 #include "policy.h"
 
@@ -46,8 +45,6 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   c.Set("TALLY_ANNOUNCED_SLOTS", TALLY_ANNOUNCED_SLOTS);
   c.Set("TALLY_BUCKETS", TALLY_BUCKETS);
   c.Set("TALLY_BUCKET_SUM", TALLY_BUCKET_SUM);
-  c.Set("TCP_BYTES_SENT", static_cast<uint32_t>(TCP_BYTES_SENT));
-  c.Set("TCP_BYTES_RECEIVED", static_cast<uint32_t>(TCP_BYTES_RECEIVED));
   layout.Set("constants", c);
 
   Napi::Object cg = Napi::Object::New(env);

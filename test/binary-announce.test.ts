@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { native, NativeRingBuffer } from '../src/native/addon';
 import { loadObject, LoadedObject } from '../src/bpf/loader';
-import { tcpBytesHooks, TCP_BYTES_OBJECT } from '../src/collectors/tcp-bytes';
+import { coreHooks, CORE_OBJECT } from '../src/collectors/core-object';
 import { seedOverflowKey } from '../src/bpf/counter-map';
 import { decodeBinaryEvent, BinaryEvent } from '../src/bpf/layout';
 import { forgetAnnounced } from '../src/bpf/binary-announcements';
@@ -27,8 +27,8 @@ describe('binary announcements', () => {
 
   before(() => {
     loaded = loadObject({
-      objectPath: bpfObjectPath(TCP_BYTES_OBJECT),
-      hooks: tcpBytesHooks(true),
+      objectPath: bpfObjectPath(CORE_OBJECT),
+      hooks: coreHooks(true),
       beforeAttach: (obj) => seedOverflowKey(obj.mapFd('tally_overflow'), 0),
     });
     ring = new (native().RingBuffer)(loaded.object.mapFd('tally_binary_events'), (records) => {

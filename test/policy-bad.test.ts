@@ -85,7 +85,7 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `not-a-policy.yaml:1:1: (document): expected a policy: a mapping with apiVersion, kind, metadata and spec, found a list of 1`,
   ]],
   ["operator-for-type", "error", [
-    `operator-for-type.yaml:13:30: spec.kprobes[0].selectors[0].matchArgs[0].operator: expected an operator for a size_t arg (Equal, NotEqual, GT, LT, Mask), found "DPort"; DPort applies to sock and skb args`,
+    `operator-for-type.yaml:13:30: spec.kprobes[0].selectors[0].matchArgs[0].operator: expected an operator for a size_t arg (Equal, NotEqual, GT, LT, Mask, NotMask), found "DPort"; DPort applies to sock and skb args`,
   ]],
   ["second-document", "partial", [
     `second-document.yaml:13:7: kind: expected one of TracingPolicy, TracingPolicyNamespaced (the kinds of apiVersion cilium.io/v1alpha1), found "TetragonPolicy"; did you mean "TracingPolicy"?`,
@@ -146,8 +146,8 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `tetragon-unfaithful-filters.yaml:36:16: spec.kprobes[3].selectors[0].matchArgs[0].index: unsupported: expected the index of an arg tally can read, found 0; the filter needs arg 0, and tally does not read struct fields through resolve; so hook kprobe:security_file_open is not loaded`,
   ]],
   ["tetragon-unsupported-operator", "partial", [
-    `tetragon-unsupported-operator.yaml:15:19: spec.kprobes[0].selectors[0].matchArgs[0].operator: unsupported: expected an operator tally implements (Equal, NotEqual, GT, LT, Mask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType), found "InRange"; without this filter the hook would count calls the policy does not select; so hook kprobe:sys_dup is not loaded`,
-    `tetragon-unsupported-operator.yaml:37:19: spec.kprobes[2].selectors[0].matchArgs[0].operator: unsupported: expected an operator tally implements (Equal, NotEqual, GT, LT, Mask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType), found "SPortPriv"; without this filter the hook would count calls the policy does not select; so hook kprobe:tcp_connect is not loaded`,
+    `tetragon-unsupported-operator.yaml:15:19: spec.kprobes[0].selectors[0].matchArgs[0].operator: unsupported: expected an operator tally implements (Equal, NotEqual, GT, LT, Mask, NotMask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType), found "InRange"; without this filter the hook would count calls the policy does not select; so hook kprobe:sys_dup is not loaded`,
+    `tetragon-unsupported-operator.yaml:37:19: spec.kprobes[2].selectors[0].matchArgs[0].operator: unsupported: expected an operator tally implements (Equal, NotEqual, GT, LT, Mask, NotMask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType), found "SPortPriv"; without this filter the hook would count calls the policy does not select; so hook kprobe:tcp_connect is not loaded`,
   ]],
   ["too-many-selectors", "error", [
     `too-many-selectors.yaml:12:5: spec.kprobes[0].selectors: expected at most 5 selectors (tally's limit per kprobe), found 6 selectors`,
@@ -166,11 +166,11 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `unknown-hook-kind.yaml:6:3: spec: expected at least one hook under kprobes, tracepoints or uprobes, found none`,
   ]],
   ["unknown-key", "error", [
-    `unknown-key.yaml:8:5: spec.kprobes[0].sycall: expected one of call, syscall, return, args, selectors, metrics, returnArg, ignore, found unknown key "sycall"; did you mean "syscall"?`,
+    `unknown-key.yaml:8:5: spec.kprobes[0].sycall: expected one of call, syscall, return, args, selectors, metrics, taskContext, fallbackFor, returnArg, ignore, found unknown key "sycall"; did you mean "syscall"?`,
   ]],
   ["unknown-operator", "error", [
-    `unknown-operator.yaml:12:30: spec.kprobes[0].selectors[0].matchArgs[0].operator: expected one of Equal, NotEqual, GT, LT, Mask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType, found "Equals"; did you mean "Equal"?`,
-    `unknown-operator.yaml:13:30: spec.kprobes[0].selectors[0].matchArgs[1].operator: expected one of Equal, NotEqual, GT, LT, Mask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType, found "InMap"; InMap is a Tetragon operator that tally does not implement`,
+    `unknown-operator.yaml:12:30: spec.kprobes[0].selectors[0].matchArgs[0].operator: expected one of Equal, NotEqual, GT, LT, Mask, NotMask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType, found "Equals"; did you mean "Equal"?`,
+    `unknown-operator.yaml:13:30: spec.kprobes[0].selectors[0].matchArgs[1].operator: expected one of Equal, NotEqual, GT, LT, Mask, NotMask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType, found "InMap"; InMap is a Tetragon operator that tally does not implement`,
   ]],
   ["value-not-integer", "error", [
     `value-not-integer.yaml:12:74: spec.tracepoints[0].metrics[0].value.arg: expected the index of a declared integer arg (this hook declares no integer arg), found 5; arg 5 has type skb`,

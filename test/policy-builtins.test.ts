@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import { useScenario } from './helpers/scenario';
 import { waitExit } from './helpers/agent-process';
 import { select, Series } from './helpers/prom-text';
+import { SINK } from './helpers/python-peers';
 
 const EXECS = 'tally_process_execs_total';
 const EXITS = 'tally_process_exits_total';
@@ -103,6 +104,38 @@ describe('built-in policy file-writes', () => {
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+const SIZED_SENDER = [
+  'import socket, sys',
+  's = socket.create_connection(("127.0.0.1", int(sys.argv[1])))',
+  'for n in map(int, sys.argv[2:]):',
+  '    assert s.send(b"z" * n) == n',
+  's.close()',
+].join('\n');
+
+describe('built-in policy tcp-bytes: the send-size histogram', () => {
+  const sc = useScenario(['--metrics-label-filter', 'workload'], ['sender', 'receiver']);
+
+  it('puts each send in its log2 bucket (an exact power of two in its own le), with exact _sum and _count', async () => {
+    const sink = sc.cg.receiver.spawn('/usr/bin/python3', ['-c', SINK]);
+    try {
+      const port = await new Promise<string>((r) => sink.stdout!.once('data', (d) => r(String(d).trim())));
+      const sizes = [1, 2, 3, 1024, 1024, 1025, 4096, 5000];
+      const child = sc.cg.sender.spawn('/usr/bin/python3', ['-c', SIZED_SENDER, port, ...sizes.map(String)]);
+      assert.equal((await waitExit(child, 20000)).code, 0);
+      const s = await sc.agent.scrape();
+      const w = sc.cg.sender.name;
+      const bucket = (le: string): number | undefined => select(s, 'tally_tcp_send_size_bytes_bucket', { workload: w, le })[0]?.value;
+      // Cumulative: le="1" holds 1; le="2" adds 2; le="4" adds 3; le="1024" the two 1024s; le="2048" 1025; le="4096" 4096; le="8192" 5000.
+      assert.deepEqual(['1', '2', '4', '512', '1024', '2048', '4096', '8192', '+Inf'].map(bucket), [1, 2, 3, 3, 5, 6, 7, 8, 8]);
+      assert.deepEqual(select(s, 'tally_tcp_send_size_bytes_count', { workload: w }).map((x) => x.value), [sizes.length]);
+      assert.deepEqual(select(s, 'tally_tcp_send_size_bytes_sum', { workload: w }).map((x) => x.value), [sizes.reduce((a, b) => a + b, 0)]);
+      assert.deepEqual(select(s, 'tally_tcp_sent_bytes_total', { workload: w }).map((x) => x.value), [sizes.reduce((a, b) => a + b, 0)]);
+    } finally {
+      sink.kill();
     }
   });
 });

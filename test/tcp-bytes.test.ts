@@ -9,13 +9,12 @@ import * as fs from 'node:fs';
 import { AgentProcess } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { kernelCounters } from './helpers/kernel-maps';
-import { select, sum } from './helpers/prom-text';
+import { kernelIdOf, select, sum } from './helpers/prom-text';
 import { transfer } from './helpers/tcp-traffic';
 import { waitFor } from './helpers/cleanup';
 
 const SENT = 'tally_tcp_sent_bytes_total';
 const RECEIVED = 'tally_tcp_received_bytes_total';
-const METRIC_SENT = 0; // bpf/tcp_bytes.h
 
 const NODE = fs.realpathSync(process.execPath);
 const PYTHON = fs.realpathSync('/usr/bin/python3');
@@ -75,7 +74,8 @@ describe('TCP bytes with --metrics-label-filter workload', () => {
     assert.deepEqual(select(series, RECEIVED, { workload: receiver.name }).map((s) => s.value), [N + M]);
 
     // In the kernel: one entry for (sender cgroup, sent), not keyed by binary.
-    const entries = kernelCounters(agent.child.pid!).filter((e) => e.cgroupId === sender.id && e.metric === METRIC_SENT);
+    const sentId = kernelIdOf(series, SENT);
+    const entries = kernelCounters(agent.child.pid!).filter((e) => e.cgroupId === sender.id && e.metric === sentId);
     assert.equal(entries.length, 1);
     assert.equal(entries[0].binaryId, 0n);
     assert.equal(entries[0].value, BigInt(N + M));

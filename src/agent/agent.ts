@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { registerProcessMetrics } from '../health/process-metrics';
 import { AgentConfig } from './config';
 import { MetricsServer } from '../exporters/metrics-server';
-import { TcpBytes, TCP_BYTES_OBJECT } from '../collectors/tcp-bytes';
+import { CoreObject, CORE_OBJECT } from '../collectors/core-object';
 import { KernelCounters } from '../collectors/kernel-counters';
 import { registerHealthMetrics } from '../health/health-metrics';
 import { CgroupPaths } from '../labels/cgroup-paths';
@@ -33,7 +33,7 @@ import { BUILTIN_POLICY_DIR } from '../util/paths';
 export class Agent {
   readonly registry = new Registry();
   private server?: MetricsServer;
-  private tcp?: TcpBytes;
+  private core?: CoreObject;
   private counters?: KernelCounters;
   private removals?: CgroupRemovals;
   private pods?: PodWatcher;
@@ -69,14 +69,14 @@ export class Agent {
     const cgroups = new CgroupPaths(mount, this.config.cgroupCacheCapacity);
     const binaries = new BinaryPaths(this.config.binaryCacheCapacity);
     this.removals = new CgroupRemovals(mount, 65536, this.log, this.config.kernelBtfPath);
-    this.tcp = new TcpBytes({
+    this.core = new CoreObject({
       filter: this.config.labelFilter,
       counterCapacity: this.config.counterMapCapacity,
       kernelBtfPath: this.config.kernelBtfPath,
       log: this.log,
     });
     this.counters = new KernelCounters({
-      core: this.tcp.loaded,
+      core: this.core.loaded,
       seriesTtlMs: this.config.seriesTtlMs,
       removals: this.removals,
       filter: this.config.labelFilter,
@@ -87,7 +87,6 @@ export class Agent {
       binaries,
       log: this.log,
     });
-    for (const m of this.tcp.metrics()) this.counters.define(m, this.registry);
 
     const features = probeKernel(this.config.kernelBtfPath);
     this.log.info('kernel attach support', { probed: describeFeatures(features) });
@@ -110,7 +109,7 @@ export class Agent {
     registerHealthMetrics(this.registry, {
       counters: this.counters,
       objects: () => [
-        [TCP_BYTES_OBJECT, this.tcp?.loaded.hooks ?? []],
+        [CORE_OBJECT, this.core?.loaded.hooks ?? []],
         ...(this.policies?.statuses() ?? []).map((s): [string, HookResult[]] => [`policy/${s.policy}`, s.hooks]),
       ],
       policies: () => this.policies?.statuses() ?? [],
@@ -145,9 +144,9 @@ export class Agent {
   }
 
   private notReadyReason(): string | undefined {
-    if (!this.tcp || !this.started) return 'BPF programs and policies are not loaded yet';
+    if (!this.core || !this.started) return 'BPF programs and policies are not loaded yet';
     // The removal hook is not required: without it, staleness rescans.
-    const failed = this.tcp.loaded.hooks.filter((h) => !h.program);
+    const failed = this.core.loaded.hooks.filter((h) => !h.program);
     return failed.length ? failed.map(describeHook).join('; ') : undefined;
   }
 
@@ -163,10 +162,10 @@ export class Agent {
       for (const w of this.watchers) w.close();
       this.policies?.close();
       this.counters?.close();
-      this.tcp?.close();
+      this.core?.close();
       this.removals?.close();
       await this.pods?.stop();
-      if (this.tcp) this.log.info('agent stopped');
+      if (this.core) this.log.info('agent stopped');
     })();
     return this.stopping;
   }

@@ -25,8 +25,6 @@ export const LABEL_OVERFLOW = 0xffffffffffffffffn;
 /** Slots of the kernel's tally_announced cache. */
 export const ANNOUNCED_SLOTS = 1024;
 
-/** Metric ids of bpf/tcp_bytes.h. */
-export const TcpBytesMetric = { sent: 0, received: 1 } as const;
 
 /** Indexes of the kernel's tally_stats array. */
 export const KernelStat = {
@@ -124,8 +122,6 @@ export function checkLayout(): void {
     ['TALLY_STAT_BINARY_EVENT_DROPS', Number(l.constants.TALLY_STAT_BINARY_EVENT_DROPS), KernelStat.binaryEventDrops],
     ['TALLY_STAT_PATH_TRUNCATED', Number(l.constants.TALLY_STAT_PATH_TRUNCATED), KernelStat.pathTruncated],
     ['TALLY_ANNOUNCED_SLOTS', Number(l.constants.TALLY_ANNOUNCED_SLOTS), ANNOUNCED_SLOTS],
-    ['TCP_BYTES_SENT', Number(l.constants.TCP_BYTES_SENT), TcpBytesMetric.sent],
-    ['TCP_BYTES_RECEIVED', Number(l.constants.TCP_BYTES_RECEIVED), TcpBytesMetric.received],
   ];
   const bad = want.filter(([, got, expected]) => got !== expected);
   if (bad.length > 0) {

@@ -105,6 +105,7 @@ class PlanBuilder {
         ownerArg: this.ownerSlot(),
         hasReturn: this.hasReturn(),
         retSigned: this.returnSigned(),
+        taskContext: this.hook.taskContext === true,
         syscallNr: w.syscallNr ?? 0xffffffff,
         args: this.args.map((a, slot) => this.argConfig(a, slot, w.place)),
         selectors,
@@ -201,7 +202,7 @@ class PlanBuilder {
     const arg = this.slotOf(f.index, 'a matchArgs entry');
     switch (f.kind) {
       case 'int': {
-        const op = { Equal: Op.eq, NotEqual: Op.neq, GT: Op.gt, LT: Op.lt, Mask: Op.mask }[f.operator];
+        const op = { Equal: Op.eq, NotEqual: Op.neq, GT: Op.gt, LT: Op.lt, Mask: Op.mask, NotMask: Op.notMask }[f.operator];
         return { op, arg, field: Field.value, slot: 0, values: f.values };
       }
       case 'string': {

@@ -25,7 +25,7 @@ export const ArgKind = { int: 1, uint: 2, string: 3, file: 4, path: 5, fd: 6, so
 /** enum tally_pol_field */
 export const Field = { value: 0, saddr: 1, daddr: 2, sport: 3, dport: 4, protocol: 5, family: 6, fileType: 7, string: 8, exitStatus: 9 } as const;
 /** enum tally_pol_op */
-export const Op = { eq: 1, neq: 2, gt: 3, lt: 4, mask: 5, range: 6, notRange: 7, lpm: 8, notLpm: 9 } as const;
+export const Op = { eq: 1, neq: 2, gt: 3, lt: 4, mask: 5, range: 6, notRange: 7, lpm: 8, notLpm: 9, notMask: 10 } as const;
 /** enum tally_pol_label_kind */
 export const LabelKind = { none: 0, capped: 1, prefix: 2, constant: 3 } as const;
 /** enum tally_pol_value */
@@ -75,6 +75,7 @@ export interface HookConfig {
   ownerArg: number;
   hasReturn: boolean;
   retSigned: boolean;
+  taskContext: boolean;
   syscallNr: number;
   args: ArgConfig[];
   selectors: SelectorConfig[];
@@ -123,6 +124,7 @@ export function encodeHookConfig(c: HookConfig): Buffer {
   b.writeUInt8(c.ownerArg, 3);
   b.writeUInt8(c.hasReturn ? 1 : 0, 4);
   b.writeUInt8(c.retSigned ? 1 : 0, 5);
+  b.writeUInt8(c.taskContext ? 1 : 0, 6);
   b.writeUInt32LE(c.syscallNr >>> 0, L.configSyscallNr);
   c.args.forEach((a, i) => {
     const o = L.configArgs + i * L.arg;

@@ -119,8 +119,12 @@ export class PolicyManager {
     const hookNumber = new Map(policy.hooks.map((h, i) => [h, i] as const));
     const objects: LoadedObject[] = [];
     const results: HookResult[] = [];
-    let failure: string | undefined;
-    for (const hook of policy.hooks) {
+    const attached = new Set<string>();
+    const failed = new Map<string, HookResult>();
+    // Hooks first, then the fallbacks of those that could not attach.
+    const order = [...policy.hooks.filter((h) => !h.fallbackFor), ...policy.hooks.filter((h) => h.fallbackFor)];
+    for (const hook of order) {
+      if (hook.fallbackFor && attached.has(hook.fallbackFor)) continue; // not needed on this kernel
       const ctx: CompileContext = {
         features: this.opts.features,
         syscalls: this.opts.syscalls,
@@ -134,11 +138,16 @@ export class PolicyManager {
       });
       results.push(result);
       if (loaded) objects.push(loaded);
-      if (!result.program) {
-        failure = describeHook(result);
-        break;
+      if (result.program) {
+        attached.add(hook.name);
+        if (hook.fallbackFor) failed.delete(hook.fallbackFor);
+      } else {
+        failed.set(hook.name, result);
       }
     }
+    // A hook that failed with no fallback standing in for it fails the policy.
+    const unreplaced = [...failed.entries()].filter(([name]) => !policy.hooks.some((h) => h.fallbackFor === name && attached.has(h.name)));
+    const failure = unreplaced.length ? unreplaced.map(([, r]) => describeHook(r)).join('; ') : undefined;
     if (failure) {
       for (const o of objects) o.object.close();
       this.release(metricIds);

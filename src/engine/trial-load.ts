@@ -3,9 +3,9 @@
  * the kernel, attached and detached again, on maps of its own. What the
  * kernel refuses is reported where the hook is declared.
  */
-import { describeHook } from '../bpf/loader';
+import { describeHook, HookResult } from '../bpf/loader';
 import { FILTER_LABELS } from '../labels/label-filter';
-import { Policy, Problem } from '../policy/model';
+import { Hook, Policy, Problem } from '../policy/model';
 import { KernelFeatures } from './kernel-features';
 import { loadPolicyHook } from './hook-loader';
 
@@ -16,8 +16,13 @@ export interface TrialOptions {
 }
 
 export function trialLoad(policy: Policy, opts: TrialOptions): Problem[] {
-  const problems: Problem[] = [];
-  policy.hooks.forEach((hook, i) => {
+  const attached = new Set<string>();
+  const failed = new Map<string, { hook: Hook; result: HookResult }>();
+  // Hooks first, then the fallbacks of those that could not attach, as the agent does.
+  const order = [...policy.hooks.filter((h) => !h.fallbackFor), ...policy.hooks.filter((h) => h.fallbackFor)];
+  for (const hook of order) {
+    if (hook.fallbackFor && attached.has(hook.fallbackFor)) continue;
+    const i = policy.hooks.indexOf(hook);
     const { result, loaded } = loadPolicyHook(
       hook,
       { features: opts.features, syscalls: opts.syscalls, metricId: () => 16 + i, constLabel: () => i },
@@ -25,18 +30,24 @@ export function trialLoad(policy: Policy, opts: TrialOptions): Problem[] {
       { filter: FILTER_LABELS, kernelBtfPath: opts.kernelBtfPath },
     );
     loaded?.object.close();
-    if (result.program) return;
+    if (result.program) {
+      attached.add(hook.name);
+      if (hook.fallbackFor) failed.delete(hook.fallbackFor);
+    } else {
+      failed.set(hook.name, { hook, result });
+    }
+  }
+  return [...failed.values()].map(({ hook, result }) => {
     const o = hook.origin;
-    problems.push({
+    return {
       file: policy.file,
       line: o.line,
       column: o.column,
       path: o.path,
       expected: 'a hook this kernel can attach',
       found: describeHook(result),
-      severity: 'error',
+      severity: 'error' as const,
       message: `expected a hook this kernel can attach, found ${describeHook(result)}`,
-    });
+    };
   });
-  return problems;
 }

@@ -87,6 +87,7 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   // After this scrape's read, which is when the limiters decide.
   defineMetric(registry, catalog.METRIC_SERIES, async () => (await tcp.snapshot(), tcp.limiters.map((l) => one({ metric: l.metric }, l.series))));
   defineMetric(registry, catalog.METRIC_SERIES_LIMIT, () => tcp.limiters.map((l) => one({ metric: l.metric }, l.limit)));
+  defineMetric(registry, catalog.METRIC_KERNEL_IDS, () => tcp.limiters.flatMap((l) => tcp.idsOf(l.metric).map((id) => one({ metric: l.metric, id: String(id) }, 1))));
   defineMetric(registry, catalog.METRIC_OVERFLOWED_LABEL_SETS, async () => (await tcp.snapshot(), tcp.limiters.map((l) => one({ metric: l.metric }, l.overflowedLabelSets))));
 
   // Caches are used while a read is labelled: report them after it.

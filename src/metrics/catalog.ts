@@ -18,22 +18,6 @@ export interface MetricSpec {
   onlyWith?: 'kubernetes';
 }
 
-const FILTERED = { labels: [] as const, filterLabels: true };
-
-export const TCP_SENT_BYTES: MetricSpec = {
-  name: 'tally_tcp_sent_bytes_total',
-  type: 'counter',
-  help: "Bytes sent on TCP sockets, counted in the kernel and attributed to the socket's cgroup and the sending executable.",
-  ...FILTERED,
-};
-
-export const TCP_RECEIVED_BYTES: MetricSpec = {
-  name: 'tally_tcp_received_bytes_total',
-  type: 'counter',
-  help: "Bytes received on TCP sockets, counted in the kernel and attributed to the socket's cgroup and the receiving executable.",
-  ...FILTERED,
-};
-
 export const BUILD_INFO: MetricSpec = {
   name: 'tally_build_info',
   type: 'gauge',
@@ -242,6 +226,13 @@ export const METRIC_SERIES: MetricSpec = {
   labels: ['metric'],
 };
 
+export const METRIC_KERNEL_IDS: MetricSpec = {
+  name: 'tally_metric_kernel_ids',
+  type: 'gauge',
+  help: 'The ids a metric is counted under in the kernel (the metric field of tally_counters keys, as bpftool shows them); 1 per id.',
+  labels: ['metric', 'id'],
+};
+
 export const METRIC_SERIES_LIMIT: MetricSpec = {
   name: 'tally_metric_series_limit',
   type: 'gauge',
@@ -265,8 +256,6 @@ export const SCRAPE_READ_SECONDS: MetricSpec = {
 
 /** In the order docs/metrics.md lists them. */
 export const CATALOG: readonly MetricSpec[] = [
-  TCP_SENT_BYTES,
-  TCP_RECEIVED_BYTES,
   BUILD_INFO,
   HOOK_ATTACHED,
   HOOK_REFUSED,
@@ -291,6 +280,7 @@ export const CATALOG: readonly MetricSpec[] = [
   KUBE_PODS,
   METRIC_SERIES,
   METRIC_SERIES_LIMIT,
+  METRIC_KERNEL_IDS,
   METRIC_OVERFLOWED_LABEL_SETS,
   CACHE_ENTRIES,
   CACHE_CAPACITY,

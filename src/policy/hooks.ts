@@ -30,6 +30,9 @@ const SYMBOL = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 const TRACE_NAME = /^[A-Za-z0-9_]+$/;
 
 /** Reads every hook list of `spec`; hooks in error or dropped are left out, repeated names get #2, #3, … */
+/** Where each hook's fallbackFor was written, to report a name that is not a hook. */
+const fallbackNodes = new WeakMap<Hook, Node>();
+
 export function readHooks(spec: Fields, fmt: HookFormat): Hook[] {
   const hooks: Hook[] = [];
   for (const item of list(spec, 'kprobes')) hooks.push(...readKprobe(item, fmt));
@@ -41,7 +44,24 @@ export function readHooks(spec: Fields, fmt: HookFormat): Hook[] {
     seen.set(h.name, n);
     if (n > 1) h.name = `${h.name}#${n}`;
   }
+  const names = hooks.map((h) => h.name);
+  for (const h of hooks) {
+    if (h.fallbackFor === undefined) continue;
+    if (h.fallbackFor === h.name || !names.includes(h.fallbackFor)) {
+      fallbackNodes.get(h)?.error(`the name of another hook of this policy (${names.filter((x) => x !== h.name).join(', ') || 'it has no other'})`);
+      delete h.fallbackFor;
+    }
+  }
   return hooks;
+}
+
+/** Hooks carry taskContext and fallbackFor when the file says so. */
+function extras(h: Hook, c: Common): void {
+  if (c.taskContext) h.taskContext = c.taskContext;
+  if (c.fallbackFor) {
+    h.fallbackFor = c.fallbackFor.name;
+    fallbackNodes.set(h, c.fallbackFor.node);
+  }
 }
 
 function list(spec: Fields, key: HookListKey): Node[] {
@@ -65,6 +85,8 @@ interface Common {
   returnArg?: ReturnArg;
   selectors: Selector[];
   metrics?: Metric[];
+  taskContext?: true;
+  fallbackFor?: { name: string; node: Node };
 }
 
 /** args, returnArg, selectors and the format's part: what every hook kind shares. */
@@ -85,7 +107,14 @@ function readCommon(f: Fields, cx: HookCx, fmt: HookFormat, kind: HookInfo['kind
         n === d.node ? 'no type' : n.found);
     }
   }
-  return { args, returnArg: r.returnArg, selectors, metrics };
+  const taskContext = f.get('taskContext')?.boolean() === true ? (true as const) : undefined;
+  const fbNode = f.get('fallbackFor');
+  const fb = fbNode?.string('the name of another hook of this policy, e.g. tracepoint:sock/sock_send_length');
+  return {
+    args, returnArg: r.returnArg, selectors, metrics,
+    ...(taskContext ? { taskContext } : {}),
+    ...(fbNode && fb !== undefined ? { fallbackFor: { name: fb, node: fbNode } } : {}),
+  };
 }
 
 const decoded = (args: ArgDecl[]): Hook['args'] => args.flatMap((d) => (d.arg ? [d.arg] : []));
@@ -113,6 +142,7 @@ function readKprobe(node: Node, fmt: HookFormat): KprobeHook[] {
     kind: 'kprobe', name: cx.hookName, origin: originOf(node), call, syscall, return: ret,
     ignoreCallNotFound: ignore, args: decoded(c.args), selectors: c.selectors, metrics: c.metrics,
   };
+  extras(hook, c);
   if (c.returnArg) hook.returnArg = c.returnArg;
   return [hook];
 }
@@ -127,10 +157,12 @@ function readTracepoint(node: Node, fmt: HookFormat): TracepointHook[] {
   const raw = f.get('raw')?.boolean() ?? false;
   const c = readCommon(f, cx, fmt, 'tracepoint', false);
   if (subsystem === undefined || event === undefined || !c.metrics || cx.dropped) return [];
-  return [{
+  const hook: TracepointHook = {
     kind: 'tracepoint', name: cx.hookName, origin: originOf(node), subsystem, event, raw,
     args: decoded(c.args), selectors: c.selectors, metrics: c.metrics,
-  }];
+  };
+  extras(hook, c);
+  return [hook];
 }
 
 function readUprobe(node: Node, fmt: HookFormat): UprobeHook[] {
@@ -159,6 +191,7 @@ function readUprobe(node: Node, fmt: HookFormat): UprobeHook[] {
       return: ret, args: decoded(c.args), selectors: c.selectors, metrics: metrics.map((m) => ({ ...m, constLabels: { ...m.constLabels } })),
     };
     if (c.returnArg) hook.returnArg = c.returnArg;
+    extras(hook, c);
     return hook;
   });
 }

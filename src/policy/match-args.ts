@@ -15,7 +15,7 @@ import { anArg, didYouMean, oneOf } from './problems';
 import { formatCidr, parseCidr } from './ip';
 import { Parsed, parseFamily, parseInteger, parsePort, parseProtocol, parseString } from './values';
 
-const INT_OPS: readonly IntOperator[] = ['Equal', 'NotEqual', 'GT', 'LT', 'Mask'];
+const INT_OPS: readonly IntOperator[] = ['Equal', 'NotEqual', 'GT', 'LT', 'Mask', 'NotMask'];
 const STRING_OPS: readonly StringOperator[] = ['Equal', 'NotEqual', 'Prefix', 'NotPrefix', 'Postfix', 'NotPostfix'];
 const ADDR_OPS: readonly AddrOperator[] = ['SAddr', 'DAddr', 'NotSAddr', 'NotDAddr'];
 const PORT_OPS: readonly PortOperator[] = ['SPort', 'DPort', 'NotSPort', 'NotDPort'];

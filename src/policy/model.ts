@@ -118,7 +118,7 @@ export interface PortRange {
   max: number;
 }
 
-export type IntOperator = 'Equal' | 'NotEqual' | 'GT' | 'LT' | 'Mask';
+export type IntOperator = 'Equal' | 'NotEqual' | 'GT' | 'LT' | 'Mask' | 'NotMask';
 export type StringOperator = 'Equal' | 'NotEqual' | 'Prefix' | 'NotPrefix' | 'Postfix' | 'NotPostfix';
 export type AddrOperator = 'SAddr' | 'DAddr' | 'NotSAddr' | 'NotDAddr';
 export type PortOperator = 'SPort' | 'DPort' | 'NotSPort' | 'NotDPort';
@@ -128,7 +128,7 @@ export type PortOperator = 'SPort' | 'DPort' | 'NotSPort' | 'NotDPort';
  * (any of them matches; for Not* operators: none of them matches).
  */
 export type ArgFilter =
-  /** Integers as bigint so uint64 and int64 keep every bit. Mask: (arg & value) != 0. */
+  /** Integers as bigint so uint64 and int64 keep every bit. Mask: (arg & value) != 0; NotMask (tally's): no value's bits set. */
   | { kind: 'int'; index: number; operator: IntOperator; values: bigint[] }
   | { kind: 'string'; index: number; operator: StringOperator; values: string[] }
   | { kind: 'addr'; index: number; operator: AddrOperator; values: Cidr[] }
@@ -235,6 +235,19 @@ interface HookBase {
   /** ORed; none means every call counts. */
   selectors: Selector[];
   metrics: Metric[];
+  /**
+   * MetricsPolicy only: the hook fires only in the context of the task that
+   * owns its sock or skb arg, so that task's binary may label the events.
+   * Absent: a hook with such an arg leaves `binary` out (a timer or softirq
+   * may be running it on behalf of nobody in particular).
+   */
+  taskContext?: true;
+  /**
+   * MetricsPolicy only: the name of another hook of the policy that this one
+   * stands in for. It is loaded only when that hook cannot attach (a
+   * tracepoint older kernels lack), and then that hook's failure is no error.
+   */
+  fallbackFor?: string;
 }
 
 export interface KprobeHook extends HookBase {

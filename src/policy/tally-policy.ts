@@ -9,7 +9,7 @@ import { MetricRegistry, readMetrics } from './metrics';
 import { readMetadata } from './metadata';
 import { LIMITS } from './limits';
 
-const COMMON_KEYS = ['args', 'selectors', 'metrics'] as const;
+const COMMON_KEYS = ['args', 'selectors', 'metrics', 'taskContext', 'fallbackFor'] as const;
 const KEYS = {
   kprobes: ['call', 'syscall', 'return', ...COMMON_KEYS, 'returnArg', 'ignore'],
   tracepoints: ['subsystem', 'event', 'raw', ...COMMON_KEYS],

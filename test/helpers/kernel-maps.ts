@@ -20,6 +20,8 @@ export interface RawCounter {
   binaryId: bigint;
   metric: number;
   flags: number;
+  /** Histograms: the log2 bucket (0xffff: the sum). */
+  bucket: number;
   /** Summed over CPUs. */
   value: bigint;
 }
@@ -40,6 +42,7 @@ export function kernelCounters(pid: number): RawCounter[] {
     binaryId: le(e.key, 8, 8),
     metric: Number(le(e.key, 32, 4)),
     flags: Number(le(e.key, 36, 2)),
+    bucket: Number(le(e.key, 38, 2)),
     value: e.values.reduce((a, v) => a + le(v.value, 0, 8), 0n),
   }));
 }

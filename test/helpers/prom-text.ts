@@ -31,6 +31,13 @@ export function select(series: Series[], name: string, match: Record<string, str
   return series.filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v));
 }
 
+/** The kernel id a metric is counted under (tally_metric_kernel_ids), for reading its entries with bpftool. */
+export function kernelIdOf(series: Series[], metric: string): number {
+  const ids = select(series, 'tally_metric_kernel_ids', { metric });
+  if (ids.length !== 1) throw new Error(`${metric} has ${ids.length} kernel ids`);
+  return Number(ids[0].labels.id);
+}
+
 export function sum(series: Series[]): number {
   return series.reduce((a, s) => a + s.value, 0);
 }
