@@ -17,3 +17,17 @@ int empty_send_tp(void *ctx) { return 0; }
 
 SEC("tracepoint/sock/sock_recv_length")
 int empty_recv_tp(void *ctx) { return 0; }
+
+/* The engine's hooks on this kernel: raw tracepoints. */
+SEC("raw_tp/sock_send_length")
+int empty_send_raw(void *ctx) { return 0; }
+
+SEC("raw_tp/sock_recv_length")
+int empty_recv_raw(void *ctx) { return 0; }
+
+/* The syscall fallback: both raw syscall tracepoints, doing nothing. */
+SEC("raw_tp/sys_enter")
+int empty_sys_enter(void *ctx) { return 0; }
+
+SEC("raw_tp/sys_exit")
+int empty_sys_exit(void *ctx) { return 0; }

@@ -29,6 +29,7 @@ import { checkHookConfigLayout } from '../engine/hook-config';
 import { loadSyscalls } from '../engine/syscalls';
 import { loadPolicyText, PolicyDirectoryWatcher, PolicyDirEvent } from '../policy';
 import { BUILTIN_POLICY_DIR } from '../util/paths';
+import * as path from 'node:path';
 
 export class Agent {
   readonly registry = new Registry();
@@ -99,8 +100,10 @@ export class Agent {
       kernelBtfPath: this.config.kernelBtfPath,
       log: this.log,
     });
+    const builtins = new Set(this.config.builtinPolicies.map((n) => path.join(BUILTIN_POLICY_DIR, `${n}.yaml`)));
     for (const dir of [BUILTIN_POLICY_DIR, ...(this.config.policyDir ? [this.config.policyDir] : [])]) {
-      const w = new PolicyDirectoryWatcher(dir, (e) => this.onPolicyFile(e), {
+      const wanted = (e: PolicyDirEvent): boolean => dir !== BUILTIN_POLICY_DIR || builtins.has(e.file);
+      const w = new PolicyDirectoryWatcher(dir, (e) => wanted(e) && this.onPolicyFile(e), {
         onError: (err) => this.log.warn('reading the policy directory failed', { dir, error: err.message }),
       });
       this.watchers.push(w);

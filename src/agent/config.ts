@@ -23,4 +23,6 @@ export interface AgentConfig {
   binaryCacheCapacity: number;
   /** The user's policy files (--policy-dir), watched; the built-ins in policies/ always load. */
   policyDir?: string;
+  /** Which built-in policies (policies/NAME.yaml) run. */
+  builtinPolicies: string[];
 }

@@ -11,6 +11,9 @@ import { DEFAULT_LABEL_FILTER, FILTER_LABELS, parseLabelFilter } from '../labels
 import { LOG_LEVELS, LogLevel } from '../util/log';
 import { parseDuration } from '../util/duration';
 
+/** The policies in policies/, by file name without .yaml. */
+export const BUILTIN_POLICIES = ['tcp-bytes', 'tcp-retransmits', 'file-writes', 'process'] as const;
+
 export class UsageError extends Error {}
 
 export const HELP = `Usage: tally [flags]
@@ -33,8 +36,9 @@ Flags:
   --bpf-map-capacity N           entries of the in-kernel counter map (default 16384)
   --binary-cache-capacity N      executable paths kept in user space (default 16384)
   --policy-dir DIR               your policy files (MetricsPolicy or Tetragon TracingPolicy YAML),
-                                 applied as they are added, changed or removed, and on SIGHUP;
-                                 the built-in policies always load
+                                 applied as they are added, changed or removed, and on SIGHUP
+  --builtin-policies LIST        which built-in policies run, from ${BUILTIN_POLICIES.join(', ')},
+                                 or "none" (default: all)
   --version                      print the version and exit
   --help                         print this help and exit
 `;
@@ -47,6 +51,17 @@ function positiveInt(flag: string, text: string, max: number): number {
     throw new UsageError(`${flag} "${text}" must be a whole number from 1 to ${max}`);
   }
   return n;
+}
+
+function parseBuiltins(text: string): string[] {
+  if (text === 'none') return [];
+  const names = text.split(',').map((s) => s.trim());
+  for (const n of names) {
+    if (!(BUILTIN_POLICIES as readonly string[]).includes(n)) {
+      throw new UsageError(`--builtin-policies: unknown policy "${n}"; the built-ins are ${BUILTIN_POLICIES.join(', ')}, or give "none"`);
+    }
+  }
+  return names;
 }
 
 function existingDir(flag: string, dir: string): string {
@@ -79,6 +94,7 @@ export function parseFlags(argv: string[]): Parsed {
         'bpf-map-capacity': { type: 'string', default: '16384' },
         'binary-cache-capacity': { type: 'string', default: '16384' },
         'policy-dir': { type: 'string' },
+        'builtin-policies': { type: 'string', default: BUILTIN_POLICIES.join(',') },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -110,6 +126,7 @@ export function parseFlags(argv: string[]): Parsed {
         cgroupCacheCapacity: 131072,
         binaryCacheCapacity: positiveInt('--binary-cache-capacity', values['binary-cache-capacity']!, 1 << 22),
         policyDir: values['policy-dir'] === undefined ? undefined : existingDir('--policy-dir', values['policy-dir']),
+        builtinPolicies: parseBuiltins(values['builtin-policies']!),
       },
     };
   } catch (e) {

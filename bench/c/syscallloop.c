@@ -1,0 +1,50 @@
+// Tight loops of one syscall, for measuring what a probe costs per call.
+//   syscallloop write FILE N SIZE   N write(2)s of SIZE bytes to FILE (rewound every 4096 writes)
+//   syscallloop getpid N            N getpid(2)s: a syscall no probe is about
+// Both warm up first, then print ns per call.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 5 && strcmp(argv[1], "write") == 0) {
+    long n = atol(argv[3]);
+    size_t size = (size_t)atol(argv[4]);
+    char buf[4096];
+    memset(buf, 'w', sizeof(buf));
+    int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || size > sizeof(buf)) return perror("open"), 1;
+    for (long i = 0; i < n / 10; i++) {
+      if (write(fd, buf, size) < 0) return perror("write"), 1;
+      if (i % 4096 == 4095) lseek(fd, 0, SEEK_SET);
+    }
+    double t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+      if (write(fd, buf, size) < 0) return perror("write"), 1;
+      if (i % 4096 == 4095) lseek(fd, 0, SEEK_SET);
+    }
+    printf("%.1f\n", (now_ns() - t0) / n);
+    return 0;
+  }
+  if (argc >= 3 && strcmp(argv[1], "getpid") == 0) {
+    long n = atol(argv[2]);
+    for (long i = 0; i < n / 10; i++) syscall(SYS_getpid);
+    double t0 = now_ns();
+    for (long i = 0; i < n; i++) syscall(SYS_getpid);
+    printf("%.1f\n", (now_ns() - t0) / n);
+    return 0;
+  }
+  fprintf(stderr, "usage: syscallloop write FILE N SIZE | getpid N\n");
+  return 2;
+}

@@ -1,0 +1,294 @@
+/**
+ * What each built-in policy's hooks cost per event, measured side by side in
+ * one run against the same loop with no probe, with empty programs on the
+ * same hooks (the floor: the price of the hook itself), and with bpftrace
+ * doing the same aggregation.
+ *
+ * Workloads, each a tight loop pinned to CPU 1:
+ *   tcp-bytes         sends of 64 bytes over loopback (build/bench/sendloop)
+ *   file-writes       write(2)s of 64 bytes to a file on tmpfs (build/bench/syscallloop)
+ *   syscall fallback  getpid(2)s: what hooking the raw syscall tracepoints,
+ *                     as file-writes must on a kernel without fentry and
+ *                     kprobes, costs every other syscall
+ *   process           exec of /bin/true in a loop: too slow per event to time,
+ *                     so only the programs' own run time is reported
+ * Configurations run in a shuffled order every round, so drift hits them all
+ * alike; the added cost is the median over rounds of a configuration's time
+ * minus the same round's "none". A first pass turns on
+ * kernel.bpf_stats_enabled and reports each program's run time per event.
+ *
+ *   npm run bench                        print the tables
+ *   npm run bench -- --write             also update BENCHMARKS.md
+ *   npm run bench -- file-writes         one workload
+ *   BENCH_ROUNDS=20 BENCH_CALLS=2000000 npm run bench
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync, spawn, ChildProcess } from 'node:child_process';
+import { native, NativeBpfObject } from '../src/native/addon';
+import { PROJECT_ROOT } from '../src/util/paths';
+import { AgentProcess, waitExit } from '../test/helpers/agent-process';
+import { programIdsOf } from '../test/helpers/procfs';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
+const CALLS = Number(process.env.BENCH_CALLS ?? 1_000_000);
+const SIZE = 64;
+const SENDLOOP = path.join(PROJECT_ROOT, 'build', 'bench', 'sendloop');
+const SYSCALLLOOP = path.join(PROJECT_ROOT, 'build', 'bench', 'syscallloop');
+const EMPTY = path.join(PROJECT_ROOT, 'build', 'bench-bpf', 'empty.bpf.o');
+const SHM_FILE = '/dev/shm/tally-bench-writes';
+
+const BPFTRACE = {
+  tcpBytes: [
+    'tracepoint:sock:sock_send_length /(args->protocol == 6 || args->protocol == 262) && args->ret > 0/ { @sent[cgroup, comm] = sum(args->ret); @size[cgroup, comm] = hist(args->ret); }',
+    'tracepoint:sock:sock_recv_length /(args->protocol == 6 || args->protocol == 262) && args->ret > 0 && !(args->flags & 2)/ { @recv[cgroup, comm] = sum(args->ret); }',
+    'END { clear(@sent); clear(@size); clear(@recv); }',
+  ].join('\n'),
+  fileWrites: [
+    'tracepoint:syscalls:sys_exit_write, tracepoint:syscalls:sys_exit_pwrite64, tracepoint:syscalls:sys_exit_writev, tracepoint:syscalls:sys_exit_pwritev, tracepoint:syscalls:sys_exit_pwritev2 /args->ret > 0/ { @written[cgroup, comm] = sum(args->ret); }',
+    'END { clear(@written); }',
+  ].join('\n'),
+  process: [
+    'tracepoint:sched:sched_process_exec { @execs[cgroup, comm] = count(); }',
+    'tracepoint:sched:sched_process_exit /args->group_dead/ { @exits[cgroup, comm, curtask->exit_code] = count(); }',
+    'END { clear(@execs); clear(@exits); }',
+  ].join('\n'),
+};
+
+/** A probe configuration: set up, then tear down; programIds for the stats pass. */
+interface Running {
+  programIds(): number[];
+  stop(): Promise<void>;
+}
+interface Config {
+  name: string;
+  start(): Promise<Running>;
+}
+
+function floor(programs: string[]): () => Promise<Running> {
+  return async () => {
+    const obj: NativeBpfObject = new (native().BpfObject)(EMPTY);
+    for (const p of obj.programs()) obj.setAutoload(p.name, programs.includes(p.name));
+    obj.load();
+    for (const p of programs) obj.attach(p);
+    return {
+      programIds: () => programs.map((p) => obj.programInfo(p)!.id),
+      stop: async () => obj.close(),
+    };
+  };
+}
+
+function bpftrace(program: string): () => Promise<Running> {
+  return () => startBpftrace(program);
+}
+
+async function startBpftrace(program: string): Promise<Running> {
+  const child: ChildProcess = spawn('bpftrace', ['-e', program], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const deadline = Date.now() + 30000;
+  while (!/Attaching \d+ probes/.test(out)) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`bpftrace did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, 300)); // attached after the banner
+  return {
+    programIds: () => programIdsOf(child.pid!),
+    stop: async () => {
+      child.kill('SIGINT');
+      await waitExit(child, 20000);
+    },
+  };
+}
+
+function tally(policy: string): () => Promise<Running> {
+  return async () => {
+    const agent = await AgentProcess.start(['--builtin-policies', policy]);
+    return { programIds: () => agent.programIds(), stop: async () => void (await agent.stop()) };
+  };
+}
+
+const NONE: Config = { name: 'none', start: async () => ({ programIds: () => [], stop: async () => undefined }) };
+
+interface Workload {
+  name: string;
+  what: string;
+  configs: Config[];
+  /** ns per call; undefined: too slow to time, only run time per event is reported. */
+  loop?: () => Promise<number>;
+  /** Drives events for the run-time pass when there is no timed loop. */
+  drive?: () => Promise<void>;
+  /** Programs whose run time counts (the core object's exec hook does not, except for process). */
+  counts(program: string): boolean;
+}
+
+const notExec = (p: string): boolean => !/^exec_/.test(p);
+const syscallFloor: Config = { name: 'floor (raw_tp sys_enter+sys_exit)', start: floor(['empty_sys_enter', 'empty_sys_exit']) };
+
+const WORKLOADS: Workload[] = [
+  {
+    name: 'tcp-bytes',
+    what: `a send(2) of ${SIZE} bytes over loopback, received by a sink on the same CPU`,
+    configs: [NONE, { name: 'floor (raw_tp)', start: floor(['empty_send_raw', 'empty_recv_raw']) }, { name: 'bpftrace', start: bpftrace(BPFTRACE.tcpBytes) }, { name: 'tally', start: tally('tcp-bytes') }],
+    loop: sendLoop,
+    counts: notExec,
+  },
+  {
+    name: 'file-writes',
+    what: `a write(2) of ${SIZE} bytes to a file on tmpfs`,
+    configs: [NONE, syscallFloor, { name: 'bpftrace', start: bpftrace(BPFTRACE.fileWrites) }, { name: 'tally', start: tally('file-writes') }],
+    loop: () => syscallLoop(['write', SHM_FILE, String(CALLS), String(SIZE)]),
+    counts: notExec,
+  },
+  {
+    name: 'syscall fallback',
+    what: 'a getpid(2), which no policy is about, while file-writes hooks the raw syscall tracepoints',
+    configs: [NONE, syscallFloor, { name: 'bpftrace', start: bpftrace(BPFTRACE.fileWrites) }, { name: 'tally', start: tally('file-writes') }],
+    loop: () => syscallLoop(['getpid', String(CALLS)]),
+    counts: notExec,
+  },
+  {
+    name: 'process',
+    what: 'an exec and an exit of /bin/true',
+    configs: [{ name: 'bpftrace', start: bpftrace(BPFTRACE.process) }, { name: 'tally', start: tally('process') }],
+    drive: async () => void execFileSync('taskset', ['-c', '1', '/bin/sh', '-c', 'for i in $(seq 500); do /bin/true; done']),
+    counts: () => true,
+  },
+];
+
+async function syscallLoop(args: string[]): Promise<number> {
+  return Number(execFileSync('taskset', ['-c', '1', SYSCALLLOOP, ...args], { encoding: 'utf8' }).trim());
+}
+
+/**
+ * One timed loop. Sender and sink share CPU 1: on two CPUs that is far less
+ * noisy than splitting them, and the time per send then includes the
+ * receiving side's work (and probes) for the same bytes. Returns ns per send.
+ */
+async function sendLoop(): Promise<number> {
+  const sink = spawn('taskset', ['-c', '1', SENDLOOP, 'sink'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve) => sink.stdout!.once('data', (d) => resolve(String(d).trim())));
+  const out = execFileSync('taskset', ['-c', '1', SENDLOOP, 'send', port, String(CALLS), String(SIZE)], { encoding: 'utf8' });
+  await waitExit(sink);
+  return Number(out.trim());
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function shuffled<T>(xs: T[]): T[] {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+interface ProgStats {
+  run_time_ns?: number;
+  run_cnt?: number;
+}
+
+/** Run time per event of each configuration's programs, from kernel.bpf_stats_enabled. */
+async function statsPass(w: Workload): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const before = fs.readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim();
+  fs.writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '1');
+  try {
+    for (const c of w.configs.filter((c) => c.name !== 'none')) {
+      const r = await c.start();
+      try {
+        if (w.loop) await w.loop();
+        else await w.drive!();
+        let ns = 0;
+        let cnt = 0;
+        for (const id of r.programIds()) {
+          const p = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'id', String(id), '--json'], { encoding: 'utf8' })) as ProgStats & { name?: string };
+          if (p.name && !w.counts(p.name)) continue;
+          ns += p.run_time_ns ?? 0;
+          cnt += p.run_cnt ?? 0;
+        }
+        out.set(c.name, cnt ? ns / cnt : NaN);
+      } finally {
+        await r.stop();
+      }
+    }
+  } finally {
+    fs.writeFileSync('/proc/sys/kernel/bpf_stats_enabled', before);
+  }
+  return out;
+}
+
+const fmt = (x: number | undefined): string => (x === undefined || isNaN(x) ? '—' : x.toFixed(0));
+
+async function measure(w: Workload): Promise<string> {
+  const inKernel = await statsPass(w);
+  if (!w.loop) {
+    const bt = inKernel.get('bpftrace')!;
+    const rows = w.configs.map((c) => `| ${c.name} | ${fmt(inKernel.get(c.name))} | ${(inKernel.get(c.name)! / bt).toFixed(2)} |`);
+    return [
+      `#### ${w.name}: ${w.what}`, '',
+      '| configuration | BPF run time per event, ns | relative to bpftrace |', '| --- | ---: | ---: |', ...rows, '',
+      `tally's programs run ${((inKernel.get('tally')! / bt) * 100).toFixed(0)}% as long per event as bpftrace's.`,
+    ].join('\n');
+  }
+  const samples = new Map<string, number[]>(w.configs.map((c) => [c.name, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const c of shuffled(w.configs)) {
+      const r = await c.start();
+      try {
+        samples.get(c.name)!.push(await w.loop());
+      } finally {
+        await r.stop();
+      }
+    }
+    process.stderr.write(`${w.name} round ${round}/${ROUNDS}: ${w.configs.map((c) => `${c.name}=${samples.get(c.name)!.at(-1)!.toFixed(0)}`).join(' ')}\n`);
+  }
+  const none = samples.get('none')!;
+  // Paired with the same round's baseline, so slow drift cancels out.
+  const added = (name: string): number => median(samples.get(name)!.map((x, i) => x - none[i]));
+  const bt = added('bpftrace');
+  const rows = w.configs.map((c) => {
+    const a = added(c.name);
+    const first = c.name === 'none';
+    return `| ${c.name} | ${median(samples.get(c.name)!).toFixed(0)} | ${first ? '—' : a.toFixed(0)} | ${first ? '—' : (a / bt).toFixed(2)} | ${fmt(inKernel.get(c.name))} |`;
+  });
+  return [
+    `#### ${w.name}: ${w.what}`, '',
+    '| configuration | ns per call (median) | added ns per call | added, relative to bpftrace | BPF run time per event, ns |',
+    '| --- | ---: | ---: | ---: | ---: |', ...rows, '',
+    `tally adds ${((added('tally') / bt) * 100).toFixed(0)}% of what bpftrace adds (${added('tally').toFixed(0)} ns against ${bt.toFixed(0)} ns).`,
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+  const tables: string[] = [];
+  for (const w of WORKLOADS.filter((w) => only.length === 0 || only.includes(w.name))) tables.push(await measure(w));
+  fs.rmSync(SHM_FILE, { force: true });
+  const kernel = execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim();
+  const text = [
+    `${ROUNDS} rounds × ${CALLS.toLocaleString('en')} calls per timed loop, configurations shuffled each round; kernel ${kernel}, ${native().numPossibleCpus()} CPUs. Each tally row runs the agent with only that built-in policy (\`--builtin-policies\`).`,
+    '', ...tables.flatMap((t) => [t, '']),
+  ].join('\n').trimEnd();
+  process.stdout.write(text + '\n');
+
+  if (process.argv.includes('--write')) {
+    const file = path.join(PROJECT_ROOT, 'BENCHMARKS.md');
+    const md = fs.readFileSync(file, 'utf8');
+    const re = /(<!-- hook-overhead:begin -->\n)[\s\S]*?(\n<!-- hook-overhead:end -->)/;
+    if (!re.test(md)) throw new Error('BENCHMARKS.md lacks the hook-overhead markers');
+    fs.writeFileSync(file, md.replace(re, `$1${text}$2`));
+    process.stderr.write(`updated ${file}\n`);
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench failed: ${(e as Error).stack}\n`);
+  process.exit(1);
+});
