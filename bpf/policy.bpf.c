@@ -299,7 +299,7 @@ static __always_inline void collect_dentries(struct path_walk *w)
 }
 
 /* The path from the mount namespace root, "/a/b/c", into out (cut at TALLY_POL_STR). */
-static __always_inline __u32 path_string(struct dentry *dentry, struct vfsmount *vfsmnt, __u8 *out)
+static __noinline __u32 path_string(struct dentry *dentry, struct vfsmount *vfsmnt, __u8 *out)
 {
 	struct path_walk w = {
 		.dentry = dentry,
@@ -344,18 +344,29 @@ static __always_inline struct file *fd_file(__u64 fd)
 	return f;
 }
 
-static __always_inline void decode_sock(struct sock *sk, struct tally_pol_net *net, __u64 *owner, bool want_net)
+#define WANTS(want, field) ((want) & (1u << (field)))
+
+/* Reads only what something uses: each field is a helper call. */
+static __noinline void decode_sock(struct sock *sk, struct tally_pol_net *net, __u64 *owner, __u8 want)
 {
 	if (!sk)
 		return;
 	if (owner)
 		*owner = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
-	if (!want_net)
+	if (!want)
 		return;
-	net->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	net->protocol = BPF_CORE_READ(sk, sk_protocol);
-	net->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	net->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	bool addrs = WANTS(want, TALLY_F_SADDR) || WANTS(want, TALLY_F_DADDR);
+
+	if (addrs || WANTS(want, TALLY_F_FAMILY))
+		net->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (WANTS(want, TALLY_F_PROTOCOL))
+		net->protocol = BPF_CORE_READ(sk, sk_protocol);
+	if (WANTS(want, TALLY_F_SPORT))
+		net->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (WANTS(want, TALLY_F_DPORT))
+		net->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (!addrs)
+		return;
 	/* Into typed locals: BPF_CORE_READ_INTO reads sizeof(*dst) bytes, one for a byte array. */
 	if (net->family == AF_INET) {
 		__u32 saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
@@ -817,6 +828,16 @@ int pol_sys_enter(__u64 *ctx)
 	if (ctx[1] != pol.syscall_nr)
 		return 0;
 	return on_entry(ctx, PROG_U64);
+}
+
+/* sys_exit_NAME: one syscall's return, its value at offset 16 of the record. */
+SEC("tracepoint")
+int pol_sys_exit_tp(void *ctx)
+{
+	long ret = 0;
+
+	bpf_probe_read_kernel(&ret, sizeof(ret), ctx + 16);
+	return on_return(ret);
 }
 
 SEC("raw_tp/sys_exit")

@@ -82,7 +82,7 @@ struct tally_pol_arg {
 	__u8 size;       /* bytes of an integer (record fields) */
 	__u8 user;       /* pointers point to user memory (syscall arguments) */
 	__u8 want_str;   /* something reads the string or path */
-	__u8 want_net;   /* something reads addresses or ports */
+	__u8 want_net;   /* which of addresses, ports, protocol, family are read: bit 1 << TALLY_F_* */
 	__u8 want_file;  /* something reads the file type */
 	__u8 pad;
 	__u16 index;     /* register / context slot / record offset */

@@ -53,6 +53,14 @@ export interface CompileContext {
 
 const ARCH_PREFIX: Record<string, string> = { x64: '__x64_sys_', arm64: '__arm64_sys_' };
 
+/** In a syscalls/sys_enter_NAME record, the arguments start here, 8 bytes each. */
+const SYSCALL_RECORD_ARGS = 16;
+
+/** A syscall's name without the arch prefix or sys_. */
+function name(call: string): string {
+  return call.replace(/^(__x64_|__arm64_|__ia32_)?sys_/, '');
+}
+
 const INT_SIZES: Record<string, [kind: number, size: number]> = {
   int: [ArgKind.int, 4], int8: [ArgKind.int, 1], int16: [ArgKind.int, 2], int32: [ArgKind.int, 4], int64: [ArgKind.int, 8], long: [ArgKind.int, 8],
   uint8: [ArgKind.uint, 1], uint16: [ArgKind.uint, 2], uint32: [ArgKind.uint, 4], uint64: [ArgKind.uint, 8], size_t: [ArgKind.uint, 8],
@@ -72,6 +80,20 @@ type ArgPlace = { source: number; index(arg: Arg): { index: number; size?: numbe
 export function compileHook(hook: Hook, ctx: CompileContext): HookPlan {
   const b = new PlanBuilder(hook, ctx);
   return b.plan();
+}
+
+/** Which fields of net args filters and labels read, as the bitmask want_net. */
+function netFields(filters: ArgFilter[], labels: ExtraLabel[]): number {
+  let bits = 0;
+  const bit = (f: number): void => void (bits |= 1 << f);
+  for (const f of filters) {
+    if (f.kind === 'addr') bit(f.operator === 'SAddr' || f.operator === 'NotSAddr' ? Field.saddr : Field.daddr);
+    else if (f.kind === 'port') bit(f.operator === 'SPort' || f.operator === 'NotSPort' ? Field.sport : Field.dport);
+    else if (f.kind === 'protocol') bit(Field.protocol);
+    else if (f.kind === 'family') bit(Field.family);
+  }
+  for (const l of labels) if (l.field !== undefined && l.field !== 'exitStatus') bit(FIELDS[l.field]);
+  return bits;
 }
 
 class PlanBuilder {
@@ -166,13 +188,13 @@ class PlanBuilder {
   }
 
   /** What selectors and labels read of the arg in this slot. */
-  private uses(slot: number): { str: boolean; net: boolean; file: boolean } {
+  private uses(slot: number): { str: boolean; net: number; file: boolean } {
     const index = this.args[slot].index;
     const filters = this.hook.selectors.flatMap((s) => s.matchArgs).filter((f) => f.index === index);
     const labels = this.hook.metrics.flatMap((m) => m.labels).filter((l) => l.arg === index);
     return {
       str: filters.some((f) => f.kind === 'string') || labels.some((l) => l.prefixes !== undefined),
-      net: filters.some((f) => f.kind === 'addr' || f.kind === 'port' || f.kind === 'protocol' || f.kind === 'family') || labels.some((l) => l.field !== undefined && l.field !== 'exitStatus'),
+      net: netFields(filters, labels),
       file: filters.some((f) => f.kind === 'filetype'),
     };
   }
@@ -294,12 +316,12 @@ class PlanBuilder {
     let func = h.call;
     let nr: number | undefined;
     if (h.syscall) {
-      const name = h.call.replace(/^(__x64_|__arm64_|__ia32_)?sys_/, '');
-      nr = this.ctx.syscalls[name];
+      const sys = name(h.call);
+      nr = this.ctx.syscalls[sys];
       const prefix = ARCH_PREFIX[os.arch()];
       if (!prefix) throw new CompileError(`syscall hooks are not supported on ${os.arch()}`);
-      func = prefix + name;
-      if (nr === undefined) throw new CompileError(`unknown syscall ${name} on ${os.arch()}`);
+      func = prefix + sys;
+      if (nr === undefined) throw new CompileError(`unknown syscall ${sys} on ${os.arch()}`);
     }
     const ret = h.return;
     const ways: ReturnType<PlanBuilder['attachWays']> = [
@@ -320,6 +342,18 @@ class PlanBuilder {
       },
     ];
     if (h.syscall) {
+      // One syscall's own tracepoints: the kernel calls them for that syscall
+      // only, where the raw ones below run for every syscall of every task.
+      const record = (a: Arg): { index: number } => ({ index: SYSCALL_RECORD_ARGS + 8 * a.index });
+      ways.push({
+        attach: ret ? 'tracepoint syscalls/sys_enter+sys_exit' : 'tracepoint syscalls/sys_enter',
+        feature: 'tracepoint',
+        programs: [
+          { name: 'pol_tracepoint', target: { kind: 'tracepoint', category: 'syscalls', name: `sys_enter_${name(h.call)}` } },
+          ...(ret ? [{ name: 'pol_sys_exit_tp', target: { kind: 'tracepoint' as const, category: 'syscalls', name: `sys_exit_${name(h.call)}` } }] : []),
+        ],
+        place: { source: Source.record, index: record },
+      });
       ways.push({
         attach: ret ? 'raw_tp sys_enter+sys_exit' : 'raw_tp sys_enter',
         feature: 'raw_tp',

@@ -37,7 +37,8 @@ export interface ArgConfig {
   size: number;
   user: boolean;
   wantStr: boolean;
-  wantNet: boolean;
+  /** Bit 1 << Field.* for each net field read. */
+  wantNet: number;
   wantFile: boolean;
   index: number;
 }
@@ -133,7 +134,7 @@ export function encodeHookConfig(c: HookConfig): Buffer {
     b.writeUInt8(a.size, o + 2);
     b.writeUInt8(a.user ? 1 : 0, o + 3);
     b.writeUInt8(a.wantStr ? 1 : 0, o + 4);
-    b.writeUInt8(a.wantNet ? 1 : 0, o + 5);
+    b.writeUInt8(a.wantNet, o + 5);
     b.writeUInt8(a.wantFile ? 1 : 0, o + 6);
     b.writeUInt16LE(a.index, o + L.argIndex);
   });
