@@ -97,7 +97,7 @@ async function startBpftrace(program: string): Promise<Running> {
     programIds: () => programIdsOf(child.pid!),
     stop: async () => {
       child.kill('SIGINT');
-      await waitExit(child, 20000);
+      await waitExit(child, 90000);
     },
   };
 }

@@ -23,6 +23,21 @@ function pod(name: string, extra: Partial<PodSpec> = {}): PodSpec {
   return { uid: randomUUID(), namespace: 'shop', name, node: NODE, ...extra };
 }
 
+/** A test API server and a temp dir for its kubeconfig, for one suite; k.watcher is stopped after it. */
+function useKubeApi(): { api: FakeKubeApi; dir: string; watcher?: PodWatcher } {
+  const k = {} as { api: FakeKubeApi; dir: string; watcher?: PodWatcher };
+  before(async () => {
+    k.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-kube-'));
+    k.api = await new FakeKubeApi().start();
+  });
+  after(async () => {
+    await k.watcher?.stop();
+    await k.api?.close();
+    fs.rmSync(k.dir, { recursive: true, force: true });
+  });
+  return k;
+}
+
 async function watcherFor(api: FakeKubeApi, dir: string, port?: number, resyncMs = 60_000): Promise<PodWatcher> {
   const kc = await loadKubeConfig(api.writeKubeconfig(dir, port));
   const w = new PodWatcher(kc!, { nodeName: NODE, resyncMs }, quiet);
@@ -31,111 +46,87 @@ async function watcherFor(api: FakeKubeApi, dir: string, port?: number, resyncMs
 }
 
 describe('PodWatcher', () => {
-  let api: FakeKubeApi;
-  let watcher: PodWatcher;
-  let dir: string;
-
-  before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-kube-'));
-    api = await new FakeKubeApi().start();
-  });
-  after(async () => {
-    await watcher?.stop();
-    await api?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const k = useKubeApi();
 
   it('lists only this node\'s pods, then follows ADDED, MODIFIED and DELETED', async () => {
     const mine = pod('cart-0');
     const other = pod('elsewhere', { node: 'node-b' });
-    api.addPod(mine);
-    api.addPod(other);
-    watcher = await watcherFor(api, dir);
-    await waitFor(() => watcher.byUid(mine.uid) !== undefined, 'the initial list');
-    assert.equal(watcher.byUid(other.uid), undefined);
-    assert.equal(api.listRequests()[0].get('fieldSelector'), `spec.nodeName=${NODE}`);
-    await waitFor(() => api.watchRequests().length > 0, 'the watch');
-    assert.deepEqual(api.watchRequests().map((q) => q.get('fieldSelector')), [`spec.nodeName=${NODE}`], 'the watch asks for this node\'s pods only');
-    assert.ok(watcher.connectedSince !== undefined, 'connected once listed');
+    k.api.addPod(mine);
+    k.api.addPod(other);
+    k.watcher = await watcherFor(k.api, k.dir);
+    await waitFor(() => k.watcher!.byUid(mine.uid) !== undefined, 'the initial list');
+    assert.equal(k.watcher!.byUid(other.uid), undefined);
+    assert.equal(k.api.listRequests()[0].get('fieldSelector'), `spec.nodeName=${NODE}`);
+    await waitFor(() => k.api.watchRequests().length > 0, 'the watch');
+    assert.deepEqual(k.api.watchRequests().map((q) => q.get('fieldSelector')), [`spec.nodeName=${NODE}`], 'the watch asks for this node\'s pods only');
+    assert.ok(k.watcher!.connectedSince !== undefined, 'connected once listed');
 
     const later = pod('cart-1');
-    api.addPod(later);
-    await waitFor(() => watcher.byUid(later.uid) !== undefined, 'ADDED');
+    k.api.addPod(later);
+    await waitFor(() => k.watcher!.byUid(later.uid) !== undefined, 'ADDED');
 
-    api.modifyPod(later.uid, (o) => {
+    k.api.modifyPod(later.uid, (o) => {
       (o.status as { containerStatuses: unknown[] }).containerStatuses = [{ name: 'app', containerID: 'cri-o://abc123abc123', ready: true, restartCount: 0, image: 'x', imageID: 'x' }];
     });
-    await waitFor(() => watcher.byUid(later.uid)!.containers.get('abc123abc123') === 'app', 'MODIFIED');
+    await waitFor(() => k.watcher!.byUid(later.uid)!.containers.get('abc123abc123') === 'app', 'MODIFIED');
 
-    api.deletePod(later.uid);
-    await waitFor(() => watcher.byUid(later.uid)?.deletedAt !== undefined, 'DELETED');
-    assert.deepEqual(watcher.stats.events, { ADDED: 2, MODIFIED: 1, DELETED: 1 });
-    assert.equal(watcher.size, 1);
+    k.api.deletePod(later.uid);
+    await waitFor(() => k.watcher!.byUid(later.uid)?.deletedAt !== undefined, 'DELETED');
+    assert.deepEqual(k.watcher!.stats.events, { ADDED: 2, MODIFIED: 1, DELETED: 1 });
+    assert.equal(k.watcher!.size, 1);
   });
 
   it('a dropped watch resumes from the last resourceVersion, without a new list', async () => {
-    const lists = api.listRequests().length;
-    const watches = api.watchRequests().length;
-    const lastSeen = api.currentRv; // the client has seen every event so far
-    api.dropWatches();
+    const lists = k.api.listRequests().length;
+    const watches = k.api.watchRequests().length;
+    const lastSeen = k.api.currentRv; // the client has seen every event so far
+    k.api.dropWatches();
     const during = pod('cart-2');
-    api.addPod(during); // made while no watch is open
-    await waitFor(() => watcher.byUid(during.uid) !== undefined, 'the event made while disconnected');
-    const resumed = api.watchRequests()[watches];
+    k.api.addPod(during); // made while no watch is open
+    await waitFor(() => k.watcher!.byUid(during.uid) !== undefined, 'the event made while disconnected');
+    const resumed = k.api.watchRequests()[watches];
     assert.equal(resumed.get('resourceVersion'), String(lastSeen), 'resumes from the last resourceVersion it saw');
-    assert.equal(api.listRequests().length, lists, 'no relist');
+    assert.equal(k.api.listRequests().length, lists, 'no relist');
   });
 
   it('410 Gone makes it list again, and it converges', async () => {
-    const lists = api.listRequests().length;
-    api.dropWatches();
+    const lists = k.api.listRequests().length;
+    k.api.dropWatches();
     const gone = pod('cart-3');
-    api.addPod(gone); // not seen by the client...
-    api.compact(); // ...and no longer in the history it will ask for
-    await waitFor(() => api.listRequests().length > lists, 'a relist after 410');
-    await waitFor(() => watcher.byUid(gone.uid) !== undefined, 'the pod after the relist');
+    k.api.addPod(gone); // not seen by the client...
+    k.api.compact(); // ...and no longer in the history it will ask for
+    await waitFor(() => k.api.listRequests().length > lists, 'a relist after 410');
+    await waitFor(() => k.watcher!.byUid(gone.uid) !== undefined, 'the pod after the relist');
   });
 
   it('a static pod is found by the config hash its cgroup is named after', async () => {
     const hash = '0f3c9a1b2d4e6f8091a2b3c4d5e6f708';
     const mirror = pod('etcd-node-a', { annotations: { 'kubernetes.io/config.mirror': hash } });
-    api.addPod(mirror);
-    await waitFor(() => watcher.byUid(hash) !== undefined, 'the mirror pod');
-    assert.equal(watcher.byUid(hash)!.name, 'etcd-node-a');
+    k.api.addPod(mirror);
+    await waitFor(() => k.watcher!.byUid(hash) !== undefined, 'the mirror pod');
+    assert.equal(k.watcher!.byUid(hash)!.name, 'etcd-node-a');
   });
 });
 
 describe('PodWatcher resync', () => {
-  let api: FakeKubeApi;
-  let watcher: PodWatcher;
-  let dir: string;
-
-  before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-kube-'));
-    api = await new FakeKubeApi().start();
-  });
-  after(async () => {
-    await watcher?.stop();
-    await api?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const k = useKubeApi();
 
   it('relists every resync period and reconciles what the watch missed', async () => {
     const stays = pod('stays');
     const missedDelete = pod('missed-delete');
-    api.addPod(stays);
-    api.addPod(missedDelete);
-    watcher = await watcherFor(api, dir, undefined, 300);
-    await waitFor(() => watcher.byUid(missedDelete.uid) !== undefined, 'the initial list');
-    const lists = api.listRequests().length;
+    k.api.addPod(stays);
+    k.api.addPod(missedDelete);
+    k.watcher = await watcherFor(k.api, k.dir, undefined, 300);
+    await waitFor(() => k.watcher!.byUid(missedDelete.uid) !== undefined, 'the initial list');
+    const lists = k.api.listRequests().length;
     const missedAdd = pod('missed-add');
-    api.changeSilently({ add: missedAdd, deleteUid: missedDelete.uid });
-    await waitFor(() => watcher.byUid(missedAdd.uid) !== undefined, 'the resync to find the pod added unseen');
-    await waitFor(() => watcher.byUid(missedDelete.uid)?.deletedAt !== undefined, 'the resync to find the pod deleted unseen');
-    assert.ok(api.listRequests().length > lists, 'a relist');
-    assert.ok(api.listRequests().every((q) => q.get('fieldSelector') === `spec.nodeName=${NODE}`));
-    assert.equal(watcher.byUid(stays.uid)?.deletedAt, undefined, 'a pod still listed stays alive');
-    assert.deepEqual([...watcher.alive()].map((p) => p.name).sort(), ['missed-add', 'stays']);
+    k.api.changeSilently({ add: missedAdd, deleteUid: missedDelete.uid });
+    await waitFor(() => k.watcher!.byUid(missedAdd.uid) !== undefined, 'the resync to find the pod added unseen');
+    await waitFor(() => k.watcher!.byUid(missedDelete.uid)?.deletedAt !== undefined, 'the resync to find the pod deleted unseen');
+    assert.ok(k.api.listRequests().length > lists, 'a relist');
+    assert.ok(k.api.listRequests().every((q) => q.get('fieldSelector') === `spec.nodeName=${NODE}`));
+    assert.equal(k.watcher!.byUid(stays.uid)?.deletedAt, undefined, 'a pod still listed stays alive');
+    assert.deepEqual([...k.watcher!.alive()].map((p) => p.name).sort(), ['missed-add', 'stays']);
   });
 });
 
