@@ -143,7 +143,7 @@ const WORKLOADS: Workload[] = [
   },
   {
     name: 'syscall fallback',
-    what: 'a getpid(2), which no policy is about, while file-writes hooks its syscalls' tracepoints',
+    what: 'a getpid(2), which no policy is about, while file-writes hooks the tracepoints of its syscalls',
     configs: [NONE, syscallFloor, { name: 'bpftrace', start: bpftrace(BPFTRACE.fileWrites) }, { name: 'tally', start: tally('file-writes') }],
     loop: () => syscallLoop(['getpid', String(CALLS)]),
     counts: notExec,
