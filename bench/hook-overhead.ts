@@ -89,7 +89,10 @@ async function startBpftrace(program: string): Promise<Running> {
   child.stderr!.on('data', (d) => (out += d));
   const deadline = Date.now() + 30000;
   while (!/Attaching \d+ probes/.test(out)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`bpftrace did not start: ${out}`);
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`bpftrace did not start: ${out}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   await new Promise((r) => setTimeout(r, 300)); // attached after the banner
@@ -97,7 +100,11 @@ async function startBpftrace(program: string): Promise<Running> {
     programIds: () => programIdsOf(child.pid!),
     stop: async () => {
       child.kill('SIGINT');
-      await waitExit(child, 90000);
+      // bpftrace 0.17 is sometimes slow to exit; never leave its programs behind.
+      await waitExit(child, 90000).catch(async () => {
+        child.kill('SIGKILL');
+        await waitExit(child, 10000);
+      });
     },
   };
 }
