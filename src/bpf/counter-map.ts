@@ -44,10 +44,11 @@ export function readCounterMap(fd: number): CounterDump {
  * Creates a metric's overflow entry (in tally_overflow) before any program
  * runs, so an update that finds the counter map full always has somewhere to go.
  */
-export function seedOverflowKey(fd: number, metric: number): void {
+export function seedOverflowKey(fd: number, metric: number, bucket = 0): Buffer {
   const info = native().mapInfo(fd);
-  const key = encodeCounterKey({ cgroupId: 0n, binaryId: 0n, metric, flags: KEY_OVERFLOW });
+  const key = encodeCounterKey({ cgroupId: 0n, binaryId: 0n, metric, flags: KEY_OVERFLOW, bucket });
   native().mapUpdate(fd, key, Buffer.alloc(info.valueStride), BPF_ANY);
+  return key;
 }
 
 /** The per-CPU u64 array tally_stats, summed per index. */

@@ -115,6 +115,7 @@ export class Staleness {
   /** Labels of removed cgroups, oldest first, for events from sockets that outlive them. */
   private readonly retired = new Map<bigint, EntryLabels>();
   private readonly withBinary = new Map<string, EntryLabels>();
+  private readonly withExtra = new Map<string, EntryLabels>();
   /** cgroups without final labels yet, and since when. */
   private readonly pendingSince = new Map<bigint, number>();
   /** Values of entries being watched for quiet, from the previous sweep. */
@@ -155,8 +156,16 @@ export class Staleness {
     }
     const extra = this.opts.extraLabels?.(key);
     if (!extra) return full;
-    const labels = { ...full.labels, ...extra };
-    return { labels, key: labelKey(labels), setKey: full.setKey };
+    // Memoised like the binary label: a scrape meets the same series again and again.
+    const memo = `${full.key}\0${key.metric}\0${key.label0}\0${key.label1}`;
+    let withExtra = this.withExtra.get(memo);
+    if (!withExtra) {
+      if (this.withExtra.size > 262_144) this.withExtra.clear();
+      const labels = { ...full.labels, ...extra };
+      withExtra = { labels, key: labelKey(labels), setKey: full.setKey };
+      this.withExtra.set(memo, withExtra);
+    }
+    return withExtra;
   }
 
   /** A cgroup's labels once final; remembered until the cgroup goes, and a while after. */
@@ -390,6 +399,8 @@ export class Staleness {
   dropMetric(metric: number): void {
     this.held.delete(metric);
     this.heldOverflow.delete(metric);
+    // Its id may be reused by a metric with other extra labels.
+    this.withExtra.clear();
   }
 
   /** Ids of label sets found stale in the last sweep, released in the next. */

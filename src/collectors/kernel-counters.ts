@@ -13,7 +13,7 @@ import { Registry } from 'prom-client';
 import { BPF_ANY, isNativeError, native, NativeRingBuffer } from '../native/addon';
 import { forgetAnnounced } from '../bpf/binary-announcements';
 import { LoadedObject } from '../bpf/loader';
-import { CounterEntry, readCounterMap, readStatsArray } from '../bpf/counter-map';
+import { CounterEntry, readCounterMap, readStatsArray, seedOverflowKey } from '../bpf/counter-map';
 import { ANNOUNCED_SLOTS, BUCKETS, BUCKET_SUM, CounterKey, decodeBinaryEvent, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, KernelStat } from '../bpf/layout';
 import { applyFilter, FilterLabel } from '../labels/label-filter';
 import { Labeler } from '../labels/labeler';
@@ -189,14 +189,9 @@ export class KernelCounters {
     let family = this.families.get(metric.name);
     if (family && family.type !== metric.type) throw new Error(`${metric.name} is already a ${family.type}`);
     const buckets = metric.type === 'histogram' ? [...Array(BUCKETS).keys(), BUCKET_SUM] : [0];
-    const stride = native().mapInfo(this.fds.tally_overflow).valueStride;
     const created: Buffer[] = [];
     try {
-      for (const bucket of buckets) {
-        const key = encodeCounterKey({ cgroupId: 0n, binaryId: 0n, metric: metric.id, flags: KEY_OVERFLOW, bucket });
-        native().mapUpdate(this.fds.tally_overflow, key, Buffer.alloc(stride), BPF_ANY);
-        created.push(key);
-      }
+      for (const bucket of buckets) created.push(seedOverflowKey(this.fds.tally_overflow, metric.id, bucket));
     } catch (e) {
       for (const key of created) native().mapDelete(this.fds.tally_overflow, key);
       if (isNativeError(e) && e.code === 'E2BIG') {

@@ -108,8 +108,6 @@ const L = {
   seenKey: 16,
 };
 
-export const LPM_KEY_SIZE = L.lpmKey;
-
 function over(what: string, n: number, cap: number): void {
   if (n > cap) throw new Error(`${what}: ${n} exceeds the engine's ${cap}`);
 }

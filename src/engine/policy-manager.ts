@@ -19,7 +19,6 @@ import { EXIT_STATUSES, Hook, Metric, Policy, PolicyFileResult, PolicyState, TET
 import { CompileContext } from './compile';
 import { loadPolicyHook } from './hook-loader';
 import { KernelFeatures } from './kernel-features';
-import { POL } from './hook-config';
 
 /** Ids below this are the fixed metrics of hand-written objects (bpf/tcp_bytes.h). */
 const FIRST_POLICY_METRIC_ID = 16;
@@ -204,6 +203,3 @@ export class PolicyManager {
     this.freeIds.push(...ids);
   }
 }
-
-/** Caps from bpf/policy.h, for messages. */
-export const ENGINE_LIMITS = POL;
