@@ -731,13 +731,16 @@ static __always_inline int on_entry(void *ctx, enum prog_kind kind)
 
 	if (!ev)
 		return 0;
+	/* The binary labels the event only if keyed by binary and the task owns it. */
+	bool labels_binary = key_by_binary && (pol.owner_arg == TALLY_POL_NONE || pol.task_context);
+
 	ev->p.owner = 0;
-	ev->p.binary = key_by_binary || pol.nselectors ? tally_binary_of(bpf_get_current_task_btf()) : 0;
+	ev->p.binary = labels_binary || pol.match_binaries ? tally_binary_of(bpf_get_current_task_btf()) : 0;
 	decode_args(ctx, ev, kind);
 	if (!selected(ev))
 		return 0;
 	/* An event owned by a socket may fire in softirq or a timer: the task on the CPU is not its binary. */
-	if ((pol.owner_arg != TALLY_POL_NONE && !pol.task_context) || !key_by_binary)
+	if (!labels_binary)
 		ev->p.binary = 0;
 	compute_labels(ev);
 	if (pol.has_return) {

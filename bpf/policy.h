@@ -154,7 +154,7 @@ struct tally_pol_config {
 	__u8 has_return; /* entry and return are both hooked: the entry waits for the return */
 	__u8 ret_signed; /* a negative return value (an error) adds nothing */
 	__u8 task_context; /* the hook runs in the owning task's context: its binary labels socket-owned events */
-	__u8 pad;
+	__u8 match_binaries; /* some selector has matchBinaries: the binary id is needed to select */
 	__u32 syscall_nr; /* raw syscall tracepoints: the one syscall this hook is */
 	__u32 pad2;
 	struct tally_pol_arg args[TALLY_POL_ARGS];

@@ -128,6 +128,7 @@ class PlanBuilder {
         hasReturn: this.hasReturn(),
         retSigned: this.returnSigned(),
         taskContext: this.hook.taskContext === true,
+        matchBinaries: this.hook.selectors.some((s) => s.matchBinaries.length > 0),
         syscallNr: w.syscallNr ?? 0xffffffff,
         args: this.args.map((a, slot) => this.argConfig(a, slot, w.place)),
         selectors,

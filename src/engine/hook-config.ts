@@ -77,6 +77,8 @@ export interface HookConfig {
   hasReturn: boolean;
   retSigned: boolean;
   taskContext: boolean;
+  /** Some selector filters on the binary. */
+  matchBinaries: boolean;
   syscallNr: number;
   args: ArgConfig[];
   selectors: SelectorConfig[];
@@ -124,6 +126,7 @@ export function encodeHookConfig(c: HookConfig): Buffer {
   b.writeUInt8(c.hasReturn ? 1 : 0, 4);
   b.writeUInt8(c.retSigned ? 1 : 0, 5);
   b.writeUInt8(c.taskContext ? 1 : 0, 6);
+  b.writeUInt8(c.matchBinaries ? 1 : 0, 7);
   b.writeUInt32LE(c.syscallNr >>> 0, L.configSyscallNr);
   c.args.forEach((a, i) => {
     const o = L.configArgs + i * L.arg;
