@@ -10,7 +10,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AgentProcess, waitExit } from './helpers/agent-process';
+import { AgentProcess } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { select, Series } from './helpers/prom-text';
 import { probeKernel } from '../src/engine/kernel-features';
@@ -110,13 +110,6 @@ const OPENER = [
   'print("done", flush=True)',
 ].join('\n');
 
-async function run(cg: TestCgroup, cmd: string, args: string[]): Promise<void> {
-  const child = cg.spawn(cmd, args);
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  assert.equal((await waitExit(child, 30000)).code, 0, err);
-}
-
 const stateOf = (s: Series[], policy: string): string | undefined => select(s, 'tally_policy_state', { policy }).find((x) => x.value === 1)?.labels.state;
 
 describe('user policies with selectors', () => {
@@ -143,14 +136,14 @@ describe('user policies with selectors', () => {
   });
 
   it('DPort and NotDAddr on a socket count exactly the connects that match', async () => {
-    await run(cg, '/usr/bin/python3', ['-c', CONNECTOR, String(port), String(port + 1)]);
+    await cg.run('/usr/bin/python3', ['-c', CONNECTOR, String(port), String(port + 1)]);
     const s = await agent.scrape();
     assert.equal(stateOf(s, 'test-connects'), 'ok');
     assert.deepEqual(select(s, 'test_connects_total', { workload: cg.name }).map((x) => [x.labels, x.value]), [[{ workload: cg.name, dport: String(port) }, 5]]);
   });
 
   it('a path Prefix and matchBinaries on a syscall count exactly the opens that match, with prefix labels', async () => {
-    await run(cg, '/usr/bin/python3', ['-c', OPENER, data]);
+    await cg.run('/usr/bin/python3', ['-c', OPENER, data]);
     const s = await agent.scrape();
     assert.equal(stateOf(s, 'test-opens'), 'ok');
     const got = select(s, 'test_opens_total', { workload: cg.name }).map((x) => [x.labels.dir, x.value]).sort();

@@ -46,6 +46,24 @@ export class TestCgroup {
     return spawn('/bin/sh', ['-c', script, 'sh', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   }
 
+  /** Runs cmd in this cgroup to its end; throws with its stderr unless it exits 0 within timeoutMs. */
+  run(cmd: string, args: string[], timeoutMs = 30000): Promise<void> {
+    const child = this.spawn(cmd, args);
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`${cmd} did not exit within ${timeoutMs} ms`));
+      }, timeoutMs);
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        if (code === 0) resolve();
+        else reject(new Error(`${cmd} exited with ${code ?? signal}: ${err}`));
+      });
+    });
+  }
+
   pids(): number[] {
     try {
       return fs.readFileSync(path.join(this.dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
