@@ -188,17 +188,7 @@ export class KernelCounters {
     if (this.metrics.has(metric.id)) throw new Error(`metric id ${metric.id} is taken by ${this.metrics.get(metric.id)!.metric.name}`);
     let family = this.families.get(metric.name);
     if (family && family.type !== metric.type) throw new Error(`${metric.name} is already a ${family.type}`);
-    const buckets = metric.type === 'histogram' ? [...Array(BUCKETS).keys(), BUCKET_SUM] : [0];
-    const created: Buffer[] = [];
-    try {
-      for (const bucket of buckets) created.push(seedOverflowKey(this.fds.tally_overflow, metric.id, bucket));
-    } catch (e) {
-      for (const key of created) native().mapDelete(this.fds.tally_overflow, key);
-      if (isNativeError(e) && e.code === 'E2BIG') {
-        throw new Error(`no room left for the overflow entries of ${metric.name}: tally_overflow holds ${native().mapInfo(this.fds.tally_overflow).maxEntries} (one per counter, ${buckets.length} per histogram)`);
-      }
-      throw e;
-    }
+    this.reserveOverflow(metric);
     if (!family) {
       const f: Family = {
         name: metric.name,
@@ -214,6 +204,25 @@ export class KernelCounters {
     family.ids.add(metric.id);
     this.metrics.set(metric.id, { metric, family });
     this.invalidate();
+  }
+
+  /**
+   * Creates a metric's overflow entries (one per bucket for a histogram).
+   * Call it before the programs counting the metric attach: an update that
+   * finds the counter map full must find them. Idempotent; undefine() removes them.
+   */
+  reserveOverflow(metric: Pick<CounterMetric, 'id' | 'name' | 'type'>): void {
+    const buckets = metric.type === 'histogram' ? [...Array(BUCKETS).keys(), BUCKET_SUM] : [0];
+    const created: Buffer[] = [];
+    try {
+      for (const bucket of buckets) created.push(seedOverflowKey(this.fds.tally_overflow, metric.id, bucket));
+    } catch (e) {
+      for (const key of created) native().mapDelete(this.fds.tally_overflow, key);
+      if (isNativeError(e) && e.code === 'E2BIG') {
+        throw new Error(`no room left for the overflow entries of ${metric.name}: tally_overflow holds ${native().mapInfo(this.fds.tally_overflow).maxEntries} (one per counter, ${buckets.length} per histogram)`);
+      }
+      throw e;
+    }
   }
 
   /** The metric ids counting under a name. */

@@ -115,6 +115,13 @@ export class PolicyManager {
       }
       return id;
     };
+    // Overflow entries exist before any hook attaches, so no early event finds none.
+    try {
+      for (const m of policy.hooks.flatMap((h) => h.metrics)) this.opts.counters.reserveOverflow({ id: idOf(m), name: m.name, type: m.type });
+    } catch (e) {
+      this.release(metricIds);
+      return this.failed(policy, policy.file, [(e as Error).message]);
+    }
     const hookNumber = new Map(policy.hooks.map((h, i) => [h, i] as const));
     const objects: LoadedObject[] = [];
     const results: HookResult[] = [];
