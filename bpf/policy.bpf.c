@@ -662,13 +662,15 @@ static __always_inline void compute_labels(struct tally_pol_event *ev)
 	}
 }
 
-/* ceil(log2(v)) for v >= 2; 0 for 0 and 1: bucket i holds (2^(i-1), 2^i]. */
+/* ceil(log2(v)) for v >= 1, so bucket i holds (2^(i-1), 2^i]; zeros apart. */
 static __always_inline __u16 log2_bucket(__u64 v)
 {
 	__u64 x;
 	__u16 r = 0;
 
-	if (v <= 1)
+	if (v == 0)
+		return TALLY_BUCKET_ZERO;
+	if (v == 1)
 		return 0;
 	x = v - 1;
 	if (x >> 32) { x >>= 32; r += 32; }
@@ -678,6 +680,19 @@ static __always_inline __u16 log2_bucket(__u64 v)
 	if (x >> 2) { x >>= 2; r += 2; }
 	if (x >> 1) { r += 1; }
 	return r + 1;
+}
+
+/*
+ * Nanoseconds to units of 2^-30 s (TALLY_LATENCY_SHIFT), floor. Latency buckets then have bounds
+ * that are powers of two in seconds, as native and exponential histograms
+ * need; in nanoseconds they would be 2^i * 1e-9 s and fit neither. Split at
+ * the second so the shift cannot overflow.
+ */
+static __always_inline __u64 ns_to_binary_seconds(__u64 ns)
+{
+	__u64 s = ns / 1000000000ull;
+
+	return (s << TALLY_LATENCY_SHIFT) + (((ns - s * 1000000000ull) << TALLY_LATENCY_SHIFT) / 1000000000ull);
 }
 
 static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 now)
@@ -704,7 +719,7 @@ static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 
 			v = ret;
 			break;
 		case TALLY_VAL_LATENCY:
-			v = now - p->start_ns;
+			v = ns_to_binary_seconds(now - p->start_ns);
 			break;
 		}
 		key.metric = mt->id;

@@ -31,14 +31,23 @@ struct tally_counter_key {
 	__u64 labels[2]; /* values of a policy metric's extra labels (a port, a capped integer, a prefix index); 0 when unused */
 	__u32 metric;    /* metric id, local to one BPF object */
 	__u16 flags;     /* TALLY_KEY_* */
-	__u16 bucket;    /* histograms: log2 bucket, or TALLY_BUCKET_SUM for the sum; 0 for counters */
+	__u16 bucket;    /* histograms: log2 bucket, TALLY_BUCKET_ZERO or TALLY_BUCKET_SUM; 0 for counters */
 };
 
-/* A histogram's bucket i counts values in (2^(i-1), 2^i]; bucket 0 counts 0 and 1. */
-#define TALLY_BUCKETS    64
-#define TALLY_BUCKET_SUM 0xffff
+/*
+ * A histogram's bucket i counts values in (2^(i-1), 2^i]: bucket 0 counts 1.
+ * These are exactly the buckets of a Prometheus native histogram and of an
+ * OTLP exponential histogram at schema/scale 0, so neither re-buckets.
+ * Zeros have a bucket of their own, the zero bucket of both formats.
+ */
+#define TALLY_BUCKETS     64
+#define TALLY_BUCKET_ZERO 0xfffe
+#define TALLY_BUCKET_SUM  0xffff
 
-/* Room for overflow entries: 4096 counters, or 63 histograms of 65 entries. */
+/* Latencies are counted in units of 2^-TALLY_LATENCY_SHIFT seconds. */
+#define TALLY_LATENCY_SHIFT 30
+
+/* Room for overflow entries: 4096 counters, or 62 histograms of 66 entries. */
 #define TALLY_OVERFLOW_ENTRIES 4096
 
 /* An extra label's value when its cap is reached, or no prefix matched. */

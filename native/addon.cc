@@ -1,7 +1,9 @@
 // tally's native binding: a thin layer over the vendored libbpf. TypeScript
 // validates and decides; these functions make the syscalls and report errno
 // and libbpf's log lines exactly.
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <errno.h>
 #include <napi.h>
 
 #include "bpf_object.h"
@@ -22,11 +24,24 @@ static Napi::Value NumPossibleCpus(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), n);
 }
 
+// enableBpfStats() -> an fd; the kernel counts every program's run time and
+// run count while any such fd is open (BPF_ENABLE_STATS), without touching the
+// kernel.bpf_stats_enabled sysctl other tools may own. Close it with closeFd.
+static Napi::Value EnableBpfStats(const Napi::CallbackInfo& info) {
+  int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  if (fd < 0) {
+    ErrnoError(info.Env(), "bpf_enable_stats", errno).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), fd);
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallLibbpfLogger();
   exports.Set("libbpfVersion", Napi::String::New(env, std::to_string(libbpf_major_version()) + "." +
                                                           std::to_string(libbpf_minor_version())));
   exports.Set("numPossibleCpus", Napi::Function::New(env, NumPossibleCpus));
+  exports.Set("enableBpfStats", Napi::Function::New(env, EnableBpfStats));
   exports.Set("BpfObject", BpfObject::Init(env));
   exports.Set("RingBuffer", InitRingBuffer(env));
   InitMapOps(env, exports);

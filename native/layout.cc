@@ -45,6 +45,8 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   c.Set("TALLY_ANNOUNCED_SLOTS", TALLY_ANNOUNCED_SLOTS);
   c.Set("TALLY_BUCKETS", TALLY_BUCKETS);
   c.Set("TALLY_BUCKET_SUM", TALLY_BUCKET_SUM);
+  c.Set("TALLY_BUCKET_ZERO", TALLY_BUCKET_ZERO);
+  c.Set("TALLY_LATENCY_SHIFT", TALLY_LATENCY_SHIFT);
   layout.Set("constants", c);
 
   Napi::Object cg = Napi::Object::New(env);

@@ -22,6 +22,7 @@ import { loadKubeConfig } from '../labels/kube/client';
 import { checkLayout } from '../bpf/layout';
 import { describeHook, HookResult } from '../bpf/loader';
 import { Logger } from '../util/log';
+import { native } from '../native/addon';
 import { formatAddress } from '../cli/address';
 import { PolicyManager } from '../engine/policy-manager';
 import { describeFeatures, probeKernel } from '../engine/kernel-features';
@@ -41,6 +42,8 @@ export class Agent {
   private policies?: PolicyManager;
   private readonly watchers: PolicyDirectoryWatcher[] = [];
   private stopping?: Promise<void>;
+  /** Held open to keep the kernel's BPF statistics on. */
+  private bpfStatsFd?: number;
   /** Set once start() has loaded everything, policies included. */
   private started = false;
 
@@ -89,6 +92,13 @@ export class Agent {
       log: this.log,
     });
 
+    if (this.config.bpfStats) {
+      try {
+        this.bpfStatsFd = native().enableBpfStats();
+      } catch (e) {
+        this.log.warn('cannot turn on BPF run-time statistics; tally_bpf_program_* metrics are off', { error: (e as Error).message });
+      }
+    }
     const features = probeKernel(this.config.kernelBtfPath);
     this.log.info('kernel attach support', { probed: describeFeatures(features) });
     this.policies = new PolicyManager({
@@ -120,6 +130,7 @@ export class Agent {
       pods: this.pods,
       caches: [cgroups.stats, binaries.stats],
       binaryTruncated: () => binaries.truncated,
+      bpfStats: this.bpfStatsFd !== undefined,
     });
     registerProcessMetrics(this.registry);
     this.started = true;
@@ -167,6 +178,8 @@ export class Agent {
       this.counters?.close();
       this.core?.close();
       this.removals?.close();
+      if (this.bpfStatsFd !== undefined) native().closeFd(this.bpfStatsFd);
+      this.bpfStatsFd = undefined;
       await this.pods?.stop();
       if (this.core) this.log.info('agent stopped');
     })();

@@ -19,6 +19,8 @@ export interface AgentConfig {
   kernelBtfPath?: string;
   /** max_entries of the in-kernel counter map. */
   counterMapCapacity: number;
+  /** Keep the kernel's BPF run-time statistics on while the agent runs. */
+  bpfStats: boolean;
   cgroupCacheCapacity: number;
   binaryCacheCapacity: number;
   /** The user's policy files (--policy-dir), watched; the built-ins in policies/ always load. */

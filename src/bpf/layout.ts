@@ -15,8 +15,12 @@ export const KEY_RAW_CGROUP = 0;
 export const KEY_OVERFLOW = 1;
 export const KEY_LABEL_SET = 2;
 export const BINARY_NONE = 1n;
-/** Histogram buckets: bucket i counts values in (2^(i-1), 2^i]; bucket 0 counts 0 and 1. */
+/** Histogram buckets: bucket i counts values in (2^(i-1), 2^i]; bucket 0 counts 1. */
 export const BUCKETS = 64;
+/** The bucket field of a histogram's zero bucket (values of exactly 0). */
+export const BUCKET_ZERO = 0xfffe;
+/** Latency histograms count in units of 2^LATENCY_UNIT_LOG2 seconds. */
+export const LATENCY_UNIT_LOG2 = -30;
 /** The bucket field of a histogram's sum entry. */
 export const BUCKET_SUM = 0xffff;
 /** An extra label's value past its cap, or when no prefix matched. */
@@ -43,7 +47,7 @@ export interface CounterKey {
   /** A policy metric's extra label values (0n when unused). */
   label0?: bigint;
   label1?: bigint;
-  /** Histograms: the log2 bucket, or BUCKET_SUM. */
+  /** Histograms: the log2 bucket, BUCKET_ZERO or BUCKET_SUM. */
   bucket?: number;
 }
 
@@ -115,6 +119,8 @@ export function checkLayout(): void {
     ['TALLY_KEY_OVERFLOW', Number(l.constants.TALLY_KEY_OVERFLOW), KEY_OVERFLOW],
     ['TALLY_BUCKETS', Number(l.constants.TALLY_BUCKETS), BUCKETS],
     ['TALLY_BUCKET_SUM', Number(l.constants.TALLY_BUCKET_SUM), BUCKET_SUM],
+    ['TALLY_BUCKET_ZERO', Number(l.constants.TALLY_BUCKET_ZERO), BUCKET_ZERO],
+    ['TALLY_LATENCY_SHIFT', Number(l.constants.TALLY_LATENCY_SHIFT), -LATENCY_UNIT_LOG2],
     ['TALLY_KEY_LABEL_SET', Number(l.constants.TALLY_KEY_LABEL_SET), KEY_LABEL_SET],
     ['TALLY_STAT__COUNT', Number(l.constants.TALLY_STAT__COUNT), KernelStat.count],
     ['TALLY_STAT_MAP_FULL', Number(l.constants.TALLY_STAT_MAP_FULL), KernelStat.mapFull],

@@ -9,7 +9,7 @@
  * reopened with the next candidate, and the hooks that worked are unaffected.
  * A hook with no candidate left is reported as failed; the rest run.
  */
-import { AttachTarget, isNativeError, native, NativeBpfObject } from '../native/addon';
+import { AttachTarget, isNativeError, native, NativeBpfObject, NativeProgramInfo } from '../native/addon';
 
 /** Attach types, most preferred first. */
 export const ATTACH_PREFERENCE = ['fentry', 'fexit', 'kprobe', 'kretprobe', 'tp_btf', 'raw_tp', 'tracepoint', 'uprobe', 'uretprobe'] as const;
@@ -45,6 +45,17 @@ function nameOf(c: Candidate): string {
   return programsOf(c)[0].name;
 }
 
+/**
+ * A hook's cost in the kernel: the run time of all its programs (entry and
+ * return), and the runs of the first, so that time over runs is per event.
+ */
+function hookProgramInfo(obj: NativeBpfObject, programs: string[]): NativeProgramInfo | null {
+  const infos = programs.map((p) => obj.programInfo(p));
+  if (infos.some((i) => i === null)) return null;
+  const [first, ...rest] = infos as NativeProgramInfo[];
+  return rest.reduce((a, i) => ({ ...a, runTimeNs: a.runTimeNs + i.runTimeNs, recursionMisses: a.recursionMisses + i.recursionMisses }), first);
+}
+
 export interface AttachAttempt {
   program: string;
   attachType: AttachType | 'unknown';
@@ -62,6 +73,8 @@ export interface HookResult {
   attachType?: AttachType | 'unknown';
   /** Candidates that were refused, in the order they were tried. */
   refused: AttachAttempt[];
+  /** The kernel's run time (all the hook's programs) and run count (its first), while its object is loaded. */
+  programInfo?: () => NativeProgramInfo | null;
 }
 
 export interface LoadOptions {
@@ -192,6 +205,7 @@ export function loadObject(opts: LoadOptions): LoadedObject {
             program,
             attachType: program ? attachTypeOf(sections.get(program)!) : undefined,
             refused: refused.get(h.hook)!,
+            programInfo: c ? () => hookProgramInfo(obj, programsOf(c).map((p) => p.name)) : undefined,
           };
         }),
       };

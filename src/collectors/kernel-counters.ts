@@ -14,7 +14,7 @@ import { BPF_ANY, isNativeError, native, NativeRingBuffer } from '../native/addo
 import { forgetAnnounced } from '../bpf/binary-announcements';
 import { LoadedObject } from '../bpf/loader';
 import { CounterEntry, readCounterMap, readStatsArray, seedOverflowKey } from '../bpf/counter-map';
-import { ANNOUNCED_SLOTS, BUCKETS, BUCKET_SUM, CounterKey, decodeBinaryEvent, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, KernelStat } from '../bpf/layout';
+import { ANNOUNCED_SLOTS, BUCKETS, BUCKET_SUM, BUCKET_ZERO, CounterKey, decodeBinaryEvent, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, KernelStat } from '../bpf/layout';
 import { applyFilter, FilterLabel } from '../labels/label-filter';
 import { Labeler } from '../labels/labeler';
 import { BinaryPaths } from '../labels/binary-paths';
@@ -50,8 +50,13 @@ export interface CounterMetric {
   labelNames?: readonly string[];
   /** Labels from the key's two label values (a policy metric's extra labels, or which hook counted). */
   labels?: (label0: bigint, label1: bigint) => Record<string, string>;
-  /** Histograms: what bucket bound 2^i and the sum are multiplied by (1e-9 turns nanoseconds into seconds). */
-  scale?: number;
+  /**
+   * Histograms: the kernel's unit as a power of two of the exposed one.
+   * Bucket bounds are 2^(i+unitLog2) and the sum is multiplied by
+   * 2^unitLog2: 0 for bytes, -30 for latencies (the kernel counts them in
+   * units of 2^-30 s so that every bound is a power of two in seconds).
+   */
+  unitLog2?: number;
 }
 
 export interface KernelCountersOptions {
@@ -212,7 +217,7 @@ export class KernelCounters {
    * finds the counter map full must find them. Idempotent; undefine() removes them.
    */
   reserveOverflow(metric: Pick<CounterMetric, 'id' | 'name' | 'type'>): void {
-    const buckets = metric.type === 'histogram' ? [...Array(BUCKETS).keys(), BUCKET_SUM] : [0];
+    const buckets = metric.type === 'histogram' ? [...Array(BUCKETS).keys(), BUCKET_ZERO, BUCKET_SUM] : [0];
     const created: Buffer[] = [];
     try {
       for (const bucket of buckets) created.push(seedOverflowKey(this.fds.tally_overflow, metric.id, bucket));
@@ -345,7 +350,7 @@ export class KernelCounters {
     const out: SeriesValues[] = [];
     let overflow: SeriesValues | undefined;
     for (const [key, s] of all) {
-      if (s.buckets) for (const b of s.buckets.keys()) if (b !== BUCKET_SUM && b > d.topBucket) d.topBucket = b;
+      if (s.buckets) for (const b of s.buckets.keys()) if (b < BUCKETS && b > d.topBucket) d.topBucket = b;
       if (key !== OVERFLOW_KEY && d.limiter.place(key, now) === 'admitted') {
         out.push(s);
         continue;

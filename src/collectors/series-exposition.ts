@@ -1,21 +1,25 @@
 /**
- * Kernel counters as prom-client metrics, read at scrape time.
+ * Kernel counters as registry metrics, read at scrape time.
  *
  * A counter series is one number. A histogram series is the kernel's log2
- * buckets: bucket i counts values in (2^(i-1), 2^i], so it becomes the
- * classic bucket le="2^i" (times the metric's scale) made cumulative, with
- * an exact _sum and _count. Every series of a metric shows the same buckets,
- * up to the highest one any series has reached, so a bucket never vanishes
- * from one scrape to the next.
+ * buckets: bucket i counts values in (2^(i-1), 2^i] of the kernel's unit,
+ * zeros apart. It becomes:
+ * - classic buckets le="2^(i+unitLog2)", made cumulative (zeros fall in the
+ *   first), with an exact _sum and _count. Every series of a metric shows
+ *   the same buckets, up to the highest one any series has reached, so a
+ *   bucket never vanishes from one scrape to the next;
+ * - the same buckets at schema 0 (`native`), index i+unitLog2, for the
+ *   protobuf exposition's native histograms.
  */
 import { Registry } from 'prom-client';
-import { BUCKET_SUM } from '../bpf/layout';
+import { BUCKETS, BUCKET_SUM, BUCKET_ZERO } from '../bpf/layout';
+import type { NativeHistogram } from '../exporters/exposition';
 
 export interface SeriesValues {
   labels: Readonly<Record<string, string>>;
   /** Counters: the count. */
   value: number;
-  /** Histograms: count per bucket, and the sum under BUCKET_SUM. */
+  /** Histograms: count per bucket (BUCKET_ZERO for zeros), and the sum under BUCKET_SUM. */
   buckets?: Map<number, number>;
 }
 
@@ -23,7 +27,8 @@ export interface ExposedMetric {
   name: string;
   help: string;
   type: 'counter' | 'histogram';
-  scale?: number;
+  /** Histograms: the kernel's unit as a power of two of the exposed unit. */
+  unitLog2?: number;
 }
 
 interface PromValue {
@@ -33,24 +38,44 @@ interface PromValue {
 }
 
 /** The upper bound of bucket i, as Prometheus reads it. */
-export function bucketBound(i: number, scale = 1): string {
-  return String(2 ** i * scale);
+export function bucketBound(i: number, unitLog2 = 0): string {
+  return String(2 ** (i + unitLog2));
 }
 
-export function histogramValues(name: string, series: SeriesValues[], topBucket: number, scale = 1): PromValue[] {
+export function histogramValues(name: string, series: SeriesValues[], topBucket: number, unitLog2 = 0): PromValue[] {
   const out: PromValue[] = [];
   for (const s of series) {
-    let cumulative = 0;
+    let cumulative = s.buckets?.get(BUCKET_ZERO) ?? 0;
     for (let i = 0; i <= topBucket; i++) {
       cumulative += s.buckets?.get(i) ?? 0;
-      out.push({ labels: { ...s.labels, le: bucketBound(i, scale) }, value: cumulative, metricName: `${name}_bucket` });
+      out.push({ labels: { ...s.labels, le: bucketBound(i, unitLog2) }, value: cumulative, metricName: `${name}_bucket` });
     }
     // Buckets above topBucket are empty by definition of topBucket.
     out.push({ labels: { ...s.labels, le: '+Inf' }, value: cumulative, metricName: `${name}_bucket` });
-    out.push({ labels: { ...s.labels }, value: (s.buckets?.get(BUCKET_SUM) ?? 0) * scale, metricName: `${name}_sum` });
+    out.push({ labels: { ...s.labels }, value: (s.buckets?.get(BUCKET_SUM) ?? 0) * 2 ** unitLog2, metricName: `${name}_sum` });
     out.push({ labels: { ...s.labels }, value: cumulative, metricName: `${name}_count` });
   }
   return out;
+}
+
+/** The kernel buckets of each series at schema 0, index for index. */
+export function nativeHistograms(series: SeriesValues[], unitLog2 = 0): NativeHistogram[] {
+  return series.map((s) => {
+    const buckets = new Map<number, number>();
+    let count = 0;
+    for (const [b, v] of s.buckets ?? []) {
+      if (b === BUCKET_SUM) continue;
+      count += v;
+      if (b < BUCKETS) buckets.set(b + unitLog2, v);
+    }
+    return {
+      labels: s.labels,
+      zeroCount: s.buckets?.get(BUCKET_ZERO) ?? 0,
+      buckets,
+      sum: (s.buckets?.get(BUCKET_SUM) ?? 0) * 2 ** unitLog2,
+      count,
+    };
+  });
 }
 
 /** Registers the metric; returns what unregisters it. */
@@ -66,11 +91,13 @@ export function exposeSeries(
     aggregator: 'sum' as const,
     async get() {
       const { series, topBucket } = await collect();
-      const values =
-        metric.type === 'histogram'
-          ? histogramValues(metric.name, series, topBucket, metric.scale)
-          : series.map((s) => ({ labels: s.labels as Record<string, string>, value: s.value }));
-      return { name: metric.name, help: metric.help, type: metric.type, aggregator: 'sum' as const, values };
+      const base = { name: metric.name, help: metric.help, type: metric.type, aggregator: 'sum' as const };
+      if (metric.type !== 'histogram') return { ...base, values: series.map((s) => ({ labels: s.labels as Record<string, string>, value: s.value })) };
+      return {
+        ...base,
+        values: histogramValues(metric.name, series, topBucket, metric.unitLog2),
+        native: nativeHistograms(series, metric.unitLog2),
+      };
     },
     reset() {},
   };

@@ -12,7 +12,7 @@
 import { Registry } from 'prom-client';
 import { describeHook, HookResult, LoadedObject } from '../bpf/loader';
 import { CounterMetric, KernelCounters } from '../collectors/kernel-counters';
-import { LABEL_OVERFLOW } from '../bpf/layout';
+import { LABEL_OVERFLOW, LATENCY_UNIT_LOG2 } from '../bpf/layout';
 import { FilterLabel } from '../labels/label-filter';
 import { Logger } from '../util/log';
 import { EXIT_STATUSES, Hook, Metric, Policy, PolicyFileResult, PolicyState, TETRAGON_EVENTS_METRIC } from '../policy/model';
@@ -172,7 +172,7 @@ export class PolicyManager {
 
   /** What KernelCounters needs to label a policy metric's series. */
   private counterMetric(m: Metric, id: number, hook: Hook, policy: Policy): CounterMetric {
-    const base = { id, name: m.name, help: m.help, type: m.type, scale: m.value.kind === 'latency' ? 1e-9 : 1 } as const;
+    const base = { id, name: m.name, help: m.help, type: m.type, unitLog2: m.value.kind === 'latency' ? LATENCY_UNIT_LOG2 : 0 } as const;
     if (Object.keys(m.constLabels).length > 0) {
       const hookNames = policy.hooks.map((h) => h.name);
       return { ...base, labelNames: ['policy', 'hook'], labels: (l0) => ({ policy: policy.name!, hook: hookNames[Number(l0)] ?? 'unknown' }) };

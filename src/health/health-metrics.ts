@@ -7,7 +7,8 @@ import * as catalog from '../metrics/catalog';
 import { defineMetric, Sample } from '../metrics/define';
 import { CacheStats } from './cache-stats';
 import { KernelCounters, COUNTER_MAP, LABEL_SET_MAP } from '../collectors/kernel-counters';
-import { native } from '../native/addon';
+import { native, NativeProgramInfo } from '../native/addon';
+import * as os from 'node:os';
 import { HookResult } from '../bpf/loader';
 import { CgroupRemovals, CGROUP_EVENTS_OBJECT } from '../labels/cgroup-removals';
 import { PodWatcher } from '../labels/kube/pod-watcher';
@@ -24,6 +25,8 @@ export interface HealthSources {
   pods?: PodWatcher;
   caches: CacheStats[];
   binaryTruncated: () => number;
+  /** True while the kernel's BPF run-time statistics are on. */
+  bpfStats: boolean;
 }
 
 export function registerHealthMetrics(registry: Registry, src: HealthSources): void {
@@ -46,6 +49,25 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
       hooks.flatMap((h) => h.refused.map((r) => one({ object, hook: h.hook, attach_type: r.attachType, stage: r.stage, errno: r.code }, 1))),
     ),
   );
+
+  if (src.bpfStats) {
+    const runs = (): Array<{ labels: Record<string, string>; info: NativeProgramInfo }> =>
+      objects().flatMap(([object, hooks]) =>
+        hooks.flatMap((h) => {
+          // A policy replaced between objects() and here has closed its object.
+          let info: NativeProgramInfo | null | undefined;
+          try {
+            info = h.programInfo?.();
+          } catch {
+            info = undefined;
+          }
+          return info && h.program ? [{ labels: { object, hook: h.hook, program: h.program }, info }] : [];
+        }),
+      );
+    defineMetric(registry, catalog.PROGRAM_RUN_SECONDS, () => runs().map((r) => one(r.labels, r.info.runTimeNs / 1e9)));
+    defineMetric(registry, catalog.PROGRAM_RUNS, () => runs().map((r) => one(r.labels, r.info.runCount)));
+  }
+  defineMetric(registry, catalog.HOST_CPUS, () => [one({}, os.cpus().length)]);
 
   // One series per policy and state, 1 for the state it is in (as kube-state-metrics does for phases).
   defineMetric(registry, catalog.POLICY_STATE, () =>

@@ -254,11 +254,35 @@ export const SCRAPE_READ_SECONDS: MetricSpec = {
   labels: [],
 };
 
+export const PROGRAM_RUN_SECONDS: MetricSpec = {
+  name: 'tally_bpf_program_run_seconds_total',
+  type: 'counter',
+  help: 'Time tally\'s BPF programs have run in the kernel, all programs of a hook together (entry and return), as the kernel\'s BPF statistics measure it (--bpf-stats on). Starts over when a policy is replaced.',
+  labels: ['object', 'hook', 'program'],
+};
+
+export const PROGRAM_RUNS: MetricSpec = {
+  name: 'tally_bpf_program_runs_total',
+  type: 'counter',
+  help: 'Events tally\'s BPF programs have handled (runs of a hook\'s first program; --bpf-stats on); run seconds over runs is the cost per event, its return program included.',
+  labels: ['object', 'hook', 'program'],
+};
+
+export const HOST_CPUS: MetricSpec = {
+  name: 'tally_host_cpus',
+  type: 'gauge',
+  help: 'CPUs of the node, to read BPF run time as a share of the node\'s CPU.',
+  labels: [],
+};
+
 /** In the order docs/metrics.md lists them. */
 export const CATALOG: readonly MetricSpec[] = [
   BUILD_INFO,
   HOOK_ATTACHED,
   HOOK_REFUSED,
+  PROGRAM_RUN_SECONDS,
+  PROGRAM_RUNS,
+  HOST_CPUS,
   MAP_ENTRIES,
   MAP_CAPACITY,
   MAP_OVERFLOW_UPDATES,

@@ -103,6 +103,8 @@ export interface NativeError extends Error {
 export interface Addon {
   libbpfVersion: string;
   numPossibleCpus(): number;
+  /** Turns on the kernel's BPF run-time statistics until the returned fd is closed (closeFd). */
+  enableBpfStats(): number;
   BpfObject: new (path: string, options?: { kernelBtfPath?: string }) => NativeBpfObject;
   RingBuffer: new (mapFd: number, onRecords: (records: Buffer[]) => void) => NativeRingBuffer;
   mapInfo(fd: number): MapInfo;
