@@ -228,6 +228,7 @@ static __always_inline __u64 ctx_arg(__u64 *ctx, __u32 n)
 enum prog_kind {
 	PROG_REGS,   /* kprobe, uprobe: ctx is the probed function's registers */
 	PROG_U64,    /* fentry, raw_tp: ctx is an array of u64 arguments */
+	PROG_BTF,    /* tp_btf: the same array, but the verifier knows each argument's type */
 	PROG_RECORD, /* tracepoint: ctx is the event record */
 };
 
@@ -385,6 +386,49 @@ static __noinline void decode_sock(struct sock *sk, struct tally_pol_net *net, _
 	}
 }
 
+/*
+ * decode_sock for tp_btf, where sk is a typed pointer: direct loads, which
+ * the JIT turns into guarded moves, instead of a bpf_probe_read_kernel call
+ * per field. Inlined: a subprogram's arguments would lose their type.
+ */
+static __always_inline void decode_sock_btf(struct sock *sk, struct tally_pol_net *net, __u64 *owner, __u8 want)
+{
+	if (!sk)
+		return;
+	if (owner)
+		*owner = sk->sk_cgrp_data.cgroup->kn->id;
+	if (!want)
+		return;
+	bool addrs = WANTS(want, TALLY_F_SADDR) || WANTS(want, TALLY_F_DADDR);
+
+	if (addrs || WANTS(want, TALLY_F_FAMILY))
+		net->family = sk->__sk_common.skc_family;
+	if (WANTS(want, TALLY_F_PROTOCOL))
+		net->protocol = sk->sk_protocol;
+	if (WANTS(want, TALLY_F_SPORT))
+		net->sport = sk->__sk_common.skc_num;
+	if (WANTS(want, TALLY_F_DPORT))
+		net->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (!addrs)
+		return;
+	if (net->family == AF_INET) {
+		__u32 saddr = sk->__sk_common.skc_rcv_saddr;
+		__u32 daddr = sk->__sk_common.skc_daddr;
+
+		__builtin_memcpy(net->saddr, &saddr, 4);
+		__builtin_memcpy(net->daddr, &daddr, 4);
+	} else if (net->family == AF_INET6) {
+		#pragma unroll
+		for (int k = 0; k < 4; k++) {
+			__u32 s6 = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[k];
+			__u32 d6 = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[k];
+
+			__builtin_memcpy(&net->saddr[4 * k], &s6, 4);
+			__builtin_memcpy(&net->daddr[4 * k], &d6, 4);
+		}
+	}
+}
+
 static __always_inline void decode_sockaddr(void *ptr, bool user, struct tally_pol_net *net)
 {
 	struct sockaddr_in6 sa = {};
@@ -453,9 +497,15 @@ static __always_inline void decode_args(void *ctx, struct tally_pol_event *ev, e
 		case TALLY_T_SKB: {
 			struct sock *sk = (struct sock *)v;
 
+			__builtin_memset(&ev->net[i], 0, sizeof(ev->net[i]));
+			if (kind == PROG_BTF) {
+				if (a->type == TALLY_T_SKB)
+					sk = v ? ((struct sk_buff *)v)->sk : NULL;
+				decode_sock_btf(sk, &ev->net[i], pol.owner_arg == i ? &ev->p.owner : NULL, a->want_net);
+				break;
+			}
 			if (a->type == TALLY_T_SKB && v)
 				sk = BPF_CORE_READ((struct sk_buff *)v, sk);
-			__builtin_memset(&ev->net[i], 0, sizeof(ev->net[i]));
 			decode_sock(sk, &ev->net[i], pol.owner_arg == i ? &ev->p.owner : NULL, a->want_net);
 			break;
 		}
@@ -859,6 +909,13 @@ SEC("raw_tp")
 int pol_raw_tp(__u64 *ctx)
 {
 	return on_entry(ctx, PROG_U64);
+}
+
+/* A raw tracepoint with typed arguments; user space sets the tracepoint. */
+SEC("tp_btf")
+int pol_tp_btf(__u64 *ctx)
+{
+	return on_entry(ctx, PROG_BTF);
 }
 
 /*

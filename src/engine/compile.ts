@@ -310,7 +310,7 @@ class PlanBuilder {
   private attachWays(): Array<{ attach: string; feature: ProbedAttach; programs: CandidateProgram[]; place: ArgPlace; syscallNr?: number }> {
     const h = this.hook;
     if (h.kind === 'kprobe') return this.kprobeWays(h);
-    if (h.kind === 'tracepoint') return [this.tracepointWay(h)];
+    if (h.kind === 'tracepoint') return this.tracepointWays(h);
     return [this.uprobeWay(h)];
   }
 
@@ -369,17 +369,18 @@ class PlanBuilder {
     return ways;
   }
 
-  private tracepointWay(h: TracepointHook): ReturnType<PlanBuilder['attachWays']>[number] {
+  private tracepointWays(h: TracepointHook): ReturnType<PlanBuilder['attachWays']> {
     if (h.raw) {
-      return {
-        attach: 'raw_tp',
-        feature: 'raw_tp',
-        programs: [{ name: 'pol_raw_tp', target: { kind: 'raw_tp', name: h.event } }],
-        place: { source: Source.ctx, index: (a) => ({ index: a.index }) },
-      };
+      const place: ArgPlace = { source: Source.ctx, index: (a) => ({ index: a.index }) };
+      return [
+        // tp_btf first: its arguments are typed, so socket fields are loaded
+        // directly instead of through bpf_probe_read_kernel.
+        { attach: 'tp_btf', feature: 'tp_btf', programs: [{ name: 'pol_tp_btf', attachTo: h.event }], place },
+        { attach: 'raw_tp', feature: 'raw_tp', programs: [{ name: 'pol_raw_tp', target: { kind: 'raw_tp', name: h.event } }], place },
+      ];
     }
     const fields = (this.ctx.format ?? readFormat)(h.subsystem, h.event);
-    return {
+    return [{
       attach: 'tracepoint',
       feature: 'tracepoint',
       programs: [{ name: 'pol_tracepoint', target: { kind: 'tracepoint', category: h.subsystem, name: h.event } }],
@@ -393,7 +394,7 @@ class PlanBuilder {
           return { index: f.offset, size: Math.min(f.size, 8), signed: f.signed };
         },
       },
-    };
+    }];
   }
 
   private uprobeWay(h: UprobeHook): ReturnType<PlanBuilder['attachWays']>[number] {
