@@ -131,6 +131,7 @@ export class Agent {
       caches: [cgroups.stats, binaries.stats],
       binaryTruncated: () => binaries.truncated,
       bpfStats: this.bpfStatsFd !== undefined,
+      scrapes: () => this.server?.scrapes ?? {},
     });
     registerProcessMetrics(this.registry);
     this.started = true;
