@@ -25,7 +25,7 @@ import { FakeKubeApi } from './helpers/fake-kube-api';
 import { NetnsPair } from './helpers/netns';
 import { SINK, STREAMER } from './helpers/python-peers';
 import { parsePromText } from './helpers/prom-text';
-import { PrometheusServer, PromSeries, hasFiniteValue } from './helpers/prometheus';
+import { PrometheusServer, PromSeries, hasFiniteValue } from './helpers/prometheus-server';
 import {
   ALERT_RULES,
   Dashboard,
@@ -196,7 +196,8 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
     netns.spawn(netns.a, webCg, '/usr/bin/python3', ['-c', LOSSY_SENDER, netns.addrB, String(LOSSY_PORT)], { stdio: 'ignore' });
     for (const cg of [webCg, hostCg]) cg.spawn('/bin/sh', ['-c', PROCESS_LOOP, path.join(dir, `written-${cg.name}`)], { stdio: 'ignore' });
 
-    prom = await PrometheusServer.start({ jobs: [{ job: JOB, targets: [instance] }], intervalS: SCRAPE_S, ruleFiles: [ALERT_RULES] });
+    // Scrapes every second (SCRAPE_S), as job "tally" (JOB).
+    prom = await PrometheusServer.start([instance], { ruleFiles: [ALERT_RULES] });
     dataDeadline = Date.now() + DATA_TIMEOUT_MS;
   });
 
@@ -231,7 +232,7 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
     const where = `${d.file}, panel "${q.panel}", query ${q.refId}, variables ${JSON.stringify(selections)}:\n  ${expr}`;
     for (;;) {
       const now = Date.now() / 1000;
-      const a = q.instant ? await prom.query(expr, now) : await prom.queryRange(expr, now - RANGE_S, now, SCRAPE_S);
+      const a = await prom.evaluate(expr, q.instant ? { time: now } : { start: now - RANGE_S, end: now, step: SCRAPE_S });
       assert.equal(a.status, 'success', `${where}\nPrometheus refused it: ${a.errorType}: ${a.error}`);
       const finite = a.series.filter(hasFiniteValue);
       if (finite.length > 0) {
@@ -243,7 +244,7 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
         // Say which of the metrics it reads Prometheus has no series of at all.
         const absent: string[] = [];
         for (const n of metricNamesIn(expr).names) {
-          const c = await prom.query(`count(count_over_time({__name__="${n}"}[${RANGE_S}s]))`, now);
+          const c = await prom.evaluate(`count(count_over_time({__name__="${n}"}[${RANGE_S}s]))`, { time: now });
           if (c.series.length === 0) absent.push(n);
         }
         assert.fail(
@@ -257,9 +258,9 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
 
   it('Prometheus scrapes the agent', async () => {
     for (;;) {
-      const a = await prom.query(`up{job="${JOB}"}`, Date.now() / 1000);
+      const a = await prom.evaluate(`up{job="${JOB}"}`, { time: Date.now() / 1000 });
       if (a.series.length === 1 && a.series[0].values[0][1] === '1') break;
-      assert.ok(Date.now() < dataDeadline, `Prometheus never scraped ${instance}: ${JSON.stringify(a)}\n${prom.stderr}`);
+      assert.ok(Date.now() < dataDeadline, `Prometheus never scraped ${instance}: ${JSON.stringify(a)}\n${prom.log}`);
       await new Promise((r) => setTimeout(r, 250));
     }
   });
@@ -391,7 +392,7 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
       );
       // Other tests may make retransmits of their own; of this test's workloads, only web sends over the lossy path.
       assert.deepEqual(ours(alerts).map((x) => [x.labels.namespace, x.labels.workload]), [[NAMESPACE, 'web']], 'TallyTcpRetransmitRatioHigh among this test\'s workloads');
-      const up = await prom.query('up{job=~".*tally.*"}', Date.now() / 1000);
+      const up = await prom.evaluate('up{job=~".*tally.*"}', { time: Date.now() / 1000 });
       assert.deepEqual(up.series.map((s) => [s.metric.instance, s.values[0][1]]), [[instance, '1']], 'TallyTargetDown\'s selector finds the agent, up');
     });
   });
