@@ -258,6 +258,9 @@ describe('helm chart with default values', () => {
       'ClusterRole/obs-tally',
       'ClusterRoleBinding/obs-tally',
       'ConfigMap/obs-tally-config',
+      'ConfigMap/obs-tally-dashboard-tally-agent-health',
+      'ConfigMap/obs-tally-dashboard-tally-files-processes',
+      'ConfigMap/obs-tally-dashboard-tally-network',
       'DaemonSet/obs-tally',
       'Service/obs-tally',
       'ServiceAccount/obs-tally',
@@ -368,9 +371,17 @@ describe('helm chart with default values', () => {
     assert.ok(container(r).ports.some((p: Obj) => p.name === svc.spec.ports[0].targetPort), 'targetPort names a container port');
   });
 
-  it('renders no dashboard ConfigMap while files/dashboards has no JSON', () => {
-    assert.deepEqual([...chart.files.keys()].filter((f) => f.startsWith('files/dashboards/') && f.endsWith('.json')), []);
-    assert.equal(r.text.get('tally/templates/dashboards.yaml')!.trim(), '');
+  it('renders one ConfigMap per shipped dashboard, holding it unchanged', () => {
+    const shipped = [...chart.files.keys()].filter((f) => f.startsWith('files/dashboards/') && f.endsWith('.json')).sort();
+    assert.deepEqual(shipped, ['files/dashboards/tally-agent-health.json', 'files/dashboards/tally-files-processes.json', 'files/dashboards/tally-network.json']);
+    for (const f of shipped) {
+      const file = path.basename(f);
+      const cm = one(r, 'ConfigMap', `obs-tally-dashboard-${file.replace(/\.json$/, '')}`);
+      assert.equal(cm.metadata.labels.grafana_dashboard, '1');
+      assert.deepEqual(Object.keys(cm.data), [file]);
+      // The file ends in a newline, which the template trims.
+      assert.equal(cm.data[file], chart.files.get(f)!.replace(/\n$/, ''), `${f} reaches the ConfigMap unchanged`);
+    }
   });
 
   it('says in NOTES.txt how to reach the agents', () => {
@@ -446,7 +457,8 @@ describe('helm chart toggles', () => {
       fs.writeFileSync(file, yaml.dump(one(r, 'PrometheusRule').spec));
       const p = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
       assert.equal(p.status, 0, `promtool check rules:\n${p.stdout}${p.stderr}`);
-      assert.match(p.stdout, /SUCCESS: 1 rules found/);
+      const rules = (yaml.load(chart.files.get('files/alerts.yaml')!) as Obj).groups.flatMap((g: Obj) => g.rules);
+      assert.match(p.stdout, new RegExp(`SUCCESS: ${rules.length} rules found`));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -571,6 +583,7 @@ describe('helm chart toggles', () => {
     assert.equal(one(render({}, {}, 'tally'), 'DaemonSet').metadata.name, 'tally');
     assert.equal(one(render({}, {}, 'tally-prod'), 'DaemonSet').metadata.name, 'tally-prod');
     assert.equal(one(render({ fullnameOverride: 'agent' }), 'DaemonSet').metadata.name, 'agent');
-    assert.equal(one(render({ fullnameOverride: 'agent' }), 'ConfigMap').metadata.name, 'agent-config');
+    const configMaps = all(render({ fullnameOverride: 'agent' }), 'ConfigMap').map((o) => o.metadata.name as string);
+    assert.deepEqual(configMaps.filter((n) => !n.startsWith('agent-dashboard-')), ['agent-config']);
   });
 });

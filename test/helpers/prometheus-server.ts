@@ -23,6 +23,35 @@ export interface PromResult {
   histogram?: [number, { count: string; sum: string; buckets?: Array<[number, string, string, string]> }];
 }
 
+/** An HTTP API answer, as Prometheus gives it. */
+export interface PromAnswer {
+  status: string;
+  error?: string;
+  errorType?: string;
+  warnings?: string[];
+  data?: any;
+}
+
+/** One series of a query's answer, with its samples. */
+export interface PromSeries {
+  metric: Record<string, string>;
+  values: Array<[number, string]>;
+}
+
+function seriesOf(a: PromAnswer): PromSeries[] {
+  if (a.status !== 'success' || !a.data) return [];
+  const { resultType, result } = a.data as { resultType: string; result: any };
+  if (resultType === 'matrix') return result as PromSeries[];
+  if (resultType === 'vector') return (result as Array<{ metric: Record<string, string>; value: [number, string] }>).map((x) => ({ metric: x.metric, values: [x.value] }));
+  if (resultType === 'scalar') return [{ metric: {}, values: [result as [number, string]] }];
+  return [];
+}
+
+/** Whether a series has a sample that is a finite number (not NaN, not ±Inf). */
+export function hasFiniteValue(s: PromSeries): boolean {
+  return s.values.some(([, v]) => Number.isFinite(Number(v)));
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -121,6 +150,36 @@ export class PrometheusServer {
     const res = await fetch(`http://127.0.0.1:${this.port}/api/v1/targets`);
     const body = (await res.json()) as { data: { activeTargets: Array<{ health: string; lastError: string; scrapeUrl: string }> } };
     return body.data.activeTargets;
+  }
+
+  /** GET an API path with query parameters: the parsed answer, whatever its status. */
+  async api(p: string, params: Array<[string, string]> = []): Promise<PromAnswer> {
+    const res = await fetch(`http://127.0.0.1:${this.port}${p}?${new URLSearchParams(params)}`);
+    const text = await res.text();
+    try {
+      return JSON.parse(text) as PromAnswer;
+    } catch {
+      return { status: 'error', error: `HTTP ${res.status}: ${text}` };
+    }
+  }
+
+  /**
+   * Evaluates a query at `time`, or over [start, end] every `step` seconds:
+   * its series (samples of a vector, a matrix or a scalar alike), and
+   * Prometheus's status and error, without throwing.
+   */
+  async evaluate(expr: string, at: { time: number } | { start: number; end: number; step: number }): Promise<PromAnswer & { series: PromSeries[] }> {
+    const a =
+      'time' in at
+        ? await this.api('/api/v1/query', [['query', expr], ['time', String(at.time)]])
+        : await this.api('/api/v1/query_range', [['query', expr], ['start', String(at.start)], ['end', String(at.end)], ['step', String(at.step)]]);
+    return { ...a, series: seriesOf(a) };
+  }
+
+  /** The values of a label among the series matching `selector` in [start, end]: what Grafana's label_values(selector, label) asks. */
+  async labelValues(label: string, selector: string, start: number, end: number): Promise<PromAnswer & { values: string[] }> {
+    const a = await this.api(`/api/v1/label/${encodeURIComponent(label)}/values`, [['match[]', selector], ['start', String(start)], ['end', String(end)]]);
+    return { ...a, values: a.status === 'success' ? (a.data as string[]) : [] };
   }
 
   async stop(opts: { keepDir?: boolean } = {}): Promise<void> {
