@@ -1,10 +1,10 @@
 /**
  * Cardinality at scale, against the real agent and real cgroups.
  *
- *   1. Scrape latency and agent RSS with 1k, 10k and 100k series. Each series
- *      is a real leaf cgroup (workload = its name) with one counter entry
- *      written straight into the agent's kernel map, so no traffic is needed
- *      to reach 100k.
+ *   1. Scrape latency and agent RSS with 1k, 10k and 100k series, and the
+ *      cost per series of each exposition format. Each series is a real leaf
+ *      cgroup (workload = its name) with one counter entry written straight
+ *      into the agent's kernel map, so no traffic is needed to reach 100k.
  *   2. Reading a 100k-entry map: BPF_MAP_LOOKUP_BATCH against key-by-key.
  *   3. Churn: 10k cgroups each send real bytes, then are removed; after the
  *      series TTL, kernel entries, label sets, caches and memory are compared
@@ -16,6 +16,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
+import * as http from 'node:http';
 import { native, BPF_NOEXIST } from '../src/native/addon';
 import { encodeCounterKey } from '../src/bpf/layout';
 import { findCgroup2Mount } from '../src/labels/cgroup-mount';
@@ -84,8 +85,31 @@ function counterMapFd(pid: number): number {
   throw new Error('no tally_counters map in the agent');
 }
 
-async function scrapeScaling(): Promise<string[]> {
+/** The formats a scraper can negotiate, with the headers that ask for each. */
+const FORMATS: Array<[string, Record<string, string>]> = [
+  ['text 0.0.4', {}],
+  ['text 0.0.4, gzip', { 'accept-encoding': 'gzip' }],
+  ['OpenMetrics 1.0', { accept: 'application/openmetrics-text; version=1.0.0' }],
+  ['protobuf (native histograms)', { accept: 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited' }],
+];
+
+/** One scrape as the wire sees it: ms until the last byte, and the bytes. */
+function scrapeRaw(port: number, headers: Record<string, string>): Promise<{ ms: number; bytes: number }> {
+  const t0 = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/metrics', headers }, (res) => {
+        let bytes = 0;
+        res.on('data', (c: Buffer) => (bytes += c.length));
+        res.on('end', () => resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, bytes }));
+      })
+      .on('error', reject);
+  });
+}
+
+async function scrapeScaling(): Promise<{ rows: string[]; formats: string[] }> {
   const rows: string[] = [];
+  const formats: string[] = [];
   const cpus = native().numPossibleCpus();
   for (const n of SIZES) {
     const cgs = makeCgroups(n, `s${n}`);
@@ -127,6 +151,15 @@ async function scrapeScaling(): Promise<string[]> {
         series = select(parsePromText(text), 'tally_tcp_sent_bytes_total').length;
       }
       const steady = times.slice(1);
+      for (const [format, headers] of FORMATS) {
+        const runs: Array<{ ms: number; bytes: number }> = [];
+        for (let i = 0; i < 5; i++) {
+          await new Promise((r) => setTimeout(r, 1000));
+          runs.push(await scrapeRaw(agent.port, headers));
+        }
+        const ms = median(runs.map((r) => r.ms));
+        formats.push(`| ${n.toLocaleString('en')} | ${format} | ${ms.toFixed(0)} | ${((ms * 1000) / n).toFixed(1)} | ${(median(runs.map((r) => r.bytes)) / 1024 / 1024).toFixed(2)} |`);
+      }
       rows.push(`| ${n.toLocaleString('en')} | ${series.toLocaleString('en')} | ${times[0].toFixed(0)} | ${foldedAfter.toFixed(1)} | ${median(steady).toFixed(0)} | ${Math.max(...steady).toFixed(0)} | ${(median(steady) * 1000 / n).toFixed(1)} | ${(bytes / 1024 / 1024).toFixed(1)} | ${rssIdle.toFixed(0)} | ${rssMiB(agent.child.pid!).toFixed(0)} |`);
       process.stderr.write(`scrape ${n}: ${median(times).toFixed(0)} ms\n`);
     } catch (e) {
@@ -136,7 +169,7 @@ async function scrapeScaling(): Promise<string[]> {
       cgs.remove();
     }
   }
-  return rows;
+  return { rows, formats };
 }
 
 function batchVsKeys(): string[] {
@@ -229,7 +262,7 @@ async function churn(): Promise<string[]> {
 }
 
 async function main(): Promise<void> {
-  const scaling = await scrapeScaling();
+  const { rows: scaling, formats } = await scrapeScaling();
   const batch = batchVsKeys();
   const churned = await churn();
   const table = [
@@ -238,6 +271,14 @@ async function main(): Promise<void> {
     '| series (leaf cgroups) | series scraped | first scrape, ms (resolves every cgroup) | all folded into label sets after, s | scrape, ms (median of 7, 1 s apart) | slowest of the 7, ms | µs per series | body, MiB | agent RSS idle, MiB | agent RSS after scrapes, MiB |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...scaling,
+    '',
+    '### Scrape cost per series by exposition format',
+    '',
+    'The same agent and series, each format negotiated as a scraper would (median of 5 scrapes, 1 s apart; time until the last byte).',
+    '',
+    '| series | format | scrape, ms | µs per series | body, MiB |',
+    '| ---: | --- | ---: | ---: | ---: |',
+    ...formats,
     '',
     '### Reading 100,000 map entries',
     '',

@@ -106,6 +106,8 @@ struct tally_pol_event {
 		__u8 data[2 * TALLY_POL_STR];
 	} str[ARG_SLOTS];
 	__u32 str_len[ARG_SLOTS];
+	/* One string reversed, for the Postfix filter being evaluated. */
+	struct tally_pol_lpm_key reversed;
 };
 
 struct {
@@ -502,12 +504,36 @@ static __always_inline __u64 int_field(struct tally_pol_event *ev, __u32 arg, __
 	return ev->p.val[arg & ARG_MASK];
 }
 
+/*
+ * The arg's string, last byte first, into ev->reversed: a Postfix is a
+ * prefix of the reversed string, so the same LPM trie answers it. A real
+ * loop, not unrolled: it runs once per Postfix filter.
+ */
+static __always_inline void reverse_string(struct tally_pol_event *ev, __u32 arg, __u32 len)
+{
+	#pragma clang loop unroll(disable)
+	for (__u32 j = 0; j < TALLY_POL_STR; j++) {
+		if (j >= len)
+			break;
+		ev->reversed.data[j] = ev->str[arg].data[(len - 1 - j) & (2 * TALLY_POL_STR - 1)];
+	}
+}
+
 /* Looks the arg's string or address up in the LPM trie under slot; its value, or -1. */
 static __always_inline long lpm_find(struct tally_pol_event *ev, __u32 arg, __u32 field, __u32 slot)
 {
 	__u32 *hit;
 
 	arg &= ARG_MASK;
+	if (field == TALLY_F_STRING_END) {
+		__u32 len = ev->str_len[arg] & (TALLY_POL_STR - 1);
+
+		reverse_string(ev, arg, len);
+		ev->reversed.slot = bpf_htonl(slot);
+		ev->reversed.prefixlen = 32 + 8 * len;
+		hit = bpf_map_lookup_elem(&tally_pol_lpm, &ev->reversed);
+		return hit ? (long)*hit : -1;
+	}
 	if (field == TALLY_F_STRING) {
 		ev->str[arg].slot = bpf_htonl(slot);
 		ev->str[arg].prefixlen = 32 + 8 * ((ev->str_len[arg] & (TALLY_POL_STR - 1)) + 1);

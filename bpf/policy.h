@@ -61,6 +61,7 @@ enum tally_pol_field {
 	TALLY_F_FILE_TYPE = 7, /* S_IFMT bits of a file, fd or path's inode */
 	TALLY_F_STRING = 8,    /* the string, or the path */
 	TALLY_F_EXIT_STATUS = 9, /* a task's exit: 0 ok (status 0), 1 error (another status), 2 killed by a signal */
+	TALLY_F_STRING_END = 10, /* the string or path reversed, for Postfix: its end is the reversed string's prefix */
 };
 
 enum tally_pol_op {

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { useScenario } from './helpers/scenario';
 import { waitExit } from './helpers/agent-process';
 import { select, Series } from './helpers/prom-text';
-import { SINK } from './helpers/python-peers';
+import { SINK, SIZED_SENDER } from './helpers/python-peers';
 
 const EXECS = 'tally_process_execs_total';
 const EXITS = 'tally_process_exits_total';
@@ -108,13 +108,6 @@ describe('built-in policy file-writes', () => {
   });
 });
 
-const SIZED_SENDER = [
-  'import socket, sys',
-  's = socket.create_connection(("127.0.0.1", int(sys.argv[1])))',
-  'for n in map(int, sys.argv[2:]):',
-  '    assert s.send(b"z" * n) == n',
-  's.close()',
-].join('\n');
 
 describe('built-in policy tcp-bytes: the send-size histogram', () => {
   const sc = useScenario(['--metrics-label-filter', 'workload'], ['sender', 'receiver']);

@@ -68,6 +68,24 @@ spec:
       type: counter
       labels:
       - {name: dir, arg: 1, prefixes: ["${dir}/in/a/", "${dir}/in/b/"], overflowValue: elsewhere}
+  - call: sys_openat
+    args:
+    - {index: 1, type: string}
+    selectors:
+    - matchArgs:
+      - {index: 1, operator: Prefix, values: ["${dir}/"]}
+      - {index: 1, operator: Postfix, values: ["/f1", "/f3"]}
+    metrics:
+    - {name: test_opens_ending_total, help: Files f1 and f3 opened under the test directory., type: counter}
+  - call: sys_openat
+    args:
+    - {index: 1, type: string}
+    selectors:
+    - matchArgs:
+      - {index: 1, operator: Prefix, values: ["${dir}/"]}
+      - {index: 1, operator: NotPostfix, values: ["/f0"]}
+    metrics:
+    - {name: test_opens_not_ending_total, help: Files other than f0 opened under the test directory., type: counter}
 `;
 }
 
@@ -142,12 +160,16 @@ describe('user policies with selectors', () => {
     assert.deepEqual(select(s, 'test_connects_total', { workload: cg.name }).map((x) => [x.labels, x.value]), [[{ workload: cg.name, dport: String(port) }, 5]]);
   });
 
-  it('a path Prefix and matchBinaries on a syscall count exactly the opens that match, with prefix labels', async () => {
+  it('a path Prefix, Postfix, NotPostfix and matchBinaries on a syscall count exactly the opens that match, with prefix labels', async () => {
     await cg.run('/usr/bin/python3', ['-c', OPENER, data]);
     const s = await agent.scrape();
     assert.equal(stateOf(s, 'test-opens'), 'ok');
     const got = select(s, 'test_opens_total', { workload: cg.name }).map((x) => [x.labels.dir, x.value]).sort();
     assert.deepEqual(got, [[`${data}/in/a/`, 3], [`${data}/in/b/`, 2], ['elsewhere', 4]]);
+    // Postfix: f1 in all four directories, f3 in in/c and out. NotPostfix /f0: all 15 files but the four f0s.
+    // (The directories themselves are made with mkdir, not opened.)
+    assert.deepEqual(select(s, 'test_opens_ending_total', { workload: cg.name }).map((x) => x.value), [6]);
+    assert.deepEqual(select(s, 'test_opens_not_ending_total', { workload: cg.name }).map((x) => x.value), [11]);
   });
 
   it('a kprobe hook the kernel cannot attach puts its own policy in error, naming why', async () => {
@@ -167,7 +189,7 @@ describe('user policies with selectors', () => {
   it('tally policy check --load loads and unloads each hook, and names the file, line and column of one that fails', () => {
     const ok = spawnSync(process.execPath, [MAIN, 'policy', 'check', '--load', path.join(dir, 'connects.yaml'), path.join(dir, 'opens.yaml')], { encoding: 'utf8' });
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
-    assert.deepEqual(ok.stdout.trim().split('\n'), [`${path.join(dir, 'connects.yaml')}: ok (1 policy, 1 hook)`, `${path.join(dir, 'opens.yaml')}: ok (1 policy, 1 hook)`]);
+    assert.deepEqual(ok.stdout.trim().split('\n'), [`${path.join(dir, 'connects.yaml')}: ok (1 policy, 1 hook)`, `${path.join(dir, 'opens.yaml')}: ok (1 policy, 3 hooks)`]);
     const features = probeKernel();
     if (features.get('fentry')!.ok || features.get('kprobe')!.ok) return;
     const bad = spawnSync(process.execPath, [MAIN, 'policy', 'check', '--load', path.join(dir, 'kprobe.yaml')], { encoding: 'utf8' });

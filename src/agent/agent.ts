@@ -133,6 +133,7 @@ export class Agent {
       caches: [cgroups.stats, binaries.stats],
       binaryTruncated: () => binaries.truncated,
       bpfStats: this.bpfStatsFd !== undefined,
+      scrapes: () => this.server?.scrapes ?? {},
     });
     registerProcessMetrics(this.registry);
     if (this.config.otlp) {

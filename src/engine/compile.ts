@@ -229,15 +229,18 @@ class PlanBuilder {
         return { op, arg, field: Field.value, slot: 0, values: f.values };
       }
       case 'string': {
-        if (f.operator === 'Postfix' || f.operator === 'NotPostfix') throw new CompileError(`operator ${f.operator} is not supported by the engine yet`);
         if (POINTER_KINDS[this.args[arg].type] === undefined) throw new CompileError(`a string filter on arg ${f.index}, which is ${this.args[arg].type}`);
         const slot = this.nextSlot++;
         const exact = f.operator === 'Equal' || f.operator === 'NotEqual';
+        // A Postfix is looked up as a prefix of the reversed string (reversed byte by byte, as the kernel does).
+        const postfix = f.operator === 'Postfix' || f.operator === 'NotPostfix';
         for (const v of f.values) {
-          const bytes = Buffer.from(v + (exact ? '\0' : ''), 'utf8');
+          const text = Buffer.from(v + (exact ? '\0' : ''), 'utf8');
+          const bytes = postfix ? Buffer.from(text).reverse() : text;
           this.lpm.push({ key: lpmKey(slot, bytes, 8 * Math.min(bytes.length, POL.str)), value: 0 });
         }
-        return { op: f.operator.startsWith('Not') ? Op.notLpm : Op.lpm, arg, field: Field.string, slot, values: [] };
+        const field = postfix ? Field.stringEnd : Field.string;
+        return { op: f.operator.startsWith('Not') ? Op.notLpm : Op.lpm, arg, field, slot, values: [] };
       }
       case 'addr': {
         const slot = this.nextSlot++;

@@ -23,7 +23,7 @@ export const Source = { none: 0, regs: 1, ctx: 2, record: 3, syscall: 4 } as con
 /** enum tally_pol_type */
 export const ArgKind = { int: 1, uint: 2, string: 3, file: 4, path: 5, fd: 6, sock: 7, skb: 8, sockaddr: 9, task: 10 } as const;
 /** enum tally_pol_field */
-export const Field = { value: 0, saddr: 1, daddr: 2, sport: 3, dport: 4, protocol: 5, family: 6, fileType: 7, string: 8, exitStatus: 9 } as const;
+export const Field = { value: 0, saddr: 1, daddr: 2, sport: 3, dport: 4, protocol: 5, family: 6, fileType: 7, string: 8, exitStatus: 9, stringEnd: 10 } as const;
 /** enum tally_pol_op */
 export const Op = { eq: 1, neq: 2, gt: 3, lt: 4, mask: 5, range: 6, notRange: 7, lpm: 8, notLpm: 9, notMask: 10 } as const;
 /** enum tally_pol_label_kind */

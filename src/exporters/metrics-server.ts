@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { Registry } from 'prom-client';
 import { ListenAddress, formatAddress } from '../cli/address';
-import { CONTENT_TYPES, negotiateFormat, render, wantsGzip } from './exposition';
+import { CONTENT_TYPES, Format, negotiateFormat, render, wantsGzip } from './exposition';
 
 const gzip = promisify(zlib.gzip);
 
@@ -26,6 +26,8 @@ export class MetricsServerError extends Error {}
 
 export class MetricsServer {
   private server?: http.Server;
+  /** Scrapes answered, by negotiated format. */
+  readonly scrapes: Record<Format, number> = { prometheus: 0, openmetrics: 0, protobuf: 0 };
 
   constructor(private readonly opts: MetricsServerOptions) {}
 
@@ -46,6 +48,7 @@ export class MetricsServer {
           res.set('Content-Encoding', 'gzip');
         }
         res.send(body);
+        this.scrapes[format]++;
       } catch (e) {
         res.status(500).type('text/plain').send(`error collecting metrics: ${(e as Error).message}\n`);
       }

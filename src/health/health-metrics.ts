@@ -27,6 +27,8 @@ export interface HealthSources {
   binaryTruncated: () => number;
   /** True while the kernel's BPF run-time statistics are on. */
   bpfStats: boolean;
+  /** Scrapes answered so far, by format. */
+  scrapes: () => Record<string, number>;
 }
 
 export function registerHealthMetrics(registry: Registry, src: HealthSources): void {
@@ -83,6 +85,7 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   defineMetric(registry, catalog.MAP_CAPACITY, () => [one(map, tcp.counterMapCapacity), one(labelSetMap, tcp.labelSetCapacity)]);
   defineMetric(registry, catalog.MAP_OVERFLOW_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).mapFull))]);
   defineMetric(registry, catalog.MAP_LOST_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).lost))]);
+  defineMetric(registry, catalog.SCRAPES, () => Object.entries(src.scrapes()).map(([format, n]) => one({ format }, n)));
   defineMetric(registry, catalog.SCRAPE_READ_SECONDS, async () => [one({}, (await tcp.kernelStats()).readSeconds)]);
 
   defineMetric(registry, catalog.MAP_DELETED_ENTRIES, () => [one(map, tcp.staleness.deletedEntries)]);

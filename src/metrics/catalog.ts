@@ -247,6 +247,13 @@ export const METRIC_OVERFLOWED_LABEL_SETS: MetricSpec = {
   labels: ['metric'],
 };
 
+export const SCRAPES: MetricSpec = {
+  name: 'tally_scrapes_total',
+  type: 'counter',
+  help: 'Scrapes of /metrics answered, by the format negotiated from the Accept header: prometheus (text 0.0.4), openmetrics, or protobuf (with native histograms).',
+  labels: ['format'],
+};
+
 export const SCRAPE_READ_SECONDS: MetricSpec = {
   name: 'tally_bpf_map_read_seconds',
   type: 'gauge',
@@ -312,6 +319,7 @@ export const CATALOG: readonly MetricSpec[] = [
   MAP_OVERFLOW_UPDATES,
   MAP_LOST_UPDATES,
   SCRAPE_READ_SECONDS,
+  SCRAPES,
   MAP_DELETED_ENTRIES,
   STALE_LABEL_SETS,
   FOLDED_ENTRIES,

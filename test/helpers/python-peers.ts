@@ -4,6 +4,9 @@
  *          "<cgroup.procs path> <bytes>"), opens a socket there (a socket
  *          belongs to the cgroup it was created in) and sends those bytes;
  *   SINK   accepts any number of connections and drains them;
+ *   SIZED_SENDER connects to a port and makes one send of each size it is given;
+ *   SLEEPER sleeps each duration it is given (seconds) and prints how long
+ *          each took, measured around the call;
  *   STREAMER sends 1000-byte chunks to a port for a given number of seconds,
  *          a millisecond apart, then prints how many bytes it sent.
  */
@@ -34,4 +37,22 @@ export const STREAMER = [
   'while time.time() < end:',
   '    s.sendall(b"s" * 1000); total += 1000; time.sleep(0.001)',
   's.close(); print(total, flush=True)',
+].join('\n');
+
+/** argv: PORT SIZE...; each send must go out whole, in one call. */
+export const SIZED_SENDER = [
+  'import socket, sys',
+  's = socket.create_connection(("127.0.0.1", int(sys.argv[1])))',
+  'for n in map(int, sys.argv[2:]):',
+  '    assert s.send(b"z" * n) == n',
+  's.close()',
+].join('\n');
+
+/** argv: SECONDS...; prints a JSON list of the nanoseconds each time.sleep took, measured around the call. */
+export const SLEEPER = [
+  'import json, sys, time',
+  'took = []',
+  'for d in map(float, sys.argv[1:]):',
+  '    t0 = time.perf_counter_ns(); time.sleep(d); took.append(time.perf_counter_ns() - t0)',
+  'print(json.dumps(took), flush=True)',
 ].join('\n');
