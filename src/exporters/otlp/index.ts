@@ -2,8 +2,9 @@
  * OTLP push export: a MeterProvider (for the resource) whose one reader
  * pushes what TallyMetricProducer collects through the official exporter
  * of the configured protocol, and the health metrics that count how it
- * goes. start() returns at once; stop() exports a last time within a
- * short bound and never holds shutdown up longer.
+ * goes. Exports start on the interval once it is constructed; stop()
+ * exports a last time within a short bound and never holds shutdown up
+ * longer.
  */
 import { hrTime } from '@opentelemetry/core';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';

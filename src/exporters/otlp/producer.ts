@@ -39,11 +39,6 @@ export class TallyMetricProducer implements MetricProducer {
     this.memory = new SeriesMemory(opts.startTime);
   }
 
-  /** Series remembered between collections (bounded by the series limits). */
-  get rememberedSeries(): number {
-    return this.memory.size;
-  }
-
   async collect(): Promise<CollectionResult> {
     this.opts.kernel.invalidate();
     const families = await this.opts.kernel.collect();

@@ -62,11 +62,6 @@ export class PushReader extends MetricReader {
     this.schedule(this.opts.intervalMs);
   }
 
-  /** Consecutive failed attempts. */
-  get consecutiveFailures(): number {
-    return this.failures;
-  }
-
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => void this.tick(), ms);
