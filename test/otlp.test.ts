@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { AgentProcess, waitExit } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { FakeKubeApi } from './helpers/fake-kube-api';
@@ -210,6 +211,8 @@ describe('OTLP over http/protobuf', () => {
   });
 
   it('the resource, the scope, the path, the headers from OTEL_EXPORTER_OTLP_HEADERS, and the export counters', async () => {
+    // An export that can count an earlier one.
+    await receiver.waitFor((rs) => pointsOf(rs[rs.length - 1], 'tally.otlp.exports').some((p) => p.value! >= 1), 'a second export');
     const last = receiver.latest()!;
     assert.equal(last.path, '/v1/metrics');
     assert.equal(last.headers['x-tally-test'], 'hello world');
@@ -228,6 +231,8 @@ describe('OTLP over http/protobuf', () => {
     assert.ok(select(s, 'tally_otlp_exports_total')[0].value >= exports[0].value!);
     assert.deepEqual(select(s, 'tally_otlp_export_failures_total').map((x) => x.value), [0]);
     assert.deepEqual(select(s, 'tally_otlp_dropped_points_total').map((x) => x.value), [0]);
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: await agent.metricsText(), encoding: 'utf8' });
+    assert.equal(check.status, 0, `promtool check metrics with the tally_otlp_* metrics:\n${check.stdout}${check.stderr}`);
     // Health gauges and the process metrics come along, under their OTLP names.
     assert.equal(pointsOf(last, 'tally.bpf.map_capacity', { map: 'tally_counters' })[0]?.kind, 'gauge');
     assert.equal(pointsOf(last, 'process.resident.memory')[0]?.unit, 'By');
