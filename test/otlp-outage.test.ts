@@ -49,12 +49,12 @@ for (const protocol of ['http/protobuf', 'grpc'] as const) {
 
       await receiver.refuse();
       const downAt = Date.now();
-      const before = await agent.scrape();
-      const exportsBefore = select(before, 'tally_otlp_exports_total')[0].value;
       const requestsBefore = receiver.requests;
       // While it is down: more traffic, and /metrics scraped all along.
       const M = 123_457;
       await transfer(cg.sender, cg.receiver, M);
+      // By now the agent has had the answer to any export answered before the refusal.
+      const exportsBefore = select(await agent.scrape(), 'tally_otlp_exports_total')[0].value;
       let slowest = 0;
       let scrapes = 0;
       const rss: number[] = [];
@@ -91,9 +91,9 @@ for (const protocol of ['http/protobuf', 'grpc'] as const) {
       const back = await awaitPoint(receiver, 'tally.tcp.sent', match, (p) => p.value === N + M, `the cumulative bytes within ${recoverWithinMs} ms of recovery`, recoverWithinMs);
       assert.equal(back.monotonic, true);
       assert.equal(back.temporality, CUMULATIVE);
-      const after = await agent.scrape();
+      // The collector has the request; the agent counts the export once the answer reaches it.
+      const after = await agent.scrapeUntil((s) => select(s, 'tally_otlp_exports_total')[0].value > exportsBefore, 'the export counted', 5000);
       assert.deepEqual(select(after, 'tally_tcp_sent_bytes_total', { workload: cg.sender.name }).map((s) => s.value), [N + M]);
-      assert.ok(select(after, 'tally_otlp_exports_total')[0].value > exportsBefore);
       await waitFor(() => /msg="OTLP export recovered"/.test(agent.stderr), 'the recovery in the log', 5000);
     });
   });
