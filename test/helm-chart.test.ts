@@ -31,7 +31,7 @@ const NAMESPACE = 'monitoring';
 /** The agent's flags, from its --help text. */
 const AGENT_FLAGS = new Set([...HELP.matchAll(/^ {2}(--[a-z][a-z-]*)/gm)].map((m) => m[1]));
 /** Flags being added to the agent: the chart may pass them, but only when asked to. */
-const COMING_FLAGS = new Set(['--policy-dir', '--otlp-endpoint', '--otlp-protocol', '--otlp-interval']);
+const COMING_FLAGS = new Set(['--policy-dir']);
 
 /** A rendered object, read field by field as the checks need. */
 type Obj = Record<string, any>;

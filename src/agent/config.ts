@@ -2,6 +2,7 @@
 import { ListenAddress } from '../cli/address';
 import { FilterLabel } from '../labels/label-filter';
 import { LogLevel } from '../util/log';
+import { OtlpConfig } from '../exporters/otlp/config';
 
 export interface AgentConfig {
   metricsServer: ListenAddress;
@@ -27,4 +28,6 @@ export interface AgentConfig {
   policyDir?: string;
   /** Which built-in policies (policies/NAME.yaml) run. */
   builtinPolicies: string[];
+  /** OTLP push export; undefined when no endpoint is configured. */
+  otlp?: OtlpConfig;
 }

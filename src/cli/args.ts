@@ -10,6 +10,7 @@ import { parseListenAddress } from './address';
 import { DEFAULT_LABEL_FILTER, FILTER_LABELS, parseLabelFilter } from '../labels/label-filter';
 import { LOG_LEVELS, LogLevel } from '../util/log';
 import { parseDuration } from '../util/duration';
+import { DEFAULT_OTLP_INTERVAL, OTLP_PROTOCOLS, resolveOtlpConfig } from '../exporters/otlp/config';
 
 /** The policies in policies/, by file name without .yaml. */
 export const BUILTIN_POLICIES = ['tcp-bytes', 'tcp-retransmits', 'file-writes', 'process'] as const;
@@ -41,6 +42,13 @@ Flags:
                                  applied as they are added, changed or removed, and on SIGHUP
   --builtin-policies LIST        which built-in policies run, from ${BUILTIN_POLICIES.join(', ')},
                                  or "none" (default: all)
+  --otlp-endpoint URL            also push metrics over OTLP to this collector (default
+                                 $OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT,
+                                 else no OTLP; headers and timeout from OTEL_EXPORTER_OTLP_*;
+                                 see docs/otlp.md)
+  --otlp-protocol PROTOCOL       ${OTLP_PROTOCOLS.join(' or ')} (default $OTEL_EXPORTER_OTLP_PROTOCOL,
+                                 else "http/protobuf")
+  --otlp-interval DURATION       how often to push over OTLP (default "${DEFAULT_OTLP_INTERVAL}")
   --version                      print the version and exit
   --help                         print this help and exit
 `;
@@ -82,7 +90,8 @@ function existingDir(flag: string, dir: string): string {
   return dir;
 }
 
-export function parseFlags(argv: string[]): Parsed {
+/** `env`: where the OTEL_EXPORTER_OTLP_* and NODE_NAME variables are read. */
+export function parseFlags(argv: string[], env: Readonly<Record<string, string | undefined>> = process.env): Parsed {
   let values;
   try {
     ({ values } = parseArgs({
@@ -103,6 +112,9 @@ export function parseFlags(argv: string[]): Parsed {
         'binary-cache-capacity': { type: 'string', default: '16384' },
         'policy-dir': { type: 'string' },
         'builtin-policies': { type: 'string', default: BUILTIN_POLICIES.join(',') },
+        'otlp-endpoint': { type: 'string' },
+        'otlp-protocol': { type: 'string' },
+        'otlp-interval': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -129,13 +141,14 @@ export function parseFlags(argv: string[]): Parsed {
         logLevel: level as LogLevel,
         kernelBtfPath: values['kernel-btf'],
         kubeconfig: values.kubeconfig,
-        nodeName: values['node-name'] ?? process.env.NODE_NAME ?? os.hostname(),
+        nodeName: values['node-name'] ?? env.NODE_NAME ?? os.hostname(),
         counterMapCapacity: positiveInt('--bpf-map-capacity', values['bpf-map-capacity']!, 1 << 24),
         bpfStats: onOff('--bpf-stats', values['bpf-stats']!),
         cgroupCacheCapacity: 131072,
         binaryCacheCapacity: positiveInt('--binary-cache-capacity', values['binary-cache-capacity']!, 1 << 22),
         policyDir: values['policy-dir'] === undefined ? undefined : existingDir('--policy-dir', values['policy-dir']),
         builtinPolicies: parseBuiltins(values['builtin-policies']!),
+        otlp: resolveOtlpConfig({ endpoint: values['otlp-endpoint'], protocol: values['otlp-protocol'], interval: values['otlp-interval'] }, env),
       },
     };
   } catch (e) {

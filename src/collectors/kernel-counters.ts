@@ -74,6 +74,14 @@ export interface KernelCountersOptions {
   log: Logger;
 }
 
+/** One metric's series from a read: see KernelCounters.collect(). */
+export interface CollectedFamily {
+  metric: CounterMetric;
+  series: SeriesValues[];
+  /** Histograms: the highest bucket any series has reached so far. */
+  topBucket: number;
+}
+
 interface Snapshot {
   /** Per metric name: its series after the series limit. */
   series: Map<string, SeriesValues[]>;
@@ -92,6 +100,8 @@ interface Snapshot {
 interface Family {
   name: string;
   type: CounterMetric['type'];
+  /** The first metric defined under the name: its help and unit stand for all (policies must agree on them). */
+  metric: CounterMetric;
   ids: Set<number>;
   limiter: SeriesLimiter;
   /** Highest bucket any series of this histogram has reached: buckets are exposed up to it, stably. */
@@ -113,7 +123,8 @@ export class KernelCounters {
   readonly staleness: Staleness;
   private readonly sweepTimer: NodeJS.Timeout;
   private backlogTimer?: NodeJS.Timeout;
-  private reading = false;
+  /** Reads in flight: /metrics and an OTLP export may read at once. */
+  private reading = 0;
   private readonly cgroupFilter: FilterLabel[];
   /** Ids asked to be announced again, so a scrape waits for each only once. */
   private readonly reannounced = new Set<bigint>();
@@ -198,6 +209,7 @@ export class KernelCounters {
       const f: Family = {
         name: metric.name,
         type: metric.type,
+        metric,
         ids: new Set(),
         limiter: new SeriesLimiter(metric.name, this.opts.seriesLimit, this.forgetUnseenMs),
         topBucket: 0,
@@ -269,7 +281,7 @@ export class KernelCounters {
   sweep(): void {
     // A read in flight holds a dump of the kernel map while it waits for
     // binary announcements; moving entries now would count them twice.
-    if (this.reading) {
+    if (this.reading > 0) {
       clearTimeout(this.backlogTimer);
       this.backlogTimer = setTimeout(() => this.sweep(), 50);
       this.backlogTimer.unref();
@@ -299,6 +311,21 @@ export class KernelCounters {
     return this.memo.get();
   }
 
+  /**
+   * Every metric's series as /metrics shows them, from one read with the
+   * same series limits and overflow series: for exporters other than
+   * /metrics (OTLP). Call invalidate() first to read the kernel afresh.
+   */
+  async collect(): Promise<CollectedFamily[]> {
+    const { series } = await this.memo.get();
+    return [...this.families.values()].map((f) => ({ metric: f.metric, series: series.get(f.name) ?? [], topBucket: f.topBucket }));
+  }
+
+  /** The names kernel metrics are exposed under. */
+  familyNames(): string[] {
+    return [...this.families.keys()];
+  }
+
   ringStats(): { delivered: number; dropped: number; failedErrno: number } {
     return this.ring?.stats() ?? { delivered: 0, dropped: 0, failedErrno: 0 };
   }
@@ -310,11 +337,11 @@ export class KernelCounters {
   }
 
   private async read(): Promise<Snapshot> {
-    this.reading = true;
+    this.reading++;
     try {
       return await this.readUnswept();
     } finally {
-      this.reading = false;
+      this.reading--;
     }
   }
 
@@ -355,7 +382,7 @@ export class KernelCounters {
         out.push(s);
         continue;
       }
-      overflow ??= { labels: { ...OVERFLOW_LABELS }, value: 0, buckets: s.buckets ? new Map() : undefined };
+      overflow ??= { labels: { ...OVERFLOW_LABELS }, key: OVERFLOW_KEY, value: 0, buckets: s.buckets ? new Map() : undefined };
       overflow.value += s.value;
       if (s.buckets) for (const [b, v] of s.buckets) addBucket(overflow, b, v);
     }
@@ -453,7 +480,7 @@ function addBucket(s: SeriesValues, bucket: number, value: number): void {
 /** Counters keep one number per series; only histograms pay for a map of buckets. */
 function add(series: Map<string, SeriesValues>, key: string, labels: Readonly<Record<string, string>>, histogram: boolean, bucket: number, value: number): void {
   let s = series.get(key);
-  if (!s) series.set(key, (s = { labels, value: 0, buckets: histogram ? new Map() : undefined }));
+  if (!s) series.set(key, (s = { labels, key, value: 0, buckets: histogram ? new Map() : undefined }));
   if (histogram) addBucket(s, bucket, value);
   else s.value += value;
 }

@@ -14,8 +14,8 @@ export interface MetricSpec {
   labels: readonly string[];
   /** True when the series also carry the label filter's labels (namespace, workload, pod, binary). */
   filterLabels?: boolean;
-  /** Exposed only when the agent runs with that source. */
-  onlyWith?: 'kubernetes';
+  /** Exposed only when the agent runs with that source (Kubernetes) or export (OTLP). */
+  onlyWith?: 'kubernetes' | 'otlp';
 }
 
 export const BUILD_INFO: MetricSpec = {
@@ -282,6 +282,30 @@ export const HOST_CPUS: MetricSpec = {
   labels: [],
 };
 
+export const OTLP_EXPORTS: MetricSpec = {
+  name: 'tally_otlp_exports_total',
+  type: 'counter',
+  help: 'OTLP exports the collector accepted.',
+  onlyWith: 'otlp',
+  labels: [],
+};
+
+export const OTLP_EXPORT_FAILURES: MetricSpec = {
+  name: 'tally_otlp_export_failures_total',
+  type: 'counter',
+  help: 'OTLP export attempts that failed (refused, timed out or rejected, after the exporter\'s own retries); the next attempt backs off.',
+  onlyWith: 'otlp',
+  labels: [],
+};
+
+export const OTLP_DROPPED_POINTS: MetricSpec = {
+  name: 'tally_otlp_dropped_points_total',
+  type: 'counter',
+  help: 'Data points of failed OTLP exports, given up rather than queued; values are cumulative, so the next export that succeeds carries what they had.',
+  onlyWith: 'otlp',
+  labels: [],
+};
+
 /** In the order docs/metrics.md lists them. */
 export const CATALOG: readonly MetricSpec[] = [
   BUILD_INFO,
@@ -321,4 +345,7 @@ export const CATALOG: readonly MetricSpec[] = [
   CACHE_EVICTIONS,
   BINARY_EVENT_DROPS,
   BINARY_PATHS_TRUNCATED,
+  OTLP_EXPORTS,
+  OTLP_EXPORT_FAILURES,
+  OTLP_DROPPED_POINTS,
 ];

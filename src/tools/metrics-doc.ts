@@ -8,6 +8,8 @@ import { CATALOG } from '../metrics/catalog';
 import { FILTER_LABELS } from '../labels/label-filter';
 import { loadPolicyDir } from '../policy';
 import { BUILTIN_POLICY_DIR } from '../util/paths';
+import { otlpName, PromKind } from '../exporters/otlp/names';
+import { LABEL_ATTRIBUTES, OVERFLOW_ATTRIBUTE, WORKLOAD_ATTRIBUTES, WORKLOAD_KIND_ATTRIBUTE, WORKLOAD_NAME_ATTRIBUTE } from '../exporters/otlp/attributes';
 
 /** A metric a built-in policy defines. */
 export interface PolicyMetricDoc {
@@ -44,6 +46,14 @@ function labelsCell(spec: (typeof CATALOG)[number]): string {
 
 const esc = (s: string): string => s.replace(/\|/g, '\\|');
 
+const ONLY_WITH = { kubernetes: 'Kubernetes', otlp: 'OTLP export (--otlp-endpoint)' } as const;
+
+/** The OTLP name and unit of a Prometheus metric (src/exporters/otlp/names.ts). */
+function otlpCell(name: string, kind: PromKind): string {
+  const o = otlpName(name, kind);
+  return `\`${o.name}\`${o.unit ? ` (${o.unit})` : ''}`;
+}
+
 export async function renderMetricsDoc(): Promise<string> {
   const lines = [
     '# Metrics',
@@ -52,9 +62,9 @@ export async function renderMetricsDoc(): Promise<string> {
     '',
     "## tally's metrics",
     '',
-    '| name | type | labels | help |',
-    '| --- | --- | --- | --- |',
-    ...CATALOG.map((m) => `| \`${m.name}\` | ${m.type} | ${labelsCell(m)} | ${esc(m.help)}${m.onlyWith ? ` Only with ${m.onlyWith === 'kubernetes' ? 'Kubernetes' : m.onlyWith}.` : ''} |`),
+    '| name | OTLP name (unit) | type | labels | help |',
+    '| --- | --- | --- | --- | --- |',
+    ...CATALOG.map((m) => `| \`${m.name}\` | ${otlpCell(m.name, m.type)} | ${m.type} | ${labelsCell(m)} | ${esc(m.help)}${m.onlyWith ? ` Only with ${ONLY_WITH[m.onlyWith]}.` : ''} |`),
     '',
     'Labels in the label filter are absent, not empty, when they are outside the filter or have no value',
     '(outside Kubernetes, `namespace` and `pod` never have one). A series with `overflow="true"` carries',
@@ -65,23 +75,46 @@ export async function renderMetricsDoc(): Promise<string> {
     'Defined in policies/*.yaml (see docs/policies.md); each counts in the kernel. Histograms have',
     '`_bucket` (log2 bounds: bucket `le="2^i"` counts values in (2^(i-1), 2^i]), `_sum` and `_count` series.',
     '',
-    '| name | type | policy | labels | help |',
-    '| --- | --- | --- | --- | --- |',
+    '| name | OTLP name (unit) | type | policy | labels | help |',
+    '| --- | --- | --- | --- | --- | --- |',
     ...(await builtinPolicyMetrics()).map(
-      (m) => `| \`${m.name}\` | ${m.type} | ${m.policy} | ${[...m.labels.map((l) => `\`${l}\``), filterLabelsCell, '`overflow` (only on the overflow series)'].join('; ')} | ${esc(m.help)} |`,
+      (m) => `| \`${m.name}\` | ${otlpCell(m.name, m.type)} | ${m.type} | ${m.policy} | ${[...m.labels.map((l) => `\`${l}\``), filterLabelsCell, '`overflow` (only on the overflow series)'].join('; ')} | ${esc(m.help)} |`,
     ),
     '',
     '## Process metrics',
     '',
     "prom-client's default metrics about the agent process itself:",
     '',
-    '| name | type | help |',
-    '| --- | --- | --- |',
+    '| name | OTLP name (unit) | type | help |',
+    '| --- | --- | --- | --- |',
   ];
   const reg = new Registry();
   registerProcessMetrics(reg);
   const defaults = await reg.getMetricsAsJSON();
-  for (const m of defaults.sort((a, b) => a.name.localeCompare(b.name))) lines.push(`| \`${m.name}\` | ${m.type} | ${esc(m.help)} |`);
-  lines.push('');
+  for (const m of defaults.sort((a, b) => a.name.localeCompare(b.name))) {
+    lines.push(`| \`${m.name}\` | ${otlpCell(m.name, String(m.type) as PromKind)} | ${m.type} | ${esc(m.help)} |`);
+  }
+  lines.push(...otlpSection(), '');
   return lines.join('\n');
+}
+
+/** How OTLP names, types and attributes relate to the Prometheus ones (docs/otlp.md explains). */
+function otlpSection(): string[] {
+  const workload = Object.entries(WORKLOAD_ATTRIBUTES).map(([kind, attr]) => `\`${attr}\` (${kind})`).join(', ');
+  return [
+    '',
+    '## Over OTLP',
+    '',
+    'With `--otlp-endpoint`, the same metrics are pushed over OTLP (see docs/otlp.md) under the names above:',
+    'counters are cumulative monotonic sums, gauges gauges, the kernel\'s histograms exponential histograms at',
+    'scale 0 (bucket for bucket), the process histograms explicit-bucket histograms. The OpenTelemetry',
+    'Collector\'s Prometheus exporters turn each OTLP name back into the Prometheus name. Labels become:',
+    '',
+    '| label | OTLP attribute |',
+    '| --- | --- |',
+    ...Object.entries(LABEL_ATTRIBUTES).map(([label, attr]) => `| \`${label}\` | \`${attr}\` |`),
+    `| \`workload\` | by the kind of controller it names: ${workload}; otherwise (host cgroups, kinds without a convention, a kind not known) \`${WORKLOAD_NAME_ATTRIBUTE}\`, with \`${WORKLOAD_KIND_ATTRIBUTE}\` when the kind is known |`,
+    `| \`overflow="true"\` | \`${OVERFLOW_ATTRIBUTE}=true\` (a boolean) |`,
+    '| any other label | the same name |',
+  ];
 }

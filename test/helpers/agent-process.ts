@@ -51,16 +51,18 @@ export class AgentProcess {
   }
 
   /** Starts the agent on 127.0.0.1:0 with extra flags and waits for /readyz. */
-  static async start(flags: string[] = [], opts: { timeoutMs?: number; shellPrefix?: string } = {}): Promise<AgentProcess> {
+  static async start(flags: string[] = [], opts: { timeoutMs?: number; shellPrefix?: string; env?: NodeJS.ProcessEnv } = {}): Promise<AgentProcess> {
     const timeoutMs = opts.timeoutMs ?? 20000;
     const argv = [...AGENT_NODE_FLAGS, MAIN, '--metrics-server', '127.0.0.1:0', ...flags];
     // shellPrefix runs first in a shell that then execs the agent, e.g. to
     // rearrange mounts inside `unshare --mount`.
+    const env = { ...process.env, ...opts.env };
     const child = opts.shellPrefix
       ? spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `${opts.shellPrefix} && exec "$0" "$@"`, process.execPath, ...argv], {
           stdio: ['ignore', 'pipe', 'pipe'],
+          env,
         })
-      : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+      : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
     const agent = new AgentProcess(child);
     const deadline = Date.now() + timeoutMs;
     while (!agent.port) {

@@ -218,6 +218,11 @@ export class PodWatcher {
     for (const p of this.pods.values()) if (p.deletedAt === undefined) yield p;
   }
 
+  /** Every pod known, deleted ones still retained included. */
+  known(): IterableIterator<PodInfo> {
+    return this.pods.values();
+  }
+
   /** Pods known and not deleted. */
   get size(): number {
     let n = 0;
