@@ -23,7 +23,7 @@ import { findCgroup2Mount } from '../src/labels/cgroup-mount';
 import { PROJECT_ROOT } from '../src/util/paths';
 import { AgentProcess, waitExit } from '../test/helpers/agent-process';
 import { mapIdsOf } from '../test/helpers/procfs';
-import { select, parsePromText } from '../test/helpers/prom-text';
+import { kernelIdOf, select, parsePromText } from '../test/helpers/prom-text';
 import { FIXTURE_OBJECT } from '../test/helpers/fixture';
 import { onExit } from '../test/helpers/cleanup';
 import { HOPPER, SINK } from '../test/helpers/python-peers';
@@ -124,7 +124,9 @@ async function scrapeScaling(): Promise<{ rows: string[]; formats: string[] }> {
       const fd = counterMapFd(agent.child.pid!);
       const value = Buffer.alloc(8 * cpus);
       value.writeBigUInt64LE(1000n);
-      for (const id of cgs.ids) native().mapUpdate(fd, encodeCounterKey({ cgroupId: id, binaryId: 0n, metric: 0, flags: 0 }), value, BPF_NOEXIST);
+      // The id tcp-bytes' policy counts sent bytes under: entries of any other id show nowhere.
+      const metric = kernelIdOf(await agent.scrape(), 'tally_tcp_sent_bytes_total');
+      for (const id of cgs.ids) native().mapUpdate(fd, encodeCounterKey({ cgroupId: id, binaryId: 0n, metric, flags: 0 }), value, BPF_NOEXIST);
       native().closeFd(fd);
       const times: number[] = [];
       const first = process.hrtime.bigint();
@@ -150,6 +152,8 @@ async function scrapeScaling(): Promise<{ rows: string[]; formats: string[] }> {
         bytes = text.length;
         series = select(parsePromText(text), 'tally_tcp_sent_bytes_total').length;
       }
+      // A bench whose series do not show measures an empty scrape: stop rather than report it.
+      if (series < n) throw new Error(`only ${series} of ${n} series scraped`);
       const steady = times.slice(1);
       for (const [format, headers] of FORMATS) {
         const runs: Array<{ ms: number; bytes: number }> = [];

@@ -18,7 +18,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ChildProcess } from 'node:child_process';
-import { HELP } from '../src/cli/args';
 import { AgentProcess } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { FakeKubeApi } from './helpers/fake-kube-api';
@@ -29,7 +28,6 @@ import { PrometheusServer, PromSeries, hasFiniteValue } from './helpers/promethe
 import {
   ALERT_RULES,
   Dashboard,
-  NOT_YET_EXPOSED,
   PROMETHEUS_OWN,
   Query,
   Selection,
@@ -44,7 +42,6 @@ import {
   variablesOf,
 } from './helpers/dashboards';
 
-export { NOT_YET_EXPOSED };
 
 const JOB = 'tally';
 const NODE_NAME = `tally-dash-${randomBytes(3).toString('hex')}`;
@@ -176,9 +173,8 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
     }`);
 
     const flags = ['--kubeconfig', api.writeKubeconfig(dir), '--node-name', NODE_NAME, '--policy-dir', path.join(dir, 'policies')];
-    // The OTLP exporter is being added: point it at a port nobody listens on, so exports fail.
-    if (HELP.includes('--otlp-endpoint')) flags.push('--otlp-endpoint', `http://127.0.0.1:${await closedPort()}`);
-    if (HELP.includes('--otlp-interval')) flags.push('--otlp-interval', '1s');
+    // OTLP to a port nobody listens on, so the export panels have failures to show.
+    flags.push('--otlp-endpoint', `http://127.0.0.1:${await closedPort()}`, '--otlp-interval', '1s');
     agent = await AgentProcess.start(flags);
     await agent.scrapeUntil((s) => s.some((x) => x.name === 'tally_kube_pods' && x.value === 2), 'the agent to know both pods', 20000);
     instance = `127.0.0.1:${agent.port}`;
@@ -215,12 +211,6 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
   async function exposedNow(): Promise<Set<string>> {
     const text = await agent.metricsText();
     return new Set([...text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]).concat(parsePromText(text).map((s) => s.name)));
-  }
-
-  /** Metrics a query reads that the agent does not expose but that are allowed to be missing for now. */
-  async function notYetExposed(expr: string): Promise<string[]> {
-    const exposed = await exposedNow();
-    return metricNamesIn(expr).names.filter((n) => NOT_YET_EXPOSED.includes(n) && !familyOf(n, exposed));
   }
 
   /**
@@ -303,15 +293,10 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
       });
 
       for (const p of panelsOf(d).filter((x) => x.json.type !== 'row')) {
-        it(`panel "${p.json.title}": every query returns data, for All and for one ${workloadDashboard ? 'workload' : 'agent'}`, async (t) => {
+        it(`panel "${p.json.title}": every query returns data, for All and for one ${workloadDashboard ? 'workload' : 'agent'}`, async () => {
           const queries = queriesOf(d).filter((q) => q.panel === p.json.title);
-          let ran = 0;
+          assert.ok(queries.length > 0, `panel "${p.json.title}" has no query`);
           for (const q of queries) {
-            const missing = await notYetExposed(q.expr);
-            if (missing.length > 0) {
-              t.diagnostic(`skipped ${q.refId}: the agent does not expose ${missing.join(', ')} yet (NOT_YET_EXPOSED)`);
-              continue;
-            }
             await runUntilData(d, q, all);
             const sel = picked();
             await runUntilData(d, q, sel, (series) => {
@@ -325,9 +310,7 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
               }
               return undefined;
             });
-            ran++;
           }
-          if (ran === 0) t.skip('every query reads metrics the agent does not expose yet (NOT_YET_EXPOSED)');
         });
       }
     });
@@ -352,7 +335,6 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
       const exposed = await exposedNow();
       for (const r of rules) {
         for (const n of metricNamesIn(r.expr).names) {
-          if (NOT_YET_EXPOSED.includes(n) && !exposed.has(n)) continue;
           assert.ok(PROMETHEUS_OWN.has(n) || familyOf(n, exposed), `${r.alert} reads ${n}, which the agent does not expose`);
         }
       }
