@@ -229,6 +229,7 @@ enum prog_kind {
 	PROG_REGS,   /* kprobe, uprobe: ctx is the probed function's registers */
 	PROG_U64,    /* fentry, raw_tp: ctx is an array of u64 arguments */
 	PROG_BTF,    /* tp_btf: the same array, but the verifier knows each argument's type */
+	PROG_SYS_EXIT, /* syscalls/sys_exit_X alone: a syscall's args come from the task's saved registers */
 	PROG_RECORD, /* tracepoint: ctx is the event record */
 };
 
@@ -244,7 +245,8 @@ static __always_inline __u64 raw_arg(void *ctx, const volatile struct tally_pol_
 	case TALLY_SRC_SYSCALL: {
 		/* A syscall's own arguments sit in the user registers it saved;
 		 * the syscall wrapper and sys_enter both get a pointer to them first. */
-		struct pt_regs *regs = kind == PROG_REGS ? (struct pt_regs *)PT_REGS_PARM1((struct pt_regs *)ctx)
+		struct pt_regs *regs = kind == PROG_SYS_EXIT ? (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf())
+				       : kind == PROG_REGS ? (struct pt_regs *)PT_REGS_PARM1((struct pt_regs *)ctx)
 							 : (struct pt_regs *)((__u64 *)ctx)[0];
 		return syscall_arg(regs, a->index);
 	}
@@ -815,7 +817,22 @@ static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 
 
 /* ---- entry and return ----------------------------------------------------- */
 
-static __always_inline int on_entry(void *ctx, enum prog_kind kind)
+/*
+ * count() as a subprogram: with selectors and labels inlined around it, a
+ * program that does everything at once would pass the 32k-instruction
+ * reach of a BPF jump.
+ */
+static __noinline void count_at_exit(struct tally_pol_pending *p, __s64 ret)
+{
+	count(p, ret, 0);
+}
+
+/*
+ * An event at a hook's entry, or for PROG_SYS_EXIT at a syscall's return
+ * with its return value: then the whole event is handled at once, with no
+ * state kept between entry and return.
+ */
+static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 {
 	__u32 zero = 0;
 	struct tally_pol_event *ev = bpf_map_lookup_elem(&tally_pol_scratch, &zero);
@@ -834,6 +851,10 @@ static __always_inline int on_entry(void *ctx, enum prog_kind kind)
 	if (!labels_binary)
 		ev->p.binary = 0;
 	compute_labels(ev);
+	if (kind == PROG_SYS_EXIT) {
+		count_at_exit(&ev->p, ret);
+		return 0;
+	}
 	if (pol.has_return) {
 		__u64 task = bpf_get_current_pid_tgid();
 
@@ -843,6 +864,11 @@ static __always_inline int on_entry(void *ctx, enum prog_kind kind)
 	}
 	count(&ev->p, 0, 0);
 	return 0;
+}
+
+static __always_inline int on_entry(void *ctx, enum prog_kind kind)
+{
+	return on_event(ctx, kind, 0);
 }
 
 static __always_inline int on_return(__s64 ret)
@@ -939,6 +965,21 @@ int pol_sys_exit_tp(void *ctx)
 
 	bpf_probe_read_kernel(&ret, sizeof(ret), ctx + 16);
 	return on_return(ret);
+}
+
+/*
+ * A syscall hook that wants the return value but not the latency: its
+ * sys_exit_X tracepoint alone reads the args (still in the registers the
+ * task saved at entry), selects and counts. One tracepoint and no map of
+ * calls in flight, against two tracepoints and three map operations.
+ */
+SEC("tracepoint")
+int pol_sys_exit_only(void *ctx)
+{
+	/* struct trace_event_raw_sys_exit: common fields, the syscall nr, then ret at 16. */
+	long ret = *(long *)(ctx + 16);
+
+	return on_event(ctx, PROG_SYS_EXIT, ret);
 }
 
 SEC("raw_tp/sys_exit")

@@ -349,6 +349,16 @@ class PlanBuilder {
       // One syscall's own tracepoints: the kernel calls them for that syscall
       // only, where the raw ones below run for every syscall of every task.
       const record = (a: Arg): { index: number } => ({ index: SYSCALL_RECORD_ARGS + 8 * a.index });
+      if (ret && !this.hook.metrics.some((m) => m.value.kind === 'latency')) {
+        // Nothing to carry from entry to return: the exit tracepoint alone,
+        // reading the args from the registers the task saved at entry.
+        ways.push({
+          attach: 'tracepoint syscalls/sys_exit',
+          feature: 'tracepoint',
+          programs: [{ name: 'pol_sys_exit_only', target: { kind: 'tracepoint', category: 'syscalls', name: `sys_exit_${name(h.call)}` } }],
+          place: ctxPlace,
+        });
+      }
       ways.push({
         attach: ret ? 'tracepoint syscalls/sys_enter+sys_exit' : 'tracepoint syscalls/sys_enter',
         feature: 'tracepoint',
