@@ -16,11 +16,11 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { ChildProcess } from 'node:child_process';
 import { AgentProcess } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
-import { FakeKubeApi } from './helpers/fake-kube-api';
+import { KubeShop } from './helpers/kube-shop';
 import { NetnsPair } from './helpers/netns';
 import { SINK, STREAMER } from './helpers/python-peers';
 import { parsePromText } from './helpers/prom-text';
@@ -92,7 +92,6 @@ const LOSSY_SINK = [
 /** Execs that exit ok, with an error and by a signal, and file writes, until killed. */
 const PROCESS_LOOP = 'while :; do /usr/bin/true; /usr/bin/false; /bin/sh -c \'kill -9 $$\'; head -c 20000 /dev/zero > "$0"; sleep 0.2; done';
 
-const containerId = (): string => randomBytes(32).toString('hex');
 
 function firstLine(child: ChildProcess, what: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -123,46 +122,30 @@ const show = (series: PromSeries[], n = 5): string =>
     .join('\n    ') + (series.length > n ? `\n    … ${series.length - n} more` : '');
 
 describe('dashboards and alerts against a real Prometheus scraping the real agent', () => {
-  let api: FakeKubeApi;
+  let shop: KubeShop | undefined;
   let agent: AgentProcess;
   let prom: PrometheusServer;
   let netns: NetnsPair;
   let dir: string;
-  const made: TestCgroup[] = [];
   let webCg: TestCgroup;
   let dbCg: TestCgroup;
   let hostCg: TestCgroup;
-  const web = { uid: randomUUID(), name: 'web-7d4b9c8f6-x2x9q', container: containerId() };
-  const db = { uid: randomUUID(), name: 'db-0', container: containerId() };
   let instance: string;
   /** When queries must have shown their data. */
   let dataDeadline: number;
 
-  function nest(root: TestCgroup, names: string[]): TestCgroup {
-    let cg = root;
-    for (const n of names) {
-      cg = cg.child(n);
-      made.push(cg);
-    }
-    return cg;
-  }
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-dash-'));
     fs.mkdirSync(path.join(dir, 'policies'));
     fs.writeFileSync(path.join(dir, 'policies', 'broken.yaml'), BAD_POLICY);
 
-    api = await new FakeKubeApi().start();
-    api.addOwned('replicasets', NAMESPACE, 'web-7d4b9c8f6', { kind: 'Deployment', name: 'web' });
-    api.addPod({ uid: web.uid, namespace: NAMESPACE, name: web.name, node: NODE_NAME, owner: { kind: 'ReplicaSet', name: 'web-7d4b9c8f6' }, labels: { 'pod-template-hash': '7d4b9c8f6' }, containers: [{ name: 'app', id: web.container }] });
-    api.addPod({ uid: db.uid, namespace: NAMESPACE, name: db.name, node: NODE_NAME, owner: { kind: 'StatefulSet', name: 'db' }, containers: [{ name: 'postgres', id: db.container }] });
-    const root = TestCgroup.create('dash');
-    made.push(root);
-    webCg = nest(root, ['kubepods.slice', 'kubepods-burstable.slice', `kubepods-burstable-pod${web.uid.replace(/-/g, '_')}.slice`, `cri-containerd-${web.container}.scope`]);
-    dbCg = nest(root, ['kubepods', 'besteffort', `pod${db.uid}`, db.container]);
+    shop = await KubeShop.start('dash', NODE_NAME, NAMESPACE);
+    webCg = shop.web.cg;
+    dbCg = shop.db.cg;
     // A host service: a workload label (with a dot, as systemd units have) and no namespace.
     hostCg = TestCgroup.create('dash.service');
-    made.push(hostCg);
+    shop.made.push(hostCg);
 
     netns = new NetnsPair();
     netns.exec(netns.b, 'nft', ['-f', '-'], `table inet tally_dash_loss {
@@ -172,7 +155,7 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
       }
     }`);
 
-    const flags = ['--kubeconfig', api.writeKubeconfig(dir), '--node-name', NODE_NAME, '--policy-dir', path.join(dir, 'policies')];
+    const flags = ['--kubeconfig', shop.api.writeKubeconfig(dir), '--node-name', NODE_NAME, '--policy-dir', path.join(dir, 'policies')];
     // OTLP to a port nobody listens on, so the export panels have failures to show.
     flags.push('--otlp-endpoint', `http://127.0.0.1:${await closedPort()}`, '--otlp-interval', '1s');
     agent = await AgentProcess.start(flags);
@@ -199,11 +182,11 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
 
   after(async () => {
     // Whatever failed above: every process in the cgroups dies with them.
-    for (const cg of made.reverse()) cg.destroy();
+    shop?.destroyCgroups();
     netns?.destroy();
     await prom?.stop();
     await agent?.stop();
-    await api?.close();
+    await shop?.api.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -17,26 +17,12 @@ import { useScenario } from './helpers/scenario';
 import { waitExit } from './helpers/agent-process';
 import { PrometheusServer, PromResult } from './helpers/prometheus-server';
 import { SINK, SIZED_SENDER, SLEEPER } from './helpers/python-peers';
+import { sleepLatencyPolicy } from './helpers/test-policies';
 
 const SIZES = [700, 700, 700, 1000, 3000];
 const SLEEPS = [0.02, 0.02, 0.05];
 
-const POLICY = `apiVersion: tally.dev/v1alpha1
-kind: MetricsPolicy
-metadata:
-  name: sleep-latency
-spec:
-  kprobes:
-  - call: sys_clock_nanosleep
-    syscall: true
-    return: true
-    metrics:
-    - name: tally_test_sleep_seconds
-      help: Time spent in clock_nanosleep.
-      unit: seconds
-      type: histogram
-      value: latency
-`;
+const POLICY = sleepLatencyPolicy('sleep-latency', 'tally_test_sleep_seconds');
 
 /** Schema-0 index of the bucket (2^(i-1), 2^i] holding v > 0. */
 const indexOf = (v: number): number => Math.ceil(Math.log2(v));

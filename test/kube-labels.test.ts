@@ -9,10 +9,11 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { AgentProcess } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { FakeKubeApi } from './helpers/fake-kube-api';
+import { containerId, KubeShop, ShopPod } from './helpers/kube-shop';
 import { kernelCounters, kernelLabelSets } from './helpers/kernel-maps';
 import { kernelIdOf, select } from './helpers/prom-text';
 import { transfer } from './helpers/tcp-traffic';
@@ -25,41 +26,23 @@ const RECEIVED = 'tally_tcp_received_bytes_total';
 const NODE = fs.realpathSync(process.execPath);
 const TTL_MS = 2000;
 
-const containerId = (): string => randomBytes(32).toString('hex');
 
 describe('Kubernetes labels', () => {
+  let shop: KubeShop | undefined;
   let api: FakeKubeApi;
   let agent: AgentProcess;
   let dir: string;
-  const made: TestCgroup[] = [];
-  const web = { uid: randomUUID(), name: 'web-7d4b9c8f6-x2x9q', container: containerId() };
-  const db = { uid: randomUUID(), name: 'db-0', container: containerId() };
+  let web: ShopPod;
+  let db: ShopPod;
   let webCg: TestCgroup;
   let dbCg: TestCgroup;
 
-  /** Creates root/a/b/c… and remembers each level for teardown. */
-  function nest(root: TestCgroup, names: string[]): TestCgroup {
-    let cg = root;
-    for (const n of names) {
-      cg = cg.child(n);
-      made.push(cg);
-    }
-    return cg;
-  }
-
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-kube-'));
-    api = await new FakeKubeApi().start();
-    api.addOwned('replicasets', 'shop', 'web-7d4b9c8f6', { kind: 'Deployment', name: 'web' });
-    api.addPod({ uid: web.uid, namespace: 'shop', name: web.name, node: NODE_NAME, owner: { kind: 'ReplicaSet', name: 'web-7d4b9c8f6' }, labels: { 'pod-template-hash': '7d4b9c8f6' }, containers: [{ name: 'app', id: web.container }] });
-    api.addPod({ uid: db.uid, namespace: 'shop', name: db.name, node: NODE_NAME, owner: { kind: 'StatefulSet', name: 'db' }, containers: [{ name: 'postgres', id: db.container }] });
-
-    const root = TestCgroup.create('kube');
-    made.push(root);
-    // systemd driver, containerd
-    webCg = nest(root, ['kubepods.slice', 'kubepods-burstable.slice', `kubepods-burstable-pod${web.uid.replace(/-/g, '_')}.slice`, `cri-containerd-${web.container}.scope`]);
-    // cgroupfs driver
-    dbCg = nest(root, ['kubepods', 'besteffort', `pod${db.uid}`, db.container]);
+    shop = await KubeShop.start('kube', NODE_NAME);
+    ({ api, web, db } = shop);
+    webCg = web.cg;
+    dbCg = db.cg;
 
     agent = await AgentProcess.start([
       '--kubeconfig', api.writeKubeconfig(dir),
@@ -71,9 +54,9 @@ describe('Kubernetes labels', () => {
   });
 
   after(async () => {
-    for (const cg of made.reverse()) cg.destroy();
+    shop?.destroyCgroups();
     await agent?.stop();
-    await api?.close();
+    await shop?.api.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

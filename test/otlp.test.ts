@@ -14,15 +14,15 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { AgentProcess, waitExit } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
-import { FakeKubeApi } from './helpers/fake-kube-api';
+import { KubeShop } from './helpers/kube-shop';
 import { awaitPoint, lastPoint, OtlpReceiver, Point, pointsOf, GRPC_EXPORT_PATH } from './helpers/otlp-receiver';
 import { select, Series, sum } from './helpers/prom-text';
 import { transfer } from './helpers/tcp-traffic';
-import { SINK } from './helpers/python-peers';
+import { SINK, SIZED_SENDER } from './helpers/python-peers';
+import { sleepLatencyPolicy } from './helpers/test-policies';
 import { waitFor } from './helpers/cleanup';
 import { VERSION } from '../src/util/version';
 
@@ -75,30 +75,8 @@ spec:
       unit: bytes
       value: return
 `);
-  fs.writeFileSync(path.join(dir, 'sleeps.yaml'), `apiVersion: tally.dev/v1alpha1
-kind: MetricsPolicy
-metadata:
-  name: test-sleeps
-spec:
-  kprobes:
-  - call: sys_clock_nanosleep
-    syscall: true
-    return: true
-    metrics:
-    - name: test_sleep_seconds
-      help: How long clock_nanosleep took.
-      type: histogram
-      value: latency
-`);
+  fs.writeFileSync(path.join(dir, 'sleeps.yaml'), sleepLatencyPolicy('test-sleeps', 'test_sleep_seconds'));
 }
-
-const SIZED_SENDER = [
-  'import socket, sys',
-  's = socket.create_connection(("127.0.0.1", int(sys.argv[1])))',
-  'for n in map(int, sys.argv[2:]):',
-  '    assert s.send(b"z" * n) == n',
-  's.close()',
-].join('\n');
 
 const SIZED_WRITER = [
   'import os, sys',
@@ -280,35 +258,21 @@ describe('OTLP over gRPC, configured by the OTEL_EXPORTER_OTLP_* variables alone
 
 describe('OTLP with Kubernetes workloads', () => {
   const NODE_NAME = 'tally-otlp-node';
-  let api: FakeKubeApi;
+  let shop: KubeShop | undefined;
   let agent: AgentProcess;
   let receiver: OtlpReceiver;
   let dir: string;
-  const made: TestCgroup[] = [];
-  const web = { uid: randomUUID(), name: 'web-7d4b9c8f6-x2x9q', container: randomBytes(32).toString('hex') };
-  const db = { uid: randomUUID(), name: 'db-0', container: randomBytes(32).toString('hex') };
   let webCg: TestCgroup;
   let dbCg: TestCgroup;
 
-  function nest(root: TestCgroup, names: string[]): TestCgroup {
-    let c = root;
-    for (const n of names) made.push((c = c.child(n)));
-    return c;
-  }
-
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-otlp-kube-'));
-    api = await new FakeKubeApi().start();
-    api.addOwned('replicasets', 'shop', 'web-7d4b9c8f6', { kind: 'Deployment', name: 'web' });
-    api.addPod({ uid: web.uid, namespace: 'shop', name: web.name, node: NODE_NAME, owner: { kind: 'ReplicaSet', name: 'web-7d4b9c8f6' }, labels: { 'pod-template-hash': '7d4b9c8f6' }, containers: [{ name: 'app', id: web.container }] });
-    api.addPod({ uid: db.uid, namespace: 'shop', name: db.name, node: NODE_NAME, owner: { kind: 'StatefulSet', name: 'db' }, containers: [{ name: 'postgres', id: db.container }] });
-    const root = TestCgroup.create('otlpkube');
-    made.push(root);
-    webCg = nest(root, ['kubepods.slice', 'kubepods-burstable.slice', `kubepods-burstable-pod${web.uid.replace(/-/g, '_')}.slice`, `cri-containerd-${web.container}.scope`]);
-    dbCg = nest(root, ['kubepods', 'besteffort', `pod${db.uid}`, db.container]);
+    shop = await KubeShop.start('otlpkube', NODE_NAME);
+    webCg = shop.web.cg;
+    dbCg = shop.db.cg;
     receiver = await OtlpReceiver.start('http/protobuf');
     agent = await AgentProcess.start([
-      '--kubeconfig', api.writeKubeconfig(dir),
+      '--kubeconfig', shop.api.writeKubeconfig(dir),
       '--node-name', NODE_NAME,
       '--metrics-label-filter', 'namespace,workload,pod,container,binary',
       '--otlp-endpoint', receiver.endpoint,
@@ -317,10 +281,10 @@ describe('OTLP with Kubernetes workloads', () => {
     await waitFor(() => /msg="watching the pods of this node"/.test(agent.stderr), 'the agent to watch pods');
   });
   after(async () => {
-    for (const c of made.reverse()) c.destroy();
+    shop?.destroyCgroups();
     await agent?.stop();
     await receiver?.close();
-    await api?.close();
+    await shop?.api.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -328,11 +292,11 @@ describe('OTLP with Kubernetes workloads', () => {
     await agent.scrapeUntil((s) => select(s, 'tally_kube_pods')[0]?.value === 2, 'both pods listed', 20000);
     const N = 654_321;
     await transfer(webCg, dbCg, N);
-    const sent = await awaitPoint(receiver, 'tally.tcp.sent', { 'k8s.pod.name': web.name }, (p) => p.value === N, 'web\'s bytes over OTLP');
-    assert.deepEqual(sent.attributes, { 'k8s.namespace.name': 'shop', 'k8s.deployment.name': 'web', 'k8s.pod.name': web.name, 'k8s.container.name': 'app', 'process.executable.path': NODE });
-    const rcvd = await awaitPoint(receiver, 'tally.tcp.received', { 'k8s.pod.name': db.name }, (p) => p.value === N, 'db\'s bytes over OTLP');
-    assert.deepEqual(rcvd.attributes, { 'k8s.namespace.name': 'shop', 'k8s.statefulset.name': 'db', 'k8s.pod.name': db.name, 'k8s.container.name': 'postgres', 'process.executable.path': NODE });
+    const sent = await awaitPoint(receiver, 'tally.tcp.sent', { 'k8s.pod.name': shop!.web.name }, (p) => p.value === N, 'web\'s bytes over OTLP');
+    assert.deepEqual(sent.attributes, { 'k8s.namespace.name': 'shop', 'k8s.deployment.name': 'web', 'k8s.pod.name': shop!.web.name, 'k8s.container.name': 'app', 'process.executable.path': NODE });
+    const rcvd = await awaitPoint(receiver, 'tally.tcp.received', { 'k8s.pod.name': shop!.db.name }, (p) => p.value === N, 'db\'s bytes over OTLP');
+    assert.deepEqual(rcvd.attributes, { 'k8s.namespace.name': 'shop', 'k8s.statefulset.name': 'db', 'k8s.pod.name': shop!.db.name, 'k8s.container.name': 'postgres', 'process.executable.path': NODE });
     assert.equal(receiver.latest()!.resource['k8s.node.name'], NODE_NAME);
-    assert.deepEqual(select(await agent.scrape(), 'tally_tcp_sent_bytes_total', { pod: web.name }).map((s) => s.value), [N]);
+    assert.deepEqual(select(await agent.scrape(), 'tally_tcp_sent_bytes_total', { pod: shop!.web.name }).map((s) => s.value), [N]);
   });
 });

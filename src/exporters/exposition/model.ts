@@ -41,13 +41,15 @@ export interface Family {
   native?: NativeHistogram[];
 }
 
-interface RegistryValue {
+/** A sample as the registry's metrics hand it over (get()). */
+export interface RegistryValue {
   labels?: Record<string, string | number>;
   value: number;
   metricName?: string;
 }
 
-interface RegistryItem {
+/** A metric as the registry's metrics hand it over (get()). */
+export interface RegistryItem {
   name: string;
   help: string;
   type: string;

@@ -9,19 +9,7 @@ import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
 import { AggregationTemporality, DataPointType, type DataPoint, type Histogram, type MetricData } from '@opentelemetry/sdk-metrics';
 import type { Registry } from 'prom-client';
 import { otlpName } from './names';
-
-interface RegistryValue {
-  labels?: Record<string, string | number>;
-  value: number;
-  metricName?: string;
-}
-
-interface RegistryItem {
-  name: string;
-  help: string;
-  type: string;
-  values?: RegistryValue[];
-}
+import type { RegistryItem, RegistryValue } from '../exposition/model';
 
 /** What the registry's metrics offer besides the typed interface: get() reads the values. */
 interface Gettable {
