@@ -34,6 +34,15 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile struct tally_pol_config pol = {};
 
+/*
+ * bpf_rdonly_cast (6.2+) gives a pointer read with bpf_probe_read_kernel()
+ * back its type, so what hangs off it is plain loads. User space sets
+ * have_rdonly_cast when the startup probe found it; elsewhere the dead branch
+ * is removed before the verifier would refuse the call, and reads are helpers.
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+const volatile bool have_rdonly_cast = false;
+
 #define AF_INET  2
 #define AF_INET6 10
 #define S_IFMT   00170000
@@ -167,6 +176,27 @@ static __always_inline __u64 syscall_arg(struct pt_regs *regs, __u32 n)
 	}
 }
 
+/*
+ * The same, from the task's saved registers as bpf_task_pt_regs() gives them:
+ * a pointer the verifier knows, so each argument is a plain load rather than
+ * a bpf_probe_read_kernel() call.
+ */
+static __always_inline __u64 task_syscall_arg(struct pt_regs *regs, __u32 n)
+{
+#if defined(__TARGET_ARCH_x86)
+	switch (n) {
+	case 0: return regs->di;
+	case 1: return regs->si;
+	case 2: return regs->dx;
+	case 3: return regs->r10;
+	case 4: return regs->r8;
+	default: return regs->r9;
+	}
+#else
+	return syscall_arg(regs, n);
+#endif
+}
+
 static __always_inline __u64 record_arg(void *record, __u32 offset, __u32 size, bool is_signed)
 {
 	switch (size) {
@@ -233,7 +263,7 @@ enum prog_kind {
 	PROG_RECORD, /* tracepoint: ctx is the event record */
 };
 
-static __always_inline __u64 raw_arg(void *ctx, const volatile struct tally_pol_arg *a, enum prog_kind kind)
+static __always_inline __u64 raw_arg(void *ctx, struct task_struct *task, const volatile struct tally_pol_arg *a, enum prog_kind kind)
 {
 	switch (a->source) {
 	case TALLY_SRC_REGS:
@@ -245,8 +275,9 @@ static __always_inline __u64 raw_arg(void *ctx, const volatile struct tally_pol_
 	case TALLY_SRC_SYSCALL: {
 		/* A syscall's own arguments sit in the user registers it saved;
 		 * the syscall wrapper and sys_enter both get a pointer to them first. */
-		struct pt_regs *regs = kind == PROG_SYS_EXIT ? (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf())
-				       : kind == PROG_REGS ? (struct pt_regs *)PT_REGS_PARM1((struct pt_regs *)ctx)
+		if (kind == PROG_SYS_EXIT)
+			return task_syscall_arg((struct pt_regs *)bpf_task_pt_regs(task), a->index);
+		struct pt_regs *regs = kind == PROG_REGS ? (struct pt_regs *)PT_REGS_PARM1((struct pt_regs *)ctx)
 							 : (struct pt_regs *)((__u64 *)ctx)[0];
 		return syscall_arg(regs, a->index);
 	}
@@ -336,16 +367,23 @@ static __noinline __u32 path_string(struct dentry *dentry, struct vfsmount *vfsm
 	return off;
 }
 
-static __always_inline struct file *fd_file(__u64 fd)
+/*
+ * The current task's file for fd. The walk to the fd table is plain loads
+ * from the task the verifier knows; only the slot, at an index the verifier
+ * cannot bound, takes a bpf_probe_read_kernel().
+ */
+static __always_inline struct file *fd_file(struct task_struct *task, __u64 fd)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct files_struct *files = task->files;
+	struct fdtable *fdt;
 	struct file *f = NULL;
 
-	if (fd >= max)
+	if (!files)
 		return NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
+		return NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]);
 	return f;
 }
 
@@ -454,20 +492,27 @@ static __always_inline void decode_file(struct tally_pol_event *ev, __u32 i, str
 {
 	if (!f)
 		return;
-	if (a->want_file)
-		ev->file_type[i] = BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT;
+	if (a->want_file) {
+		if (have_rdonly_cast) {
+			struct file *typed = bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file));
+
+			ev->file_type[i] = typed->f_inode->i_mode & S_IFMT;
+		} else {
+			ev->file_type[i] = BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT;
+		}
+	}
 	if (a->want_str)
 		ev->str_len[i] = path_string(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), ev->str[i].data);
 }
 
-static __always_inline void decode_args(void *ctx, struct tally_pol_event *ev, enum prog_kind kind)
+static __always_inline void decode_args(void *ctx, struct task_struct *task, struct tally_pol_event *ev, enum prog_kind kind)
 {
 	#pragma unroll
 	for (__u32 i = 0; i < TALLY_POL_ARGS; i++) {
 		if (i >= pol.nargs)
 			break;
 		const volatile struct tally_pol_arg *a = &pol.args[i];
-		__u64 v = raw_arg(ctx, a, kind);
+		__u64 v = raw_arg(ctx, task, a, kind);
 
 		ev->p.val[i] = narrow(v, a);
 		ev->file_type[i] = 0;
@@ -486,7 +531,7 @@ static __always_inline void decode_args(void *ctx, struct tally_pol_event *ev, e
 			break;
 		case TALLY_T_FD:
 			if (a->want_file || a->want_str)
-				decode_file(ev, i, fd_file(ev->p.val[i]), a);
+				decode_file(ev, i, fd_file(task, ev->p.val[i]), a);
 			break;
 		case TALLY_T_PATH:
 			if (a->want_str && v) {
@@ -842,9 +887,11 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 	/* The binary labels the event only if keyed by binary and the task owns it. */
 	bool labels_binary = key_by_binary && (pol.owner_arg == TALLY_POL_NONE || pol.task_context);
 
+	struct task_struct *task = bpf_get_current_task_btf();
+
 	ev->p.owner = 0;
-	ev->p.binary = labels_binary || pol.match_binaries ? tally_binary_of(bpf_get_current_task_btf()) : 0;
-	decode_args(ctx, ev, kind);
+	ev->p.binary = labels_binary || pol.match_binaries ? tally_binary_of(task) : 0;
+	decode_args(ctx, task, ev, kind);
 	if (!selected(ev))
 		return 0;
 	/* An event owned by a socket may fire in softirq or a timer: the task on the CPU is not its binary. */

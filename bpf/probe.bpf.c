@@ -8,6 +8,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -45,4 +46,18 @@ SEC("uprobe")
 int probe_uprobe(void *ctx)
 {
 	return 0;
+}
+
+/*
+ * Kernel functions, probed the same way: weak, so on a kernel without one
+ * libbpf leaves the call unresolved and only this program fails to load.
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+SEC("raw_tp/sched_process_exit")
+int probe_kfunc_bpf_rdonly_cast(void *ctx)
+{
+	struct task_struct *t = bpf_rdonly_cast(ctx, bpf_core_type_id_kernel(struct task_struct));
+
+	return t ? 0 : 1;
 }

@@ -80,34 +80,36 @@ const WRITER = [
   'print("ok", flush=True)',
 ].join('\n');
 
-describe('built-in policy file-writes', () => {
-  const SYSCALLS = ['write', 'pwrite64', 'writev', 'pwritev', 'pwritev2'] as const;
-  const sc = useScenario(['--metrics-label-filter', 'workload'], [...SYSCALLS]);
+// Where the kernel lacks bpf_rdonly_cast (before 6.2) the file's type is read with helpers instead.
+for (const kernel of ['', 'bpf_rdonly_cast']) {
+  describe(`built-in policy file-writes${kernel ? ` (a kernel without ${kernel})` : ''}`, () => {
+    const SYSCALLS = ['write', 'pwrite64', 'writev', 'pwritev', 'pwritev2'] as const;
+    const sc = useScenario(['--metrics-label-filter', 'workload'], [...SYSCALLS], { env: { TALLY_KERNEL_WITHOUT: kernel } });
 
-  it('counts exact bytes through each write syscall, and nothing for pipes, sockets or terminals', async () => {
-    const dir = fs.mkdtempSync('/tmp/tally-writes-');
-    try {
-      const bytes = new Map(SYSCALLS.map((s, i) => [s, 1000 + 111 * i]));
-      const expected = new Map<string, number>();
-      for (const how of SYSCALLS) {
-        const child = sc.cg[how].spawn('/usr/bin/python3', ['-c', WRITER, how, `${dir}/${how}`, String(bytes.get(how))]);
-        let err = '';
-        child.stderr!.on('data', (d) => (err += d));
-        assert.equal((await waitExit(child, 20000)).code, 0, err);
-        // The spawning shell moved itself into the cgroup by writing "PID\n" to
-        // cgroup.procs, a regular file: that write counts too, as it should.
-        expected.set(how, bytes.get(how)! + `${child.pid}\n`.length);
+    it('counts exact bytes through each write syscall, and nothing for pipes, sockets or terminals', async () => {
+      const dir = fs.mkdtempSync('/tmp/tally-writes-');
+      try {
+        const bytes = new Map(SYSCALLS.map((s, i) => [s, 1000 + 111 * i]));
+        const expected = new Map<string, number>();
+        for (const how of SYSCALLS) {
+          const child = sc.cg[how].spawn('/usr/bin/python3', ['-c', WRITER, how, `${dir}/${how}`, String(bytes.get(how))]);
+          let err = '';
+          child.stderr!.on('data', (d) => (err += d));
+          assert.equal((await waitExit(child, 20000)).code, 0, err);
+          // The spawning shell moved itself into the cgroup by writing "PID\n" to
+          // cgroup.procs, a regular file: that write counts too, as it should.
+          expected.set(how, bytes.get(how)! + `${child.pid}\n`.length);
+        }
+        const s = await sc.agent.scrape();
+        for (const how of SYSCALLS) {
+          assert.deepEqual(select(s, WRITTEN, { workload: sc.cg[how].name }).map((x) => x.value), [expected.get(how)], how);
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
       }
-      const s = await sc.agent.scrape();
-      for (const how of SYSCALLS) {
-        assert.deepEqual(select(s, WRITTEN, { workload: sc.cg[how].name }).map((x) => x.value), [expected.get(how)], how);
-      }
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
-});
-
+}
 
 describe('built-in policy tcp-bytes: the send-size histogram', () => {
   const sc = useScenario(['--metrics-label-filter', 'workload'], ['sender', 'receiver']);

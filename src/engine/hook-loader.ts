@@ -44,6 +44,7 @@ export function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: HookLoadOp
       constants: {
         key_by_binary: Buffer.from([keyByBinary ? 1 : 0]),
         key_by_cgroup: Buffer.from([keyByCgroup ? 1 : 0]),
+        have_rdonly_cast: Buffer.from([ctx.features.get('bpf_rdonly_cast')?.ok ? 1 : 0]),
       },
       maxEntries: {
         tally_pol_lpm: Math.max(1, plan.lpm.length),

@@ -11,6 +11,19 @@ import { explain } from '../bpf/loader';
 
 export const PROBED = ['fentry', 'kprobe', 'tp_btf', 'raw_tp', 'tracepoint', 'uprobe'] as const;
 export type ProbedAttach = (typeof PROBED)[number];
+/** Kernel functions the engine uses where they exist (bpf/probe.bpf.c: probe_kfunc_NAME). */
+export const PROBED_KFUNCS = ['bpf_rdonly_cast'] as const;
+export type ProbedKfunc = (typeof PROBED_KFUNCS)[number];
+export type ProbedFeature = ProbedAttach | ProbedKfunc;
+
+/**
+ * Features to treat as missing whatever the kernel says, comma-separated
+ * (TALLY_KERNEL_WITHOUT=bpf_rdonly_cast,tp_btf): how the tests run the paths
+ * an older or locked-down kernel takes.
+ */
+function pretendMissing(): Set<string> {
+  return new Set((process.env.TALLY_KERNEL_WITHOUT ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+}
 
 export interface Support {
   ok: boolean;
@@ -18,7 +31,7 @@ export interface Support {
   reason?: string;
 }
 
-export type KernelFeatures = ReadonlyMap<ProbedAttach, Support>;
+export type KernelFeatures = ReadonlyMap<ProbedFeature, Support>;
 
 /** The C library of this process, a uprobe target every Linux host has. */
 function libcPath(): string | undefined {
@@ -27,9 +40,14 @@ function libcPath(): string | undefined {
 }
 
 export function probeKernel(kernelBtfPath?: string): KernelFeatures {
-  const out = new Map<ProbedAttach, Support>();
-  for (const kind of PROBED) {
-    const program = `probe_${kind}`;
+  const out = new Map<ProbedFeature, Support>();
+  const missing = pretendMissing();
+  for (const kind of [...PROBED, ...PROBED_KFUNCS]) {
+    if (missing.has(kind)) {
+      out.set(kind, { ok: false, reason: 'ENOTSUP: left out by TALLY_KERNEL_WITHOUT' });
+      continue;
+    }
+    const program = `probe_${(PROBED_KFUNCS as readonly string[]).includes(kind) ? 'kfunc_' : ''}${kind}`;
     const obj = new (native().BpfObject)(bpfObjectPath('probe'), kernelBtfPath ? { kernelBtfPath } : undefined);
     try {
       for (const p of obj.programs()) obj.setAutoload(p.name, p.name === program);
@@ -53,5 +71,5 @@ export function probeKernel(kernelBtfPath?: string): KernelFeatures {
 }
 
 export function describeFeatures(f: KernelFeatures): string {
-  return PROBED.map((k) => `${k}=${f.get(k)?.ok ? 'yes' : 'no'}`).join(' ');
+  return [...PROBED, ...PROBED_KFUNCS].map((k) => `${k}=${f.get(k)?.ok ? 'yes' : 'no'}`).join(' ');
 }
