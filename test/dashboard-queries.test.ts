@@ -155,7 +155,8 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
       }
     }`);
 
-    const flags = ['--kubeconfig', shop.api.writeKubeconfig(dir), '--node-name', NODE_NAME, '--policy-dir', path.join(dir, 'policies')];
+    // --bpf-stats on: the BPF overhead panels and alert read the kernel's statistics.
+    const flags = ['--kubeconfig', shop.api.writeKubeconfig(dir), '--node-name', NODE_NAME, '--policy-dir', path.join(dir, 'policies'), '--bpf-stats', 'on'];
     // OTLP to a port nobody listens on, so the export panels have failures to show.
     flags.push('--otlp-endpoint', `http://127.0.0.1:${await closedPort()}`, '--otlp-interval', '1s');
     agent = await AgentProcess.start(flags);

@@ -70,7 +70,7 @@ describe('a uprobe policy', () => {
     fs.mkdirSync(policies);
     fs.writeFileSync(path.join(policies, 'uprobe.yaml'), policy(binary));
     cg = TestCgroup.create('uprobe');
-    agent = await AgentProcess.start(['--metrics-label-filter', 'workload,binary', '--builtin-policies', 'none', '--policy-dir', policies]);
+    agent = await AgentProcess.start(['--metrics-label-filter', 'workload,binary', '--builtin-policies', 'none', '--policy-dir', policies, '--bpf-stats', 'on']);
   });
   after(async () => {
     cg?.destroy();
@@ -98,5 +98,22 @@ describe('a uprobe policy', () => {
     assert.equal(Math.max(...buckets.map((b) => b.value)), matching.length);
     const hooks = select(s, 'tally_bpf_hook_attached', { object: 'policy/test-uprobe' });
     assert.deepEqual(hooks.map((h) => [h.labels.hook, h.labels.attach_type, h.value]), [[`uprobe:${binary}:tally_probe_me`, 'uprobe', 1]]);
+    // Only this program calls the function, so the kernel's statistics (--bpf-stats on) saw every call, selected or not.
+    const hook = { object: 'policy/test-uprobe', hook: `uprobe:${binary}:tally_probe_me` };
+    assert.deepEqual(select(s, 'tally_bpf_program_runs_total', hook).map((x) => x.value), [N]);
+    const seconds = select(s, 'tally_bpf_program_run_seconds_total', hook).map((x) => x.value);
+    assert.equal(seconds.length, 1);
+    assert.ok(seconds[0] > 0 && seconds[0] < N * 1e-4, `${seconds[0]} s for ${N} runs of entry and return`);
+  });
+
+  it('leaves the kernel\'s BPF statistics alone by default, and has no run-time metrics then', async () => {
+    const other = await AgentProcess.start(['--builtin-policies', 'none', '--policy-dir', policies]);
+    try {
+      const s = await other.scrape();
+      assert.deepEqual(select(s, 'tally_bpf_program_runs_total'), []);
+      assert.deepEqual(select(s, 'tally_bpf_program_run_seconds_total'), []);
+    } finally {
+      await other.stop();
+    }
   });
 });

@@ -35,8 +35,9 @@ Flags:
   --log-level LEVEL              ${LOG_LEVELS.join(', ')} (default "info")
   --kernel-btf FILE              kernel BTF to use instead of /sys/kernel/btf/vmlinux
   --bpf-map-capacity N           entries of the in-kernel counter map (default 16384)
-  --bpf-stats on|off             have the kernel time every BPF program, for the run-time
-                                 metrics (costs each program run ~20 ns; default "on")
+  --bpf-stats on|off             have the kernel time every BPF program of the host, for the
+                                 run-time metrics (costs every program run, tally's or not,
+                                 two clock reads; default "off")
   --binary-cache-capacity N      executable paths kept in user space (default 16384)
   --policy-dir DIR               your policy files (MetricsPolicy or Tetragon TracingPolicy YAML),
                                  applied as they are added, changed or removed, and on SIGHUP
@@ -108,7 +109,7 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
         kubeconfig: { type: 'string' },
         'node-name': { type: 'string' },
         'bpf-map-capacity': { type: 'string', default: '16384' },
-        'bpf-stats': { type: 'string', default: 'on' },
+        'bpf-stats': { type: 'string', default: 'off' },
         'binary-cache-capacity': { type: 'string', default: '16384' },
         'policy-dir': { type: 'string' },
         'builtin-policies': { type: 'string', default: BUILTIN_POLICIES.join(',') },

@@ -14,8 +14,8 @@ export interface MetricSpec {
   labels: readonly string[];
   /** True when the series also carry the label filter's labels (namespace, workload, pod, binary). */
   filterLabels?: boolean;
-  /** Exposed only when the agent runs with that source (Kubernetes) or export (OTLP). */
-  onlyWith?: 'kubernetes' | 'otlp';
+  /** Exposed only when the agent runs with that source (Kubernetes), export (OTLP) or the kernel's BPF statistics (--bpf-stats on). */
+  onlyWith?: 'kubernetes' | 'otlp' | 'bpf-stats';
 }
 
 export const BUILD_INFO: MetricSpec = {
@@ -264,15 +264,17 @@ export const SCRAPE_READ_SECONDS: MetricSpec = {
 export const PROGRAM_RUN_SECONDS: MetricSpec = {
   name: 'tally_bpf_program_run_seconds_total',
   type: 'counter',
-  help: 'Time tally\'s BPF programs have run in the kernel, all programs of a hook together (entry and return), as the kernel\'s BPF statistics measure it (--bpf-stats on). Starts over when a policy is replaced.',
+  help: 'Time tally\'s BPF programs have run in the kernel, all programs of a hook together (entry and return), as the kernel\'s BPF statistics measure it. Starts over when a policy is replaced.',
   labels: ['object', 'hook', 'program'],
+  onlyWith: 'bpf-stats',
 };
 
 export const PROGRAM_RUNS: MetricSpec = {
   name: 'tally_bpf_program_runs_total',
   type: 'counter',
-  help: 'Events tally\'s BPF programs have handled (runs of a hook\'s first program; --bpf-stats on); run seconds over runs is the cost per event, its return program included.',
+  help: 'Events tally\'s BPF programs have handled (runs of a hook\'s first program); run seconds over runs is the cost per event, its return program included.',
   labels: ['object', 'hook', 'program'],
+  onlyWith: 'bpf-stats',
 };
 
 export const HOST_CPUS: MetricSpec = {

@@ -57,8 +57,8 @@ The agent's flags, as YAML "flag-name: value" lines: the one list from which
 configmap.yaml writes the flags ConfigMap and the DaemonSet derives an
 environment variable and a --flag=$(VAR) argument per flag.
 
-A flag the agent does not have yet (--otlp-*, --policy-dir are being added)
-appears only when its value is set, so the defaults run on today's agent.
+Flags whose default means "none" (--otlp-*, --policy-dir) appear only when
+their value is set.
 Numbers go through int: Helm reads values.yaml numbers as float64, which
 print as 1e+06 from a million up.
 */}}
@@ -67,6 +67,7 @@ metrics-label-filter: {{ join "," .Values.config.labelFilter | quote }}
 metrics-series-limit: {{ .Values.config.seriesLimit | int | quote }}
 metrics-series-ttl: {{ .Values.config.seriesTtl | quote }}
 log-level: {{ .Values.config.logLevel | quote }}
+bpf-stats: {{ if .Values.config.bpfStats }}"on"{{ else }}"off"{{ end }}
 {{- if .Values.otlp.endpoint }}
 otlp-endpoint: {{ .Values.otlp.endpoint | quote }}
 otlp-protocol: {{ .Values.otlp.protocol | quote }}
