@@ -15,6 +15,7 @@ import { TestCgroup } from './helpers/cgroup';
 import { FakeKubeApi } from './helpers/fake-kube-api';
 import { containerId, KubeShop, ShopPod } from './helpers/kube-shop';
 import { kernelCounters, kernelLabelSets } from './helpers/kernel-maps';
+import { BUCKET_SUM } from '../src/bpf/layout';
 import { kernelIdOf, select } from './helpers/prom-text';
 import { transfer } from './helpers/tcp-traffic';
 import { waitFor } from './helpers/cleanup';
@@ -179,9 +180,10 @@ describe('filter namespace,workload: 50 pods of one Deployment', () => {
     const second = await round((i) => 2000 + 3 * i);
     const entries = kernelCounters(agent.child.pid!);
     assert.deepEqual(entries.filter((e) => e.flags === 0 && ours.has(e.cgroupId)), [], 'no raw entry for the pods');
-    const sentId = kernelIdOf(await agent.scrape(), SENT);
-    const shared = entries.filter((e) => e.flags === 2 && e.cgroupId === BigInt(labelSet!) && e.metric === sentId);
-    assert.equal(shared.length, 1, 'one kernel entry for sent bytes');
+    // Sent bytes are the send-size histogram's sum in the kernel.
+    const sendSizeId = kernelIdOf(await agent.scrape(), 'tally_tcp_send_size_bytes');
+    const shared = entries.filter((e) => e.flags === 2 && e.cgroupId === BigInt(labelSet!) && e.metric === sendSizeId && e.bucket === BUCKET_SUM);
+    assert.equal(shared.length, 1, 'one kernel entry for the sum of bytes sent');
     // The agent's own account of its map agrees: 50 pods sending added one
     // entry per metric they touched (bytes sent and received, the execs, exits
     // and file writes of the hopper, the buckets of the send-size histogram),

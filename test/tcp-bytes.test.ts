@@ -9,12 +9,14 @@ import * as fs from 'node:fs';
 import { AgentProcess } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { kernelCounters } from './helpers/kernel-maps';
+import { BUCKET_SUM } from '../src/bpf/layout';
 import { kernelIdOf, select, sum } from './helpers/prom-text';
 import { transfer } from './helpers/tcp-traffic';
 import { waitFor } from './helpers/cleanup';
 
 const SENT = 'tally_tcp_sent_bytes_total';
 const RECEIVED = 'tally_tcp_received_bytes_total';
+const SEND_SIZE = 'tally_tcp_send_size_bytes';
 
 const NODE = fs.realpathSync(process.execPath);
 const PYTHON = fs.realpathSync('/usr/bin/python3');
@@ -73,12 +75,14 @@ describe('TCP bytes with --metrics-label-filter workload', () => {
     assert.deepEqual(select(series, SENT, { workload: sender.name }).map((s) => s.value), [N + M]);
     assert.deepEqual(select(series, RECEIVED, { workload: receiver.name }).map((s) => s.value), [N + M]);
 
-    // In the kernel: one entry for (sender cgroup, sent), not keyed by binary.
-    const sentId = kernelIdOf(series, SENT);
-    const entries = kernelCounters(agent.child.pid!).filter((e) => e.cgroupId === sender.id && e.metric === sentId);
-    assert.equal(entries.length, 1);
-    assert.equal(entries[0].binaryId, 0n);
-    assert.equal(entries[0].value, BigInt(N + M));
+    // In the kernel: one entry for (sender cgroup, sum of send sizes), not keyed
+    // by binary; the sent-bytes counter is read from it and has no entry of its own.
+    const kernel = kernelCounters(agent.child.pid!);
+    const sums = kernel.filter((e) => e.cgroupId === sender.id && e.metric === kernelIdOf(series, SEND_SIZE) && e.bucket === BUCKET_SUM);
+    assert.equal(sums.length, 1);
+    assert.equal(sums[0].binaryId, 0n);
+    assert.equal(sums[0].value, BigInt(N + M));
+    assert.deepEqual(kernel.filter((e) => e.metric === kernelIdOf(series, SENT)), []);
   });
 });
 

@@ -57,6 +57,11 @@ export interface CounterMetric {
    * units of 2^-30 s so that every bound is a power of two in seconds).
    */
   unitLog2?: number;
+  /**
+   * A counter the kernel does not count: it is the sum of the histogram
+   * with this id (same hooks, value and labels; engine/derived-counters.ts).
+   */
+  sumOf?: number;
 }
 
 export interface KernelCountersOptions {
@@ -120,6 +125,8 @@ export class KernelCounters {
   private readonly memo: ScrapeMemo<Snapshot>;
   private readonly metrics = new Map<number, Defined>();
   private readonly families = new Map<string, Family>();
+  /** Histogram id -> the counters read from its sum. */
+  private readonly sums = new Map<number, Defined[]>();
   readonly staleness: Staleness;
   private readonly sweepTimer: NodeJS.Timeout;
   private backlogTimer?: NodeJS.Timeout;
@@ -204,7 +211,7 @@ export class KernelCounters {
     if (this.metrics.has(metric.id)) throw new Error(`metric id ${metric.id} is taken by ${this.metrics.get(metric.id)!.metric.name}`);
     let family = this.families.get(metric.name);
     if (family && family.type !== metric.type) throw new Error(`${metric.name} is already a ${family.type}`);
-    this.reserveOverflow(metric);
+    if (metric.sumOf === undefined) this.reserveOverflow(metric);
     if (!family) {
       const f: Family = {
         name: metric.name,
@@ -219,7 +226,9 @@ export class KernelCounters {
       this.families.set(metric.name, (family = f));
     }
     family.ids.add(metric.id);
-    this.metrics.set(metric.id, { metric, family });
+    const defined = { metric, family };
+    this.metrics.set(metric.id, defined);
+    if (metric.sumOf !== undefined) this.sums.set(metric.sumOf, [...(this.sums.get(metric.sumOf) ?? []), defined]);
     this.invalidate();
   }
 
@@ -258,6 +267,12 @@ export class KernelCounters {
       const d = this.metrics.get(id);
       if (!d) continue;
       this.metrics.delete(id);
+      this.sums.delete(id);
+      if (d.metric.sumOf !== undefined) {
+        const rest = (this.sums.get(d.metric.sumOf) ?? []).filter((x) => x !== d);
+        if (rest.length) this.sums.set(d.metric.sumOf, rest);
+        else this.sums.delete(d.metric.sumOf);
+      }
       this.staleness.dropMetric(id);
       d.family.ids.delete(id);
       if (d.family.ids.size === 0) {
@@ -417,33 +432,32 @@ export class KernelCounters {
   private fold(byName: Map<string, Map<string, SeriesValues>>, e: CounterEntry, pending: Set<bigint>): void {
     const d = this.metrics.get(e.key.metric);
     if (!d) return; // a metric being undefined
-    const series = byName.get(d.family.name)!;
     const bucket = e.key.bucket ?? 0;
-    const histogram = d.family.type === 'histogram';
     if (e.key.flags === KEY_OVERFLOW) {
-      if (e.value !== 0) add(series, OVERFLOW_KEY, OVERFLOW_LABELS, histogram, bucket, e.value);
+      if (e.value !== 0) this.addTo(byName, e.key.metric, OVERFLOW_KEY, OVERFLOW_LABELS, bucket, e.value);
       return;
     }
     const labels = this.staleness.labelsOf(e.key);
-    if (labels) add(series, labels.key, labels.labels, histogram, bucket, e.value);
+    if (labels) this.addTo(byName, e.key.metric, labels.key, labels.labels, bucket, e.value);
     else if (e.key.flags !== KEY_LABEL_SET) pending.add(e.key.cgroupId); // held back until its labels are final
+  }
+
+  /** Adds a kernel value to its metric's series, and a histogram's sum to the counters read from it. */
+  private addTo(byName: Map<string, Map<string, SeriesValues>>, metric: number, key: string, labels: Readonly<Record<string, string>>, bucket: number, value: number): void {
+    const d = this.metrics.get(metric);
+    if (!d) return;
+    add(byName.get(d.family.name)!, key, labels, d.family.type === 'histogram', bucket, value);
+    if (bucket !== BUCKET_SUM) return;
+    for (const c of this.sums.get(metric) ?? []) add(byName.get(c.family.name)!, key, labels, false, 0, value);
   }
 
   /** What fold-in and staleness moved out of the kernel map still counts. */
   private addRetired(byName: Map<string, Map<string, SeriesValues>>): void {
     for (const [metric, held] of this.staleness.held) {
-      const d = this.metrics.get(metric);
-      if (!d) continue;
-      const series = byName.get(d.family.name)!;
-      const histogram = d.family.type === 'histogram';
-      for (const [key, h] of held) for (const [b, v] of h.buckets) add(series, key, h.labels, histogram, b, v);
+      for (const [key, h] of held) for (const [b, v] of h.buckets) this.addTo(byName, metric, key, h.labels, b, v);
     }
     for (const [metric, buckets] of this.staleness.heldOverflow) {
-      const d = this.metrics.get(metric);
-      if (!d) continue;
-      const series = byName.get(d.family.name)!;
-      const histogram = d.family.type === 'histogram';
-      for (const [b, v] of buckets) add(series, OVERFLOW_KEY, OVERFLOW_LABELS, histogram, b, v);
+      for (const [b, v] of buckets) this.addTo(byName, metric, OVERFLOW_KEY, OVERFLOW_LABELS, b, v);
     }
   }
 

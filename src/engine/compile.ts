@@ -45,6 +45,8 @@ export interface CompileContext {
   syscalls: Readonly<Record<string, number>>;
   /** The metric id each of the hook's metrics counts under. */
   metricId(metric: Metric): number;
+  /** A counter read from a histogram's sum (derived-counters.ts): not counted in the kernel. */
+  derived?(metric: Metric): boolean;
   /** For a metric with constant labels (tally_policy_events_total): the value that stands for them in the key. */
   constLabel?(metric: Metric): number | undefined;
   /** Tracepoint formats (tracefs); replaceable in tests. */
@@ -113,7 +115,7 @@ class PlanBuilder {
 
   plan(): HookPlan {
     const selectors = this.hook.selectors.map((s) => this.selector(s));
-    const metrics = this.hook.metrics.map((m, i) => this.metric(m, i));
+    const metrics = this.hook.metrics.filter((m) => !this.ctx.derived?.(m)).map((m, i) => this.metric(m, i));
     const ways = this.attachWays();
     const candidates: PlannedCandidate[] = [];
     const unavailable: Array<{ attach: string; reason: string }> = [];

@@ -12,6 +12,7 @@
 import { Registry } from 'prom-client';
 import { describeHook, HookResult, LoadedObject } from '../bpf/loader';
 import { CounterMetric, KernelCounters } from '../collectors/kernel-counters';
+import { derivedCounters } from './derived-counters';
 import { LABEL_OVERFLOW, LATENCY_UNIT_LOG2 } from '../bpf/layout';
 import { FilterLabel } from '../labels/label-filter';
 import { Logger } from '../util/log';
@@ -115,9 +116,13 @@ export class PolicyManager {
       }
       return id;
     };
+    const derived = derivedCounters(policy);
     // Overflow entries exist before any hook attaches, so no early event finds none.
     try {
-      for (const m of policy.hooks.flatMap((h) => h.metrics)) this.opts.counters.reserveOverflow({ id: idOf(m), name: m.name, type: m.type });
+      for (const m of policy.hooks.flatMap((h) => h.metrics)) {
+        const id = idOf(m); // derived counters too: they are defined, under an id the kernel never writes
+        if (!derived.has(m.name)) this.opts.counters.reserveOverflow({ id, name: m.name, type: m.type });
+      }
     } catch (e) {
       this.release(metricIds);
       return this.failed(policy, policy.file, [(e as Error).message]);
@@ -135,6 +140,7 @@ export class PolicyManager {
         features: this.opts.features,
         syscalls: this.opts.syscalls,
         metricId: idOf,
+        derived: (m) => derived.has(m.name),
         constLabel: () => hookNumber.get(hook),
       };
       const { result, loaded } = loadPolicyHook(hook, ctx, {
@@ -163,7 +169,8 @@ export class PolicyManager {
     for (const [metricName, id] of ids) {
       const m = policy.hooks.flatMap((h) => h.metrics).find((x) => x.name === metricName)!;
       const hook = policy.hooks.find((h) => h.metrics.includes(m))!;
-      this.opts.counters.define(this.counterMetric(m, id, hook, policy), this.opts.registry);
+      const sumOf = derived.get(metricName);
+      this.opts.counters.define({ ...this.counterMetric(m, id, hook, policy), ...(sumOf ? { sumOf: ids.get(sumOf)! } : {}) }, this.opts.registry);
       if (metricName !== TETRAGON_EVENTS_METRIC) this.owners.set(metricName, name);
     }
     const state: PolicyState = policy.state === 'partial' ? 'partial' : 'ok';
