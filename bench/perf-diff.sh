@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Where a policy's per-send cost goes: perf samples of one CPU running
-# sendloop (sender and sink pinned to it), without the agent and with it,
-# per kernel symbol, as nanoseconds per send.
+# Where a policy's per-event cost goes: perf samples of one CPU running a
+# loop, without the agent and with it, per symbol, as nanoseconds per call.
 #   bash bench/perf-diff.sh [agent flags...]   (default: --builtin-policies tcp-bytes)
+#   LOOP=write bash bench/perf-diff.sh --builtin-policies file-writes
+# LOOP=send (default): sendloop, sender and sink pinned to the CPU;
+# LOOP=write: syscallloop writing 64 bytes to a file on tmpfs.
 # Needs perf; run after npm run build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
+LOOP=${LOOP:-send}
 FLAGS=("$@")
 [ ${#FLAGS[@]} -gt 0 ] || FLAGS=(--builtin-policies tcp-bytes --metrics-label-filter workload --bpf-stats off)
 tmp=$(mktemp -d)
 agent=
-cleanup() { [ -n "$agent" ] && kill "$agent" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+cleanup() { [ -n "$agent" ] && kill "$agent" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp" "/dev/shm/tally-perf-writes.$$"; }
 trap cleanup EXIT
 
 record() { # $1: output
+  if [ "$LOOP" = write ]; then
+    perf record -q -C 1 -o "$1" -- taskset -c 1 build/bench/syscallloop write "/dev/shm/tally-perf-writes.$$" "$N" 64 >/dev/null 2>&1
+    return
+  fi
   coproc SINK { taskset -c 1 build/bench/sendloop sink; }
   local sink=$SINK_PID
   read -r -u "${SINK[0]}" port
@@ -44,8 +51,8 @@ freq = 4000  # perf's default sampling rate: one sample is 250 µs of CPU
 a, b = load('none'), load('agent')
 rows = sorted(((b.get(s, 0) - a.get(s, 0), s) for s in set(a) | set(b)), reverse=True)
 ns = lambda samples: samples * 1e9 / freq / n
-print(f'added per send: {ns(sum(b.values()) - sum(a.values())):.0f} ns')
-print('| symbol | added ns per send |\n| --- | ---: |')
+print(f'added per call: {ns(sum(b.values()) - sum(a.values())):.0f} ns')
+print('| symbol | added ns per call |\n| --- | ---: |')
 for d, s in rows[:20]:
     print(f'| `{s}` | {ns(d):.0f} |')
 PY

@@ -31,3 +31,7 @@ int empty_sys_enter(void *ctx) { return 0; }
 
 SEC("raw_tp/sys_exit")
 int empty_sys_exit(void *ctx) { return 0; }
+
+/* file-writes' hook where there is no fentry: the syscall's own sys_exit tracepoint. */
+SEC("tracepoint/syscalls/sys_exit_write")
+int empty_sys_exit_write(void *ctx) { return 0; }
