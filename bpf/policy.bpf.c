@@ -35,10 +35,11 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile struct tally_pol_config pol = {};
 
 /*
- * bpf_rdonly_cast (6.2+) gives a pointer read with bpf_probe_read_kernel()
- * back its type, so what hangs off it is plain loads. User space sets
- * have_rdonly_cast when the startup probe found it; elsewhere the dead branch
- * is removed before the verifier would refuse the call, and reads are helpers.
+ * bpf_rdonly_cast gives a kernel pointer that came as a plain number its
+ * type back (or, cast to void, makes it memory to read at any offset), so
+ * what hangs off it is plain loads instead of bpf_probe_read_kernel() calls.
+ * User space sets have_rdonly_cast when the startup probe found both uses
+ * work; elsewhere the dead branches go before the verifier would refuse them.
  */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 const volatile bool have_rdonly_cast = false;
@@ -369,8 +370,8 @@ static __noinline __u32 path_string(struct dentry *dentry, struct vfsmount *vfsm
 
 /*
  * The current task's file for fd. The walk to the fd table is plain loads
- * from the task the verifier knows; only the slot, at an index the verifier
- * cannot bound, takes a bpf_probe_read_kernel().
+ * from the task the verifier knows; the slot, at an index the verifier
+ * cannot bound, is read through a cast to void, or else a helper.
  */
 static __always_inline struct file *fd_file(struct task_struct *task, __u64 fd)
 {
@@ -383,6 +384,11 @@ static __always_inline struct file *fd_file(struct task_struct *task, __u64 fd)
 	fdt = files->fdt;
 	if (!fdt || fd >= fdt->max_fds)
 		return NULL;
+	if (have_rdonly_cast) {
+		struct file **fds = bpf_rdonly_cast(fdt->fd, 0);
+
+		return fds[fd];
+	}
 	bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]);
 	return f;
 }

@@ -54,10 +54,17 @@ int probe_uprobe(void *ctx)
  */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
-SEC("raw_tp/sched_process_exit")
-int probe_kfunc_bpf_rdonly_cast(void *ctx)
+/*
+ * Both ways the engine casts: to a kernel struct (6.2+), and to void, untyped
+ * memory read at a variable offset (later kernels). A kernel with only the
+ * first gets the helper reads for both.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(probe_kfunc_bpf_rdonly_cast, struct task_struct *task)
 {
-	struct task_struct *t = bpf_rdonly_cast(ctx, bpf_core_type_id_kernel(struct task_struct));
+	__u32 i = bpf_get_prandom_u32() & 7;
+	struct file **fds = bpf_rdonly_cast(task->files->fdt->fd, 0);
+	struct file *f = bpf_rdonly_cast(fds[i], bpf_core_type_id_kernel(struct file));
 
-	return t ? 0 : 1;
+	return f->f_inode ? 0 : 1;
 }
