@@ -769,11 +769,14 @@ static __always_inline __u64 label_value(struct tally_pol_event *ev, const volat
 {
 	if (l->kind == TALLY_LABEL_CONST)
 		return l->slot;
+
 	if (l->kind == TALLY_LABEL_PREFIX) {
 		long index = lpm_find(ev, l->arg, TALLY_F_STRING, l->slot);
 		return index >= 0 ? (__u64)index + 1 : TALLY_LABEL_OVERFLOW;
 	}
-	return capped(int_field(ev, l->arg, l->field), l);
+	__u64 v = int_field(ev, l->arg, l->field);
+
+	return l->kind == TALLY_LABEL_BOUNDED ? v : capped(v, l);
 }
 
 static __always_inline void compute_labels(struct tally_pol_event *ev)

@@ -119,6 +119,7 @@ enum tally_pol_label_kind {
 	TALLY_LABEL_CAPPED = 1, /* an integer field; the first `cap` distinct values, then TALLY_LABEL_OVERFLOW */
 	TALLY_LABEL_PREFIX = 2, /* 1 + index of the prefix (LPM under `slot`) the string starts with, else overflow */
 	TALLY_LABEL_CONST = 3,  /* always `slot`: which hook counted (tally_policy_events_total) */
+	TALLY_LABEL_BOUNDED = 4, /* an integer field with fewer values than its cap (exitStatus: 3): as is, nothing to track */
 };
 
 struct tally_pol_label {

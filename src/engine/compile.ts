@@ -10,7 +10,7 @@
  */
 import * as os from 'node:os';
 import { CandidateProgram } from '../bpf/loader';
-import { Arg, ArgFilter, ExtraLabel, Hook, KprobeHook, Metric, Selector, TracepointHook, UprobeHook } from '../policy/model';
+import { Arg, ArgFilter, EXIT_STATUSES, ExtraLabel, Hook, KprobeHook, Metric, Selector, TracepointHook, UprobeHook } from '../policy/model';
 import { binaryIdOfPath } from './binary-id';
 import {
   ArgConfig, ArgKind, binaryKey, encodeHookConfig, Field, FilterConfig, HookConfig, LabelConfig, LabelKind, lpmKey, MetricConfig, Op, POL,
@@ -304,6 +304,8 @@ class PlanBuilder {
     const field = l.field ? FIELDS[l.field] : Field.value;
     if (field === Field.saddr || field === Field.daddr) throw new CompileError(`label ${l.name}: address labels are not supported by the engine yet`);
     const cap = l.maxValues ?? 1;
+    // A field that cannot take more values than the cap needs no map of values seen (a hash lookup per event).
+    if (field === Field.exitStatus && cap >= EXIT_STATUSES.length) return { kind: LabelKind.bounded, arg, field, slot: 0, cap };
     this.seenCapacity += cap;
     return { kind: LabelKind.capped, arg, field, slot: seenSlot, cap };
   }
