@@ -329,6 +329,7 @@ describe('helm chart with default values', () => {
       'metrics-series-limit': '2000',
       'metrics-series-ttl': '1m',
       'log-level': 'info',
+      'bpf-stats': 'off',
     });
     const viaEnv = (container(r).args as string[]).filter((a) => a.includes('$('));
     assert.deepEqual(viaEnv.map((a) => a.replace(/=.*/, '')).sort(), Object.keys(cm.data).map((k) => `--${k}`).sort());

@@ -175,7 +175,12 @@ export class KernelCounters {
       },
       extraLabels: (key) => this.extraLabels(key),
       podDeletedAt: (id) => opts.labeler.podDeletedAt(id),
-      forget: (metric, key) => this.metrics.get(metric)?.family.limiter.forget(key) ?? 'unknown',
+      forget: (metric, key) => {
+        const f = this.metrics.get(metric)?.family;
+        if (!f) return 'unknown';
+        for (const m of this.mirrorsOf(f)) m.limiter.forget(key);
+        return f.limiter.forget(key);
+      },
       cgroupGone: (id) => opts.cgroupGone?.(id),
     });
     // Sweep often enough that a series outlives its TTL by at most a quarter of it.
@@ -383,16 +388,30 @@ export class KernelCounters {
     // included, which prom-client collects concurrently) sees the same state.
     const series = new Map<string, SeriesValues[]>();
     const now = Date.now();
-    for (const [name, all] of byName) series.set(name, this.limit(this.families.get(name)!, all, now));
+    for (const [name, all] of byName) {
+      const f = this.families.get(name)!;
+      if (f.metric.sumOf === undefined) series.set(name, this.limit(f, all, now));
+    }
+    // A counter read from a histogram's sum is that histogram's series, limits,
+    // overflow and retired counts included: the same labels, the sum as value.
+    for (const f of this.families.values()) {
+      const source = f.metric.sumOf === undefined ? undefined : this.metrics.get(f.metric.sumOf)?.family;
+      if (!source) continue;
+      const sums = (series.get(source.name) ?? []).map((s): SeriesValues => ({ labels: s.labels, key: s.key, value: s.buckets?.get(BUCKET_SUM) ?? 0, buckets: undefined }));
+      series.set(f.name, sums);
+    }
     return { series, entries: dump.entries.length, readSeconds, stats, pendingCgroups: pending.size };
   }
 
   /** Applies the metric's series limit: label sets past it merge into the overflow series. */
   private limit(d: Family, all: Map<string, SeriesValues>, now: number): SeriesValues[] {
+    // Counters read from this histogram's sums take the same decisions: their limiters see the same calls.
+    const mirrors = this.mirrorsOf(d);
     const out: SeriesValues[] = [];
     let overflow: SeriesValues | undefined;
     for (const [key, s] of all) {
       if (s.buckets) for (const b of s.buckets.keys()) if (b < BUCKETS && b > d.topBucket) d.topBucket = b;
+      if (key !== OVERFLOW_KEY) for (const m of mirrors) m.limiter.place(key, now);
       if (key !== OVERFLOW_KEY && d.limiter.place(key, now) === 'admitted') {
         out.push(s);
         continue;
@@ -402,6 +421,7 @@ export class KernelCounters {
       if (s.buckets) for (const [b, v] of s.buckets) addBucket(overflow, b, v);
     }
     d.limiter.forgetUnseen(now);
+    for (const m of mirrors) m.limiter.forgetUnseen(now);
     if (overflow) out.push(overflow);
     return out;
   }
@@ -442,13 +462,16 @@ export class KernelCounters {
     else if (e.key.flags !== KEY_LABEL_SET) pending.add(e.key.cgroupId); // held back until its labels are final
   }
 
-  /** Adds a kernel value to its metric's series, and a histogram's sum to the counters read from it. */
+  /** Adds a kernel value to its metric's series. */
   private addTo(byName: Map<string, Map<string, SeriesValues>>, metric: number, key: string, labels: Readonly<Record<string, string>>, bucket: number, value: number): void {
     const d = this.metrics.get(metric);
     if (!d) return;
     add(byName.get(d.family.name)!, key, labels, d.family.type === 'histogram', bucket, value);
-    if (bucket !== BUCKET_SUM) return;
-    for (const c of this.sums.get(metric) ?? []) add(byName.get(c.family.name)!, key, labels, false, 0, value);
+  }
+
+  /** The families of the counters read from this family's histogram sums. */
+  private mirrorsOf(f: Family): Family[] {
+    return [...f.ids].flatMap((id) => (this.sums.get(id) ?? []).map((d) => d.family));
   }
 
   /** What fold-in and staleness moved out of the kernel map still counts. */
