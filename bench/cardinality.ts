@@ -85,6 +85,9 @@ function counterMapFd(pid: number): number {
   throw new Error('no tally_counters map in the agent');
 }
 
+/** The counter the scaling benchmark writes its series under. */
+const SYNTHETIC = 'tally_tcp_received_bytes_total';
+
 /** The formats a scraper can negotiate, with the headers that ask for each. */
 const FORMATS: Array<[string, Record<string, string>]> = [
   ['text 0.0.4', {}],
@@ -124,8 +127,9 @@ async function scrapeScaling(): Promise<{ rows: string[]; formats: string[] }> {
       const fd = counterMapFd(agent.child.pid!);
       const value = Buffer.alloc(8 * cpus);
       value.writeBigUInt64LE(1000n);
-      // The id tcp-bytes' policy counts sent bytes under: entries of any other id show nowhere.
-      const metric = kernelIdOf(await agent.scrape(), 'tally_tcp_sent_bytes_total');
+      // The id tcp-bytes' policy counts received bytes under: entries of any other id show nowhere.
+      // (Not sent bytes: that counter is read from the send-size histogram's sum and has no entries.)
+      const metric = kernelIdOf(await agent.scrape(), SYNTHETIC);
       for (const id of cgs.ids) native().mapUpdate(fd, encodeCounterKey({ cgroupId: id, binaryId: 0n, metric, flags: 0 }), value, BPF_NOEXIST);
       native().closeFd(fd);
       const times: number[] = [];
@@ -150,7 +154,7 @@ async function scrapeScaling(): Promise<{ rows: string[]; formats: string[] }> {
         const text = await agent.metricsText();
         times.push(Number(process.hrtime.bigint() - t0) / 1e6);
         bytes = text.length;
-        series = select(parsePromText(text), 'tally_tcp_sent_bytes_total').length;
+        series = select(parsePromText(text), SYNTHETIC).length;
       }
       // A bench whose series do not show measures an empty scrape: stop rather than report it.
       if (series < n) throw new Error(`only ${series} of ${n} series scraped`);

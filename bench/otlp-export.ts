@@ -9,7 +9,7 @@
  *      wait behind an export.
  *   2. The real agent exporting over http/protobuf to a receiver in this
  *      process: N leaf cgroups, each with one series of
- *      tally_tcp_sent_bytes_total written straight into the kernel map (as
+ *      tally_tcp_received_bytes_total written straight into the kernel map (as
  *      bench/cardinality.ts does). Per export: wall time (read, build,
  *      encode, send, answer) from the agent's debug log and the request's
  *      size; and a /metrics scrape in the same run. (The agent's CPU over
@@ -203,11 +203,12 @@ async function realAgent(): Promise<string[]> {
       '--log-level', 'debug',
     ]);
     try {
-      const sent = kernelIdOf(parsePromText(await agent.metricsText()), 'tally_tcp_sent_bytes_total');
+      // Received, not sent bytes: sent bytes are read from the send-size histogram's sum and have no entries.
+      const received = kernelIdOf(parsePromText(await agent.metricsText()), 'tally_tcp_received_bytes_total');
       const fd = counterMapFd(agent.child.pid!);
       const value = Buffer.alloc(8 * cpus);
       value.writeBigUInt64LE(1000n);
-      for (const id of cgs.ids) native().mapUpdate(fd, encodeCounterKey({ cgroupId: id, binaryId: 0n, metric: sent, flags: 0 }), value, BPF_NOEXIST);
+      for (const id of cgs.ids) native().mapUpdate(fd, encodeCounterKey({ cgroupId: id, binaryId: 0n, metric: received, flags: 0 }), value, BPF_NOEXIST);
       native().closeFd(fd);
       // Steady state: every cgroup folded into its label set, then an export that has them all.
       await until(async () => {
