@@ -5,9 +5,9 @@
  *
  * The id is a mix of the executable's identity, (superblock dev, inode
  * number), read with plain loads from current->mm->exe_file: no helper call,
- * no map lookup. User space learns id -> path once: the first time the kernel
- * sees an id (at exec, or at the first event of a process that predates the
- * agent) it walks dentries and mounts from the file up to the task's root, so
+ * no map lookup. User space learns id -> path once: the first time an event
+ * labelled with a new id is counted, before it is, the kernel walks dentries
+ * and mounts from the file up to the task's root, so
  * a containerised process reads as /usr/sbin/nginx as it sees itself, and
  * announces the path on a ring buffer. A small direct-mapped cache (an array,
  * whose lookups the verifier inlines) remembers recent announcements so the
@@ -208,20 +208,6 @@ static __always_inline __u64 tally_binary_of(struct task_struct *task)
 	if (!slot || *slot != id)
 		tally_announce(task, id);
 	return id;
-}
-
-/* The binary id of the current task, or 0 when the label filter omits binary. */
-static __always_inline __u64 tally_current_binary(void)
-{
-	if (!key_by_binary)
-		return 0;
-	return tally_binary_of(bpf_get_current_task_btf());
-}
-
-/* At exec the task's executable changes: announce the new one right away. */
-static __always_inline void tally_on_exec(void)
-{
-	tally_binary_of(bpf_get_current_task_btf());
 }
 
 #endif /* TALLY_BINARY_BPF_H */

@@ -2,9 +2,10 @@
 /*
  * The core object: loaded first, it creates the maps every counting object
  * shares (counters, overflow entries, label sets, binaries; see the headers
- * below) and announces a task's new binary at exec, so the first event of a
- * freshly started program already finds its path known. Policy hooks
- * (policy.bpf.c) reuse these maps.
+ * below). It runs no program: policy hooks (policy.bpf.c) reuse these maps,
+ * and each announces a binary the first time one of its events carries it.
+ * (An exec hook here used to announce every new binary at exec; that cost
+ * every exec a program run for what the first counted event does anyway.)
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -17,25 +18,3 @@
 #include "label_sets.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-/* Exec: the task's binary changes. Loaded only when keyed by binary. */
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
-{
-	tally_on_exec();
-	return 0;
-}
-
-SEC("raw_tp/sched_process_exec")
-int BPF_PROG(exec_raw, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
-{
-	tally_on_exec();
-	return 0;
-}
-
-SEC("tracepoint/sched/sched_process_exec")
-int exec_tp(void *ctx)
-{
-	tally_on_exec();
-	return 0;
-}

@@ -81,18 +81,17 @@ static __always_inline __u32 tally_label_set_of(__u64 cgroup_id)
  * with plain loads from the task the verifier knows: no helper call, which
  * with return-thunk mitigations (SRSO, retbleed) costs more than the loads.
  */
-static __always_inline __u64 tally_current_cgroup_id(void)
+static __always_inline __u64 tally_task_cgroup_id(struct task_struct *task)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-
 	return task->cgroups->dfl_cgrp->kn->id;
 }
 
 /*
  * Fill key->cgroup_id and key->flags for an event of cgroup_id (0: the
- * current task's cgroup).
+ * cgroup of task, the current task, which the caller already has: getting it
+ * is a helper call).
  */
-static __always_inline void tally_key_owner(struct tally_counter_key *key, __u64 cgroup_id)
+static __always_inline void tally_key_owner(struct tally_counter_key *key, __u64 cgroup_id, struct task_struct *task)
 {
 	key->flags = TALLY_KEY_RAW_CGROUP;
 	if (!key_by_cgroup) {
@@ -100,7 +99,7 @@ static __always_inline void tally_key_owner(struct tally_counter_key *key, __u64
 		return;
 	}
 	if (!cgroup_id)
-		cgroup_id = tally_current_cgroup_id();
+		cgroup_id = tally_task_cgroup_id(task);
 	__u32 label_set = tally_label_set_of(cgroup_id);
 
 	if (label_set) {

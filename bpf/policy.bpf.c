@@ -587,7 +587,12 @@ static __always_inline __u64 int_field(struct tally_pol_event *ev, __u32 arg, __
 		/* exit_code is the wait(2) status: low 7 bits the signal, next 8 the exit status. */
 		/* A local: inside BPF_CORE_READ, ev->p.val would be relocated too. */
 		struct task_struct *task = (struct task_struct *)ev->p.val[arg & ARG_MASK];
-		int code = BPF_CORE_READ(task, exit_code);
+		int code;
+
+		if (have_rdonly_cast)
+			code = ((struct task_struct *)bpf_rdonly_cast(task, bpf_core_type_id_kernel(struct task_struct)))->exit_code;
+		else
+			code = BPF_CORE_READ(task, exit_code);
 
 		if (code & 0x7f)
 			return 2;
@@ -827,11 +832,11 @@ static __always_inline __u64 ns_to_binary_seconds(__u64 ns)
 	return (s << TALLY_LATENCY_SHIFT) + (((ns - s * 1000000000ull) << TALLY_LATENCY_SHIFT) / 1000000000ull);
 }
 
-static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 now)
+static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 now, struct task_struct *task)
 {
 	struct tally_counter_key key = { .binary_id = p->binary };
 
-	tally_key_owner(&key, p->owner);
+	tally_key_owner(&key, p->owner, task);
 	#pragma unroll
 	for (__u32 m = 0; m < TALLY_POL_METRICS; m++) {
 		if (m >= pol.nmetrics)
@@ -876,9 +881,9 @@ static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 
  * program that does everything at once would pass the 32k-instruction
  * reach of a BPF jump.
  */
-static __noinline void count_at_exit(struct tally_pol_pending *p, __s64 ret)
+static __noinline void count_at_exit(struct tally_pol_pending *p, __s64 ret, struct task_struct *task)
 {
-	count(p, ret, 0);
+	count(p, ret, 0, task);
 }
 
 /*
@@ -908,7 +913,7 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 		ev->p.binary = 0;
 	compute_labels(ev);
 	if (kind == PROG_SYS_EXIT) {
-		count_at_exit(&ev->p, ret);
+		count_at_exit(&ev->p, ret, task);
 		return 0;
 	}
 	if (pol.has_return) {
@@ -918,7 +923,7 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 		bpf_map_update_elem(&tally_pol_inflight, &task, &ev->p, BPF_ANY);
 		return 0;
 	}
-	count(&ev->p, 0, 0);
+	count(&ev->p, 0, 0, task);
 	return 0;
 }
 
@@ -935,7 +940,7 @@ static __always_inline int on_return(__s64 ret)
 
 	if (!p)
 		return 0;
-	count(p, ret, now);
+	count(p, ret, now, bpf_get_current_task_btf());
 	bpf_map_delete_elem(&tally_pol_inflight, &task);
 	return 0;
 }

@@ -159,9 +159,15 @@ struct tally_pol_config {
 	__u8 match_binaries; /* some selector has matchBinaries: the binary id is needed to select */
 	__u32 syscall_nr; /* raw syscall tracepoints: the one syscall this hook is */
 	__u32 pad2;
+	/*
+	 * What every event reads first: on hooks that run cache-cold (exec,
+	 * exit), each cache line of this read-only data the program touches is
+	 * a miss, so the header, args and metrics share the first lines and the
+	 * large selectors come last.
+	 */
 	struct tally_pol_arg args[TALLY_POL_ARGS];
-	struct tally_pol_selector selectors[TALLY_POL_SELECTORS];
 	struct tally_pol_metric metrics[TALLY_POL_METRICS];
+	struct tally_pol_selector selectors[TALLY_POL_SELECTORS];
 };
 
 /* Key of the LPM tries for strings and addresses: slot, then the bytes. */

@@ -75,12 +75,7 @@ export class Agent {
     const cgroups = new CgroupPaths(mount, this.config.cgroupCacheCapacity);
     const binaries = new BinaryPaths(this.config.binaryCacheCapacity);
     this.removals = new CgroupRemovals(mount, 65536, this.log, this.config.kernelBtfPath);
-    this.core = new CoreObject({
-      filter: this.config.labelFilter,
-      counterCapacity: this.config.counterMapCapacity,
-      kernelBtfPath: this.config.kernelBtfPath,
-      log: this.log,
-    });
+    this.core = new CoreObject({ counterCapacity: this.config.counterMapCapacity, kernelBtfPath: this.config.kernelBtfPath });
     this.counters = new KernelCounters({
       core: this.core.loaded,
       seriesTtlMs: this.config.seriesTtlMs,
