@@ -64,6 +64,18 @@ struct {
 	__type(value, __u8);
 } tally_pol_binaries SEC(".maps");
 
+/*
+ * matchBinaries by path (Prefix, Postfix): each binary's answer under each
+ * filter, by binary id, so only a binary's first event walks its path. LRU:
+ * one that falls out is judged again at its next event.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct tally_pol_binary_key);
+	__type(value, __u8);
+} tally_pol_binary_paths SEC(".maps");
+
 /* Values a capped label has taken; capacity set by user space (the sum of caps). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -94,6 +106,8 @@ struct tally_pol_net {
  */
 #define ARG_SLOTS 8
 #define ARG_MASK (ARG_SLOTS - 1)
+/* A slot no arg uses (there are 6): the executable's path, for matchBinaries by path. */
+#define EXE_SLOT (ARG_SLOTS - 1)
 
 /* What the entry leaves for the return. */
 struct tally_pol_pending {
@@ -303,45 +317,68 @@ struct path_walk {
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
 	struct mount *mnt;
+	/* Where to stop, when not at the mount namespace's root: a task's root. */
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
 	struct dentry *names[16];
 	__u32 n;
 };
 
+/*
+ * One step up from w->dentry: to its parent, or across a mount to where it
+ * is mounted. Returns 1 at the root. A bpf_loop() callback, verified once
+ * rather than once per unrolled step and per caller, which for three callers
+ * passed the verifier's budget.
+ */
+static long collect_step(__u64 index, struct path_walk *w)
+{
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+
+	if (w->n >= 16)
+		return 1;
+	if (w->root_dentry && dentry == w->root_dentry && vfsmnt == w->root_mnt)
+		return 1;
+	if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+		struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (parent == mnt)
+			return 1;
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = parent;
+		w->vfsmnt = (void *)parent + bpf_core_field_offset(struct mount, mnt);
+		return 0;
+	}
+	struct dentry *up = BPF_CORE_READ(dentry, d_parent);
+
+	if (up == dentry)
+		return 1;
+	w->names[w->n & 15] = dentry;
+	w->n++;
+	w->dentry = up;
+	return 0;
+}
+
 /* Dentries from the file up to the root, crossing mounts; at most 16 components. */
 static __always_inline void collect_dentries(struct path_walk *w)
 {
-	for (int i = 0; i < 20 && w->n < 16; i++) {
-		struct dentry *dentry = w->dentry;
-		struct vfsmount *vfsmnt = w->vfsmnt;
-		struct mount *mnt = w->mnt;
-
-		if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
-			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
-
-			if (parent == mnt)
-				return;
-			w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-			w->mnt = parent;
-			w->vfsmnt = (void *)parent + bpf_core_field_offset(struct mount, mnt);
-			continue;
-		}
-		struct dentry *up = BPF_CORE_READ(dentry, d_parent);
-
-		if (up == dentry)
-			return;
-		w->names[w->n & 15] = dentry;
-		w->n++;
-		w->dentry = up;
-	}
+	bpf_loop(20, collect_step, w, 0);
 }
 
-/* The path from the mount namespace root, "/a/b/c", into out (cut at TALLY_POL_STR). */
-static __noinline __u32 path_string(struct dentry *dentry, struct vfsmount *vfsmnt, __u8 *out)
+/*
+ * The path from the mount namespace's root, or from root_dentry in
+ * root_mnt when given, "/a/b/c", into out (cut at TALLY_POL_STR).
+ */
+static __noinline __u32 path_string(struct dentry *dentry, struct vfsmount *vfsmnt, __u8 *out,
+				    struct dentry *root_dentry, struct vfsmount *root_mnt)
 {
 	struct path_walk w = {
 		.dentry = dentry,
 		.vfsmnt = vfsmnt,
 		.mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt),
+		.root_dentry = root_dentry,
+		.root_mnt = root_mnt,
 	};
 	__u32 off = 0;
 
@@ -508,7 +545,7 @@ static __always_inline void decode_file(struct tally_pol_event *ev, __u32 i, str
 		}
 	}
 	if (a->want_str)
-		ev->str_len[i] = path_string(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), ev->str[i].data);
+		ev->str_len[i] = path_string(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), ev->str[i].data, NULL, NULL);
 }
 
 static __always_inline void decode_args(void *ctx, struct task_struct *task, struct tally_pol_event *ev, enum prog_kind kind)
@@ -543,7 +580,7 @@ static __always_inline void decode_args(void *ctx, struct task_struct *task, str
 			if (a->want_str && v) {
 				struct path *p = (struct path *)v;
 
-				ev->str_len[i] = path_string(BPF_CORE_READ(p, dentry), BPF_CORE_READ(p, mnt), ev->str[i].data);
+				ev->str_len[i] = path_string(BPF_CORE_READ(p, dentry), BPF_CORE_READ(p, mnt), ev->str[i].data, NULL, NULL);
 			}
 			break;
 		case TALLY_T_SOCK:
@@ -705,11 +742,44 @@ static __always_inline bool filter_matches(struct tally_pol_event *ev, const vol
 	return (f->op == TALLY_OP_NEQ || f->op == TALLY_OP_NOT_RANGE || f->op == TALLY_OP_NOT_MASK) ? !any : any;
 }
 
-static __always_inline bool binaries_match(__u64 binary, const volatile struct tally_pol_binaries *b)
+/*
+ * Whether the current task's executable, by its path as the task sees it
+ * (from its root, so a container's /usr/bin/curl is that), matches the
+ * Prefix or Postfix filter b: the LPM trie answers, once per binary.
+ */
+static __noinline bool binary_path_matches(struct tally_pol_event *ev, __u64 binary, __u32 slot, __u8 field)
 {
-	struct tally_pol_binary_key key = { .slot = b->slot, .binary_id = binary };
-	bool found = bpf_map_lookup_elem(&tally_pol_binaries, &key) != NULL;
+	struct tally_pol_binary_key key = { .slot = slot, .binary_id = binary };
+	__u8 *known = bpf_map_lookup_elem(&tally_pol_binary_paths, &key);
+	struct task_struct *task;
+	struct file *exe;
+	__u8 found;
 
+	if (known)
+		return *known;
+	task = bpf_get_current_task_btf();
+	exe = BPF_CORE_READ(task, mm, exe_file);
+	ev->str_len[EXE_SLOT] = 0;
+	if (exe)
+		ev->str_len[EXE_SLOT] = path_string(BPF_CORE_READ(exe, f_path.dentry), BPF_CORE_READ(exe, f_path.mnt),
+						    ev->str[EXE_SLOT].data, BPF_CORE_READ(task, fs, root.dentry),
+						    BPF_CORE_READ(task, fs, root.mnt));
+	found = exe && lpm_find(ev, EXE_SLOT, field, slot) >= 0;
+	bpf_map_update_elem(&tally_pol_binary_paths, &key, &found, BPF_ANY);
+	return found;
+}
+
+static __always_inline bool binaries_match(struct tally_pol_event *ev, const volatile struct tally_pol_binaries *b)
+{
+	bool found;
+
+	if (b->field) {
+		found = binary_path_matches(ev, ev->p.binary, b->slot, b->field);
+	} else {
+		struct tally_pol_binary_key key = { .slot = b->slot, .binary_id = ev->p.binary };
+
+		found = bpf_map_lookup_elem(&tally_pol_binaries, &key) != NULL;
+	}
 	return b->in ? found : !found;
 }
 
@@ -726,7 +796,7 @@ static __always_inline bool selector_matches(struct tally_pol_event *ev, const v
 	for (__u32 i = 0; i < TALLY_POL_BINARIES; i++) {
 		if (i >= s->nbinaries)
 			break;
-		if (!binaries_match(ev->p.binary, &s->binaries[i]))
+		if (!binaries_match(ev, &s->binaries[i]))
 			return false;
 	}
 	return true;

@@ -101,9 +101,11 @@ struct tally_pol_filter {
 };
 
 struct tally_pol_binaries {
-	__u8 in;         /* 1: the binary is one of the set; 0: none of it */
-	__u8 pad[3];
-	__u32 slot;      /* key prefix in tally_pol_binaries */
+	__u8 in;         /* 1: the binary is one of the set, or matches; 0: it is not, or does not */
+	__u8 field;      /* 0: a set of ids (In, NotIn); TALLY_F_STRING (Prefix) or
+	                  * TALLY_F_STRING_END (Postfix): the path, in the LPM trie */
+	__u8 pad[2];
+	__u32 slot;      /* key prefix in tally_pol_binaries, or the LPM slot */
 };
 
 struct tally_pol_selector {

@@ -1,7 +1,7 @@
 /**
  * A user's policies, from --policy-dir, evaluated in the kernel: selectors
  * (DPort with NotDAddr 127.0.0.1 on a socket, a path Prefix on a syscall's
- * string, matchBinaries) count exactly what matches, capped labels and prefix
+ * string, matchBinaries by id and by path) count exactly what matches, capped labels and prefix
  * labels take exactly the values they should, and a hook this kernel cannot
  * attach puts only its own policy in error.
  */
@@ -89,6 +89,30 @@ spec:
 `;
 }
 
+/* matchBinaries by path: Prefix, NotPrefix and Postfix, judged in the kernel from the path of each binary. */
+function execsPolicy(bin: string): string {
+  const hook = (selector: string, metric: string, help: string): string => `  - subsystem: sched
+    event: sched_process_exec
+    raw: true
+    selectors:
+    - matchBinaries:
+      - ${selector}
+    metrics:
+    - {name: ${metric}, help: ${help}, type: counter}
+`;
+  return `apiVersion: tally.dev/v1alpha1
+kind: MetricsPolicy
+metadata:
+  name: test-execs
+spec:
+  tracepoints:
+${hook(`{operator: Prefix, values: ["${bin}/x/"]}`, 'test_execs_under_x_total', 'Programs started from under x/.')}${hook(
+    `{operator: NotPrefix, values: ["${bin}/x/"]}`,
+    'test_execs_not_under_x_total',
+    'Programs started from elsewhere than x/.',
+  )}${hook('{operator: Postfix, values: ["/run-y"]}', 'test_execs_run_y_total', 'Programs named run-y started.')}`;
+}
+
 const KPROBE_POLICY = `apiVersion: tally.dev/v1alpha1
 kind: MetricsPolicy
 metadata:
@@ -143,6 +167,12 @@ describe('user policies with selectors', () => {
     fs.writeFileSync(path.join(dir, 'connects.yaml'), connectsPolicy(port));
     fs.writeFileSync(path.join(dir, 'opens.yaml'), opensPolicy(data));
     fs.writeFileSync(path.join(dir, 'kprobe.yaml'), KPROBE_POLICY);
+    fs.writeFileSync(path.join(dir, 'execs.yaml'), execsPolicy(path.join(data, 'bin')));
+    for (const [sub, name] of [['x', 'true'], ['y', 'run-y']]) {
+      fs.mkdirSync(path.join(data, 'bin', sub), { recursive: true });
+      fs.copyFileSync('/usr/bin/true', path.join(data, 'bin', sub, name));
+      fs.chmodSync(path.join(data, 'bin', sub, name), 0o755);
+    }
     cg = TestCgroup.create('user');
     agent = await AgentProcess.start(['--policy-dir', dir, '--metrics-label-filter', 'workload']);
   });
@@ -170,6 +200,24 @@ describe('user policies with selectors', () => {
     // (The directories themselves are made with mkdir, not opened.)
     assert.deepEqual(select(s, 'test_opens_ending_total', { workload: cg.name }).map((x) => x.value), [6]);
     assert.deepEqual(select(s, 'test_opens_not_ending_total', { workload: cg.name }).map((x) => x.value), [11]);
+  });
+
+  it('matchBinaries Prefix, NotPrefix and Postfix count exactly the programs whose path matches', async () => {
+    const x = path.join(data, 'bin', 'x', 'true');
+    const y = path.join(data, 'bin', 'y', 'run-y');
+    // In a cgroup of its own: the shell (exec'd into it), then x three times and y twice.
+    const own = TestCgroup.create('execs');
+    try {
+      await own.run('/bin/sh', ['-c', `${x}; ${x}; ${x}; ${y}; ${y}`]);
+      const s = await agent.scrape();
+      assert.equal(stateOf(s, 'test-execs'), 'ok');
+      const count = (metric: string): number[] => select(s, metric, { workload: own.name }).map((v) => v.value);
+      assert.deepEqual(count('test_execs_under_x_total'), [3]);
+      assert.deepEqual(count('test_execs_not_under_x_total'), [3], 'the shell and y twice');
+      assert.deepEqual(count('test_execs_run_y_total'), [2]);
+    } finally {
+      own.destroy();
+    }
   });
 
   it('a kprobe hook the kernel cannot attach puts its own policy in error, naming why', async () => {

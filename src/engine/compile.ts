@@ -207,8 +207,17 @@ class PlanBuilder {
     return {
       filters: s.matchArgs.map((f) => this.filter(f)),
       binaries: s.matchBinaries.map((m) => {
-        if (m.operator !== 'In' && m.operator !== 'NotIn') throw new CompileError(`matchBinaries operator ${m.operator} is not supported by the engine yet (In and NotIn are)`);
         const slot = this.nextSlot++;
+        const postfix = m.operator === 'Postfix' || m.operator === 'NotPostfix';
+        if (postfix || m.operator === 'Prefix' || m.operator === 'NotPrefix') {
+          // By path: the kernel judges each binary once, from the path it walks (a Postfix reversed, as for args).
+          for (const v of m.values) {
+            const text = Buffer.from(v, 'utf8');
+            const bytes = postfix ? Buffer.from(text).reverse() : text;
+            this.lpm.push({ key: lpmKey(slot, bytes, 8 * Math.min(bytes.length, POL.str)), value: 0 });
+          }
+          return { in: !m.operator.startsWith('Not'), slot, field: postfix ? Field.stringEnd : Field.string };
+        }
         for (const path of m.values) {
           let id: bigint;
           try {
@@ -218,7 +227,7 @@ class PlanBuilder {
           }
           this.binaries.push(binaryKey(slot, id));
         }
-        return { in: m.operator === 'In', slot };
+        return { in: m.operator === 'In', slot, field: 0 };
       }),
     };
   }

@@ -53,7 +53,8 @@ export interface FilterConfig {
 
 export interface SelectorConfig {
   filters: FilterConfig[];
-  binaries: Array<{ in: boolean; slot: number }>;
+  /** field 0: a set of binary ids; Field.string or Field.stringEnd: the path's prefix or postfix (LPM). */
+  binaries: Array<{ in: boolean; slot: number; field: number }>;
 }
 
 export interface LabelConfig {
@@ -158,6 +159,7 @@ export function encodeHookConfig(c: HookConfig): Buffer {
     s.binaries.forEach((bin, j) => {
       const bo = o + L.selectorBinaries + j * L.binaries;
       b.writeUInt8(bin.in ? 1 : 0, bo);
+      b.writeUInt8(bin.field, bo + 1);
       b.writeUInt32LE(bin.slot, bo + 4);
     });
   });
