@@ -558,9 +558,13 @@ static __always_inline void decode_args(void *ctx, struct task_struct *task, str
 		__u64 v = raw_arg(ctx, task, a, kind);
 
 		ev->p.val[i] = narrow(v, a);
-		ev->file_type[i] = 0;
-		ev->str_len[i] = 0;
-		ev->str[i].data[0] = 0;
+		/* Only what this arg's type can fill: on a cold path each line written is a miss. */
+		if (a->type == TALLY_T_FILE || a->type == TALLY_T_FD || a->type == TALLY_T_PATH)
+			ev->file_type[i] = 0;
+		if (a->type == TALLY_T_STRING || a->type == TALLY_T_FILE || a->type == TALLY_T_FD || a->type == TALLY_T_PATH) {
+			ev->str_len[i] = 0;
+			ev->str[i].data[0] = 0;
+		}
 		switch (a->type) {
 		case TALLY_T_STRING:
 			if (a->want_str) {
@@ -973,7 +977,13 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 
 	struct task_struct *task = bpf_get_current_task_btf();
 
-	ev->p.owner = 0;
+	/*
+	 * The owner's cgroup id first, even though the key needs it last: its
+	 * chain of loads (task, css_set, cgroup, kernfs node) then runs while
+	 * the binary's (mm, file, inode, superblock) does, not after it. On a
+	 * cold hook each of those loads is a cache miss.
+	 */
+	ev->p.owner = key_by_cgroup && pol.owner_arg == TALLY_POL_NONE ? tally_task_cgroup_id(task) : 0;
 	ev->p.binary = labels_binary || pol.match_binaries ? tally_binary_of(task) : 0;
 	decode_args(ctx, task, ev, kind);
 	if (!selected(ev))
