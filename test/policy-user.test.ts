@@ -16,6 +16,7 @@ import { select, Series } from './helpers/prom-text';
 import { probeKernel } from '../src/engine/kernel-features';
 import { spawnSync } from 'node:child_process';
 import { MAIN } from './helpers/agent-process';
+import { freePortPair } from './helpers/ports';
 
 const PYTHON = fs.realpathSync('/usr/bin/python3');
 
@@ -159,9 +160,10 @@ describe('user policies with selectors', () => {
   let data: string;
   let agent: AgentProcess;
   let cg: TestCgroup;
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  let port: number;
 
   before(async () => {
+    port = await freePortPair();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-policies-'));
     data = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-opens-'));
     fs.writeFileSync(path.join(dir, 'connects.yaml'), connectsPolicy(port));

@@ -4,12 +4,12 @@
  * removed when the suite ends, whatever happens.
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, ChildProcess } from 'node:child_process';
 import { onExit } from './cleanup';
 import { waitExit } from './agent-process';
+import { freePort } from './ports';
 
 const running = new Set<ChildProcess>();
 onExit(() => {
@@ -50,17 +50,6 @@ function seriesOf(a: PromAnswer): PromSeries[] {
 /** Whether a series has a sample that is a finite number (not NaN, not ±Inf). */
 export function hasFiniteValue(s: PromSeries): boolean {
   return s.values.some(([, v]) => Number.isFinite(Number(v)));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export class PrometheusServer {
