@@ -12,7 +12,12 @@
  *                     kprobes, costs every other syscall (none of the
  *                     programs runs for it, so no run time per event)
  *   process           exec of /bin/true in a loop: too slow per event to time,
- *                     so only the programs' own run time is reported
+ *                     so only the programs' own run time is reported, per
+ *                     process, median of rounds
+ *   tcp-retransmits   a transfer between two network namespaces through
+ *                     nftables dropping 15% of packets: retransmits come
+ *                     from timers and softirq, so again only run time, per
+ *                     retransmitted segment
  * Configurations run in a shuffled order every round, so drift hits them all
  * alike; the added cost is the median over rounds of a configuration's time
  * minus the same round's "none". A first pass turns on
@@ -30,6 +35,7 @@ import { native, NativeBpfObject } from '../src/native/addon';
 import { PROJECT_ROOT } from '../src/util/paths';
 import { AgentProcess, waitExit } from '../test/helpers/agent-process';
 import { programIdsOf } from '../test/helpers/procfs';
+import { NetnsPair } from '../test/helpers/netns';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const CALLS = Number(process.env.BENCH_CALLS ?? 1_000_000);
@@ -39,12 +45,26 @@ const SYSCALLLOOP = path.join(PROJECT_ROOT, 'build', 'bench', 'syscallloop');
 const EMPTY = path.join(PROJECT_ROOT, 'build', 'bench-bpf', 'empty.bpf.o');
 const SHM_FILE = '/dev/shm/tally-bench-writes';
 
+/*
+ * bpftrace keys by what tally keys by: the cgroup, and the executable, whose
+ * identity in the kernel is its inode and device (tally labels series with
+ * the path, which it learns once per binary). bpftrace has no builtin for
+ * either, so it reads both from curtask. `comm`, the thread's 15-character
+ * name, is not the binary (every python script is "python3", a thread can
+ * rename itself) but is cheaper: the "by comm" rows show it, for reference.
+ */
+const BY_BINARY = { exe: '$exe = curtask->mm->exe_file->f_inode; ', key: 'cgroup, $exe->i_ino, $exe->i_sb->s_dev' };
+const BY_COMM = { exe: '', key: 'cgroup, comm' };
+type Keying = typeof BY_BINARY;
+/* A script whose EXE; sets up the key and KEY is it. */
+const keyed = (lines: string[], k: Keying): string => lines.join('\n').replaceAll('EXE;', k.exe).replaceAll('KEY', k.key);
+
 const BPFTRACE = {
   tcpBytes: [
-    'tracepoint:sock:sock_send_length /(args->protocol == 6 || args->protocol == 262) && args->ret > 0/ { @sent[cgroup, comm] = sum(args->ret); @size[cgroup, comm] = hist(args->ret); }',
-    'tracepoint:sock:sock_recv_length /(args->protocol == 6 || args->protocol == 262) && args->ret > 0 && !(args->flags & 2)/ { @recv[cgroup, comm] = sum(args->ret); }',
+    'tracepoint:sock:sock_send_length /(args->protocol == 6 || args->protocol == 262) && args->ret > 0/ { EXE; @sent[KEY] = sum(args->ret); @size[KEY] = hist(args->ret); }',
+    'tracepoint:sock:sock_recv_length /(args->protocol == 6 || args->protocol == 262) && args->ret > 0 && !(args->flags & 2)/ { EXE; @recv[KEY] = sum(args->ret); }',
     'END { clear(@sent); clear(@size); clear(@recv); }',
-  ].join('\n'),
+  ],
   /*
    * The same aggregation as file-writes: regular files only. Like tally it
    * hooks sys_exit alone and finds the fd in the registers the task saved
@@ -55,20 +75,26 @@ const BPFTRACE = {
     'tracepoint:syscalls:sys_exit_write, tracepoint:syscalls:sys_exit_pwrite64, tracepoint:syscalls:sys_exit_writev, tracepoint:syscalls:sys_exit_pwritev, tracepoint:syscalls:sys_exit_pwritev2 /args->ret > 0/ {',
     '  $regs = (struct pt_regs *)((uint64)curtask->stack + 16384 - 168);',
     '  $f = *(curtask->files->fdt->fd + $regs->di);',
-    '  if (($f->f_inode->i_mode & 0xf000) == 0x8000) { @written[cgroup, comm] = sum(args->ret); }',
+    '  if (($f->f_inode->i_mode & 0xf000) == 0x8000) { EXE; @written[KEY] = sum(args->ret); }',
     '}',
     'END { clear(@written); }',
-  ].join('\n'),
+  ],
   /* For reference: every write counted, whatever the fd is (less work than file-writes does). */
   anyWrites: [
-    'tracepoint:syscalls:sys_exit_write, tracepoint:syscalls:sys_exit_pwrite64, tracepoint:syscalls:sys_exit_writev, tracepoint:syscalls:sys_exit_pwritev, tracepoint:syscalls:sys_exit_pwritev2 /args->ret > 0/ { @written[cgroup, comm] = sum(args->ret); }',
+    'tracepoint:syscalls:sys_exit_write, tracepoint:syscalls:sys_exit_pwrite64, tracepoint:syscalls:sys_exit_writev, tracepoint:syscalls:sys_exit_pwritev, tracepoint:syscalls:sys_exit_pwritev2 /args->ret > 0/ { EXE; @written[KEY] = sum(args->ret); }',
     'END { clear(@written); }',
-  ].join('\n'),
+  ],
+  /* Keyed by the socket's cgroup, as tally keys it: a retransmit fires from timers and softirq, whatever task is on the CPU. */
+  retransmits: [
+    'tracepoint:tcp:tcp_retransmit_skb /args->err == 0/ { $sk = (struct sock *)args->skaddr; @retransmits[$sk->sk_cgrp_data.cgroup->kn->id] = count(); }',
+    'END { clear(@retransmits); }',
+  ],
+  /* Exit status in tally's three classes: killed by a signal, another status, 0. */
   process: [
-    'tracepoint:sched:sched_process_exec { @execs[cgroup, comm] = count(); }',
-    'tracepoint:sched:sched_process_exit /args->group_dead/ { @exits[cgroup, comm, curtask->exit_code] = count(); }',
+    'tracepoint:sched:sched_process_exec { EXE; @execs[KEY] = count(); }',
+    'tracepoint:sched:sched_process_exit /args->group_dead/ { EXE; $c = curtask->exit_code; @exits[KEY, ($c & 0x7f) ? 2 : ((($c >> 8) & 0xff) ? 1 : 0)] = count(); }',
     'END { clear(@execs); clear(@exits); }',
-  ].join('\n'),
+  ],
 };
 
 /** A probe configuration: set up, then tear down; programIds for the stats pass. */
@@ -103,9 +129,11 @@ function offMeasuredCpu(pid: number): void {
   execFileSync('taskset', ['-apc', '0', String(pid)], { stdio: 'ignore' });
 }
 
-function bpftrace(program: string): () => Promise<Running> {
-  return () => startBpftrace(program);
+function bpftrace(lines: string[], k: Keying = BY_BINARY): () => Promise<Running> {
+  return () => startBpftrace(keyed(lines, k));
 }
+
+const BY_COMM_ROW = 'bpftrace, by comm (less work)';
 
 async function startBpftrace(program: string): Promise<Running> {
   const child: ChildProcess = spawn('bpftrace', ['-e', program], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -157,11 +185,13 @@ interface Workload {
   runTime?: boolean;
   /** Programs whose run time counts (the core object's exec hook does not, except for process). */
   counts(program: string): boolean;
+  /** Without a timed loop: what the run time is reported per, and how many of those one drive makes (default: per program run). */
+  per?: { what: string; events?: number };
 }
 
 const notExec = (p: string): boolean => !/^exec_/.test(p);
 /* Processes the process workload starts: its run time is reported per process, whatever number of programs each runs. */
-const PROCESSES = 500;
+const PROCESSES = 2000;
 /* file-writes' hook here: the sys_exit tracepoint of the syscall, as the floor. */
 const syscallFloor: Config = { name: 'floor (tracepoint sys_exit_write)', start: floor(['empty_sys_exit_write']) };
 /* What a syscall hook costs where it must take the raw syscall tracepoints (no fentry, no kprobes, and a latency to measure). */
@@ -170,11 +200,15 @@ const rawSyscallFloor: Config = { name: 'floor (raw_tp sys_enter+sys_exit)', sta
 /* The agent with the kernel's BPF statistics on: what they cost every program run. */
 const STATS_ON = (policy: string): Config => ({ name: 'tally, --bpf-stats on', start: tally(policy, ['--bpf-stats', 'on']) });
 
+/* The retransmits workload: a transfer through a lossy link. */
+const RETRANSMIT_BYTES = 4_000_000;
+const DROP_PERCENT = 15;
+
 const WORKLOADS: Workload[] = [
   {
     name: 'tcp-bytes',
     what: `a send(2) of ${SIZE} bytes over loopback, received by a sink on the same CPU`,
-    configs: [NONE, { name: 'floor (tp_btf)', start: floor(['empty_send_btf', 'empty_recv_btf']) }, { name: 'bpftrace', start: bpftrace(BPFTRACE.tcpBytes) }, { name: 'tally', start: tally('tcp-bytes') }, STATS_ON('tcp-bytes')],
+    configs: [NONE, { name: 'floor (tp_btf)', start: floor(['empty_send_btf', 'empty_recv_btf']) }, { name: 'bpftrace', start: bpftrace(BPFTRACE.tcpBytes) }, { name: BY_COMM_ROW, start: bpftrace(BPFTRACE.tcpBytes, BY_COMM) }, { name: 'tally', start: tally('tcp-bytes') }, STATS_ON('tcp-bytes')],
     loop: sendLoop,
     counts: notExec,
   },
@@ -185,6 +219,7 @@ const WORKLOADS: Workload[] = [
       NONE,
       syscallFloor,
       { name: 'bpftrace', start: bpftrace(BPFTRACE.fileWrites) },
+      { name: BY_COMM_ROW, start: bpftrace(BPFTRACE.fileWrites, BY_COMM) },
       { name: 'bpftrace, any fd (less work)', start: bpftrace(BPFTRACE.anyWrites) },
       { name: 'tally', start: tally('file-writes') },
       STATS_ON('file-writes'),
@@ -202,12 +237,54 @@ const WORKLOADS: Workload[] = [
   },
   {
     name: 'process',
-    what: 'an exec and an exit of /bin/true',
-    configs: [{ name: 'bpftrace', start: bpftrace(BPFTRACE.process) }, { name: 'tally', start: tally('process') }],
+    what: `an exec and an exit of /bin/true, ${PROCESSES} times`,
+    configs: [
+      { name: 'floor (tp_btf)', start: floor(['empty_exec_btf', 'empty_exit_btf']) },
+      { name: 'bpftrace', start: bpftrace(BPFTRACE.process) },
+      { name: BY_COMM_ROW, start: bpftrace(BPFTRACE.process, BY_COMM) },
+      { name: 'tally', start: tally('process') },
+    ],
     drive: async () => void execFileSync('taskset', ['-c', '1', '/bin/sh', '-c', `for i in $(seq ${PROCESSES}); do /bin/true; done`]),
     counts: () => true,
+    // + the snapshot's own process (runStats).
+    per: { what: 'process (exec and exit)', events: PROCESSES + 1 },
+  },
+  {
+    name: 'tcp-retransmits',
+    what: `a transfer of ${RETRANSMIT_BYTES / 1e6} MB between two network namespaces, nftables dropping ${DROP_PERCENT}% of its packets`,
+    configs: [
+      { name: 'floor (tp_btf)', start: floor(['empty_retransmit_btf']) },
+      { name: 'bpftrace', start: bpftrace(BPFTRACE.retransmits, BY_COMM) },
+      { name: 'tally', start: tally('tcp-retransmits') },
+    ],
+    drive: lossyTransfer,
+    counts: () => true,
+    per: { what: 'retransmitted segment' },
   },
 ];
+
+const SINK = 'import socket, sys\nls = socket.socket(); ls.bind((sys.argv[1], 5555)); ls.listen(8)\nprint("listening", flush=True)\nc, _ = ls.accept()\nwhile c.recv(65536): pass';
+const SENDER = 'import socket, sys\ns = socket.create_connection((sys.argv[1], 5555))\ns.sendall(b"r" * int(sys.argv[2]))\ns.shutdown(socket.SHUT_WR)\nwhile s.recv(65536): pass';
+
+/* Retransmits are timer and softirq work: too rare to time, so only their programs' run time is reported. */
+async function lossyTransfer(): Promise<void> {
+  const net = new NetnsPair();
+  try {
+    const rules = `table inet tally_loss {
+      chain input {
+        type filter hook input priority 0; policy accept;
+        tcp dport 5555 numgen random mod 100 < ${DROP_PERCENT} drop
+      }
+    }`;
+    net.exec(net.b, 'nft', ['-f', '-'], rules);
+    const sink = spawn('ip', ['netns', 'exec', net.b, 'python3', '-c', SINK, net.addrB], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((resolve) => sink.stdout!.once('data', resolve));
+    execFileSync('ip', ['netns', 'exec', net.a, 'taskset', '-c', '1', 'python3', '-c', SENDER, net.addrB, String(RETRANSMIT_BYTES)]);
+    await waitExit(sink);
+  } finally {
+    net.destroy();
+  }
+}
 
 async function syscallLoop(args: string[]): Promise<number> {
   return Number(execFileSync('taskset', ['-c', '1', SYSCALLLOOP, ...args], { encoding: 'utf8' }).trim());
@@ -247,6 +324,24 @@ interface ProgStats {
 }
 
 /**
+ * The summed run time and run count of the programs that count, in one
+ * bpftool call: each call is an exec and an exit, which process' hooks see,
+ * so between two snapshots there is exactly one more process than the
+ * workload started (the exit of the first call, the exec of the second).
+ */
+function runStats(ids: number[], w: Workload): { ns: number; cnt: number } {
+  const all = JSON.parse(execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' })) as (ProgStats & { id: number; name?: string })[];
+  let ns = 0;
+  let cnt = 0;
+  for (const p of all) {
+    if (!ids.includes(p.id) || (p.name && !w.counts(p.name))) continue;
+    ns += p.run_time_ns ?? 0;
+    cnt += p.run_cnt ?? 0;
+  }
+  return { ns, cnt };
+}
+
+/**
  * Run time of each configuration's programs, from kernel.bpf_stats_enabled:
  * per program run, or with `per` the total over that many events (when one
  * event runs several programs, and not as many in each configuration).
@@ -256,19 +351,16 @@ async function statsPass(w: Workload, per?: number): Promise<Map<string, number>
   const before = fs.readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim();
   fs.writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '1');
   try {
-    for (const c of w.configs.filter((c) => c.name !== 'none')) {
+    for (const c of shuffled(w.configs.filter((c) => c.name !== 'none'))) {
       const r = await c.start();
       try {
+        const ids = r.programIds();
+        const first = runStats(ids, w);
         if (w.loop) await w.loop();
         else await w.drive!();
-        let ns = 0;
-        let cnt = 0;
-        for (const id of r.programIds()) {
-          const p = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'id', String(id), '--json'], { encoding: 'utf8' })) as ProgStats & { name?: string };
-          if (p.name && !w.counts(p.name)) continue;
-          ns += p.run_time_ns ?? 0;
-          cnt += p.run_cnt ?? 0;
-        }
+        const last = runStats(ids, w);
+        const ns = last.ns - first.ns;
+        const cnt = last.cnt - first.cnt;
         out.set(c.name, per ? ns / per : cnt ? ns / cnt : NaN);
       } finally {
         await r.stop();
@@ -284,14 +376,21 @@ const fmt = (x: number | undefined): string => (x === undefined || isNaN(x) ? 'â
 
 async function measure(w: Workload): Promise<string> {
   if (!w.loop) {
-    // Per process: tally runs three programs for one (the exec hook that announces binaries, exec, exit), bpftrace two.
-    const inKernel = await statsPass(w, PROCESSES);
+    // Per process (or per event), whatever number of programs each configuration runs for one.
+    const perProcess = new Map<string, number[]>(w.configs.map((c) => [c.name, []]));
+    for (let round = 1; round <= ROUNDS; round++) {
+      const pass = await statsPass(w, w.per?.events);
+      for (const [name, ns] of pass) perProcess.get(name)!.push(ns);
+      process.stderr.write(`${w.name} round ${round}/${ROUNDS}: ${[...pass].map(([n, ns]) => `${n}=${ns.toFixed(0)}`).join(' ')}\n`);
+    }
+    const inKernel = new Map([...perProcess].map(([name, xs]) => [name, median(xs)]));
     const bt = inKernel.get('bpftrace')!;
     const rows = w.configs.map((c) => `| ${c.name} | ${fmt(inKernel.get(c.name))} | ${(inKernel.get(c.name)! / bt).toFixed(2)} |`);
+    const what = w.per?.what ?? 'event';
     return [
-      `#### ${w.name}: ${w.what}, ${PROCESSES} times`, '',
-      '| configuration | BPF run time per process (exec and exit), ns | relative to bpftrace |', '| --- | ---: | ---: |', ...rows, '',
-      `tally's programs run ${((inKernel.get('tally')! / bt) * 100).toFixed(0)}% as long per process as bpftrace's.`,
+      `#### ${w.name}: ${w.what}`, '',
+      `| configuration | BPF run time per ${what}, ns, median of rounds | relative to bpftrace |`, '| --- | ---: | ---: |', ...rows, '',
+      `tally's programs run ${((inKernel.get('tally')! / bt) * 100).toFixed(0)}% as long per ${what} as bpftrace's.`,
     ].join('\n');
   }
   const inKernel = w.runTime === false ? new Map<string, number>() : await statsPass(w);

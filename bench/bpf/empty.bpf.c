@@ -35,3 +35,14 @@ int empty_sys_exit(void *ctx) { return 0; }
 /* file-writes' hook where there is no fentry: the syscall's own sys_exit tracepoint. */
 SEC("tracepoint/syscalls/sys_exit_write")
 int empty_sys_exit_write(void *ctx) { return 0; }
+
+/* process' hooks: the scheduler's exec and exit tracepoints, typed. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(empty_exec_btf) { return 0; }
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(empty_exit_btf) { return 0; }
+
+/* tcp-retransmits' hook: the retransmit tracepoint, typed. */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(empty_retransmit_btf) { return 0; }
