@@ -322,6 +322,9 @@ struct path_walk {
 	struct vfsmount *root_mnt;
 	struct dentry *names[16];
 	__u32 n;
+	/* Then the names, root first, into out from off. */
+	__u8 *out;
+	__u32 off;
 };
 
 /*
@@ -366,6 +369,28 @@ static __always_inline void collect_dentries(struct path_walk *w)
 	bpf_loop(20, collect_step, w, 0);
 }
 
+/* "/name" of the index-th dentry from the root: a bpf_loop() callback, as collect_step. */
+static long emit_step(__u64 index, struct path_walk *w)
+{
+	__u32 i = 15 - (__u32)index;
+	__u32 off = w->off;
+
+	if (i >= w->n)
+		return 0;
+	if (off >= TALLY_POL_STR)
+		return 1;
+	w->out[off & (TALLY_POL_STR - 1)] = '/';
+	off++;
+	struct dentry *d = w->names[i & 15];
+	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+	long n = bpf_probe_read_kernel_str(&w->out[off & (TALLY_POL_STR - 1)], TALLY_POL_STR, name);
+
+	if (n > 1)
+		off += n - 1;
+	w->off = off;
+	return 0;
+}
+
 /*
  * The path from the mount namespace's root, or from root_dentry in
  * root_mnt when given, "/a/b/c", into out (cut at TALLY_POL_STR).
@@ -379,22 +404,13 @@ static __noinline __u32 path_string(struct dentry *dentry, struct vfsmount *vfsm
 		.mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt),
 		.root_dentry = root_dentry,
 		.root_mnt = root_mnt,
+		.out = out,
 	};
-	__u32 off = 0;
+	__u32 off;
 
 	collect_dentries(&w);
-	for (int i = 15; i >= 0; i--) {
-		if (i >= w.n || off >= TALLY_POL_STR)
-			continue;
-		out[off & (TALLY_POL_STR - 1)] = '/';
-		off++;
-		struct dentry *d = w.names[i & 15];
-		const unsigned char *name = BPF_CORE_READ(d, d_name.name);
-		long n = bpf_probe_read_kernel_str(&out[off & (TALLY_POL_STR - 1)], TALLY_POL_STR, name);
-
-		if (n > 1)
-			off += n - 1;
-	}
+	bpf_loop(16, emit_step, &w, 0);
+	off = w.off;
 	if (off == 0) {
 		out[0] = '/';
 		off = 1;
