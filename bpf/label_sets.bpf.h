@@ -88,10 +88,9 @@ static __always_inline __u64 tally_task_cgroup_id(struct task_struct *task)
 
 /*
  * Fill key->cgroup_id and key->flags for an event of cgroup_id (0: the
- * cgroup of task, the current task, which the caller already has: getting it
- * is a helper call).
+ * current task's cgroup; callers that have the task pass its id instead).
  */
-static __always_inline void tally_key_owner(struct tally_counter_key *key, __u64 cgroup_id, struct task_struct *task)
+static __always_inline void tally_key_owner(struct tally_counter_key *key, __u64 cgroup_id)
 {
 	key->flags = TALLY_KEY_RAW_CGROUP;
 	if (!key_by_cgroup) {
@@ -99,7 +98,7 @@ static __always_inline void tally_key_owner(struct tally_counter_key *key, __u64
 		return;
 	}
 	if (!cgroup_id)
-		cgroup_id = tally_task_cgroup_id(task);
+		cgroup_id = tally_task_cgroup_id(bpf_get_current_task_btf());
 	__u32 label_set = tally_label_set_of(cgroup_id);
 
 	if (label_set) {

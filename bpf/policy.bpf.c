@@ -922,11 +922,11 @@ static __always_inline __u64 ns_to_binary_seconds(__u64 ns)
 	return (s << TALLY_LATENCY_SHIFT) + (((ns - s * 1000000000ull) << TALLY_LATENCY_SHIFT) / 1000000000ull);
 }
 
-static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 now, struct task_struct *task)
+static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 now)
 {
 	struct tally_counter_key key = { .binary_id = p->binary };
 
-	tally_key_owner(&key, p->owner, task);
+	tally_key_owner(&key, p->owner);
 	#pragma unroll
 	for (__u32 m = 0; m < TALLY_POL_METRICS; m++) {
 		if (m >= pol.nmetrics)
@@ -971,9 +971,9 @@ static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 
  * program that does everything at once would pass the 32k-instruction
  * reach of a BPF jump.
  */
-static __noinline void count_at_exit(struct tally_pol_pending *p, __s64 ret, struct task_struct *task)
+static __noinline void count_at_exit(struct tally_pol_pending *p, __s64 ret)
 {
-	count(p, ret, 0, task);
+	count(p, ret, 0);
 }
 
 /*
@@ -1009,7 +1009,7 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 		ev->p.binary = 0;
 	compute_labels(ev);
 	if (kind == PROG_SYS_EXIT) {
-		count_at_exit(&ev->p, ret, task);
+		count_at_exit(&ev->p, ret);
 		return 0;
 	}
 	if (pol.has_return) {
@@ -1019,7 +1019,7 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 		bpf_map_update_elem(&tally_pol_inflight, &task, &ev->p, BPF_ANY);
 		return 0;
 	}
-	count(&ev->p, 0, 0, task);
+	count(&ev->p, 0, 0);
 	return 0;
 }
 
@@ -1036,7 +1036,7 @@ static __always_inline int on_return(__s64 ret)
 
 	if (!p)
 		return 0;
-	count(p, ret, now, bpf_get_current_task_btf());
+	count(p, ret, now);
 	bpf_map_delete_elem(&tally_pol_inflight, &task);
 	return 0;
 }
