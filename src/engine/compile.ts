@@ -210,12 +210,8 @@ class PlanBuilder {
         const slot = this.nextSlot++;
         const postfix = m.operator === 'Postfix' || m.operator === 'NotPostfix';
         if (postfix || m.operator === 'Prefix' || m.operator === 'NotPrefix') {
-          // By path: the kernel judges each binary once, from the path it walks (a Postfix reversed, as for args).
-          for (const v of m.values) {
-            const text = Buffer.from(v, 'utf8');
-            const bytes = postfix ? Buffer.from(text).reverse() : text;
-            this.lpm.push({ key: lpmKey(slot, bytes, 8 * Math.min(bytes.length, POL.str)), value: 0 });
-          }
+          // By path: the kernel judges each binary once, from the path it walks, as a string arg.
+          this.lpmStrings(slot, m.values, false, postfix);
           return { in: !m.operator.startsWith('Not'), slot, field: postfix ? Field.stringEnd : Field.string };
         }
         for (const path of m.values) {
@@ -232,6 +228,19 @@ class PlanBuilder {
     };
   }
 
+  /**
+   * Strings a filter matches, under slot of the LPM trie: exact ones with
+   * their NUL, so only the whole string matches; a Postfix reversed byte by
+   * byte (as the kernel reverses the string), then looked up as a prefix.
+   */
+  private lpmStrings(slot: number, values: readonly string[], exact: boolean, postfix: boolean): void {
+    for (const v of values) {
+      const text = Buffer.from(v + (exact ? '\0' : ''), 'utf8');
+      const bytes = postfix ? Buffer.from(text).reverse() : text;
+      this.lpm.push({ key: lpmKey(slot, bytes, 8 * Math.min(bytes.length, POL.str)), value: 0 });
+    }
+  }
+
   private filter(f: ArgFilter): FilterConfig {
     const arg = this.slotOf(f.index, 'a matchArgs entry');
     switch (f.kind) {
@@ -242,14 +251,8 @@ class PlanBuilder {
       case 'string': {
         if (POINTER_KINDS[this.args[arg].type] === undefined) throw new CompileError(`a string filter on arg ${f.index}, which is ${this.args[arg].type}`);
         const slot = this.nextSlot++;
-        const exact = f.operator === 'Equal' || f.operator === 'NotEqual';
-        // A Postfix is looked up as a prefix of the reversed string (reversed byte by byte, as the kernel does).
         const postfix = f.operator === 'Postfix' || f.operator === 'NotPostfix';
-        for (const v of f.values) {
-          const text = Buffer.from(v + (exact ? '\0' : ''), 'utf8');
-          const bytes = postfix ? Buffer.from(text).reverse() : text;
-          this.lpm.push({ key: lpmKey(slot, bytes, 8 * Math.min(bytes.length, POL.str)), value: 0 });
-        }
+        this.lpmStrings(slot, f.values, f.operator === 'Equal' || f.operator === 'NotEqual', postfix);
         const field = postfix ? Field.stringEnd : Field.string;
         return { op: f.operator.startsWith('Not') ? Op.notLpm : Op.lpm, arg, field, slot, values: [] };
       }
