@@ -183,13 +183,10 @@ interface Workload {
   drive?: () => Promise<void>;
   /** false: the probes do not run for the loop's calls, so their run time says nothing of it. */
   runTime?: boolean;
-  /** Programs whose run time counts (the core object's exec hook does not, except for process). */
-  counts(program: string): boolean;
   /** Without a timed loop: what the run time is reported per, and how many of those one drive makes (default: per program run). */
   per?: { what: string; events?: number };
 }
 
-const notExec = (p: string): boolean => !/^exec_/.test(p);
 /* Processes the process workload starts: its run time is reported per process, whatever number of programs each runs. */
 const PROCESSES = 2000;
 /* file-writes' hook here: the sys_exit tracepoint of the syscall, as the floor. */
@@ -210,7 +207,6 @@ const WORKLOADS: Workload[] = [
     what: `a send(2) of ${SIZE} bytes over loopback, received by a sink on the same CPU`,
     configs: [NONE, { name: 'floor (tp_btf)', start: floor(['empty_send_btf', 'empty_recv_btf']) }, { name: 'bpftrace', start: bpftrace(BPFTRACE.tcpBytes) }, { name: BY_COMM_ROW, start: bpftrace(BPFTRACE.tcpBytes, BY_COMM) }, { name: 'tally', start: tally('tcp-bytes') }, STATS_ON('tcp-bytes')],
     loop: sendLoop,
-    counts: notExec,
   },
   {
     name: 'file-writes',
@@ -225,7 +221,6 @@ const WORKLOADS: Workload[] = [
       STATS_ON('file-writes'),
     ],
     loop: () => syscallLoop(['write', SHM_FILE, String(CALLS), String(SIZE)]),
-    counts: notExec,
   },
   {
     name: 'syscall fallback',
@@ -233,7 +228,6 @@ const WORKLOADS: Workload[] = [
     configs: [NONE, syscallFloor, rawSyscallFloor, { name: 'bpftrace', start: bpftrace(BPFTRACE.fileWrites) }, { name: 'tally', start: tally('file-writes') }],
     loop: () => syscallLoop(['getpid', String(CALLS)]),
     runTime: false,
-    counts: notExec,
   },
   {
     name: 'process',
@@ -245,7 +239,6 @@ const WORKLOADS: Workload[] = [
       { name: 'tally', start: tally('process') },
     ],
     drive: async () => void execFileSync('taskset', ['-c', '1', '/bin/sh', '-c', `for i in $(seq ${PROCESSES}); do /bin/true; done`]),
-    counts: () => true,
     // + the snapshot's own process (runStats).
     per: { what: 'process (exec and exit)', events: PROCESSES + 1 },
   },
@@ -258,7 +251,6 @@ const WORKLOADS: Workload[] = [
       { name: 'tally', start: tally('tcp-retransmits') },
     ],
     drive: lossyTransfer,
-    counts: () => true,
     per: { what: 'retransmitted segment' },
   },
 ];
@@ -324,17 +316,17 @@ interface ProgStats {
 }
 
 /**
- * The summed run time and run count of the programs that count, in one
+ * The summed run time and run count of a configuration's programs, in one
  * bpftool call: each call is an exec and an exit, which process' hooks see,
  * so between two snapshots there is exactly one more process than the
  * workload started (the exit of the first call, the exec of the second).
  */
-function runStats(ids: number[], w: Workload): { ns: number; cnt: number } {
-  const all = JSON.parse(execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' })) as (ProgStats & { id: number; name?: string })[];
+function runStats(ids: number[]): { ns: number; cnt: number } {
+  const all = JSON.parse(execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' })) as (ProgStats & { id: number })[];
   let ns = 0;
   let cnt = 0;
   for (const p of all) {
-    if (!ids.includes(p.id) || (p.name && !w.counts(p.name))) continue;
+    if (!ids.includes(p.id)) continue;
     ns += p.run_time_ns ?? 0;
     cnt += p.run_cnt ?? 0;
   }
@@ -355,10 +347,10 @@ async function statsPass(w: Workload, per?: number): Promise<Map<string, number>
       const r = await c.start();
       try {
         const ids = r.programIds();
-        const first = runStats(ids, w);
+        const first = runStats(ids);
         if (w.loop) await w.loop();
         else await w.drive!();
-        const last = runStats(ids, w);
+        const last = runStats(ids);
         const ns = last.ns - first.ns;
         const cnt = last.cnt - first.cnt;
         out.set(c.name, per ? ns / per : cnt ? ns / cnt : NaN);
