@@ -7,7 +7,6 @@
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -16,19 +15,13 @@ import { TestCgroup } from './helpers/cgroup';
 import { FakeKubeApi, PodSpec } from './helpers/fake-kube-api';
 import { select, Series } from './helpers/prom-text';
 import { transfer } from './helpers/tcp-traffic';
+import { freePort } from './helpers/ports';
 
 const NODE_NAME = 'tally-pending-node';
 const SENT = 'tally_tcp_sent_bytes_total';
 const PENDING = 'tally_cgroups_pending_labels';
 
 const containerId = (): string => randomBytes(32).toString('hex');
-const freePort = (): Promise<number> =>
-  new Promise((r) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => r(p));
-    });
-  });
 const sentBy = (series: Series[], pod: string): Array<[Record<string, string>, number]> =>
   select(series, SENT, { pod }).map((s) => [s.labels, s.value]);
 

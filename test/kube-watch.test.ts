@@ -8,13 +8,13 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { FakeKubeApi, PodSpec } from './helpers/fake-kube-api';
 import { PodWatcher } from '../src/labels/kube/pod-watcher';
 import { loadKubeConfig } from '../src/labels/kube/client';
 import { Logger } from '../src/util/log';
 import { waitFor } from './helpers/cleanup';
+import { freePort } from './helpers/ports';
 
 const NODE = 'node-a';
 const quiet = new Logger('error', () => undefined);
@@ -143,12 +143,7 @@ describe('PodWatcher with an API server that is down at start', () => {
 
   it('retries with backoff and catches up once the server comes up', async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-kube-'));
-    const port = await new Promise<number>((r) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as net.AddressInfo).port;
-        s.close(() => r(p));
-      });
-    });
+    const port = await freePort();
     const down = new FakeKubeApi();
     watcher = await watcherFor(down, dir, port);
     await waitFor(() => watcher!.stats.errors >= 1, 'a failed first list');
