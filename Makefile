@@ -85,6 +85,9 @@ build/test-bpf/%.bpf.o: test/bpf/%.bpf.c $(VMLINUX_H) $(LIBBPF_A)
 $(ADDON): $(NATIVE_SRC) $(LIBBPF_A) $(BPF_HDRS)
 	@echo "[build] native addon"
 	@cd native && ../node_modules/.bin/node-gyp $(NODEDIR) --loglevel=error configure build >/dev/null
+	@# node-gyp leaves the .node alone when none of its own inputs changed (a bpf/ header
+	@# only it includes for layouts may not be one): mark it current, or make rebuilds forever.
+	@touch $@
 
 $(TS_STAMP): $(TS_SRCS)
 	@echo "[build] TypeScript"
