@@ -14,16 +14,17 @@
 const volatile bool key_by_cgroup = true;
 
 /*
- * cgroup -> label-set id, written by user space once it has resolved a cgroup
- * under the label filter: cgroups that share their labels (the pods of one
- * Deployment under filter namespace,workload) then share one counter entry.
- * A cgroup not in here yet is counted under its raw id and folded in later.
+ * cgroup -> label-set id and namespace, written by user space once it has
+ * resolved a cgroup under the label filter: cgroups that share their labels
+ * (the pods of one Deployment under filter namespace,workload) then share one
+ * counter entry. A cgroup not in here yet is counted under its raw id and
+ * folded in later.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
-	__type(value, __u32);
+	__type(value, struct tally_cgroup_mapping);
 } tally_cgroup_label_sets SEC(".maps");
 
 /*
@@ -35,8 +36,7 @@ struct {
 struct tally_label_set_cache {
 	__u64 cgroup_id;
 	__u64 generation;
-	__u32 label_set; /* 0: the cgroup has none (yet) */
-	__u32 pad;
+	struct tally_cgroup_mapping m; /* label_set 0: the cgroup has no mapping (yet) */
 };
 
 struct {
@@ -57,23 +57,24 @@ struct {
 	__type(value, __u64);
 } tally_ls_generation SEC(".maps");
 
-static __always_inline __u32 tally_label_set_of(__u64 cgroup_id)
+/* What user space resolved cgroup_id to; label_set 0 when it has not (yet). */
+static __always_inline struct tally_cgroup_mapping tally_mapping_of(__u64 cgroup_id)
 {
 	__u32 zero = 0;
 	struct tally_label_set_cache *c = bpf_map_lookup_elem(&tally_label_set_cache, &zero);
 	__u64 *gen = bpf_map_lookup_elem(&tally_ls_generation, &zero);
 	__u64 generation = gen ? *gen : 0;
-	__u32 *label_set;
+	struct tally_cgroup_mapping none = {}, *m;
 
 	if (c && c->cgroup_id == cgroup_id && c->generation == generation)
-		return c->label_set;
-	label_set = bpf_map_lookup_elem(&tally_cgroup_label_sets, &cgroup_id);
+		return c->m;
+	m = bpf_map_lookup_elem(&tally_cgroup_label_sets, &cgroup_id);
 	if (c) {
 		c->cgroup_id = cgroup_id;
 		c->generation = generation;
-		c->label_set = label_set ? *label_set : 0;
+		c->m = m ? *m : none;
 	}
-	return label_set ? *label_set : 0;
+	return m ? *m : none;
 }
 
 /*
@@ -99,7 +100,7 @@ static __always_inline void tally_key_owner(struct tally_counter_key *key, __u64
 	}
 	if (!cgroup_id)
 		cgroup_id = tally_task_cgroup_id(bpf_get_current_task_btf());
-	__u32 label_set = tally_label_set_of(cgroup_id);
+	__u32 label_set = tally_mapping_of(cgroup_id).label_set;
 
 	if (label_set) {
 		key->cgroup_id = label_set;

@@ -114,6 +114,8 @@ struct tally_pol_pending {
 	__u64 start_ns;
 	__u64 owner;
 	__u64 binary;
+	__u32 ns_pending; /* selectors that matched but for the owner's namespace, not known yet: TALLY_KEY_NS_PENDING */
+	__u32 pad;
 	__u64 val[ARG_SLOTS];
 	__u64 labels[TALLY_POL_METRICS][TALLY_POL_LABELS];
 };
@@ -132,6 +134,9 @@ struct tally_pol_event {
 	__u32 str_len[ARG_SLOTS];
 	/* One string reversed, for the Postfix filter being evaluated. */
 	struct tally_pol_lpm_key reversed;
+	/* match_namespaces: the owner's Kubernetes namespace, if user space has resolved it. */
+	__u64 namespace_id;
+	bool ns_known;
 };
 
 struct {
@@ -822,18 +827,62 @@ static __always_inline bool selector_matches(struct tally_pol_event *ev, const v
 	return true;
 }
 
+/*
+ * A subprogram: unrolled inline for every selector, the compares would push
+ * the program past the reach of a BPF jump.
+ */
+static __noinline bool namespace_admits(__u64 namespace_id, __u32 sel)
+{
+	bool found = false;
+
+	if (sel >= TALLY_POL_SELECTORS)
+		return false;
+	const volatile struct tally_pol_namespaces *n = &pol.selectors[sel].namespaces;
+
+	#pragma unroll
+	for (__u32 k = 0; k < TALLY_POL_VALUES; k++) {
+		if (k >= n->nvalues)
+			break;
+		if (n->values[k] == namespace_id) {
+			found = true;
+			break;
+		}
+	}
+	return n->op == TALLY_OP_EQ ? found : !found;
+}
+
+/*
+ * Whether some selector matches. A selector with matchNamespaces whose owner
+ * has no namespace yet (a pod's first events, before user space has
+ * resolved its cgroup) can neither match nor fail: the event is counted
+ * pending, with the mask of such selectors in ev->p.ns_pending, and user
+ * space decides once it knows the namespace. One selector that matches for
+ * sure makes the event count as usual.
+ */
 static __always_inline bool selected(struct tally_pol_event *ev)
 {
+	__u32 waiting = 0;
+
 	if (pol.nselectors == 0)
 		return true;
 	#pragma unroll
 	for (__u32 i = 0; i < TALLY_POL_SELECTORS; i++) {
 		if (i >= pol.nselectors)
 			break;
-		if (selector_matches(ev, &pol.selectors[i]))
+		const volatile struct tally_pol_selector *s = &pol.selectors[i];
+		bool by_ns = pol.match_namespaces && s->namespaces.op;
+
+		if (!selector_matches(ev, s))
+			continue;
+		if (!by_ns)
+			return true;
+		if (!ev->ns_known)
+			waiting |= 1u << i;
+		else if (namespace_admits(ev->namespace_id, i))
 			return true;
 	}
-	return false;
+	ev->p.ns_pending = waiting;
+	return waiting != 0;
 }
 
 /* ---- labels and counting -------------------------------------------------- */
@@ -925,8 +974,15 @@ static __always_inline __u64 ns_to_binary_seconds(__u64 ns)
 static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 now)
 {
 	struct tally_counter_key key = { .binary_id = p->binary };
+	bool pending = pol.match_namespaces && p->ns_pending;
 
-	tally_key_owner(&key, p->owner);
+	if (pending) {
+		/* Raw cgroup and the selectors still in question: user space decides. */
+		key.cgroup_id = p->owner;
+		key.flags = TALLY_KEY_NS_PENDING | p->ns_pending << TALLY_KEY_PENDING_SHIFT;
+	} else {
+		tally_key_owner(&key, p->owner);
+	}
 	#pragma unroll
 	for (__u32 m = 0; m < TALLY_POL_METRICS; m++) {
 		if (m >= pol.nmetrics)
@@ -949,7 +1005,7 @@ static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 
 			v = ns_to_binary_seconds(now - p->start_ns);
 			break;
 		}
-		key.metric = mt->id;
+		key.metric = pending ? mt->pending_id : mt->id;
 		key.labels[0] = mt->nlabels > 0 ? p->labels[m][0] : 0;
 		key.labels[1] = mt->nlabels > 1 ? p->labels[m][1] : 0;
 		if (!mt->histogram) {
@@ -999,9 +1055,18 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 	 * the binary's (mm, file, inode, superblock) does, not after it. On a
 	 * cold hook each of those loads is a cache miss.
 	 */
-	ev->p.owner = key_by_cgroup && pol.owner_arg == TALLY_POL_NONE ? tally_task_cgroup_id(task) : 0;
+	bool by_cgroup = key_by_cgroup || pol.match_namespaces;
+
+	ev->p.owner = by_cgroup && pol.owner_arg == TALLY_POL_NONE ? tally_task_cgroup_id(task) : 0;
 	ev->p.binary = labels_binary || pol.match_binaries ? tally_binary_of(task) : 0;
 	decode_args(ctx, task, ev, kind);
+	ev->p.ns_pending = 0;
+	if (pol.match_namespaces) {
+		struct tally_cgroup_mapping m = tally_mapping_of(ev->p.owner);
+
+		ev->ns_known = m.label_set != 0;
+		ev->namespace_id = m.namespace_id;
+	}
 	if (!selected(ev))
 		return 0;
 	/* An event owned by a socket may fire in softirq or a timer: the task on the CPU is not its binary. */

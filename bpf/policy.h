@@ -108,12 +108,26 @@ struct tally_pol_binaries {
 	__u32 slot;      /* key prefix in tally_pol_binaries, or the LPM slot */
 };
 
+/*
+ * matchNamespaces of one selector, its entries combined by user space into
+ * one set: the Kubernetes namespace of the event's owner (its namespace_id in
+ * tally_cgroup_mapping) is one of values[] (TALLY_OP_EQ), or none of them
+ * (TALLY_OP_NEQ). A TracingPolicyNamespaced has one in every selector.
+ */
+struct tally_pol_namespaces {
+	__u8 op;         /* 0: no constraint; TALLY_OP_EQ or TALLY_OP_NEQ */
+	__u8 nvalues;
+	__u8 pad[6];
+	__u64 values[TALLY_POL_VALUES];
+};
+
 struct tally_pol_selector {
 	__u8 nfilters;
 	__u8 nbinaries;
 	__u8 pad[6];
 	struct tally_pol_filter filters[TALLY_POL_FILTERS];
 	struct tally_pol_binaries binaries[TALLY_POL_BINARIES];
+	struct tally_pol_namespaces namespaces;
 };
 
 enum tally_pol_label_kind {
@@ -148,6 +162,8 @@ struct tally_pol_metric {
 	__u8 arg;        /* TALLY_VAL_ARG: index into args[] */
 	__u8 nlabels;
 	struct tally_pol_label labels[TALLY_POL_LABELS];
+	__u32 pending_id; /* match_namespaces: the id counts wait under while the owner's namespace is unknown (TALLY_KEY_NS_PENDING) */
+	__u32 pad;
 };
 
 struct tally_pol_config {
@@ -160,7 +176,8 @@ struct tally_pol_config {
 	__u8 task_context; /* the hook runs in the owning task's context: its binary labels socket-owned events */
 	__u8 match_binaries; /* some selector has matchBinaries: the binary id is needed to select */
 	__u32 syscall_nr; /* raw syscall tracepoints: the one syscall this hook is */
-	__u32 pad2;
+	__u8 match_namespaces; /* some selector has matchNamespaces: the owner's namespace is needed to select */
+	__u8 pad2[3];
 	/*
 	 * What every event reads first: on hooks that run cache-cold (exec,
 	 * exit), each cache line of this read-only data the program touches is

@@ -20,6 +20,16 @@
 #define TALLY_KEY_RAW_CGROUP 0u /* key.cgroup_id is a raw cgroup v2 id */
 #define TALLY_KEY_OVERFLOW   1u /* reserved entry that absorbs updates when the map is full */
 #define TALLY_KEY_LABEL_SET  2u /* key.cgroup_id is a label-set id assigned by user space */
+/*
+ * A policy hook with matchNamespaces counted an event of a cgroup whose
+ * Kubernetes namespace user space has not resolved yet: key.cgroup_id is the
+ * raw cgroup id, key.metric the metric's pending id, and the bits from
+ * TALLY_KEY_PENDING_SHIFT up say which selectors matched but for their
+ * namespace. User space folds the count in once it knows the namespace, or
+ * drops it if no such selector admits that namespace.
+ */
+#define TALLY_KEY_NS_PENDING 4u
+#define TALLY_KEY_PENDING_SHIFT 8
 
 /*
  * Key of every in-kernel counter. The map is per-CPU, so a value is one __u64
@@ -32,6 +42,16 @@ struct tally_counter_key {
 	__u32 metric;    /* metric id, local to one BPF object */
 	__u16 flags;     /* TALLY_KEY_* */
 	__u16 bucket;    /* histograms: log2 bucket, TALLY_BUCKET_ZERO or TALLY_BUCKET_SUM; 0 for counters */
+};
+
+/*
+ * Value of tally_cgroup_label_sets: what user space resolved a cgroup to. A
+ * cgroup is in the map only once its labels are final.
+ */
+struct tally_cgroup_mapping {
+	__u32 label_set;    /* label-set id under the label filter */
+	__u32 pad;
+	__u64 namespace_id; /* the pod's Kubernetes namespace, hashed (src/labels/namespace-id.ts); 0: not in a pod */
 };
 
 /*

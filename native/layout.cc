@@ -24,6 +24,12 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   FIELD(key, tally_counter_key, bucket);
   layout.Set("counterKey", key);
 
+  Napi::Object mapping = Napi::Object::New(env);
+  mapping.Set("size", sizeof(tally_cgroup_mapping));
+  FIELD(mapping, tally_cgroup_mapping, label_set);
+  FIELD(mapping, tally_cgroup_mapping, namespace_id);
+  layout.Set("cgroupMapping", mapping);
+
   Napi::Object ev = Napi::Object::New(env);
   ev.Set("size", sizeof(tally_binary_event));
   FIELD(ev, tally_binary_event, binary_id);
@@ -36,6 +42,8 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   c.Set("TALLY_KEY_RAW_CGROUP", TALLY_KEY_RAW_CGROUP);
   c.Set("TALLY_KEY_OVERFLOW", TALLY_KEY_OVERFLOW);
   c.Set("TALLY_KEY_LABEL_SET", TALLY_KEY_LABEL_SET);
+  c.Set("TALLY_KEY_NS_PENDING", TALLY_KEY_NS_PENDING);
+  c.Set("TALLY_KEY_PENDING_SHIFT", TALLY_KEY_PENDING_SHIFT);
   c.Set("TALLY_BINARY_NONE", Napi::BigInt::New(env, static_cast<uint64_t>(TALLY_BINARY_NONE)));
   c.Set("TALLY_STAT_MAP_FULL", static_cast<uint32_t>(TALLY_STAT_MAP_FULL));
   c.Set("TALLY_STAT_LOST", static_cast<uint32_t>(TALLY_STAT_LOST));
@@ -61,6 +69,7 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   pol.Set("config_args", offsetof(tally_pol_config, args));
   pol.Set("config_selectors", offsetof(tally_pol_config, selectors));
   pol.Set("config_metrics", offsetof(tally_pol_config, metrics));
+  pol.Set("config_match_namespaces", offsetof(tally_pol_config, match_namespaces));
   pol.Set("arg", sizeof(tally_pol_arg));
   pol.Set("arg_index", offsetof(tally_pol_arg, index));
   pol.Set("filter", sizeof(tally_pol_filter));
@@ -69,12 +78,16 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   pol.Set("selector", sizeof(tally_pol_selector));
   pol.Set("selector_filters", offsetof(tally_pol_selector, filters));
   pol.Set("selector_binaries", offsetof(tally_pol_selector, binaries));
+  pol.Set("selector_namespaces", offsetof(tally_pol_selector, namespaces));
+  pol.Set("namespaces", sizeof(tally_pol_namespaces));
+  pol.Set("namespaces_values", offsetof(tally_pol_namespaces, values));
   pol.Set("binaries", sizeof(tally_pol_binaries));
   pol.Set("label", sizeof(tally_pol_label));
   pol.Set("label_slot", offsetof(tally_pol_label, slot));
   pol.Set("label_cap", offsetof(tally_pol_label, cap));
   pol.Set("metric", sizeof(tally_pol_metric));
   pol.Set("metric_labels", offsetof(tally_pol_metric, labels));
+  pol.Set("metric_pending_id", offsetof(tally_pol_metric, pending_id));
   pol.Set("lpm_key", sizeof(tally_pol_lpm_key));
   pol.Set("binary_key", sizeof(tally_pol_binary_key));
   pol.Set("seen_key", sizeof(tally_pol_seen_key));

@@ -105,6 +105,7 @@ export class Agent {
       filter: this.config.labelFilter,
       syscalls: loadSyscalls(),
       kernelBtfPath: this.config.kernelBtfPath,
+      kubernetes: this.pods !== undefined,
       log: this.log,
     });
     const builtins = new Set(this.config.builtinPolicies.map((n) => path.join(BUILTIN_POLICY_DIR, `${n}.yaml`)));

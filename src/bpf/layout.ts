@@ -14,6 +14,24 @@ export const CGROUP_EVENT = { size: 8, cgroup_id: 0 } as const;
 export const KEY_RAW_CGROUP = 0;
 export const KEY_OVERFLOW = 1;
 export const KEY_LABEL_SET = 2;
+/** A policy hook's event whose owner's namespace decides, later, whether it counts: see pendingSelectors(). */
+export const KEY_NS_PENDING = 4;
+const KEY_PENDING_SHIFT = 8;
+
+/** The selectors a namespace-pending key still waits on (a bit per selector), or 0 for any other key. */
+export function pendingSelectors(k: CounterKey): number {
+  return k.flags & KEY_NS_PENDING ? k.flags >> KEY_PENDING_SHIFT : 0;
+}
+
+/** Value of tally_cgroup_label_sets (struct tally_cgroup_mapping). */
+const MAPPING = { size: 16, label_set: 0, namespace_id: 8 } as const;
+
+export function encodeCgroupMapping(labelSet: number, namespaceId: bigint): Buffer {
+  const b = Buffer.alloc(MAPPING.size);
+  b.writeUInt32LE(labelSet, MAPPING.label_set);
+  b.writeBigUInt64LE(namespaceId, MAPPING.namespace_id);
+  return b;
+}
 export const BINARY_NONE = 1n;
 /** Histogram buckets: bucket i counts values in (2^(i-1), 2^i]; bucket 0 counts 1. */
 export const BUCKETS = 64;
@@ -116,6 +134,11 @@ export function checkLayout(): void {
     ['binary event path', l.binaryEvent.path, BINARY_EVENT.path],
     ['cgroup event size', l.cgroupEvent.size, CGROUP_EVENT.size],
     ['cgroup event cgroup_id', l.cgroupEvent.cgroup_id, CGROUP_EVENT.cgroup_id],
+    ['cgroup mapping size', l.cgroupMapping.size, MAPPING.size],
+    ['cgroup mapping label_set', l.cgroupMapping.label_set, MAPPING.label_set],
+    ['cgroup mapping namespace_id', l.cgroupMapping.namespace_id, MAPPING.namespace_id],
+    ['TALLY_KEY_NS_PENDING', Number(l.constants.TALLY_KEY_NS_PENDING), KEY_NS_PENDING],
+    ['TALLY_KEY_PENDING_SHIFT', Number(l.constants.TALLY_KEY_PENDING_SHIFT), KEY_PENDING_SHIFT],
     ['TALLY_KEY_OVERFLOW', Number(l.constants.TALLY_KEY_OVERFLOW), KEY_OVERFLOW],
     ['TALLY_BUCKETS', Number(l.constants.TALLY_BUCKETS), BUCKETS],
     ['TALLY_BUCKET_SUM', Number(l.constants.TALLY_BUCKET_SUM), BUCKET_SUM],

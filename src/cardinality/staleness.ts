@@ -23,6 +23,14 @@
  * unseen and the overflow series never decreases. A label set that lives on
  * keeps everything it counted, so it stays monotonic.
  *
+ * Namespace verdicts. A policy hook with matchNamespaces counts an event
+ * whose owner's namespace is not known yet (its cgroup not mapped) under a
+ * pending key: the raw cgroup, the metric's pending id and the selectors
+ * that wait on the namespace. Once the cgroup resolves, the namespace decides:
+ * the count joins the metric's series, or it never matched and is dropped.
+ * Mapping the cgroup gives the kernel its namespace, so later events are
+ * decided there.
+ *
  * Two phases. A BPF program may be adding to an entry at the very moment user
  * space deletes it, and that addition would be lost. So an entry is only ever
  * deleted once nothing should write it any more (its mapping changed in an
@@ -31,7 +39,8 @@
  */
 import { BPF_ANY, isNativeError, native } from '../native/addon';
 import { CounterEntry, readCounterMap, sumPerCpuNumber } from '../bpf/counter-map';
-import { CounterKey, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW } from '../bpf/layout';
+import { CounterKey, encodeCgroupMapping, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, KEY_RAW_CGROUP, pendingSelectors } from '../bpf/layout';
+import { namespaceId } from '../labels/namespace-id';
 import { CgroupRemovals } from '../labels/cgroup-removals';
 import { labelKey, Placement } from './series-limiter';
 import { LabelSets } from './label-sets';
@@ -39,6 +48,8 @@ import { LabelSets } from './label-sets';
 export interface Resolution {
   /** cgroup-derived labels under the filter (namespace, workload, pod, container). */
   labels: Record<string, string>;
+  /** The pod's Kubernetes namespace, whether or not the filter shows it; undefined outside pods. */
+  namespace?: string;
   /** False while something may still change them (pod or workload not known yet). */
   final: boolean;
 }
@@ -66,6 +77,11 @@ export interface StalenessOptions {
   forget(metric: number, key: string): Placement;
   /** A removed cgroup's mapping is gone: drop what caches hold about it. */
   cgroupGone(cgroupId: bigint): void;
+  /**
+   * A pending id's metric (see KernelCounters.definePending), and whether a
+   * namespace satisfies one of the selectors an event waited on (a bit each).
+   */
+  pending?(pendingId: number): { metric: number; admits(selectors: number, namespace: string | undefined): boolean } | undefined;
   /** Removed cgroups whose labels are remembered for late events (default 65536). */
   retiredCapacity?: number;
 }
@@ -90,6 +106,11 @@ export interface EntryLabels {
   setKey: string;
 }
 
+/** A cgroup's own labels, and its namespace, which the filter may not show. */
+interface CgroupLabels extends EntryLabels {
+  namespace?: string;
+}
+
 interface Mapping {
   id: number;
   /** The sweep that wrote it: raw entries move from the next one on. */
@@ -111,9 +132,9 @@ export class Staleness {
    * rebuild 100k label objects and JSON keys each time. Bounded: cleared
    * entries with their cgroup, and entirely when it outgrows its cap.
    */
-  private readonly resolved = new Map<bigint, EntryLabels>();
+  private readonly resolved = new Map<bigint, CgroupLabels>();
   /** Labels of removed cgroups, oldest first, for events from sockets that outlive them. */
-  private readonly retired = new Map<bigint, EntryLabels>();
+  private readonly retired = new Map<bigint, CgroupLabels>();
   private readonly withBinary = new Map<string, EntryLabels>();
   private readonly withExtra = new Map<string, EntryLabels>();
   /** cgroups without final labels yet, and since when. */
@@ -126,6 +147,8 @@ export class Staleness {
   staleLabelSets = 0;
   /** cgroups left raw in the last sweep because tally_cgroup_label_sets was full. */
   unmappedMapFull = 0;
+  /** Entries counted pending a namespace that, once known, no selector admitted. */
+  unmatchedEntries = 0;
 
   constructor(private readonly opts: StalenessOptions) {}
 
@@ -168,8 +191,20 @@ export class Staleness {
     return withExtra;
   }
 
+  /**
+   * A key counted pending its owner's namespace: the key it stands for (its
+   * metric's own id) and whether the namespace admits it. Undefined while the
+   * namespace is not known, or for a metric being undefined.
+   */
+  settle(key: CounterKey, giveUp = false): { key: CounterKey; counts: boolean } | undefined {
+    const p = this.opts.pending?.(key.metric);
+    const set = p && this.cgroupLabels(key.cgroupId, giveUp);
+    if (!p || !set) return undefined;
+    return { key: { ...key, metric: p.metric, flags: KEY_RAW_CGROUP }, counts: p.admits(pendingSelectors(key), set.namespace) };
+  }
+
   /** A cgroup's labels once final; remembered until the cgroup goes, and a while after. */
-  private cgroupLabels(cgroupId: bigint, giveUp: boolean): EntryLabels | undefined {
+  private cgroupLabels(cgroupId: bigint, giveUp: boolean): CgroupLabels | undefined {
     if (cgroupId === 0n) return NO_CGROUP;
     const hit = this.resolved.get(cgroupId) ?? this.retired.get(cgroupId);
     if (hit) return hit;
@@ -181,7 +216,7 @@ export class Staleness {
     }
     this.pendingSince.delete(cgroupId);
     const key = labelKey(r.labels);
-    const e = { labels: r.labels, key, setKey: key };
+    const e: CgroupLabels = { labels: r.labels, key, setKey: key, namespace: r.namespace };
     if (this.resolved.size > 262_144) this.resolved.clear();
     this.resolved.set(cgroupId, e);
     return e;
@@ -196,12 +231,19 @@ export class Staleness {
     return at !== undefined && now - at >= this.opts.ttlMs;
   }
 
-  /** Reads and deletes one entry, keeping its count under its labels. */
-  private move(key: CounterKey, labels: EntryLabels): void {
+  /**
+   * Reads and deletes one entry, keeping its count under its labels for
+   * metric (a pending entry's is not the key's), unless it does not count.
+   */
+  private move(key: CounterKey, labels: EntryLabels, metric = key.metric, counts = true): void {
     const value = native().mapLookupAndDelete(this.opts.counterFd, encodeCounterKey(key));
     if (!value) return;
-    if (!this.held.has(key.metric)) this.held.set(key.metric, new Map());
-    const m = this.held.get(key.metric)!;
+    if (!counts) {
+      this.unmatchedEntries++;
+      return;
+    }
+    if (!this.held.has(metric)) this.held.set(metric, new Map());
+    const m = this.held.get(metric)!;
     let h = m.get(labels.key);
     if (!h) m.set(labels.key, (h = { labels: labels.labels, setKey: labels.setKey, buckets: new Map() }));
     addTo(h.buckets, key.bucket ?? 0, sumPerCpuNumber(value, 0, value.length));
@@ -269,28 +311,38 @@ export class Staleness {
     for (const e of raw) {
       const cgroupId = e.key.cgroupId;
       const removed = cgroupId !== 0n && this.removedFor(cgroupId, now);
-      const labels = this.labelsOf(e.key, removed);
+      let key = e.key;
+      let counts = true;
+      if (pendingSelectors(e.key)) {
+        const settled = this.settle(e.key, removed);
+        if (!settled) {
+          if (this.opts.pending?.(e.key.metric)) pending.add(cgroupId);
+          continue;
+        }
+        ({ key, counts } = settled);
+      }
+      const labels = this.labelsOf(key, removed);
       if (!labels) {
         pending.add(cgroupId);
         continue;
       }
       if (removed) {
         if (quiet(e)) {
-          this.move(e.key, labels);
+          this.move(e.key, labels, key.metric, counts);
           this.deletedEntries++;
           if (this.retire(cgroupId)) this.opts.cgroupGone(cgroupId);
-        } else {
+        } else if (counts) {
           live.add(labels.setKey); // a socket that outlived its cgroup is still sending
         }
         continue;
       }
-      live.add(labels.setKey);
+      if (counts) live.add(labels.setKey);
       if (cgroupId === 0n) continue;
       const m = this.mapped.get(cgroupId);
       if (m) {
         // Phase two of fold-in: the kernel counts this cgroup under its label set now.
         if (quiet(e) && m.sweep < sweep && work < MAX_WORK_PER_SWEEP) {
-          this.move(e.key, labels);
+          this.move(e.key, labels, key.metric, counts);
           this.foldedEntries++;
           work++;
         }
@@ -301,9 +353,10 @@ export class Staleness {
         continue;
       }
       if (work >= MAX_WORK_PER_SWEEP) continue;
-      const id = this.labelSets.idFor(labels.setKey, this.resolved.get(cgroupId)!.labels);
+      const own = this.resolved.get(cgroupId)!;
+      const id = this.labelSets.idFor(own.key, own.labels);
       try {
-        native().mapUpdate(labelSetFd, u64(cgroupId), u32(id), BPF_ANY);
+        native().mapUpdate(labelSetFd, u64(cgroupId), encodeCgroupMapping(id, namespaceId(own.namespace)), BPF_ANY);
       } catch (err) {
         if (!isNativeError(err) || err.code !== 'E2BIG') throw err;
         // Full: this cgroup stays raw, still counted under its own labels; tried again next sweep.
@@ -424,8 +477,3 @@ function u64(v: bigint): Buffer {
   return b;
 }
 
-function u32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v);
-  return b;
-}

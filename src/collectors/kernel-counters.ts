@@ -14,7 +14,7 @@ import { BPF_ANY, isNativeError, native, NativeRingBuffer } from '../native/addo
 import { forgetAnnounced } from '../bpf/binary-announcements';
 import { LoadedObject } from '../bpf/loader';
 import { CounterEntry, readCounterMap, readStatsArray, seedOverflowKey } from '../bpf/counter-map';
-import { ANNOUNCED_SLOTS, BUCKETS, BUCKET_SUM, BUCKET_ZERO, CounterKey, decodeBinaryEvent, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, KernelStat } from '../bpf/layout';
+import { ANNOUNCED_SLOTS, BUCKETS, BUCKET_SUM, BUCKET_ZERO, CounterKey, decodeBinaryEvent, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, KernelStat, pendingSelectors } from '../bpf/layout';
 import { applyFilter, FilterLabel } from '../labels/label-filter';
 import { Labeler } from '../labels/labeler';
 import { BinaryPaths } from '../labels/binary-paths';
@@ -79,6 +79,20 @@ export interface KernelCountersOptions {
   log: Logger;
 }
 
+/**
+ * The id a policy hook with matchNamespaces counts under while an event's
+ * owner has no known namespace (bpf/tally_types.h, TALLY_KEY_NS_PENDING):
+ * one per hook and metric, because which selectors waited means something
+ * only for the hook that counted.
+ */
+export interface PendingMetric {
+  id: number;
+  /** The metric the counts are for once admitted. */
+  metric: number;
+  /** Whether the namespace satisfies one of the selectors the event waited on (bit i: selector i). */
+  admits(selectors: number, namespace: string | undefined): boolean;
+}
+
 /** One metric's series from a read: see KernelCounters.collect(). */
 export interface CollectedFamily {
   metric: CounterMetric;
@@ -124,6 +138,7 @@ export class KernelCounters {
   private readonly ring?: NativeRingBuffer;
   private readonly memo: ScrapeMemo<Snapshot>;
   private readonly metrics = new Map<number, Defined>();
+  private readonly pendingIds = new Map<number, PendingMetric>();
   private readonly families = new Map<string, Family>();
   /** Histogram id -> the counters read from its sum. */
   private readonly sums = new Map<number, Defined[]>();
@@ -166,7 +181,7 @@ export class KernelCounters {
       ttlMs: opts.seriesTtlMs,
       resolve: (id, pendingSince, giveUp) => {
         const r = opts.labeler.resolve(id, pendingSince, giveUp);
-        return { labels: applyFilter(this.cgroupFilter, r.values) as Record<string, string>, final: r.final };
+        return { labels: applyFilter(this.cgroupFilter, r.values) as Record<string, string>, namespace: r.values.namespace, final: r.final };
       },
       liveSetKeys: () => opts.labeler.livePodLabels().map((v) => labelKey(applyFilter(this.cgroupFilter, v) as Record<string, string>)),
       binaryLabels: (id): Record<string, string> => {
@@ -182,6 +197,7 @@ export class KernelCounters {
         return f.limiter.forget(key);
       },
       cgroupGone: (id) => opts.cgroupGone?.(id),
+      pending: (id) => this.pendingIds.get(id),
     });
     // Sweep often enough that a series outlives its TTL by at most a quarter of it.
     const every = Math.min(Math.max(opts.seriesTtlMs / 4, 250), 15_000);
@@ -256,6 +272,18 @@ export class KernelCounters {
     }
   }
 
+  /**
+   * Reads a pending id's counts into a defined metric. Its overflow entries
+   * are reserved (reserveOverflow) before the hook counting under it
+   * attaches, like a metric's; undefine() takes the id back.
+   */
+  definePending(p: PendingMetric): void {
+    if (!this.metrics.has(p.metric)) throw new Error(`pending id ${p.id}: metric ${p.metric} is not defined`);
+    if (this.metrics.has(p.id) || this.pendingIds.has(p.id)) throw new Error(`metric id ${p.id} is taken`);
+    this.pendingIds.set(p.id, p);
+    this.invalidate();
+  }
+
   /** The metric ids counting under a name. */
   idsOf(name: string): number[] {
     return [...(this.families.get(name)?.ids ?? [])];
@@ -269,6 +297,7 @@ export class KernelCounters {
   undefine(ids: number[]): void {
     const gone = new Set(ids);
     for (const id of ids) {
+      this.pendingIds.delete(id);
       const d = this.metrics.get(id);
       if (!d) continue;
       this.metrics.delete(id);
@@ -450,16 +479,27 @@ export class KernelCounters {
   }
 
   private fold(byName: Map<string, Map<string, SeriesValues>>, e: CounterEntry, pending: Set<bigint>): void {
-    const d = this.metrics.get(e.key.metric);
-    if (!d) return; // a metric being undefined
-    const bucket = e.key.bucket ?? 0;
-    if (e.key.flags === KEY_OVERFLOW) {
-      if (e.value !== 0) this.addTo(byName, e.key.metric, OVERFLOW_KEY, OVERFLOW_LABELS, bucket, e.value);
+    let key = e.key;
+    const bucket = key.bucket ?? 0;
+    if (key.flags === KEY_OVERFLOW) {
+      // A pending id's overflow: the map was full, so which selectors waited is lost with the key. Counted as the metric's.
+      const metric = this.pendingIds.get(key.metric)?.metric ?? key.metric;
+      if (e.value !== 0) this.addTo(byName, metric, OVERFLOW_KEY, OVERFLOW_LABELS, bucket, e.value);
       return;
     }
-    const labels = this.staleness.labelsOf(e.key);
-    if (labels) this.addTo(byName, e.key.metric, labels.key, labels.labels, bucket, e.value);
-    else if (e.key.flags !== KEY_LABEL_SET) pending.add(e.key.cgroupId); // held back until its labels are final
+    if (pendingSelectors(key)) {
+      const settled = this.staleness.settle(key);
+      if (!settled) {
+        if (this.pendingIds.has(key.metric)) pending.add(key.cgroupId); // held back until its namespace is known
+        return;
+      }
+      if (!settled.counts) return; // no selector admits its namespace: it never matched
+      key = settled.key;
+    }
+    if (!this.metrics.has(key.metric)) return; // a metric being undefined
+    const labels = this.staleness.labelsOf(key);
+    if (labels) this.addTo(byName, key.metric, labels.key, labels.labels, bucket, e.value);
+    else if (key.flags !== KEY_LABEL_SET) pending.add(key.cgroupId); // held back until its labels are final
   }
 
   /** Adds a kernel value to its metric's series. */

@@ -10,7 +10,8 @@
  */
 import * as os from 'node:os';
 import { CandidateProgram } from '../bpf/loader';
-import { Arg, ArgFilter, EXIT_STATUSES, ExtraLabel, Hook, KprobeHook, Metric, Selector, TracepointHook, UprobeHook } from '../policy/model';
+import { Arg, ArgFilter, EXIT_STATUSES, ExtraLabel, Hook, KprobeHook, Metric, NamespaceFilter, Selector, TracepointHook, UprobeHook } from '../policy/model';
+import { namespaceId } from '../labels/namespace-id';
 import { binaryIdOfPath } from './binary-id';
 import {
   ArgConfig, ArgKind, binaryKey, encodeHookConfig, Field, FilterConfig, HookConfig, LabelConfig, LabelKind, lpmKey, MetricConfig, Op, POL,
@@ -45,6 +46,12 @@ export interface CompileContext {
   syscalls: Readonly<Record<string, number>>;
   /** The metric id each of the hook's metrics counts under. */
   metricId(metric: Metric): number;
+  /**
+   * Hooks with matchNamespaces: the id a metric's counts wait under while
+   * their owner's namespace is not known, one per hook and metric (the
+   * selectors it waits on are this hook's).
+   */
+  pendingMetricId?(metric: Metric): number;
   /** A counter read from a histogram's sum (derived-counters.ts): not counted in the kernel. */
   derived?(metric: Metric): boolean;
   /** For a metric with constant labels (tally_policy_events_total): the value that stands for them in the key. */
@@ -98,6 +105,24 @@ function netFields(filters: ArgFilter[], labels: ExtraLabel[]): number {
   return bits;
 }
 
+/**
+ * A selector's matchNamespaces entries, which AND, as one set the kernel
+ * checks with one loop: In the namespaces every In entry names and no NotIn
+ * entry does; or, with no In entry, NotIn all that NotIn entries name.
+ */
+export function namespaceSet(filters: readonly NamespaceFilter[]): { in: boolean; ids: bigint[] } | undefined {
+  if (filters.length === 0) return undefined;
+  const excluded = new Set(filters.filter((f) => f.operator === 'NotIn').flatMap((f) => f.values));
+  const ins = filters.filter((f) => f.operator === 'In').map((f) => new Set(f.values));
+  let names: string[];
+  if (ins.length > 0) names = [...ins[0]].filter((n) => ins.every((set) => set.has(n)) && !excluded.has(n));
+  else names = [...excluded];
+  if (names.length > POL.values) {
+    throw new CompileError(`matchNamespaces: a selector's entries name ${names.length} namespaces together (NotIn values add up); the engine checks at most ${POL.values}`);
+  }
+  return { in: ins.length > 0, ids: names.map(namespaceId) };
+}
+
 class PlanBuilder {
   private nextSlot = 0;
   private readonly lpm: Array<{ key: Buffer; value: number }> = [];
@@ -131,6 +156,7 @@ class PlanBuilder {
         retSigned: this.returnSigned(),
         taskContext: this.hook.taskContext === true,
         matchBinaries: this.hook.selectors.some((s) => s.matchBinaries.length > 0),
+        matchNamespaces: this.hook.selectors.some((s) => s.matchNamespaces.length > 0),
         syscallNr: w.syscallNr ?? 0xffffffff,
         args: this.args.map((a, slot) => this.argConfig(a, slot, w.place)),
         selectors,
@@ -203,8 +229,8 @@ class PlanBuilder {
   }
 
   private selector(s: Selector): SelectorConfig {
-    if (s.matchNamespaces.length > 0) throw new CompileError('matchNamespaces is not supported by the engine yet: Kubernetes namespaces are not known in the kernel');
     return {
+      namespaces: namespaceSet(s.matchNamespaces),
       filters: s.matchArgs.map((f) => this.filter(f)),
       binaries: s.matchBinaries.map((m) => {
         const slot = this.nextSlot++;
@@ -285,8 +311,14 @@ class PlanBuilder {
     if ((value.kind === 'return' || value.kind === 'latency') && !this.hasReturn()) {
       throw new CompileError(`metric ${m.name}: value ${value.kind} needs a hook with return: true`);
     }
+    let pendingId: number | undefined;
+    if (this.hook.selectors.some((s) => s.matchNamespaces.length > 0)) {
+      if (!this.ctx.pendingMetricId) throw new CompileError('matchNamespaces needs a pending metric id (internal)');
+      pendingId = this.ctx.pendingMetricId(m);
+    }
     return {
       id: this.ctx.metricId(m),
+      pendingId,
       histogram: m.type === 'histogram',
       value: { count: ValueKind.count, arg: ValueKind.arg, return: ValueKind.return, latency: ValueKind.latency }[value.kind],
       arg: value.kind === 'arg' ? this.slotOf(value.index, `metric ${m.name}`) : 0,

@@ -55,6 +55,8 @@ export interface SelectorConfig {
   filters: FilterConfig[];
   /** field 0: a set of binary ids; Field.string or Field.stringEnd: the path's prefix or postfix (LPM). */
   binaries: Array<{ in: boolean; slot: number; field: number }>;
+  /** matchNamespaces, combined: the owner's namespace id is one of `ids` (in), or none of them. */
+  namespaces?: { in: boolean; ids: bigint[] };
 }
 
 export interface LabelConfig {
@@ -67,6 +69,8 @@ export interface LabelConfig {
 
 export interface MetricConfig {
   id: number;
+  /** Hooks with matchNamespaces: the id counts of owners whose namespace is not known yet wait under. */
+  pendingId?: number;
   histogram: boolean;
   value: number;
   arg: number;
@@ -80,6 +84,8 @@ export interface HookConfig {
   taskContext: boolean;
   /** Some selector filters on the binary. */
   matchBinaries: boolean;
+  /** Some selector filters on the Kubernetes namespace. */
+  matchNamespaces: boolean;
   syscallNr: number;
   args: ArgConfig[];
   selectors: SelectorConfig[];
@@ -87,25 +93,30 @@ export interface HookConfig {
 }
 
 const L = {
-  config: 4032,
+  config: 4776,
   configSyscallNr: 8,
+  configMatchNamespaces: 12,
   configArgs: 16,
   configMetrics: 112,
-  configSelectors: 432,
+  configSelectors: 496,
   arg: 16,
   argIndex: 8,
   filter: 136,
   filterSlot: 4,
   filterValues: 8,
-  selector: 720,
+  selector: 856,
   selectorFilters: 8,
   selectorBinaries: 688,
+  selectorNamespaces: 720,
+  namespaces: 136,
+  namespacesValues: 8,
   binaries: 8,
   label: 16,
   labelSlot: 4,
   labelCap: 8,
-  metric: 40,
+  metric: 48,
   metricLabels: 8,
+  metricPendingId: 40,
   lpmKey: 8 + 128,
   binaryKey: 16,
   seenKey: 16,
@@ -129,6 +140,7 @@ export function encodeHookConfig(c: HookConfig): Buffer {
   b.writeUInt8(c.taskContext ? 1 : 0, 6);
   b.writeUInt8(c.matchBinaries ? 1 : 0, 7);
   b.writeUInt32LE(c.syscallNr >>> 0, L.configSyscallNr);
+  b.writeUInt8(c.matchNamespaces ? 1 : 0, L.configMatchNamespaces);
   c.args.forEach((a, i) => {
     const o = L.configArgs + i * L.arg;
     b.writeUInt8(a.source, o);
@@ -162,6 +174,13 @@ export function encodeHookConfig(c: HookConfig): Buffer {
       b.writeUInt8(bin.field, bo + 1);
       b.writeUInt32LE(bin.slot, bo + 4);
     });
+    if (s.namespaces) {
+      const no = o + L.selectorNamespaces;
+      over('namespaces of a selector', s.namespaces.ids.length, POL.values);
+      b.writeUInt8(s.namespaces.in ? Op.eq : Op.neq, no);
+      b.writeUInt8(s.namespaces.ids.length, no + 1);
+      s.namespaces.ids.forEach((id, k) => b.writeBigUInt64LE(id, no + L.namespacesValues + 8 * k));
+    }
   });
   c.metrics.forEach((m, i) => {
     const o = L.configMetrics + i * L.metric;
@@ -171,6 +190,7 @@ export function encodeHookConfig(c: HookConfig): Buffer {
     b.writeUInt8(m.value, o + 5);
     b.writeUInt8(m.arg, o + 6);
     b.writeUInt8(m.labels.length, o + 7);
+    b.writeUInt32LE(m.pendingId ?? 0, o + L.metricPendingId);
     m.labels.forEach((l, j) => {
       const lo = o + L.metricLabels + j * L.label;
       b.writeUInt8(l.kind, lo);
@@ -208,6 +228,7 @@ export function checkHookConfigLayout(): void {
     ['config_args', L.configArgs],
     ['config_selectors', L.configSelectors],
     ['config_metrics', L.configMetrics],
+    ['config_match_namespaces', L.configMatchNamespaces],
     ['arg', L.arg],
     ['arg_index', L.argIndex],
     ['filter', L.filter],
@@ -216,12 +237,16 @@ export function checkHookConfigLayout(): void {
     ['selector', L.selector],
     ['selector_filters', L.selectorFilters],
     ['selector_binaries', L.selectorBinaries],
+    ['selector_namespaces', L.selectorNamespaces],
+    ['namespaces', L.namespaces],
+    ['namespaces_values', L.namespacesValues],
     ['binaries', L.binaries],
     ['label', L.label],
     ['label_slot', L.labelSlot],
     ['label_cap', L.labelCap],
     ['metric', L.metric],
     ['metric_labels', L.metricLabels],
+    ['metric_pending_id', L.metricPendingId],
     ['lpm_key', L.lpmKey],
     ['binary_key', L.binaryKey],
     ['seen_key', L.seenKey],

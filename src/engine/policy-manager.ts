@@ -17,7 +17,8 @@ import { LABEL_OVERFLOW, LATENCY_UNIT_LOG2 } from '../bpf/layout';
 import { FilterLabel } from '../labels/label-filter';
 import { Logger } from '../util/log';
 import { EXIT_STATUSES, Hook, Metric, Policy, PolicyFileResult, PolicyState, TETRAGON_EVENTS_METRIC } from '../policy/model';
-import { CompileContext } from './compile';
+import { CompileContext, namespaceSet } from './compile';
+import { namespaceId } from '../labels/namespace-id';
 import { loadPolicyHook } from './hook-loader';
 import { KernelFeatures } from './kernel-features';
 
@@ -31,6 +32,8 @@ export interface PolicyManagerOptions {
   filter: readonly FilterLabel[];
   syscalls: Readonly<Record<string, number>>;
   kernelBtfPath?: string;
+  /** Pods are watched, so cgroups of pods have a namespace for matchNamespaces. */
+  kubernetes: boolean;
   log: Logger;
 }
 
@@ -110,18 +113,33 @@ export class PolicyManager {
     const idOf = (m: Metric): number => {
       let id = ids.get(m.name);
       if (id === undefined) {
-        id = this.freeIds.pop() ?? this.nextId++;
+        id = newId();
         ids.set(m.name, id);
-        metricIds.push(id);
       }
       return id;
     };
     const derived = derivedCounters(policy);
+    // Hooks with matchNamespaces: one pending id per hook and metric (engine/compile.ts).
+    const pendingIds = new Map<Hook, Map<string, number>>();
+    const newId = (): number => {
+      const id = this.freeIds.pop() ?? this.nextId++;
+      metricIds.push(id);
+      return id;
+    };
     // Overflow entries exist before any hook attaches, so no early event finds none.
     try {
       for (const m of policy.hooks.flatMap((h) => h.metrics)) {
         const id = idOf(m); // derived counters too: they are defined, under an id the kernel never writes
         if (!derived.has(m.name)) this.opts.counters.reserveOverflow({ id, name: m.name, type: m.type });
+      }
+      for (const h of policy.hooks.filter((x) => x.selectors.some((s) => s.matchNamespaces.length > 0))) {
+        const byName = new Map<string, number>();
+        pendingIds.set(h, byName);
+        for (const m of h.metrics.filter((x) => !derived.has(x.name))) {
+          const id = newId();
+          byName.set(m.name, id);
+          this.opts.counters.reserveOverflow({ id, name: m.name, type: m.type });
+        }
       }
     } catch (e) {
       this.release(metricIds);
@@ -140,6 +158,7 @@ export class PolicyManager {
         features: this.opts.features,
         syscalls: this.opts.syscalls,
         metricId: idOf,
+        pendingMetricId: (m) => pendingIds.get(hook)!.get(m.name)!,
         derived: (m) => derived.has(m.name),
         constLabel: () => hookNumber.get(hook),
       };
@@ -172,6 +191,13 @@ export class PolicyManager {
       const sumOf = derived.get(metricName);
       this.opts.counters.define({ ...this.counterMetric(m, id, hook, policy), ...(sumOf ? { sumOf: ids.get(sumOf)! } : {}) }, this.opts.registry);
       if (metricName !== TETRAGON_EVENTS_METRIC) this.owners.set(metricName, name);
+    }
+    for (const [hook, byName] of pendingIds) {
+      const admits = namespaceVerdict(hook);
+      for (const [metricName, id] of byName) this.opts.counters.definePending({ id, metric: ids.get(metricName)!, admits });
+    }
+    if (pendingIds.size > 0 && !this.opts.kubernetes) {
+      this.opts.log.warn('policy selects by Kubernetes namespace, but tally is not watching pods: no event has a namespace, so In never matches and NotIn always does', { policy: name, file: policy.file });
     }
     const state: PolicyState = policy.state === 'partial' ? 'partial' : 'ok';
     return { status: { policy: name, file: policy.file, state, reasons: unsupported, hooks: results }, objects, metricIds };
@@ -216,4 +242,17 @@ export class PolicyManager {
     this.opts.counters.undefine(ids);
     this.freeIds.push(...ids);
   }
+}
+
+/**
+ * For counts a hook made pending a namespace: whether the namespace, once
+ * known, satisfies one of the selectors the event waited on, as the kernel
+ * would have decided (engine/compile.ts namespaceSet).
+ */
+function namespaceVerdict(hook: Hook): (selectors: number, namespace: string | undefined) => boolean {
+  const sets = hook.selectors.map((s) => namespaceSet(s.matchNamespaces));
+  return (selectors, namespace) => {
+    const id = namespaceId(namespace);
+    return sets.some((set, i) => (selectors & (1 << i)) !== 0 && set !== undefined && set.ids.includes(id) === set.in);
+  };
 }

@@ -25,7 +25,7 @@ export function trialLoad(policy: Policy, opts: TrialOptions): Problem[] {
     const i = policy.hooks.indexOf(hook);
     const { result, loaded } = loadPolicyHook(
       hook,
-      { features: opts.features, syscalls: opts.syscalls, metricId: () => 16 + i, constLabel: () => i },
+      { features: opts.features, syscalls: opts.syscalls, metricId: () => 16 + i, pendingMetricId: () => 1016 + i, constLabel: () => i },
       // The widest filter: the program the agent would load under any filter verifies too.
       { filter: FILTER_LABELS, kernelBtfPath: opts.kernelBtfPath },
     );
