@@ -14,6 +14,8 @@ import { parseCidr, formatCidr } from '../src/policy/ip';
 import { parseInteger, parsePort, parseProtocol, parseFamily } from '../src/policy/values';
 import { closest } from '../src/policy/problems';
 import { PROJECT_ROOT } from '../src/util/paths';
+import { namespaceSet } from '../src/engine/compile';
+import { namespaceId } from '../src/labels/namespace-id';
 
 const FIXTURES = path.join(PROJECT_ROOT, 'test', 'fixtures', 'policies');
 /** A MetricsPolicy document around the given spec.kprobes entries. */
@@ -224,6 +226,41 @@ spec:
     const p = loadPolicyText(text, 'ns.yaml').policies[0];
     assert.deepEqual([p.state, p.kind, p.name, p.namespace, p.hooks.map((h) => h.metrics[0].constLabels)],
       ['ok', 'TracingPolicyNamespaced', 'connect', 'shop', [{ policy: 'connect', hook: 'kprobe:tcp_connect' }]]);
+    // Its namespace is a selector the kernel evaluates: one of its own for a hook without selectors.
+    assert.deepEqual(p.hooks[0].selectors, [{ matchArgs: [], matchBinaries: [], matchNamespaces: [{ operator: 'In', values: ['shop'] }] }]);
+  });
+
+  it('a TracingPolicyNamespaced adds its namespace to every selector', () => {
+    const text = `apiVersion: cilium.io/v1alpha1
+kind: TracingPolicyNamespaced
+metadata: {name: writes, namespace: jobs}
+spec:
+  kprobes:
+  - call: sys_write
+    syscall: true
+    args: [{index: 0, type: int}]
+    selectors:
+    - matchArgs: [{index: 0, operator: Equal, values: ["1"]}]
+    - matchArgs: [{index: 0, operator: Equal, values: ["2"]}]
+`;
+    const p = loadPolicyText(text, 'ns.yaml').policies[0];
+    assert.deepEqual(p.hooks[0].selectors.map((s) => [s.matchArgs[0].values, s.matchNamespaces]), [
+      [[1n], [{ operator: 'In', values: ['jobs'] }]],
+      [[2n], [{ operator: 'In', values: ['jobs'] }]],
+    ]);
+  });
+
+  it('matchNamespaces entries of a selector combine into one set for the kernel', () => {
+    const set = (...f: Array<['In' | 'NotIn', string[]]>) => namespaceSet(f.map(([operator, values]) => ({ operator, values })));
+    const ids = (...names: string[]) => names.map(namespaceId);
+    assert.equal(set(), undefined);
+    assert.deepEqual(set(['In', ['a', 'b', 'c']], ['In', ['b', 'c', 'd']], ['NotIn', ['c']]), { in: true, ids: ids('b') });
+    assert.deepEqual(set(['NotIn', ['a']], ['NotIn', ['b', 'a']]), { in: false, ids: ids('a', 'b') });
+    assert.deepEqual(set(['In', ['a']], ['In', ['b']]), { in: true, ids: [] }, 'a selector that can never match');
+    const many = Array.from({ length: 9 }, (_, i) => `ns${i}`);
+    assert.throws(() => set(['NotIn', many], ['NotIn', many.map((n) => `${n}x`)]), /a selector's entries name 18 namespaces together \(NotIn values add up\); the engine checks at most 16/);
+    assert.notEqual(namespaceId('shop'), namespaceId('jobs'));
+    assert.equal(namespaceId(undefined), 0n);
   });
 
   it('a file that cannot be read is a result in error, not an exception', async () => {

@@ -9,7 +9,7 @@
  * faithful (enforcement, event decoration: the hook stays) or does not (a
  * filter tally cannot evaluate: the hook is dropped). See hook-context.ts.
  */
-import { Metric, PolicyKind, TETRAGON_EVENTS_METRIC } from './model';
+import { Hook, Metric, PolicyKind, TETRAGON_EVENTS_METRIC } from './model';
 import { Fields, Node } from './reader';
 import { HookCx } from './hook-context';
 import { HookFormat, readHooks } from './hooks';
@@ -62,6 +62,7 @@ export function readTracingPolicy(root: Fields, kind: Exclude<PolicyKind, 'Metri
   if (policyWide) hooks = [];
   for (const h of hooks) {
     for (const m of h.metrics) m.constLabels = { policy: meta.name ?? '', hook: h.name };
+    if (kind === 'TracingPolicyNamespaced' && meta.namespace) onlyIn(h, meta.namespace);
   }
   if (hooks.length > LIMITS.hooksPerPolicy) {
     spec.node.error(`at most ${LIMITS.hooksPerPolicy} hooks (tally's limit per policy; each uprobe symbol is a hook)`, undefined, `${hooks.length}`);
@@ -148,4 +149,15 @@ function judgeWorkloadSelector(spec: Fields, key: string, why: string): boolean 
   if (key === 'nodeSelector' && empty) return false;
   n.report('unsupported', `no ${key}`, `${why}, and without it every hook would count more than the policy selects; so no hook of this policy is loaded`, key, true);
   return true;
+}
+
+/**
+ * A TracingPolicyNamespaced counts only what pods of its namespace do: every
+ * selector gets matchNamespaces In [namespace], and a hook without selectors
+ * one with only that, which the kernel evaluates like any other.
+ */
+function onlyIn(hook: Hook, namespace: string): void {
+  const constraint = { operator: 'In' as const, values: [namespace] };
+  if (hook.selectors.length === 0) hook.selectors.push({ matchArgs: [], matchBinaries: [], matchNamespaces: [] });
+  for (const s of hook.selectors) s.matchNamespaces.push(constraint);
 }
