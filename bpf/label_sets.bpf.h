@@ -32,11 +32,17 @@ struct {
  * from one cgroup, and this saves the hash lookup for all but the first.
  * User space bumps tally_ls_generation whenever it removes a mapping,
  * which invalidates every CPU's entry at once.
+ *
+ * A program on this CPU can interrupt another mid-update (a softirq's
+ * retransmit hook a syscall's), so an entry counts only when cgroup_id and
+ * check, written first and last, name the same cgroup: an update torn by
+ * another in between is a miss, never another cgroup's mapping.
  */
 struct tally_label_set_cache {
 	__u64 cgroup_id;
 	__u64 generation;
 	struct tally_cgroup_mapping m; /* label_set 0: the cgroup has no mapping (yet) */
+	__u64 check;
 };
 
 struct {
@@ -66,13 +72,17 @@ static __always_inline struct tally_cgroup_mapping tally_mapping_of(__u64 cgroup
 	__u64 generation = gen ? *gen : 0;
 	struct tally_cgroup_mapping none = {}, *m;
 
-	if (c && c->cgroup_id == cgroup_id && c->generation == generation)
+	if (c && c->cgroup_id == cgroup_id && c->generation == generation && c->check == cgroup_id)
 		return c->m;
 	m = bpf_map_lookup_elem(&tally_cgroup_label_sets, &cgroup_id);
 	if (c) {
+		c->check = 0;
+		barrier();
 		c->cgroup_id = cgroup_id;
 		c->generation = generation;
 		c->m = m ? *m : none;
+		barrier();
+		c->check = cgroup_id;
 	}
 	return m ? *m : none;
 }

@@ -1062,6 +1062,9 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 	decode_args(ctx, task, ev, kind);
 	ev->p.ns_pending = 0;
 	if (pol.match_namespaces) {
+		/* No socket to own the event: the current task does, as in tally_key_owner(). */
+		if (!ev->p.owner)
+			ev->p.owner = tally_task_cgroup_id(task);
 		struct tally_cgroup_mapping m = tally_mapping_of(ev->p.owner);
 
 		ev->ns_known = m.label_set != 0;

@@ -316,7 +316,13 @@ export class Staleness {
       if (pendingSelectors(e.key)) {
         const settled = this.settle(e.key, removed);
         if (!settled) {
-          if (this.opts.pending?.(e.key.metric)) pending.add(cgroupId);
+          if (this.opts.pending?.(e.key.metric)) {
+            pending.add(cgroupId);
+          } else if (quiet(e)) {
+            // A pending id no hook owns any more (its policy is gone; an event in flight wrote it late): nothing reads it.
+            native().mapDelete(counterFd, encodeCounterKey(e.key));
+            this.deletedEntries++;
+          }
           continue;
         }
         ({ key, counts } = settled);

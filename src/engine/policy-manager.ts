@@ -193,14 +193,16 @@ export class PolicyManager {
       if (metricName !== TETRAGON_EVENTS_METRIC) this.owners.set(metricName, name);
     }
     for (const [hook, byName] of pendingIds) {
+      if (!attached.has(hook.name)) continue; // a fallback this kernel did not need: it counts nothing
       const admits = namespaceVerdict(hook);
       for (const [metricName, id] of byName) this.opts.counters.definePending({ id, metric: ids.get(metricName)!, admits });
     }
+    const reasons = [...unsupported];
     if (pendingIds.size > 0 && !this.opts.kubernetes) {
-      this.opts.log.warn('policy selects by Kubernetes namespace, but tally is not watching pods: no event has a namespace, so In never matches and NotIn always does', { policy: name, file: policy.file });
+      reasons.push('matchNamespaces: tally is not watching pods (no kubeconfig or in-cluster service account), so no event has a Kubernetes namespace: In never matches, NotIn always does');
     }
-    const state: PolicyState = policy.state === 'partial' ? 'partial' : 'ok';
-    return { status: { policy: name, file: policy.file, state, reasons: unsupported, hooks: results }, objects, metricIds };
+    const state: PolicyState = policy.state === 'partial' || reasons.length > unsupported.length ? 'partial' : 'ok';
+    return { status: { policy: name, file: policy.file, state, reasons, hooks: results }, objects, metricIds };
   }
 
   /** What KernelCounters needs to label a policy metric's series. */

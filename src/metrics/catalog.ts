@@ -154,7 +154,7 @@ export const PENDING_CGROUPS: MetricSpec = {
 export const POLICY_STATE: MetricSpec = {
   name: 'tally_policy_state',
   type: 'gauge',
-  help: 'State of each policy: 1 for the state it is in. ok: all of it runs; partial: some Tetragon features are left out (see the log); error: nothing of it runs (the log and tally policy check say why).',
+  help: 'State of each policy: 1 for the state it is in. ok: all of it runs; partial: some of it cannot work as written here (Tetragon features tally leaves out, namespaces without a pod watch; see the log); error: nothing of it runs (the log and tally policy check say why).',
   labels: ['policy', 'file', 'state'],
 };
 
