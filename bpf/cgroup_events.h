@@ -7,9 +7,16 @@
 #include <linux/types.h>
 #endif
 
-/* A cgroup of the v2 hierarchy was removed. */
+#define TALLY_CGROUP_PATH_MAX 512
+
+/*
+ * A cgroup of the v2 hierarchy was removed, and where it was: a pod's
+ * cgroup may go before user space has resolved its labels, and by then its
+ * id no longer resolves to a path.
+ */
 struct tally_cgroup_event {
 	__u64 cgroup_id;
+	char path[TALLY_CGROUP_PATH_MAX]; /* from the hierarchy's root, NUL-terminated; empty if it could not be read */
 };
 
 #endif

@@ -60,6 +60,7 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   Napi::Object cg = Napi::Object::New(env);
   cg.Set("size", sizeof(tally_cgroup_event));
   FIELD(cg, tally_cgroup_event, cgroup_id);
+  FIELD(cg, tally_cgroup_event, path);
   layout.Set("cgroupEvent", cg);
 
   // bpf/policy.h: sizes and the offsets the encoder in src/engine/hook-config.ts relies on.

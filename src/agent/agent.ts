@@ -75,6 +75,8 @@ export class Agent {
     const cgroups = new CgroupPaths(mount, this.config.cgroupCacheCapacity);
     const binaries = new BinaryPaths(this.config.binaryCacheCapacity);
     this.removals = new CgroupRemovals(mount, 65536, this.log, this.config.kernelBtfPath);
+    const removals = this.removals;
+    cgroups.removedPath = (id) => removals.removedPath(id);
     this.core = new CoreObject({ counterCapacity: this.config.counterMapCapacity, kernelBtfPath: this.config.kernelBtfPath });
     this.counters = new KernelCounters({
       core: this.core.loaded,

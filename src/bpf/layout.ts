@@ -9,7 +9,7 @@ export const COUNTER_KEY_SIZE = 40;
 const KEY = { cgroup_id: 0, binary_id: 8, labels: 16, metric: 32, flags: 36, bucket: 38 } as const;
 
 export const BINARY_EVENT = { size: 1296, binary_id: 0, path_len: 8, truncated: 12, path: 16 } as const;
-export const CGROUP_EVENT = { size: 8, cgroup_id: 0 } as const;
+export const CGROUP_EVENT = { size: 520, cgroup_id: 0, path: 8 } as const;
 
 export const KEY_RAW_CGROUP = 0;
 export const KEY_OVERFLOW = 1;
@@ -134,6 +134,7 @@ export function checkLayout(): void {
     ['binary event path', l.binaryEvent.path, BINARY_EVENT.path],
     ['cgroup event size', l.cgroupEvent.size, CGROUP_EVENT.size],
     ['cgroup event cgroup_id', l.cgroupEvent.cgroup_id, CGROUP_EVENT.cgroup_id],
+    ['cgroup event path', l.cgroupEvent.path, CGROUP_EVENT.path],
     ['cgroup mapping size', l.cgroupMapping.size, MAPPING.size],
     ['cgroup mapping label_set', l.cgroupMapping.label_set, MAPPING.label_set],
     ['cgroup mapping namespace_id', l.cgroupMapping.namespace_id, MAPPING.namespace_id],

@@ -1,7 +1,9 @@
 /**
  * cgroup id -> cgroup path, through a bounded LRU cache. A miss costs one
  * open_by_handle_at(2) in the addon; a cgroup that no longer exists is
- * remembered as such so it is not looked up on every scrape.
+ * remembered as such so it is not looked up on every scrape. A cgroup removed
+ * before its first lookup is found where the kernel said it was at its
+ * removal (CgroupRemovals), so a short-lived pod's counts keep its labels.
  */
 import { LRUCache } from 'lru-cache';
 import { native } from '../native/addon';
@@ -13,6 +15,9 @@ type Entry = { path: string | null };
 export class CgroupPaths {
   readonly stats: CacheStats;
   private readonly cache: LRUCache<bigint, Entry>;
+
+  /** Where a removed cgroup was, if known: set once removals are tracked. */
+  removedPath?: (id: bigint) => string | undefined;
 
   constructor(
     private readonly mountDir: string,
@@ -33,13 +38,14 @@ export class CgroupPaths {
     const hit = this.cache.get(id);
     if (hit) {
       this.stats.hits++;
-      return hit.path;
+      // The removal may be reported after the lookup that found the cgroup gone.
+      return hit.path ?? this.removedPath?.(id) ?? null;
     }
     this.stats.misses++;
     const path = this.lookup(this.mountDir, id);
     this.cache.set(id, { path });
     this.stats.entries = this.cache.size;
-    return path;
+    return path ?? this.removedPath?.(id) ?? null;
   }
 
   /** Drops a removed cgroup's entry once nothing refers to it any more. */

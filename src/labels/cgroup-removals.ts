@@ -16,12 +16,19 @@ import { Logger } from '../util/log';
 
 export const CGROUP_EVENTS_OBJECT = 'cgroup_events';
 
+interface Removal {
+  /** ms since the epoch */
+  at: number;
+  /** Unknown when found by a rescan. */
+  path?: string;
+}
+
 export class CgroupRemovals {
   readonly loaded?: LoadedObject;
   /** Removals reported by the kernel, and removals found by rescans. */
   reported = 0;
   rescanned = 0;
-  private readonly removed: LRUCache<bigint, number>;
+  private readonly removed: LRUCache<bigint, Removal>;
   private readonly ring?: NativeRingBuffer;
   private lastKernelDrops = 0n;
   /** fd of the object's .bss (tally_cgroup_event_drops), found once. */
@@ -33,7 +40,7 @@ export class CgroupRemovals {
     log: Logger,
     kernelBtfPath?: string,
   ) {
-    this.removed = new LRUCache<bigint, number>({ max: capacity });
+    this.removed = new LRUCache<bigint, Removal>({ max: capacity });
     try {
       this.loaded = loadObject({
         objectPath: bpfObjectPath(CGROUP_EVENTS_OBJECT),
@@ -47,7 +54,9 @@ export class CgroupRemovals {
         this.ring = new (native().RingBuffer)(this.loaded.object.mapFd('tally_cgroup_events'), (records) => {
           const now = Date.now();
           for (const r of records) {
-            this.removed.set(r.readBigUInt64LE(CGROUP_EVENT.cgroup_id), now);
+            const end = r.indexOf(0, CGROUP_EVENT.path);
+            const path = r.toString('utf8', CGROUP_EVENT.path, end < 0 ? r.length : end);
+            this.removed.set(r.readBigUInt64LE(CGROUP_EVENT.cgroup_id), { at: now, path: path.startsWith('/') ? path : undefined });
             this.reported++;
           }
         });
@@ -61,7 +70,12 @@ export class CgroupRemovals {
 
   /** When the cgroup was removed (ms since the epoch), or undefined if it lives. */
   removedAt(id: bigint): number | undefined {
-    return this.removed.get(id);
+    return this.removed.get(id)?.at;
+  }
+
+  /** Where a removed cgroup was (relative to the v2 root), as the kernel reported at its removal. */
+  removedPath(id: bigint): string | undefined {
+    return this.removed.get(id)?.path;
   }
 
   /** True when events may have been missed and ids should be checked one by one. */
@@ -79,7 +93,7 @@ export class CgroupRemovals {
     for (const id of ids) {
       if (this.removed.has(id) || id === 0n) continue;
       if (native().cgroupPath(this.mountDir, id) === null) {
-        this.removed.set(id, now);
+        this.removed.set(id, { at: now });
         this.rescanned++;
       }
     }

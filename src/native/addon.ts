@@ -89,7 +89,7 @@ export interface NativeLayout {
   policy: Record<string, number>;
   counterKey: { size: number; cgroup_id: number; binary_id: number; labels: number; metric: number; flags: number; bucket: number };
   binaryEvent: { size: number; binary_id: number; path_len: number; truncated: number; path: number };
-  cgroupEvent: { size: number; cgroup_id: number };
+  cgroupEvent: { size: number; cgroup_id: number; path: number };
   cgroupMapping: { size: number; label_set: number; namespace_id: number };
   constants: Record<string, number | bigint>;
 }
