@@ -28,23 +28,11 @@ struct {
 } tally_cgroup_label_sets SEC(".maps");
 
 /*
- * The last lookup in tally_cgroup_label_sets, per CPU: events come in bursts
- * from one cgroup, and this saves the hash lookup for all but the first.
- * User space bumps tally_ls_generation whenever it removes a mapping,
- * which invalidates every CPU's entry at once.
- *
- * A program on this CPU can interrupt another mid-update (a softirq's
- * retransmit hook a syscall's), so an entry counts only when cgroup_id and
- * check, written first and last, name the same cgroup: an update torn by
- * another in between is a miss, never another cgroup's mapping.
+ * The last lookup in tally_cgroup_label_sets, per CPU (struct in
+ * tally_types.h): events come in bursts from one cgroup, and this saves the
+ * hash lookup for all but the first. Shared by every counting object, so the
+ * exec and exit hooks of one process find each other's entry.
  */
-struct tally_label_set_cache {
-	__u64 cgroup_id;
-	__u64 generation;
-	struct tally_cgroup_mapping m; /* label_set 0: the cgroup has no mapping (yet) */
-	__u64 check;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -52,38 +40,31 @@ struct {
 	__type(value, struct tally_label_set_cache);
 } tally_label_set_cache SEC(".maps");
 
-/*
- * A map rather than a global, so every object that counts (TCP bytes, each
- * policy hook) can share it, as they share tally_cgroup_label_sets.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} tally_ls_generation SEC(".maps");
-
 /* What user space resolved cgroup_id to; label_set 0 when it has not (yet). */
 static __always_inline struct tally_cgroup_mapping tally_mapping_of(__u64 cgroup_id)
 {
 	__u32 zero = 0;
 	struct tally_label_set_cache *c = bpf_map_lookup_elem(&tally_label_set_cache, &zero);
-	__u64 *gen = bpf_map_lookup_elem(&tally_ls_generation, &zero);
-	__u64 generation = gen ? *gen : 0;
 	struct tally_cgroup_mapping none = {}, *m;
+	__u64 generation;
 
-	if (c && c->cgroup_id == cgroup_id && c->generation == generation && c->check == cgroup_id)
-		return c->m;
-	m = bpf_map_lookup_elem(&tally_cgroup_label_sets, &cgroup_id);
-	if (c) {
-		c->check = 0;
-		barrier();
-		c->cgroup_id = cgroup_id;
-		c->generation = generation;
-		c->m = m ? *m : none;
-		barrier();
-		c->check = cgroup_id;
+	if (!c) {
+		m = bpf_map_lookup_elem(&tally_cgroup_label_sets, &cgroup_id);
+		return m ? *m : none;
 	}
+	generation = c->generation;
+	if (c->cgroup_id == cgroup_id && c->seen == generation && c->check == cgroup_id)
+		return c->m;
+	/* The generation is read before the lookup: a mapping removed after it is looked up again next time. */
+	barrier();
+	m = bpf_map_lookup_elem(&tally_cgroup_label_sets, &cgroup_id);
+	c->check = 0;
+	barrier();
+	c->cgroup_id = cgroup_id;
+	c->seen = generation;
+	c->m = m ? *m : none;
+	barrier();
+	c->check = cgroup_id;
 	return m ? *m : none;
 }
 

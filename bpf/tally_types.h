@@ -55,6 +55,23 @@ struct tally_cgroup_mapping {
 };
 
 /*
+ * The value of tally_label_set_cache, per CPU: the last cgroup looked up in
+ * tally_cgroup_label_sets. User space removes a mapping, then writes every
+ * CPU's entry with a new generation and the rest zero; an entry holds only
+ * if it was looked up under the current generation. A program can interrupt
+ * another mid-update on the same CPU (a softirq's hook a syscall's), so it
+ * also holds only if cgroup_id and check, written first and last, agree: a
+ * torn update is a miss, never another cgroup's mapping.
+ */
+struct tally_label_set_cache {
+	__u64 generation; /* written by user space only */
+	__u64 seen;       /* the generation m was looked up under */
+	__u64 cgroup_id;
+	struct tally_cgroup_mapping m; /* label_set 0: the cgroup has no mapping (yet) */
+	__u64 check;
+};
+
+/*
  * A histogram's bucket i counts values in (2^(i-1), 2^i]: bucket 0 counts 1.
  * These are exactly the buckets of a Prometheus native histogram and of an
  * OTLP exponential histogram at schema/scale 0, so neither re-buckets.

@@ -30,6 +30,11 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   FIELD(mapping, tally_cgroup_mapping, namespace_id);
   layout.Set("cgroupMapping", mapping);
 
+  Napi::Object lsc = Napi::Object::New(env);
+  lsc.Set("size", sizeof(tally_label_set_cache));
+  FIELD(lsc, tally_label_set_cache, generation);
+  layout.Set("labelSetCache", lsc);
+
   Napi::Object ev = Napi::Object::New(env);
   ev.Set("size", sizeof(tally_binary_event));
   FIELD(ev, tally_binary_event, binary_id);

@@ -26,6 +26,15 @@ export function pendingSelectors(k: CounterKey): number {
 /** Value of tally_cgroup_label_sets (struct tally_cgroup_mapping). */
 const MAPPING = { size: 16, label_set: 0, namespace_id: 8 } as const;
 
+/** struct tally_label_set_cache: every CPU's entry, with this generation and the rest zero (no entry). */
+const LS_CACHE = { size: 48, generation: 0 } as const;
+
+export function encodeLabelSetCache(generation: bigint, cpus: number): Buffer {
+  const b = Buffer.alloc(LS_CACHE.size * cpus);
+  for (let i = 0; i < cpus; i++) b.writeBigUInt64LE(generation, i * LS_CACHE.size + LS_CACHE.generation);
+  return b;
+}
+
 export function encodeCgroupMapping(labelSet: number, namespaceId: bigint): Buffer {
   const b = Buffer.alloc(MAPPING.size);
   b.writeUInt32LE(labelSet, MAPPING.label_set);
@@ -136,6 +145,8 @@ export function checkLayout(): void {
     ['cgroup event cgroup_id', l.cgroupEvent.cgroup_id, CGROUP_EVENT.cgroup_id],
     ['cgroup event path', l.cgroupEvent.path, CGROUP_EVENT.path],
     ['cgroup mapping size', l.cgroupMapping.size, MAPPING.size],
+    ['label-set cache size', l.labelSetCache.size, LS_CACHE.size],
+    ['label-set cache generation', l.labelSetCache.generation, LS_CACHE.generation],
     ['cgroup mapping label_set', l.cgroupMapping.label_set, MAPPING.label_set],
     ['cgroup mapping namespace_id', l.cgroupMapping.namespace_id, MAPPING.namespace_id],
     ['TALLY_KEY_NS_PENDING', Number(l.constants.TALLY_KEY_NS_PENDING), KEY_NS_PENDING],

@@ -14,7 +14,7 @@ import { BPF_ANY, isNativeError, native, NativeRingBuffer } from '../native/addo
 import { forgetAnnounced } from '../bpf/binary-announcements';
 import { LoadedObject } from '../bpf/loader';
 import { CounterEntry, readCounterMap, readStatsArray, seedOverflowKey } from '../bpf/counter-map';
-import { ANNOUNCED_SLOTS, BUCKETS, BUCKET_SUM, BUCKET_ZERO, CounterKey, decodeBinaryEvent, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, KernelStat, pendingSelectors } from '../bpf/layout';
+import { ANNOUNCED_SLOTS, BUCKETS, BUCKET_SUM, BUCKET_ZERO, CounterKey, decodeBinaryEvent, encodeCounterKey, encodeLabelSetCache, KEY_LABEL_SET, KEY_OVERFLOW, KernelStat, pendingSelectors } from '../bpf/layout';
 import { applyFilter, FilterLabel } from '../labels/label-filter';
 import { Labeler } from '../labels/labeler';
 import { BinaryPaths } from '../labels/binary-paths';
@@ -34,7 +34,7 @@ export const SHARED_MAPS = [
   'tally_overflow',
   'tally_stats',
   LABEL_SET_MAP,
-  'tally_ls_generation',
+  'tally_label_set_cache',
   'tally_binary_events',
   'tally_known_binaries',
   'tally_announced',
@@ -167,16 +167,14 @@ export class KernelCounters {
     this.memo = new ScrapeMemo(() => this.read());
     // A label set no read has shown for this long has left the kernel and user space alike.
     this.forgetUnseenMs = Math.max(2 * opts.seriesTtlMs, 5 * 60_000);
-    const genFd = this.fds.tally_ls_generation;
+    const cacheFd = this.fds.tally_label_set_cache;
+    // Per-CPU values come one per possible CPU; tally_stats (per-CPU u64) says how many.
+    const cpus = (native().mapLookup(this.fds.tally_stats, Buffer.alloc(4))?.length ?? 8) / 8;
     let generation = 0n;
     this.staleness = new Staleness({
       counterFd: this.fds.tally_counters,
       labelSetFd: this.fds.tally_cgroup_label_sets,
-      bumpGeneration: () => {
-        const value = Buffer.alloc(8);
-        value.writeBigUInt64LE(++generation);
-        native().mapUpdate(genFd, Buffer.alloc(4), value, BPF_ANY);
-      },
+      bumpGeneration: () => native().mapUpdate(cacheFd, Buffer.alloc(4), encodeLabelSetCache(++generation, cpus), BPF_ANY),
       removals: opts.removals,
       ttlMs: opts.seriesTtlMs,
       resolve: (id, pendingSince, giveUp) => {

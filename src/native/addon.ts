@@ -91,6 +91,7 @@ export interface NativeLayout {
   binaryEvent: { size: number; binary_id: number; path_len: number; truncated: number; path: number };
   cgroupEvent: { size: number; cgroup_id: number; path: number };
   cgroupMapping: { size: number; label_set: number; namespace_id: number };
+  labelSetCache: { size: number; generation: number };
   constants: Record<string, number | bigint>;
 }
 
