@@ -168,8 +168,7 @@ export class KernelCounters {
     // A label set no read has shown for this long has left the kernel and user space alike.
     this.forgetUnseenMs = Math.max(2 * opts.seriesTtlMs, 5 * 60_000);
     const cacheFd = this.fds.tally_label_set_cache;
-    // Per-CPU values come one per possible CPU; tally_stats (per-CPU u64) says how many.
-    const cpus = (native().mapLookup(this.fds.tally_stats, Buffer.alloc(4))?.length ?? 8) / 8;
+    const cpus = native().numPossibleCpus(); // a per-CPU map's value is one per possible CPU
     let generation = 0n;
     this.staleness = new Staleness({
       counterFd: this.fds.tally_counters,
