@@ -198,7 +198,7 @@ const rawSyscallFloor: Config = { name: 'floor (raw_tp sys_enter+sys_exit)', sta
 const STATS_ON = (policy: string): Config => ({ name: 'tally, --bpf-stats on', start: tally(policy, ['--bpf-stats', 'on']) });
 
 /* The retransmits workload: a transfer through a lossy link. */
-const RETRANSMIT_BYTES = 4_000_000;
+const RETRANSMIT_BYTES = 12_000_000;
 const DROP_PERCENT = 15;
 
 const WORKLOADS: Workload[] = [
