@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -102,14 +103,22 @@ class RingBuffer : public Napi::ObjectWrap<RingBuffer> {
   }
 
   static void Deliver(Napi::Env env, Napi::Function cb, Batch* batch) {
-    if (env != nullptr && cb != nullptr) {
+    std::unique_ptr<Batch> owned(batch);
+    if (env == nullptr || cb == nullptr) return;
+    // No C++ exception may leave a thread-safe function's call: it would
+    // terminate the process. One thrown while Node tears the environment
+    // down (a batch queued as the process exits) has nowhere to go; one from
+    // the callback becomes the JavaScript exception it was, via the C API,
+    // which cannot throw.
+    try {
       Napi::Array arr = Napi::Array::New(env, batch->size());
       for (size_t i = 0; i < batch->size(); i++)
         arr.Set(i, Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>((*batch)[i].data()),
                                                  (*batch)[i].size()));
       cb.Call({arr});
+    } catch (const Napi::Error& e) {
+      napi_throw(env, e.Value());
     }
-    delete batch;
   }
 
   void Shutdown() {
