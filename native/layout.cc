@@ -9,13 +9,16 @@
 
 namespace tally {
 
+// A struct as JavaScript sees it: its size, then FIELD() for each offset it reads.
+#define STRUCT(obj, type)                       \
+  Napi::Object obj = Napi::Object::New(env);    \
+  obj.Set("size", sizeof(type))
 #define FIELD(obj, type, field) obj.Set(#field, Napi::Number::New(env, offsetof(type, field)))
 
 void InitLayout(Napi::Env env, Napi::Object exports) {
   Napi::Object layout = Napi::Object::New(env);
 
-  Napi::Object key = Napi::Object::New(env);
-  key.Set("size", sizeof(tally_counter_key));
+  STRUCT(key, tally_counter_key);
   FIELD(key, tally_counter_key, cgroup_id);
   FIELD(key, tally_counter_key, binary_id);
   FIELD(key, tally_counter_key, labels);
@@ -24,19 +27,16 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   FIELD(key, tally_counter_key, bucket);
   layout.Set("counterKey", key);
 
-  Napi::Object mapping = Napi::Object::New(env);
-  mapping.Set("size", sizeof(tally_cgroup_mapping));
+  STRUCT(mapping, tally_cgroup_mapping);
   FIELD(mapping, tally_cgroup_mapping, label_set);
   FIELD(mapping, tally_cgroup_mapping, namespace_id);
   layout.Set("cgroupMapping", mapping);
 
-  Napi::Object lsc = Napi::Object::New(env);
-  lsc.Set("size", sizeof(tally_label_set_cache));
+  STRUCT(lsc, tally_label_set_cache);
   FIELD(lsc, tally_label_set_cache, generation);
   layout.Set("labelSetCache", lsc);
 
-  Napi::Object ev = Napi::Object::New(env);
-  ev.Set("size", sizeof(tally_binary_event));
+  STRUCT(ev, tally_binary_event);
   FIELD(ev, tally_binary_event, binary_id);
   FIELD(ev, tally_binary_event, path_len);
   FIELD(ev, tally_binary_event, truncated);
@@ -62,8 +62,7 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   c.Set("TALLY_LATENCY_SHIFT", TALLY_LATENCY_SHIFT);
   layout.Set("constants", c);
 
-  Napi::Object cg = Napi::Object::New(env);
-  cg.Set("size", sizeof(tally_cgroup_event));
+  STRUCT(cg, tally_cgroup_event);
   FIELD(cg, tally_cgroup_event, cgroup_id);
   FIELD(cg, tally_cgroup_event, path);
   layout.Set("cgroupEvent", cg);
