@@ -349,7 +349,7 @@ export class Staleness {
         // Phase two of fold-in: the kernel counts this cgroup under its label set now.
         if (quiet(e) && m.sweep < sweep && work < MAX_WORK_PER_SWEEP) {
           this.move(e.key, labels, key.metric, counts);
-          this.foldedEntries++;
+          if (counts) this.foldedEntries++;
           work++;
         }
         continue;

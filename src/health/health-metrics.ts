@@ -91,6 +91,7 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   defineMetric(registry, catalog.MAP_DELETED_ENTRIES, () => [one(map, tcp.staleness.deletedEntries)]);
   defineMetric(registry, catalog.STALE_LABEL_SETS, () => [one({}, tcp.staleness.staleLabelSets)]);
   defineMetric(registry, catalog.FOLDED_ENTRIES, () => [one(map, tcp.staleness.foldedEntries)]);
+  defineMetric(registry, catalog.NAMESPACE_UNMATCHED_ENTRIES, () => [one(map, tcp.staleness.unmatchedEntries)]);
   defineMetric(registry, catalog.LABEL_SETS, () => [one({}, tcp.staleness.labelSets.size)]);
   defineMetric(registry, catalog.LABEL_SET_MAP_FULL, () => [one({}, tcp.staleness.unmappedMapFull)]);
   defineMetric(registry, catalog.PENDING_CGROUPS, async () => [one({}, (await tcp.snapshot()).pendingCgroups)]);

@@ -137,6 +137,13 @@ export const FOLDED_ENTRIES: MetricSpec = {
   labels: ['map'],
 };
 
+export const NAMESPACE_UNMATCHED_ENTRIES: MetricSpec = {
+  name: 'tally_namespace_unmatched_entries_total',
+  type: 'counter',
+  help: 'Counter entries a matchNamespaces hook kept while their cgroup\'s namespace was unknown (a pod\'s first events) that no selector admitted once it was known: deleted, since they never matched.',
+  labels: ['map'],
+};
+
 export const LABEL_SET_MAP_FULL: MetricSpec = {
   name: 'tally_label_set_map_full_cgroups',
   type: 'gauge',
@@ -147,7 +154,7 @@ export const LABEL_SET_MAP_FULL: MetricSpec = {
 export const PENDING_CGROUPS: MetricSpec = {
   name: 'tally_cgroups_pending_labels',
   type: 'gauge',
-  help: 'cgroups whose counts are held back (still counted in the kernel) until their pod, workload or container is known; shown once known, or under workload="unresolved-pod" after a grace period with the API server reachable.',
+  help: 'cgroups whose counts are held back (still counted in the kernel) until their pod, workload or container (or, for matchNamespaces, namespace) is known; shown once known, or under workload="unresolved-pod" after a grace period with the API server reachable.',
   labels: [],
 };
 
@@ -325,6 +332,7 @@ export const CATALOG: readonly MetricSpec[] = [
   MAP_DELETED_ENTRIES,
   STALE_LABEL_SETS,
   FOLDED_ENTRIES,
+  NAMESPACE_UNMATCHED_ENTRIES,
   LABEL_SET_MAP_FULL,
   PENDING_CGROUPS,
   LABEL_SETS,
