@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Removal of cgroups of the v2 hierarchy, for staleness: user space deletes a
- * removed cgroup's counter entries after the series TTL, and resolves the
- * labels of one removed before it was resolved from the path reported here. In hybrid mode the
- * v1 hierarchies fire the same tracepoint with ids from other kernfs roots,
- * so only hierarchy 0 (the default, v2) is reported.
+ * removed cgroup's counter entries after the series TTL, and labels a cgroup
+ * removed before it was resolved from the path reported here. In hybrid mode
+ * the v1 hierarchies fire the same tracepoint with ids from other kernfs
+ * roots, so only hierarchy 0 (the default, v2) is reported.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

@@ -48,10 +48,8 @@ static __always_inline struct tally_cgroup_mapping tally_mapping_of(__u64 cgroup
 	struct tally_cgroup_mapping none = {}, *m;
 	__u64 generation;
 
-	if (!c) {
-		m = bpf_map_lookup_elem(&tally_cgroup_label_sets, &cgroup_id);
-		return m ? *m : none;
-	}
+	if (!c) /* never: the array has its one entry on every CPU */
+		return none;
 	generation = c->generation;
 	if (c->cgroup_id == cgroup_id && c->seen == generation && c->check == cgroup_id)
 		return c->m;

@@ -134,9 +134,6 @@ struct tally_pol_event {
 	__u32 str_len[ARG_SLOTS];
 	/* One string reversed, for the Postfix filter being evaluated. */
 	struct tally_pol_lpm_key reversed;
-	/* match_namespaces: the owner's Kubernetes namespace, if user space has resolved it. */
-	__u64 namespace_id;
-	bool ns_known;
 };
 
 struct {
@@ -852,14 +849,14 @@ static __noinline bool namespace_admits(__u64 namespace_id, __u32 sel)
 }
 
 /*
- * Whether some selector matches. A selector with matchNamespaces whose owner
- * has no namespace yet (a pod's first events, before user space has
- * resolved its cgroup) can neither match nor fail: the event is counted
- * pending, with the mask of such selectors in ev->p.ns_pending, and user
- * space decides once it knows the namespace. One selector that matches for
- * sure makes the event count as usual.
+ * Whether some selector matches. With match_namespaces, ns_known says
+ * whether user space has resolved the owner's cgroup, and so its namespace.
+ * Before that (a pod's first events), a selector with matchNamespaces can neither
+ * match nor fail: the event is counted pending, with the mask of such
+ * selectors in ev->p.ns_pending, and user space decides once it knows the
+ * namespace. One selector that matches for sure makes the event count as usual.
  */
-static __always_inline bool selected(struct tally_pol_event *ev)
+static __always_inline bool selected(struct tally_pol_event *ev, bool ns_known, __u64 namespace_id)
 {
 	__u32 waiting = 0;
 
@@ -876,9 +873,9 @@ static __always_inline bool selected(struct tally_pol_event *ev)
 			continue;
 		if (!by_ns)
 			return true;
-		if (!ev->ns_known)
+		if (!ns_known)
 			waiting |= 1u << i;
-		else if (namespace_admits(ev->namespace_id, i))
+		else if (namespace_admits(namespace_id, i))
 			return true;
 	}
 	ev->p.ns_pending = waiting;
@@ -1056,21 +1053,19 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 	 * cold hook each of those loads is a cache miss.
 	 */
 	bool by_cgroup = key_by_cgroup || pol.match_namespaces;
+	struct tally_cgroup_mapping ns = {}; /* match_namespaces: what user space resolved the owner to, if it has */
 
 	ev->p.owner = by_cgroup && pol.owner_arg == TALLY_POL_NONE ? tally_task_cgroup_id(task) : 0;
 	ev->p.binary = labels_binary || pol.match_binaries ? tally_binary_of(task) : 0;
 	decode_args(ctx, task, ev, kind);
-	ev->p.ns_pending = 0;
 	if (pol.match_namespaces) {
 		/* No socket to own the event: the current task does, as in tally_key_owner(). */
 		if (!ev->p.owner)
 			ev->p.owner = tally_task_cgroup_id(task);
-		struct tally_cgroup_mapping m = tally_mapping_of(ev->p.owner);
-
-		ev->ns_known = m.label_set != 0;
-		ev->namespace_id = m.namespace_id;
+		ns = tally_mapping_of(ev->p.owner);
 	}
-	if (!selected(ev))
+	ev->p.ns_pending = 0; /* selected() returns early without writing it */
+	if (!selected(ev, ns.label_set != 0, ns.namespace_id))
 		return 0;
 	/* An event owned by a socket may fire in softirq or a timer: the task on the CPU is not its binary. */
 	if (!labels_binary)
