@@ -41,6 +41,7 @@ export function encodeCgroupMapping(labelSet: number, namespaceId: bigint): Buff
   b.writeBigUInt64LE(namespaceId, MAPPING.namespace_id);
   return b;
 }
+
 export const BINARY_NONE = 1n;
 /** Histogram buckets: bucket i counts values in (2^(i-1), 2^i]; bucket 0 counts 1. */
 export const BUCKETS = 64;
@@ -145,10 +146,10 @@ export function checkLayout(): void {
     ['cgroup event cgroup_id', l.cgroupEvent.cgroup_id, CGROUP_EVENT.cgroup_id],
     ['cgroup event path', l.cgroupEvent.path, CGROUP_EVENT.path],
     ['cgroup mapping size', l.cgroupMapping.size, MAPPING.size],
-    ['label-set cache size', l.labelSetCache.size, LS_CACHE.size],
-    ['label-set cache generation', l.labelSetCache.generation, LS_CACHE.generation],
     ['cgroup mapping label_set', l.cgroupMapping.label_set, MAPPING.label_set],
     ['cgroup mapping namespace_id', l.cgroupMapping.namespace_id, MAPPING.namespace_id],
+    ['label-set cache size', l.labelSetCache.size, LS_CACHE.size],
+    ['label-set cache generation', l.labelSetCache.generation, LS_CACHE.generation],
     ['TALLY_KEY_NS_PENDING', Number(l.constants.TALLY_KEY_NS_PENDING), KEY_NS_PENDING],
     ['TALLY_KEY_PENDING_SHIFT', Number(l.constants.TALLY_KEY_PENDING_SHIFT), KEY_PENDING_SHIFT],
     ['TALLY_KEY_OVERFLOW', Number(l.constants.TALLY_KEY_OVERFLOW), KEY_OVERFLOW],

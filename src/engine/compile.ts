@@ -105,6 +105,11 @@ function netFields(filters: ArgFilter[], labels: ExtraLabel[]): number {
   return bits;
 }
 
+/** Some selector of the hook filters on the Kubernetes namespace: its counts may wait under pending ids. */
+export function selectsByNamespace(hook: Hook): boolean {
+  return hook.selectors.some((s) => s.matchNamespaces.length > 0);
+}
+
 /**
  * A selector's matchNamespaces entries, which AND, as one set the kernel
  * checks with one loop: In the namespaces every In entry names and no NotIn
@@ -156,7 +161,7 @@ class PlanBuilder {
         retSigned: this.returnSigned(),
         taskContext: this.hook.taskContext === true,
         matchBinaries: this.hook.selectors.some((s) => s.matchBinaries.length > 0),
-        matchNamespaces: this.hook.selectors.some((s) => s.matchNamespaces.length > 0),
+        matchNamespaces: selectsByNamespace(this.hook),
         syscallNr: w.syscallNr ?? 0xffffffff,
         args: this.args.map((a, slot) => this.argConfig(a, slot, w.place)),
         selectors,
@@ -312,7 +317,7 @@ class PlanBuilder {
       throw new CompileError(`metric ${m.name}: value ${value.kind} needs a hook with return: true`);
     }
     let pendingId: number | undefined;
-    if (this.hook.selectors.some((s) => s.matchNamespaces.length > 0)) {
+    if (selectsByNamespace(this.hook)) {
       if (!this.ctx.pendingMetricId) throw new CompileError('matchNamespaces needs a pending metric id (internal)');
       pendingId = this.ctx.pendingMetricId(m);
     }

@@ -17,7 +17,7 @@ import { LABEL_OVERFLOW, LATENCY_UNIT_LOG2 } from '../bpf/layout';
 import { FilterLabel } from '../labels/label-filter';
 import { Logger } from '../util/log';
 import { EXIT_STATUSES, Hook, Metric, Policy, PolicyFileResult, PolicyState, TETRAGON_EVENTS_METRIC } from '../policy/model';
-import { CompileContext, namespaceSet } from './compile';
+import { CompileContext, namespaceSet, selectsByNamespace } from './compile';
 import { namespaceId } from '../labels/namespace-id';
 import { loadPolicyHook } from './hook-loader';
 import { KernelFeatures } from './kernel-features';
@@ -110,6 +110,11 @@ export class PolicyManager {
     // One metric id per metric name of this policy; the hooks feeding it share it.
     const ids = new Map<string, number>();
     const metricIds: number[] = [];
+    const newId = (): number => {
+      const id = this.freeIds.pop() ?? this.nextId++;
+      metricIds.push(id);
+      return id;
+    };
     const idOf = (m: Metric): number => {
       let id = ids.get(m.name);
       if (id === undefined) {
@@ -121,18 +126,13 @@ export class PolicyManager {
     const derived = derivedCounters(policy);
     // Hooks with matchNamespaces: one pending id per hook and metric (engine/compile.ts).
     const pendingIds = new Map<Hook, Map<string, number>>();
-    const newId = (): number => {
-      const id = this.freeIds.pop() ?? this.nextId++;
-      metricIds.push(id);
-      return id;
-    };
     // Overflow entries exist before any hook attaches, so no early event finds none.
     try {
       for (const m of policy.hooks.flatMap((h) => h.metrics)) {
         const id = idOf(m); // derived counters too: they are defined, under an id the kernel never writes
         if (!derived.has(m.name)) this.opts.counters.reserveOverflow({ id, name: m.name, type: m.type });
       }
-      for (const h of policy.hooks.filter((x) => x.selectors.some((s) => s.matchNamespaces.length > 0))) {
+      for (const h of policy.hooks.filter(selectsByNamespace)) {
         const byName = new Map<string, number>();
         pendingIds.set(h, byName);
         for (const m of h.metrics.filter((x) => !derived.has(x.name))) {
