@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { CgroupPaths } from '../src/labels/cgroup-paths';
-import { Labeler, UNRESOLVED_POD_LABELS } from '../src/labels/labeler';
+import { Labeler, REMOVAL_REPORT_GRACE_MS, UNRESOLVED_POD_LABELS } from '../src/labels/labeler';
 import { PodWatcher } from '../src/labels/kube/pod-watcher';
 
 const uid = randomUUID();
@@ -46,5 +46,9 @@ describe('Labeler', () => {
     const l = new Labeler(paths, undefined, { needsContainer: false });
     assert.deepEqual(l.resolve(7n), { values: { workload: 'cron.service' }, final: true });
     assert.equal(paths.path(8n), null);
+    // Gone, but its removal not reported yet: the report may still say where it was.
+    assert.deepEqual(l.resolve(8n), { values: {}, final: false });
+    assert.deepEqual(l.resolve(8n, undefined, true), { values: {}, final: true }, 'unless the caller stops waiting');
+    assert.deepEqual(l.resolve(8n, Date.now() - REMOVAL_REPORT_GRACE_MS), { values: {}, final: true }, 'or it waited long enough');
   });
 });

@@ -192,7 +192,10 @@ describe('matchNamespaces and TracingPolicyNamespaced, in the kernel', () => {
         .map((x): [string, number] => [`${x.labels.namespace}/${x.labels.pod}`, x.value])
         .sort();
     const all = (s: Series[]): boolean => pods(s, NOT_SHOP).length === 2 && pods(s, IN_SHOP).length === 5 && pods(s, EVENTS).length === 2;
-    const s = await byPod.scrapeUntil(all, 'every pod\'s series', 30000);
+    const s = await byPod.scrapeUntil(all, 'every pod\'s series', 30000).catch(async (e: Error) => {
+      const last = await byPod.scrape();
+      throw new Error(`${e.message}; last seen: ${JSON.stringify([IN_SHOP, NOT_SHOP, EVENTS].map((n) => pods(last, n)))}`);
+    });
     // The special binary counts in jobs through selector 0; everything else of jobs waited on selector 1 and was dropped.
     assert.deepEqual(pods(s, IN_SHOP), [['jobs/batch', 1], ['jobs/late-batch', 1], ['shop/gone-web', 3], ['shop/late-web', 5], ['shop/web', 4]]);
     assert.deepEqual(pods(s, NOT_SHOP), [['jobs/batch', 5], ['jobs/late-batch', 8]]);

@@ -16,8 +16,8 @@ export class CgroupPaths {
   readonly stats: CacheStats;
   private readonly cache: LRUCache<bigint, Entry>;
 
-  /** Where a removed cgroup was, if known: set once removals are tracked. */
-  removedPath?: (id: bigint) => string | undefined;
+  /** Where a removed cgroup was (null: removed, place unknown; undefined: no removal known). Set once removals are tracked. */
+  removedPath?: (id: bigint) => string | null | undefined;
 
   constructor(
     private readonly mountDir: string,
@@ -46,6 +46,15 @@ export class CgroupPaths {
     this.cache.set(id, { path });
     this.stats.entries = this.cache.size;
     return path ?? this.removedPath?.(id) ?? null;
+  }
+
+  /**
+   * The cgroup is gone but its removal has not been reported yet, so where
+   * it was may still come: the report travels through a ring buffer and can
+   * trail a lookup that already finds the cgroup gone.
+   */
+  removalUnreported(id: bigint): boolean {
+    return this.removedPath !== undefined && this.path(id) === null && this.removedPath(id) === undefined;
   }
 
   /** Drops a removed cgroup's entry once nothing refers to it any more. */

@@ -73,9 +73,14 @@ export class CgroupRemovals {
     return this.removed.get(id)?.at;
   }
 
-  /** Where a removed cgroup was (relative to the v2 root), as the kernel reported at its removal. */
-  removedPath(id: bigint): string | undefined {
-    return this.removed.get(id)?.path;
+  /**
+   * Where a removed cgroup was (relative to the v2 root), as the kernel
+   * reported at its removal; null when its removal is known but not where
+   * (found by a rescan), undefined when no removal is known.
+   */
+  removedPath(id: bigint): string | null | undefined {
+    const r = this.removed.get(id);
+    return r ? (r.path ?? null) : undefined;
   }
 
   /** True when events may have been missed and ids should be checked one by one. */

@@ -24,6 +24,13 @@ export const UNRESOLVED_POD_LABELS: LabelValues = Object.freeze({ workload: 'unr
  */
 export const POD_RESOLUTION_GRACE_MS = 10_000;
 
+/**
+ * How long a gone cgroup waits for its removal to be reported. The report
+ * normally trails by milliseconds; one removed before tally started (a
+ * socket outliving its cgroup) is never reported.
+ */
+export const REMOVAL_REPORT_GRACE_MS = 5_000;
+
 export interface LabelerOptions {
   /** The filter has `container`: a pod cgroup is not final until its container is known. */
   needsContainer: boolean;
@@ -58,8 +65,12 @@ export class Labeler {
    */
   resolve(cgroupId: bigint, pendingSinceMs?: number, giveUp = false): Resolution {
     const path = this.cgroups.path(cgroupId);
-    // A cgroup whose path no longer resolves has been removed: nothing more can be learned.
-    if (path === null) return { values: {}, final: true };
+    // A cgroup whose path no longer resolves has been removed: once its removal is reported (with where it
+    // was, found above), or a removal before tally started has had time to be, nothing more can be learned.
+    if (path === null) {
+      const waited = pendingSinceMs !== undefined && Date.now() - pendingSinceMs >= REMOVAL_REPORT_GRACE_MS;
+      return { values: {}, final: giveUp || waited || !this.cgroups.removalUnreported(cgroupId) };
+    }
     const k = this.pods ? parseKubeletCgroup(path) : undefined;
     if (!k) return { values: hostLabels(path), final: true };
     const stopWaiting = giveUp || (pendingSinceMs !== undefined && this.waitedEnough(pendingSinceMs));
