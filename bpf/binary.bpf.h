@@ -10,9 +10,10 @@
  * and mounts from the file up to the task's root, so
  * a containerised process reads as /usr/sbin/nginx as it sees itself, and
  * announces the path on a ring buffer. A small direct-mapped cache (an array,
- * whose lookups the verifier inlines) remembers recent announcements so the
- * hot path skips even that check. User space clears a slot (and the id in
- * tally_known_binaries) when it finds an id it never heard of, and the kernel
+ * whose lookups the verifier inlines) remembers recent announcements, and
+ * each CPU remembers the last one it saw, so the hot path skips even that
+ * check. User space clears a slot (and the id in tally_known_binaries, and
+ * every CPU's memory) when it finds an id it never heard of, and the kernel
  * announces it again.
  */
 #ifndef TALLY_BINARY_BPF_H
@@ -171,8 +172,8 @@ static __always_inline __u64 tally_exe_id(struct task_struct *task)
 	return tally_mix(inode->i_ino ^ tally_mix(inode->i_sb->s_dev)) | (1ull << 63);
 }
 
-/* Slow path, once per new id: walk the path and announce it. */
-static __noinline void tally_announce(struct task_struct *task, __u64 id)
+/* Slow path, once per new id: walk the path and announce it. False if it could not. */
+static __noinline bool tally_announce(struct task_struct *task, __u64 id)
 {
 	__u32 zero = 0;
 	__u8 one = 1;
@@ -182,12 +183,12 @@ static __noinline void tally_announce(struct task_struct *task, __u64 id)
 		goto remember;
 	ev = bpf_map_lookup_elem(&tally_path_scratch, &zero);
 	if (!ev || tally_walk_exe_path(task, ev) < 0 || ev->path_len == 0)
-		return;
+		return false;
 	ev->binary_id = id;
 	if (bpf_ringbuf_output(&tally_binary_events, ev, sizeof(*ev), 0)) {
 		/* Not remembered, so the next event tries again. */
 		tally_stat_inc(TALLY_STAT_BINARY_EVENT_DROPS);
-		return;
+		return false;
 	}
 	bpf_map_update_elem(&tally_known_binaries, &id, &one, BPF_ANY);
 remember:;
@@ -195,18 +196,43 @@ remember:;
 
 	if (slot)
 		*slot = id;
+	return true;
 }
 
-static __always_inline __u64 tally_binary_of(struct task_struct *task)
+/*
+ * Announces id unless the announced slot says it was, and remembers in c
+ * that it was. A subprogram: inlined into every program, it would push the
+ * largest past the reach of a BPF jump.
+ */
+static __noinline void tally_binary_check(struct task_struct *task, struct tally_label_set_cache *c, __u64 id,
+					  __u64 generation)
+{
+	__u64 *slot = tally_announced_slot(id);
+
+	if (((slot && *slot == id) || tally_announce(task, id)) && c) {
+		c->binary = id;
+		c->binary_seen = generation;
+	}
+}
+
+/*
+ * The id of the task's executable, announced. c is this CPU's entry of
+ * tally_label_set_cache (label_sets.bpf.h): the binary it last saw
+ * announced, on the cache line the cgroup's mapping needs anyway, so the
+ * common case (one binary's events in a row) skips the announced slot, a
+ * line of its own.
+ */
+static __always_inline __u64 tally_binary_of(struct task_struct *task, struct tally_label_set_cache *c)
 {
 	__u64 id = tally_exe_id(task);
-	__u64 *slot;
+	__u64 generation;
 
 	if (id == TALLY_BINARY_NONE)
 		return id;
-	slot = tally_announced_slot(id);
-	if (!slot || *slot != id)
-		tally_announce(task, id);
+	/* Read first: user space forgets an announcement, then moves the generation on. */
+	generation = c ? c->generation : 0;
+	if (!c || c->binary != id || c->binary_seen != generation)
+		tally_binary_check(task, c, id, generation);
 	return id;
 }
 

@@ -28,27 +28,41 @@ struct {
 } tally_cgroup_label_sets SEC(".maps");
 
 /*
- * The last lookup in tally_cgroup_label_sets, per CPU (struct in
- * tally_types.h): events come in bursts from one cgroup, and this saves the
- * hash lookup for all but the first. Shared by every counting object, so the
- * exec and exit hooks of one process find each other's entry.
+ * What one CPU remembers between events (struct in tally_types.h): events
+ * come in bursts from one cgroup and one binary, and this saves a hash
+ * lookup and an announcement check for all but the first. Shared by every
+ * counting object, so the exec and exit hooks of one process find each
+ * other's entry.
+ *
+ * One entry per possible CPU (user space sizes it), found by CPU number,
+ * not a per-CPU array: a per-CPU array's lookup reads the CPU's pointer out
+ * of the map's own struct, one more cache miss on a cold hook, where this
+ * address is the map's plus arithmetic. Mmapable, so entries start on a page
+ * and each is one cache line of its own.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct tally_label_set_cache);
 } tally_label_set_cache SEC(".maps");
 
-/* What user space resolved cgroup_id to; label_set 0 when it has not (yet). */
-static __always_inline struct tally_cgroup_mapping tally_mapping_of(__u64 cgroup_id)
+/* This CPU's entry of an array user space sized with one per possible CPU. */
+static __always_inline void *tally_cpu_entry(void *map)
 {
-	__u32 zero = 0;
-	struct tally_label_set_cache *c = bpf_map_lookup_elem(&tally_label_set_cache, &zero);
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(map, &cpu);
+}
+
+/* What user space resolved cgroup_id to; label_set 0 when it has not (yet). */
+static __always_inline struct tally_cgroup_mapping tally_mapping_of(struct tally_label_set_cache *c, __u64 cgroup_id)
+{
 	struct tally_cgroup_mapping none = {}, *m;
 	__u64 generation;
 
-	if (!c) /* never: the array has its one entry on every CPU */
+	if (!c) /* never: user space gives every CPU an entry */
 		return none;
 	generation = c->generation;
 	if (c->cgroup_id == cgroup_id && c->seen == generation && c->check == cgroup_id)
@@ -80,7 +94,7 @@ static __always_inline __u64 tally_task_cgroup_id(struct task_struct *task)
  * Fill key->cgroup_id and key->flags for an event of cgroup_id (0: the
  * current task's cgroup; callers that have the task pass its id instead).
  */
-static __always_inline void tally_key_owner(struct tally_counter_key *key, __u64 cgroup_id)
+static __always_inline void tally_key_owner(struct tally_label_set_cache *c, struct tally_counter_key *key, __u64 cgroup_id)
 {
 	key->flags = TALLY_KEY_RAW_CGROUP;
 	if (!key_by_cgroup) {
@@ -89,7 +103,7 @@ static __always_inline void tally_key_owner(struct tally_counter_key *key, __u64
 	}
 	if (!cgroup_id)
 		cgroup_id = tally_task_cgroup_id(bpf_get_current_task_btf());
-	__u32 label_set = tally_mapping_of(cgroup_id).label_set;
+	__u32 label_set = tally_mapping_of(c, cgroup_id).label_set;
 
 	if (label_set) {
 		key->cgroup_id = label_set;

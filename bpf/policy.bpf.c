@@ -32,8 +32,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile struct tally_pol_config pol = {};
-
 /*
  * bpf_rdonly_cast gives a kernel pointer that came as a plain number its
  * type back (or, cast to void, makes it memory to read at any offset), so
@@ -43,6 +41,13 @@ const volatile struct tally_pol_config pol = {};
  */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 const volatile bool have_rdonly_cast = false;
+
+/*
+ * Declared after the switches above, so that they and the configuration's
+ * header share the first cache line of .rodata: on a cold hook each line of
+ * it an event reads is a miss.
+ */
+const volatile struct tally_pol_config pol = {};
 
 #define AF_INET  2
 #define AF_INET6 10
@@ -134,11 +139,13 @@ struct tally_pol_event {
 	__u32 str_len[ARG_SLOTS];
 	/* One string reversed, for the Postfix filter being evaluated. */
 	struct tally_pol_lpm_key reversed;
-};
+} __attribute__((aligned(64)));
 
+/* One event per possible CPU, found by CPU number: see tally_label_set_cache for why not a per-CPU array. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct tally_pol_event);
 } tally_pol_scratch SEC(".maps");
@@ -609,7 +616,9 @@ static __always_inline void decode_args(void *ctx, struct task_struct *task, str
 		case TALLY_T_SKB: {
 			struct sock *sk = (struct sock *)v;
 
-			__builtin_memset(&ev->net[i], 0, sizeof(ev->net[i]));
+			/* Nothing reads the addresses and ports unless want_net says so: no cold line to write. */
+			if (a->want_net)
+				__builtin_memset(&ev->net[i], 0, sizeof(ev->net[i]));
 			if (kind == PROG_BTF) {
 				if (a->type == TALLY_T_SKB)
 					sk = v ? ((struct sk_buff *)v)->sk : NULL;
@@ -622,8 +631,10 @@ static __always_inline void decode_args(void *ctx, struct task_struct *task, str
 			break;
 		}
 		case TALLY_T_SOCKADDR:
+			if (!a->want_net)
+				break;
 			__builtin_memset(&ev->net[i], 0, sizeof(ev->net[i]));
-			if (a->want_net && v)
+			if (v)
 				decode_sockaddr((void *)v, a->user, &ev->net[i]);
 			break;
 		}
@@ -686,8 +697,12 @@ static __always_inline void reverse_string(struct tally_pol_event *ev, __u32 arg
 	}
 }
 
-/* Looks the arg's string or address up in the LPM trie under slot; its value, or -1. */
-static __always_inline long lpm_find(struct tally_pol_event *ev, __u32 arg, __u32 field, __u32 slot)
+/*
+ * Looks the arg's string or address up in the LPM trie under slot; its
+ * value, or -1. A subprogram: inlined for every filter and label that can
+ * use it, it would push the programs past the reach of a BPF jump.
+ */
+static __noinline long lpm_find(struct tally_pol_event *ev, __u32 arg, __u32 field, __u32 slot)
 {
 	__u32 *hit;
 
@@ -968,7 +983,7 @@ static __always_inline __u64 ns_to_binary_seconds(__u64 ns)
 	return (s << TALLY_LATENCY_SHIFT) + (((ns - s * 1000000000ull) << TALLY_LATENCY_SHIFT) / 1000000000ull);
 }
 
-static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 now)
+static __always_inline void count(struct tally_label_set_cache *c, struct tally_pol_pending *p, __s64 ret, __u64 now)
 {
 	struct tally_counter_key key = { .binary_id = p->binary };
 	bool pending = pol.match_namespaces && p->ns_pending;
@@ -978,7 +993,7 @@ static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 
 		key.cgroup_id = p->owner;
 		key.flags = TALLY_KEY_NS_PENDING | p->ns_pending << TALLY_KEY_PENDING_SHIFT;
 	} else {
-		tally_key_owner(&key, p->owner);
+		tally_key_owner(c, &key, p->owner);
 	}
 	#pragma unroll
 	for (__u32 m = 0; m < TALLY_POL_METRICS; m++) {
@@ -1024,9 +1039,9 @@ static __always_inline void count(struct tally_pol_pending *p, __s64 ret, __u64 
  * program that does everything at once would pass the 32k-instruction
  * reach of a BPF jump.
  */
-static __noinline void count_at_exit(struct tally_pol_pending *p, __s64 ret)
+static __noinline void count_at_exit(struct tally_label_set_cache *c, struct tally_pol_pending *p, __s64 ret)
 {
-	count(p, ret, 0);
+	count(c, p, ret, 0);
 }
 
 /*
@@ -1036,8 +1051,8 @@ static __noinline void count_at_exit(struct tally_pol_pending *p, __s64 ret)
  */
 static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 {
-	__u32 zero = 0;
-	struct tally_pol_event *ev = bpf_map_lookup_elem(&tally_pol_scratch, &zero);
+	struct tally_pol_event *ev = tally_cpu_entry(&tally_pol_scratch);
+	struct tally_label_set_cache *c = tally_cpu_entry(&tally_label_set_cache);
 
 	if (!ev)
 		return 0;
@@ -1056,13 +1071,13 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 	struct tally_cgroup_mapping ns = {}; /* match_namespaces: what user space resolved the owner to, if it has */
 
 	ev->p.owner = by_cgroup && pol.owner_arg == TALLY_POL_NONE ? tally_task_cgroup_id(task) : 0;
-	ev->p.binary = labels_binary || pol.match_binaries ? tally_binary_of(task) : 0;
+	ev->p.binary = labels_binary || pol.match_binaries ? tally_binary_of(task, c) : 0;
 	decode_args(ctx, task, ev, kind);
 	if (pol.match_namespaces) {
 		/* No socket to own the event: the current task does, as in tally_key_owner(). */
 		if (!ev->p.owner)
 			ev->p.owner = tally_task_cgroup_id(task);
-		ns = tally_mapping_of(ev->p.owner);
+		ns = tally_mapping_of(c, ev->p.owner);
 	}
 	ev->p.ns_pending = 0; /* selected() returns early without writing it */
 	if (!selected(ev, ns.label_set != 0, ns.namespace_id))
@@ -1072,7 +1087,7 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 		ev->p.binary = 0;
 	compute_labels(ev);
 	if (kind == PROG_SYS_EXIT) {
-		count_at_exit(&ev->p, ret);
+		count_at_exit(c, &ev->p, ret);
 		return 0;
 	}
 	if (pol.has_return) {
@@ -1082,7 +1097,7 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 		bpf_map_update_elem(&tally_pol_inflight, &task, &ev->p, BPF_ANY);
 		return 0;
 	}
-	count(&ev->p, 0, 0);
+	count(c, &ev->p, 0, 0);
 	return 0;
 }
 
@@ -1099,7 +1114,7 @@ static __always_inline int on_return(__s64 ret)
 
 	if (!p)
 		return 0;
-	count(p, ret, now);
+	count(tally_cpu_entry(&tally_label_set_cache), p, ret, now);
 	bpf_map_delete_elem(&tally_pol_inflight, &task);
 	return 0;
 }

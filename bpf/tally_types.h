@@ -55,13 +55,15 @@ struct tally_cgroup_mapping {
 };
 
 /*
- * The value of tally_label_set_cache, per CPU: the last cgroup looked up in
- * tally_cgroup_label_sets. User space removes a mapping, then writes every
- * CPU's entry with a new generation and the rest zero; an entry holds only
- * if it was looked up under the current generation. A program can interrupt
- * another mid-update on the same CPU (a softirq's hook a syscall's), so it
- * also holds only if cgroup_id and check, written first and last, agree: a
- * torn update is a miss, never another cgroup's mapping.
+ * This CPU's entry of tally_label_set_cache (an array with one entry per
+ * possible CPU): the last cgroup looked up in tally_cgroup_label_sets, and
+ * the last binary this CPU saw announced. User space removes a mapping, or
+ * forgets an announcement, then writes every CPU's entry with a new
+ * generation and the rest zero; an entry holds only if it was filled under
+ * the current generation. A program can interrupt another mid-update on the
+ * same CPU (a softirq's hook a syscall's), so the mapping also holds only if
+ * cgroup_id and check, written first and last, agree: a torn update is a
+ * miss, never another cgroup's mapping. One cache line, aligned as one.
  */
 struct tally_label_set_cache {
 	__u64 generation; /* written by user space only */
@@ -69,7 +71,9 @@ struct tally_label_set_cache {
 	__u64 cgroup_id;
 	struct tally_cgroup_mapping m; /* label_set 0: the cgroup has no mapping (yet) */
 	__u64 check;
-};
+	__u64 binary;      /* a binary id this CPU announced, or found announced */
+	__u64 binary_seen; /* the generation that was under */
+} __attribute__((aligned(64)));
 
 /*
  * A histogram's bucket i counts values in (2^(i-1), 2^i]: bucket 0 counts 1.

@@ -1,10 +1,12 @@
 /**
  * The user-space side of bpf/binary.bpf.h's announcements: the kernel says
  * "binary id X is path P" once, and remembers that it did in two places
- * (tally_known_binaries and the tally_announced cache).
+ * (tally_known_binaries and the tally_announced cache), and each CPU
+ * remembers the last binary it saw announced (tally_label_set_cache).
  */
 import { BPF_ANY, native, NativeBpfObject } from '../native/addon';
 import { ANNOUNCED_SLOTS } from './layout';
+import { forgetCpuCaches } from './cpu-cache';
 
 /**
  * Makes the kernel forget that it announced these ids, so that the next
@@ -25,4 +27,5 @@ export function forgetAnnounced(obj: NativeBpfObject, ids: Iterable<bigint>): vo
     const cur = native().mapLookup(slots, slot);
     if (cur && cur.readBigUInt64LE(0) === id) native().mapUpdate(slots, slot, empty, BPF_ANY);
   }
+  forgetCpuCaches(obj.mapFd('tally_label_set_cache'));
 }

@@ -26,12 +26,21 @@ export function pendingSelectors(k: CounterKey): number {
 /** Value of tally_cgroup_label_sets (struct tally_cgroup_mapping). */
 const MAPPING = { size: 16, label_set: 0, namespace_id: 8 } as const;
 
-/** struct tally_label_set_cache: every CPU's entry, with this generation and the rest zero (no entry). */
-const LS_CACHE = { size: 48, generation: 0 } as const;
+/** struct tally_label_set_cache (one cache line). */
+const LS_CACHE = { size: 64, generation: 0 } as const;
 
-export function encodeLabelSetCache(generation: bigint, cpus: number): Buffer {
-  const b = Buffer.alloc(LS_CACHE.size * cpus);
-  for (let i = 0; i < cpus; i++) b.writeBigUInt64LE(generation, i * LS_CACHE.size + LS_CACHE.generation);
+/**
+ * Arrays with one entry per possible CPU, which programs find by CPU number
+ * (cheaper on a cold hook than a per-CPU array): the loader sizes them.
+ */
+export const CPU_INDEXED_MAPS: readonly string[] = ['tally_label_set_cache', 'tally_pol_scratch'];
+
+export const LABEL_SET_CACHE_GENERATION = LS_CACHE.generation;
+
+/** One CPU's entry of tally_label_set_cache: this generation, and the rest zero (nothing remembered). */
+export function encodeLabelSetCache(generation: bigint): Buffer {
+  const b = Buffer.alloc(LS_CACHE.size);
+  b.writeBigUInt64LE(generation, LS_CACHE.generation);
   return b;
 }
 

@@ -10,6 +10,7 @@
  * A hook with no candidate left is reported as failed; the rest run.
  */
 import { AttachTarget, isNativeError, native, NativeBpfObject, NativeProgramInfo } from '../native/addon';
+import { CPU_INDEXED_MAPS } from './layout';
 
 /** Attach types, most preferred first. */
 export const ATTACH_PREFERENCE = ['fentry', 'fexit', 'kprobe', 'kretprobe', 'tp_btf', 'raw_tp', 'tracepoint', 'uprobe', 'uretprobe'] as const;
@@ -168,6 +169,7 @@ export function loadObject(opts: LoadOptions): LoadedObject {
       }
       for (const [name, bytes] of Object.entries(constants)) obj.setConstant(name, bytes);
       for (const [name, n] of Object.entries(opts.maxEntries ?? {})) obj.setMaxEntries(name, n);
+      for (const m of obj.maps()) if (CPU_INDEXED_MAPS.includes(m.name)) obj.setMaxEntries(m.name, addon.numPossibleCpus());
       for (const [name, fd] of Object.entries(opts.reuseMaps ?? {})) obj.reuseMap(name, fd);
 
       try {

@@ -10,11 +10,12 @@
  * deleted); each owns a metric id in the key.
  */
 import { Registry } from 'prom-client';
-import { BPF_ANY, isNativeError, native, NativeRingBuffer } from '../native/addon';
+import { isNativeError, native, NativeRingBuffer } from '../native/addon';
+import { forgetCpuCaches } from '../bpf/cpu-cache';
 import { forgetAnnounced } from '../bpf/binary-announcements';
 import { LoadedObject } from '../bpf/loader';
 import { CounterEntry, readCounterMap, readStatsArray, seedOverflowKey } from '../bpf/counter-map';
-import { ANNOUNCED_SLOTS, BUCKETS, BUCKET_SUM, BUCKET_ZERO, CounterKey, decodeBinaryEvent, encodeCounterKey, encodeLabelSetCache, KEY_LABEL_SET, KEY_OVERFLOW, KernelStat, pendingSelectors } from '../bpf/layout';
+import { ANNOUNCED_SLOTS, BUCKETS, BUCKET_SUM, BUCKET_ZERO, CounterKey, decodeBinaryEvent, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, KernelStat, pendingSelectors } from '../bpf/layout';
 import { applyFilter, FilterLabel } from '../labels/label-filter';
 import { Labeler } from '../labels/labeler';
 import { BinaryPaths } from '../labels/binary-paths';
@@ -167,13 +168,10 @@ export class KernelCounters {
     this.memo = new ScrapeMemo(() => this.read());
     // A label set no read has shown for this long has left the kernel and user space alike.
     this.forgetUnseenMs = Math.max(2 * opts.seriesTtlMs, 5 * 60_000);
-    const cacheFd = this.fds.tally_label_set_cache;
-    const cpus = native().numPossibleCpus(); // a per-CPU map's value is one per possible CPU
-    let generation = 0n;
     this.staleness = new Staleness({
       counterFd: this.fds.tally_counters,
       labelSetFd: this.fds.tally_cgroup_label_sets,
-      bumpGeneration: () => native().mapUpdate(cacheFd, Buffer.alloc(4), encodeLabelSetCache(++generation, cpus), BPF_ANY),
+      bumpGeneration: () => forgetCpuCaches(this.fds.tally_label_set_cache),
       removals: opts.removals,
       ttlMs: opts.seriesTtlMs,
       resolve: (id, pendingSince, giveUp) => {
