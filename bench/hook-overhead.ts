@@ -24,7 +24,8 @@
  * kernel.bpf_stats_enabled and reports each program's run time per event.
  *
  *   npm run bench                        print the tables
- *   npm run bench -- --write             also update BENCHMARKS.md
+ *   npm run bench -- --write             also update BENCHMARKS.md (with
+ *                                        workloads named: only their tables)
  *   npm run bench -- file-writes         one workload
  *   BENCH_ROUNDS=20 BENCH_CALLS=2000000 npm run bench
  */
@@ -36,6 +37,7 @@ import { PROJECT_ROOT } from '../src/util/paths';
 import { AgentProcess, waitExit } from '../test/helpers/agent-process';
 import { programIdsOf } from '../test/helpers/procfs';
 import { NetnsPair } from '../test/helpers/netns';
+import { mergeTables } from './tables';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const CALLS = Number(process.env.BENCH_CALLS ?? 1_000_000);
@@ -431,8 +433,11 @@ async function main(): Promise<void> {
     const file = path.join(PROJECT_ROOT, 'BENCHMARKS.md');
     const md = fs.readFileSync(file, 'utf8');
     const re = /(<!-- hook-overhead:begin -->\n)[\s\S]*?(\n<!-- hook-overhead:end -->)/;
-    if (!re.test(md)) throw new Error('BENCHMARKS.md lacks the hook-overhead markers');
-    fs.writeFileSync(file, md.replace(re, `$1${text}$2`));
+    const m = re.exec(md);
+    if (!m) throw new Error('BENCHMARKS.md lacks the hook-overhead markers');
+    // A run of some workloads replaces their tables and keeps the others'.
+    const block = only.length === 0 ? text : mergeTables(md.slice(m.index + m[1].length, m.index + m[0].length - m[2].length), text);
+    fs.writeFileSync(file, md.replace(re, `$1${block}$2`));
     process.stderr.write(`updated ${file}\n`);
   }
 }
