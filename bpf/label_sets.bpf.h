@@ -91,8 +91,8 @@ static __always_inline __u64 tally_task_cgroup_id(struct task_struct *task)
 }
 
 /*
- * Fill key->cgroup_id and key->flags for an event of cgroup_id (0: the
- * current task's cgroup; callers that have the task pass its id instead).
+ * Fill key->cgroup_id and key->flags for an event owned by cgroup_id (the
+ * socket's or the task's; the caller resolves which, as it has the task).
  */
 static __always_inline void tally_key_owner(struct tally_label_set_cache *c, struct tally_counter_key *key, __u64 cgroup_id)
 {
@@ -101,8 +101,6 @@ static __always_inline void tally_key_owner(struct tally_label_set_cache *c, str
 		key->cgroup_id = 0;
 		return;
 	}
-	if (!cgroup_id)
-		cgroup_id = tally_task_cgroup_id(bpf_get_current_task_btf());
 	__u32 label_set = tally_mapping_of(c, cgroup_id).label_set;
 
 	if (label_set) {

@@ -1073,12 +1073,11 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 	ev->p.owner = by_cgroup && pol.owner_arg == TALLY_POL_NONE ? tally_task_cgroup_id(task) : 0;
 	ev->p.binary = labels_binary || pol.match_binaries ? tally_binary_of(task, c) : 0;
 	decode_args(ctx, task, ev, kind);
-	if (pol.match_namespaces) {
-		/* No socket to own the event: the current task does, as in tally_key_owner(). */
-		if (!ev->p.owner)
-			ev->p.owner = tally_task_cgroup_id(task);
+	/* No socket to own the event (or none with a cgroup): the current task does. */
+	if (by_cgroup && !ev->p.owner)
+		ev->p.owner = tally_task_cgroup_id(task);
+	if (pol.match_namespaces)
 		ns = tally_mapping_of(c, ev->p.owner);
-	}
 	ev->p.ns_pending = 0; /* selected() returns early without writing it */
 	if (!selected(ev, ns.label_set != 0, ns.namespace_id))
 		return 0;
