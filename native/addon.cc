@@ -8,6 +8,7 @@
 
 #include "bpf_object.h"
 #include "errors.h"
+#include "load_transform.h"
 
 namespace tally {
 void InitMapOps(Napi::Env env, Napi::Object exports);
@@ -38,6 +39,7 @@ static Napi::Value EnableBpfStats(const Napi::CallbackInfo& info) {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallLibbpfLogger();
+  RegisterLoadTransformHandlers();
   exports.Set("libbpfVersion", Napi::String::New(env, std::to_string(libbpf_major_version()) + "." +
                                                           std::to_string(libbpf_minor_version())));
   exports.Set("numPossibleCpus", Napi::Function::New(env, NumPossibleCpus));
