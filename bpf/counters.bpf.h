@@ -63,38 +63,11 @@ static __always_inline void tally_bump(__u64 *cur, __u64 v, bool atomic)
 }
 
 /*
- * The map was full: the metric's overflow key absorbs the update, which
- * user space creates before attaching. A subprogram of its own, so its key
- * takes no room in the hot frame.
- */
-static __noinline void tally_add_overflow(__u32 metric, __u32 bucket, __u64 v, bool atomic)
-{
-	struct tally_counter_key overflow = {
-		.metric = metric,
-		.flags = TALLY_KEY_OVERFLOW,
-		.bucket = bucket,
-	};
-	__u64 *cur = bpf_map_lookup_elem(&tally_overflow, &overflow);
-
-	if (cur) {
-		tally_bump(cur, v, atomic);
-		tally_stat_inc(TALLY_STAT_MAP_FULL);
-	} else {
-		tally_stat_inc(TALLY_STAT_LOST);
-	}
-}
-
-/*
  * Add v to the counter at key. An update that finds the map full lands in
- * the metric's overflow key, so nothing counted is lost without a trace.
- *
- * key, and init (where a new entry's first value is put), are in map memory
- * the caller owns (a per-CPU scratch entry), not on the stack: a BPF frame
- * of 64 bytes or more runs on a private per-CPU stack (kernel >= 6.13),
- * which on a cold hook is one more cache miss per line, where the scratch's
- * lines are ones the event touches anyway.
+ * the metric's overflow key, which user space creates before attaching, so
+ * nothing counted is lost without a trace.
  */
-static __always_inline void tally_add(struct tally_counter_key *key, __u64 *init, __u64 v, bool atomic)
+static __always_inline void tally_add(struct tally_counter_key *key, __u64 v, bool atomic)
 {
 	__u64 *cur = bpf_map_lookup_elem(&tally_counters, key);
 	long err;
@@ -103,8 +76,7 @@ static __always_inline void tally_add(struct tally_counter_key *key, __u64 *init
 		tally_bump(cur, v, atomic);
 		return;
 	}
-	*init = v;
-	err = bpf_map_update_elem(&tally_counters, key, init, BPF_NOEXIST);
+	err = bpf_map_update_elem(&tally_counters, key, &v, BPF_NOEXIST);
 	if (!err)
 		return;
 	if (err == -EEXIST) {
@@ -115,7 +87,18 @@ static __always_inline void tally_add(struct tally_counter_key *key, __u64 *init
 			return;
 		}
 	}
-	tally_add_overflow(key->metric, key->bucket, v, atomic);
+	struct tally_counter_key overflow = {
+		.metric = key->metric,
+		.flags = TALLY_KEY_OVERFLOW,
+		.bucket = key->bucket,
+	};
+	cur = bpf_map_lookup_elem(&tally_overflow, &overflow);
+	if (cur) {
+		tally_bump(cur, v, atomic);
+		tally_stat_inc(TALLY_STAT_MAP_FULL);
+	} else {
+		tally_stat_inc(TALLY_STAT_LOST);
+	}
 }
 
 #endif /* TALLY_COUNTERS_BPF_H */

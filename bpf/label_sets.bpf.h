@@ -67,23 +67,12 @@ static __always_inline struct tally_cgroup_mapping tally_mapping_of(struct tally
 	generation = c->generation;
 	if (c->cgroup_id == cgroup_id && c->seen == generation && c->check == cgroup_id)
 		return c->m;
-	/*
-	 * The generation is read before the lookup: a mapping removed after it
-	 * is looked up again next time. The key is c->cgroup_id, in map memory,
-	 * not the stack (see tally_add() for why): check goes first, so that
-	 * entry is a miss to a program that interrupts this one. If such a
-	 * program took the entry for its own cgroup meanwhile, the lookup may
-	 * have been of that one: then this event's cgroup counts as not
-	 * resolved (its raw id, folded in by user space), never as another's.
-	 */
+	/* The generation is read before the lookup: a mapping removed after it is looked up again next time. */
 	barrier();
+	m = bpf_map_lookup_elem(&tally_cgroup_label_sets, &cgroup_id);
 	c->check = 0;
 	barrier();
 	c->cgroup_id = cgroup_id;
-	m = bpf_map_lookup_elem(&tally_cgroup_label_sets, &c->cgroup_id);
-	barrier();
-	if (c->cgroup_id != cgroup_id)
-		return none;
 	c->seen = generation;
 	c->m = m ? *m : none;
 	barrier();

@@ -125,29 +125,9 @@ struct tally_pol_pending {
 	__u64 labels[TALLY_POL_METRICS][TALLY_POL_LABELS];
 };
 
-/*
- * One decoded event: too large for the 512-byte stack. It also holds the
- * keys of the event's map operations, and what on_event() would otherwise
- * hold in registers across calls: on the stack, either would make the frame
- * 64 bytes or more, and the kernel (>= 6.13) then runs the program on a
- * private per-CPU stack, cold on a cold hook, where these lines are ones
- * the event writes anyway. The first line is what every event writes. The
- * entry and the return have a counter key each: an fentry program can be
- * preempted, and its object's fexit run meanwhile on the same CPU.
- */
+/* One decoded event: too large for the 512-byte stack. */
 struct tally_pol_event {
-	struct tally_counter_key key;  /* the entry's counter key */
-	__s64 ret_value;               /* PROG_SYS_EXIT: the syscall's return */
-	struct tally_cgroup_mapping ns; /* match_namespaces: what user space resolved the owner to (label_set 0: not yet) */
 	struct tally_pol_pending p;
-	__u64 init;                    /* a new counter's first value (tally_add) */
-	struct tally_counter_key ret_key;
-	__u64 ret_init;
-	struct tally_pol_seen_key seen; /* capped(): is this value among those seen? */
-	__u32 seen_slot;               /* capped(): the label's count of values */
-	__u8 one;                      /* 1, for map values that say "yes" */
-	struct tally_pol_binary_key binary_key; /* matchBinaries In/NotIn */
-	struct sockaddr_in6 sa;        /* a sockaddr arg, copied in */
 	__u64 file_type[ARG_SLOTS];
 	struct tally_pol_net net[ARG_SLOTS];
 	/* LPM keys with room to spare: paths are assembled past TALLY_POL_STR, then cut. */
@@ -557,20 +537,21 @@ static __always_inline void decode_sock_btf(struct sock *sk, struct tally_pol_ne
 	}
 }
 
-static __always_inline void decode_sockaddr(struct sockaddr_in6 *s, void *ptr, bool user, struct tally_pol_net *net)
+static __always_inline void decode_sockaddr(void *ptr, bool user, struct tally_pol_net *net)
 {
-	long err = user ? bpf_probe_read_user(s, sizeof(*s), ptr) : bpf_probe_read_kernel(s, sizeof(*s), ptr);
+	struct sockaddr_in6 sa = {};
+	long err = user ? bpf_probe_read_user(&sa, sizeof(sa), ptr) : bpf_probe_read_kernel(&sa, sizeof(sa), ptr);
 
 	if (err)
 		return;
-	net->family = s->sin6_family;
-	net->dport = bpf_ntohs(s->sin6_port);
-	if (s->sin6_family == AF_INET) {
-		struct sockaddr_in *in = (void *)s;
+	net->family = sa.sin6_family;
+	net->dport = bpf_ntohs(sa.sin6_port);
+	if (sa.sin6_family == AF_INET) {
+		struct sockaddr_in *in = (void *)&sa;
 
 		__builtin_memcpy(net->daddr, &in->sin_addr, 4);
-	} else if (s->sin6_family == AF_INET6) {
-		__builtin_memcpy(net->daddr, &s->sin6_addr, 16);
+	} else if (sa.sin6_family == AF_INET6) {
+		__builtin_memcpy(net->daddr, &sa.sin6_addr, 16);
 	}
 }
 
@@ -654,7 +635,7 @@ static __always_inline void decode_args(void *ctx, struct task_struct *task, str
 				break;
 			__builtin_memset(&ev->net[i], 0, sizeof(ev->net[i]));
 			if (v)
-				decode_sockaddr(&ev->sa, (void *)v, a->user, &ev->net[i]);
+				decode_sockaddr((void *)v, a->user, &ev->net[i]);
 			break;
 		}
 	}
@@ -832,10 +813,9 @@ static __always_inline bool binaries_match(struct tally_pol_event *ev, const vol
 	if (b->field) {
 		found = binary_path_matches(ev, ev->p.binary, b->slot, b->field);
 	} else {
-		ev->binary_key.slot = b->slot;
-		ev->binary_key.pad = 0;
-		ev->binary_key.binary_id = ev->p.binary;
-		found = bpf_map_lookup_elem(&tally_pol_binaries, &ev->binary_key) != NULL;
+		struct tally_pol_binary_key key = { .slot = b->slot, .binary_id = ev->p.binary };
+
+		found = bpf_map_lookup_elem(&tally_pol_binaries, &key) != NULL;
 	}
 	return b->in ? found : !found;
 }
@@ -884,17 +864,17 @@ static __noinline bool namespace_admits(__u64 namespace_id, __u32 sel)
 }
 
 /*
- * Whether some selector matches. With match_namespaces, ev->ns says
+ * Whether some selector matches. With match_namespaces, ns_known says
  * whether user space has resolved the owner's cgroup, and so its namespace.
  * Before that (a pod's first events), a selector with matchNamespaces can neither
  * match nor fail: the event is counted pending, with the mask of such
  * selectors in ev->p.ns_pending, and user space decides once it knows the
  * namespace. One selector that matches for sure makes the event count as usual.
  */
-static __always_inline bool selected(struct tally_pol_event *ev)
+static __always_inline bool selected(struct tally_pol_event *ev, bool ns_known, __u64 namespace_id)
 {
-	/* The waiting selectors gather in the scratch, not in a register held across calls. */
-	ev->p.ns_pending = 0;
+	__u32 waiting = 0;
+
 	if (pol.nselectors == 0)
 		return true;
 	#pragma unroll
@@ -907,41 +887,36 @@ static __always_inline bool selected(struct tally_pol_event *ev)
 		if (!selector_matches(ev, s))
 			continue;
 		if (!by_ns)
-			goto sure;
-		if (!ev->ns.label_set)
-			ev->p.ns_pending |= 1u << i;
-		else if (namespace_admits(ev->ns.namespace_id, i))
-			goto sure;
+			return true;
+		if (!ns_known)
+			waiting |= 1u << i;
+		else if (namespace_admits(namespace_id, i))
+			return true;
 	}
-	return ev->p.ns_pending != 0;
-sure:
-	ev->p.ns_pending = 0;
-	return true;
+	ev->p.ns_pending = waiting;
+	return waiting != 0;
 }
 
 /* ---- labels and counting -------------------------------------------------- */
 
 /* A capped label's value: the first `cap` distinct values keep theirs. */
-static __always_inline __u64 capped(struct tally_pol_event *ev, __u64 v, const volatile struct tally_pol_label *l)
+static __always_inline __u64 capped(__u64 v, const volatile struct tally_pol_label *l)
 {
-	struct tally_pol_seen_key *key = &ev->seen;
+	struct tally_pol_seen_key key = { .slot = l->slot, .value = v };
+	__u32 slot = l->slot;
 	__u64 *count;
+	__u8 one = 1;
 
-	key->slot = l->slot;
-	key->pad = 0;
-	key->value = v;
-	if (bpf_map_lookup_elem(&tally_pol_seen, key))
+	if (bpf_map_lookup_elem(&tally_pol_seen, &key))
 		return v;
-	ev->seen_slot = l->slot;
-	count = bpf_map_lookup_elem(&tally_pol_seen_count, &ev->seen_slot);
+	count = bpf_map_lookup_elem(&tally_pol_seen_count, &slot);
 	if (!count)
 		return TALLY_LABEL_OVERFLOW;
 	if (__sync_fetch_and_add(count, 1) >= l->cap) {
 		__sync_fetch_and_add(count, -1);
 		return TALLY_LABEL_OVERFLOW;
 	}
-	ev->one = 1;
-	if (bpf_map_update_elem(&tally_pol_seen, key, &ev->one, BPF_NOEXIST) && !bpf_map_lookup_elem(&tally_pol_seen, key))
+	if (bpf_map_update_elem(&tally_pol_seen, &key, &one, BPF_NOEXIST) && !bpf_map_lookup_elem(&tally_pol_seen, &key))
 		return TALLY_LABEL_OVERFLOW;
 	return v;
 }
@@ -957,7 +932,7 @@ static __always_inline __u64 label_value(struct tally_pol_event *ev, const volat
 	}
 	__u64 v = int_field(ev, l->arg, l->field);
 
-	return l->kind == TALLY_LABEL_BOUNDED ? v : capped(ev, v, l);
+	return l->kind == TALLY_LABEL_BOUNDED ? v : capped(v, l);
 }
 
 static __always_inline void compute_labels(struct tally_pol_event *ev)
@@ -1008,24 +983,17 @@ static __always_inline __u64 ns_to_binary_seconds(__u64 ns)
 	return (s << TALLY_LATENCY_SHIFT) + (((ns - s * 1000000000ull) << TALLY_LATENCY_SHIFT) / 1000000000ull);
 }
 
-/*
- * Add the event in p to each metric, through key and init (the entry's or
- * the return's, in the scratch). preemptible: fentry and fexit programs can be
- * preempted mid-update by another task on the same CPU, so they add
- * atomically; the other attach types cannot be.
- */
-static __always_inline void count(struct tally_label_set_cache *c, struct tally_pol_pending *p, struct tally_counter_key *key,
-				  __u64 *init, __s64 ret, __u64 now, bool preemptible)
+static __always_inline void count(struct tally_label_set_cache *c, struct tally_pol_pending *p, __s64 ret, __u64 now)
 {
+	struct tally_counter_key key = { .binary_id = p->binary };
 	bool pending = pol.match_namespaces && p->ns_pending;
 
-	key->binary_id = p->binary;
 	if (pending) {
 		/* Raw cgroup and the selectors still in question: user space decides. */
-		key->cgroup_id = p->owner;
-		key->flags = TALLY_KEY_NS_PENDING | p->ns_pending << TALLY_KEY_PENDING_SHIFT;
+		key.cgroup_id = p->owner;
+		key.flags = TALLY_KEY_NS_PENDING | p->ns_pending << TALLY_KEY_PENDING_SHIFT;
 	} else {
-		tally_key_owner(c, key, p->owner);
+		tally_key_owner(c, &key, p->owner);
 	}
 	#pragma unroll
 	for (__u32 m = 0; m < TALLY_POL_METRICS; m++) {
@@ -1049,18 +1017,18 @@ static __always_inline void count(struct tally_label_set_cache *c, struct tally_
 			v = ns_to_binary_seconds(now - p->start_ns);
 			break;
 		}
-		key->metric = pending ? mt->pending_id : mt->id;
-		key->labels[0] = mt->nlabels > 0 ? p->labels[m][0] : 0;
-		key->labels[1] = mt->nlabels > 1 ? p->labels[m][1] : 0;
+		key.metric = pending ? mt->pending_id : mt->id;
+		key.labels[0] = mt->nlabels > 0 ? p->labels[m][0] : 0;
+		key.labels[1] = mt->nlabels > 1 ? p->labels[m][1] : 0;
 		if (!mt->histogram) {
-			key->bucket = 0;
-			tally_add(key, init, v, preemptible);
+			key.bucket = 0;
+			tally_add(&key, v, false);
 			continue;
 		}
-		key->bucket = log2_bucket(v);
-		tally_add(key, init, 1, preemptible);
-		key->bucket = TALLY_BUCKET_SUM;
-		tally_add(key, init, v, preemptible);
+		key.bucket = log2_bucket(v);
+		tally_add(&key, 1, false);
+		key.bucket = TALLY_BUCKET_SUM;
+		tally_add(&key, v, false);
 	}
 }
 
@@ -1069,44 +1037,28 @@ static __always_inline void count(struct tally_label_set_cache *c, struct tally_
 /*
  * count() as a subprogram: with selectors and labels inlined around it, a
  * program that does everything at once would pass the 32k-instruction
- * reach of a BPF jump, and its frame the 64 bytes from which the kernel
- * moves it to a private stack (see struct tally_pol_event).
+ * reach of a BPF jump.
  */
-static __noinline void count_event(struct tally_pol_event *ev, __s64 ret, bool preemptible)
+static __noinline void count_at_exit(struct tally_label_set_cache *c, struct tally_pol_pending *p, __s64 ret)
 {
-	count(tally_cpu_entry(&tally_label_set_cache), &ev->p, &ev->key, &ev->init, ret, 0, preemptible);
-}
-
-/* The binary labels the event only if keyed by binary and the task owns it. */
-static __always_inline bool labels_binary(void)
-{
-	return key_by_binary && (pol.owner_arg == TALLY_POL_NONE || pol.task_context);
-}
-
-/* The event's owner's cgroup is needed: to key by, or for its namespace. */
-static __always_inline bool by_cgroup(void)
-{
-	return key_by_cgroup || pol.match_namespaces;
+	count(c, p, ret, 0);
 }
 
 /*
  * An event at a hook's entry, or for PROG_SYS_EXIT at a syscall's return
  * with its return value: then the whole event is handled at once, with no
  * state kept between entry and return.
- *
- * Few values live across calls here, so that clang need not spill them:
- * its frame must stay under the 64 bytes from which the kernel runs a
- * program on a private stack, cold on a cold hook. The switches above are
- * read again from the configuration where needed, this CPU's cache entry is
- * found again by CPU number (both plain loads once verified), and what the
- * selectors and counting need is in the scratch event.
  */
-static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, bool preemptible)
+static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 {
 	struct tally_pol_event *ev = tally_cpu_entry(&tally_pol_scratch);
+	struct tally_label_set_cache *c = tally_cpu_entry(&tally_label_set_cache);
 
 	if (!ev)
 		return 0;
+	/* The binary labels the event only if keyed by binary and the task owns it. */
+	bool labels_binary = key_by_binary && (pol.owner_arg == TALLY_POL_NONE || pol.task_context);
+
 	struct task_struct *task = bpf_get_current_task_btf();
 
 	/*
@@ -1115,24 +1067,26 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, b
 	 * the binary's (mm, file, inode, superblock) does, not after it. On a
 	 * cold hook each of those loads is a cache miss.
 	 */
-	ev->p.owner = by_cgroup() && pol.owner_arg == TALLY_POL_NONE ? tally_task_cgroup_id(task) : 0;
-	ev->p.binary = labels_binary() || pol.match_binaries ? tally_binary_of(task, tally_cpu_entry(&tally_label_set_cache)) : 0;
-	if (kind == PROG_SYS_EXIT)
-		ev->ret_value = ret;
+	bool by_cgroup = key_by_cgroup || pol.match_namespaces;
+	struct tally_cgroup_mapping ns = {}; /* match_namespaces: what user space resolved the owner to, if it has */
+
+	ev->p.owner = by_cgroup && pol.owner_arg == TALLY_POL_NONE ? tally_task_cgroup_id(task) : 0;
+	ev->p.binary = labels_binary || pol.match_binaries ? tally_binary_of(task, c) : 0;
 	decode_args(ctx, task, ev, kind);
 	/* No socket to own the event (or none with a cgroup): the current task does. */
-	if (by_cgroup() && !ev->p.owner)
+	if (by_cgroup && !ev->p.owner)
 		ev->p.owner = tally_task_cgroup_id(task);
 	if (pol.match_namespaces)
-		ev->ns = tally_mapping_of(tally_cpu_entry(&tally_label_set_cache), ev->p.owner);
-	if (!selected(ev))
+		ns = tally_mapping_of(c, ev->p.owner);
+	ev->p.ns_pending = 0; /* selected() returns early without writing it */
+	if (!selected(ev, ns.label_set != 0, ns.namespace_id))
 		return 0;
 	/* An event owned by a socket may fire in softirq or a timer: the task on the CPU is not its binary. */
-	if (!labels_binary())
+	if (!labels_binary)
 		ev->p.binary = 0;
 	compute_labels(ev);
 	if (kind == PROG_SYS_EXIT) {
-		count_event(ev, ev->ret_value, false);
+		count_at_exit(c, &ev->p, ret);
 		return 0;
 	}
 	if (pol.has_return) {
@@ -1142,25 +1096,24 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, b
 		bpf_map_update_elem(&tally_pol_inflight, &task, &ev->p, BPF_ANY);
 		return 0;
 	}
-	count_event(ev, 0, preemptible);
+	count(c, &ev->p, 0, 0);
 	return 0;
 }
 
-static __always_inline int on_entry(void *ctx, enum prog_kind kind, bool preemptible)
+static __always_inline int on_entry(void *ctx, enum prog_kind kind)
 {
-	return on_event(ctx, kind, 0, preemptible);
+	return on_event(ctx, kind, 0);
 }
 
-static __always_inline int on_return(__s64 ret, bool preemptible)
+static __always_inline int on_return(__s64 ret)
 {
 	__u64 task = bpf_get_current_pid_tgid();
 	struct tally_pol_pending *p = bpf_map_lookup_elem(&tally_pol_inflight, &task);
-	struct tally_pol_event *ev = tally_cpu_entry(&tally_pol_scratch);
 	__u64 now = bpf_ktime_get_ns();
 
-	if (!p || !ev)
+	if (!p)
 		return 0;
-	count(tally_cpu_entry(&tally_label_set_cache), p, &ev->ret_key, &ev->ret_init, ret, now, preemptible);
+	count(tally_cpu_entry(&tally_label_set_cache), p, ret, now);
 	bpf_map_delete_elem(&tally_pol_inflight, &task);
 	return 0;
 }
@@ -1168,32 +1121,32 @@ static __always_inline int on_return(__s64 ret, bool preemptible)
 SEC("kprobe")
 int pol_kprobe(struct pt_regs *ctx)
 {
-	return on_entry(ctx, PROG_REGS, false);
+	return on_entry(ctx, PROG_REGS);
 }
 
 SEC("kretprobe")
 int pol_kretprobe(struct pt_regs *ctx)
 {
-	return on_return(PT_REGS_RC(ctx), false);
+	return on_return(PT_REGS_RC(ctx));
 }
 
 SEC("uprobe")
 int pol_uprobe(struct pt_regs *ctx)
 {
-	return on_entry(ctx, PROG_REGS, false);
+	return on_entry(ctx, PROG_REGS);
 }
 
 SEC("uretprobe")
 int pol_uretprobe(struct pt_regs *ctx)
 {
-	return on_return(PT_REGS_RC(ctx), false);
+	return on_return(PT_REGS_RC(ctx));
 }
 
 /* fentry/fexit: the attach target is set by user space before load. */
 SEC("fentry")
 int pol_fentry(__u64 *ctx)
 {
-	return on_entry(ctx, PROG_U64, true);
+	return on_entry(ctx, PROG_U64);
 }
 
 /* fexit's context holds the arguments, then the return value. */
@@ -1203,26 +1156,26 @@ int pol_fexit(__u64 *ctx)
 	__u64 ret = 0;
 
 	bpf_get_func_ret(ctx, &ret);
-	return on_return((__s64)ret, true);
+	return on_return((__s64)ret);
 }
 
 SEC("tracepoint")
 int pol_tracepoint(void *ctx)
 {
-	return on_entry(ctx, PROG_RECORD, false);
+	return on_entry(ctx, PROG_RECORD);
 }
 
 SEC("raw_tp")
 int pol_raw_tp(__u64 *ctx)
 {
-	return on_entry(ctx, PROG_U64, false);
+	return on_entry(ctx, PROG_U64);
 }
 
 /* A raw tracepoint with typed arguments; user space sets the tracepoint. */
 SEC("tp_btf")
 int pol_tp_btf(__u64 *ctx)
 {
-	return on_entry(ctx, PROG_BTF, false);
+	return on_entry(ctx, PROG_BTF);
 }
 
 /*
@@ -1235,7 +1188,7 @@ int pol_sys_enter(__u64 *ctx)
 {
 	if (ctx[1] != pol.syscall_nr)
 		return 0;
-	return on_entry(ctx, PROG_U64, false);
+	return on_entry(ctx, PROG_U64);
 }
 
 /* sys_exit_NAME: one syscall's return, its value at offset 16 of the record. */
@@ -1245,7 +1198,7 @@ int pol_sys_exit_tp(void *ctx)
 	long ret = 0;
 
 	bpf_probe_read_kernel(&ret, sizeof(ret), ctx + 16);
-	return on_return(ret, false);
+	return on_return(ret);
 }
 
 /*
@@ -1260,7 +1213,7 @@ int pol_sys_exit_only(void *ctx)
 	/* struct trace_event_raw_sys_exit: common fields, the syscall nr, then ret at 16. */
 	long ret = *(long *)(ctx + 16);
 
-	return on_event(ctx, PROG_SYS_EXIT, ret, false);
+	return on_event(ctx, PROG_SYS_EXIT, ret);
 }
 
 SEC("raw_tp/sys_exit")
@@ -1275,5 +1228,5 @@ int pol_sys_exit(__u64 *ctx)
 	if (BPF_CORE_READ((struct user_pt_regs *)regs, regs[8]) != pol.syscall_nr)
 		return 0;
 #endif
-	return on_return((__s64)ctx[1], false);
+	return on_return((__s64)ctx[1]);
 }

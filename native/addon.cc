@@ -8,7 +8,6 @@
 
 #include "bpf_object.h"
 #include "errors.h"
-#include "load_transform.h"
 
 namespace tally {
 void InitMapOps(Napi::Env env, Napi::Object exports);
@@ -39,7 +38,6 @@ static Napi::Value EnableBpfStats(const Napi::CallbackInfo& info) {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallLibbpfLogger();
-  RegisterLoadTransformHandlers();
   exports.Set("libbpfVersion", Napi::String::New(env, std::to_string(libbpf_major_version()) + "." +
                                                           std::to_string(libbpf_minor_version())));
   exports.Set("numPossibleCpus", Napi::Function::New(env, NumPossibleCpus));

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "errors.h"
-#include "load_transform.h"
 
 namespace tally {
 
@@ -203,30 +202,14 @@ Napi::Value BpfObject::SetConstant(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// load([{transform}]): transform(program, insns, rodata) sees each program's
-// relocated instructions before the kernel does (load_transform.h).
 Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!RequireOpen(env, obj_)) return env.Undefined();
-  Napi::Function transform;
-  if (info.Length() > 0 && info[0].IsObject()) {
-    Napi::Value t = info[0].As<Napi::Object>().Get("transform");
-    if (t.IsFunction()) transform = t.As<Napi::Function>();
-  }
   LogCapture log;
-  std::string transform_error;
-  int err;
-  if (transform.IsEmpty()) {
-    err = bpf_object__load(obj_);
-  } else {
-    LoadTransformScope scope(env, obj_, transform);
-    err = bpf_object__load(obj_);
-    transform_error = scope.error();
-  }
+  int err = bpf_object__load(obj_);
   if (err) {
-    std::string what = std::string("loading BPF object ") + bpf_object__name(obj_);
-    if (!transform_error.empty()) what += " (instruction transform: " + transform_error + ")";
-    ErrnoError(env, what, err, log.lines()).ThrowAsJavaScriptException();
+    ErrnoError(env, std::string("loading BPF object ") + bpf_object__name(obj_), err, log.lines())
+        .ThrowAsJavaScriptException();
     return env.Undefined();
   }
   loaded_ = true;

@@ -10,7 +10,6 @@
  * A hook with no candidate left is reported as failed; the rest run.
  */
 import { AttachTarget, isNativeError, native, NativeBpfObject, NativeProgramInfo } from '../native/addon';
-import { inlineFrozenLoads } from './inline-constants';
 import { CPU_INDEXED_MAPS } from './layout';
 
 /** Attach types, most preferred first. */
@@ -91,19 +90,11 @@ export interface LoadOptions {
   reuseMaps?: Record<string, number>;
   /** Runs after load and before any attach, e.g. to seed maps. */
   beforeAttach?: (obj: NativeBpfObject) => void;
-  /**
-   * Turn the programs' loads of .rodata constants into immediates before
-   * the kernel loads them (src/bpf/inline-constants.ts): for objects whose
-   * configuration is read on every event.
-   */
-  inlineConstants?: boolean;
 }
 
 export interface LoadedObject {
   object: NativeBpfObject;
   hooks: HookResult[];
-  /** inlineConstants: per loaded program, how many loads became immediates. */
-  inlinedLoads: Map<string, number>;
 }
 
 export function attachTypeOf(section: string): AttachType | 'unknown' {
@@ -181,20 +172,8 @@ export function loadObject(opts: LoadOptions): LoadedObject {
       for (const m of obj.maps()) if (CPU_INDEXED_MAPS.includes(m.name)) obj.setMaxEntries(m.name, addon.numPossibleCpus());
       for (const [name, fd] of Object.entries(opts.reuseMaps ?? {})) obj.reuseMap(name, fd);
 
-      const inlinedLoads = new Map<string, number>();
       try {
-        obj.load(
-          opts.inlineConstants
-            ? {
-                transform: (program, insns, rodata) => {
-                  if (!rodata) return undefined;
-                  const r = inlineFrozenLoads(insns, rodata);
-                  inlinedLoads.set(program, r.inlined);
-                  return r.insns;
-                },
-              }
-            : undefined,
-        );
+        obj.load();
       } catch (e) {
         const prog = isNativeError(e) ? failedProgram(e.log) : undefined;
         if (!prog || !enabled.has(prog)) throw e; // not a program we can fall back from
@@ -220,7 +199,6 @@ export function loadObject(opts: LoadOptions): LoadedObject {
       }
       return {
         object: obj,
-        inlinedLoads,
         hooks: opts.hooks.map((h) => {
           const c = active(h);
           const program = c ? nameOf(c) : undefined;

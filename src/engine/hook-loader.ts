@@ -53,8 +53,6 @@ export function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: HookLoadOp
       },
       reuseMaps: opts.reuseMaps,
       kernelBtfPath: opts.kernelBtfPath,
-      // Every event reads the hook's configuration; as immediates, no line of it is a cache miss.
-      inlineConstants: process.env.TALLY_INLINE_CONSTANTS !== 'off',
       beforeAttach: (obj) => {
         const lpm = obj.mapFd('tally_pol_lpm');
         for (const e of plan.lpm) native().mapUpdate(lpm, e.key, u32(e.value));

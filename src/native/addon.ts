@@ -45,13 +45,7 @@ export interface NativeBpfObject {
   setAutoload(program: string, on: boolean): void;
   setMaxEntries(map: string, n: number): void;
   setConstant(name: string, bytes: Buffer): void;
-  /**
-   * transform: sees each program's relocated instructions just before the
-   * kernel does, with the object's frozen .rodata (its fd as written into
-   * them, and its bytes); returns replacements of the same length, or
-   * undefined to keep them.
-   */
-  load(opts?: { transform?: (program: string, insns: Buffer, rodata: { fd: number; bytes: Buffer } | null) => Buffer | undefined }): void;
+  load(): void;
   attach(program: string, target?: AttachTarget): void;
   /** Before load: use an existing map (by fd) instead of creating this one. */
   reuseMap(map: string, fd: number): void;

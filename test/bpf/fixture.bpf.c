@@ -113,29 +113,3 @@ int BPF_PROG(probe_raw_tp)
 {
 	return 0;
 }
-
-/*
- * Adds inline_step + inline_wide to test_hash[1] for each getppid() of the
- * process inline_tgid: configuration read on every run, for the loader to
- * turn into immediates (test/inline-constants.test.ts). The test sets
- * inline_step above 2^31, which a sign-extending move would get wrong, and
- * inline_wide past 32 bits, which no immediate holds: that one stays a load.
- */
-const volatile __u32 inline_tgid = 0;
-const volatile __u32 inline_nr = 0;
-const volatile __u32 inline_step = 0;
-const volatile __u64 inline_wide = 0;
-
-SEC("raw_tp/sys_enter")
-int BPF_PROG(count_getppid, struct pt_regs *regs, long id)
-{
-	__u32 k = 1;
-	__u64 *v;
-
-	if (id != inline_nr || bpf_get_current_pid_tgid() >> 32 != inline_tgid)
-		return 0;
-	v = bpf_map_lookup_elem(&test_hash, &k);
-	if (v)
-		__sync_fetch_and_add(v, (__u64)inline_step + inline_wide);
-	return 0;
-}
