@@ -983,7 +983,14 @@ static __always_inline __u64 ns_to_binary_seconds(__u64 ns)
 	return (s << TALLY_LATENCY_SHIFT) + (((ns - s * 1000000000ull) << TALLY_LATENCY_SHIFT) / 1000000000ull);
 }
 
-static __always_inline void count(struct tally_label_set_cache *c, struct tally_pol_pending *p, __s64 ret, __u64 now)
+/*
+ * Add the event in p to each metric. preemptible: fentry and fexit programs
+ * can be preempted mid-update by another task on the same CPU (they run with
+ * only migration disabled), so they add atomically; the other attach types
+ * cannot be.
+ */
+static __always_inline void count(struct tally_label_set_cache *c, struct tally_pol_pending *p, __s64 ret, __u64 now,
+				  bool preemptible)
 {
 	struct tally_counter_key key = { .binary_id = p->binary };
 	bool pending = pol.match_namespaces && p->ns_pending;
@@ -1022,13 +1029,13 @@ static __always_inline void count(struct tally_label_set_cache *c, struct tally_
 		key.labels[1] = mt->nlabels > 1 ? p->labels[m][1] : 0;
 		if (!mt->histogram) {
 			key.bucket = 0;
-			tally_add(&key, v, false);
+			tally_add(&key, v, preemptible);
 			continue;
 		}
 		key.bucket = log2_bucket(v);
-		tally_add(&key, 1, false);
+		tally_add(&key, 1, preemptible);
 		key.bucket = TALLY_BUCKET_SUM;
-		tally_add(&key, v, false);
+		tally_add(&key, v, preemptible);
 	}
 }
 
@@ -1041,7 +1048,7 @@ static __always_inline void count(struct tally_label_set_cache *c, struct tally_
  */
 static __noinline void count_at_exit(struct tally_label_set_cache *c, struct tally_pol_pending *p, __s64 ret)
 {
-	count(c, p, ret, 0);
+	count(c, p, ret, 0, false);
 }
 
 /*
@@ -1049,7 +1056,7 @@ static __noinline void count_at_exit(struct tally_label_set_cache *c, struct tal
  * with its return value: then the whole event is handled at once, with no
  * state kept between entry and return.
  */
-static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
+static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, bool preemptible)
 {
 	struct tally_pol_event *ev = tally_cpu_entry(&tally_pol_scratch);
 	struct tally_label_set_cache *c = tally_cpu_entry(&tally_label_set_cache);
@@ -1096,16 +1103,16 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret)
 		bpf_map_update_elem(&tally_pol_inflight, &task, &ev->p, BPF_ANY);
 		return 0;
 	}
-	count(c, &ev->p, 0, 0);
+	count(c, &ev->p, 0, 0, preemptible);
 	return 0;
 }
 
-static __always_inline int on_entry(void *ctx, enum prog_kind kind)
+static __always_inline int on_entry(void *ctx, enum prog_kind kind, bool preemptible)
 {
-	return on_event(ctx, kind, 0);
+	return on_event(ctx, kind, 0, preemptible);
 }
 
-static __always_inline int on_return(__s64 ret)
+static __always_inline int on_return(__s64 ret, bool preemptible)
 {
 	__u64 task = bpf_get_current_pid_tgid();
 	struct tally_pol_pending *p = bpf_map_lookup_elem(&tally_pol_inflight, &task);
@@ -1113,7 +1120,7 @@ static __always_inline int on_return(__s64 ret)
 
 	if (!p)
 		return 0;
-	count(tally_cpu_entry(&tally_label_set_cache), p, ret, now);
+	count(tally_cpu_entry(&tally_label_set_cache), p, ret, now, preemptible);
 	bpf_map_delete_elem(&tally_pol_inflight, &task);
 	return 0;
 }
@@ -1121,32 +1128,32 @@ static __always_inline int on_return(__s64 ret)
 SEC("kprobe")
 int pol_kprobe(struct pt_regs *ctx)
 {
-	return on_entry(ctx, PROG_REGS);
+	return on_entry(ctx, PROG_REGS, false);
 }
 
 SEC("kretprobe")
 int pol_kretprobe(struct pt_regs *ctx)
 {
-	return on_return(PT_REGS_RC(ctx));
+	return on_return(PT_REGS_RC(ctx), false);
 }
 
 SEC("uprobe")
 int pol_uprobe(struct pt_regs *ctx)
 {
-	return on_entry(ctx, PROG_REGS);
+	return on_entry(ctx, PROG_REGS, false);
 }
 
 SEC("uretprobe")
 int pol_uretprobe(struct pt_regs *ctx)
 {
-	return on_return(PT_REGS_RC(ctx));
+	return on_return(PT_REGS_RC(ctx), false);
 }
 
 /* fentry/fexit: the attach target is set by user space before load. */
 SEC("fentry")
 int pol_fentry(__u64 *ctx)
 {
-	return on_entry(ctx, PROG_U64);
+	return on_entry(ctx, PROG_U64, true);
 }
 
 /* fexit's context holds the arguments, then the return value. */
@@ -1156,26 +1163,26 @@ int pol_fexit(__u64 *ctx)
 	__u64 ret = 0;
 
 	bpf_get_func_ret(ctx, &ret);
-	return on_return((__s64)ret);
+	return on_return((__s64)ret, true);
 }
 
 SEC("tracepoint")
 int pol_tracepoint(void *ctx)
 {
-	return on_entry(ctx, PROG_RECORD);
+	return on_entry(ctx, PROG_RECORD, false);
 }
 
 SEC("raw_tp")
 int pol_raw_tp(__u64 *ctx)
 {
-	return on_entry(ctx, PROG_U64);
+	return on_entry(ctx, PROG_U64, false);
 }
 
 /* A raw tracepoint with typed arguments; user space sets the tracepoint. */
 SEC("tp_btf")
 int pol_tp_btf(__u64 *ctx)
 {
-	return on_entry(ctx, PROG_BTF);
+	return on_entry(ctx, PROG_BTF, false);
 }
 
 /*
@@ -1188,7 +1195,7 @@ int pol_sys_enter(__u64 *ctx)
 {
 	if (ctx[1] != pol.syscall_nr)
 		return 0;
-	return on_entry(ctx, PROG_U64);
+	return on_entry(ctx, PROG_U64, false);
 }
 
 /* sys_exit_NAME: one syscall's return, its value at offset 16 of the record. */
@@ -1198,7 +1205,7 @@ int pol_sys_exit_tp(void *ctx)
 	long ret = 0;
 
 	bpf_probe_read_kernel(&ret, sizeof(ret), ctx + 16);
-	return on_return(ret);
+	return on_return(ret, false);
 }
 
 /*
@@ -1213,7 +1220,7 @@ int pol_sys_exit_only(void *ctx)
 	/* struct trace_event_raw_sys_exit: common fields, the syscall nr, then ret at 16. */
 	long ret = *(long *)(ctx + 16);
 
-	return on_event(ctx, PROG_SYS_EXIT, ret);
+	return on_event(ctx, PROG_SYS_EXIT, ret, false);
 }
 
 SEC("raw_tp/sys_exit")
@@ -1228,5 +1235,5 @@ int pol_sys_exit(__u64 *ctx)
 	if (BPF_CORE_READ((struct user_pt_regs *)regs, regs[8]) != pol.syscall_nr)
 		return 0;
 #endif
-	return on_return((__s64)ctx[1]);
+	return on_return((__s64)ctx[1], false);
 }
