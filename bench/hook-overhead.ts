@@ -20,8 +20,9 @@
  *                     retransmitted segment
  * Configurations run in a shuffled order every round, so drift hits them all
  * alike; the added cost is the median over rounds of a configuration's time
- * minus the same round's "none". A first pass turns on
- * kernel.bpf_stats_enabled and reports each program's run time per event.
+ * minus the same round's "none". A first pass turns on the
+ * kernel's BPF statistics (BPF_ENABLE_STATS) and reports each program's run
+ * time per event.
  *
  *   npm run bench                        print the tables
  *   npm run bench -- --write             also update BENCHMARKS.md (with
@@ -336,14 +337,17 @@ function runStats(ids: number[]): { ns: number; cnt: number } {
 }
 
 /**
- * Run time of each configuration's programs, from kernel.bpf_stats_enabled:
- * per program run, or with `per` the total over that many events (when one
- * event runs several programs, and not as many in each configuration).
+ * Run time of each configuration's programs, from the kernel's BPF run-time
+ * statistics: per program run, or with `per` the total over that many
+ * events (when one event runs several programs, and not as many in each
+ * configuration). The statistics are on while an fd from BPF_ENABLE_STATS
+ * is open, not through the kernel.bpf_stats_enabled sysctl: a benchmark
+ * killed mid-pass then leaves them off, where a sysctl it set would stay on
+ * and slow every BPF program on the host.
  */
 async function statsPass(w: Workload, per?: number): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  const before = fs.readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim();
-  fs.writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '1');
+  const statsFd = native().enableBpfStats();
   try {
     for (const c of shuffled(w.configs.filter((c) => c.name !== 'none'))) {
       const r = await c.start();
@@ -361,7 +365,7 @@ async function statsPass(w: Workload, per?: number): Promise<Map<string, number>
       }
     }
   } finally {
-    fs.writeFileSync('/proc/sys/kernel/bpf_stats_enabled', before);
+    native().closeFd(statsFd);
   }
   return out;
 }
