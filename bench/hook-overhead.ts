@@ -436,12 +436,12 @@ async function main(): Promise<void> {
   if (process.argv.includes('--write')) {
     const file = path.join(PROJECT_ROOT, 'BENCHMARKS.md');
     const md = fs.readFileSync(file, 'utf8');
-    const re = /(<!-- hook-overhead:begin -->\n)[\s\S]*?(\n<!-- hook-overhead:end -->)/;
+    const re = /(<!-- hook-overhead:begin -->\n)([\s\S]*?)(\n<!-- hook-overhead:end -->)/;
     const m = re.exec(md);
     if (!m) throw new Error('BENCHMARKS.md lacks the hook-overhead markers');
     // A run of some workloads replaces their tables and keeps the others'.
-    const block = only.length === 0 ? text : mergeTables(md.slice(m.index + m[1].length, m.index + m[0].length - m[2].length), text);
-    fs.writeFileSync(file, md.replace(re, `$1${block}$2`));
+    const block = only.length === 0 ? text : mergeTables(m[2], text);
+    fs.writeFileSync(file, md.replace(re, `$1${block}$3`));
     process.stderr.write(`updated ${file}\n`);
   }
 }

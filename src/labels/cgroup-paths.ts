@@ -49,12 +49,12 @@ export class CgroupPaths {
   }
 
   /**
-   * The cgroup is gone but its removal has not been reported yet, so where
-   * it was may still come: the report travels through a ring buffer and can
-   * trail a lookup that already finds the cgroup gone.
+   * For a cgroup path() found gone: its removal has not been reported yet,
+   * so where it was may still come (the report travels through a ring
+   * buffer and can trail the lookup).
    */
   removalUnreported(id: bigint): boolean {
-    return this.removedPath !== undefined && this.path(id) === null && this.removedPath(id) === undefined;
+    return this.removedPath !== undefined && this.removedPath(id) === undefined;
   }
 
   /** Drops a removed cgroup's entry once nothing refers to it any more. */
