@@ -144,17 +144,6 @@ static __always_inline int tally_walk_exe_path(struct task_struct *task, struct 
 	return 0;
 }
 
-/* splitmix64's finaliser: spreads (dev, ino) over 64 bits. */
-static __always_inline __u64 tally_mix(__u64 x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
 /* The id of the current task's executable; plain loads only. */
 static __always_inline __u64 tally_exe_id(struct task_struct *task)
 {

@@ -40,6 +40,41 @@ struct {
 	__type(value, __u64);
 } tally_stats SEC(".maps");
 
+/* Promoted counters (tally_types.h): written by user space, read here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TALLY_FAST_SLOTS);
+	__type(key, __u32);
+	__type(value, struct tally_fast_entry);
+} tally_fast_index SEC(".maps");
+
+/* One entry per possible CPU (user space sizes it), found by CPU number. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tally_fast_counters);
+} tally_fast_counters SEC(".maps");
+
+/* splitmix64's finaliser: spreads 64 bits over 64 bits. */
+static __always_inline __u64 tally_mix(__u64 x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
+
+/* A counter key's hash; src/bpf/fast-counters.ts computes the same. */
+static __always_inline __u64 tally_fast_hash(const struct tally_counter_key *k)
+{
+	__u64 tail = (__u64)k->metric | (__u64)k->flags << 32 | (__u64)k->bucket << 48;
+
+	return tally_mix(k->cgroup_id ^ tally_mix(k->binary_id ^ tally_mix(k->labels[0] ^ tally_mix(k->labels[1] ^ tally_mix(tail)))));
+}
+
 static __always_inline void tally_stat_inc(__u32 stat)
 {
 	__u64 *v = bpf_map_lookup_elem(&tally_stats, &stat);
@@ -63,15 +98,50 @@ static __always_inline void tally_bump(__u64 *cur, __u64 v, bool atomic)
 }
 
 /*
- * Add v to the counter at key. An update that finds the map full lands in
- * the metric's overflow key, which user space creates before attaching, so
- * nothing counted is lost without a trace.
+ * Adds v to key's promoted counter, if user space promoted key: inlined
+ * array lookups only. check is read before the key: user space writes it
+ * last, and x86 keeps loads in order.
+ */
+static __always_inline bool tally_fast_add(const struct tally_counter_key *key, __u64 v, bool atomic)
+{
+	__u64 h = tally_fast_hash(key);
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct tally_fast_counters *c;
+
+	#pragma unroll
+	for (__u32 p = 0; p < TALLY_FAST_PROBES; p++) {
+		__u32 pos = (h + p) & (TALLY_FAST_SLOTS - 1);
+		struct tally_fast_entry *e = bpf_map_lookup_elem(&tally_fast_index, &pos);
+
+		if (!e || e->check != (h | 1))
+			continue;
+		if (e->key.cgroup_id != key->cgroup_id || e->key.binary_id != key->binary_id ||
+		    e->key.labels[0] != key->labels[0] || e->key.labels[1] != key->labels[1] ||
+		    e->key.metric != key->metric || e->key.flags != key->flags || e->key.bucket != key->bucket)
+			continue;
+		c = bpf_map_lookup_elem(&tally_fast_counters, &cpu);
+		if (!c) /* never: user space gives every CPU an entry */
+			return false;
+		tally_bump(&c->value[pos & (TALLY_FAST_SLOTS - 1)], v, atomic);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Add v to the counter at key: its promoted counter if it has one, else the
+ * hash. An update that finds the map full lands in the metric's overflow
+ * key, which user space creates before attaching, so nothing counted is
+ * lost without a trace.
  */
 static __always_inline void tally_add(struct tally_counter_key *key, __u64 v, bool atomic)
 {
-	__u64 *cur = bpf_map_lookup_elem(&tally_counters, key);
+	__u64 *cur;
 	long err;
 
+	if (tally_fast_add(key, v, atomic))
+		return;
+	cur = bpf_map_lookup_elem(&tally_counters, key);
 	if (cur) {
 		tally_bump(cur, v, atomic);
 		return;

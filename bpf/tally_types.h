@@ -76,6 +76,38 @@ struct tally_label_set_cache {
 } __attribute__((aligned(64)));
 
 /*
+ * Promoted counters: the kernel adds to a counter user space promoted with
+ * plain loads and stores, no hash-map call. Looking a key up in the per-CPU
+ * hash calls into the kernel's hash-table code, whose text and bookkeeping
+ * are cold on a rare hook (an exec, a retransmit); an array lookup is
+ * inlined. User space promotes keys it has seen in tally_counters: it writes
+ * the key into tally_fast_index at one of TALLY_FAST_PROBES positions from
+ * its hash (tally_fast_hash), and from then on the kernel adds that key's
+ * events to this CPU's tally_fast_counters at the same position. A key not
+ * promoted (a new one, or the table full there) goes to the hash as before.
+ */
+#define TALLY_FAST_SLOTS  4096 /* power of two: used as an index mask */
+#define TALLY_FAST_PROBES 2
+
+/*
+ * One position of tally_fast_index. check is the key's hash with the low bit
+ * set, written last when user space promotes and zeroed when it retires the
+ * key: an entry the kernel finds with check == its own key's hash holds that
+ * key. User space reuses a position only a sweep after retiring it, so no
+ * program can still be reading it mid-change.
+ */
+struct tally_fast_entry {
+	struct tally_counter_key key;
+	__u64 check;
+	__u64 pad[2];
+} __attribute__((aligned(64)));
+
+/* This CPU's promoted counters (an array with one entry per possible CPU): never reset, so user space reads a key's count as the difference from a base. */
+struct tally_fast_counters {
+	__u64 value[TALLY_FAST_SLOTS];
+};
+
+/*
  * A histogram's bucket i counts values in (2^(i-1), 2^i]: bucket 0 counts 1.
  * These are exactly the buckets of a Prometheus native histogram and of an
  * OTLP exponential histogram at schema/scale 0, so neither re-buckets.

@@ -36,6 +36,11 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   FIELD(lsc, tally_label_set_cache, generation);
   layout.Set("labelSetCache", lsc);
 
+  STRUCT(fast, tally_fast_entry);
+  FIELD(fast, tally_fast_entry, key);
+  FIELD(fast, tally_fast_entry, check);
+  layout.Set("fastEntry", fast);
+
   STRUCT(ev, tally_binary_event);
   FIELD(ev, tally_binary_event, binary_id);
   FIELD(ev, tally_binary_event, path_len);
@@ -56,6 +61,8 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   c.Set("TALLY_STAT_PATH_TRUNCATED", static_cast<uint32_t>(TALLY_STAT_PATH_TRUNCATED));
   c.Set("TALLY_STAT__COUNT", static_cast<uint32_t>(TALLY_STAT__COUNT));
   c.Set("TALLY_ANNOUNCED_SLOTS", TALLY_ANNOUNCED_SLOTS);
+  c.Set("TALLY_FAST_SLOTS", TALLY_FAST_SLOTS);
+  c.Set("TALLY_FAST_PROBES", TALLY_FAST_PROBES);
   c.Set("TALLY_BUCKETS", TALLY_BUCKETS);
   c.Set("TALLY_BUCKET_SUM", TALLY_BUCKET_SUM);
   c.Set("TALLY_BUCKET_ZERO", TALLY_BUCKET_ZERO);

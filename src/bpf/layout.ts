@@ -33,7 +33,7 @@ const LS_CACHE = { size: 64, generation: 0 } as const;
  * Arrays with one entry per possible CPU, which programs find by CPU number
  * (cheaper on a cold hook than a per-CPU array): the loader sizes them.
  */
-export const CPU_INDEXED_MAPS: readonly string[] = ['tally_label_set_cache', 'tally_pol_scratch'];
+export const CPU_INDEXED_MAPS: readonly string[] = ['tally_label_set_cache', 'tally_pol_scratch', 'tally_fast_counters'];
 
 export const LABEL_SET_CACHE_GENERATION = LS_CACHE.generation;
 
@@ -65,6 +65,19 @@ export const LABEL_OVERFLOW = 0xffffffffffffffffn;
 
 /** Slots of the kernel's tally_announced cache. */
 export const ANNOUNCED_SLOTS = 1024;
+
+/** Positions of tally_fast_index, and how many from a key's hash it may sit at (tally_types.h). */
+export const FAST_SLOTS = 4096;
+export const FAST_PROBES = 2;
+/** struct tally_fast_entry: a promoted key, and its hash with the low bit set once valid. */
+const FAST_ENTRY = { size: 64, key: 0, check: 40 } as const;
+
+export function encodeFastEntry(key: CounterKey, check: bigint): Buffer {
+  const b = Buffer.alloc(FAST_ENTRY.size);
+  encodeCounterKey(key).copy(b, FAST_ENTRY.key);
+  b.writeBigUInt64LE(check, FAST_ENTRY.check);
+  return b;
+}
 
 
 /** Indexes of the kernel's tally_stats array. */
@@ -173,6 +186,11 @@ export function checkLayout(): void {
     ['TALLY_STAT_BINARY_EVENT_DROPS', Number(l.constants.TALLY_STAT_BINARY_EVENT_DROPS), KernelStat.binaryEventDrops],
     ['TALLY_STAT_PATH_TRUNCATED', Number(l.constants.TALLY_STAT_PATH_TRUNCATED), KernelStat.pathTruncated],
     ['TALLY_ANNOUNCED_SLOTS', Number(l.constants.TALLY_ANNOUNCED_SLOTS), ANNOUNCED_SLOTS],
+    ['TALLY_FAST_SLOTS', Number(l.constants.TALLY_FAST_SLOTS), FAST_SLOTS],
+    ['TALLY_FAST_PROBES', Number(l.constants.TALLY_FAST_PROBES), FAST_PROBES],
+    ['fast entry size', l.fastEntry.size, FAST_ENTRY.size],
+    ['fast entry key', l.fastEntry.key, FAST_ENTRY.key],
+    ['fast entry check', l.fastEntry.check, FAST_ENTRY.check],
   ];
   const bad = want.filter(([, got, expected]) => got !== expected);
   if (bad.length > 0) {

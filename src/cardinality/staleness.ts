@@ -39,6 +39,7 @@
  */
 import { BPF_ANY, isNativeError, native } from '../native/addon';
 import { CounterEntry, readCounterMap, sumPerCpuNumber } from '../bpf/counter-map';
+import { counterKeyId, PromotedCounters } from '../bpf/promoted-counters';
 import { CounterKey, encodeCgroupMapping, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, KEY_RAW_CGROUP, pendingSelectors } from '../bpf/layout';
 import { namespaceId } from '../labels/namespace-id';
 import { CgroupRemovals } from '../labels/cgroup-removals';
@@ -56,6 +57,10 @@ export interface Resolution {
 
 export interface StalenessOptions {
   counterFd: number;
+  /** Keys the kernel counts outside the hash (src/bpf/promoted-counters.ts); read and retired with their hash entries. */
+  promoted?: PromotedCounters;
+  /** Whether a key's metric is defined, so the key may be promoted. */
+  promotable?(key: CounterKey): boolean;
   labelSetFd: number;
   /** Invalidates the kernel's per-CPU cache of label-set lookups. */
   bumpGeneration(): void;
@@ -141,6 +146,8 @@ export class Staleness {
   private readonly pendingSince = new Map<bigint, number>();
   /** Values of entries being watched for quiet, from the previous sweep. */
   private lastValues = new Map<string, number>();
+  /** Keys taken out of the kernel in this sweep: not to be promoted in it. */
+  private readonly taken = new Set<string>();
   private sweeps = 0;
   deletedEntries = 0;
   foldedEntries = 0;
@@ -236,8 +243,8 @@ export class Staleness {
    * metric (a pending entry's is not the key's), unless it does not count.
    */
   private move(key: CounterKey, labels: EntryLabels, metric = key.metric, counts = true): void {
-    const value = native().mapLookupAndDelete(this.opts.counterFd, encodeCounterKey(key));
-    if (!value) return;
+    const value = this.take(key);
+    if (value === undefined) return;
     if (!counts) {
       this.unmatchedEntries++;
       return;
@@ -246,7 +253,47 @@ export class Staleness {
     const m = this.held.get(metric)!;
     let h = m.get(labels.key);
     if (!h) m.set(labels.key, (h = { labels: labels.labels, setKey: labels.setKey, buckets: new Map() }));
-    addTo(h.buckets, key.bucket ?? 0, sumPerCpuNumber(value, 0, value.length));
+    addTo(h.buckets, key.bucket ?? 0, value);
+  }
+
+  /**
+   * Reads and deletes a key's hash entry, and retires it if promoted: what
+   * both counted, or undefined if neither held the key.
+   */
+  private take(key: CounterKey): number | undefined {
+    const value = native().mapLookupAndDelete(this.opts.counterFd, encodeCounterKey(key));
+    const promoted = this.opts.promoted?.has(key) ? this.opts.promoted.retire(key) : undefined;
+    this.taken.add(counterKeyId(key));
+    if (!value && promoted === undefined) return undefined;
+    return (value ? sumPerCpuNumber(value, 0, value.length) : 0) + (promoted ?? 0);
+  }
+
+  /** The hash's entries, each with what its key counted while promoted added. */
+  private readCounters(): CounterEntry[] {
+    const entries = readCounterMap(this.opts.counterFd).entries;
+    const promoted = this.opts.promoted?.entries() ?? [];
+    if (promoted.length === 0) return entries;
+    const byId = new Map(entries.map((e) => [counterKeyId(e.key), e]));
+    for (const p of promoted) {
+      const e = byId.get(counterKeyId(p.key));
+      if (e) e.value += p.value;
+      else entries.push(p);
+    }
+    return entries;
+  }
+
+  /**
+   * Promotes the entries the kernel will count again under the same key: a
+   * label set's, or any when not keyed by cgroup. Not raw cgroups (folded
+   * in once resolved), pending or overflow keys, nor what this sweep took out.
+   */
+  private promote(entries: CounterEntry[]): void {
+    const promoted = this.opts.promoted;
+    if (!promoted) return;
+    const keys = entries
+      .map((e) => e.key)
+      .filter((k) => (k.flags === KEY_LABEL_SET || (k.flags === KEY_RAW_CGROUP && k.cgroupId === 0n)) && !this.taken.has(counterKeyId(k)) && (this.opts.promotable?.(k) ?? true));
+    promoted.promote(keys);
   }
 
   /** Moves a removed cgroup's labels to the bounded memory of retired ones; false if it was there already. */
@@ -268,7 +315,10 @@ export class Staleness {
   sweep(now = Date.now()): boolean {
     const { counterFd, labelSetFd, removals } = this.opts;
     const sweep = ++this.sweeps;
-    const dump = readCounterMap(counterFd);
+    this.taken.clear();
+    // Counts added to keys retired in an earlier sweep came after their series was shown for the last time.
+    this.opts.promoted?.sweep((key, n) => this.addOverflow(key.metric, key.bucket ?? 0, n));
+    const dump = { entries: this.readCounters() };
     const raw = dump.entries.filter((e) => e.key.flags !== KEY_OVERFLOW && e.key.flags !== KEY_LABEL_SET);
     if (removals.needsRescan()) removals.rescan(new Set([...raw.map((e) => e.key.cgroupId), ...this.mapped.keys()]));
 
@@ -380,6 +430,7 @@ export class Staleness {
     for (const id of this.pendingSince.keys()) if (!pending.has(id)) this.pendingSince.delete(id);
 
     const retiringIds = this.retireStale(dump.entries, live, quiet);
+    this.promote(dump.entries);
     // An id whose entries were deleted in this sweep is released in a later
     // one, once no event can still be writing under it.
     const idle = new Set(this.idsWithout(live));
@@ -418,9 +469,8 @@ export class Staleness {
         continue;
       }
       for (const e of group) {
-        const value = native().mapLookupAndDelete(this.opts.counterFd, encodeCounterKey(e.key));
+        const n = this.take(e.key) ?? 0;
         this.deletedEntries++;
-        const n = value ? sumPerCpuNumber(value, 0, value.length) : 0;
         const labels = this.labelsOf(e.key);
         if (labels) addStale(e.key.metric, labels.key, e.key.bucket ?? 0, n);
         // An id already released: late counts from an event in flight when it

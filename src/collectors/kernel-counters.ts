@@ -15,6 +15,7 @@ import { forgetCpuCaches } from '../bpf/cpu-cache';
 import { forgetAnnounced } from '../bpf/binary-announcements';
 import { LoadedObject } from '../bpf/loader';
 import { CounterEntry, readCounterMap, readStatsArray, seedOverflowKey } from '../bpf/counter-map';
+import { PromotedCounters } from '../bpf/promoted-counters';
 import { ANNOUNCED_SLOTS, BUCKETS, BUCKET_SUM, BUCKET_ZERO, CounterKey, decodeBinaryEvent, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, KernelStat, pendingSelectors } from '../bpf/layout';
 import { applyFilter, FilterLabel } from '../labels/label-filter';
 import { Labeler } from '../labels/labeler';
@@ -39,6 +40,8 @@ export const SHARED_MAPS = [
   'tally_binary_events',
   'tally_known_binaries',
   'tally_announced',
+  'tally_fast_index',
+  'tally_fast_counters',
 ] as const;
 
 /** A metric counted in tally_counters under one id. */
@@ -144,6 +147,8 @@ export class KernelCounters {
   /** Histogram id -> the counters read from its sum. */
   private readonly sums = new Map<number, Defined[]>();
   readonly staleness: Staleness;
+  /** Keys the kernel counts in an array rather than the hash (src/bpf/promoted-counters.ts). */
+  readonly promoted: PromotedCounters;
   private readonly sweepTimer: NodeJS.Timeout;
   private backlogTimer?: NodeJS.Timeout;
   /** Reads in flight: /metrics and an OTLP export may read at once. */
@@ -168,8 +173,11 @@ export class KernelCounters {
     this.memo = new ScrapeMemo(() => this.read());
     // A label set no read has shown for this long has left the kernel and user space alike.
     this.forgetUnseenMs = Math.max(2 * opts.seriesTtlMs, 5 * 60_000);
+    this.promoted = new PromotedCounters(this.fds.tally_fast_index, this.fds.tally_fast_counters);
     this.staleness = new Staleness({
       counterFd: this.fds.tally_counters,
+      promoted: this.promoted,
+      promotable: (key) => this.metrics.has(key.metric),
       labelSetFd: this.fds.tally_cgroup_label_sets,
       bumpGeneration: () => forgetCpuCaches(this.fds.tally_label_set_cache),
       removals: opts.removals,
@@ -314,6 +322,7 @@ export class KernelCounters {
         if (gone.has(e.key.metric)) native().mapDelete(fd, encodeCounterKey(e.key));
       }
     }
+    for (const key of this.promoted.keys()) if (gone.has(key.metric)) this.promoted.retire(key, true);
     this.invalidate();
   }
 
@@ -392,6 +401,7 @@ export class KernelCounters {
   private async readUnswept(): Promise<Snapshot> {
     const started = process.hrtime.bigint();
     const dump = readCounterMap(this.fds.tally_counters);
+    const promoted = this.promoted.entries();
     const overflow = readCounterMap(this.fds.tally_overflow);
     const stats = readStatsArray(this.fds.tally_stats);
     const readSeconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -406,6 +416,7 @@ export class KernelCounters {
     for (const name of this.families.keys()) byName.set(name, new Map());
     const pending = new Set<bigint>();
     for (const e of dump.entries) this.fold(byName, e, pending);
+    for (const e of promoted) this.fold(byName, e, pending);
     for (const e of overflow.entries) this.fold(byName, e, pending);
     this.addRetired(byName);
     // Limits apply here, once per read, so every metric of a scrape (health

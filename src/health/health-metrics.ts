@@ -10,6 +10,7 @@ import { KernelCounters, COUNTER_MAP, LABEL_SET_MAP } from '../collectors/kernel
 import { native, NativeProgramInfo } from '../native/addon';
 import * as os from 'node:os';
 import { HookResult } from '../bpf/loader';
+import { FAST_SLOTS } from '../bpf/layout';
 import { CgroupRemovals, CGROUP_EVENTS_OBJECT } from '../labels/cgroup-removals';
 import { PodWatcher } from '../labels/kube/pod-watcher';
 import { VERSION } from '../util/version';
@@ -83,6 +84,9 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
     one(labelSetMap, tcp.staleness.mappedCgroups),
   ]);
   defineMetric(registry, catalog.MAP_CAPACITY, () => [one(map, tcp.counterMapCapacity), one(labelSetMap, tcp.labelSetCapacity)]);
+  // Not a map_entries series: a full promoted-counter array is no trouble (keys count in the hash), so no alert on it.
+  defineMetric(registry, catalog.PROMOTED_COUNTERS, () => [one({}, tcp.promoted.size)]);
+  defineMetric(registry, catalog.PROMOTED_CAPACITY, () => [one({}, FAST_SLOTS)]);
   defineMetric(registry, catalog.MAP_OVERFLOW_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).mapFull))]);
   defineMetric(registry, catalog.MAP_LOST_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).lost))]);
   defineMetric(registry, catalog.SCRAPES, () => Object.entries(src.scrapes()).map(([format, n]) => one({ format }, n)));

@@ -53,6 +53,20 @@ export const MAP_CAPACITY: MetricSpec = {
   labels: ['map'],
 };
 
+export const PROMOTED_COUNTERS: MetricSpec = {
+  name: 'tally_bpf_promoted_counters',
+  type: 'gauge',
+  help: 'Counter keys the kernel adds to in its promoted-counter array (inlined array loads) instead of calling into its hash map; keys that find no free position keep counting in the hash.',
+  labels: [],
+};
+
+export const PROMOTED_CAPACITY: MetricSpec = {
+  name: 'tally_bpf_promoted_counters_capacity',
+  type: 'gauge',
+  help: 'Positions of the promoted-counter array.',
+  labels: [],
+};
+
 export const MAP_OVERFLOW_UPDATES: MetricSpec = {
   name: 'tally_bpf_map_overflow_updates_total',
   type: 'counter',
@@ -325,6 +339,8 @@ export const CATALOG: readonly MetricSpec[] = [
   HOST_CPUS,
   MAP_ENTRIES,
   MAP_CAPACITY,
+  PROMOTED_COUNTERS,
+  PROMOTED_CAPACITY,
   MAP_OVERFLOW_UPDATES,
   MAP_LOST_UPDATES,
   SCRAPE_READ_SECONDS,

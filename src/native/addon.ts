@@ -92,6 +92,7 @@ export interface NativeLayout {
   cgroupEvent: { size: number; cgroup_id: number; path: number };
   cgroupMapping: { size: number; label_set: number; namespace_id: number };
   labelSetCache: { size: number; generation: number };
+  fastEntry: { size: number; key: number; check: number };
   constants: Record<string, number | bigint>;
 }
 

@@ -54,3 +54,38 @@ export function kernelLabelSets(pid: number): Map<bigint, number> {
   const dump = bpftoolJson<Array<{ key: string[]; value: string[] }>>('map', 'dump', 'id', String(id));
   return new Map(dump.map((e) => [le(e.key, 0, 8), Number(le(e.value, 0, 4))]));
 }
+
+export interface PromotedEntry {
+  /** Position in tally_fast_index, and in each CPU's tally_fast_counters. */
+  pos: number;
+  cgroupId: bigint;
+  binaryId: bigint;
+  metric: number;
+  flags: number;
+  bucket: number;
+}
+
+/** The keys the agent has promoted: tally_fast_index's entries with check set (layout of bpf/tally_types.h). */
+export function kernelPromoted(pid: number): PromotedEntry[] {
+  const id = mapIdByName(pid, 'tally_fast_index');
+  if (id === undefined) throw new Error(`process ${pid} holds no tally_fast_index map`);
+  const dump = bpftoolJson<Array<{ key: string[]; value: string[] }>>('map', 'dump', 'id', String(id));
+  return dump
+    .filter((e) => le(e.value, 40, 8) !== 0n)
+    .map((e) => ({
+      pos: Number(le(e.key, 0, 4)),
+      cgroupId: le(e.value, 0, 8),
+      binaryId: le(e.value, 8, 8),
+      metric: Number(le(e.value, 32, 4)),
+      flags: Number(le(e.value, 36, 2)),
+      bucket: Number(le(e.value, 38, 2)),
+    }));
+}
+
+/** What the kernel has added at a position of tally_fast_counters, summed over CPUs. */
+export function kernelPromotedCount(pid: number, pos: number): bigint {
+  const id = mapIdByName(pid, 'tally_fast_counters');
+  if (id === undefined) throw new Error(`process ${pid} holds no tally_fast_counters map`);
+  const dump = bpftoolJson<Array<{ key: string[]; value: string[] }>>('map', 'dump', 'id', String(id));
+  return dump.reduce((a, e) => a + le(e.value, pos * 8, 8), 0n);
+}

@@ -1,0 +1,169 @@
+/**
+ * Promoted counters, the user-space side (bpf/tally_types.h,
+ * bpf/counters.bpf.h). A key promoted here is counted by the kernel in a
+ * plain array at the key's position in tally_fast_index, found with inlined
+ * loads, instead of through a call into the kernel's hash-table code: on a
+ * rare hook (an exec, a retransmit) that code and its bookkeeping are cold,
+ * and the call cost more than everything else the program does.
+ *
+ * Keys are promoted from tally_counters once they have been counted there,
+ * so the hash stays the one place new keys appear; the hash entry stays as
+ * it was and its count is read beside the promoted one. A promoted key's
+ * count is its position's total over CPUs minus the total when it was
+ * promoted: the kernel never resets a counter, so nothing here needs to
+ * write a counter a program may be adding to.
+ *
+ * Retiring a key (its label set went stale, its metric was undefined) clears
+ * its entry, so the kernel counts it in the hash again, and keeps the
+ * position for one more sweep: a program that found the entry just before
+ * may still be adding. What it adds is reported then, as a late count, and
+ * only after that may another key take the position.
+ */
+import { native } from '../native/addon';
+import { CounterKey, encodeFastEntry, FAST_PROBES, FAST_SLOTS } from './layout';
+import { CounterEntry } from './counter-map';
+
+const M64 = (1n << 64n) - 1n;
+
+/** splitmix64's finaliser, as tally_mix() in bpf/counters.bpf.h. */
+function mix(x: bigint): bigint {
+  x ^= x >> 30n;
+  x = (x * 0xbf58476d1ce4e5b9n) & M64;
+  x ^= x >> 27n;
+  x = (x * 0x94d049bb133111ebn) & M64;
+  x ^= x >> 31n;
+  return x;
+}
+
+/** tally_fast_hash() of bpf/counters.bpf.h. */
+export function fastHash(k: CounterKey): bigint {
+  const tail = BigInt(k.metric) | (BigInt(k.flags) << 32n) | (BigInt(k.bucket ?? 0) << 48n);
+  return mix(k.cgroupId ^ mix(k.binaryId ^ mix((k.label0 ?? 0n) ^ mix((k.label1 ?? 0n) ^ mix(tail)))));
+}
+
+/** Identifies a counter key, for maps keyed by it. */
+export function counterKeyId(k: CounterKey): string {
+  return `${k.cgroupId}:${k.binaryId}:${k.metric}:${k.flags}:${k.label0 ?? 0n}:${k.label1 ?? 0n}:${k.bucket ?? 0}`;
+}
+
+interface Position {
+  key: CounterKey;
+  id: string;
+  pos: number;
+  /** The position's total over CPUs when the key was promoted. */
+  base: number;
+  /** Set once retired: the sweep it was retired in, what the key had counted then, and whether late counts mean nothing (its metric is gone). */
+  retired?: { sweep: number; counted: number; dropLate: boolean };
+}
+
+export class PromotedCounters {
+  private readonly positions: (Position | undefined)[] = new Array(FAST_SLOTS);
+  private readonly byId = new Map<string, Position>();
+  private sweeps = 0;
+
+  constructor(
+    private readonly indexFd: number,
+    private readonly countersFd: number,
+  ) {}
+
+  /** Keys promoted and not retired. */
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** The keys promoted and not retired. */
+  keys(): CounterKey[] {
+    return [...this.byId.values()].map((p) => p.key);
+  }
+
+  has(key: CounterKey): boolean {
+    return this.byId.has(counterKeyId(key));
+  }
+
+  /** Each position's total over CPUs. */
+  private totals(): Float64Array {
+    const dump = native().mapLookupAll(this.countersFd);
+    const out = new Float64Array(FAST_SLOTS);
+    for (let cpu = 0; cpu < dump.count; cpu++) {
+      const at = cpu * dump.valueStride;
+      for (let p = 0; p < FAST_SLOTS; p++) {
+        const o = at + p * 8;
+        out[p] += dump.values.readUInt32LE(o + 4) * 4294967296 + dump.values.readUInt32LE(o);
+      }
+    }
+    return out;
+  }
+
+  /** What each promoted key has counted since it was promoted. */
+  entries(): CounterEntry[] {
+    if (this.byId.size === 0) return [];
+    const totals = this.totals();
+    return [...this.byId.values()].map((p) => ({ key: p.key, value: totals[p.pos] - p.base }));
+  }
+
+  private write(pos: number, key: CounterKey, check: bigint): void {
+    const k = Buffer.alloc(4);
+    k.writeUInt32LE(pos);
+    native().mapUpdate(this.indexFd, k, encodeFastEntry(key, check));
+  }
+
+  /**
+   * Promotes the keys that are not yet, while their positions are free;
+   * returns how many it promoted. The entry is written twice, check last:
+   * a program reads check first, and an entry without it is no entry.
+   */
+  promote(keys: CounterKey[]): number {
+    const todo = keys.filter((k) => !this.byId.has(counterKeyId(k)));
+    if (todo.length === 0) return 0;
+    const totals = this.totals();
+    let promoted = 0;
+    for (const key of todo) {
+      const h = fastHash(key);
+      for (let i = 0; i < FAST_PROBES; i++) {
+        const pos = Number((h + BigInt(i)) & BigInt(FAST_SLOTS - 1));
+        if (this.positions[pos]) continue;
+        const p: Position = { key, id: counterKeyId(key), pos, base: totals[pos] };
+        this.write(pos, key, 0n);
+        this.write(pos, key, h | 1n);
+        this.positions[pos] = p;
+        this.byId.set(p.id, p);
+        promoted++;
+        break;
+      }
+    }
+    return promoted;
+  }
+
+  /**
+   * Retires a key: from now on the kernel counts it in the hash. Returns
+   * what it counted while promoted (0 if it was not). dropLate: its metric
+   * is undefined, and its id may be reused, so what comes late is no one's.
+   */
+  retire(key: CounterKey, dropLate = false): number {
+    const p = this.byId.get(counterKeyId(key));
+    if (!p) return 0;
+    const pos = p.pos;
+    this.write(pos, { cgroupId: 0n, binaryId: 0n, metric: 0, flags: 0 }, 0n);
+    this.byId.delete(p.id);
+    const counted = this.totals()[pos] - p.base;
+    p.retired = { sweep: this.sweeps, counted, dropLate };
+    return counted;
+  }
+
+  /**
+   * Frees the positions retired in an earlier sweep; late(key, n) gets what
+   * was added to a key after it was retired.
+   */
+  sweep(late: (key: CounterKey, n: number) => void): void {
+    const sweep = ++this.sweeps;
+    let totals: Float64Array | undefined;
+    for (let pos = 0; pos < FAST_SLOTS; pos++) {
+      const p = this.positions[pos];
+      if (!p?.retired || p.retired.sweep >= sweep - 1) continue;
+      totals ??= this.totals();
+      const after = totals[pos] - p.base - p.retired.counted;
+      if (after > 0 && !p.retired.dropLate) late(p.key, after);
+      this.positions[pos] = undefined;
+    }
+  }
+}

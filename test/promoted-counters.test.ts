@@ -1,0 +1,80 @@
+/**
+ * Promoted counters (src/bpf/promoted-counters.ts) with the real agent and
+ * kernel: once a sweep promotes a key, the kernel counts it in
+ * tally_fast_counters and leaves its hash entry alone, and the series stays
+ * exact across the change. When the label set goes stale the key is retired:
+ * its entry cleared, its series gone, and the position free again.
+ */
+import { after, before, describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { AgentProcess, waitExit } from './helpers/agent-process';
+import { TestCgroup } from './helpers/cgroup';
+import { waitFor } from './helpers/cleanup';
+import { kernelCounters, kernelLabelSets, kernelPromoted, kernelPromotedCount, PromotedEntry } from './helpers/kernel-maps';
+import { kernelIdOf, select } from './helpers/prom-text';
+
+const EXECS = 'tally_process_execs_total';
+const TRUE = '/usr/bin/true';
+
+describe('promoted counters', () => {
+  let agent: AgentProcess;
+  let cg: TestCgroup;
+
+  before(async () => {
+    cg = TestCgroup.create('promoted');
+    // A 2 s TTL: sweeps, which map cgroups and promote keys, every 500 ms.
+    agent = await AgentProcess.start(['--builtin-policies', 'process', '--metrics-label-filter', 'workload,binary', '--metrics-series-ttl', '2s']);
+  });
+
+  after(async () => {
+    cg?.destroy();
+    await agent?.stop();
+  });
+
+  async function execs(n: number): Promise<void> {
+    const child = cg.spawn('/bin/sh', ['-c', `for i in $(seq ${n}); do ${TRUE}; done`]);
+    assert.equal((await waitExit(child, 20000)).code, 0);
+  }
+
+  const trueExecs = async (): Promise<number[]> => select(await agent.scrape(), EXECS, { workload: cg.name, binary: TRUE }).map((s) => s.value);
+
+  it('counts a promoted key outside the hash, exactly, and retires it with its label set', async () => {
+    const pid = agent.child.pid!;
+    let sent = 0;
+    // Until the cgroup has a label set and this workload's exec of true is promoted.
+    let promoted: PromotedEntry | undefined;
+    const deadline = Date.now() + 20000;
+    while (!promoted) {
+      assert.ok(Date.now() < deadline, 'the exec key of true was never promoted');
+      await execs(20);
+      sent += 20;
+      await new Promise((r) => setTimeout(r, 600));
+      const labelSet = kernelLabelSets(pid).get(cg.id);
+      if (labelSet === undefined) continue;
+      const execId = kernelIdOf(await agent.scrape(), EXECS);
+      const hash = kernelCounters(pid).filter((e) => e.flags === 2 && e.cgroupId === BigInt(labelSet) && e.metric === execId);
+      // The workload's shells exec /bin/sh once a round; true is the key that counted the most.
+      const top = hash.sort((a, b) => Number(b.value - a.value))[0];
+      promoted = top && kernelPromoted(pid).find((p) => p.cgroupId === top.cgroupId && p.binaryId === top.binaryId && p.metric === execId && p.flags === 2);
+    }
+    const ofTrue = { workload: cg.name, binary: TRUE };
+    await agent.scrapeUntil((x) => select(x, EXECS, ofTrue)[0]?.value === sent, `the series to read ${sent}`);
+
+    const hashBefore = kernelCounters(pid).find((e) => e.cgroupId === promoted!.cgroupId && e.binaryId === promoted!.binaryId && e.metric === promoted!.metric)!;
+    const countedBefore = kernelPromotedCount(pid, promoted.pos);
+    await execs(57);
+    sent += 57;
+    assert.deepEqual(await trueExecs(), [sent], 'exact across the promotion');
+    const hashAfter = kernelCounters(pid).find((e) => e.cgroupId === promoted!.cgroupId && e.binaryId === promoted!.binaryId && e.metric === promoted!.metric)!;
+    assert.equal(hashAfter.value, hashBefore.value, 'the hash entry of a promoted key is left alone');
+    assert.equal(kernelPromotedCount(pid, promoted.pos) - countedBefore, 57n, 'the kernel counted the 57 execs at the promoted position');
+    const gauge = (s: Awaited<ReturnType<AgentProcess['scrape']>>): number => select(s, 'tally_bpf_promoted_counters')[0].value;
+    assert.equal(gauge(await agent.scrape()), kernelPromoted(pid).length, 'the health gauge agrees with the kernel');
+
+    // The cgroup goes: after the TTL its series is gone, and so is its promoted key.
+    cg.destroy();
+    await agent.scrapeUntil((x) => select(x, EXECS, ofTrue).length === 0, 'the series to be retired', 20000);
+    await waitFor(() => !kernelPromoted(pid).some((p) => p.cgroupId === promoted!.cgroupId), 'the promoted key to be retired', 5000);
+    assert.equal(gauge(await agent.scrape()), kernelPromoted(pid).length);
+  });
+});
