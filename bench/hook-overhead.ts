@@ -194,14 +194,19 @@ async function warmUp(agent: AgentProcess, policy: string): Promise<void> {
     if (n > 0 && n === last) return;
     last = n;
   }
-  throw new Error(`the agent promoted no counter of ${policy} during the warm-up`);
+  throw new Error(`the number of counters the agent promoted did not settle during the warm-up of ${policy} (last read: ${last})`);
 }
 
 function tally(policy: string, flags: string[] = []): () => Promise<Running> {
   return async () => {
     const agent = await AgentProcess.start(['--builtin-policies', policy, '--metrics-series-ttl', '4s', ...flags]);
     offMeasuredCpu(agent.child.pid!);
-    await warmUp(agent, policy);
+    try {
+      await warmUp(agent, policy);
+    } catch (e) {
+      await agent.stop();
+      throw e;
+    }
     return { programIds: () => agent.programIds(), stop: async () => void (await agent.stop()) };
   };
 }

@@ -40,10 +40,16 @@ struct {
 	__type(value, __u64);
 } tally_stats SEC(".maps");
 
-/* Promoted counters (tally_types.h): written by user space, read here. */
+/*
+ * Promoted counters (tally_types.h): written by user space, read here.
+ * Mmapable only so that its entries start on a page: an array's values
+ * otherwise start 56 bytes into a cache line, and each 64-byte entry would
+ * span two.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, TALLY_FAST_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct tally_fast_entry);
 } tally_fast_index SEC(".maps");
@@ -67,7 +73,7 @@ static __always_inline __u64 tally_mix(__u64 x)
 	return x;
 }
 
-/* A counter key's hash; src/bpf/fast-counters.ts computes the same. */
+/* A counter key's hash; fastHash() in src/bpf/promoted-counters.ts computes the same. */
 static __always_inline __u64 tally_fast_hash(const struct tally_counter_key *k)
 {
 	__u64 tail = (__u64)k->metric | (__u64)k->flags << 32 | (__u64)k->bucket << 48;
@@ -99,8 +105,11 @@ static __always_inline void tally_bump(__u64 *cur, __u64 v, bool atomic)
 
 /*
  * Adds v to key's promoted counter, if user space promoted key: inlined
- * array lookups only. check is read before the key: user space writes it
- * last, and x86 keeps loads in order.
+ * array lookups only. An entry counts only if its check is this key's hash
+ * and every field of its key matches: user space writes check last when it
+ * promotes, and reuses a position only two sweeps after clearing it, so an
+ * entry read mid-change is a miss (the event goes to the hash), never
+ * another key's counter.
  */
 static __always_inline bool tally_fast_add(const struct tally_counter_key *key, __u64 v, bool atomic)
 {

@@ -1051,6 +1051,19 @@ static __noinline void count_at_exit(struct tally_label_set_cache *c, struct tal
 	count(c, p, ret, 0, false);
 }
 
+/* Whether decoding an arg reads the current task: an fd's file, or a syscall's saved registers. */
+static __always_inline bool args_need_task(void)
+{
+	#pragma unroll
+	for (__u32 i = 0; i < TALLY_POL_ARGS; i++) {
+		if (i >= pol.nargs)
+			break;
+		if (pol.args[i].type == TALLY_T_FD || pol.args[i].source == TALLY_SRC_SYSCALL)
+			return true;
+	}
+	return false;
+}
+
 /*
  * An event at a hook's entry, or for PROG_SYS_EXIT at a syscall's return
  * with its return value: then the whole event is handled at once, with no
@@ -1066,7 +1079,14 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, b
 	/* The binary labels the event only if keyed by binary and the task owns it. */
 	bool labels_binary = key_by_binary && (pol.owner_arg == TALLY_POL_NONE || pol.task_context);
 
-	struct task_struct *task = bpf_get_current_task_btf();
+	/*
+	 * The current task, unless nothing reads it before the owner is known:
+	 * an event a socket owns (a retransmit, from a timer or softirq) needs
+	 * it only if the socket has no cgroup, and the helper call returns
+	 * through the return thunk on a cold hook.
+	 */
+	bool early_task = !(kind == PROG_BTF && pol.owner_arg != TALLY_POL_NONE && !labels_binary && !pol.match_binaries && !args_need_task());
+	struct task_struct *task = early_task ? bpf_get_current_task_btf() : NULL;
 
 	/*
 	 * The owner's cgroup id first, even though the key needs it last: its
@@ -1082,7 +1102,7 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, b
 	decode_args(ctx, task, ev, kind);
 	/* No socket to own the event (or none with a cgroup): the current task does. */
 	if (by_cgroup && !ev->p.owner)
-		ev->p.owner = tally_task_cgroup_id(task);
+		ev->p.owner = tally_task_cgroup_id(early_task ? task : bpf_get_current_task_btf());
 	if (pol.match_namespaces)
 		ns = tally_mapping_of(c, ev->p.owner);
 	ev->p.ns_pending = 0; /* selected() returns early without writing it */

@@ -24,6 +24,8 @@ import { CounterKey, encodeFastEntry, FAST_PROBES, FAST_SLOTS } from './layout';
 import { CounterEntry } from './counter-map';
 
 const M64 = (1n << 64n) - 1n;
+const MAX_TRIES_PER_CALL = 1024;
+const MAX_BLOCKED = 65_536;
 
 /** splitmix64's finaliser, as tally_mix() in bpf/counters.bpf.h. */
 function mix(x: bigint): bigint {
@@ -59,6 +61,8 @@ interface Position {
 export class PromotedCounters {
   private readonly positions: (Position | undefined)[] = new Array(FAST_SLOTS);
   private readonly byId = new Map<string, Position>();
+  /** Keys that found both positions taken: not tried again until one frees. */
+  private readonly blocked = new Set<string>();
   private sweeps = 0;
 
   constructor(
@@ -80,8 +84,11 @@ export class PromotedCounters {
     return this.byId.has(counterKeyId(key));
   }
 
-  /** Each position's total over CPUs. */
-  private totals(): Float64Array {
+  /**
+   * Each position's total over CPUs: one read of every CPU's array. Callers
+   * retiring many keys read it once and pass it to each retire().
+   */
+  totals(): Float64Array {
     const dump = native().mapLookupAll(this.countersFd);
     const out = new Float64Array(FAST_SLOTS);
     for (let cpu = 0; cpu < dump.count; cpu++) {
@@ -108,46 +115,64 @@ export class PromotedCounters {
   }
 
   /**
-   * Promotes the keys that are not yet, while their positions are free;
-   * returns how many it promoted. The entry is written twice, check last:
-   * a program reads check first, and an entry without it is no entry.
+   * Promotes keys that are not yet, while their positions are free; returns
+   * how many it promoted. The entry is written twice, check last: a program
+   * reads check first, and an entry without it is no entry. At most
+   * MAX_TRIES_PER_CALL keys are tried per call, and a key that found both its
+   * positions taken is not tried again until a position frees, so a sweep
+   * over 100k keys with a full array costs little.
    */
   promote(keys: CounterKey[]): number {
-    const todo = keys.filter((k) => !this.byId.has(counterKeyId(k)));
-    if (todo.length === 0) return 0;
-    const totals = this.totals();
+    // Bounded under churn: keys long gone from the hash are forgotten with the rest.
+    if (this.blocked.size >= MAX_BLOCKED) this.blocked.clear();
+    let tries = 0;
     let promoted = 0;
-    for (const key of todo) {
+    let totals: Float64Array | undefined;
+    for (const key of keys) {
+      if (tries >= MAX_TRIES_PER_CALL) break;
+      const id = counterKeyId(key);
+      if (this.byId.has(id) || this.blocked.has(id)) continue;
+      tries++;
       const h = fastHash(key);
-      for (let i = 0; i < FAST_PROBES; i++) {
+      let placed = false;
+      for (let i = 0; i < FAST_PROBES && !placed; i++) {
         const pos = Number((h + BigInt(i)) & BigInt(FAST_SLOTS - 1));
         if (this.positions[pos]) continue;
-        const p: Position = { key, id: counterKeyId(key), pos, base: totals[pos] };
+        totals ??= this.totals();
+        const p: Position = { key, id, pos, base: totals[pos] };
         this.write(pos, key, 0n);
         this.write(pos, key, h | 1n);
         this.positions[pos] = p;
-        this.byId.set(p.id, p);
+        this.byId.set(id, p);
         promoted++;
-        break;
+        placed = true;
       }
+      if (!placed) this.blocked.add(id);
     }
     return promoted;
   }
 
   /**
    * Retires a key: from now on the kernel counts it in the hash. Returns
-   * what it counted while promoted (0 if it was not). dropLate: its metric
-   * is undefined, and its id may be reused, so what comes late is no one's.
+   * what it counted while promoted (0 if it was not), as of totals, a read
+   * of totals() made after the key was promoted (what comes after it is
+   * reported late). dropLate: its metric is undefined, and its id may be
+   * reused, so what comes late is no one's.
    */
-  retire(key: CounterKey, dropLate = false): number {
+  retire(key: CounterKey, totals: Float64Array, dropLate = false): number {
     const p = this.byId.get(counterKeyId(key));
     if (!p) return 0;
     const pos = p.pos;
     this.write(pos, { cgroupId: 0n, binaryId: 0n, metric: 0, flags: 0 }, 0n);
     this.byId.delete(p.id);
-    const counted = this.totals()[pos] - p.base;
+    const counted = totals[pos] - p.base;
     p.retired = { sweep: this.sweeps, counted, dropLate };
     return counted;
+  }
+
+  /** Metrics undefined: keys of theirs retired earlier report nothing late either (their ids may be reused). */
+  dropMetrics(ids: Set<number>): void {
+    for (const p of this.positions) if (p?.retired && ids.has(p.key.metric)) p.retired.dropLate = true;
   }
 
   /**
@@ -164,6 +189,7 @@ export class PromotedCounters {
       const after = totals[pos] - p.base - p.retired.counted;
       if (after > 0 && !p.retired.dropLate) late(p.key, after);
       this.positions[pos] = undefined;
+      this.blocked.clear();
     }
   }
 }

@@ -146,6 +146,8 @@ export class Staleness {
   private readonly pendingSince = new Map<bigint, number>();
   /** Values of entries being watched for quiet, from the previous sweep. */
   private lastValues = new Map<string, number>();
+  /** This sweep's read of the promoted counters, made at its first retirement. */
+  private promotedTotals?: Float64Array;
   /** Keys taken out of the kernel in this sweep: not to be promoted in it. */
   private readonly taken = new Set<string>();
   private sweeps = 0;
@@ -261,8 +263,10 @@ export class Staleness {
    * both counted, or undefined if neither held the key.
    */
   private take(key: CounterKey): number | undefined {
+    // Retired first: the kernel then counts in the hash, and the hash entry read after holds every such event.
+    const p = this.opts.promoted;
+    const promoted = p?.has(key) ? p.retire(key, (this.promotedTotals ??= p.totals())) : undefined;
     const value = native().mapLookupAndDelete(this.opts.counterFd, encodeCounterKey(key));
-    const promoted = this.opts.promoted?.has(key) ? this.opts.promoted.retire(key) : undefined;
     this.taken.add(counterKeyId(key));
     if (!value && promoted === undefined) return undefined;
     return (value ? sumPerCpuNumber(value, 0, value.length) : 0) + (promoted ?? 0);
@@ -287,12 +291,18 @@ export class Staleness {
    * label set's, or any when not keyed by cgroup. Not raw cgroups (folded
    * in once resolved), pending or overflow keys, nor what this sweep took out.
    */
-  private promote(entries: CounterEntry[]): void {
+  private promote(entries: CounterEntry[], live: Set<string>): void {
     const promoted = this.opts.promoted;
     if (!promoted) return;
     const keys = entries
       .map((e) => e.key)
-      .filter((k) => (k.flags === KEY_LABEL_SET || (k.flags === KEY_RAW_CGROUP && k.cgroupId === 0n)) && !this.taken.has(counterKeyId(k)) && (this.opts.promotable?.(k) ?? true));
+      .filter((k) => {
+        if (!(k.flags === KEY_LABEL_SET || (k.flags === KEY_RAW_CGROUP && k.cgroupId === 0n))) return false;
+        if (this.taken.has(counterKeyId(k)) || !(this.opts.promotable?.(k) ?? true)) return false;
+        // Not a label set on its way out: it would be retired again soon.
+        const labels = k.flags === KEY_LABEL_SET ? this.labelsOf(k) : undefined;
+        return k.flags !== KEY_LABEL_SET || (labels !== undefined && live.has(labels.setKey));
+      });
     promoted.promote(keys);
   }
 
@@ -316,6 +326,7 @@ export class Staleness {
     const { counterFd, labelSetFd, removals } = this.opts;
     const sweep = ++this.sweeps;
     this.taken.clear();
+    this.promotedTotals = undefined;
     // Counts added to keys retired in an earlier sweep came after their series was shown for the last time.
     this.opts.promoted?.sweep((key, n) => this.addOverflow(key.metric, key.bucket ?? 0, n));
     const dump = { entries: this.readCounters() };
@@ -430,7 +441,7 @@ export class Staleness {
     for (const id of this.pendingSince.keys()) if (!pending.has(id)) this.pendingSince.delete(id);
 
     const retiringIds = this.retireStale(dump.entries, live, quiet);
-    this.promote(dump.entries);
+    this.promote(dump.entries, live);
     // An id whose entries were deleted in this sweep is released in a later
     // one, once no event can still be writing under it.
     const idle = new Set(this.idsWithout(live));

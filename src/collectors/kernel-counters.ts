@@ -322,7 +322,12 @@ export class KernelCounters {
         if (gone.has(e.key.metric)) native().mapDelete(fd, encodeCounterKey(e.key));
       }
     }
-    for (const key of this.promoted.keys()) if (gone.has(key.metric)) this.promoted.retire(key, true);
+    const retiring = this.promoted.keys().filter((k) => gone.has(k.metric));
+    if (retiring.length) {
+      const totals = this.promoted.totals();
+      for (const key of retiring) this.promoted.retire(key, totals, true);
+    }
+    this.promoted.dropMetrics(gone);
     this.invalidate();
   }
 
