@@ -22,20 +22,10 @@
 import { native } from '../native/addon';
 import { CounterKey, encodeFastEntry, FAST_PROBES, FAST_SLOTS } from './layout';
 import { CounterEntry } from './counter-map';
+import { tallyMix as mix } from './tally-mix';
 
-const M64 = (1n << 64n) - 1n;
 const MAX_TRIES_PER_CALL = 1024;
 const MAX_BLOCKED = 65_536;
-
-/** splitmix64's finaliser, as tally_mix() in bpf/counters.bpf.h. */
-function mix(x: bigint): bigint {
-  x ^= x >> 30n;
-  x = (x * 0xbf58476d1ce4e5b9n) & M64;
-  x ^= x >> 27n;
-  x = (x * 0x94d049bb133111ebn) & M64;
-  x ^= x >> 31n;
-  return x;
-}
 
 /** tally_fast_hash() of bpf/counters.bpf.h. */
 export function fastHash(k: CounterKey): bigint {

@@ -4,19 +4,7 @@
  * so matchBinaries can compare ids in the kernel instead of paths.
  */
 import * as fs from 'node:fs';
-
-const M64 = (1n << 64n) - 1n;
-
-/** splitmix64's finaliser, as tally_mix() in bpf/binary.bpf.h. */
-function mix(x: bigint): bigint {
-  x &= M64;
-  x ^= x >> 30n;
-  x = (x * 0xbf58476d1ce4e5b9n) & M64;
-  x ^= x >> 27n;
-  x = (x * 0x94d049bb133111ebn) & M64;
-  x ^= x >> 31n;
-  return x;
-}
+import { tallyMix as mix } from '../bpf/tally-mix';
 
 /** glibc's st_dev encoding to the kernel's internal dev_t (MKDEV: major << 20 | minor). */
 export function kernelDev(stDev: bigint): bigint {
