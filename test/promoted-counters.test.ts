@@ -3,10 +3,15 @@
  * kernel: once a sweep promotes a key, the kernel counts it in
  * tally_fast_counters and leaves its hash entry alone, and the series stays
  * exact across the change. When the label set goes stale the key is retired:
- * its entry cleared in the kernel, and its series gone.
+ * its entry cleared in the kernel, and its series gone. A policy removed
+ * takes its promoted keys with it, and a policy added after it, whose key
+ * may take the same metric id and so the same position, counts from zero.
  */
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { AgentProcess, waitExit } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { waitFor } from './helpers/cleanup';
@@ -15,6 +20,41 @@ import { kernelIdOf, select } from './helpers/prom-text';
 
 const EXECS = 'tally_process_execs_total';
 const TRUE = '/usr/bin/true';
+
+/** Runs of true in cgroup `cg`, a sweep apart, until pred finds what it wants in the kernel's index. */
+async function execsUntil<T>(cg: TestCgroup, pred: () => Promise<T | undefined>, what: string): Promise<{ found: T; ran: number }> {
+  const deadline = Date.now() + 20000;
+  let ran = 0;
+  for (;;) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    const child = cg.spawn('/bin/sh', ['-c', `for i in $(seq 20); do ${TRUE}; done`]);
+    assert.equal((await waitExit(child, 20000)).code, 0);
+    ran += 20;
+    await new Promise((r) => setTimeout(r, 600));
+    const found = await pred();
+    if (found !== undefined) return { found, ran };
+  }
+}
+
+function truePolicy(metric: string): string {
+  return `apiVersion: tally.dev/v1alpha1
+kind: MetricsPolicy
+metadata:
+  name: promoted
+spec:
+  tracepoints:
+  - subsystem: sched
+    event: sched_process_exec
+    raw: true
+    selectors:
+    - matchBinaries:
+      - {operator: In, values: ["${TRUE}"]}
+    metrics:
+    - name: ${metric}
+      help: Runs of true.
+      type: counter
+`;
+}
 
 describe('promoted counters', () => {
   let agent: AgentProcess;
@@ -92,5 +132,56 @@ describe('promoted counters', () => {
     await agent.scrapeUntil((x) => select(x, EXECS, ofTrue).length === 0, 'the series to be retired', 20000);
     await waitFor(() => !kernelPromoted(pid).some((p) => p.cgroupId === promoted!.cgroupId), 'the promoted key to be retired', 5000);
     await gaugeAgrees(pid);
+  });
+});
+
+describe('promoted counters of a policy removed, then another added', () => {
+  let agent: AgentProcess;
+  let cg: TestCgroup;
+  let dir: string;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-promoted-'));
+    cg = TestCgroup.create('promoted-policy');
+    agent = await AgentProcess.start(['--builtin-policies', 'none', '--policy-dir', dir, '--metrics-label-filter', 'workload', '--metrics-series-ttl', '2s']);
+  });
+
+  after(async () => {
+    cg?.destroy();
+    await agent?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('retires the removed metric\'s keys, and the next policy counts from zero', async () => {
+    const pid = agent.child.pid!;
+    const series = async (metric: string): Promise<number[]> => select(await agent.scrape(), metric, { workload: cg.name }).map((x) => x.value);
+    const promotedOf = (metric: string) => async (): Promise<PromotedEntry | undefined> => {
+      const s = await agent.scrape();
+      if (select(s, 'tally_metric_kernel_ids', { metric }).length !== 1) return undefined;
+      const id = kernelIdOf(s, metric);
+      return kernelPromoted(pid).find((p) => p.metric === id && p.flags === 2);
+    };
+    const loaded = (metric: string): Promise<unknown> =>
+      agent.scrapeUntil((s) => select(s, 'tally_metric_kernel_ids', { metric }).length === 1, `${metric} to be defined`);
+
+    const file = path.join(dir, 'promoted.yaml');
+    fs.writeFileSync(file, truePolicy('tally_promoted_a_total'));
+    await loaded('tally_promoted_a_total');
+    const a = await execsUntil(cg, promotedOf('tally_promoted_a_total'), 'policy a\'s key to be promoted');
+    assert.deepEqual(await series('tally_promoted_a_total'), [a.ran]);
+
+    // Removed: its metric goes, and so do its promoted keys.
+    fs.rmSync(file);
+    await agent.scrapeUntil((s) => select(s, 'tally_metric_kernel_ids', { metric: 'tally_promoted_a_total' }).length === 0, 'policy a to be removed');
+    assert.equal(kernelPromoted(pid).filter((p) => p.metric === a.found.metric && p.cgroupId === a.found.cgroupId).length, 0, 'policy a\'s key is retired');
+
+    // Added: counts only its own runs, even at the position policy a's key had.
+    fs.writeFileSync(file, truePolicy('tally_promoted_b_total'));
+    await loaded('tally_promoted_b_total');
+    const b = await execsUntil(cg, promotedOf('tally_promoted_b_total'), 'policy b\'s key to be promoted');
+    const more = cg.spawn('/bin/sh', ['-c', `for i in $(seq 13); do ${TRUE}; done`]);
+    assert.equal((await waitExit(more, 20000)).code, 0);
+    assert.deepEqual(await series('tally_promoted_b_total'), [b.ran + 13]);
+    if (b.found.metric === a.found.metric) assert.equal(b.found.pos, a.found.pos, 'the same key, so the same position');
   });
 });
