@@ -12,26 +12,7 @@ import { AgentProcess } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { select, Series } from './helpers/prom-text';
 import { waitFor } from './helpers/cleanup';
-
-function trueExecs(metric: string): string {
-  return `apiVersion: tally.dev/v1alpha1
-kind: MetricsPolicy
-metadata:
-  name: reload-test
-spec:
-  tracepoints:
-  - subsystem: sched
-    event: sched_process_exec
-    raw: true
-    selectors:
-    - matchBinaries:
-      - {operator: In, values: ["/usr/bin/true"]}
-    metrics:
-    - name: ${metric}
-      help: Runs of /usr/bin/true.
-      type: counter
-`;
-}
+import { trueExecsPolicy } from './helpers/test-policies';
 
 const BAD = `apiVersion: tally.dev/v1alpha1
 kind: MetricsPolicy
@@ -68,7 +49,7 @@ describe('the policy directory, live', () => {
   const runTrue = (n: number): Promise<void> => cg.run('/bin/sh', ['-c', `for i in $(seq ${n}); do /usr/bin/true; done`]);
 
   it('adds, changes and deletes a policy without touching the others', async () => {
-    fs.writeFileSync(file(), trueExecs('reload_true_runs_total'));
+    fs.writeFileSync(file(), trueExecsPolicy('reload-test', 'reload_true_runs_total'));
     let s = await agent.scrapeUntil((x) => stateOf(x, 'reload-test') === 'ok', 'the added policy', 10000);
     await runTrue(3);
     s = await agent.scrape();
@@ -77,7 +58,7 @@ describe('the policy directory, live', () => {
     assert.ok(builtinBefore >= 4, 'the built-in process policy counts the same execs');
 
     // Changed: the old metric goes, the new one counts from here.
-    fs.writeFileSync(file(), trueExecs('reload_true_execs_total'));
+    fs.writeFileSync(file(), trueExecsPolicy('reload-test', 'reload_true_execs_total'));
     s = await agent.scrapeUntil((x) => select(x, 'reload_true_runs_total').length === 0 && stateOf(x, 'reload-test') === 'ok', 'the changed policy', 10000);
     await runTrue(2);
     s = await agent.scrape();

@@ -17,6 +17,7 @@ import { TestCgroup } from './helpers/cgroup';
 import { waitFor } from './helpers/cleanup';
 import { kernelCounters, kernelLabelSets, kernelPromoted, kernelPromotedCount, PromotedEntry } from './helpers/kernel-maps';
 import { kernelIdOf, select } from './helpers/prom-text';
+import { trueExecsPolicy } from './helpers/test-policies';
 
 const EXECS = 'tally_process_execs_total';
 const TRUE = '/usr/bin/true';
@@ -34,26 +35,6 @@ async function execsUntil<T>(cg: TestCgroup, pred: () => Promise<T | undefined>,
     const found = await pred();
     if (found !== undefined) return { found, ran };
   }
-}
-
-function truePolicy(metric: string): string {
-  return `apiVersion: tally.dev/v1alpha1
-kind: MetricsPolicy
-metadata:
-  name: promoted
-spec:
-  tracepoints:
-  - subsystem: sched
-    event: sched_process_exec
-    raw: true
-    selectors:
-    - matchBinaries:
-      - {operator: In, values: ["${TRUE}"]}
-    metrics:
-    - name: ${metric}
-      help: Runs of true.
-      type: counter
-`;
 }
 
 describe('promoted counters', () => {
@@ -165,7 +146,7 @@ describe('promoted counters of a policy removed, then another added', () => {
       agent.scrapeUntil((s) => select(s, 'tally_metric_kernel_ids', { metric }).length === 1, `${metric} to be defined`);
 
     const file = path.join(dir, 'promoted.yaml');
-    fs.writeFileSync(file, truePolicy('tally_promoted_a_total'));
+    fs.writeFileSync(file, trueExecsPolicy('promoted', 'tally_promoted_a_total'));
     await loaded('tally_promoted_a_total');
     const a = await execsUntil(cg, promotedOf('tally_promoted_a_total'), 'policy a\'s key to be promoted');
     assert.deepEqual(await series('tally_promoted_a_total'), [a.ran]);
@@ -176,7 +157,7 @@ describe('promoted counters of a policy removed, then another added', () => {
     assert.equal(kernelPromoted(pid).filter((p) => p.metric === a.found.metric && p.cgroupId === a.found.cgroupId).length, 0, 'policy a\'s key is retired');
 
     // Added: counts only its own runs, even at the position policy a's key had.
-    fs.writeFileSync(file, truePolicy('tally_promoted_b_total'));
+    fs.writeFileSync(file, trueExecsPolicy('promoted', 'tally_promoted_b_total'));
     await loaded('tally_promoted_b_total');
     const b = await execsUntil(cg, promotedOf('tally_promoted_b_total'), 'policy b\'s key to be promoted');
     const more = cg.spawn('/bin/sh', ['-c', `for i in $(seq 13); do ${TRUE}; done`]);

@@ -19,3 +19,24 @@ spec:
       value: latency
 `;
 }
+
+/** Runs of /usr/bin/true (exec, matchBinaries In), counted as `metric`, in a policy named `name`. */
+export function trueExecsPolicy(name: string, metric: string): string {
+  return `apiVersion: tally.dev/v1alpha1
+kind: MetricsPolicy
+metadata:
+  name: ${name}
+spec:
+  tracepoints:
+  - subsystem: sched
+    event: sched_process_exec
+    raw: true
+    selectors:
+    - matchBinaries:
+      - {operator: In, values: ["/usr/bin/true"]}
+    metrics:
+    - name: ${metric}
+      help: Runs of /usr/bin/true.
+      type: counter
+`;
+}
