@@ -38,6 +38,9 @@ export function counterKeyId(k: CounterKey): string {
   return `${k.cgroupId}:${k.binaryId}:${k.metric}:${k.flags}:${k.label0 ?? 0n}:${k.label1 ?? 0n}:${k.bucket ?? 0}`;
 }
 
+/** Each position's total over CPUs, read when first asked for: see snapshot(). */
+export type Totals = () => Float64Array;
+
 interface Position {
   key: CounterKey;
   id: string;
@@ -75,10 +78,16 @@ export class PromotedCounters {
   }
 
   /**
-   * Each position's total over CPUs: one read of every CPU's array. Callers
-   * retiring many keys read it once and pass it to each retire().
+   * A read of totals() made at most once, and only if asked for: a sweep
+   * passes one to each step, so it reads every CPU's array once at most.
    */
-  totals(): Float64Array {
+  snapshot(): Totals {
+    let read: Float64Array | undefined;
+    return () => (read ??= this.totals());
+  }
+
+  /** Each position's total over CPUs: one read of every CPU's array. */
+  private totals(): Float64Array {
     const dump = native().mapLookupAll(this.countersFd);
     const out = new Float64Array(FAST_SLOTS);
     for (let cpu = 0; cpu < dump.count; cpu++) {
@@ -92,10 +101,10 @@ export class PromotedCounters {
   }
 
   /** What each promoted key has counted since it was promoted. */
-  entries(): CounterEntry[] {
+  entries(totals: Totals = this.snapshot()): CounterEntry[] {
     if (this.byId.size === 0) return [];
-    const totals = this.totals();
-    return [...this.byId.values()].map((p) => ({ key: p.key, value: totals[p.pos] - p.base }));
+    const t = totals();
+    return [...this.byId.values()].map((p) => ({ key: p.key, value: t[p.pos] - p.base }));
   }
 
   private write(pos: number, key: CounterKey, check: bigint): void {
@@ -112,12 +121,11 @@ export class PromotedCounters {
    * positions taken is not tried again until a position frees, so a sweep
    * over 100k keys with a full array costs little.
    */
-  promote(keys: CounterKey[]): number {
+  promote(keys: CounterKey[], totals: Totals = this.snapshot()): number {
     // Bounded under churn: keys long gone from the hash are forgotten with the rest.
     if (this.blocked.size >= MAX_BLOCKED) this.blocked.clear();
     let tries = 0;
     let promoted = 0;
-    let totals: Float64Array | undefined;
     for (const key of keys) {
       if (tries >= MAX_TRIES_PER_CALL) break;
       const id = counterKeyId(key);
@@ -128,8 +136,7 @@ export class PromotedCounters {
       for (let i = 0; i < FAST_PROBES && !placed; i++) {
         const pos = Number((h + BigInt(i)) & BigInt(FAST_SLOTS - 1));
         if (this.positions[pos]) continue;
-        totals ??= this.totals();
-        const p: Position = { key, id, pos, base: totals[pos] };
+        const p: Position = { key, id, pos, base: totals()[pos] };
         this.write(pos, key, 0n);
         this.write(pos, key, h | 1n);
         this.positions[pos] = p;
@@ -144,18 +151,17 @@ export class PromotedCounters {
 
   /**
    * Retires a key: from now on the kernel counts it in the hash. Returns
-   * what it counted while promoted (0 if it was not), as of totals, a read
-   * of totals() made after the key was promoted (what comes after it is
-   * reported late). dropLate: its metric is undefined, and its id may be
+   * what it counted while promoted (0 if it was not), as of totals, read
+   * after the key was promoted (what comes after it is reported late). dropLate: its metric is undefined, and its id may be
    * reused, so what comes late is no one's.
    */
-  retire(key: CounterKey, totals: Float64Array, dropLate = false): number {
+  retire(key: CounterKey, totals: Totals, dropLate = false): number {
     const p = this.byId.get(counterKeyId(key));
     if (!p) return 0;
     const pos = p.pos;
     this.write(pos, { cgroupId: 0n, binaryId: 0n, metric: 0, flags: 0 }, 0n);
     this.byId.delete(p.id);
-    const counted = totals[pos] - p.base;
+    const counted = totals()[pos] - p.base;
     p.retired = { sweep: this.sweeps, counted, dropLate };
     return counted;
   }
@@ -169,14 +175,12 @@ export class PromotedCounters {
    * Frees the positions retired in an earlier sweep; late(key, n) gets what
    * was added to a key after it was retired.
    */
-  sweep(late: (key: CounterKey, n: number) => void): void {
+  sweep(late: (key: CounterKey, n: number) => void, totals: Totals = this.snapshot()): void {
     const sweep = ++this.sweeps;
-    let totals: Float64Array | undefined;
     for (let pos = 0; pos < FAST_SLOTS; pos++) {
       const p = this.positions[pos];
       if (!p?.retired || p.retired.sweep >= sweep - 1) continue;
-      totals ??= this.totals();
-      const after = totals[pos] - p.base - p.retired.counted;
+      const after = totals()[pos] - p.base - p.retired.counted;
       if (after > 0 && !p.retired.dropLate) late(p.key, after);
       this.positions[pos] = undefined;
       this.blocked.clear();

@@ -39,7 +39,7 @@
  */
 import { BPF_ANY, isNativeError, native } from '../native/addon';
 import { CounterEntry, readCounterMap, sumPerCpuNumber } from '../bpf/counter-map';
-import { counterKeyId, PromotedCounters } from '../bpf/promoted-counters';
+import { counterKeyId, PromotedCounters, Totals } from '../bpf/promoted-counters';
 import { CounterKey, encodeCgroupMapping, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, KEY_RAW_CGROUP, pendingSelectors } from '../bpf/layout';
 import { namespaceId } from '../labels/namespace-id';
 import { CgroupRemovals } from '../labels/cgroup-removals';
@@ -146,8 +146,11 @@ export class Staleness {
   private readonly pendingSince = new Map<bigint, number>();
   /** Values of entries being watched for quiet, from the previous sweep. */
   private lastValues = new Map<string, number>();
-  /** This sweep's read of the promoted counters, made at its first retirement. */
-  private promotedTotals?: Float64Array;
+  /**
+   * This sweep's read of the promoted counters, made when first needed and
+   * shared by every step: retired, merged, retirements and promotions.
+   */
+  private promotedTotals?: Totals;
   /** Keys taken out of the kernel in this sweep: not to be promoted in it. */
   private readonly taken = new Set<string>();
   private sweeps = 0;
@@ -265,7 +268,7 @@ export class Staleness {
   private take(key: CounterKey): number | undefined {
     // Retired first: the kernel then counts in the hash, and the hash entry read after holds every such event.
     const p = this.opts.promoted;
-    const promoted = p?.has(key) ? p.retire(key, (this.promotedTotals ??= p.totals())) : undefined;
+    const promoted = p?.has(key) ? p.retire(key, this.promotedTotals ?? p.snapshot()) : undefined;
     const value = native().mapLookupAndDelete(this.opts.counterFd, encodeCounterKey(key));
     this.taken.add(counterKeyId(key));
     if (!value && promoted === undefined) return undefined;
@@ -275,7 +278,7 @@ export class Staleness {
   /** The hash's entries, each with what its key counted while promoted added. */
   private readCounters(): CounterEntry[] {
     const entries = readCounterMap(this.opts.counterFd).entries;
-    const promoted = this.opts.promoted?.entries() ?? [];
+    const promoted = this.opts.promoted?.entries(this.promotedTotals) ?? [];
     if (promoted.length === 0) return entries;
     const byId = new Map(entries.map((e) => [counterKeyId(e.key), e]));
     for (const p of promoted) {
@@ -303,7 +306,7 @@ export class Staleness {
         const labels = k.flags === KEY_LABEL_SET ? this.labelsOf(k) : undefined;
         return k.flags !== KEY_LABEL_SET || (labels !== undefined && live.has(labels.setKey));
       });
-    promoted.promote(keys);
+    promoted.promote(keys, this.promotedTotals);
   }
 
   /** Moves a removed cgroup's labels to the bounded memory of retired ones; false if it was there already. */
@@ -326,9 +329,9 @@ export class Staleness {
     const { counterFd, labelSetFd, removals } = this.opts;
     const sweep = ++this.sweeps;
     this.taken.clear();
-    this.promotedTotals = undefined;
+    this.promotedTotals = this.opts.promoted?.snapshot();
     // Counts added to keys retired in an earlier sweep came after their series was shown for the last time.
-    this.opts.promoted?.sweep((key, n) => this.addOverflow(key.metric, key.bucket ?? 0, n));
+    this.opts.promoted?.sweep((key, n) => this.addOverflow(key.metric, key.bucket ?? 0, n), this.promotedTotals);
     const dump = { entries: this.readCounters() };
     const raw = dump.entries.filter((e) => e.key.flags !== KEY_OVERFLOW && e.key.flags !== KEY_LABEL_SET);
     if (removals.needsRescan()) removals.rescan(new Set([...raw.map((e) => e.key.cgroupId), ...this.mapped.keys()]));

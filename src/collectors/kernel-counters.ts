@@ -322,11 +322,8 @@ export class KernelCounters {
         if (gone.has(e.key.metric)) native().mapDelete(fd, encodeCounterKey(e.key));
       }
     }
-    const retiring = this.promoted.keys().filter((k) => gone.has(k.metric));
-    if (retiring.length) {
-      const totals = this.promoted.totals();
-      for (const key of retiring) this.promoted.retire(key, totals, true);
-    }
+    const totals = this.promoted.snapshot();
+    for (const key of this.promoted.keys()) if (gone.has(key.metric)) this.promoted.retire(key, totals, true);
     this.promoted.dropMetrics(gone);
     this.invalidate();
   }
