@@ -150,6 +150,21 @@ struct {
 	__type(value, struct tally_pol_event);
 } tally_pol_scratch SEC(".maps");
 
+/*
+ * Thread groups whose end was counted (TALLY_SRC_GROUP_DEAD): on kernels
+ * whose sched_process_exit does not pass group_dead, every thread that exits
+ * after the group's live count reached 0 sees 0, and threads of one group
+ * often exit together (exit_group); the first to claim the group counts it.
+ * LRU: an entry is needed only while the group's threads are exiting. Sized
+ * by user space when a hook reads it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct tally_pol_group_key);
+	__type(value, __u8);
+} tally_pol_groups_ended SEC(".maps");
+
 /* Calls between entry and return, by task. LRU: a task killed mid-call never returns. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -287,9 +302,31 @@ enum prog_kind {
 	PROG_RECORD, /* tracepoint: ctx is the event record */
 };
 
+/*
+ * 1 if the exiting task ended its thread group: the group's live count is 0
+ * at sched_process_exit, which do_exit() fires after decrementing it, and no
+ * other thread of the group claimed the end first.
+ */
+static __noinline __u64 group_dead(struct task_struct *task)
+{
+	struct signal_struct *sig = BPF_CORE_READ(task, signal);
+	struct tally_pol_group_key key = {};
+	__u8 one = 1;
+
+	if (!sig || BPF_CORE_READ(sig, live.counter) != 0)
+		return 0;
+	key.signal = (__u64)sig;
+	key.leader_start = BPF_CORE_READ(task, group_leader, start_time);
+	return bpf_map_update_elem(&tally_pol_groups_ended, &key, &one, BPF_NOEXIST) == 0;
+}
+
 static __always_inline __u64 raw_arg(void *ctx, struct task_struct *task, const volatile struct tally_pol_arg *a, enum prog_kind kind)
 {
 	switch (a->source) {
+	case TALLY_SRC_CONST:
+		return (__u64)(__s64)a->konst;
+	case TALLY_SRC_GROUP_DEAD:
+		return group_dead((struct task_struct *)ctx_arg(ctx, a->index));
 	case TALLY_SRC_REGS:
 		return reg_arg(ctx, a->index);
 	case TALLY_SRC_CTX:

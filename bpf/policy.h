@@ -33,6 +33,8 @@ enum tally_pol_source {
 	TALLY_SRC_CTX = 2,     /* fentry/fexit, raw_tp: the n-th u64 of the context */
 	TALLY_SRC_RECORD = 3,  /* tracepoint: `size` bytes at `index` (an offset) in the event record */
 	TALLY_SRC_SYSCALL = 4, /* raw_tp sys_enter: the n-th syscall argument in the saved user registers */
+	TALLY_SRC_CONST = 5,   /* `konst`: an arg this kernel's tracepoint does not pass (ifMissing) */
+	TALLY_SRC_GROUP_DEAD = 6, /* 1 if the task in context slot `index` ended its thread group, counted once */
 };
 
 /* How an argument is decoded. */
@@ -88,7 +90,13 @@ struct tally_pol_arg {
 	__u8 pad;
 	__u16 index;     /* register / context slot / record offset */
 	__u16 pad2;
-	__u32 pad3;
+	__s32 konst;     /* TALLY_SRC_CONST: the value */
+};
+
+/* A thread group whose end was counted: its signal_struct and its leader's start time. */
+struct tally_pol_group_key {
+	__u64 signal;
+	__u64 leader_start;
 };
 
 struct tally_pol_filter {

@@ -13,6 +13,7 @@ namespace tally {
 void InitMapOps(Napi::Env env, Napi::Object exports);
 void InitCgroup(Napi::Env env, Napi::Object exports);
 void InitLayout(Napi::Env env, Napi::Object exports);
+void InitKernelBtf(Napi::Env env, Napi::Object exports);
 Napi::Function InitRingBuffer(Napi::Env env);
 
 static Napi::Value NumPossibleCpus(const Napi::CallbackInfo& info) {
@@ -47,6 +48,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMapOps(env, exports);
   InitCgroup(env, exports);
   InitLayout(env, exports);
+  InitKernelBtf(env, exports);
   return exports;
 }
 

@@ -84,6 +84,7 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   pol.Set("config_match_namespaces", offsetof(tally_pol_config, match_namespaces));
   pol.Set("arg", sizeof(tally_pol_arg));
   pol.Set("arg_index", offsetof(tally_pol_arg, index));
+  pol.Set("arg_konst", offsetof(tally_pol_arg, konst));
   pol.Set("filter", sizeof(tally_pol_filter));
   pol.Set("filter_slot", offsetof(tally_pol_filter, slot));
   pol.Set("filter_values", offsetof(tally_pol_filter, values));

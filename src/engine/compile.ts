@@ -19,6 +19,7 @@ import {
 } from './hook-config';
 import { KernelFeatures, ProbedAttach } from './kernel-features';
 import { FormatField, readFormat } from './tracefs';
+import { tracepointArity } from './kernel-btf';
 
 export class CompileError extends Error {}
 
@@ -38,6 +39,8 @@ export interface HookPlan {
   binaries: Buffer[];
   /** Entries of tally_pol_seen: room for every capped label's values. */
   seenCapacity: number;
+  /** Entries of tally_pol_groups_ended: some arg is derived as groupDead. */
+  groupEndsCapacity: number;
 }
 
 export interface CompileContext {
@@ -58,6 +61,8 @@ export interface CompileContext {
   constLabel?(metric: Metric): number | undefined;
   /** Tracepoint formats (tracefs); replaceable in tests. */
   format?: (subsystem: string, event: string) => FormatField[];
+  /** Arguments a raw tracepoint passes on this kernel, -1 if BTF does not know it (kernel-btf.ts); replaceable in tests. */
+  tracepointArity?: (event: string) => number;
 }
 
 const ARCH_PREFIX: Record<string, string> = { x64: '__x64_sys_', arm64: '__arm64_sys_' };
@@ -83,8 +88,14 @@ const FIELDS: Record<string, number> = {
   saddr: Field.saddr, daddr: Field.daddr, sport: Field.sport, dport: Field.dport, protocol: Field.protocol, family: Field.family, exitStatus: Field.exitStatus,
 };
 
-/** What a hook's args are read from, for one attach type. */
-type ArgPlace = { source: number; index(arg: Arg): { index: number; size?: number; signed?: boolean } };
+/**
+ * What a hook's args are read from, for one attach type; an arg may name a
+ * source of its own (an ifMissing arg of a raw tracepoint).
+ */
+type ArgPlace = { source: number; index(arg: Arg): { index: number; size?: number; signed?: boolean; source?: number; konst?: number } };
+
+/** Exits counted at once by threads of many groups, at most, before a claim is evicted: see tally_pol_groups_ended. */
+const GROUP_ENDS_CAPACITY = 4096;
 
 export function compileHook(hook: Hook, ctx: CompileContext): HookPlan {
   const b = new PlanBuilder(hook, ctx);
@@ -133,6 +144,7 @@ class PlanBuilder {
   private readonly lpm: Array<{ key: Buffer; value: number }> = [];
   private readonly binaries: Buffer[] = [];
   private seenCapacity = 0;
+  private groupEnds = false;
   /** args that are read, in declaration order: the config's slots. */
   private readonly args: Arg[];
 
@@ -169,7 +181,7 @@ class PlanBuilder {
       };
       candidates.push({ attach: w.attach, programs: w.programs, config: encodeHookConfig(config) });
     }
-    return { hook: this.hook.name, candidates, unavailable, lpm: this.lpm, binaries: this.binaries, seenCapacity: Math.max(1, this.seenCapacity) };
+    return { hook: this.hook.name, candidates, unavailable, lpm: this.lpm, binaries: this.binaries, seenCapacity: Math.max(1, this.seenCapacity), groupEndsCapacity: this.groupEnds ? GROUP_ENDS_CAPACITY : 1 };
   }
 
   private slotOf(index: number, what: string): number {
@@ -210,7 +222,8 @@ class PlanBuilder {
     const where = place.index(a);
     const wants = this.uses(slot);
     return {
-      source: place.source,
+      source: where.source ?? place.source,
+      konst: where.konst,
       type: int ? (where.signed === false && int[0] === ArgKind.int ? ArgKind.uint : int[0]) : pointer,
       size: where.size ?? (int ? int[1] : 8),
       user: this.userPointers(),
@@ -434,7 +447,11 @@ class PlanBuilder {
 
   private tracepointWays(h: TracepointHook): ReturnType<PlanBuilder['attachWays']> {
     if (h.raw) {
-      const place: ArgPlace = { source: Source.ctx, index: (a) => ({ index: a.index }) };
+      const arity = (this.ctx.tracepointArity ?? tracepointArity)(h.event);
+      const place: ArgPlace = {
+        source: Source.ctx,
+        index: (a) => (arity < 0 || a.index < arity ? { index: a.index } : this.missingArg(a, h, arity)),
+      };
       return [
         // tp_btf first: its arguments are typed, so socket fields are loaded
         // directly instead of through bpf_probe_read_kernel.
@@ -458,6 +475,23 @@ class PlanBuilder {
         },
       },
     }];
+  }
+
+  /**
+   * An arg past the last one this kernel's tracepoint passes: reading it
+   * would be refused (tp_btf at load, raw_tp at attach), so the policy's
+   * ifMissing says what it stands for here.
+   */
+  private missingArg(a: Arg, h: TracepointHook, arity: number): ReturnType<ArgPlace['index']> {
+    const has = arity === 0 ? 'passes no args' : `passes ${arity} arg${arity === 1 ? '' : 's'} (0..${arity - 1})`;
+    const m = a.ifMissing;
+    if (!m) throw new CompileError(`arg ${a.index}: tracepoint ${h.subsystem}/${h.event} ${has} on this kernel; add ifMissing to the arg to say what it means here`);
+    if (m.kind === 'constant') return { index: 0, source: Source.constant, konst: m.value };
+    // The task arg is compiled too: if this kernel lacks it as well, that refuses the hook.
+    const task = this.args.find((t) => t.index === m.arg);
+    if (!task || task.type !== 'task') throw new CompileError(`arg ${a.index}: ifMissing groupDead reads arg ${m.arg}, which must be declared with type task`);
+    this.groupEnds = true;
+    return { index: m.arg, source: Source.groupDead };
   }
 
   private uprobeWay(h: UprobeHook): ReturnType<PlanBuilder['attachWays']>[number] {

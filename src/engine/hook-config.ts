@@ -19,7 +19,7 @@ export const POL = {
 } as const;
 
 /** enum tally_pol_source */
-export const Source = { none: 0, regs: 1, ctx: 2, record: 3, syscall: 4 } as const;
+export const Source = { none: 0, regs: 1, ctx: 2, record: 3, syscall: 4, constant: 5, groupDead: 6 } as const;
 /** enum tally_pol_type */
 export const ArgKind = { int: 1, uint: 2, string: 3, file: 4, path: 5, fd: 6, sock: 7, skb: 8, sockaddr: 9, task: 10 } as const;
 /** enum tally_pol_field */
@@ -41,6 +41,8 @@ export interface ArgConfig {
   wantNet: number;
   wantFile: boolean;
   index: number;
+  /** Source.constant: the value. */
+  konst?: number;
 }
 
 export interface FilterConfig {
@@ -101,6 +103,7 @@ const L = {
   configSelectors: 496,
   arg: 16,
   argIndex: 8,
+  argKonst: 12,
   filter: 136,
   filterSlot: 4,
   filterValues: 8,
@@ -151,6 +154,7 @@ export function encodeHookConfig(c: HookConfig): Buffer {
     b.writeUInt8(a.wantNet, o + 5);
     b.writeUInt8(a.wantFile ? 1 : 0, o + 6);
     b.writeUInt16LE(a.index, o + L.argIndex);
+    b.writeInt32LE(a.konst ?? 0, o + L.argKonst);
   });
   c.selectors.forEach((s, i) => {
     const o = L.configSelectors + i * L.selector;
@@ -231,6 +235,7 @@ export function checkHookConfigLayout(): void {
     ['config_match_namespaces', L.configMatchNamespaces],
     ['arg', L.arg],
     ['arg_index', L.argIndex],
+    ['arg_konst', L.argKonst],
     ['filter', L.filter],
     ['filter_slot', L.filterSlot],
     ['filter_values', L.filterValues],

@@ -50,6 +50,7 @@ export function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: HookLoadOp
         tally_pol_lpm: Math.max(1, plan.lpm.length),
         tally_pol_binaries: Math.max(1, plan.binaries.length),
         tally_pol_seen: plan.seenCapacity,
+        tally_pol_groups_ended: plan.groupEndsCapacity,
       },
       reuseMaps: opts.reuseMaps,
       kernelBtfPath: opts.kernelBtfPath,

@@ -121,6 +121,8 @@ export interface Addon {
   /** Reads and deletes one entry atomically; null if absent. */
   mapLookupAndDelete(fd: number, key: Buffer): Buffer | null;
   cgroupPath(mountDir: string, id: bigint): string | null;
+  /** Arguments of a raw tracepoint or kernel function per the kernel's BTF; -1 when it has none by that name. */
+  btfArity(kind: 'tracepoint' | 'function', name: string, btfPath?: string): number;
   layout: NativeLayout;
 }
 

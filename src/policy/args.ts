@@ -2,7 +2,7 @@
  * Hook args: which function arguments (or tracepoint fields) are read, and as
  * what type. Selectors and metrics refer to them by index.
  */
-import { Arg, ArgType, INT_ARG_TYPES, NET_ARG_TYPES, ReturnArg, STRING_ARG_TYPES, TASK_ARG_TYPES } from './model';
+import { Arg, ArgType, IfMissing, INT_ARG_TYPES, NET_ARG_TYPES, ReturnArg, STRING_ARG_TYPES, TASK_ARG_TYPES } from './model';
 import { Fields, Node } from './reader';
 import { HookCx } from './hook-context';
 import { LIMITS } from './limits';
@@ -24,7 +24,7 @@ const TETRAGON_UNDECODED_TYPES: readonly string[] = [
   'data_loc', 'net_device', 'bpf_cmd', 'dentry', 'bpf_prog',
 ];
 
-const TALLY_ARG_KEYS = ['index', 'type', 'sizeArgIndex', 'returnCopy'] as const;
+const TALLY_ARG_KEYS = ['index', 'type', 'sizeArgIndex', 'returnCopy', 'ifMissing'] as const;
 /** Every field of Tetragon's KProbeArg. */
 const TETRAGON_ARG_KEYS = [...TALLY_ARG_KEYS, 'maxData', 'label', 'resolve', 'source', 'btfType', 'btfTypeModule'] as const;
 
@@ -92,6 +92,8 @@ export function readArgs(fields: Fields, maxIndex: number, cx: HookCx): ArgDecl[
     }
     const arg: Arg = { index, type: t.type, returnCopy: false };
     readCharBufFields(f, arg, maxIndex, cx);
+    const missing = f.get('ifMissing');
+    if (missing) arg.ifMissing = readIfMissing(missing, t.type, maxIndex);
     if (cx.format === 'tetragon') {
       for (const key of ['resolve', 'source', 'btfType', 'btfTypeModule']) {
         const n = f.get(key);
@@ -106,6 +108,29 @@ export function readArgs(fields: Fields, maxIndex: number, cx: HookCx): ArgDecl[
     if (!decl.undecoded) decl.arg = arg;
   }
   return decls;
+}
+
+const IF_MISSING = 'an integer, or {arg: N, field: groupDead} naming a task arg';
+
+/**
+ * `ifMissing`: what an integer arg of a raw tracepoint means on kernels whose
+ * tracepoint does not pass it. Checked against the other args when the hook
+ * compiles, since those are read after this one.
+ */
+function readIfMissing(node: Node, type: ArgType, maxIndex: number): IfMissing | undefined {
+  if (!(INT_ARG_TYPES as readonly string[]).includes(type)) {
+    node.report('error', `ifMissing only on an integer arg`, undefined, `ifMissing on ${anArg(type)}`, true);
+    return undefined;
+  }
+  if (node.value !== null && typeof node.value === 'object') {
+    const f = node.mapping(['arg', 'field'], IF_MISSING);
+    if (!f) return undefined;
+    const arg = f.require('arg', 'the index of a task arg')?.integer(0, maxIndex, 'an arg index');
+    const field = f.require('field', 'groupDead')?.choice(['groupDead'] as const);
+    return arg === undefined || field === undefined ? undefined : { kind: 'groupDead', arg };
+  }
+  const value = node.integer(-2147483648, 2147483647, IF_MISSING);
+  return value === undefined ? undefined : { kind: 'constant', value };
 }
 
 function readCharBufFields(f: Fields, arg: Arg, maxIndex: number, cx: HookCx): void {

@@ -93,7 +93,20 @@ export interface Arg {
   sizeArg?: number;
   /** char_buf only: read the buffer when the function returns (it is filled by the call, as for read(2)). */
   returnCopy: boolean;
+  /**
+   * Raw tracepoints only: what the arg means on a kernel whose tracepoint
+   * does not pass it (prototypes grow between kernels): a constant, or a
+   * value derived from a task arg. Without it such a kernel refuses the hook.
+   */
+  ifMissing?: IfMissing;
 }
+
+/**
+ * `ifMissing: 0`, or `ifMissing: {arg: N, field: groupDead}`: whether the
+ * exiting task (arg N) is the last of its thread group, as sched_process_exit's
+ * group_dead says on newer kernels (6.18, not 6.12); counted once per group.
+ */
+export type IfMissing = { kind: 'constant'; value: number } | { kind: 'groupDead'; arg: number };
 
 /** The type of a hook's return value, declared by `returnArg`. */
 export interface ReturnArg {
