@@ -13,6 +13,9 @@ LIBBPF_INC := $(LIBBPF_OUT)/root/include
 VMLINUX_H  := build/vmlinux/vmlinux.h
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
+# The policy programs again for kernels without bpf_loop() or
+# bpf_get_current_task_btf() (5.10 to 5.16): see bpf/compat.bpf.h.
+BPF_OBJS   += build/bpf/policy-compat.bpf.o
 BPF_HDRS   := $(wildcard bpf/*.h)
 
 # BPF objects used only by tests (test/bpf/*.bpf.c).
@@ -63,6 +66,12 @@ build/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX_H) $(LIBBPF_A)
 	@echo "[build] $@"
 	@mkdir -p $(dir $@)
 	@$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf -c $< -o $@
+
+build/bpf/policy-compat.bpf.o: bpf/policy.bpf.c $(BPF_HDRS) $(VMLINUX_H) $(LIBBPF_A)
+	@echo "[build] $@"
+	@mkdir -p $(dir $@)
+	@$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -DTALLY_COMPAT -Wall -Werror \
 	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf -c $< -o $@
 
 build/bench-bpf/%.bpf.o: bench/bpf/%.bpf.c $(VMLINUX_H) $(LIBBPF_A)

@@ -19,6 +19,8 @@
 #ifndef TALLY_BINARY_BPF_H
 #define TALLY_BINARY_BPF_H
 
+#include "compat.bpf.h"
+
 #include "tally_types.h"
 #include "counters.bpf.h"
 
@@ -79,7 +81,7 @@ struct tally_walk {
 	__u32 done;
 };
 
-static long tally_walk_step(__u64 index, struct tally_walk *w)
+static __always_inline long tally_walk_do(struct tally_walk *w, struct tally_binary_event *ev)
 {
 	/* Locals, not w->x, inside BPF_CORE_READ: it would relocate w's fields too. */
 	struct dentry *dentry = w->dentry;
@@ -100,11 +102,11 @@ static long tally_walk_step(__u64 index, struct tally_walk *w)
 		return 0;
 	}
 	if (w->off > TALLY_PATH_MAX - 1) {
-		w->ev->truncated = 1;
+		ev->truncated = 1;
 		goto done;
 	}
 	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
-	long n = bpf_probe_read_kernel_str(&w->ev->path[w->off & (TALLY_PATH_MAX - 1)], TALLY_NAME_MAX, name);
+	long n = bpf_probe_read_kernel_str(&ev->path[w->off & (TALLY_PATH_MAX - 1)], TALLY_NAME_MAX, name);
 
 	if (n <= 0)
 		goto done;
@@ -119,34 +121,92 @@ done:
 	return 1;
 }
 
+#ifdef TALLY_COMPAT
+/*
+ * Kernels without bpf_loop(): the walk's state lives in this CPU's entry of
+ * a map, and each step is a global function, which the verifier checks once
+ * on its own with nothing known of the state. Walked as a loop of inlined
+ * steps over a stack copy instead, every step would be verified again for
+ * each path through the ones before it, past the verifier's budget.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tally_walk);
+} tally_walk_state SEC(".maps");
+
+__noinline int tally_walk_step_global(__u32 index)
+{
+	__u32 zero = 0;
+	struct tally_walk *w = bpf_map_lookup_elem(&tally_walk_state, &zero);
+	struct tally_binary_event *ev = bpf_map_lookup_elem(&tally_path_scratch, &zero);
+
+	if (!w || !ev)
+		return 1;
+	return tally_walk_do(w, ev);
+}
+#else
+/* A bpf_loop() callback: verified once instead of unrolling TALLY_PATH_DEPTH iterations. */
+static long tally_walk_step(__u64 index, struct tally_walk *w)
+{
+	return tally_walk_do(w, w->ev);
+}
+#endif
+
 /* Write the exe path of task into ev (components leaf first). */
 static __always_inline int tally_walk_exe_path(struct task_struct *task, struct tally_binary_event *ev)
 {
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+#ifdef TALLY_COMPAT
+	__u32 zero = 0;
+	struct tally_walk *walk = bpf_map_lookup_elem(&tally_walk_state, &zero);
+
+	if (!walk)
+		return -1;
+	__builtin_memset(walk, 0, sizeof(*walk));
+#else
 	struct tally_walk w = {};
+	struct tally_walk *walk = &w;
+
+	walk->ev = ev;
+#endif
 
 	ev->truncated = 0;
 	ev->path_len = 0;
 	if (!exe)
 		return -1;
-	w.ev = ev;
-	w.dentry = BPF_CORE_READ(exe, f_path.dentry);
-	w.vfsmnt = BPF_CORE_READ(exe, f_path.mnt);
-	w.mnt = (void *)w.vfsmnt - bpf_core_field_offset(struct mount, mnt);
-	w.root_dentry = BPF_CORE_READ(task, fs, root.dentry);
-	w.root_mnt = BPF_CORE_READ(task, fs, root.mnt);
-	bpf_loop(TALLY_PATH_DEPTH, tally_walk_step, &w, 0);
-	if (!w.done)
+	walk->dentry = BPF_CORE_READ(exe, f_path.dentry);
+	walk->vfsmnt = BPF_CORE_READ(exe, f_path.mnt);
+	walk->mnt = (void *)walk->vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	walk->root_dentry = BPF_CORE_READ(task, fs, root.dentry);
+	walk->root_mnt = BPF_CORE_READ(task, fs, root.mnt);
+#ifdef TALLY_COMPAT
+	/* The global step finds the event itself: it is this CPU's tally_path_scratch, as ev is. */
+	tally_loop(TALLY_PATH_DEPTH, tally_walk_step_global, 0);
+#else
+	bpf_loop(TALLY_PATH_DEPTH, tally_walk_step, walk, 0);
+#endif
+	if (!walk->done)
 		ev->truncated = 1;
 	if (ev->truncated)
 		tally_stat_inc(TALLY_STAT_PATH_TRUNCATED);
-	ev->path_len = w.off;
+	ev->path_len = walk->off;
 	return 0;
 }
 
 /* The id of the current task's executable; plain loads only. */
 static __always_inline __u64 tally_exe_id(struct task_struct *task)
 {
+#ifdef TALLY_COMPAT
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+
+	if (!exe)
+		return TALLY_BINARY_NONE; /* kernel thread, or no executable */
+	struct inode *inode = BPF_CORE_READ(exe, f_inode);
+	__u64 ino = BPF_CORE_READ(inode, i_ino);
+	__u64 dev = BPF_CORE_READ(inode, i_sb, s_dev);
+#else
 	struct mm_struct *mm = task->mm;
 	struct file *exe;
 	struct inode *inode;
@@ -157,8 +217,11 @@ static __always_inline __u64 tally_exe_id(struct task_struct *task)
 	if (!exe)
 		return TALLY_BINARY_NONE;
 	inode = exe->f_inode;
+	__u64 ino = inode->i_ino;
+	__u64 dev = inode->i_sb->s_dev;
+#endif
 	/* The top bit keeps real ids clear of 0 ("not keyed") and TALLY_BINARY_NONE. */
-	return tally_mix(inode->i_ino ^ tally_mix(inode->i_sb->s_dev)) | (1ull << 63);
+	return tally_mix(ino ^ tally_mix(dev)) | (1ull << 63);
 }
 
 /* Slow path, once per new id: walk the path and announce it. False if it could not. */

@@ -87,7 +87,11 @@ static __always_inline struct tally_cgroup_mapping tally_mapping_of(struct tally
  */
 static __always_inline __u64 tally_task_cgroup_id(struct task_struct *task)
 {
+#ifdef TALLY_COMPAT
+	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+#else
 	return task->cgroups->dfl_cgrp->kn->id;
+#endif
 }
 
 /*

@@ -24,6 +24,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 
+#include "compat.bpf.h"
 #include "tally_types.h"
 #include "counters.bpf.h"
 #include "binary.bpf.h"
@@ -369,17 +370,17 @@ struct path_walk {
 	struct dentry *names[16];
 	__u32 n;
 	/* Then the names, root first, into out from off. */
-	__u8 *out;
 	__u32 off;
+	__u8 *out;
+	/* COMPAT: out is this CPU's event string `slot` (a map value cannot hold the pointer). */
+	__u32 slot;
 };
 
 /*
  * One step up from w->dentry: to its parent, or across a mount to where it
- * is mounted. Returns 1 at the root. A bpf_loop() callback, verified once
- * rather than once per unrolled step and per caller, which for three callers
- * passed the verifier's budget.
+ * is mounted. Returns 1 at the root.
  */
-static long collect_step(__u64 index, struct path_walk *w)
+static __always_inline long collect_do(struct path_walk *w)
 {
 	struct dentry *dentry = w->dentry;
 	struct vfsmount *vfsmnt = w->vfsmnt;
@@ -409,27 +410,21 @@ static long collect_step(__u64 index, struct path_walk *w)
 	return 0;
 }
 
-/* Dentries from the file up to the root, crossing mounts; at most 16 components. */
-static __always_inline void collect_dentries(struct path_walk *w)
+/* "/name" of the index-th dentry from the root, into out. */
+static __always_inline long emit_do(__u32 index, struct path_walk *w, __u8 *out)
 {
-	bpf_loop(20, collect_step, w, 0);
-}
-
-/* "/name" of the index-th dentry from the root: a bpf_loop() callback, as collect_step. */
-static long emit_step(__u64 index, struct path_walk *w)
-{
-	__u32 i = 15 - (__u32)index;
+	__u32 i = 15 - index;
 	__u32 off = w->off;
 
 	if (i >= w->n)
 		return 0;
 	if (off >= TALLY_POL_STR)
 		return 1;
-	w->out[off & (TALLY_POL_STR - 1)] = '/';
+	out[off & (TALLY_POL_STR - 1)] = '/';
 	off++;
 	struct dentry *d = w->names[i & 15];
 	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
-	long n = bpf_probe_read_kernel_str(&w->out[off & (TALLY_POL_STR - 1)], TALLY_POL_STR, name);
+	long n = bpf_probe_read_kernel_str(&out[off & (TALLY_POL_STR - 1)], TALLY_POL_STR, name);
 
 	if (n > 1)
 		off += n - 1;
@@ -437,26 +432,100 @@ static long emit_step(__u64 index, struct path_walk *w)
 	return 0;
 }
 
+#ifdef TALLY_COMPAT
+/*
+ * Kernels without bpf_loop() (bpf/compat.bpf.h): the walk lives in this
+ * CPU's entry of a map, the string in this CPU's event under slot, and each
+ * step is a global function the verifier checks once.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_walk);
+} tally_pol_walk SEC(".maps");
+
+static __always_inline struct path_walk *walk_state(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&tally_pol_walk, &zero);
+}
+
+__noinline int pol_collect_step(__u32 index)
+{
+	struct path_walk *w = walk_state();
+
+	return w ? collect_do(w) : 1;
+}
+
+__noinline int pol_emit_step(__u32 index)
+{
+	struct path_walk *w = walk_state();
+	struct tally_pol_event *ev = tally_cpu_entry(&tally_pol_scratch);
+
+	if (!w || !ev)
+		return 1;
+	return emit_do(index, w, ev->str[w->slot & ARG_MASK].data);
+}
+#else
+/*
+ * bpf_loop() callbacks, verified once rather than once per unrolled step and
+ * per caller, which for three callers passed the verifier's budget.
+ */
+static long collect_step(__u64 index, struct path_walk *w)
+{
+	return collect_do(w);
+}
+
+static long emit_step(__u64 index, struct path_walk *w)
+{
+	return emit_do(index, w, w->out);
+}
+#endif
+
 /*
  * The path from the mount namespace's root, or from root_dentry in
- * root_mnt when given, "/a/b/c", into out (cut at TALLY_POL_STR).
+ * root_mnt when given, "/a/b/c", into the event's string `slot` (cut at
+ * TALLY_POL_STR).
  */
-static __noinline __u32 path_string(struct dentry *dentry, struct vfsmount *vfsmnt, __u8 *out,
+static __noinline __u32 path_string(struct dentry *dentry, struct vfsmount *vfsmnt, __u32 slot,
 				    struct dentry *root_dentry, struct vfsmount *root_mnt)
 {
-	struct path_walk w = {
-		.dentry = dentry,
-		.vfsmnt = vfsmnt,
-		.mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt),
-		.root_dentry = root_dentry,
-		.root_mnt = root_mnt,
-		.out = out,
-	};
+	/* The event is this CPU's scratch entry, as the caller's is: found again, as BPF calls take five args. */
+	struct tally_pol_event *ev = tally_cpu_entry(&tally_pol_scratch);
+
+	if (!ev)
+		return 0;
+	__u8 *out = ev->str[slot & ARG_MASK].data;
+#ifdef TALLY_COMPAT
+	struct path_walk *w = walk_state();
+
+	if (!w)
+		return 0;
+	__builtin_memset(w, 0, sizeof(*w));
+#else
+	struct path_walk walk = {};
+	struct path_walk *w = &walk;
+
+	w->out = out;
+#endif
 	__u32 off;
 
-	collect_dentries(&w);
-	bpf_loop(16, emit_step, &w, 0);
-	off = w.off;
+	w->dentry = dentry;
+	w->vfsmnt = vfsmnt;
+	w->mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	w->root_dentry = root_dentry;
+	w->root_mnt = root_mnt;
+#ifdef TALLY_COMPAT
+	tally_loop(20, pol_collect_step, 0);
+	w->slot = slot;
+	tally_loop(16, pol_emit_step, 0);
+#else
+	tally_loop(20, collect_step, w);
+	tally_loop(16, emit_step, w);
+#endif
+	off = w->off;
 	if (off == 0) {
 		out[0] = '/';
 		off = 1;
@@ -474,9 +543,17 @@ static __noinline __u32 path_string(struct dentry *dentry, struct vfsmount *vfsm
  */
 static __always_inline struct file *fd_file(struct task_struct *task, __u64 fd)
 {
+	struct file *f = NULL;
+#ifdef TALLY_COMPAT
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), BPF_CORE_READ(fdt, fd) + fd);
+	return f;
+#else
 	struct files_struct *files = task->files;
 	struct fdtable *fdt;
-	struct file *f = NULL;
 
 	if (!files)
 		return NULL;
@@ -490,6 +567,7 @@ static __always_inline struct file *fd_file(struct task_struct *task, __u64 fd)
 	}
 	bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]);
 	return f;
+#endif
 }
 
 #define WANTS(want, field) ((want) & (1u << (field)))
@@ -597,17 +675,25 @@ static __always_inline void decode_file(struct tally_pol_event *ev, __u32 i, str
 {
 	if (!f)
 		return;
+	/* file_type holds the S_IFMT bits, and the file system's magic number above them. */
 	if (a->want_file) {
+		__u64 mode, magic = 0;
+
 		if (have_rdonly_cast) {
 			struct file *typed = bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file));
 
-			ev->file_type[i] = typed->f_inode->i_mode & S_IFMT;
+			mode = typed->f_inode->i_mode;
+			if (a->want_file & TALLY_WANT_FS_MAGIC)
+				magic = typed->f_inode->i_sb->s_magic;
 		} else {
-			ev->file_type[i] = BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT;
+			mode = BPF_CORE_READ(f, f_inode, i_mode);
+			if (a->want_file & TALLY_WANT_FS_MAGIC)
+				magic = BPF_CORE_READ(f, f_inode, i_sb, s_magic);
 		}
+		ev->file_type[i] = (mode & S_IFMT) | (__u64)(__u32)magic << 32;
 	}
 	if (a->want_str)
-		ev->str_len[i] = path_string(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), ev->str[i].data, NULL, NULL);
+		ev->str_len[i] = path_string(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), i, NULL, NULL);
 }
 
 static __always_inline void decode_args(void *ctx, struct task_struct *task, struct tally_pol_event *ev, enum prog_kind kind)
@@ -646,7 +732,7 @@ static __always_inline void decode_args(void *ctx, struct task_struct *task, str
 			if (a->want_str && v) {
 				struct path *p = (struct path *)v;
 
-				ev->str_len[i] = path_string(BPF_CORE_READ(p, dentry), BPF_CORE_READ(p, mnt), ev->str[i].data, NULL, NULL);
+				ev->str_len[i] = path_string(BPF_CORE_READ(p, dentry), BPF_CORE_READ(p, mnt), i, NULL, NULL);
 			}
 			break;
 		case TALLY_T_SOCK:
@@ -689,7 +775,8 @@ static __always_inline __u64 int_field(struct tally_pol_event *ev, __u32 arg, __
 	case TALLY_F_DPORT: return net->dport;
 	case TALLY_F_PROTOCOL: return net->protocol;
 	case TALLY_F_FAMILY: return net->family;
-	case TALLY_F_FILE_TYPE: return ev->file_type[arg & ARG_MASK];
+	case TALLY_F_FILE_TYPE: return (__u32)ev->file_type[arg & ARG_MASK];
+	case TALLY_F_FS_MAGIC: return ev->file_type[arg & ARG_MASK] >> 32;
 	case TALLY_F_EXIT_STATUS: {
 		/* exit_code is the wait(2) status: low 7 bits the signal, next 8 the exit status. */
 		/* A local: inside BPF_CORE_READ, ev->p.val would be relocated too. */
@@ -831,12 +918,12 @@ static __noinline bool binary_path_matches(struct tally_pol_event *ev, __u64 bin
 
 	if (known)
 		return *known;
-	task = bpf_get_current_task_btf();
+	task = tally_current_task();
 	exe = BPF_CORE_READ(task, mm, exe_file);
 	ev->str_len[EXE_SLOT] = 0;
 	if (exe)
 		ev->str_len[EXE_SLOT] = path_string(BPF_CORE_READ(exe, f_path.dentry), BPF_CORE_READ(exe, f_path.mnt),
-						    ev->str[EXE_SLOT].data, BPF_CORE_READ(task, fs, root.dentry),
+						    EXE_SLOT, BPF_CORE_READ(task, fs, root.dentry),
 						    BPF_CORE_READ(task, fs, root.mnt));
 	found = exe && lpm_find(ev, EXE_SLOT, field, slot) >= 0;
 	bpf_map_update_elem(&tally_pol_binary_paths, &key, &found, BPF_ANY);
@@ -1123,7 +1210,7 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, b
 	 * through the return thunk on a cold hook.
 	 */
 	bool early_task = !(kind == PROG_BTF && pol.owner_arg != TALLY_POL_NONE && !labels_binary && !pol.match_binaries && !args_need_task());
-	struct task_struct *task = early_task ? bpf_get_current_task_btf() : NULL;
+	struct task_struct *task = early_task ? tally_current_task() : NULL;
 
 	/*
 	 * The owner's cgroup id first, even though the key needs it last: its
@@ -1139,7 +1226,7 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, b
 	decode_args(ctx, task, ev, kind);
 	/* No socket to own the event (or none with a cgroup): the current task does. */
 	if (by_cgroup && !ev->p.owner)
-		ev->p.owner = tally_task_cgroup_id(early_task ? task : bpf_get_current_task_btf());
+		ev->p.owner = tally_task_cgroup_id(early_task ? task : tally_current_task());
 	if (pol.match_namespaces)
 		ns = tally_mapping_of(c, ev->p.owner);
 	ev->p.ns_pending = 0; /* selected() returns early without writing it */

@@ -64,6 +64,7 @@ enum tally_pol_field {
 	TALLY_F_STRING = 8,    /* the string, or the path */
 	TALLY_F_EXIT_STATUS = 9, /* a task's exit: 0 ok (status 0), 1 error (another status), 2 killed by a signal */
 	TALLY_F_STRING_END = 10, /* the string or path reversed, for Postfix: its end is the reversed string's prefix */
+	TALLY_F_FS_MAGIC = 11,   /* the magic number of the file system a file, fd or path's inode is on */
 };
 
 enum tally_pol_op {
@@ -79,6 +80,10 @@ enum tally_pol_op {
 	TALLY_OP_NOT_MASK = 10, /* field & values[i] == 0 for every i */
 };
 
+/* want_file bits. */
+#define TALLY_WANT_FILE_TYPE 1
+#define TALLY_WANT_FS_MAGIC  2
+
 struct tally_pol_arg {
 	__u8 source;     /* TALLY_SRC_* */
 	__u8 type;       /* TALLY_T_* */
@@ -86,7 +91,7 @@ struct tally_pol_arg {
 	__u8 user;       /* pointers point to user memory (syscall arguments) */
 	__u8 want_str;   /* something reads the string or path */
 	__u8 want_net;   /* which of addresses, ports, protocol, family are read: bit 1 << TALLY_F_* */
-	__u8 want_file;  /* something reads the file type */
+	__u8 want_file;  /* what of the file is read: TALLY_WANT_FILE_TYPE, TALLY_WANT_FS_MAGIC */
 	__u8 pad;
 	__u16 index;     /* register / context slot / record offset */
 	__u16 pad2;

@@ -68,3 +68,27 @@ int BPF_PROG(probe_kfunc_bpf_rdonly_cast, struct task_struct *task)
 
 	return f->f_inode ? 0 : 1;
 }
+
+/*
+ * Helpers the default policy build uses (bpf/compat.bpf.h): where either is
+ * missing, hooks load the compat build instead. bpf_loop()'s probe passes a
+ * callback, so a kernel that cannot count callback subprograms refuses it
+ * just as it would refuse the policy programs.
+ */
+static long probe_step(__u64 index, void *ctx)
+{
+	return 1;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(probe_helper_bpf_loop)
+{
+	bpf_loop(1, probe_step, NULL, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(probe_helper_bpf_get_current_task_btf)
+{
+	return bpf_get_current_task_btf()->pid ? 0 : 1;
+}

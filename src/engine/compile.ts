@@ -235,14 +235,14 @@ class PlanBuilder {
   }
 
   /** What selectors and labels read of the arg in this slot. */
-  private uses(slot: number): { str: boolean; net: number; file: boolean } {
+  private uses(slot: number): { str: boolean; net: number; file: number } {
     const index = this.args[slot].index;
     const filters = this.hook.selectors.flatMap((s) => s.matchArgs).filter((f) => f.index === index);
     const labels = this.hook.metrics.flatMap((m) => m.labels).filter((l) => l.arg === index);
     return {
       str: filters.some((f) => f.kind === 'string') || labels.some((l) => l.prefixes !== undefined),
       net: netFields(filters, labels),
-      file: filters.some((f) => f.kind === 'filetype'),
+      file: (filters.some((f) => f.kind === 'filetype') ? 1 : 0) | (filters.some((f) => f.kind === 'filesystem') ? 2 : 0),
     };
   }
 
@@ -321,6 +321,8 @@ class PlanBuilder {
         return { op: Op.eq, arg, field: Field.family, slot: 0, values: f.values.map(BigInt) };
       case 'filetype':
         return { op: f.operator === 'FileType' ? Op.eq : Op.neq, arg, field: Field.fileType, slot: 0, values: f.values.map(BigInt) };
+      case 'filesystem':
+        return { op: f.operator === 'FileSystem' ? Op.eq : Op.neq, arg, field: Field.fsMagic, slot: 0, values: f.values.map(BigInt) };
     }
   }
 

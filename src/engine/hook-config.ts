@@ -23,7 +23,7 @@ export const Source = { none: 0, regs: 1, ctx: 2, record: 3, syscall: 4, constan
 /** enum tally_pol_type */
 export const ArgKind = { int: 1, uint: 2, string: 3, file: 4, path: 5, fd: 6, sock: 7, skb: 8, sockaddr: 9, task: 10 } as const;
 /** enum tally_pol_field */
-export const Field = { value: 0, saddr: 1, daddr: 2, sport: 3, dport: 4, protocol: 5, family: 6, fileType: 7, string: 8, exitStatus: 9, stringEnd: 10 } as const;
+export const Field = { value: 0, saddr: 1, daddr: 2, sport: 3, dport: 4, protocol: 5, family: 6, fileType: 7, string: 8, exitStatus: 9, stringEnd: 10, fsMagic: 11 } as const;
 /** enum tally_pol_op */
 export const Op = { eq: 1, neq: 2, gt: 3, lt: 4, mask: 5, range: 6, notRange: 7, lpm: 8, notLpm: 9, notMask: 10 } as const;
 /** enum tally_pol_label_kind */
@@ -39,7 +39,8 @@ export interface ArgConfig {
   wantStr: boolean;
   /** Bit 1 << Field.* for each net field read. */
   wantNet: number;
-  wantFile: boolean;
+  /** Bit 1: the file's type; bit 2: its file system's magic number (TALLY_WANT_*). */
+  wantFile: number;
   index: number;
   /** Source.constant: the value. */
   konst?: number;
@@ -152,7 +153,7 @@ export function encodeHookConfig(c: HookConfig): Buffer {
     b.writeUInt8(a.user ? 1 : 0, o + 3);
     b.writeUInt8(a.wantStr ? 1 : 0, o + 4);
     b.writeUInt8(a.wantNet, o + 5);
-    b.writeUInt8(a.wantFile ? 1 : 0, o + 6);
+    b.writeUInt8(a.wantFile, o + 6);
     b.writeUInt16LE(a.index, o + L.argIndex);
     b.writeInt32LE(a.konst ?? 0, o + L.argKonst);
   });

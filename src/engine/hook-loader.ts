@@ -10,8 +10,8 @@ import { bpfObjectPath } from '../util/paths';
 import { FilterLabel } from '../labels/label-filter';
 import { Hook } from '../policy/model';
 import { compileHook, CompileContext, CompileError, HookPlan } from './compile';
+import { policyObjectName } from './kernel-features';
 
-export const POLICY_OBJECT = 'policy';
 
 export interface HookLoadOptions {
   filter: readonly FilterLabel[];
@@ -39,7 +39,7 @@ export function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: HookLoadOp
   const keyByCgroup = opts.filter.some((l) => l !== 'binary');
   try {
     const loaded = loadObject({
-      objectPath: bpfObjectPath(POLICY_OBJECT),
+      objectPath: bpfObjectPath(policyObjectName(ctx.features)),
       hooks: [{ hook: hook.name, candidates: plan.candidates.map((c) => ({ programs: c.programs, constants: { pol: c.config } })) }],
       constants: {
         key_by_binary: Buffer.from([keyByBinary ? 1 : 0]),

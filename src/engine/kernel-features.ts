@@ -14,7 +14,10 @@ export type ProbedAttach = (typeof PROBED)[number];
 /** Kernel functions the engine uses where they exist (bpf/probe.bpf.c: probe_kfunc_NAME). */
 export const PROBED_KFUNCS = ['bpf_rdonly_cast'] as const;
 export type ProbedKfunc = (typeof PROBED_KFUNCS)[number];
-export type ProbedFeature = ProbedAttach | ProbedKfunc;
+/** Helpers the default policy build calls (bpf/probe.bpf.c: probe_helper_NAME); without one, the compat build loads. */
+export const PROBED_HELPERS = ['bpf_loop', 'bpf_get_current_task_btf'] as const;
+export type ProbedHelper = (typeof PROBED_HELPERS)[number];
+export type ProbedFeature = ProbedAttach | ProbedKfunc | ProbedHelper;
 
 /**
  * Features to treat as missing whatever the kernel says, comma-separated
@@ -23,6 +26,14 @@ export type ProbedFeature = ProbedAttach | ProbedKfunc;
  */
 function pretendMissing(): Set<string> {
   return new Set((process.env.TALLY_KERNEL_WITHOUT ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+}
+
+const ALL: readonly ProbedFeature[] = [...PROBED, ...PROBED_KFUNCS, ...PROBED_HELPERS];
+
+function programPrefix(kind: ProbedFeature): string {
+  if ((PROBED_KFUNCS as readonly string[]).includes(kind)) return 'kfunc_';
+  if ((PROBED_HELPERS as readonly string[]).includes(kind)) return 'helper_';
+  return '';
 }
 
 export interface Support {
@@ -42,12 +53,12 @@ function libcPath(): string | undefined {
 export function probeKernel(kernelBtfPath?: string): KernelFeatures {
   const out = new Map<ProbedFeature, Support>();
   const missing = pretendMissing();
-  for (const kind of [...PROBED, ...PROBED_KFUNCS]) {
+  for (const kind of ALL) {
     if (missing.has(kind)) {
       out.set(kind, { ok: false, reason: 'ENOTSUP: left out by TALLY_KERNEL_WITHOUT' });
       continue;
     }
-    const program = `probe_${(PROBED_KFUNCS as readonly string[]).includes(kind) ? 'kfunc_' : ''}${kind}`;
+    const program = `probe_${programPrefix(kind)}${kind}`;
     const obj = new (native().BpfObject)(bpfObjectPath('probe'), kernelBtfPath ? { kernelBtfPath } : undefined);
     try {
       for (const p of obj.programs()) obj.setAutoload(p.name, p.name === program);
@@ -70,6 +81,14 @@ export function probeKernel(kernelBtfPath?: string): KernelFeatures {
   return out;
 }
 
+/**
+ * The policy object this kernel loads: the default build, or the compat
+ * build (bpf/compat.bpf.h) where a helper the default calls is missing.
+ */
+export function policyObjectName(f: KernelFeatures): 'policy' | 'policy-compat' {
+  return PROBED_HELPERS.every((h) => f.get(h)?.ok !== false) ? 'policy' : 'policy-compat';
+}
+
 export function describeFeatures(f: KernelFeatures): string {
-  return [...PROBED, ...PROBED_KFUNCS].map((k) => `${k}=${f.get(k)?.ok ? 'yes' : 'no'}`).join(' ');
+  return ALL.map((k) => `${k}=${f.get(k)?.ok ? 'yes' : 'no'}`).join(' ');
 }

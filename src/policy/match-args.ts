@@ -33,7 +33,18 @@ type Operator = ArgFilter['operator'];
 export const FILE_TYPES: Readonly<Record<string, number>> = {
   regular: 0o100000, directory: 0o040000, symlink: 0o120000, block: 0o060000, char: 0o020000, fifo: 0o010000, socket: 0o140000,
 };
-const FILE_OPS = ['FileType', 'NotFileType'] as const;
+/**
+ * File systems by the names FileSystem takes, as the magic numbers of their
+ * superblocks (linux/magic.h). The first nine are the pseudo-file systems a
+ * count of bytes written to files leaves out.
+ */
+export const FILE_SYSTEMS: Readonly<Record<string, number>> = {
+  proc: 0x9fa0, sysfs: 0x62656572, cgroup: 0x27e0eb, cgroup2: 0x63677270, debugfs: 0x64626720, tracefs: 0x74726163,
+  bpf: 0xcafe4a11, securityfs: 0x73636673, configfs: 0x62656570,
+  tmpfs: 0x01021994, devpts: 0x1cd1, nsfs: 0x6e736673, hugetlbfs: 0x958458f6, pstore: 0x6165676c, efivarfs: 0xde5e81e4,
+  ext4: 0xef53, xfs: 0x58465342, btrfs: 0x9123683e, overlay: 0x794c7630,
+};
+const FILE_OPS = ['FileType', 'NotFileType', 'FileSystem', 'NotFileSystem'] as const;
 
 /** Every matchArgs operator tally implements, in the order messages list them. */
 export const ARG_OPERATORS: readonly Operator[] = [...new Set<Operator>([...INT_OPS, ...STRING_OPS, ...SOCK_OPS, ...FILE_OPS])];
@@ -158,6 +169,12 @@ export function readArgFilter(node: Node, args: ArgDecl[], cx: HookCx): ArgFilte
     const values = parseAll<number>(valueNodes, (_n, t) =>
       FILE_TYPES[t] !== undefined ? { ok: true, value: FILE_TYPES[t] } : { ok: false, expected: oneOf(Object.keys(FILE_TYPES)), hint: didYouMean(t, Object.keys(FILE_TYPES)) });
     return values && { kind: 'filetype', index, operator: op, values };
+  }
+  if (op === 'FileSystem' || op === 'NotFileSystem') {
+    const names = Object.keys(FILE_SYSTEMS);
+    const values = parseAll<number>(valueNodes, (_n, t) =>
+      FILE_SYSTEMS[t] !== undefined ? { ok: true, value: FILE_SYSTEMS[t] } : { ok: false, expected: oneOf(names), hint: didYouMean(t, names) });
+    return values && { kind: 'filesystem', index, operator: op, values };
   }
   if (op === 'Protocol' || op === 'Family') {
     const values = parseAll(valueNodes, (_n, t) => (op === 'Protocol' ? parseProtocol(t) : parseFamily(t)));

@@ -151,7 +151,8 @@ export type ArgFilter =
   /** Address family numbers (AF_INET = 2, AF_INET6 = 10, …). */
   | { kind: 'family'; index: number; operator: 'Family'; values: number[] }
   /** The type of the file (file, path, fd args): S_IFREG, S_IFDIR, … as numbers. */
-  | { kind: 'filetype'; index: number; operator: 'FileType' | 'NotFileType'; values: number[] };
+  | { kind: 'filetype'; index: number; operator: 'FileType' | 'NotFileType'; values: number[] }
+  | { kind: 'filesystem'; index: number; operator: 'FileSystem' | 'NotFileSystem'; values: number[] };
 
 export type BinaryOperator = 'In' | 'NotIn' | 'Prefix' | 'NotPrefix' | 'Postfix' | 'NotPostfix';
 
