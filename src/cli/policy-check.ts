@@ -17,7 +17,7 @@ import { Policy, PolicyFileResult, Problem } from '../policy/model';
 import { fileStateOf, loadPolicyDir, loadPolicyFile } from '../policy/load';
 import { byPosition, fileProblem, formatProblem } from '../policy/problems';
 
-export const POLICY_CHECK_USAGE = 'usage: tally policy check [--load] FILE|DIR...';
+export const POLICY_CHECK_USAGE = 'usage: tally policy check [--load] [--json] FILE|DIR...';
 
 /** Loads one validated policy (state ok or partial) into the kernel and back out; returns what went wrong. */
 export type PolicyLoader = (policy: Policy) => Promise<Problem[]>;
@@ -30,7 +30,7 @@ export async function runPolicyCheck(argv: string[], out: (line: string) => void
       args: argv,
       strict: true,
       allowPositionals: true,
-      options: { load: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { load: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (e) {
     out(`tally policy check: ${(e as Error).message.replace(/\. To specify.*$/s, '')}`);
@@ -41,6 +41,7 @@ export async function runPolicyCheck(argv: string[], out: (line: string) => void
     out(POLICY_CHECK_USAGE);
     out('Checks policy files (MetricsPolicy, Tetragon TracingPolicy); a directory checks its *.yaml and *.yml files.');
     out('--load also loads each valid policy into the kernel and unloads it.');
+    out('--json prints one JSON object per file instead: {file, state, policies: [{name, state, hooks}], problems: [...]}.');
     return 0;
   }
   if (!positionals.length) {
@@ -55,8 +56,11 @@ export async function runPolicyCheck(argv: string[], out: (line: string) => void
   for (const arg of positionals) {
     for (const result of await resultsFor(arg, out)) {
       if (values.load && load) await loadAll(result, load);
-      for (const p of result.problems) out(formatProblem(p));
-      out(summary(result));
+      if (values.json) out(JSON.stringify(asJson(result)));
+      else {
+        for (const p of result.problems) out(formatProblem(p));
+        out(summary(result));
+      }
       if (result.state === 'error') failed = true;
     }
   }
@@ -95,6 +99,16 @@ async function loadAll(result: PolicyFileResult, load: PolicyLoader): Promise<vo
   if (!result.policies.length) return;
   result.problems = result.policies.flatMap((p) => p.problems);
   result.state = fileStateOf(result.policies.map((p) => p.state));
+}
+
+/** One file's outcome for tools (the kernel matrix's table of Tetragon's examples). */
+function asJson(r: PolicyFileResult): object {
+  return {
+    file: r.file,
+    state: r.state,
+    policies: r.policies.map((p) => ({ name: p.name, state: p.state, hooks: p.hooks.map((h) => h.name) })),
+    problems: r.problems.map((p) => ({ line: p.line, column: p.column, path: p.path, severity: p.severity, message: p.message })),
+  };
 }
 
 const count = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
