@@ -1,6 +1,7 @@
 /**
  * The README's promise, literally: `npm start -- --metrics-server 127.0.0.1:PORT`,
- * then the two-cgroup scenario reads exactly N on both sides.
+ * then the two-cgroup scenario reads exactly N on both sides, and SIGTERM to
+ * the npm process alone (as a service manager sends it) stops the agent.
  */
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -32,7 +33,7 @@ describe('npm start', () => {
 
   before(async () => {
     port = await freePort();
-    // Its own process group, so the agent under npm can be signalled with it.
+    // Its own process group, so after() can kill whatever is left of it.
     npm = spawn('npm', ['start', '--silent', '--', '--metrics-server', `127.0.0.1:${port}`], {
       cwd: PROJECT_ROOT,
       detached: true,
@@ -64,7 +65,7 @@ describe('npm start', () => {
     }
   });
 
-  it('serves both counters, exact to the byte, and leaves nothing behind on SIGTERM', async () => {
+  it('serves both counters, exact to the byte, and leaves nothing behind on SIGTERM to npm alone', async () => {
     const N = 1_048_583;
     await transfer(sender, receiver, N);
     const series = parsePromText(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
@@ -75,11 +76,15 @@ describe('npm start', () => {
     const group = processGroup(npm.pid!);
     const ids = group.flatMap(programIdsOf);
     assert.ok(ids.length >= 2, `programs held under npm start: ${ids.length}`);
+    assert.ok(group.length >= 2, `processes of npm start: ${group.join(', ')}`);
     const started = Date.now();
-    process.kill(-npm.pid!, 'SIGTERM');
+    // npm's pid only, not its group: npm forwards SIGTERM to its script's
+    // process, which must be the agent itself (a shell in between would die
+    // of it and leave the agent running, reparented to PID 1).
+    process.kill(npm.pid!, 'SIGTERM');
     await waitExit(npm, 10000);
     // npm may exit before the agent under it has finished shutting down.
-    await waitFor(() => group.every((pid) => !fs.existsSync(`/proc/${pid}`)), 'every process of npm start to exit', 10000);
+    await waitFor(() => group.every((pid) => !fs.existsSync(`/proc/${pid}`)), `every process of npm start (${group.join(', ')}) to exit`, 10000);
     const ms = Date.now() - started;
     assert.ok(ms < 5000, `npm start took ${ms} ms to exit\n${log}`);
     assert.match(log, /msg="agent stopped"/, log);
