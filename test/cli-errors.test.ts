@@ -110,6 +110,13 @@ describe('series flags', () => {
   it('a bad --metrics-series-ttl', async () => {
     assertOneLine(await tally('--metrics-series-ttl', '5 minutes'), 2, /--metrics-series-ttl "5 minutes" is not a duration/);
   });
+  it('a negative --metrics-series-limit, given as its own word', async () => {
+    // parseArgs alone calls "-3" ambiguous, in three lines.
+    assertOneLine(await tally('--metrics-series-limit', '-3'), 2, /^tally: --metrics-series-limit "-3" must be a whole number from 1 to 10000000$/);
+  });
+  it('a flag whose value is missing before another flag', async () => {
+    assertOneLine(await tally('--node-name', '--log-level', 'debug'), 2, /^tally: --node-name needs a value; write --node-name=VALUE for a value that starts with "-"; run tally --help for the flags$/);
+  });
   it('a bad --metrics-series-limit', async () => {
     assertOneLine(await tally('--metrics-series-limit', 'many'), 2, /--metrics-series-limit "many" must be a whole number/);
   });

@@ -92,11 +92,36 @@ function existingDir(flag: string, dir: string): string {
 }
 
 /** `env`: where the OTEL_EXPORTER_OTLP_* and NODE_NAME variables are read. */
+/**
+ * `--flag -3` as `--flag=-3`. parseArgs calls a value that starts with "-"
+ * ambiguous (it could be a flag), but no flag looks like a number, and the
+ * value's own check then says in one line what is wrong with it.
+ */
+function joinNegativeNumbers(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (/^--[a-z][-a-z]*$/.test(argv[i]) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${argv[i]}=${next}`);
+      i++;
+    } else out.push(argv[i]);
+  }
+  return out;
+}
+
+/** parseArgs's message on one line: its hints follow the first sentence on lines of their own. */
+function oneLine(message: string): string {
+  const [first, ...rest] = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  const ambiguous = /^Option '(--[^']+)' argument is ambiguous/.exec(first);
+  if (ambiguous) return `${ambiguous[1]} needs a value; write ${ambiguous[1]}=VALUE for a value that starts with "-"`;
+  return [first.replace(/\.$/, ''), ...rest.map((l) => l.replace(/\.$/, ''))].join('; ');
+}
+
 export function parseFlags(argv: string[], env: Readonly<Record<string, string | undefined>> = process.env): Parsed {
   let values;
   try {
     ({ values } = parseArgs({
-      args: argv,
+      args: joinNegativeNumbers(argv),
       strict: true,
       allowPositionals: false,
       options: {
@@ -121,8 +146,8 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
       },
     }));
   } catch (e) {
-    // parseArgs words its errors well; add where to look.
-    throw new UsageError(`${(e as Error).message.replace(/\. To specify.*$/s, '')}; run tally --help for the flags`);
+    // parseArgs words its errors well, but over several lines; add where to look.
+    throw new UsageError(`${oneLine((e as Error).message)}; run tally --help for the flags`);
   }
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };
