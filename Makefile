@@ -36,8 +36,12 @@ NODEDIR    := $(shell [ -f /usr/include/node/node.h ] && echo --nodedir=/usr)
 SYSCALLS   := build/syscalls.json
 UNISTD_H   := $(firstword $(wildcard /usr/include/$(shell uname -m)-linux-gnu/asm/unistd_64.h /usr/include/asm/unistd_64.h /usr/include/asm-generic/unistd.h))
 
-.PHONY: all clean
+.PHONY: all runtime clean
 all: $(BPF_OBJS) $(TEST_BPF_OBJS) $(BENCH_BPF_OBJS) $(BENCH_BINS) $(ADDON) $(TS_STAMP) $(SYSCALLS)
+
+# What the agent itself needs at run time (scripts/image/stage.sh copies it
+# into the image); the Dockerfile's build stage makes only this.
+runtime: $(BPF_OBJS) $(ADDON) $(TS_STAMP) $(SYSCALLS)
 
 # Syscall numbers of this architecture, for hooks that fall back to the raw
 # syscall tracepoints (which only know a syscall by its number).

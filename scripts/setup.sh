@@ -3,7 +3,11 @@
 #
 # It installs only what is missing and builds only what is stale, so on a
 # machine where everything is already in place it finishes in about a second.
-# Every step says what it does; silence means "already there".
+# Every step says what it does; silence means "already there". A long step
+# (npm ci, the policy BPF objects) says every few seconds that it still runs.
+#
+# TALLY_SETUP=build makes only what the agent runs with (`make runtime`) and
+# installs only the toolchain: the Dockerfile's build stage uses it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,8 +33,14 @@ fi
 # The toolchain (clang-16, bpftool, libelf, zlib) builds the BPF objects and the
 # vendored libbpf; bpftrace and prometheus's promtool are peers that tests and
 # benchmarks measure against; util-linux gives setpriv and unshare to tests.
-APT_PACKAGES=(clang-16 llvm-16 bpftool libelf-dev zlib1g-dev linux-libc-dev pkg-config make g++ python3
-  dpkg-dev bpftrace prometheus iproute2 nftables util-linux)
+MODE="${TALLY_SETUP:-all}"
+case "$MODE" in all | build) ;; *) say "error: TALLY_SETUP must be all or build, not \"$MODE\"" >&2; exit 2 ;; esac
+APT_PACKAGES=(clang-16 llvm-16 bpftool libelf-dev zlib1g-dev linux-libc-dev pkg-config make g++ python3 dpkg-dev)
+[ "$MODE" = all ] && APT_PACKAGES+=(bpftrace prometheus iproute2 nftables util-linux)
+
+# Runs a long command through scripts/progress.js: its output passes through,
+# and a line every 5 s of silence says it is still at work.
+progress() { node "$ROOT/scripts/progress.js" --prefix "[setup]" "$@"; }
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -48,7 +58,7 @@ fi
 # --- 2. tracefs ---------------------------------------------------------------
 # Classic tracepoint attachment (the last fallback) and bpftrace look events up
 # in tracefs. Mount it where the kernel expects it when nothing has.
-if [ ! -e /sys/kernel/tracing/events ] && [ ! -e /sys/kernel/debug/tracing/events ]; then
+if [ "$MODE" = all ] && [ ! -e /sys/kernel/tracing/events ] && [ ! -e /sys/kernel/debug/tracing/events ]; then
   if [ "$(id -u)" = 0 ] && mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; then
     say "mounted tracefs at /sys/kernel/tracing"
   else
@@ -105,10 +115,12 @@ fi
 # npm ci when node_modules is missing or older than the lock file.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  progress "installing npm dependencies" -- npm ci --no-audit --no-fund --loglevel=error --progress=false >/dev/null
 fi
 
 # --- 5. build -------------------------------------------------------------------
 # make decides what is stale: libbpf (PIC, static), vmlinux.h, BPF objects, the
 # addon and the TypeScript. It prints nothing when everything is current.
-make --no-print-directory -s -C "$ROOT" all
+target=all
+[ "$MODE" = build ] && target=runtime
+progress building -- make --no-print-directory -s -C "$ROOT" "$target"
