@@ -18,6 +18,7 @@ import { HELP, parseFlags } from '../src/cli/args';
 import { FILTER_LABELS, parseLabelFilter } from '../src/labels/label-filter';
 import { LOG_LEVELS } from '../src/util/log';
 import { parseDuration } from '../src/util/duration';
+import { DEFAULT_OTLP_INTERVAL } from '../src/exporters/otlp/config';
 import { loadChart, manifests, mergeValues, renderChart } from './helpers/helm-template';
 
 const CHART_DIR = path.join(PROJECT_ROOT, 'helm', 'tally');
@@ -195,6 +196,7 @@ describe('helm values schema', () => {
     bad({ config: { seriesLimit: '2000' } }, '/config/seriesLimit', 'type');
     bad({ config: { seriesLimit: 2000.5 } }, '/config/seriesLimit', 'type');
     bad({ config: { seriesLimit: 0 } }, '/config/seriesLimit', 'minimum');
+    bad({ prometheusRule: { runbookBaseUrl: 'docs/runbooks.md' } }, '/prometheusRule/runbookBaseUrl', 'pattern');
     bad({ securityContext: { privileged: 'yes' } }, '/securityContext/privileged', 'type');
     bad({ rbac: { create: 1 } }, '/rbac/create', 'type');
     bad({ tolerations: 'all' }, '/tolerations', 'type');
@@ -271,7 +273,10 @@ describe('helm chart with default values', () => {
     const ds = checkDaemonSet(r);
     const pod = ds.spec.template.spec;
     const c = pod.containers[0];
-    assert.equal(c.image, 'tally:0.1.0');
+    // The name `npm run image` builds and saves (scripts/image/build.sh).
+    assert.equal(c.image, 'localhost/tally:0.1.0');
+    const buildSh = fs.readFileSync(path.join(PROJECT_ROOT, 'scripts', 'image', 'build.sh'), 'utf8');
+    assert.match(buildSh, /^IMAGE="\$\{TALLY_IMAGE:-localhost\/tally:\$VERSION\}"$/m);
     assert.deepEqual(c.securityContext, {
       runAsUser: 0,
       runAsNonRoot: false,
@@ -388,6 +393,18 @@ describe('helm chart with default values', () => {
   it('says in NOTES.txt how to reach the agents', () => {
     assert.match(r.text.get('tally/templates/NOTES.txt')!, /rollout status daemonset\/obs-tally\n/);
   });
+
+  it('says in NOTES.txt how to load the archive npm run image saves, while the image is that one', () => {
+    const notes = r.text.get('tally/templates/NOTES.txt')!;
+    assert.match(notes, /^  ctr -n k8s\.io images import tally-0\.1\.0\.oci\.tar$/m);
+    assert.match(notes, /^  skopeo copy oci-archive:tally-0\.1\.0\.oci\.tar docker:\/\/REGISTRY\/tally:0\.1\.0$/m);
+    assert.match(notes, /podman load -i tally-0\.1\.0\.oci\.tar/);
+    // The archive's name is the one build.sh writes.
+    const buildSh = fs.readFileSync(path.join(PROJECT_ROOT, 'scripts', 'image', 'build.sh'), 'utf8');
+    assert.match(buildSh, /^ARCHIVE="\$OUT\/tally-\$VERSION\.oci\.tar"$/m);
+    const own = render({ image: { repository: 'registry.example/tally' } }).text.get('tally/templates/NOTES.txt')!;
+    assert.doesNotMatch(own, /oci\.tar/, 'no loading instructions for an image from a registry');
+  });
 });
 
 describe('helm chart toggles', () => {
@@ -432,7 +449,8 @@ describe('helm chart toggles', () => {
     const rule = one(r, 'PrometheusRule');
     assert.equal(rule.metadata.labels.role, 'alerts');
     const spec: Obj = rule.spec;
-    assert.deepEqual(rule.spec, yaml.load(chart.files.get('files/alerts.yaml')!), 'the spec is files/alerts.yaml');
+    // files/alerts.yaml, less the relative runbook_url (no runbookBaseUrl here).
+    assert.deepEqual(rule.spec, yaml.load(chart.files.get('files/alerts.yaml')!.replace(/^ *runbook_url: .*\n/gm, '')), 'the spec is files/alerts.yaml');
     assert.ok(spec.groups.length > 0);
     for (const g of spec.groups) {
       assert.equal(typeof g.name, 'string');
@@ -448,6 +466,25 @@ describe('helm chart toggles', () => {
     assert.equal(down.for, '5m');
     // The Prometheus Operator names the job after the Service.
     assert.match(svc.metadata.name, /^.*tally.*$/);
+  });
+
+  it('runbookBaseUrl makes each runbook_url absolute; without it there is none', () => {
+    const alerts = (vals: Obj): Obj[] => one(render({ prometheusRule: { enabled: true, ...vals } }), 'PrometheusRule').spec.groups.flatMap((g: Obj) => g.rules);
+    const source = (yaml.load(chart.files.get('files/alerts.yaml')!) as Obj).groups.flatMap((g: Obj) => g.rules);
+    const base = 'https://git.example/tally/blob/v0.1.0';
+    for (const b of [base, `${base}/`]) {
+      const rules = alerts({ runbookBaseUrl: b });
+      assert.deepEqual(
+        rules.map((x) => [x.alert, x.annotations.runbook_url]),
+        source.map((x: Obj) => [x.alert, `${base}/docs/runbooks.md#${x.alert.toLowerCase()}`]),
+      );
+      // Nothing else of the rules changed.
+      assert.deepEqual(rules.map((x) => ({ ...x, annotations: { ...x.annotations, runbook_url: undefined } })), source.map((x: Obj) => ({ ...x, annotations: { ...x.annotations, runbook_url: undefined } })));
+    }
+    const none = alerts({});
+    assert.deepEqual(none.filter((x) => 'runbook_url' in x.annotations).map((x) => x.alert), [], 'no relative runbook_url by default');
+    assert.deepEqual(none.map((x) => x.annotations.summary), source.map((x: Obj) => x.annotations.summary));
+    assert.equal(none.length, source.length);
   });
 
   it('the alert rules pass promtool check rules', () => {
@@ -496,6 +533,12 @@ describe('helm chart toggles', () => {
     assert.ok(agentArgs(r).includes(`--policy-dir=${mount.mountPath}`), 'the agent is told where they are');
     const ann = one(r, 'DaemonSet').spec.template.metadata.annotations;
     assert.equal(ann['checksum/policies'], sha256(r.text.get('tally/templates/policies-configmap.yaml')!));
+  });
+
+  it('otlp.interval defaults to the agent\'s own --otlp-interval default', () => {
+    const args = agentArgs(render({ otlp: { endpoint: 'http://collector:4318' } }));
+    assert.ok(args.includes(`--otlp-interval=${DEFAULT_OTLP_INTERVAL}`), args.join(' '));
+    assert.equal(DEFAULT_OTLP_INTERVAL, '15s');
   });
 
   it('otlp.endpoint passes the otlp flags, and only then', () => {

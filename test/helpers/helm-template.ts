@@ -210,6 +210,21 @@ const FUNCS: Record<string, Fn> = {
     return suffix && s.endsWith(suffix) ? s.slice(0, -suffix.length) : s;
   },
   replace: (a) => (arity('replace', a, 3), wantString('replace', a[2]).split(wantString('replace', a[0])).join(wantString('replace', a[1]))),
+  // sprig's regexReplaceAll REGEX STRING REPLACEMENT, for the RE2 patterns
+  // that mean the same in JavaScript; a leading (?m) becomes the m flag.
+  regexReplaceAll: (a) => {
+    arity('regexReplaceAll', a, 3);
+    let re = wantString('regexReplaceAll', a[0]);
+    let flags = 'g';
+    if (re.startsWith('(?m)')) {
+      re = re.slice(4);
+      flags += 'm';
+    }
+    if (/\(\?[a-z]|\\[pPz]|\$\{/.test(re)) throw new TemplateError(`regexReplaceAll: RE2 syntax not supported here: ${re}`);
+    const repl = wantString('regexReplaceAll', a[2]);
+    if (repl.includes('$')) throw new TemplateError('regexReplaceAll: $ in the replacement is not supported here');
+    return wantString('regexReplaceAll', a[1]).replace(new RegExp(re, flags), repl);
+  },
   upper: (a) => (arity('upper', a, 1), wantString('upper', a[0]).toUpperCase()),
   lower: (a) => (arity('lower', a, 1), wantString('lower', a[0]).toLowerCase()),
   contains: (a) => (arity('contains', a, 2), wantString('contains', a[1]).includes(wantString('contains', a[0]))),
