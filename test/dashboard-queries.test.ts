@@ -125,6 +125,12 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
   let shop: KubeShop | undefined;
   let agent: AgentProcess;
   let prom: PrometheusServer;
+  /**
+   * A second Prometheus, with native histograms on: it negotiates protobuf
+   * and (2.42 has no scrape_classic_histograms) stores tally's histograms as
+   * native ones only, with no _bucket, _sum or _count series.
+   */
+  let nativeProm: PrometheusServer;
   let netns: NetnsPair;
   let dir: string;
   let webCg: TestCgroup;
@@ -177,7 +183,10 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
     for (const cg of [webCg, hostCg]) cg.spawn('/bin/sh', ['-c', PROCESS_LOOP, path.join(dir, `written-${cg.name}`)], { stdio: 'ignore' });
 
     // Scrapes every second (SCRAPE_S), as job "tally" (JOB).
-    prom = await PrometheusServer.start([instance], { ruleFiles: [ALERT_RULES] });
+    [prom, nativeProm] = await Promise.all([
+      PrometheusServer.start([instance], { ruleFiles: [ALERT_RULES] }),
+      PrometheusServer.start([instance], { features: ['native-histograms'] }),
+    ]);
     dataDeadline = Date.now() + DATA_TIMEOUT_MS;
   });
 
@@ -186,6 +195,7 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
     shop?.destroyCgroups();
     netns?.destroy();
     await prom?.stop();
+    await nativeProm?.stop();
     await agent?.stop();
     await shop?.api.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -201,9 +211,17 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
    * Runs a dashboard query, its variables substituted, until it returns a
    * finite sample (and `check` holds of its series) or the deadline passes.
    */
-  async function runUntilData(d: Dashboard, q: Query, selections: Record<string, Selection>, check?: (s: PromSeries[]) => string | undefined): Promise<PromSeries[]> {
+  async function runUntilData(
+    d: Dashboard,
+    q: Query,
+    selections: Record<string, Selection>,
+    check?: (s: PromSeries[]) => string | undefined,
+    server: PrometheusServer = prom,
+  ): Promise<PromSeries[]> {
+    const prom = server;
     const expr = interpolate(q.expr, variablesOf(d), selections, { intervalS: SCRAPE_S, scrapeIntervalS: SCRAPE_S, rangeS: RANGE_S });
-    const where = `${d.file}, panel "${q.panel}", query ${q.refId}, variables ${JSON.stringify(selections)}:\n  ${expr}`;
+    const kind = server === nativeProm ? 'native histograms' : 'classic histograms';
+    const where = `${d.file}, panel "${q.panel}", query ${q.refId}, ${kind}, variables ${JSON.stringify(selections)}:\n  ${expr}`;
     for (;;) {
       const now = Date.now() / 1000;
       const a = await prom.evaluate(expr, q.instant ? { time: now } : { start: now - RANGE_S, end: now, step: SCRAPE_S });
@@ -231,12 +249,31 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
   }
 
   it('Prometheus scrapes the agent', async () => {
+    for (const p of [prom, nativeProm]) {
+      for (;;) {
+        const a = await p.evaluate(`up{job="${JOB}"}`, { time: Date.now() / 1000 });
+        if (a.series.length === 1 && a.series[0].values[0][1] === '1') break;
+        assert.ok(Date.now() < dataDeadline, `Prometheus never scraped ${instance}: ${JSON.stringify(a)}\n${p.log}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  });
+
+  it('the native-histogram Prometheus has the send sizes as native histograms only, the classic one as buckets only', async () => {
+    const now = (): number => Date.now() / 1000;
+    const web = '{namespace="shop", workload="web"}';
     for (;;) {
-      const a = await prom.evaluate(`up{job="${JOB}"}`, { time: Date.now() / 1000 });
-      if (a.series.length === 1 && a.series[0].values[0][1] === '1') break;
-      assert.ok(Date.now() < dataDeadline, `Prometheus never scraped ${instance}: ${JSON.stringify(a)}\n${prom.log}`);
+      const a = await nativeProm.evaluate(`tally_tcp_send_size_bytes${web}`, { time: now() });
+      if (a.series.some((s) => s.histograms?.length)) break;
+      assert.ok(Date.now() < dataDeadline, `no native histogram of tally_tcp_send_size_bytes: ${JSON.stringify(a)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
+    for (const suffix of ['_bucket', '_sum', '_count']) {
+      const a = await nativeProm.evaluate(`count(count_over_time(tally_tcp_send_size_bytes${suffix}[1h]))`, { time: now() });
+      assert.deepEqual(a.series, [], `the native-histogram Prometheus has no tally_tcp_send_size_bytes${suffix}`);
+    }
+    const classic = await prom.evaluate(`tally_tcp_send_size_bytes${web}`, { time: now() });
+    assert.deepEqual(classic.series, [], 'the classic Prometheus has no native histogram');
   });
 
   for (const d of dashboards) {
@@ -277,11 +314,11 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
       });
 
       for (const p of panelsOf(d).filter((x) => x.json.type !== 'row')) {
-        it(`panel "${p.json.title}": every query returns data, for All and for one ${workloadDashboard ? 'workload' : 'agent'}`, async () => {
+        it(`panel "${p.json.title}": every query returns data, for All and for one ${workloadDashboard ? 'workload' : 'agent'}, with classic and with native histograms`, async () => {
           const queries = queriesOf(d).filter((q) => q.panel === p.json.title);
           assert.ok(queries.length > 0, `panel "${p.json.title}" has no query`);
-          for (const q of queries) {
-            await runUntilData(d, q, all);
+          for (const [q, server] of queries.flatMap((x) => [[x, prom], [x, nativeProm]] as const)) {
+            await runUntilData(d, q, all, undefined, server);
             const sel = picked();
             await runUntilData(d, q, sel, (series) => {
               // Only the picked workload's (or agent's) series: any label the filter names must have the picked value.
@@ -293,7 +330,7 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
                 if (workloadDashboard && s.metric.pod !== undefined && !s.metric.pod.startsWith('web-')) return `a series of pod ${s.metric.pod}, not of workload web`;
               }
               return undefined;
-            });
+            }, server);
           }
         });
       }

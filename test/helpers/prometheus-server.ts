@@ -33,23 +33,41 @@ export interface PromAnswer {
 }
 
 /** One series of a query's answer, with its samples. */
+/** A native histogram sample as the HTTP API gives it: count, sum, and [boundary rule, lower, upper, count] buckets. */
+export interface PromHistogram {
+  count: string;
+  sum: string;
+  buckets?: Array<[number, string, string, string]>;
+}
+
 export interface PromSeries {
   metric: Record<string, string>;
+  /** Float samples. */
   values: Array<[number, string]>;
+  /** Native histogram samples (Prometheus answers them apart from floats). */
+  histograms?: Array<[number, PromHistogram]>;
 }
 
 function seriesOf(a: PromAnswer): PromSeries[] {
   if (a.status !== 'success' || !a.data) return [];
   const { resultType, result } = a.data as { resultType: string; result: any };
-  if (resultType === 'matrix') return result as PromSeries[];
-  if (resultType === 'vector') return (result as Array<{ metric: Record<string, string>; value: [number, string] }>).map((x) => ({ metric: x.metric, values: [x.value] }));
+  if (resultType === 'matrix') {
+    return (result as Array<PromSeries & { values?: PromSeries['values'] }>).map((x) => ({ metric: x.metric, values: x.values ?? [], ...(x.histograms ? { histograms: x.histograms } : {}) }));
+  }
+  if (resultType === 'vector') {
+    return (result as Array<{ metric: Record<string, string>; value?: [number, string]; histogram?: [number, PromHistogram] }>).map((x) => ({
+      metric: x.metric,
+      values: x.value ? [x.value] : [],
+      ...(x.histogram ? { histograms: [x.histogram] } : {}),
+    }));
+  }
   if (resultType === 'scalar') return [{ metric: {}, values: [result as [number, string]] }];
   return [];
 }
 
-/** Whether a series has a sample that is a finite number (not NaN, not ±Inf). */
+/** Whether a series has a sample that is a finite number (not NaN, not ±Inf), or a native histogram with a finite count. */
 export function hasFiniteValue(s: PromSeries): boolean {
-  return s.values.some(([, v]) => Number.isFinite(Number(v)));
+  return s.values.some(([, v]) => Number.isFinite(Number(v))) || (s.histograms ?? []).some(([, h]) => Number.isFinite(Number(h.count)));
 }
 
 export class PrometheusServer {
