@@ -9,8 +9,9 @@
 # read-only root file system suits it.
 #
 # `npm run image` builds the `runtime` stage of this same file without any
-# registry: RUNTIME_BASE becomes a debootstrap'ed Debian 12, and STAGE an image
-# holding the /stage that stage.sh made on the host (scripts/image/build.sh).
+# registry (scripts/image/build.sh): its FROM becomes a debootstrap'ed Debian
+# 12, and its COPY --from=build an image holding the /stage that stage.sh
+# made on the host; every other line is taken from here as it is.
 #
 # The BPF objects are CO-RE: the build reads the build machine's
 # /sys/kernel/btf/vmlinux only for type definitions, and the objects load on
@@ -18,7 +19,6 @@
 
 ARG NODE_IMAGE=docker.io/library/node:20-bookworm
 ARG RUNTIME_BASE=docker.io/library/debian:bookworm-slim
-ARG STAGE=build
 
 FROM ${NODE_IMAGE} AS build
 # The toolchain of scripts/setup.sh's build mode, in a layer of its own so a
@@ -32,9 +32,6 @@ COPY . .
 RUN TALLY_SETUP=build bash scripts/setup.sh \
  && bash scripts/image/stage.sh /stage
 
-# The runtime files, from the stage above or (npm run image) a prebuilt image.
-FROM ${STAGE} AS stage
-
 FROM ${RUNTIME_BASE} AS runtime
 # bookworm-slim lacks libelf1, which the addon links; the offline base has it
 # already and no network to fetch it.
@@ -42,5 +39,5 @@ RUN dpkg-query -W -f='${Status}' libelf1 2>/dev/null | grep -q 'install ok insta
  || { apt-get update -q \
       && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libelf1 \
       && rm -rf /var/lib/apt/lists/*; }
-COPY --from=stage /stage/ /
+COPY --from=build /stage/ /
 ENTRYPOINT ["/opt/tally/bin/tally"]

@@ -31,7 +31,11 @@ NATIVE_SRC := $(wildcard native/*.cc native/*.h) native/binding.gyp
 TS_SRCS    := $(shell find src test bench -name '*.ts' 2>/dev/null) tsconfig.json
 TS_STAMP   := dist/.stamp
 
-NODEDIR    := $(shell [ -f /usr/include/node/node.h ] && echo --nodedir=/usr)
+# The headers of the node that runs the build, where its installation has
+# them (/usr for a distribution package, /usr/local for nodejs.org's tarball
+# and the official images): node-gyp would otherwise download them.
+NODE_PREFIX := $(patsubst %/bin/node,%,$(realpath $(shell command -v node)))
+NODEDIR    := $(shell [ -f $(NODE_PREFIX)/include/node/node.h ] && echo --nodedir=$(NODE_PREFIX))
 
 SYSCALLS   := build/syscalls.json
 UNISTD_H   := $(firstword $(wildcard /usr/include/$(shell uname -m)-linux-gnu/asm/unistd_64.h /usr/include/asm/unistd_64.h /usr/include/asm-generic/unistd.h))

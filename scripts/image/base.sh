@@ -34,12 +34,16 @@ debian_mirror() {
   img_die "found no http(s) Debian archive in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list to debootstrap from"
 }
 
+mkdir -p "$CACHE_DIR"
+# One debootstrap at a time: a second caller waits, then finds the image.
+exec 9>"$CACHE_DIR/base.lock"
+flock 9
+
 if podman image exists "$BASE_IMAGE"; then
   echo "$BASE_IMAGE"
   exit 0
 fi
 
-mkdir -p "$CACHE_DIR"
 TARBALL="$CACHE_DIR/base-${BASE_SUITE}-r${BASE_RECIPE}.tar"
 if [ ! -s "$TARBALL" ]; then
   [ "$(id -u)" = 0 ] || img_die "debootstrap needs root"

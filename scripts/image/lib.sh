@@ -39,14 +39,20 @@ with_progress() {
 IMAGE_APT_PACKAGES=(podman buildah runc debootstrap)
 ensure_image_tools() {
   local missing=() p
+  # Two test files may ask at once; apt would refuse the second.
+  mkdir -p "$CACHE_DIR"
+  exec 8>"$CACHE_DIR/tools.lock"
+  flock 8
   for p in "${IMAGE_APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
   done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  [ "$(id -u)" = 0 ] || img_die "installing ${missing[*]} needs root"
-  img_say "installing Debian packages: ${missing[*]}"
-  apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || img_die "installing ${missing[*]} needs root"
+    img_say "installing Debian packages: ${missing[*]}"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  exec 8>&-
 }
 
 # crun, podman's default on Debian, refuses a hybrid cgroup v1/v2 host; runc
