@@ -45,6 +45,12 @@ describe('the Dockerfile and npm run image', () => {
     assert.deepEqual([...s.keys()], ['build', 'runtime']);
     // build: setup's build mode, then stage.sh into /stage.
     assert.ok(s.get('build')!.some((l) => /^RUN .*TALLY_SETUP=build bash scripts\/setup\.sh .*&& bash scripts\/image\/stage\.sh \/stage$/.test(l)), s.get('build')!.join('\n'));
+    // Its toolchain layer installs what setup.sh's build mode would.
+    const setup = fs.readFileSync(path.join(PROJECT_ROOT, 'scripts', 'setup.sh'), 'utf8');
+    const buildPackages = /^APT_PACKAGES=\(([^)]*)\)$/m.exec(setup)![1].split(/\s+/).filter(Boolean);
+    const installLine = s.get('build')!.find((l) => l.startsWith('RUN apt-get update'))!;
+    const installed = /--no-install-recommends (.*?) &&/.exec(installLine)![1].split(/\s+/).filter(Boolean);
+    assert.deepEqual(installed, buildPackages);
     // runtime: the base, libelf1, the staged tree, the entrypoint; nothing else.
     const runtime = s.get('runtime')!;
     assert.equal(runtime[0], 'FROM ${RUNTIME_BASE} AS runtime');
