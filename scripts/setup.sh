@@ -38,9 +38,9 @@ case "$MODE" in all | build) ;; *) say "error: TALLY_SETUP must be all or build,
 APT_PACKAGES=(clang-16 llvm-16 bpftool libelf-dev zlib1g-dev linux-libc-dev pkg-config make g++ python3 dpkg-dev)
 [ "$MODE" = all ] && APT_PACKAGES+=(bpftrace prometheus iproute2 nftables util-linux)
 
-# Runs a long command through scripts/progress.js: its output passes through,
-# and a line every 5 s of silence says it is still at work.
-progress() { node "$ROOT/scripts/progress.js" --prefix "[setup]" "$@"; }
+# progress LABEL CMD...: a line every 5 s while a long step runs.
+# shellcheck source=progress.sh
+. "$ROOT/scripts/progress.sh"
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -115,7 +115,7 @@ fi
 # npm ci when node_modules is missing or older than the lock file.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies (npm ci)"
-  progress "installing npm dependencies" -- npm ci --no-audit --no-fund --loglevel=error --progress=false >/dev/null
+  progress "installing npm dependencies" npm ci --no-audit --no-fund --loglevel=error --progress=false >/dev/null
 fi
 
 # --- 5. build -------------------------------------------------------------------
@@ -123,4 +123,4 @@ fi
 # addon and the TypeScript. It prints nothing when everything is current.
 target=all
 [ "$MODE" = build ] && target=runtime
-progress building -- make --no-print-directory -s -C "$ROOT" "$target"
+progress building make --no-print-directory -s -C "$ROOT" "$target"

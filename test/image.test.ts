@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { awaitUnloaded, waitExit } from './helpers/agent-process';
+import { waitFor } from './helpers/cleanup';
 import { TestCgroup } from './helpers/cgroup';
 import { buildImage, podmanCannotRun, TallyContainer } from './helpers/image';
 import { freePort } from './helpers/ports';
@@ -58,7 +59,9 @@ describe('the container image', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     assert.match(await ready.text(), /^ready/);
-    // The v2 hierarchy came through the chart's /sys/fs/cgroup mount.
+    // The v2 hierarchy came through the chart's /sys/fs/cgroup mount. (The
+    // log reaches us through podman a moment after /readyz may answer.)
+    await waitFor(() => /msg="agent started"/.test(c.log), 'the agent\'s "agent started" line', 10_000).catch(() => undefined);
     assert.match(c.log, /msg="agent started" cgroup2=\/sys\/fs\/cgroup/);
 
     // Ground truth: the peers count what they sent and read themselves.
