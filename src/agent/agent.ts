@@ -175,8 +175,16 @@ export class Agent {
   private notReadyReason(): string | undefined {
     if (!this.core || !this.started) return 'BPF programs and policies are not loaded yet';
     // The removal hook is not required: without it, staleness rescans.
-    const failed = this.core.loaded.hooks.filter((h) => !h.program);
-    return failed.length ? failed.map(describeHook).join('; ') : undefined;
+    const failed = this.core.loaded.hooks.filter((h) => !h.program).map(describeHook);
+    // A built-in in error fails readiness: its metrics are what the chart's
+    // dashboards and alerts stand on. A user's policy in error is reported
+    // (tally_policy_state, the log) but does not take the node's agent out
+    // of service: one bad file in --policy-dir must not stop every node's
+    // counting (docs/policies.md, "Readiness").
+    for (const s of this.policies?.statuses() ?? []) {
+      if (s.state === 'error' && path.dirname(s.file) === BUILTIN_POLICY_DIR) failed.push(`built-in policy ${s.policy} failed: ${s.reasons.join('; ')}`);
+    }
+    return failed.length ? failed.join('; ') : undefined;
   }
 
   /** The port the metrics server listens on. */

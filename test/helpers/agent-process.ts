@@ -50,8 +50,12 @@ export class AgentProcess {
     child.once('exit', () => running.delete(child));
   }
 
-  /** Starts the agent on 127.0.0.1:0 with extra flags and waits for /readyz. */
-  static async start(flags: string[] = [], opts: { timeoutMs?: number; shellPrefix?: string; env?: NodeJS.ProcessEnv } = {}): Promise<AgentProcess> {
+  /**
+   * Starts the agent on 127.0.0.1:0 with extra flags and waits for /readyz,
+   * or with `until: 'started'` for its "agent started" line (a test of an
+   * agent that is not meant to be ready).
+   */
+  static async start(flags: string[] = [], opts: { timeoutMs?: number; shellPrefix?: string; env?: NodeJS.ProcessEnv; until?: 'ready' | 'started' } = {}): Promise<AgentProcess> {
     const timeoutMs = opts.timeoutMs ?? 20000;
     const argv = [...AGENT_NODE_FLAGS, MAIN, '--metrics-server', '127.0.0.1:0', ...flags];
     // shellPrefix runs first in a shell that then execs the agent, e.g. to
@@ -73,7 +77,8 @@ export class AgentProcess {
       else await new Promise((r) => setTimeout(r, 25));
     }
     for (;;) {
-      const res = await fetch(agent.url('/readyz')).catch(() => undefined);
+      if (opts.until === 'started' && agent.stderr.includes('msg="agent started"')) break;
+      const res = opts.until === 'started' ? undefined : await fetch(agent.url('/readyz')).catch(() => undefined);
       if (res?.status === 200) break;
       if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}: ${agent.stderr}`);
       if (Date.now() > deadline) throw new Error(`agent not ready: ${res ? await res.text() : 'no answer'}\n${agent.stderr}`);
