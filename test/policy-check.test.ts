@@ -96,9 +96,9 @@ describe('tally policy check', () => {
   });
 
   it('usage errors exit 2', async () => {
-    assert.deepEqual(await check([]), { code: 2, lines: ['tally policy check: no policy file given; usage: tally policy check [--load] FILE|DIR...'] });
+    assert.deepEqual(await check([]), { code: 2, lines: ['tally policy check: no policy file given; usage: tally policy check [--load [--verbose]] [--json] FILE|DIR...'] });
     assert.deepEqual(await check(['--frobnicate', 'x.yaml']), {
-      code: 2, lines: ["tally policy check: Unknown option '--frobnicate'", 'usage: tally policy check [--load] FILE|DIR...'],
+      code: 2, lines: ["tally policy check: Unknown option '--frobnicate'", 'usage: tally policy check [--load [--verbose]] [--json] FILE|DIR...'],
     });
   });
 
@@ -116,7 +116,7 @@ describe('tally policy check', () => {
     ].join('\n'));
     assert.equal(r.status, 1);
     const usage = spawnSync(process.execPath, [main, 'policy', 'lint'], { encoding: 'utf8', timeout: 20000 });
-    assert.equal(usage.stderr, 'tally: unknown command "policy lint"; usage: tally policy check [--load] FILE|DIR...\n');
+    assert.equal(usage.stderr, 'tally: unknown command "policy lint"; usage: tally policy check [--load [--verbose]] [--json] FILE|DIR...\n');
     assert.equal(usage.status, 2);
   });
 });

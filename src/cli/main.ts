@@ -23,7 +23,7 @@ function fail(message: string, code: number): never {
 /** For --load: privileges are checked and the kernel probed once, at the first policy loaded. */
 function policyTrialLoader(): PolicyLoader {
   let opts: TrialOptions | undefined;
-  return async (policy) => {
+  return async (policy, { verbose }) => {
     if (!opts) {
       try {
         checkPrivileges();
@@ -36,7 +36,7 @@ function policyTrialLoader(): PolicyLoader {
       checkHookConfigLayout();
       opts = { features: probeKernel(), syscalls: loadSyscalls() };
     }
-    return trialLoad(policy, opts);
+    return trialLoad(policy, { ...opts, verbose });
   };
 }
 
