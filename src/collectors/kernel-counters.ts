@@ -17,7 +17,7 @@ import { LoadedObject } from '../bpf/loader';
 import { CounterEntry, readCounterMap, readStatsArray, seedOverflowKey } from '../bpf/counter-map';
 import { PromotedCounters } from '../bpf/promoted-counters';
 import { ANNOUNCED_SLOTS, BUCKETS, BUCKET_SUM, BUCKET_ZERO, CounterKey, decodeBinaryEvent, encodeCounterKey, KEY_LABEL_SET, KEY_OVERFLOW, KernelStat, pendingSelectors } from '../bpf/layout';
-import { applyFilter, FilterLabel } from '../labels/label-filter';
+import { LabelFilter } from '../labels/label-filter';
 import { Labeler } from '../labels/labeler';
 import { BinaryPaths } from '../labels/binary-paths';
 import { ScrapeMemo } from '../util/memo';
@@ -71,7 +71,7 @@ export interface CounterMetric {
 export interface KernelCountersOptions {
   /** The object that created the shared maps. */
   core: LoadedObject;
-  filter: readonly FilterLabel[];
+  filter: LabelFilter;
   seriesTtlMs: number;
   removals: CgroupRemovals;
   seriesLimit: number;
@@ -153,7 +153,6 @@ export class KernelCounters {
   private backlogTimer?: NodeJS.Timeout;
   /** Reads in flight: /metrics and an OTLP export may read at once. */
   private reading = 0;
-  private readonly cgroupFilter: FilterLabel[];
   /** Ids asked to be announced again, so a scrape waits for each only once. */
   private readonly reannounced = new Set<bigint>();
   private readonly forgetUnseenMs: number;
@@ -162,9 +161,7 @@ export class KernelCounters {
   constructor(private readonly opts: KernelCountersOptions) {
     const obj = opts.core.object;
     this.fds = Object.fromEntries(SHARED_MAPS.map((m) => [m, obj.mapFd(m)])) as KernelCounters['fds'];
-    const keyByBinary = opts.filter.includes('binary');
-    // namespace, workload, pod and container all derive from the cgroup.
-    this.cgroupFilter = opts.filter.filter((l) => l !== 'binary');
+    const keyByBinary = opts.filter.keyByBinary;
     if (keyByBinary) {
       this.ring = new (native().RingBuffer)(this.fds.tally_binary_events, (records) => {
         for (const r of records) opts.binaries.learn(decodeBinaryEvent(r));
@@ -184,9 +181,9 @@ export class KernelCounters {
       ttlMs: opts.seriesTtlMs,
       resolve: (id, pendingSince, giveUp) => {
         const r = opts.labeler.resolve(id, pendingSince, giveUp);
-        return { labels: applyFilter(this.cgroupFilter, r.values) as Record<string, string>, namespace: r.values.namespace, final: r.final };
+        return { labels: opts.filter.cgroupValues(r.values), namespace: r.values.namespace, final: r.final };
       },
-      liveSetKeys: () => opts.labeler.livePodLabels().map((v) => labelKey(applyFilter(this.cgroupFilter, v) as Record<string, string>)),
+      liveSetKeys: () => opts.labeler.livePodLabels().map((v) => labelKey(opts.filter.cgroupValues(v))),
       binaryLabels: (id): Record<string, string> => {
         const path = keyByBinary ? opts.binaries.path(id) : undefined;
         return path ? { binary: path } : {};
