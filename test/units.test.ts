@@ -11,6 +11,7 @@ import { parseFlags, UsageError } from '../src/cli/args';
 import { BinaryPaths } from '../src/labels/binary-paths';
 import { parseDuration, DurationError } from '../src/util/duration';
 import { CgroupPaths } from '../src/labels/cgroup-paths';
+import { checkHookConfigLayout, hookConstants } from '../src/engine/hook-config';
 
 describe('label filter', () => {
   const ok: Array<[string, string[]]> = [
@@ -87,6 +88,13 @@ describe('cgroup2 mount discovery', () => {
 
 describe('kernel layouts', () => {
   it('match what the addon compiled from bpf/tally_types.h', () => checkLayout());
+  it('hook configuration: offsets, caps and enum values match what the addon compiled from bpf/policy.h', () => checkHookConfigLayout());
+  it('hook configuration: every constant has its C name (a renumbered or renamed value fails at startup)', () => {
+    const names = hookConstants().map(([k]) => k);
+    for (const n of ['TALLY_POL_ARGS', 'TALLY_SRC_CONST', 'TALLY_SRC_GROUP_DEAD', 'TALLY_F_FS_MAGIC', 'TALLY_OP_NOT_MASK', 'TALLY_LABEL_CONST', 'TALLY_VAL_LATENCY', 'TALLY_WANT_FS_MAGIC']) {
+      assert.ok(names.includes(n), n);
+    }
+  });
 
   it('a counter key round-trips', () => {
     const k = { cgroupId: 0x1234567890n, binaryId: (1n << 63n) | 5n, metric: 1, flags: 2, label0: 443n, label1: 0xffffffffffffffffn, bucket: 17 };
