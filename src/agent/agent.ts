@@ -128,7 +128,7 @@ export class Agent {
       policies: () => this.policies?.statuses() ?? [],
       removals: this.removals,
       pods: this.pods,
-      caches: [cgroups.stats, binaries.stats],
+      caches: [cgroups.stats, binaries.stats, ...this.counters.core.caches],
       binaryTruncated: () => binaries.truncated,
       bpfStats: this.bpfStatsFd !== undefined,
       scrapes: () => this.server?.scrapes ?? {},
