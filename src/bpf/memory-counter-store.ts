@@ -40,25 +40,30 @@ export class MemoryCounterStore implements CounterStore {
 
   constructor(private readonly opts: MemoryCounterStoreOptions) {}
 
-  /** What a BPF program does with an event (tally_add): its promoted counter, else its hash entry, else the overflow entry. */
-  add(key: CounterKey, value: number): void {
+  /**
+   * What a BPF program does with an event (tally_add): its promoted counter,
+   * else its hash entry, else (the map full) its metric's overflow entry.
+   * Says where the value went.
+   */
+  add(key: CounterKey, value: number): 'counted' | 'overflow' | 'lost' {
     const id = counterKeyId(key);
     const target = this.promoted.get(id) ?? this.hash.get(id);
     if (target) {
       target.value += value;
-      return;
+      return 'counted';
     }
     if (this.hash.size < this.opts.capacity) {
       this.hash.set(id, { key: { ...key }, value });
-      return;
+      return 'counted';
     }
     const o = this.overflow.get(overflowId(key.metric, key.bucket ?? 0));
-    if (o) {
-      o.value += value;
-      this.kernelStats[KernelStat.mapFull]++;
-    } else {
+    if (!o) {
       this.kernelStats[KernelStat.lost]++;
+      return 'lost';
     }
+    o.value += value;
+    this.kernelStats[KernelStat.mapFull]++;
+    return 'overflow';
   }
 
   /** The mapping a BPF program finds for a cgroup (tally_mapping_of). */
