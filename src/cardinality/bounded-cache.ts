@@ -9,7 +9,7 @@
  * - `oldest`: evict the entry set longest ago. For memories that matter in
  *   the order they were made (the labels of removed cgroups, oldest first).
  */
-import { CacheStats } from '../health/cache-stats';
+import { CacheStats } from '../util/cache-stats';
 
 export type Eviction = 'all' | 'oldest';
 

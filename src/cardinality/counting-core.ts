@@ -9,7 +9,7 @@
  */
 import { CounterEntry, CounterStore, OverflowEntriesFull } from '../bpf/counter-store';
 import { BUCKETS, BUCKET_SUM, BUCKET_ZERO } from '../bpf/layout';
-import { CacheStats } from '../health/cache-stats';
+import { CacheStats } from '../util/cache-stats';
 import { CgroupMappings } from './cgroup-mappings';
 import { FoldIn } from './fold-in';
 import { HeldCounts } from './held-counts';

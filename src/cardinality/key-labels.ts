@@ -10,7 +10,7 @@
  * memory of their own, because sockets can outlive their cgroup and count.
  */
 import { CounterKey, KEY_LABEL_SET } from '../bpf/layout';
-import { CacheStats } from '../health/cache-stats';
+import { CacheStats } from '../util/cache-stats';
 import { BoundedCache } from './bounded-cache';
 import { LabelSets } from './label-sets';
 import { PendingCgroups } from './pending-labels';

@@ -13,7 +13,6 @@
  *   the metric's series, or it never matched and is dropped.
  */
 import { CounterKey, KEY_RAW_CGROUP, pendingSelectors } from '../bpf/layout';
-import { KeyLabels } from './key-labels';
 
 /** cgroups seen without final labels, and since when. */
 export class PendingCgroups {
@@ -68,11 +67,17 @@ export interface Settled {
   counts: boolean;
 }
 
+/** Where settle() finds a cgroup's namespace: KeyLabels. */
+export interface CgroupNamespaces {
+  /** Undefined while the cgroup's labels are not final. */
+  cgroupLabels(cgroupId: bigint, giveUp: boolean): { namespace?: string } | undefined;
+}
+
 /**
  * A key counted pending its owner's namespace, settled: undefined while the
  * namespace is not known, or for a pending id no hook owns any more.
  */
-export function settle(key: CounterKey, ids: PendingIds, labels: KeyLabels, giveUp = false): Settled | undefined {
+export function settle(key: CounterKey, ids: PendingIds, labels: CgroupNamespaces, giveUp = false): Settled | undefined {
   const p = ids.pendingOf(key.metric);
   const set = p && labels.cgroupLabels(key.cgroupId, giveUp);
   if (!p || !set) return undefined;

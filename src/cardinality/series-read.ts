@@ -7,7 +7,7 @@
  */
 import { CounterEntry } from '../bpf/counter-store';
 import { BUCKETS, BUCKET_SUM, KEY_LABEL_SET, KEY_OVERFLOW, pendingSelectors } from '../bpf/layout';
-import { SeriesValues } from '../collectors/series-exposition';
+import { SeriesValues } from './series-values';
 import { HeldCounts } from './held-counts';
 import { KeyLabels } from './key-labels';
 import { Family, MetricFamilies } from './metric-families';

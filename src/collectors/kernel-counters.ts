@@ -23,7 +23,7 @@ import { PendingMetric } from '../cardinality/pending-labels';
 import { SeriesLimiter } from '../cardinality/series-limiter';
 import { LabelFilter } from '../labels/label-filter';
 import { Labeler } from '../labels/labeler';
-import { filteredResolver } from '../labels/filtered-resolver';
+import { filteredResolver } from './filtered-resolver';
 import { BinaryPaths } from '../labels/binary-paths';
 import { CgroupRemovals } from '../labels/cgroup-removals';
 import { ScrapeMemo } from '../util/memo';

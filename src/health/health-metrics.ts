@@ -5,7 +5,7 @@
 import { Registry } from 'prom-client';
 import * as catalog from '../metrics/catalog';
 import { defineMetric, Sample } from '../metrics/define';
-import { CacheStats } from './cache-stats';
+import { CacheStats } from '../util/cache-stats';
 import { KernelCounters } from '../collectors/kernel-counters';
 import { COUNTER_MAP, LABEL_SET_MAP } from '../collectors/shared-maps';
 import { native, NativeProgramInfo } from '../native/addon';

@@ -4,8 +4,8 @@
  */
 import { labelKey } from '../cardinality/series-limiter';
 import { CgroupResolver } from '../cardinality/sources';
-import { LabelFilter } from './label-filter';
-import { Labeler } from './labeler';
+import { LabelFilter } from '../labels/label-filter';
+import { Labeler } from '../labels/labeler';
 
 export function filteredResolver(labeler: Labeler, filter: LabelFilter): CgroupResolver {
   return {
