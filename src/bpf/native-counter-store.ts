@@ -43,12 +43,20 @@ export class NativeCounterStore implements CounterStore {
     const entries = readCounterMap(this.fds.tally_counters).entries;
     const promoted = this.promoted.entries(this.passTotals());
     if (promoted.length === 0) return entries;
-    const byId = new Map(entries.map((e) => [counterKeyId(e.key), e]));
-    for (const p of promoted) {
-      const e = byId.get(counterKeyId(p.key));
-      if (e) e.value += p.value;
-      else entries.push(p);
+    // At most a few thousand keys are promoted among 100k entries: an id is
+    // built only for an entry whose owner and binary some promoted key has.
+    const byId = new Map(promoted.map((p) => [counterKeyId(p.key), p]));
+    const owners = new Set(promoted.map((p) => p.key.cgroupId));
+    const binaries = new Set(promoted.map((p) => p.key.binaryId));
+    for (const e of entries) {
+      if (!owners.has(e.key.cgroupId) || !binaries.has(e.key.binaryId)) continue;
+      const id = counterKeyId(e.key);
+      const p = byId.get(id);
+      if (!p) continue;
+      e.value += p.value;
+      byId.delete(id);
     }
+    for (const p of byId.values()) entries.push(p);
     return entries;
   }
 
