@@ -2,10 +2,10 @@
  * The counting core: what turns the kernel's counters into series, over a
  * counter store (src/bpf/counter-store.ts). It keeps the metric families and
  * their series limits, folds resolved cgroups into label sets, retires what
- * went stale, promotes hot keys, and reads series. It reads no clock and
- * makes no syscall of its own, so the same code runs over the kernel's maps
- * in the agent and over an in-memory store in the core tests
- * (test/cardinality/).
+ * went stale, promotes hot keys, and reads series. Its callers give it the
+ * time, and it makes no syscall of its own, so the same code runs over the
+ * kernel's maps in the agent and over an in-memory store in the core tests
+ * (test/cardinality/), on a clock they drive.
  */
 import { CounterEntry, CounterStore, OverflowEntriesFull } from '../bpf/counter-store';
 import { BUCKETS, BUCKET_SUM, BUCKET_ZERO } from '../bpf/layout';
