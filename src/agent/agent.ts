@@ -85,7 +85,7 @@ export class Agent {
       filter: this.config.labelFilter,
       seriesLimit: this.config.seriesLimit,
       counterCapacity: this.config.counterMapCapacity,
-      labeler: new Labeler(cgroups, this.pods, { needsContainer: this.config.labelFilter.includes('container') }),
+      labeler: new Labeler(cgroups, this.pods, { needsContainer: this.config.labelFilter.has('container') }),
       cgroupGone: (id) => cgroups.forget(id),
       binaries,
       log: this.log,
@@ -128,7 +128,7 @@ export class Agent {
       policies: () => this.policies?.statuses() ?? [],
       removals: this.removals,
       pods: this.pods,
-      caches: [cgroups.stats, binaries.stats],
+      caches: [cgroups.stats, binaries.stats, ...this.counters.core.caches],
       binaryTruncated: () => binaries.truncated,
       bpfStats: this.bpfStatsFd !== undefined,
       scrapes: () => this.server?.scrapes ?? {},
@@ -138,7 +138,7 @@ export class Agent {
       // Loaded only when used: the SDK, exporters and gRPC cost ~150 ms and 10 MB at startup.
       const { OtlpExport, workloadKinds } = await import('../exporters/otlp/index.js');
       const pods = this.pods;
-      const namespaced = this.config.labelFilter.includes('namespace');
+      const namespaced = this.config.labelFilter.has('namespace');
       this.otlp = new OtlpExport({
         config: this.config.otlp,
         kernel: this.counters,
@@ -149,7 +149,7 @@ export class Agent {
       });
     }
     this.started = true;
-    this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.join(','), ready: this.notReadyReason() ?? 'yes' });
+    this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.toString(), ready: this.notReadyReason() ?? 'yes' });
   }
 
   /** A policy file was added, changed or removed (or SIGHUP found it so). */

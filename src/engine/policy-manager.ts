@@ -14,7 +14,7 @@ import { describeHook, describeHookChain, HookResult, LoadedObject } from '../bp
 import { CounterMetric, KernelCounters } from '../collectors/kernel-counters';
 import { derivedCounters } from './derived-counters';
 import { LABEL_OVERFLOW, LATENCY_UNIT_LOG2 } from '../bpf/layout';
-import { FilterLabel } from '../labels/label-filter';
+import { LabelFilter } from '../labels/label-filter';
 import { Logger } from '../util/log';
 import { EXIT_STATUSES, Hook, Metric, Policy, PolicyFileResult, PolicyState, TETRAGON_EVENTS_METRIC } from '../policy/model';
 import { CompileContext, namespaceSet, selectsByNamespace } from './compile';
@@ -29,7 +29,7 @@ export interface PolicyManagerOptions {
   counters: KernelCounters;
   registry: Registry;
   features: KernelFeatures;
-  filter: readonly FilterLabel[];
+  filter: LabelFilter;
   syscalls: Readonly<Record<string, number>>;
   kernelBtfPath?: string;
   /** Pods are watched, so cgroups of pods have a namespace for matchNamespaces. */

@@ -4,7 +4,7 @@
  * kernel refuses is reported where the hook is declared.
  */
 import { describeHook, describeHookChain, HookResult } from '../bpf/loader';
-import { FILTER_LABELS } from '../labels/label-filter';
+import { WIDEST_LABEL_FILTER } from '../labels/label-filter';
 import { Hook, Policy, Problem } from '../policy/model';
 import { KernelFeatures } from './kernel-features';
 import { loadPolicyHook } from './hook-loader';
@@ -29,7 +29,7 @@ export function trialLoad(policy: Policy, opts: TrialOptions): Problem[] {
       hook,
       { features: opts.features, syscalls: opts.syscalls, metricId: () => 16 + i, pendingMetricId: () => 1016 + i, constLabel: () => i },
       // The widest filter: the program the agent would load under any filter verifies too.
-      { filter: FILTER_LABELS, kernelBtfPath: opts.kernelBtfPath },
+      { filter: WIDEST_LABEL_FILTER, kernelBtfPath: opts.kernelBtfPath },
     );
     loaded?.object.close();
     if (result.program) {

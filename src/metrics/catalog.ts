@@ -105,14 +105,14 @@ export const CACHE_HITS: MetricSpec = {
 export const CACHE_MISSES: MetricSpec = {
   name: 'tally_cache_misses_total',
   type: 'counter',
-  help: 'Lookups a user-space cache could not answer (cgroup_path: resolved by a syscall; binary_path: id not announced yet).',
+  help: 'Lookups a user-space cache could not answer (cgroup_path: resolved by a syscall; binary_path: id not announced yet; cgroup_labels, removed_cgroup_labels: asked of the labeler; series_labels_binary, series_labels_extra: labels built anew).',
   labels: ['cache'],
 };
 
 export const CACHE_EVICTIONS: MetricSpec = {
   name: 'tally_cache_evictions_total',
   type: 'counter',
-  help: 'Entries a user-space cache evicted to stay within its capacity.',
+  help: 'Entries a user-space cache evicted to stay within its capacity (cgroup_labels and series_labels_*: all at once when full; the others: least recent or oldest first).',
   labels: ['cache'],
 };
 

@@ -87,6 +87,8 @@ export interface NativeRingBuffer {
 /** Offsets and constants of bpf/tally_types.h, as compiled into the addon. */
 export interface NativeLayout {
   policy: Record<string, number>;
+  /** bpf/policy.h's caps and enum values, by their C names. */
+  policyConstants: Record<string, number>;
   counterKey: { size: number; cgroup_id: number; binary_id: number; labels: number; metric: number; flags: number; bucket: number };
   binaryEvent: { size: number; binary_id: number; path_len: number; truncated: number; path: number };
   cgroupEvent: { size: number; cgroup_id: number; path: number };
