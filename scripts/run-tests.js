@@ -19,5 +19,7 @@ files.sort();
 const only = process.argv.slice(2);
 const selected = only.length ? files.filter((f) => only.some((o) => f.includes(o))) : files;
 // A hung test fails after two minutes instead of hanging CI; its after() hooks still run.
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', ...selected], { stdio: 'inherit' });
+// TALLY_TEST_TIME_SCALE stretches it, as every wait of the suite (test/helpers/agent-process.ts).
+const scale = Math.max(1, Number(process.env.TALLY_TEST_TIME_SCALE || 1) || 1);
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', `--test-timeout=${120000 * scale}`, ...selected], { stdio: 'inherit' });
 process.exit(r.status === null ? 1 : r.status);
