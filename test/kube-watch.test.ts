@@ -304,3 +304,19 @@ describe('PodWatcher with a hostile API server (or proxy)', () => {
   });
 });
 
+describe('PodWatcher through kubectl proxy (a kubeconfig server at http:// without insecure-skip-tls-verify)', () => {
+  const k = useKubeApi();
+
+  it('lists and watches, as kubectl does', async () => {
+    const kubeconfig = fs.readFileSync(k.api.writeKubeconfig(k.dir), 'utf8');
+    assert.ok(kubeconfig.includes('"server":"http://') && !kubeconfig.includes('insecure-skip-tls-verify'), kubeconfig);
+    const p = pod('proxied');
+    k.api.addPod(p);
+    k.watcher = await watcherFor(k.api, k.dir);
+    await waitFor(() => k.watcher!.byUid(p.uid) !== undefined, 'the list through the proxy');
+    const later = pod('proxied-later');
+    k.api.addPod(later);
+    await waitFor(() => k.watcher!.byUid(later.uid) !== undefined, 'a watch event through the proxy');
+    assert.deepEqual(seenErrors(k.watcher!), {});
+  });
+});

@@ -79,14 +79,18 @@ export class FakeKubeApi {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** A kubeconfig file pointing at this server. */
-  writeKubeconfig(dir: string, port = this.port): string {
+  /**
+   * A kubeconfig file pointing at this server over plain HTTP, as one for
+   * `kubectl proxy` does: without insecure-skip-tls-verify unless asked.
+   */
+  writeKubeconfig(dir: string, port = this.port, opts: { insecureSkipTlsVerify?: boolean } = {}): string {
     const file = path.join(dir, 'kubeconfig');
+    const cluster: Record<string, unknown> = { server: `http://127.0.0.1:${port}` };
+    if (opts.insecureSkipTlsVerify) cluster['insecure-skip-tls-verify'] = true;
     fs.writeFileSync(file, JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      // Plain HTTP: the client accepts it only with TLS verification off.
-      clusters: [{ name: 'fake', cluster: { server: `http://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } }],
+      clusters: [{ name: 'fake', cluster }],
       users: [{ name: 'fake', user: { token: 'test' } }],
       contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
       'current-context': 'fake',
