@@ -216,6 +216,12 @@ describe('PodWatcher with a hostile API server (or proxy)', () => {
     await waitFor(() => k.watcher!.byUid(p.uid) !== undefined, `${name} after the bad input`);
   }
 
+  /** Ends the open watch with 410 Gone, which makes the watcher list at once. */
+  async function relistNow(): Promise<void> {
+    await waitFor(() => k.api.openWatches === 1, 'an open watch');
+    k.api.sendError(410, 'Expired', 'too old resource version');
+  }
+
   it('skips and counts each event without usable metadata, by reason, and keeps watching', async () => {
     k.api.addPod(live);
     k.watcher = await watcherFor(k.api, k.dir, undefined, 60_000, 50);
@@ -258,6 +264,7 @@ describe('PodWatcher with a hostile API server (or proxy)', () => {
 
   it('an ERROR event other than 410 ends the watch, is counted, and it relists', async () => {
     const before = { ...k.watcher!.stats.errors };
+    await waitFor(() => k.api.openWatches === 1, 'an open watch');
     const lists = k.api.listRequests().length;
     k.api.sendError(500, 'InternalError', 'etcdserver: request timed out');
     await waitFor(() => k.api.listRequests().length > lists, 'a relist after the ERROR event');
@@ -282,7 +289,7 @@ describe('PodWatcher with a hostile API server (or proxy)', () => {
     const unseen = pod('listed-only');
     k.api.changeSilently({ add: unseen });
     const lists = k.api.listRequests().length;
-    k.api.sendError(410, 'Expired', 'too old resource version'); // relist at once
+    await relistNow();
     await waitFor(() => k.watcher!.byUid(unseen.uid) !== undefined, 'the list');
     assert.equal(k.api.listRequests().length, lists + 1);
     assert.equal(k.watcher!.stats.errors.expired, before.expired + 1);
@@ -296,7 +303,7 @@ describe('PodWatcher with a hostile API server (or proxy)', () => {
     k.api.nextListBodies.push('<html>502 Bad Gateway</html>', '{"kind":"PodList","items":null}', 'null');
     const unseen = pod('after-bad-lists');
     k.api.changeSilently({ add: unseen });
-    k.api.sendError(410, 'Expired', 'too old resource version');
+    await relistNow();
     await waitFor(() => k.watcher!.byUid(unseen.uid) !== undefined, 'a good list after three bad ones');
     assert.equal(k.watcher!.stats.errors.invalid_json, before.invalid_json + 1);
     assert.equal(k.watcher!.stats.errors.bad_list, before.bad_list + 2);
