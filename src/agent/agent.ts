@@ -61,6 +61,7 @@ export class Agent {
       registry: this.registry,
       beforeScrape: () => this.counters?.invalidate(),
       notReadyReason: () => this.notReadyReason(),
+      onError: (e) => this.log.warn('the metrics server\'s socket failed; it keeps listening', { error: e.message }),
     });
     await this.server.listen(this.config.metricsServer);
     this.log.info('serving metrics', { address: formatAddress(this.config.metricsServer), port: this.server.port });
