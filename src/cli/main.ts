@@ -17,6 +17,7 @@ import { loadSyscalls } from '../engine/syscalls';
 import { checkLayout } from '../bpf/layout';
 import { checkHookConfigLayout } from '../engine/hook-config';
 import { installFatalHandlers } from './fatal';
+import { ensureHeapLimit } from './heap';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`tally: ${message}\n`);
@@ -104,4 +105,10 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-if (require.main === module) void main(process.argv.slice(2));
+/** The process's entry (bin/tally, `node dist/src/cli/main.js`): the heap limit first, then main. */
+export function entry(): void {
+  ensureHeapLimit();
+  void main(process.argv.slice(2));
+}
+
+if (require.main === module) entry();
