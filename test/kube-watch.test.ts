@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -325,5 +326,31 @@ describe('PodWatcher through kubectl proxy (a kubeconfig server at http:// witho
     k.api.addPod(later);
     await waitFor(() => k.watcher!.byUid(later.uid) !== undefined, 'a watch event through the proxy');
     assert.deepEqual(seenErrors(k.watcher!), {});
+  });
+});
+
+describe('PodWatcher.stop while a list hangs', () => {
+  let dir: string;
+  let silent: http.Server | undefined;
+  after(async () => {
+    silent?.closeAllConnections();
+    await new Promise((r) => silent?.close(r));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('returns at once rather than wait out the list\'s timeout', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-kube-'));
+    // An API server that takes the request and never answers it.
+    silent = http.createServer(() => undefined);
+    await new Promise<void>((r) => silent!.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    let asked = false;
+    silent.on('request', () => (asked = true));
+    const watcher = await watcherFor(new FakeKubeApi(), dir, port);
+    await waitFor(() => asked, 'the list request');
+    const t0 = Date.now();
+    await watcher.stop();
+    assert.ok(Date.now() - t0 < 1000, `stop took ${Date.now() - t0} ms`);
+    assert.deepEqual(seenErrors(watcher), {}, 'stopping is not an error');
   });
 });

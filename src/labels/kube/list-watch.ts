@@ -67,6 +67,8 @@ export class ListWatch<T extends object> {
   private rv?: string;
   private backoffMs: number;
   private stopped = false;
+  /** Aborts a list under way at stop(), which must not wait out the list's timeout. */
+  private readonly stopping = new AbortController();
   private loop?: Promise<void>;
   private current?: AbortController;
   private wantRelist = false;
@@ -90,6 +92,7 @@ export class ListWatch<T extends object> {
   /** Ends the watch and every timer; resolves when the loop has stopped. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     this.current?.abort();
     if (this.sleeping) {
       clearTimeout(this.sleeping.timer);
@@ -124,7 +127,7 @@ export class ListWatch<T extends object> {
 
   private async list(): Promise<void> {
     this.wantRelist = false;
-    const body = await this.o.http.getJson(this.o.path, this.o.query, { timeoutMs: this.o.listTimeoutMs ?? 60_000 });
+    const body = await this.o.http.getJson(this.o.path, this.o.query, { timeoutMs: this.o.listTimeoutMs ?? 60_000, signal: this.stopping.signal });
     const rv = isMapping(body) && isMapping(body.metadata) ? body.metadata.resourceVersion : undefined;
     if (!isMapping(body) || !Array.isArray(body.items) || typeof rv !== 'string' || rv === '') {
       throw new KubeRequestError(`GET ${this.o.path}: the answer is not a list with items and a resourceVersion`, 'bad_list');
@@ -143,6 +146,8 @@ export class ListWatch<T extends object> {
 
   /** One watch, from this.rv, until it ends. */
   private async watch(): Promise<Next> {
+    // A resync asked for while listing: list again rather than wait for this watch to end.
+    if (this.wantRelist) return { relist: true, backoff: false };
     const ac = new AbortController();
     this.current = ac;
     const timeoutSeconds = this.o.watchTimeoutSeconds ?? 300 + Math.floor(Math.random() * 300);
