@@ -61,6 +61,7 @@ export class Agent {
       registry: this.registry,
       beforeScrape: () => this.counters?.invalidate(),
       notReadyReason: () => this.notReadyReason(),
+      onError: (e) => this.log.warn('the metrics server\'s socket failed; it keeps listening', { error: e.message }),
     });
     await this.server.listen(this.config.metricsServer);
     this.log.info('serving metrics', { address: formatAddress(this.config.metricsServer), port: this.server.port });
@@ -115,6 +116,7 @@ export class Agent {
       const wanted = (e: PolicyDirEvent): boolean => dir !== BUILTIN_POLICY_DIR || builtins.has(e.file);
       const w = new PolicyDirectoryWatcher(dir, (e) => wanted(e) && this.onPolicyFile(e), {
         onError: (err) => this.log.warn('reading the policy directory failed', { dir, error: err.message }),
+        onSkip: (file, why) => this.log.warn('policy file skipped: it cannot be read as one', { file, reason: why }),
       });
       this.watchers.push(w);
       await w.ready;

@@ -126,6 +126,8 @@ export interface Addon {
   /** Arguments of a raw tracepoint or kernel function per the kernel's BTF; -1 when it has none by that name. */
   btfArity(kind: 'tracepoint' | 'function', name: string, btfPath?: string): number;
   layout: NativeLayout;
+  /** execv(path, argv): replaces the process, same pid; returns only by throwing (errno). */
+  reexec(path: string, argv: string[]): never;
 }
 
 export function isNativeError(e: unknown): e is NativeError {
