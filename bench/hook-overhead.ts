@@ -39,6 +39,7 @@ import { AgentProcess, waitExit } from '../test/helpers/agent-process';
 import { programIdsOf } from '../test/helpers/procfs';
 import { NetnsPair } from '../test/helpers/netns';
 import { mergeTables } from './tables';
+import { probeKernel, ProbedFeature } from '../src/engine/kernel-features';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const CALLS = Number(process.env.BENCH_CALLS ?? 1_000_000);
@@ -197,9 +198,9 @@ async function warmUp(agent: AgentProcess, policy: string): Promise<void> {
   throw new Error(`the number of counters the agent promoted did not settle during the warm-up of ${policy} (last read: ${last})`);
 }
 
-function tally(policy: string, flags: string[] = []): () => Promise<Running> {
+function tally(policy: string, flags: string[] = [], env: NodeJS.ProcessEnv = {}): () => Promise<Running> {
   return async () => {
-    const agent = await AgentProcess.start(['--builtin-policies', policy, '--metrics-series-ttl', '4s', ...flags]);
+    const agent = await AgentProcess.start(['--builtin-policies', policy, '--metrics-series-ttl', '4s', ...flags], { env });
     offMeasuredCpu(agent.child.pid!);
     try {
       await warmUp(agent, policy);
@@ -225,6 +226,8 @@ interface Workload {
   runTime?: boolean;
   /** Without a timed loop: what the run time is reported per, and how many of those one drive makes (default: per program run). */
   per?: { what: string; events?: number };
+  /** The configuration the added costs are compared with (default bpftrace). */
+  relativeTo?: string;
 }
 
 /* Processes the process workload starts: its run time is reported per process, whatever number of programs each runs. */
@@ -236,6 +239,24 @@ const rawSyscallFloor: Config = { name: 'floor (raw_tp sys_enter+sys_exit)', sta
 
 /* The agent with the kernel's BPF statistics on: what they cost every program run. */
 const STATS_ON = (policy: string): Config => ({ name: 'tally, --bpf-stats on', start: tally(policy, ['--bpf-stats', 'on']) });
+
+/*
+ * file-writes on each attach path a syscall hook can take, forced by leaving
+ * the better ones out (TALLY_KERNEL_WITHOUT); only those this kernel has.
+ * Run on the kernel matrix's guests (npm run test:kernels -- --bench), whose
+ * TCG timings are only comparable within one table.
+ */
+const ATTACH_PATHS: Array<{ name: string; needs: ProbedFeature; without: string }> = [
+  { name: 'tally via fentry+fexit', needs: 'fentry', without: '' },
+  { name: 'tally via kprobe+kretprobe', needs: 'kprobe', without: 'fentry' },
+  { name: 'tally via tracepoint sys_exit_write', needs: 'tracepoint', without: 'fentry,kprobe' },
+  { name: 'tally via raw_tp sys_enter+sys_exit', needs: 'raw_tp', without: 'fentry,kprobe,tracepoint' },
+];
+
+function attachPathConfigs(): Config[] {
+  const features = probeKernel();
+  return ATTACH_PATHS.filter((p) => features.get(p.needs)?.ok).map((p) => ({ name: p.name, start: tally('file-writes', [], { TALLY_KERNEL_WITHOUT: p.without }) }));
+}
 
 /* The retransmits workload: a transfer through a lossy link. */
 const RETRANSMIT_BYTES = 12_000_000;
@@ -268,6 +289,13 @@ const WORKLOADS: Workload[] = [
     configs: [NONE, syscallFloor, rawSyscallFloor, { name: 'bpftrace', start: bpftrace(BPFTRACE.fileWrites) }, { name: 'tally', start: tally('file-writes') }],
     loop: () => syscallLoop(['getpid', String(CALLS)]),
     runTime: false,
+  },
+  {
+    name: 'attach paths',
+    what: `a write(2) of ${SIZE} bytes to a file on tmpfs, file-writes attached each way this kernel offers`,
+    configs: [NONE, syscallFloor, ...(process.argv.includes('attach paths') ? attachPathConfigs() : [])],
+    loop: () => syscallLoop(['write', SHM_FILE, String(CALLS), String(SIZE)]),
+    relativeTo: syscallFloor.name,
   },
   {
     name: 'process',
@@ -444,17 +472,21 @@ async function measure(w: Workload): Promise<string> {
   const none = samples.get('none')!;
   // Paired with the same round's baseline, so slow drift cancels out.
   const added = (name: string): number => median(samples.get(name)!.map((x, i) => x - none[i]));
-  const bt = added('bpftrace');
+  const base = w.relativeTo ?? 'bpftrace';
+  const bt = added(base);
   const rows = w.configs.map((c) => {
     const a = added(c.name);
     const first = c.name === 'none';
     return `| ${c.name} | ${median(samples.get(c.name)!).toFixed(0)} | ${first ? '—' : a.toFixed(0)} | ${first ? '—' : (a / bt).toFixed(2)} | ${fmt(inKernel.get(c.name))} |`;
   });
+  const summary = w.relativeTo
+    ? `Relative to ${base}: what each way of attaching adds over an empty program on the cheapest hook.`
+    : `tally adds ${((added('tally') / bt) * 100).toFixed(0)}% of what bpftrace adds (${added('tally').toFixed(0)} ns against ${bt.toFixed(0)} ns).`;
   return [
     `#### ${w.name}: ${w.what}`, '',
-    '| configuration | ns per call (median) | added ns per call | added, relative to bpftrace | BPF run time per event, ns |',
+    `| configuration | ns per call (median) | added ns per call | added, relative to ${base} | BPF run time per event, ns |`,
     '| --- | ---: | ---: | ---: | ---: |', ...rows, '',
-    `tally adds ${((added('tally') / bt) * 100).toFixed(0)}% of what bpftrace adds (${added('tally').toFixed(0)} ns against ${bt.toFixed(0)} ns).`,
+    summary,
   ].join('\n');
 }
 

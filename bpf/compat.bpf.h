@@ -11,6 +11,7 @@
  *   the verifier walks iteration by iteration (5.3 and later).
  * - bpf_get_current_task_btf() (5.11): COMPAT gets the task as a plain
  *   number, so every field of it is a CO-RE read instead of a plain load.
+ * - atomics that return the old value (5.12): COMPAT adds, then reads.
  *
  * Everything else is the same code, so both builds count the same events.
  */

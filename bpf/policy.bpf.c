@@ -1036,10 +1036,25 @@ static __always_inline __u64 capped(__u64 v, const volatile struct tally_pol_lab
 	count = bpf_map_lookup_elem(&tally_pol_seen_count, &slot);
 	if (!count)
 		return TALLY_LABEL_OVERFLOW;
+#ifdef TALLY_COMPAT
+	/*
+	 * No fetching atomics before 5.12: add, then look. Of two events racing
+	 * for the last place both may back off, so a value can start out in
+	 * overflow; the count never passes the cap.
+	 */
+	if (*(volatile __u64 *)count >= l->cap)
+		return TALLY_LABEL_OVERFLOW;
+	__sync_fetch_and_add(count, 1);
+	if (*(volatile __u64 *)count > l->cap) {
+		__sync_fetch_and_add(count, -1);
+		return TALLY_LABEL_OVERFLOW;
+	}
+#else
 	if (__sync_fetch_and_add(count, 1) >= l->cap) {
 		__sync_fetch_and_add(count, -1);
 		return TALLY_LABEL_OVERFLOW;
 	}
+#endif
 	if (bpf_map_update_elem(&tally_pol_seen, &key, &one, BPF_NOEXIST) && !bpf_map_lookup_elem(&tally_pol_seen, &key))
 		return TALLY_LABEL_OVERFLOW;
 	return v;

@@ -14,6 +14,7 @@ void InitMapOps(Napi::Env env, Napi::Object exports);
 void InitCgroup(Napi::Env env, Napi::Object exports);
 void InitLayout(Napi::Env env, Napi::Object exports);
 void InitKernelBtf(Napi::Env env, Napi::Object exports);
+void InitProcess(Napi::Env env, Napi::Object exports);
 Napi::Function InitRingBuffer(Napi::Env env);
 
 static Napi::Value NumPossibleCpus(const Napi::CallbackInfo& info) {
@@ -49,6 +50,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitCgroup(env, exports);
   InitLayout(env, exports);
   InitKernelBtf(env, exports);
+  InitProcess(env, exports);
   return exports;
 }
 

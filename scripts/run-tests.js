@@ -24,10 +24,12 @@ const selected = only.length ? files.filter((f) => only.some((o) => f.includes(o
 // for that first build.
 const LONG = [/[/\\]image(-layout)?\.test\.js$/];
 const isLong = (f) => LONG.some((re) => re.test(f));
+// A hung test fails after two minutes instead of hanging CI; its after() hooks still run.
+// TALLY_TEST_TIME_SCALE stretches it, as every wait of the suite (test/helpers/agent-process.ts).
+const scale = Math.max(1, Number(process.env.TALLY_TEST_TIME_SCALE || 1) || 1);
 const groups = [
-  // A hung test fails after two minutes instead of hanging CI; its after() hooks still run.
-  { files: selected.filter((f) => !isLong(f)), timeoutMs: 120000 },
-  { files: selected.filter(isLong), timeoutMs: 25 * 60000 },
+  { files: selected.filter((f) => !isLong(f)), timeoutMs: 120000 * scale },
+  { files: selected.filter(isLong), timeoutMs: 25 * 60000 * scale },
 ];
 let status = 0;
 for (const g of groups.filter((x) => x.files.length > 0)) {

@@ -15,7 +15,7 @@ import { loadPolicyHook } from '../src/engine/hook-loader';
 import { probeKernel } from '../src/engine/kernel-features';
 import { loadSyscalls } from '../src/engine/syscalls';
 import { loadPolicyText } from '../src/policy';
-import { FILTER_LABELS } from '../src/labels/label-filter';
+import { WIDEST_LABEL_FILTER } from '../src/labels/label-filter';
 import { waitFor } from './helpers/cleanup';
 
 const PYTHON = fs.realpathSync('/usr/bin/python3');
@@ -47,7 +47,7 @@ describe('binary announcements', () => {
     const { result, loaded: l } = loadPolicyHook(
       policy.hooks[0],
       { features: probeKernel(), syscalls: loadSyscalls(), metricId: () => 16 },
-      { filter: FILTER_LABELS },
+      { filter: WIDEST_LABEL_FILTER },
     );
     assert.ok(l, `the exec hook attaches: ${JSON.stringify(result.refused)}`);
     loaded = l;

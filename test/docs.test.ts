@@ -8,6 +8,8 @@ import { CATALOG } from '../src/metrics/catalog';
 import { PROJECT_ROOT } from '../src/util/paths';
 import { AgentProcess } from './helpers/agent-process';
 import { spawnSync } from 'node:child_process';
+import { parsePromText, select } from './helpers/prom-text';
+import { LABEL_MEMO_CAPACITY, REMOVED_CGROUP_CAPACITY } from '../src/cardinality/key-labels';
 
 describe('docs/metrics.md', () => {
   it('is current (regenerate with npm run docs)', async () => {
@@ -34,6 +36,22 @@ describe('the live agent', () => {
     const expected = [...CATALOG.filter((c) => !c.onlyWith), ...(await builtinPolicyMetrics())];
     assert.deepEqual([...families.keys()].sort(), expected.map((c) => c.name).sort());
     for (const c of expected) assert.deepEqual(families.get(c.name), { help: c.help, type: c.type }, c.name);
+  });
+
+  it('reports every bounded user-space cache with its capacity', async () => {
+    const series = parsePromText(await agent.metricsText());
+    const capacity = Object.fromEntries(select(series, 'tally_cache_capacity').map((s) => [s.labels.cache, s.value]));
+    assert.deepEqual(capacity, {
+      cgroup_path: 131072,
+      binary_path: capacity.binary_path, // a flag
+      cgroup_labels: LABEL_MEMO_CAPACITY,
+      removed_cgroup_labels: REMOVED_CGROUP_CAPACITY,
+      series_labels_binary: LABEL_MEMO_CAPACITY,
+      series_labels_extra: LABEL_MEMO_CAPACITY,
+    });
+    for (const name of ['tally_cache_entries', 'tally_cache_hits_total', 'tally_cache_misses_total', 'tally_cache_evictions_total']) {
+      assert.equal(select(series, name).length, Object.keys(capacity).length, name);
+    }
   });
 
   it('passes promtool check metrics', () => {

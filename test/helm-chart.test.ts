@@ -562,7 +562,7 @@ describe('helm chart toggles', () => {
     const parsed = parseFlags(agentArgs(r));
     assert.equal(parsed.kind, 'run');
     if (parsed.kind !== 'run') return;
-    assert.deepEqual(parsed.config.labelFilter, parseLabelFilter('workload,container'));
+    assert.deepEqual(parsed.config.labelFilter.labels, parseLabelFilter('workload,container'));
     assert.equal(parsed.config.seriesLimit, 1000000);
     assert.equal(parsed.config.seriesTtlMs, 90_000);
     assert.equal(parsed.config.logLevel, 'warn');

@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -38,11 +39,16 @@ function useKubeApi(): { api: FakeKubeApi; dir: string; watcher?: PodWatcher } {
   return k;
 }
 
-async function watcherFor(api: FakeKubeApi, dir: string, port?: number, resyncMs = 60_000): Promise<PodWatcher> {
+async function watcherFor(api: FakeKubeApi, dir: string, port?: number, resyncMs = 60_000, initialBackoffMs?: number): Promise<PodWatcher> {
   const kc = await loadKubeConfig(api.writeKubeconfig(dir, port));
-  const w = new PodWatcher(kc!, { nodeName: NODE, resyncMs }, quiet);
+  const w = new PodWatcher(kc!, { nodeName: NODE, resyncMs, initialBackoffMs }, quiet);
   await w.start();
   return w;
+}
+
+/** The error counts that are not zero. */
+function seenErrors(w: PodWatcher): Record<string, number> {
+  return Object.fromEntries(Object.entries(w.stats.errors).filter(([, n]) => n > 0));
 }
 
 describe('PodWatcher', () => {
@@ -72,7 +78,9 @@ describe('PodWatcher', () => {
 
     k.api.deletePod(later.uid);
     await waitFor(() => k.watcher!.byUid(later.uid)?.deletedAt !== undefined, 'DELETED');
+    // cart-0 was ADDED by the list, cart-1 by the watch.
     assert.deepEqual(k.watcher!.stats.events, { ADDED: 2, MODIFIED: 1, DELETED: 1 });
+    assert.deepEqual(seenErrors(k.watcher!), {});
     assert.equal(k.watcher!.size, 1);
   });
 
@@ -146,7 +154,7 @@ describe('PodWatcher with an API server that is down at start', () => {
     const port = await freePort();
     const down = new FakeKubeApi();
     watcher = await watcherFor(down, dir, port);
-    await waitFor(() => watcher!.stats.errors >= 1, 'a failed first list');
+    await waitFor(() => watcher!.stats.errors.connection >= 1, 'a failed first list');
     assert.equal(watcher.stats.lastSync, 0);
     assert.equal(watcher.connectedSince, undefined, 'not connected while the server is down');
 
@@ -195,5 +203,154 @@ describe('workloads', () => {
       await waitFor(() => watcher.byUid(pods[i].uid)?.workloadKind === kind, what);
       assert.equal(watcher.byUid(pods[i].uid)!.workload, name, what);
     }
+  });
+});
+
+describe('PodWatcher with a hostile API server (or proxy)', () => {
+  const k = useKubeApi();
+  const live = pod('live-0');
+
+  /** Sends pod p in an ADDED event and waits for it: proof the watch still works after whatever came before. */
+  async function stillWatching(name: string): Promise<void> {
+    const p = pod(name);
+    k.api.addPod(p);
+    await waitFor(() => k.watcher!.byUid(p.uid) !== undefined, `${name} after the bad input`);
+  }
+
+  /** Ends the open watch with 410 Gone, which makes the watcher list at once. */
+  async function relistNow(): Promise<void> {
+    await waitFor(() => k.api.openWatches === 1, 'an open watch');
+    k.api.sendError(410, 'Expired', 'too old resource version');
+  }
+
+  it('skips and counts each event without usable metadata, by reason, and keeps watching', async () => {
+    k.api.addPod(live);
+    k.watcher = await watcherFor(k.api, k.dir, undefined, 60_000, 50);
+    await waitFor(() => k.api.openWatches === 1, 'the watch');
+    const watches = k.api.watchRequests().length;
+    const lists = k.api.listRequests().length;
+    // The three shapes that took the agent down through the client library, and more.
+    k.api.sendRaw('{"type":"ADDED","object":null}');
+    k.api.sendRaw('{"type":"ADDED","object":{}}');
+    k.api.sendRaw('{"type":"DELETED","object":{"kind":"Pod"}}');
+    k.api.sendRaw('{"type":"MODIFIED","object":{"kind":"Pod","metadata":{"name":"no-uid","namespace":"shop"}}}');
+    k.api.sendRaw('{"type":"ADDED","object":[1,2]}');
+    k.api.sendRaw('{"type":"ADDED","obj');
+    k.api.sendRaw('[]');
+    k.api.sendRaw('{"type":"RENAMED","object":{}}');
+    k.api.sendRaw('{"type":"BOOKMARK","object":{}}');
+    k.api.bookmark(); // a good one: not an error
+    await stillWatching('after-bad-events');
+    assert.deepEqual(seenErrors(k.watcher!), { no_object: 2, no_metadata: 4, invalid_json: 1, bad_event: 1, unknown_type: 1 });
+    assert.equal(k.api.watchRequests().length, watches, 'the same watch all along');
+    assert.equal(k.api.listRequests().length, lists, 'no relist for a skipped event');
+    assert.equal(k.watcher!.byUid(live.uid)?.deletedAt, undefined, 'a bad DELETED deleted nothing');
+    assert.deepEqual([...k.watcher!.alive()].map((p) => p.name).sort(), ['after-bad-events', 'live-0']);
+  });
+
+  it('reads fields of the wrong shape leniently: a usable pod with garbage in its details still counts', async () => {
+    const uid = randomUUID();
+    k.api.sendRaw(JSON.stringify({
+      type: 'ADDED',
+      object: {
+        kind: 'Pod',
+        metadata: { uid, name: 'odd', namespace: 'shop', resourceVersion: '1', labels: 'x', annotations: null, ownerReferences: [null, { kind: 7 }, { kind: 'StatefulSet', name: 'odd-set', controller: true }] },
+        status: { containerStatuses: [null, 5, { name: 'app' }, { name: 'app', containerID: 'containerd://c0ffee' }], initContainerStatuses: 'nope' },
+      },
+    }));
+    await waitFor(() => k.watcher!.byUid(uid)?.resolved === true, 'the odd pod');
+    const got = k.watcher!.byUid(uid)!;
+    assert.deepEqual([got.workloadKind, got.workload, [...got.containers]], ['StatefulSet', 'odd-set', [['c0ffee', 'app']]]);
+  });
+
+  it('an ERROR event other than 410 ends the watch, is counted, and it relists', async () => {
+    const before = { ...k.watcher!.stats.errors };
+    await waitFor(() => k.api.openWatches === 1, 'an open watch');
+    const lists = k.api.listRequests().length;
+    k.api.sendError(500, 'InternalError', 'etcdserver: request timed out');
+    await waitFor(() => k.api.listRequests().length > lists, 'a relist after the ERROR event');
+    await waitFor(() => k.api.openWatches === 1, 'a new watch');
+    assert.equal(k.watcher!.stats.errors.error_event, before.error_event + 1);
+    assert.equal(k.watcher!.stats.errors.expired, before.expired, 'not counted as 410');
+    await stillWatching('after-error-event');
+  });
+
+  it('an event line past the size cap ends the watch, is counted, and it relists', async () => {
+    const lists = k.api.listRequests().length;
+    const before = k.watcher!.stats.errors.too_large;
+    k.api.sendRaw(`{"type":"ADDED","object":{"pad":"${'x'.repeat(17 * 1024 * 1024)}"}}`);
+    await waitFor(() => k.watcher!.stats.errors.too_large === before + 1, 'the oversized event to be refused');
+    await waitFor(() => k.api.listRequests().length > lists, 'a relist');
+    await stillWatching('after-too-large');
+  });
+
+  it('list items without metadata are counted and skipped; the rest of the list is used', async () => {
+    const before = { ...k.watcher!.stats.errors };
+    k.api.extraListItems.push(null, {}, { kind: 'Pod' }, 'pod');
+    const unseen = pod('listed-only');
+    k.api.changeSilently({ add: unseen });
+    const lists = k.api.listRequests().length;
+    await relistNow();
+    await waitFor(() => k.watcher!.byUid(unseen.uid) !== undefined, 'the list');
+    assert.equal(k.api.listRequests().length, lists + 1);
+    assert.equal(k.watcher!.stats.errors.expired, before.expired + 1);
+    assert.equal(k.watcher!.stats.errors.no_object, before.no_object + 2, 'null and "pod"');
+    assert.equal(k.watcher!.stats.errors.no_metadata, before.no_metadata + 2, '{} and {"kind":"Pod"}');
+    k.api.extraListItems.length = 0;
+  });
+
+  it('a list that is not JSON, or not a list, is counted and retried until a good one comes', async () => {
+    const before = { ...k.watcher!.stats.errors };
+    k.api.nextListBodies.push('<html>502 Bad Gateway</html>', '{"kind":"PodList","items":null}', 'null');
+    const unseen = pod('after-bad-lists');
+    k.api.changeSilently({ add: unseen });
+    await relistNow();
+    await waitFor(() => k.watcher!.byUid(unseen.uid) !== undefined, 'a good list after three bad ones');
+    assert.equal(k.watcher!.stats.errors.invalid_json, before.invalid_json + 1);
+    assert.equal(k.watcher!.stats.errors.bad_list, before.bad_list + 2);
+    await stillWatching('after-bad-lists-watch');
+  });
+});
+
+describe('PodWatcher through kubectl proxy (a kubeconfig server at http:// without insecure-skip-tls-verify)', () => {
+  const k = useKubeApi();
+
+  it('lists and watches, as kubectl does', async () => {
+    const kubeconfig = fs.readFileSync(k.api.writeKubeconfig(k.dir), 'utf8');
+    assert.ok(kubeconfig.includes('"server":"http://') && !kubeconfig.includes('insecure-skip-tls-verify'), kubeconfig);
+    const p = pod('proxied');
+    k.api.addPod(p);
+    k.watcher = await watcherFor(k.api, k.dir);
+    await waitFor(() => k.watcher!.byUid(p.uid) !== undefined, 'the list through the proxy');
+    const later = pod('proxied-later');
+    k.api.addPod(later);
+    await waitFor(() => k.watcher!.byUid(later.uid) !== undefined, 'a watch event through the proxy');
+    assert.deepEqual(seenErrors(k.watcher!), {});
+  });
+});
+
+describe('PodWatcher.stop while a list hangs', () => {
+  let dir: string;
+  let silent: http.Server | undefined;
+  after(async () => {
+    silent?.closeAllConnections();
+    await new Promise((r) => silent?.close(r));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('returns at once rather than wait out the list\'s timeout', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-kube-'));
+    // An API server that takes the request and never answers it.
+    silent = http.createServer(() => undefined);
+    await new Promise<void>((r) => silent!.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    let asked = false;
+    silent.on('request', () => (asked = true));
+    const watcher = await watcherFor(new FakeKubeApi(), dir, port);
+    await waitFor(() => asked, 'the list request');
+    const t0 = Date.now();
+    await watcher.stop();
+    assert.ok(Date.now() - t0 < 1000, `stop took ${Date.now() - t0} ms`);
+    assert.deepEqual(seenErrors(watcher), {}, 'stopping is not an error');
   });
 });

@@ -17,6 +17,7 @@ import { seriesAttributes, workloadKinds } from '../src/exporters/otlp/attribute
 import { SeriesMemory } from '../src/exporters/otlp/series-memory';
 import { explicitHistograms } from '../src/exporters/otlp/registry-metrics';
 import { ExportOutcome, PushReader } from '../src/exporters/otlp/push-reader';
+import { FreshAfterFailure } from '../src/exporters/otlp/exporter';
 import { BUCKET_SUM, BUCKET_ZERO, LATENCY_UNIT_LOG2 } from '../src/bpf/layout';
 import { CATALOG } from '../src/metrics/catalog';
 import { builtinPolicyMetrics } from '../src/tools/metrics-doc';
@@ -292,11 +293,57 @@ describe('push reader', () => {
     assert.equal(exporter.shutdowns, 1);
   });
 
+  it('an outcome handler that throws stops nothing: the next export still goes out', async () => {
+    const exporter = new HandExporter();
+    let told = 0;
+    const reader = new PushReader({ exporter, producer: producer(2), intervalMs: 20, timeoutMs: 1000, onOutcome: () => {
+      told++;
+      throw new Error('a bug in counting');
+    } });
+    const provider = new MeterProvider({ readers: [reader] });
+    try {
+      await until(() => exporter.calls.length === 1, 'the first export');
+      exporter.calls[0].answer({ code: ExportResultCode.SUCCESS });
+      await until(() => exporter.calls.length === 2, 'the export after the handler threw');
+      assert.equal(told, 1);
+      exporter.calls[1].answer({ code: ExportResultCode.SUCCESS });
+    } finally {
+      await provider.shutdown({ timeoutMillis: 1000 }).catch(() => undefined);
+    }
+  });
+
   it('a collection with no points sends nothing and counts nothing', async () => {
     const { exporter, outcomes, provider } = setup({ intervalMs: 20, timeoutMs: 1000, points: 0 });
     await sleep(120);
     await provider.shutdown({ timeoutMillis: 1000 });
     assert.equal(exporter.calls.length, 0);
     assert.deepEqual(outcomes, []);
+  });
+});
+
+describe('FreshAfterFailure (gRPC: a new channel after a failed export)', () => {
+  it('answers every export once, even when making the new exporter throws; the old one is kept', () => {
+    const made: HandExporter[] = [];
+    let failMaking = false;
+    const fresh = new FreshAfterFailure(() => {
+      if (failMaking) throw new Error('cannot create a channel');
+      const e = new HandExporter();
+      made.push(e);
+      return e;
+    });
+    const answers: ExportResult[] = [];
+    const rm = { resource: emptyResource(), scopeMetrics: [] };
+    failMaking = true;
+    fresh.export(rm, (r) => answers.push(r));
+    assert.doesNotThrow(() => made[0].calls[0].answer({ code: ExportResultCode.FAILED, error: new Error('unavailable') }));
+    assert.deepEqual(answers.map((a) => a.code), [ExportResultCode.FAILED]);
+    assert.equal(made[0].shutdowns, 0, 'the only exporter is kept');
+    failMaking = false;
+    fresh.export(rm, (r) => answers.push(r));
+    assert.equal(made[0].calls.length, 2, 'the next export goes out on the old exporter');
+    made[0].calls[1].answer({ code: ExportResultCode.FAILED, error: new Error('unavailable') });
+    assert.equal(made.length, 2, 'now a new one is made');
+    assert.equal(made[0].shutdowns, 1);
+    assert.equal(answers.length, 2);
   });
 });

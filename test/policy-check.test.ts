@@ -2,12 +2,15 @@
  * `tally policy check`: the exact lines it prints and its exit codes, called
  * directly and once through the real entry point.
  */
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { runPolicyCheck, PolicyLoader } from '../src/cli/policy-check';
 import { PROJECT_ROOT } from '../src/util/paths';
+import { LIMITS } from '../src/policy/limits';
 
 const F = 'test/fixtures/policies';
 const at = (p: string) => path.join(PROJECT_ROOT, p);
@@ -96,9 +99,9 @@ describe('tally policy check', () => {
   });
 
   it('usage errors exit 2', async () => {
-    assert.deepEqual(await check([]), { code: 2, lines: ['tally policy check: no policy file given; usage: tally policy check [--load] FILE|DIR...'] });
+    assert.deepEqual(await check([]), { code: 2, lines: ['tally policy check: no policy file given; usage: tally policy check [--load [--verbose]] [--json] FILE|DIR...'] });
     assert.deepEqual(await check(['--frobnicate', 'x.yaml']), {
-      code: 2, lines: ["tally policy check: Unknown option '--frobnicate'", 'usage: tally policy check [--load] FILE|DIR...'],
+      code: 2, lines: ["tally policy check: Unknown option '--frobnicate'", 'usage: tally policy check [--load [--verbose]] [--json] FILE|DIR...'],
     });
   });
 
@@ -116,7 +119,59 @@ describe('tally policy check', () => {
     ].join('\n'));
     assert.equal(r.status, 1);
     const usage = spawnSync(process.execPath, [main, 'policy', 'lint'], { encoding: 'utf8', timeout: 20000 });
-    assert.equal(usage.stderr, 'tally: unknown command "policy lint"; usage: tally policy check [--load] FILE|DIR...\n');
+    assert.equal(usage.stderr, 'tally: unknown command "policy lint"; usage: tally policy check [--load [--verbose]] [--json] FILE|DIR...\n');
     assert.equal(usage.status, 2);
+  });
+});
+
+describe('tally policy check on what is not a regular policy file', () => {
+  let dir: string;
+  const main = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
+  const REGULAR = 'expected a regular file';
+  const HINT = 'give a regular file, or a symlink to one';
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-check-'));
+    execFileSync('mkfifo', [path.join(dir, 'fifo.yaml')]);
+    fs.mkdirSync(path.join(dir, 'sub.yaml'));
+    fs.symlinkSync('/nonexistent/policy.yaml', path.join(dir, 'dangling.yaml'));
+    fs.symlinkSync('loop.yaml', path.join(dir, 'loop.yaml'));
+    fs.writeFileSync(path.join(dir, 'huge.yaml'), '#'.repeat(LIMITS.fileBytes + 1));
+    fs.writeFileSync(path.join(dir, 'at-cap.yaml'), '#'.repeat(LIMITS.fileBytes));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('a FIFO is refused at once, not waited on; /dev/zero is refused before a byte is read', () => {
+    const fifo = path.join(dir, 'fifo.yaml');
+    const r = spawnSync(process.execPath, [main, 'policy', 'check', fifo, '/dev/zero'], { encoding: 'utf8', timeout: 20000 });
+    assert.equal(r.signal, null, 'it finished (before, it hung on the FIFO)');
+    assert.deepEqual([r.status, r.stderr], [1, '']);
+    assert.equal(r.stdout, [
+      `${fifo}:1:1: (file): ${REGULAR}, found a FIFO (named pipe); ${HINT}`,
+      `${fifo}: error (0 policies, 0 hooks; 1 error)`,
+      `/dev/zero:1:1: (file): ${REGULAR}, found a character device; ${HINT}`,
+      '/dev/zero: error (0 policies, 0 hooks; 1 error)',
+      '',
+    ].join('\n'));
+  });
+
+  it('a directory lists every policy-named entry, each refused with its reason; a file past the size cap is refused, one at the cap read', async () => {
+    const r = await check([dir]);
+    const d = (n: string): string => path.join(dir, n);
+    assert.deepEqual(r.lines, [
+      `${d('at-cap.yaml')}:1:1: (file): expected at least one policy document, found none; the file is empty or holds only comments`,
+      `${d('at-cap.yaml')}: error (0 policies, 0 hooks; 1 error)`,
+      `${d('dangling.yaml')}:1:1: (file): expected a readable policy file, found ENOENT (no such file or directory)`,
+      `${d('dangling.yaml')}: error (0 policies, 0 hooks; 1 error)`,
+      `${d('fifo.yaml')}:1:1: (file): ${REGULAR}, found a FIFO (named pipe); ${HINT}`,
+      `${d('fifo.yaml')}: error (0 policies, 0 hooks; 1 error)`,
+      `${d('huge.yaml')}:1:1: (file): expected a policy file of at most ${LIMITS.fileBytes} bytes (tally's limit fileBytes), found ${LIMITS.fileBytes + 1} bytes; split the policies over several files`,
+      `${d('huge.yaml')}: error (0 policies, 0 hooks; 1 error)`,
+      `${d('loop.yaml')}:1:1: (file): expected a readable policy file, found ELOOP (too many symbolic links encountered)`,
+      `${d('loop.yaml')}: error (0 policies, 0 hooks; 1 error)`,
+      `${d('sub.yaml')}:1:1: (file): ${REGULAR}, found a directory; ${HINT}`,
+      `${d('sub.yaml')}: error (0 policies, 0 hooks; 1 error)`,
+    ]);
+    assert.equal(r.code, 1);
   });
 });

@@ -9,6 +9,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { loadPolicyDir, formatProblem, PolicyDirectoryWatcher, PolicyDirEvent } from '../src/policy';
 import { PROJECT_ROOT } from '../src/util/paths';
 
@@ -36,13 +37,15 @@ spec:
 class Recorder {
   readonly events: PolicyDirEvent[] = [];
   readonly errors: Error[] = [];
+  /** "name: why" of each onSkip. */
+  readonly skips: string[] = [];
   watcher!: PolicyDirectoryWatcher;
 
   constructor(readonly dir: string) {}
 
   async start(): Promise<this> {
     this.watcher = new PolicyDirectoryWatcher(this.dir, (e) => this.events.push(e), {
-      debounceMs: 50, maxDelayMs: 500, recheckMs: 100, onError: (e) => this.errors.push(e),
+      debounceMs: 50, maxDelayMs: 500, recheckMs: 100, onError: (e) => this.errors.push(e), onSkip: (f, why) => this.skips.push(`${path.basename(f)}: ${why}`),
     });
     await this.watcher.ready;
     return this;
@@ -196,6 +199,39 @@ describe('PolicyDirectoryWatcher', () => {
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'a.yaml'), POLICY('a'));
     assert.deepEqual(await r.next(), [`add a.yaml=${POLICY('a').length}`]);
+  });
+
+  it('reports each entry it cannot read once (dangling link, loop, FIFO, directory), and again only after it was readable', async () => {
+    const dir = fresh('unreadable');
+    fs.writeFileSync(path.join(dir, 'a.yaml'), POLICY('a'));
+    fs.symlinkSync('later.txt', path.join(dir, 'dangling.yaml'));
+    fs.symlinkSync('loop.yaml', path.join(dir, 'loop.yaml'));
+    execFileSync('mkfifo', [path.join(dir, 'fifo.yaml')]);
+    fs.mkdirSync(path.join(dir, 'sub.yaml'));
+    const r = await watch(dir);
+    assert.deepEqual(r.take(), [`add a.yaml=${POLICY('a').length}`]);
+    const SKIPS = [
+      'dangling.yaml: expected a readable policy file, found a symlink to later.txt, which does not exist',
+      'fifo.yaml: expected a regular file, found a FIFO (named pipe)',
+      'loop.yaml: expected a readable policy file, found a symlink loop (ELOOP)',
+      'sub.yaml: expected a regular file, found a directory',
+    ];
+    assert.deepEqual(r.skips, SKIPS);
+
+    // Rescans, by SIGHUP and by a change, report nothing again.
+    await r.watcher.rescan();
+    await r.watcher.rescan();
+    fs.writeFileSync(path.join(dir, 'b.yaml'), POLICY('b'));
+    assert.deepEqual(await r.next(), [`add b.yaml=${POLICY('b').length}`]);
+    assert.deepEqual(r.skips, SKIPS);
+
+    // The link's target appears: a policy; it goes: the link is reported again.
+    fs.writeFileSync(path.join(dir, 'later.txt'), POLICY('later'));
+    assert.deepEqual(await r.next(), [`add dangling.yaml=${POLICY('later').length}`]);
+    fs.unlinkSync(path.join(dir, 'later.txt'));
+    assert.deepEqual(await r.next(), ['remove dangling.yaml']);
+    assert.deepEqual(r.skips, [...SKIPS, SKIPS[0]]);
+    assert.deepEqual(r.errors, []);
   });
 
   it('close stops events, and closing twice is fine', async () => {

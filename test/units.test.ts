@@ -1,7 +1,7 @@
 /** Table-driven tests of the pure pieces: flags, labels, layouts, checks. */
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { parseLabelFilter, applyFilter, LabelFilterError } from '../src/labels/label-filter';
+import { parseLabelFilter, applyFilter, LabelFilter, LabelFilterError } from '../src/labels/label-filter';
 import { parseListenAddress, formatAddress, AddressError } from '../src/cli/address';
 import { hostLabels } from '../src/labels/host-labels';
 import { parseCgroup2Mounts, findCgroup2Mount } from '../src/labels/cgroup-mount';
@@ -11,6 +11,7 @@ import { parseFlags, UsageError } from '../src/cli/args';
 import { BinaryPaths } from '../src/labels/binary-paths';
 import { parseDuration, DurationError } from '../src/util/duration';
 import { CgroupPaths } from '../src/labels/cgroup-paths';
+import { checkHookConfigLayout, hookConstants } from '../src/engine/hook-config';
 
 describe('label filter', () => {
   const ok: Array<[string, string[]]> = [
@@ -30,6 +31,20 @@ describe('label filter', () => {
   for (const [text, re] of bad) it(`rejects "${text}"`, () => assert.throws(() => parseLabelFilter(text), (e: unknown) => e instanceof LabelFilterError && re.test(e.message)));
   it('drops labels outside the filter and empty values', () => {
     assert.deepEqual(applyFilter(['workload', 'binary'], { namespace: 'ns', workload: 'w', pod: 'p', binary: '' }), { workload: 'w' });
+  });
+  const compiled: Array<[string, { keyByBinary: boolean; keyByCgroup: boolean; cgroupLabels: string[] }]> = [
+    ['namespace,workload,pod,binary', { keyByBinary: true, keyByCgroup: true, cgroupLabels: ['namespace', 'workload', 'pod'] }],
+    ['binary', { keyByBinary: true, keyByCgroup: false, cgroupLabels: [] }],
+    ['container,pod', { keyByBinary: false, keyByCgroup: true, cgroupLabels: ['pod', 'container'] }],
+  ];
+  for (const [text, want] of compiled) {
+    it(`compiles "${text}" once: what the kernel keys by`, () => {
+      const f = LabelFilter.parse(text);
+      assert.deepEqual({ keyByBinary: f.keyByBinary, keyByCgroup: f.keyByCgroup, cgroupLabels: [...f.cgroupLabels] }, want);
+    });
+  }
+  it('keeps a cgroup\'s values under the filter, binary never among them', () => {
+    assert.deepEqual(LabelFilter.parse('workload,binary').cgroupValues({ namespace: 'ns', workload: 'w', binary: '/bin/sh' }), { workload: 'w' });
   });
 });
 
@@ -73,6 +88,13 @@ describe('cgroup2 mount discovery', () => {
 
 describe('kernel layouts', () => {
   it('match what the addon compiled from bpf/tally_types.h', () => checkLayout());
+  it('hook configuration: offsets, caps and enum values match what the addon compiled from bpf/policy.h', () => checkHookConfigLayout());
+  it('hook configuration: every constant has its C name (a renumbered or renamed value fails at startup)', () => {
+    const names = hookConstants().map(([k]) => k);
+    for (const n of ['TALLY_POL_ARGS', 'TALLY_SRC_CONST', 'TALLY_SRC_GROUP_DEAD', 'TALLY_F_FS_MAGIC', 'TALLY_OP_NOT_MASK', 'TALLY_LABEL_CONST', 'TALLY_VAL_LATENCY', 'TALLY_WANT_FS_MAGIC']) {
+      assert.ok(names.includes(n), n);
+    }
+  });
 
   it('a counter key round-trips', () => {
     const k = { cgroupId: 0x1234567890n, binaryId: (1n << 63n) | 5n, metric: 1, flags: 2, label0: 443n, label1: 0xffffffffffffffffn, bucket: 17 };
@@ -142,7 +164,7 @@ describe('flags', () => {
     assert.equal(p.kind, 'run');
     if (p.kind !== 'run') return;
     assert.deepEqual(p.config.metricsServer, { host: undefined, port: 2112 });
-    assert.deepEqual(p.config.labelFilter, ['namespace', 'workload', 'pod', 'binary']);
+    assert.deepEqual(p.config.labelFilter.labels, ['namespace', 'workload', 'pod', 'binary']);
     assert.equal(p.config.logLevel, 'info');
     assert.equal(p.config.counterMapCapacity, 16384);
   });

@@ -61,6 +61,7 @@ export class Agent {
       registry: this.registry,
       beforeScrape: () => this.counters?.invalidate(),
       notReadyReason: () => this.notReadyReason(),
+      onError: (e) => this.log.warn('the metrics server\'s socket failed; it keeps listening', { error: e.message }),
     });
     await this.server.listen(this.config.metricsServer);
     this.log.info('serving metrics', { address: formatAddress(this.config.metricsServer), port: this.server.port });
@@ -85,7 +86,7 @@ export class Agent {
       filter: this.config.labelFilter,
       seriesLimit: this.config.seriesLimit,
       counterCapacity: this.config.counterMapCapacity,
-      labeler: new Labeler(cgroups, this.pods, { needsContainer: this.config.labelFilter.includes('container') }),
+      labeler: new Labeler(cgroups, this.pods, { needsContainer: this.config.labelFilter.has('container') }),
       cgroupGone: (id) => cgroups.forget(id),
       binaries,
       log: this.log,
@@ -115,6 +116,7 @@ export class Agent {
       const wanted = (e: PolicyDirEvent): boolean => dir !== BUILTIN_POLICY_DIR || builtins.has(e.file);
       const w = new PolicyDirectoryWatcher(dir, (e) => wanted(e) && this.onPolicyFile(e), {
         onError: (err) => this.log.warn('reading the policy directory failed', { dir, error: err.message }),
+        onSkip: (file, why) => this.log.warn('policy file skipped: it cannot be read as one', { file, reason: why }),
       });
       this.watchers.push(w);
       await w.ready;
@@ -128,7 +130,7 @@ export class Agent {
       policies: () => this.policies?.statuses() ?? [],
       removals: this.removals,
       pods: this.pods,
-      caches: [cgroups.stats, binaries.stats],
+      caches: [cgroups.stats, binaries.stats, ...this.counters.core.caches],
       binaryTruncated: () => binaries.truncated,
       bpfStats: this.bpfStatsFd !== undefined,
       scrapes: () => this.server?.scrapes ?? {},
@@ -138,7 +140,7 @@ export class Agent {
       // Loaded only when used: the SDK, exporters and gRPC cost ~150 ms and 10 MB at startup.
       const { OtlpExport, workloadKinds } = await import('../exporters/otlp/index.js');
       const pods = this.pods;
-      const namespaced = this.config.labelFilter.includes('namespace');
+      const namespaced = this.config.labelFilter.has('namespace');
       this.otlp = new OtlpExport({
         config: this.config.otlp,
         kernel: this.counters,
@@ -149,7 +151,7 @@ export class Agent {
       });
     }
     this.started = true;
-    this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.join(','), ready: this.notReadyReason() ?? 'yes' });
+    this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.toString(), ready: this.notReadyReason() ?? 'yes' });
   }
 
   /** A policy file was added, changed or removed (or SIGHUP found it so). */
@@ -175,8 +177,16 @@ export class Agent {
   private notReadyReason(): string | undefined {
     if (!this.core || !this.started) return 'BPF programs and policies are not loaded yet';
     // The removal hook is not required: without it, staleness rescans.
-    const failed = this.core.loaded.hooks.filter((h) => !h.program);
-    return failed.length ? failed.map(describeHook).join('; ') : undefined;
+    const failed = this.core.loaded.hooks.filter((h) => !h.program).map(describeHook);
+    // A built-in in error fails readiness: its metrics are what the chart's
+    // dashboards and alerts stand on. A user's policy in error is reported
+    // (tally_policy_state, the log) but does not take the node's agent out
+    // of service: one bad file in --policy-dir must not stop every node's
+    // counting (docs/policies.md, "Readiness").
+    for (const s of this.policies?.statuses() ?? []) {
+      if (s.state === 'error' && path.dirname(s.file) === BUILTIN_POLICY_DIR) failed.push(`built-in policy ${s.policy} failed: ${s.reasons.join('; ')}`);
+    }
+    return failed.length ? failed.join('; ') : undefined;
   }
 
   /** The port the metrics server listens on. */

@@ -1,12 +1,13 @@
 /** Everything the agent needs to run, validated and defaulted by src/cli/args.ts. */
 import { ListenAddress } from '../cli/address';
-import { FilterLabel } from '../labels/label-filter';
+import { LabelFilter } from '../labels/label-filter';
 import { LogLevel } from '../util/log';
 import { OtlpConfig } from '../exporters/otlp/config';
 
 export interface AgentConfig {
   metricsServer: ListenAddress;
-  labelFilter: FilterLabel[];
+  /** --metrics-label-filter, compiled once. */
+  labelFilter: LabelFilter;
   /** Series per metric before label sets fold into one overflow series. */
   seriesLimit: number;
   /** How long a removed cgroup's series and kernel entries outlive it, in ms. */

@@ -3,13 +3,11 @@
  * batches and sums each entry's per-CPU values.
  */
 import { BPF_ANY, native } from '../native/addon';
-import { COUNTER_KEY_SIZE, CounterKey, decodeCounterKey, encodeCounterKey, KEY_OVERFLOW, sumPerCpu } from './layout';
+import { COUNTER_KEY_SIZE, decodeCounterKey, encodeCounterKey, KEY_OVERFLOW, sumPerCpu } from './layout';
+import { CounterEntry } from './counter-store';
 
-export interface CounterEntry {
-  key: CounterKey;
-  /** Summed over CPUs (see sumPerCpuNumber). */
-  value: number;
-}
+export type { CounterEntry } from './counter-store';
+
 
 /**
  * Sum of a per-CPU u64 value as a Number, without BigInt arithmetic (which

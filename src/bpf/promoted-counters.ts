@@ -21,7 +21,7 @@
  */
 import { native } from '../native/addon';
 import { CounterKey, encodeFastEntry, FAST_PROBES, FAST_SLOTS } from './layout';
-import { CounterEntry } from './counter-map';
+import { CounterEntry, counterKeyId } from './counter-store';
 import { tallyMix as mix } from './tally-mix';
 
 const MAX_TRIES_PER_CALL = 1024;
@@ -33,10 +33,6 @@ export function fastHash(k: CounterKey): bigint {
   return mix(k.cgroupId ^ mix(k.binaryId ^ mix((k.label0 ?? 0n) ^ mix((k.label1 ?? 0n) ^ mix(tail)))));
 }
 
-/** Identifies a counter key, for maps keyed by it. */
-export function counterKeyId(k: CounterKey): string {
-  return `${k.cgroupId}:${k.binaryId}:${k.metric}:${k.flags}:${k.label0 ?? 0n}:${k.label1 ?? 0n}:${k.bucket ?? 0}`;
-}
 
 /** Each position's total over CPUs, read when first asked for: see snapshot(). */
 export type Totals = () => Float64Array;

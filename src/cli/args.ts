@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as fs from 'node:fs';
 import { AgentConfig } from '../agent/config';
 import { parseListenAddress } from './address';
-import { DEFAULT_LABEL_FILTER, FILTER_LABELS, parseLabelFilter } from '../labels/label-filter';
+import { DEFAULT_LABEL_FILTER, FILTER_LABELS, LabelFilter } from '../labels/label-filter';
 import { LOG_LEVELS, LogLevel } from '../util/log';
 import { parseDuration } from '../util/duration';
 import { DEFAULT_OTLP_INTERVAL, OTLP_PROTOCOLS, resolveOtlpConfig } from '../exporters/otlp/config';
@@ -161,7 +161,7 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
       kind: 'run',
       config: {
         metricsServer: parseListenAddress(values['metrics-server']!),
-        labelFilter: parseLabelFilter(values['metrics-label-filter']!),
+        labelFilter: LabelFilter.parse(values['metrics-label-filter']!),
         seriesLimit: positiveInt('--metrics-series-limit', values['metrics-series-limit']!, 10_000_000),
         seriesTtlMs: parseDuration('--metrics-series-ttl', values['metrics-series-ttl']!),
         logLevel: level as LogLevel,

@@ -1,6 +1,8 @@
 /**
  * Entry point of `tally`. Failures the user can fix end in one line on stderr
- * and a non-zero exit: 2 for a wrong flag, 1 for what the machine lacks.
+ * and a non-zero exit: 2 for a wrong flag, 1 for what the machine lacks. An
+ * error nothing expected ends the running agent with one log line and exit
+ * code 70 (fatal.ts).
  */
 import { HELP, parseFlags, UsageError } from './args';
 import { checkKernelBtf, checkPrivileges, PreflightError } from './preflight';
@@ -14,6 +16,8 @@ import { probeKernel } from '../engine/kernel-features';
 import { loadSyscalls } from '../engine/syscalls';
 import { checkLayout } from '../bpf/layout';
 import { checkHookConfigLayout } from '../engine/hook-config';
+import { installFatalHandlers } from './fatal';
+import { ensureHeapLimit } from './heap';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`tally: ${message}\n`);
@@ -23,7 +27,7 @@ function fail(message: string, code: number): never {
 /** For --load: privileges are checked and the kernel probed once, at the first policy loaded. */
 function policyTrialLoader(): PolicyLoader {
   let opts: TrialOptions | undefined;
-  return async (policy) => {
+  return async (policy, { verbose }) => {
     if (!opts) {
       try {
         checkPrivileges();
@@ -36,7 +40,7 @@ function policyTrialLoader(): PolicyLoader {
       checkHookConfigLayout();
       opts = { features: probeKernel(), syscalls: loadSyscalls() };
     }
-    return trialLoad(policy, opts);
+    return trialLoad(policy, { ...opts, verbose });
   };
 }
 
@@ -72,6 +76,7 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   const log = new Logger(config.logLevel);
+  installFatalHandlers(log);
   const agent = new Agent(config, log);
   let exiting = false;
   const shutdown = (signal: string): void => {
@@ -86,7 +91,7 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => {
     log.info('reloading policies', { signal: 'SIGHUP' });
-    void agent.reloadPolicies();
+    agent.reloadPolicies().catch((e: Error) => log.error('reloading policies failed', { error: e.message }));
   });
 
   try {
@@ -100,4 +105,10 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-if (require.main === module) void main(process.argv.slice(2));
+/** The process's entry (bin/tally, `node dist/src/cli/main.js`): the heap limit first, then main. */
+export function entry(): void {
+  ensureHeapLimit();
+  void main(process.argv.slice(2));
+}
+
+if (require.main === module) entry();

@@ -17,10 +17,10 @@ import { Policy, PolicyFileResult, Problem } from '../policy/model';
 import { fileStateOf, loadPolicyDir, loadPolicyFile } from '../policy/load';
 import { byPosition, fileProblem, formatProblem } from '../policy/problems';
 
-export const POLICY_CHECK_USAGE = 'usage: tally policy check [--load] [--json] FILE|DIR...';
+export const POLICY_CHECK_USAGE = 'usage: tally policy check [--load [--verbose]] [--json] FILE|DIR...';
 
 /** Loads one validated policy (state ok or partial) into the kernel and back out; returns what went wrong. */
-export type PolicyLoader = (policy: Policy) => Promise<Problem[]>;
+export type PolicyLoader = (policy: Policy, opts: { verbose: boolean }) => Promise<Problem[]>;
 
 export async function runPolicyCheck(argv: string[], out: (line: string) => void, load?: PolicyLoader): Promise<number> {
   let values;
@@ -30,7 +30,7 @@ export async function runPolicyCheck(argv: string[], out: (line: string) => void
       args: argv,
       strict: true,
       allowPositionals: true,
-      options: { load: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { load: { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (e) {
     out(`tally policy check: ${(e as Error).message.replace(/\. To specify.*$/s, '')}`);
@@ -41,6 +41,7 @@ export async function runPolicyCheck(argv: string[], out: (line: string) => void
     out(POLICY_CHECK_USAGE);
     out('Checks policy files (MetricsPolicy, Tetragon TracingPolicy); a directory checks its *.yaml and *.yml files.');
     out('--load also loads each valid policy into the kernel and unloads it.');
+    out('--verbose names, for a hook that cannot attach, every attach type it tried and the kernel\'s answer to each.');
     out('--json prints one JSON object per file instead: {file, state, policies: [{name, state, hooks}], problems: [...]}.');
     return 0;
   }
@@ -55,7 +56,7 @@ export async function runPolicyCheck(argv: string[], out: (line: string) => void
   }
   for (const arg of positionals) {
     for (const result of await resultsFor(arg, out)) {
-      if (values.load && load) await loadAll(result, load);
+      if (values.load && load) await loadAll(result, load, values.verbose === true);
       if (values.json) out(JSON.stringify(asJson(result)));
       else {
         for (const p of result.problems) out(formatProblem(p));
@@ -80,12 +81,12 @@ async function resultsFor(arg: string, out: (line: string) => void): Promise<Pol
 }
 
 /** Adds what loading found to each loadable policy, and recomputes the states. */
-async function loadAll(result: PolicyFileResult, load: PolicyLoader): Promise<void> {
+async function loadAll(result: PolicyFileResult, load: PolicyLoader, verbose: boolean): Promise<void> {
   for (const policy of result.policies) {
     if (policy.state === 'error') continue;
     let found: Problem[];
     try {
-      found = await load(policy);
+      found = await load(policy, { verbose });
     } catch (e) {
       const at = policy.hooks[0]?.origin;
       found = [{ ...fileProblem(policy.file, 'a policy the kernel accepts', (e as Error).message, at?.line, at?.column), path: at?.path ?? '(document)' }];

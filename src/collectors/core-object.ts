@@ -1,11 +1,11 @@
 /**
  * The core object (bpf/core.bpf.c): loaded first, it creates the maps every
- * counting object shares (see kernel-counters.ts). It runs no program: every
+ * counting object shares (see shared-maps.ts). It runs no program: every
  * metric comes from a policy, whose hooks announce binaries as they count.
  */
 import { bpfObjectPath } from '../util/paths';
 import { loadObject, LoadedObject } from '../bpf/loader';
-import { COUNTER_MAP, LABEL_SET_MAP } from './kernel-counters';
+import { COUNTER_MAP, LABEL_SET_MAP } from './shared-maps';
 
 export const CORE_OBJECT = 'core';
 

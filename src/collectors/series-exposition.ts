@@ -14,16 +14,9 @@
 import { Registry } from 'prom-client';
 import { BUCKETS, BUCKET_SUM, BUCKET_ZERO } from '../bpf/layout';
 import type { NativeHistogram } from '../exporters/exposition';
+import type { SeriesValues } from '../cardinality/series-values';
 
-export interface SeriesValues {
-  labels: Readonly<Record<string, string>>;
-  /** labelKey(labels), when the reader has it: exporters that remember series across reads key them by it. */
-  key?: string;
-  /** Counters: the count. */
-  value: number;
-  /** Histograms: count per bucket (BUCKET_ZERO for zeros), and the sum under BUCKET_SUM. */
-  buckets?: Map<number, number>;
-}
+export type { SeriesValues } from '../cardinality/series-values';
 
 export interface ExposedMetric {
   name: string;

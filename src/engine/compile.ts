@@ -15,7 +15,7 @@ import { namespaceId } from '../labels/namespace-id';
 import { binaryIdOfPath } from './binary-id';
 import {
   ArgConfig, ArgKind, binaryKey, encodeHookConfig, Field, FilterConfig, HookConfig, LabelConfig, LabelKind, lpmKey, MetricConfig, Op, POL,
-  SelectorConfig, Source, ValueKind,
+  SelectorConfig, Source, ValueKind, WantFile,
 } from './hook-config';
 import { KernelFeatures, ProbedAttach } from './kernel-features';
 import { FormatField, readFormat } from './tracefs';
@@ -242,7 +242,7 @@ class PlanBuilder {
     return {
       str: filters.some((f) => f.kind === 'string') || labels.some((l) => l.prefixes !== undefined),
       net: netFields(filters, labels),
-      file: (filters.some((f) => f.kind === 'filetype') ? 1 : 0) | (filters.some((f) => f.kind === 'filesystem') ? 2 : 0),
+      file: (filters.some((f) => f.kind === 'filetype') ? WantFile.fileType : 0) | (filters.some((f) => f.kind === 'filesystem') ? WantFile.fsMagic : 0),
     };
   }
 

@@ -30,6 +30,8 @@ export const Op = { eq: 1, neq: 2, gt: 3, lt: 4, mask: 5, range: 6, notRange: 7,
 export const LabelKind = { none: 0, capped: 1, prefix: 2, constant: 3, bounded: 4 } as const;
 /** enum tally_pol_value */
 export const ValueKind = { count: 0, arg: 1, return: 2, latency: 3 } as const;
+/** want_file bits (TALLY_WANT_*): what of a file the program reads. */
+export const WantFile = { fileType: 1, fsMagic: 2 } as const;
 
 export interface ArgConfig {
   source: number;
@@ -257,6 +259,34 @@ export function checkHookConfigLayout(): void {
     ['binary_key', L.binaryKey],
     ['seen_key', L.seenKey],
   ];
-  const bad = want.filter(([k, v]) => p[k] !== v);
-  if (bad.length) throw new Error(`bpf/policy.h and src/engine/hook-config.ts disagree: ${bad.map(([k, v]) => `${k} is ${p[k]} in C, ${v} in TypeScript`).join('; ')}`);
+  const c = native().layout.policyConstants;
+  const constants = hookConstants();
+  const known = new Set(constants.map(([k]) => k));
+  const bad = [
+    ...want.filter(([k, v]) => p[k] !== v).map(([k, v]) => `${k} is ${p[k]} in C, ${v} in TypeScript`),
+    ...constants.filter(([k, v]) => c[k] !== v).map(([k, v]) => `${k} is ${c[k]} in C, ${v} in TypeScript`),
+    ...Object.keys(c).filter((k) => !known.has(k)).map((k) => `${k} is ${c[k]} in C, unknown in TypeScript`),
+  ];
+  if (bad.length) throw new Error(`bpf/policy.h and src/engine/hook-config.ts disagree: ${bad.join('; ')}`);
+}
+
+/**
+ * Every cap and enum value above under its name in bpf/policy.h, so that a
+ * value added or renumbered on one side only fails at startup: the C names
+ * are the TypeScript ones in upper snake case under each enum's prefix.
+ */
+export function hookConstants(): Array<[string, number]> {
+  const upper = (name: string): string => name.replace(/[A-Z]/g, (ch) => `_${ch}`).toUpperCase();
+  const named = (prefix: string, values: Record<string, number>, rename: Record<string, string> = {}): Array<[string, number]> =>
+    Object.entries(values).map(([k, v]) => [`${prefix}${rename[k] ?? upper(k)}`, v]);
+  return [
+    ...named('TALLY_POL_', POL),
+    ...named('TALLY_SRC_', Source, { constant: 'CONST' }),
+    ...named('TALLY_T_', ArgKind),
+    ...named('TALLY_F_', Field),
+    ...named('TALLY_OP_', Op),
+    ...named('TALLY_LABEL_', LabelKind, { constant: 'CONST' }),
+    ...named('TALLY_VAL_', ValueKind),
+    ...named('TALLY_WANT_', WantFile),
+  ];
 }

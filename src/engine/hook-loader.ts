@@ -7,14 +7,14 @@
 import { AttachAttempt, attachTypeOf, HookResult, loadObject, LoadedObject } from '../bpf/loader';
 import { native } from '../native/addon';
 import { bpfObjectPath } from '../util/paths';
-import { FilterLabel } from '../labels/label-filter';
+import { LabelFilter } from '../labels/label-filter';
 import { Hook } from '../policy/model';
 import { compileHook, CompileContext, CompileError, HookPlan } from './compile';
 import { policyObjectName } from './kernel-features';
 
 
 export interface HookLoadOptions {
-  filter: readonly FilterLabel[];
+  filter: LabelFilter;
   kernelBtfPath?: string;
   /** Maps shared with the agent's other counting objects, by name. */
   reuseMaps?: Record<string, number>;
@@ -35,15 +35,13 @@ export function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: HookLoadOp
   }
   const probed = plan.unavailable.map((u): AttachAttempt => ({ ...refusal('EOPNOTSUPP', u.reason), attachType: attachTypeOf(u.attach.split(/[+ ]/)[0]), program: 'probe' }));
   if (plan.candidates.length === 0) return { result: { hook: hook.name, refused: probed } };
-  const keyByBinary = opts.filter.includes('binary');
-  const keyByCgroup = opts.filter.some((l) => l !== 'binary');
   try {
     const loaded = loadObject({
       objectPath: bpfObjectPath(policyObjectName(ctx.features)),
       hooks: [{ hook: hook.name, candidates: plan.candidates.map((c) => ({ programs: c.programs, constants: { pol: c.config } })) }],
       constants: {
-        key_by_binary: Buffer.from([keyByBinary ? 1 : 0]),
-        key_by_cgroup: Buffer.from([keyByCgroup ? 1 : 0]),
+        key_by_binary: Buffer.from([opts.filter.keyByBinary ? 1 : 0]),
+        key_by_cgroup: Buffer.from([opts.filter.keyByCgroup ? 1 : 0]),
         have_rdonly_cast: Buffer.from([ctx.features.get('bpf_rdonly_cast')?.ok ? 1 : 0]),
       },
       maxEntries: {

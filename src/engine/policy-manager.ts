@@ -10,11 +10,11 @@
  * a file's policies touches nothing else: other policies keep their counts.
  */
 import { Registry } from 'prom-client';
-import { describeHook, HookResult, LoadedObject } from '../bpf/loader';
+import { describeHook, describeHookChain, HookResult, LoadedObject } from '../bpf/loader';
 import { CounterMetric, KernelCounters } from '../collectors/kernel-counters';
 import { derivedCounters } from './derived-counters';
 import { LABEL_OVERFLOW, LATENCY_UNIT_LOG2 } from '../bpf/layout';
-import { FilterLabel } from '../labels/label-filter';
+import { LabelFilter } from '../labels/label-filter';
 import { Logger } from '../util/log';
 import { EXIT_STATUSES, Hook, Metric, Policy, PolicyFileResult, PolicyState, TETRAGON_EVENTS_METRIC } from '../policy/model';
 import { CompileContext, namespaceSet, selectsByNamespace } from './compile';
@@ -29,7 +29,7 @@ export interface PolicyManagerOptions {
   counters: KernelCounters;
   registry: Registry;
   features: KernelFeatures;
-  filter: readonly FilterLabel[];
+  filter: LabelFilter;
   syscalls: Readonly<Record<string, number>>;
   kernelBtfPath?: string;
   /** Pods are watched, so cgroups of pods have a namespace for matchNamespaces. */
@@ -94,6 +94,7 @@ export class PolicyManager {
     if (s.state === 'error') this.opts.log.error('policy failed', { ...fields, reason: s.reasons.join('; ') });
     else if (s.state === 'partial') this.opts.log.warn('policy loaded in part', { ...fields, reason: s.reasons.join('; ') });
     else this.opts.log.info('policy loaded', { ...fields, hooks: s.hooks.map(describeHook).join('; ') });
+    if (s.hooks.length) this.opts.log.debug('policy hooks tried', { ...fields, hooks: s.hooks.map(describeHookChain).join('; ') });
   }
 
   private failed(policy: Policy | undefined, file: string, reasons: string[], hooks: HookResult[] = []): Running {

@@ -3,8 +3,8 @@
  * the kernel, attached and detached again, on maps of its own. What the
  * kernel refuses is reported where the hook is declared.
  */
-import { describeHook, HookResult } from '../bpf/loader';
-import { FILTER_LABELS } from '../labels/label-filter';
+import { describeHook, describeHookChain, HookResult } from '../bpf/loader';
+import { WIDEST_LABEL_FILTER } from '../labels/label-filter';
 import { Hook, Policy, Problem } from '../policy/model';
 import { KernelFeatures } from './kernel-features';
 import { loadPolicyHook } from './hook-loader';
@@ -13,6 +13,8 @@ export interface TrialOptions {
   features: KernelFeatures;
   syscalls: Readonly<Record<string, number>>;
   kernelBtfPath?: string;
+  /** Every attach type each failed hook tried, with the kernel's answer (policy check --verbose). */
+  verbose?: boolean;
 }
 
 export function trialLoad(policy: Policy, opts: TrialOptions): Problem[] {
@@ -27,7 +29,7 @@ export function trialLoad(policy: Policy, opts: TrialOptions): Problem[] {
       hook,
       { features: opts.features, syscalls: opts.syscalls, metricId: () => 16 + i, pendingMetricId: () => 1016 + i, constLabel: () => i },
       // The widest filter: the program the agent would load under any filter verifies too.
-      { filter: FILTER_LABELS, kernelBtfPath: opts.kernelBtfPath },
+      { filter: WIDEST_LABEL_FILTER, kernelBtfPath: opts.kernelBtfPath },
     );
     loaded?.object.close();
     if (result.program) {
@@ -37,6 +39,7 @@ export function trialLoad(policy: Policy, opts: TrialOptions): Problem[] {
       failed.set(hook.name, { hook, result });
     }
   }
+  const describe = opts.verbose ? describeHookChain : describeHook;
   return [...failed.values()].map(({ hook, result }) => {
     const o = hook.origin;
     return {
@@ -45,9 +48,9 @@ export function trialLoad(policy: Policy, opts: TrialOptions): Problem[] {
       column: o.column,
       path: o.path,
       expected: 'a hook this kernel can attach',
-      found: describeHook(result),
+      found: describe(result),
       severity: 'error' as const,
-      message: `expected a hook this kernel can attach, found ${describeHook(result)}`,
+      message: `expected a hook this kernel can attach, found ${describe(result)}`,
     };
   });
 }

@@ -20,6 +20,12 @@ export interface MetricsServerOptions {
   beforeScrape: () => void;
   /** undefined when ready, else why not. */
   notReadyReason: () => string | undefined;
+  /**
+   * Errors of the listening socket once it listens (an accept that fails
+   * with EMFILE, say). Without a listener Node throws them, which would end
+   * the agent; the server keeps listening.
+   */
+  onError?: (e: Error) => void;
 }
 
 export class MetricsServerError extends Error {}
@@ -69,6 +75,10 @@ export class MetricsServer {
     const server = http.createServer(this.app());
     this.server = server;
     return new Promise((resolve, reject) => {
+      server.once('listening', () => {
+        server.removeAllListeners('error');
+        server.on('error', (e) => this.opts.onError?.(e));
+      });
       server.once('error', (e: NodeJS.ErrnoException) => {
         const where = formatAddress(addr);
         const why =

@@ -5,8 +5,9 @@
 import { Registry } from 'prom-client';
 import * as catalog from '../metrics/catalog';
 import { defineMetric, Sample } from '../metrics/define';
-import { CacheStats } from './cache-stats';
-import { KernelCounters, COUNTER_MAP, LABEL_SET_MAP } from '../collectors/kernel-counters';
+import { CacheStats } from '../util/cache-stats';
+import { KernelCounters } from '../collectors/kernel-counters';
+import { COUNTER_MAP, LABEL_SET_MAP } from '../collectors/shared-maps';
 import { native, NativeProgramInfo } from '../native/addon';
 import * as os from 'node:os';
 import { HookResult } from '../bpf/loader';
@@ -81,23 +82,23 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   const labelSetMap = { map: LABEL_SET_MAP };
   defineMetric(registry, catalog.MAP_ENTRIES, async () => [
     one(map, (await tcp.kernelStats()).entries),
-    one(labelSetMap, tcp.staleness.mappedCgroups),
+    one(labelSetMap, tcp.core.mappedCgroups),
   ]);
   defineMetric(registry, catalog.MAP_CAPACITY, () => [one(map, tcp.counterMapCapacity), one(labelSetMap, tcp.labelSetCapacity)]);
   // Not a map_entries series: a full promoted-counter array is no trouble (keys count in the hash), so no alert on it.
-  defineMetric(registry, catalog.PROMOTED_COUNTERS, () => [one({}, tcp.promoted.size)]);
+  defineMetric(registry, catalog.PROMOTED_COUNTERS, () => [one({}, tcp.store.promotedCount)]);
   defineMetric(registry, catalog.PROMOTED_CAPACITY, () => [one({}, FAST_SLOTS)]);
   defineMetric(registry, catalog.MAP_OVERFLOW_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).mapFull))]);
   defineMetric(registry, catalog.MAP_LOST_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).lost))]);
   defineMetric(registry, catalog.SCRAPES, () => Object.entries(src.scrapes()).map(([format, n]) => one({ format }, n)));
   defineMetric(registry, catalog.SCRAPE_READ_SECONDS, async () => [one({}, (await tcp.kernelStats()).readSeconds)]);
 
-  defineMetric(registry, catalog.MAP_DELETED_ENTRIES, () => [one(map, tcp.staleness.deletedEntries)]);
-  defineMetric(registry, catalog.STALE_LABEL_SETS, () => [one({}, tcp.staleness.staleLabelSets)]);
-  defineMetric(registry, catalog.FOLDED_ENTRIES, () => [one(map, tcp.staleness.foldedEntries)]);
-  defineMetric(registry, catalog.NAMESPACE_UNMATCHED_ENTRIES, () => [one(map, tcp.staleness.unmatchedEntries)]);
-  defineMetric(registry, catalog.LABEL_SETS, () => [one({}, tcp.staleness.labelSets.size)]);
-  defineMetric(registry, catalog.LABEL_SET_MAP_FULL, () => [one({}, tcp.staleness.unmappedMapFull)]);
+  defineMetric(registry, catalog.MAP_DELETED_ENTRIES, () => [one(map, tcp.core.counts.deletedEntries)]);
+  defineMetric(registry, catalog.STALE_LABEL_SETS, () => [one({}, tcp.core.counts.staleLabelSets)]);
+  defineMetric(registry, catalog.FOLDED_ENTRIES, () => [one(map, tcp.core.counts.foldedEntries)]);
+  defineMetric(registry, catalog.NAMESPACE_UNMATCHED_ENTRIES, () => [one(map, tcp.core.counts.unmatchedEntries)]);
+  defineMetric(registry, catalog.LABEL_SETS, () => [one({}, tcp.core.labelSets.size)]);
+  defineMetric(registry, catalog.LABEL_SET_MAP_FULL, () => [one({}, tcp.core.counts.unmappedMapFull)]);
   defineMetric(registry, catalog.PENDING_CGROUPS, async () => [one({}, (await tcp.snapshot()).pendingCgroups)]);
   defineMetric(registry, catalog.CGROUP_REMOVALS, () => [
     one({ source: 'kernel' }, removals.reported),
@@ -108,7 +109,7 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   if (src.pods) {
     const pods = src.pods;
     defineMetric(registry, catalog.KUBE_WATCH_EVENTS, () => Object.entries(pods.stats.events).map(([type, n]) => one({ type }, n)));
-    defineMetric(registry, catalog.KUBE_WATCH_ERRORS, () => [one({}, pods.stats.errors)]);
+    defineMetric(registry, catalog.KUBE_WATCH_ERRORS, () => Object.entries(pods.stats.errors).map(([reason, n]) => one({ reason }, n)));
     defineMetric(registry, catalog.KUBE_LIST_CALLS, () => [one({}, pods.stats.lists)]);
     defineMetric(registry, catalog.KUBE_SYNC_AGE, () => (pods.stats.lastSync ? [one({}, (Date.now() - pods.stats.lastSync) / 1000)] : []));
     defineMetric(registry, catalog.KUBE_PODS, () => [one({}, pods.size)]);

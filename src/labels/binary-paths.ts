@@ -4,7 +4,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { BINARY_NONE, BinaryEvent } from '../bpf/layout';
-import { CacheStats } from '../health/cache-stats';
+import { CacheStats } from '../util/cache-stats';
 
 export class BinaryPaths {
   readonly stats: CacheStats;

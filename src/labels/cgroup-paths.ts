@@ -7,7 +7,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { native } from '../native/addon';
-import { CacheStats } from '../health/cache-stats';
+import { CacheStats } from '../util/cache-stats';
 
 /** undefined from the cache means "not cached"; null means "cgroup is gone". */
 type Entry = { path: string | null };

@@ -105,14 +105,14 @@ export const CACHE_HITS: MetricSpec = {
 export const CACHE_MISSES: MetricSpec = {
   name: 'tally_cache_misses_total',
   type: 'counter',
-  help: 'Lookups a user-space cache could not answer (cgroup_path: resolved by a syscall; binary_path: id not announced yet).',
+  help: 'Lookups a user-space cache could not answer (cgroup_path: resolved by a syscall; binary_path: id not announced yet; cgroup_labels, removed_cgroup_labels: asked of the labeler; series_labels_binary, series_labels_extra: labels built anew).',
   labels: ['cache'],
 };
 
 export const CACHE_EVICTIONS: MetricSpec = {
   name: 'tally_cache_evictions_total',
   type: 'counter',
-  help: 'Entries a user-space cache evicted to stay within its capacity.',
+  help: 'Entries a user-space cache evicted to stay within its capacity (cgroup_labels and series_labels_*: all at once when full; the others: least recent or oldest first).',
   labels: ['cache'],
 };
 
@@ -203,7 +203,7 @@ export const CGROUP_REMOVAL_DROPS: MetricSpec = {
 export const KUBE_WATCH_EVENTS: MetricSpec = {
   name: 'tally_kube_watch_events_total',
   type: 'counter',
-  help: 'Pod watch events received from the Kubernetes API server, by type.',
+  help: 'Changes to this node\'s pods learnt from the Kubernetes API server, by type: watch events, and what a list (at start, after 410 Gone, at resync) found added, modified or deleted.',
   onlyWith: 'kubernetes',
   labels: ['type'],
 };
@@ -211,9 +211,9 @@ export const KUBE_WATCH_EVENTS: MetricSpec = {
 export const KUBE_WATCH_ERRORS: MetricSpec = {
   name: 'tally_kube_watch_errors_total',
   type: 'counter',
-  help: 'Failed pod lists and watches; each is retried with backoff.',
+  help: 'Failed pod lists and watches, and watch events or list items skipped as unusable, by reason: connection, http_status, expired (410 Gone: relisted at once), error_event, too_large, invalid_json, bad_event, unknown_type, bad_list, no_object, no_metadata. Failures are retried with backoff; skipped events change nothing.',
   onlyWith: 'kubernetes',
-  labels: [],
+  labels: ['reason'],
 };
 
 export const KUBE_LIST_CALLS: MetricSpec = {

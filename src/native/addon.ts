@@ -87,6 +87,8 @@ export interface NativeRingBuffer {
 /** Offsets and constants of bpf/tally_types.h, as compiled into the addon. */
 export interface NativeLayout {
   policy: Record<string, number>;
+  /** bpf/policy.h's caps and enum values, by their C names. */
+  policyConstants: Record<string, number>;
   counterKey: { size: number; cgroup_id: number; binary_id: number; labels: number; metric: number; flags: number; bucket: number };
   binaryEvent: { size: number; binary_id: number; path_len: number; truncated: number; path: number };
   cgroupEvent: { size: number; cgroup_id: number; path: number };
@@ -124,6 +126,8 @@ export interface Addon {
   /** Arguments of a raw tracepoint or kernel function per the kernel's BTF; -1 when it has none by that name. */
   btfArity(kind: 'tracepoint' | 'function', name: string, btfPath?: string): number;
   layout: NativeLayout;
+  /** execv(path, argv): replaces the process, same pid; returns only by throwing (errno). */
+  reexec(path: string, argv: string[]): never;
 }
 
 export function isNativeError(e: unknown): e is NativeError {

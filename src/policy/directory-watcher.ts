@@ -14,12 +14,18 @@
  * symlink to it re-pointed). A slow check of its identity (device and inode,
  * through symlinks) re-establishes the watch when that happens; while it is
  * missing, its files count as removed.
+ *
+ * An entry with a policy file's name that cannot be read as one (a dangling
+ * symlink, a symlink loop, a FIFO, a directory, a file past the size cap, no
+ * permission) is reported through onSkip once, not at every rescan, and again
+ * only when the reason changes; it counts as absent.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { isPolicyFileName } from './load';
+import { readPolicyFile } from './read-file';
 
 export interface PolicyDirEvent {
   type: 'add' | 'change' | 'remove';
@@ -36,8 +42,10 @@ export interface PolicyDirectoryWatcherOptions {
   maxDelayMs?: number;
   /** How often the directory's identity is checked. Default 1000 ms. */
   recheckMs?: number;
-  /** Errors other than "not there" (EACCES, EIO, …). Default: ignored. */
+  /** Errors of the directory itself other than "not there" (EACCES, EIO, …). Default: ignored. */
   onError?: (err: Error) => void;
+  /** An entry named like a policy file was not read, and why ("expected …, found …"); once per entry and reason. */
+  onSkip?: (file: string, why: string) => void;
 }
 
 export class PolicyDirectoryWatcher {
@@ -46,8 +54,11 @@ export class PolicyDirectoryWatcher {
   private readonly debounceMs: number;
   private readonly maxDelayMs: number;
   private readonly onError: (err: Error) => void;
+  private readonly onSkip: (file: string, why: string) => void;
   /** Content hash of each file seen, by path. */
   private readonly known = new Map<string, string>();
+  /** Entries skipped, and why, as last reported. */
+  private readonly skipped = new Map<string, string>();
   private watcher: fs.FSWatcher | undefined;
   private identity: string | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -65,6 +76,7 @@ export class PolicyDirectoryWatcher {
     this.debounceMs = opts.debounceMs ?? 300;
     this.maxDelayMs = opts.maxDelayMs ?? 2000;
     this.onError = opts.onError ?? (() => undefined);
+    this.onSkip = opts.onSkip ?? (() => undefined);
     this.recheck = setInterval(() => void this.checkIdentity(), opts.recheckMs ?? 1000);
     this.recheck.unref();
     this.ready = this.checkIdentity(true).then(() => this.scan());
@@ -152,18 +164,26 @@ export class PolicyDirectoryWatcher {
         return; // Unreadable is not empty: keep what is known rather than report removals.
       }
     }
+    const skipped = new Map<string, string>();
     for (const name of names) {
       const file = path.join(this.dir, name);
       try {
         // Through symlinks: a ConfigMap's files are symlinks to regular files.
-        if (!(await fsp.stat(file)).isFile()) continue;
-        const text = await fsp.readFile(file, 'utf8');
-        now.set(file, { text, hash: createHash('sha256').update(text).digest('hex') });
+        const read = await readPolicyFile(file);
+        if ('text' in read) now.set(file, { text: read.text, hash: createHash('sha256').update(read.text).digest('hex') });
+        else skipped.set(file, `expected ${read.refused.expected}, found ${read.refused.found}`);
       } catch (e) {
-        if (!isMissing(e)) this.onError(e as Error);
+        const why = await unreadable(file, e as NodeJS.ErrnoException);
+        if (why) skipped.set(file, why);
       }
     }
     if (this.closed) return;
+    for (const [file, why] of skipped) {
+      if (this.skipped.get(file) === why) continue;
+      this.skipped.set(file, why);
+      this.onSkip(file, why);
+    }
+    for (const file of [...this.skipped.keys()]) if (!skipped.has(file)) this.skipped.delete(file);
     for (const [file, cur] of now) {
       const prev = this.known.get(file);
       if (prev === cur.hash) continue;
@@ -185,6 +205,18 @@ export class PolicyDirectoryWatcher {
       this.onError(e as Error);
     }
   }
+}
+
+/** Why an entry could not be opened; undefined when it is simply gone (removed since readdir). */
+async function unreadable(file: string, e: NodeJS.ErrnoException): Promise<string | undefined> {
+  if (e.code === 'ENOENT') {
+    const link = await fsp.lstat(file).then((st) => st.isSymbolicLink(), () => false);
+    if (!link) return undefined;
+    const target = await fsp.readlink(file).catch(() => '?');
+    return `expected a readable policy file, found a symlink to ${target}, which does not exist`;
+  }
+  if (e.code === 'ELOOP') return 'expected a readable policy file, found a symlink loop (ELOOP)';
+  return `expected a readable policy file, found ${e.code ?? 'an error'} (${e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '')})`;
 }
 
 function isMissing(e: unknown): boolean {

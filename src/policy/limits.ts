@@ -42,4 +42,6 @@ export const LIMITS = {
   nameLength: 128,
   /** Characters of a metric's help text. */
   helpLength: 256,
+  /** Bytes of one policy file; a larger one is refused before it is read. */
+  fileBytes: 1024 * 1024,
 } as const;

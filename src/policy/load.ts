@@ -11,6 +11,7 @@ import { byPosition, didYouMean, fileProblem, oneOf } from './problems';
 import { parseYamlStream, YamlDocument } from './yaml-positions';
 import { PolicyBody, readMetricsPolicy } from './tally-policy';
 import { readTracingPolicy } from './tetragon';
+import { readPolicyFile } from './read-file';
 
 export const TALLY_API_VERSION = 'tally.dev/v1alpha1';
 export const TETRAGON_API_VERSION = 'cilium.io/v1alpha1';
@@ -46,11 +47,16 @@ export function fileStateOf(states: readonly PolicyState[]): PolicyState {
   return states.every((s) => s === 'error') ? 'error' : 'partial';
 }
 
-/** Reads and validates one file; an unreadable file is a result in error, not an exception. */
+/** Reads and validates one file; an unreadable or refused file (see read-file.ts) is a result in error, not an exception. */
 export async function loadPolicyFile(file: string): Promise<PolicyFileResult> {
   let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    const read = await readPolicyFile(file);
+    if ('refused' in read) {
+      const { expected, found, hint } = read.refused;
+      return { file, state: 'error', problems: [fileProblem(file, expected, found, 1, 1, hint)], policies: [] };
+    }
+    text = read.text;
   } catch (e) {
     // "ENOENT: no such file or directory, open 'x'" → "ENOENT (no such file or directory)".
     const err = e as NodeJS.ErrnoException;
@@ -60,13 +66,14 @@ export async function loadPolicyFile(file: string): Promise<PolicyFileResult> {
   return loadPolicyText(text, file);
 }
 
-/** Every policy file directly in `dir` (see isPolicyFileName; regular files, through symlinks), by name. */
+/**
+ * Every policy file directly in `dir` (see isPolicyFileName), by name. An
+ * entry with a policy file's name that cannot be read as one (a dangling
+ * symlink, a FIFO, a directory) is a result in error saying so, not skipped.
+ */
 export async function loadPolicyDir(dir: string): Promise<PolicyFileResult[]> {
   const names = (await fs.readdir(dir)).filter(isPolicyFileName).sort();
-  const files = names.map((n) => path.join(dir, n));
-  // A dangling symlink is kept: reading it reports what is wrong.
-  const regular = await Promise.all(files.map((f) => fs.stat(f).then((s) => s.isFile(), () => true)));
-  return Promise.all(files.filter((_, i) => regular[i]).map(loadPolicyFile));
+  return Promise.all(names.map((n) => loadPolicyFile(path.join(dir, n))));
 }
 
 function readDocument(file: string, yaml: YamlDocument): Policy {

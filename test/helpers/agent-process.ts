@@ -25,6 +25,14 @@ export interface Exit {
   ms: number;
 }
 
+/**
+ * Waits scale by TALLY_TEST_TIME_SCALE (default 1): the kernel matrix's
+ * guests run under software emulation, tens of times slower than a host,
+ * and every wait of the suite stretches with it.
+ */
+export const TIME_SCALE = Math.max(1, Number(process.env.TALLY_TEST_TIME_SCALE ?? 1) || 1);
+export const scaled = (ms: number): number => ms * TIME_SCALE;
+
 export function waitExit(child: ChildProcess, timeoutMs = 10000): Promise<Exit> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
@@ -32,7 +40,7 @@ export function waitExit(child: ChildProcess, timeoutMs = 10000): Promise<Exit> 
       resolve({ code: child.exitCode, signal: child.signalCode, ms: 0 });
       return;
     }
-    const t = setTimeout(() => reject(new Error(`process ${child.pid} did not exit within ${timeoutMs} ms`)), timeoutMs);
+    const t = setTimeout(() => reject(new Error(`process ${child.pid} did not exit within ${scaled(timeoutMs)} ms`)), scaled(timeoutMs));
     child.once('exit', (code, signal) => {
       clearTimeout(t);
       resolve({ code, signal, ms: Date.now() - started });
@@ -50,9 +58,14 @@ export class AgentProcess {
     child.once('exit', () => running.delete(child));
   }
 
-  /** Starts the agent on 127.0.0.1:0 with extra flags and waits for /readyz. */
-  static async start(flags: string[] = [], opts: { timeoutMs?: number; shellPrefix?: string; env?: NodeJS.ProcessEnv } = {}): Promise<AgentProcess> {
-    const timeoutMs = opts.timeoutMs ?? 20000;
+  /**
+   * Starts the agent on 127.0.0.1:0 with extra flags and waits for /readyz,
+   * or with `until: 'started'` for its "agent started" line (a test of an
+   * agent that is not meant to be ready).
+   */
+  static async start(flags: string[] = [], opts: { timeoutMs?: number; shellPrefix?: string; env?: NodeJS.ProcessEnv; until?: 'ready' | 'started' } = {}): Promise<AgentProcess> {
+    // A loaded 2-CPU machine has taken 16 s to load the built-ins.
+    const timeoutMs = scaled(opts.timeoutMs ?? 60000);
     const argv = [...AGENT_NODE_FLAGS, MAIN, '--metrics-server', '127.0.0.1:0', ...flags];
     // shellPrefix runs first in a shell that then execs the agent, e.g. to
     // rearrange mounts inside `unshare --mount`.
@@ -73,7 +86,8 @@ export class AgentProcess {
       else await new Promise((r) => setTimeout(r, 25));
     }
     for (;;) {
-      const res = await fetch(agent.url('/readyz')).catch(() => undefined);
+      if (opts.until === 'started' && agent.stderr.includes('msg="agent started"')) break;
+      const res = opts.until === 'started' ? undefined : await fetch(agent.url('/readyz')).catch(() => undefined);
       if (res?.status === 200) break;
       if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}: ${agent.stderr}`);
       if (Date.now() > deadline) throw new Error(`agent not ready: ${res ? await res.text() : 'no answer'}\n${agent.stderr}`);
@@ -98,6 +112,7 @@ export class AgentProcess {
 
   /** Scrapes every 100 ms until `cond` holds of a scrape, which it returns; throws naming `what` on timeout. */
   async scrapeUntil(cond: (s: Series[]) => boolean, what: string, timeoutMs = 15000): Promise<Series[]> {
+    timeoutMs = scaled(timeoutMs);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const s = await this.scrape();
@@ -127,7 +142,7 @@ export function loadedProgramIds(): Set<number> {
 
 /** Waits until none of ids is loaded (the kernel frees programs after an RCU grace period); returns those left. */
 export async function awaitUnloaded(ids: number[], timeoutMs = 5000): Promise<number[]> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + scaled(timeoutMs);
   for (;;) {
     const loaded = loadedProgramIds();
     const left = ids.filter((id) => loaded.has(id));

@@ -3,8 +3,13 @@
  * over HTTP: lists carry a resourceVersion; a watch streams newline-delimited
  * {"type","object"} events newer than the resourceVersion it was given, and
  * answers 410 Gone (an ERROR event with a Status) for one older than the
- * retained history. It serves pods (with fieldSelector spec.nodeName),
- * ReplicaSets and Jobs, and records every request it gets.
+ * retained history, and ends a watch after its timeoutSeconds. It serves pods
+ * (with fieldSelector spec.nodeName), ReplicaSets and Jobs, and records every
+ * request it gets.
+ *
+ * For hostile-input tests it also sends what a buggy API server or proxy
+ * might: any raw line into the open watches, ERROR events, bookmarks, list
+ * items of any shape, and list bodies verbatim.
  */
 import * as http from 'node:http';
 import * as fs from 'node:fs';
@@ -49,6 +54,10 @@ export class FakeKubeApi {
   private readonly others = new Map<string, Obj>(); // "replicasets/ns/name" -> object
   private readonly history: Event[] = [];
   private readonly watches = new Set<{ res: http.ServerResponse; node?: string }>();
+  /** Added to every list's items as they are: objects of any shape, malformed ones included. */
+  readonly extraListItems: unknown[] = [];
+  /** Bodies the next lists answer with verbatim (status 200), one per list, before normal answers resume. */
+  readonly nextListBodies: string[] = [];
   private server?: http.Server;
   port = 0;
 
@@ -70,14 +79,18 @@ export class FakeKubeApi {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** A kubeconfig file pointing at this server. */
-  writeKubeconfig(dir: string, port = this.port): string {
+  /**
+   * A kubeconfig file pointing at this server over plain HTTP, as one for
+   * `kubectl proxy` does: without insecure-skip-tls-verify unless asked.
+   */
+  writeKubeconfig(dir: string, port = this.port, opts: { insecureSkipTlsVerify?: boolean } = {}): string {
     const file = path.join(dir, 'kubeconfig');
+    const cluster: Record<string, unknown> = { server: `http://127.0.0.1:${port}` };
+    if (opts.insecureSkipTlsVerify) cluster['insecure-skip-tls-verify'] = true;
     fs.writeFileSync(file, JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      // Plain HTTP: the client accepts it only with TLS verification off.
-      clusters: [{ name: 'fake', cluster: { server: `http://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } }],
+      clusters: [{ name: 'fake', cluster }],
       users: [{ name: 'fake', user: { token: 'test' } }],
       contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
       'current-context': 'fake',
@@ -134,6 +147,27 @@ export class FakeKubeApi {
     });
   }
 
+  /** Open pod watches. */
+  get openWatches(): number {
+    return this.watches.size;
+  }
+
+  /** Writes `line` (anything: half an event, not JSON) and a newline into every open watch. */
+  sendRaw(line: string): void {
+    for (const w of this.watches) w.res.write(line + '\n');
+  }
+
+  /** A BOOKMARK at the current resourceVersion, as the API server sends about once a minute. */
+  bookmark(): void {
+    this.sendRaw(JSON.stringify({ type: 'BOOKMARK', object: { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } } }));
+  }
+
+  /** An ERROR event with a Status of this code into every open watch, which then ends, as the API server does. */
+  sendError(code: number, reason: string, message: string): void {
+    for (const w of this.watches) w.res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', message, reason, code } }) + '\n');
+    this.watches.clear();
+  }
+
   /** Ends every open watch, as a load balancer or an API server restart would. */
   dropWatches(): void {
     for (const w of this.watches) w.res.destroy();
@@ -170,7 +204,13 @@ export class FakeKubeApi {
 
     if (url.pathname === '/api/v1/pods') {
       if (url.searchParams.get('watch') !== 'true') {
-        const items = [...this.pods.values()].filter((o) => this.matches(o, node));
+        const verbatim = this.nextListBodies.shift();
+        if (verbatim !== undefined) {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.end(verbatim);
+          return;
+        }
+        const items = [...[...this.pods.values()].filter((o) => this.matches(o, node)), ...this.extraListItems];
         json(200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
         return;
       }
@@ -183,7 +223,13 @@ export class FakeKubeApi {
       for (const ev of this.history) if (ev.rv > from && this.matches(ev.object, node)) res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
       const w = { res, node };
       this.watches.add(w);
-      res.on('close', () => this.watches.delete(w));
+      // The API server ends a watch after the timeout the client asked for.
+      const timeout = Number(url.searchParams.get('timeoutSeconds') ?? '0');
+      const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;
+      res.on('close', () => {
+        clearTimeout(timer);
+        this.watches.delete(w);
+      });
       return;
     }
     const m = /^\/apis\/(?:apps|batch)\/v1\/namespaces\/([^/]+)\/(replicasets|jobs)\/([^/]+)$/.exec(url.pathname);

@@ -47,9 +47,15 @@ export class FreshAfterFailure implements PushMetricExporter {
   export(metrics: ResourceMetrics, done: (result: ExportResult) => void): void {
     const used = this.current;
     used.export(metrics, (result) => {
+      // This runs inside the exporter's own promise chain: a throw here would
+      // be an unhandled rejection nobody could catch, so none may escape.
       if (result.code !== ExportResultCode.SUCCESS && used === this.current) {
-        this.current = this.make();
-        used.shutdown().catch(() => undefined);
+        try {
+          this.current = this.make();
+          used.shutdown().catch(() => undefined);
+        } catch {
+          // No new channel now: the old one stays, and the next failure tries again.
+        }
       }
       done(result);
     });

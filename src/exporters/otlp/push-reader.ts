@@ -64,14 +64,19 @@ export class PushReader extends MetricReader {
 
   private schedule(ms: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), ms);
+    this.timer = setTimeout(() => this.tick().catch(() => undefined), ms);
     this.timer.unref();
   }
 
   private async tick(): Promise<void> {
-    const ok = await this.attempt(this.opts.timeoutMs);
-    const intervals = ok ? 1 : Math.min(2 ** Math.max(this.failures - 1, 0), MAX_BACKOFF_INTERVALS);
-    this.schedule(this.opts.intervalMs * intervals);
+    let ok = false;
+    try {
+      ok = await this.attempt(this.opts.timeoutMs);
+    } finally {
+      // Whatever happened in the attempt, exports go on: a timer callback's rejection would end the agent.
+      const intervals = ok ? 1 : Math.min(2 ** Math.max(this.failures - 1, 0), MAX_BACKOFF_INTERVALS);
+      this.schedule(this.opts.intervalMs * intervals);
+    }
   }
 
   /** One collection and export; resolves whether it was delivered (true when there was nothing to send). */
@@ -97,7 +102,11 @@ export class PushReader extends MetricReader {
     }
     const ok = result.code === ExportResultCode.SUCCESS;
     this.failures = ok ? 0 : this.failures + 1;
-    this.opts.onOutcome({ ok, points, ms: Date.now() - started, error: ok ? undefined : (result.error ?? new Error('export failed')) });
+    try {
+      this.opts.onOutcome({ ok, points, ms: Date.now() - started, error: ok ? undefined : (result.error ?? new Error('export failed')) });
+    } catch {
+      // Counting and logging an outcome must not stop exporting.
+    }
     return ok;
   }
 

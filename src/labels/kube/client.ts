@@ -20,11 +20,23 @@ export async function loadKubeConfig(kubeconfig?: string): Promise<InstanceType<
   const kc = new KubeConfig();
   if (kubeconfig) {
     kc.loadFromFile(kubeconfig);
-    return kc;
+    return plainHttpAllowed(kc);
   }
   if (process.env.KUBERNETES_SERVICE_HOST) {
     kc.loadFromCluster();
     return kc;
   }
   return undefined;
+}
+
+/**
+ * A server at http://… (kubectl proxy, which adds the credentials itself) is
+ * used as kubectl uses it. The library refuses plain HTTP unless
+ * insecure-skip-tls-verify is set ("HTTP protocol is not allowed when
+ * skipTLSVerify is not set or false"), a flag that means nothing without TLS;
+ * setting it for such a cluster changes nothing else.
+ */
+function plainHttpAllowed(kc: InstanceType<K8s['KubeConfig']>): InstanceType<K8s['KubeConfig']> {
+  kc.clusters = kc.clusters.map((c) => (/^http:/i.test(c.server) && !c.skipTLSVerify ? { ...c, skipTLSVerify: true } : c));
+  return kc;
 }

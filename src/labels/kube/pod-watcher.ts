@@ -4,16 +4,19 @@
  *
  * The watch resumes from the last resourceVersion when it drops, relists on
  * 410 Gone, retries with backoff when the API server is unreachable (also at
- * start), and relists every resync period to reconcile anything missed.
+ * start), and relists every resync period to reconcile anything missed (see
+ * list-watch.ts). An event or list item that cannot be used is counted by
+ * reason (tally_kube_watch_errors_total) and skipped.
  */
 import { LRUCache } from 'lru-cache';
-import { k8s, K8s } from './client';
+import type { K8s } from './client';
+import { KubeHttp } from './http';
+import { ListWatch, WATCH_ERROR_REASONS, WatchErrorReason } from './list-watch';
+import { ownerOf, PodRecord, readPod } from './pod-object';
 import { OwnerRef, resolveWorkload } from './workload';
 import { Logger } from '../../util/log';
 
 type KubeConfig = InstanceType<K8s['KubeConfig']>;
-type V1Pod = import('@kubernetes/client-node', { with: { 'resolution-mode': 'import' } }).V1Pod;
-type V1PodList = import('@kubernetes/client-node', { with: { 'resolution-mode': 'import' } }).V1PodList;
 
 export interface PodInfo {
   uid: string;
@@ -28,11 +31,14 @@ export interface PodInfo {
   containers: Map<string, string>;
   /** When the API server reported the pod deleted (ms), if it did. */
   deletedAt?: number;
+  /** The pod object's resourceVersion, when it had one. */
+  resourceVersion?: string;
 }
 
 export interface PodWatcherStats {
   events: { ADDED: number; MODIFIED: number; DELETED: number };
-  errors: number;
+  /** Failed lists and watches, and events or list items skipped, by reason (every reason present, 0 until seen). */
+  errors: Record<WatchErrorReason, number>;
   lists: number;
   /** Last time the API server answered a list or sent an event (ms), 0 if never. */
   lastSync: number;
@@ -45,157 +51,160 @@ export interface PodWatcherOptions {
   deletedRetentionMs?: number;
   /** The series TTL: deleted pods are kept for at least twice as long. */
   seriesTtlMs?: number;
+  /** Passed on to the list+watch (tests shorten them). */
+  watchTimeoutSeconds?: number;
+  initialBackoffMs?: number;
 }
 
-const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
-
-function containerIds(pod: V1Pod): Map<string, string> {
-  const out = new Map<string, string>();
-  const st = pod.status;
-  for (const c of [...(st?.containerStatuses ?? []), ...(st?.initContainerStatuses ?? []), ...(st?.ephemeralContainerStatuses ?? [])]) {
-    const id = c.containerID?.replace(/^[a-z-]+:\/\//, '');
-    if (id) out.set(id, c.name);
-  }
-  return out;
-}
+/** A reason is logged at its first occurrence, then at most this often, with how many went unlogged. */
+const LOG_EVERY_MS = 60_000;
 
 export class PodWatcher {
-  readonly stats: PodWatcherStats = { events: { ADDED: 0, MODIFIED: 0, DELETED: 0 }, errors: 0, lists: 0, lastSync: 0 };
+  readonly stats: PodWatcherStats = {
+    events: { ADDED: 0, MODIFIED: 0, DELETED: 0 },
+    errors: Object.fromEntries(WATCH_ERROR_REASONS.map((r) => [r, 0])) as Record<WatchErrorReason, number>,
+    lists: 0,
+    lastSync: 0,
+  };
   private readonly pods = new Map<string, PodInfo>();
   /**
    * Static pods: the kubelet names their cgroups after the config hash, which
    * the API server's mirror pod carries as an annotation, not as its uid.
    */
   private readonly mirrors = new Map<string, PodInfo>();
-  /** Since when the pods listed are known to be current (a list succeeded and no error since). */
+  /** Since when the pods listed are known to be current (the API server answered and no error since). */
   connectedSince?: number;
   private readonly owners = new LRUCache<string, { ref?: OwnerRef }>({ max: 4096, ttl: 5 * 60_000 });
-  private informer?: { start(): Promise<void>; stop(): Promise<void> };
-  private restartTimer?: NodeJS.Timeout;
+  private readonly http: KubeHttp;
+  private listWatch?: ListWatch<PodRecord>;
   private resyncTimer?: NodeJS.Timeout;
   private expireTimer?: NodeJS.Timeout;
-  private backoffMs = 500;
-  private stopped = false;
+  private readonly logged = new Map<WatchErrorReason, { at: number; unlogged: number }>();
 
   constructor(
-    private readonly kc: KubeConfig,
+    kc: KubeConfig,
     private readonly opts: PodWatcherOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.http = new KubeHttp(kc);
+  }
 
   /** Starts watching; resolves at once, before the first list succeeds. */
   async start(): Promise<void> {
-    const api = await k8s();
-    const core = this.kc.makeApiClient(api.CoreV1Api);
-    const apps = this.kc.makeApiClient(api.AppsV1Api);
-    const batch = this.kc.makeApiClient(api.BatchV1Api);
-    const fieldSelector = `spec.nodeName=${this.opts.nodeName}`;
-    const list = async (): Promise<V1PodList> => {
-      const l = await core.listPodForAllNamespaces({ fieldSelector });
-      this.stats.lists++;
-      this.stats.lastSync = Date.now();
-      this.connectedSince ??= Date.now();
-      this.backoffMs = 500;
-      return l;
-    };
-    this.lookup = async (kind, namespace, name) => {
-      const key = `${kind}/${namespace}/${name}`;
-      const hit = this.owners.get(key);
-      if (hit) return hit.ref;
-      let ref: OwnerRef | undefined;
-      try {
-        const obj = kind === 'ReplicaSet' ? await apps.readNamespacedReplicaSet({ name, namespace }) : await batch.readNamespacedJob({ name, namespace });
-        const o = obj.metadata?.ownerReferences?.find((r) => r.controller) ?? obj.metadata?.ownerReferences?.[0];
-        ref = o ? { kind: o.kind, name: o.name } : undefined;
-      } catch {
-        ref = undefined; // not found or not allowed: the naming rule decides
-      }
-      this.owners.set(key, { ref });
-      return ref;
-    };
-
-    const informer = new api.ListWatch<V1Pod>('/api/v1/pods', new api.Watch(this.kc), list, false, undefined, fieldSelector);
-    informer.on(api.ADD, (p) => this.upsert(p, 'ADDED'));
-    informer.on(api.UPDATE, (p) => this.upsert(p, 'MODIFIED'));
-    informer.on(api.DELETE, (p) => this.remove(p));
-    informer.on(api.ERROR, (e) => this.retry(e));
-    this.informer = informer;
-    this.run();
-
-    const resync = this.opts.resyncMs ?? 5 * 60_000;
-    this.resyncTimer = setInterval(() => void this.resync(list), resync);
+    this.listWatch = new ListWatch<PodRecord>({
+      http: this.http,
+      path: '/api/v1/pods',
+      query: { fieldSelector: `spec.nodeName=${this.opts.nodeName}` },
+      read: readPod,
+      resourceVersion: (p) => p.resourceVersion,
+      onList: (pods) => this.replace(pods),
+      onEvent: (type, pod) => {
+        this.stats.events[type]++;
+        if (type === 'DELETED') this.remove(pod);
+        else this.upsert(pod);
+      },
+      onError: (reason, message) => this.failed(reason, message),
+      onSync: () => {
+        this.stats.lastSync = Date.now();
+        this.connectedSince ??= Date.now();
+      },
+      onDisconnected: () => (this.connectedSince = undefined),
+      watchTimeoutSeconds: this.opts.watchTimeoutSeconds,
+      initialBackoffMs: this.opts.initialBackoffMs,
+    });
+    this.listWatch.start();
+    this.resyncTimer = setInterval(() => this.listWatch?.resync(), this.opts.resyncMs ?? 5 * 60_000);
     this.resyncTimer.unref();
     this.expireTimer = setInterval(() => this.expireDeleted(), 60_000);
     this.expireTimer.unref();
   }
 
-  private lookup: (kind: 'ReplicaSet' | 'Job', namespace: string, name: string) => Promise<OwnerRef | undefined> = async () => undefined;
-
-  private run(): void {
-    this.informer?.start().catch((e) => this.retry(e));
+  /** Counts a failure or a skipped event; logs it without flooding the log when an API server sends thousands. */
+  private failed(reason: WatchErrorReason, message: string): void {
+    this.stats.errors[reason]++;
+    const now = Date.now();
+    const seen = this.logged.get(reason);
+    if (seen && now - seen.at < LOG_EVERY_MS) {
+      seen.unlogged++;
+      return;
+    }
+    const unlogged = seen?.unlogged ?? 0;
+    this.logged.set(reason, { at: now, unlogged: 0 });
+    this.log.warn('kubernetes pod watch: skipped or retrying (tally_kube_watch_errors_total)', {
+      reason,
+      error: message,
+      server: this.http.server,
+      ...(unlogged ? { more_since_last_log: unlogged } : {}),
+    });
   }
 
-  private retry(e: unknown): void {
-    if (this.stopped) return;
-    this.stats.errors++;
-    this.connectedSince = undefined;
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
-    this.log.warn('kubernetes pod watch failed; retrying', { error: (e as Error)?.message ?? String(e), retry_ms: delay });
-    clearTimeout(this.restartTimer);
-    this.restartTimer = setTimeout(() => this.run(), delay);
-    this.restartTimer.unref();
-  }
-
-  /** A full list, reconciled with the index: catches anything the watch missed. */
-  private async resync(list: () => Promise<V1PodList>): Promise<void> {
+  /** The owner of a ReplicaSet or Job, for workload names; cached, and undefined when unreadable. */
+  private readonly lookup = async (kind: 'ReplicaSet' | 'Job', namespace: string, name: string): Promise<OwnerRef | undefined> => {
+    const key = `${kind}/${namespace}/${name}`;
+    const hit = this.owners.get(key);
+    if (hit) return hit.ref;
+    const path = kind === 'ReplicaSet' ? `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/replicasets/${encodeURIComponent(name)}` : `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/jobs/${encodeURIComponent(name)}`;
+    let ref: OwnerRef | undefined;
     try {
-      const l = await list();
-      const seen = new Set<string>();
-      for (const p of l.items) {
-        if (p.metadata?.uid) seen.add(p.metadata.uid);
-        this.upsert(p);
-      }
-      for (const [uid, info] of this.pods) if (!seen.has(uid) && info.deletedAt === undefined) info.deletedAt = Date.now();
-    } catch (e) {
-      this.stats.errors++;
-      this.log.warn('kubernetes pod resync failed', { error: (e as Error).message });
+      const obj = await this.http.getJson(path, {}, { timeoutMs: 30_000, maxBytes: 4 * 1024 * 1024 });
+      ref = ownerOf((obj as { metadata?: { ownerReferences?: unknown } } | null)?.metadata?.ownerReferences);
+    } catch {
+      ref = undefined; // not found or not allowed: the naming rule decides
+    }
+    this.owners.set(key, { ref });
+    return ref;
+  };
+
+  /**
+   * A full list: it is the truth; pods known but not in it were deleted while
+   * unwatched. What it changed is counted as the events that would have said
+   * so (an informer's handlers see the same), so tally_kube_watch_events_total
+   * counts every change learnt, however it was learnt.
+   */
+  private replace(pods: PodRecord[]): void {
+    this.stats.lists++;
+    const seen = new Set<string>();
+    for (const p of pods) {
+      seen.add(p.uid);
+      const prev = this.pods.get(p.uid);
+      if (!prev || prev.deletedAt !== undefined) this.stats.events.ADDED++;
+      else if (prev.resourceVersion !== p.resourceVersion) this.stats.events.MODIFIED++;
+      this.upsert(p);
+    }
+    for (const [uid, info] of this.pods) {
+      if (seen.has(uid) || info.deletedAt !== undefined) continue;
+      this.stats.events.DELETED++;
+      info.deletedAt = Date.now();
     }
   }
 
-  private upsert(pod: V1Pod, event?: 'ADDED' | 'MODIFIED'): void {
-    if (event) {
-      this.stats.events[event]++;
-      this.stats.lastSync = Date.now();
-    }
-    const md = pod.metadata;
-    if (!md?.uid || !md.name || !md.namespace) return;
-    const prev = this.pods.get(md.uid);
+  private upsert(pod: PodRecord): void {
+    const prev = this.pods.get(pod.uid);
     const info: PodInfo = {
-      uid: md.uid,
-      namespace: md.namespace,
-      name: md.name,
-      workload: prev?.workload ?? md.name,
+      uid: pod.uid,
+      namespace: pod.namespace,
+      name: pod.name,
+      workload: prev?.workload ?? pod.name,
       workloadKind: prev?.workloadKind ?? 'Pod',
       resolved: prev?.resolved ?? false,
-      containers: containerIds(pod),
+      containers: pod.containers,
+      resourceVersion: pod.resourceVersion,
     };
-    this.pods.set(md.uid, info);
-    const mirror = md.annotations?.[MIRROR_ANNOTATION];
-    if (mirror) this.mirrors.set(mirror, info);
-    const o = md.ownerReferences?.find((r) => r.controller) ?? md.ownerReferences?.[0];
-    void resolveWorkload({ namespace: md.namespace, name: md.name, labels: md.labels, owner: o ? { kind: o.kind, name: o.name } : undefined }, this.lookup).then((w) => {
-      info.workload = w.name;
-      info.workloadKind = w.kind;
-      info.resolved = true;
-    });
+    this.pods.set(pod.uid, info);
+    if (pod.mirrorHash) this.mirrors.set(pod.mirrorHash, info);
+    resolveWorkload({ namespace: pod.namespace, name: pod.name, labels: pod.labels, owner: pod.owner }, this.lookup).then(
+      (w) => {
+        info.workload = w.name;
+        info.workloadKind = w.kind;
+        info.resolved = true;
+      },
+      (e: Error) => this.log.warn('resolving a pod\'s workload failed; it keeps the pod\'s name', { pod: `${pod.namespace}/${pod.name}`, error: e.message }),
+    );
     this.expireDeleted();
   }
 
-  private remove(pod: V1Pod): void {
-    this.stats.events.DELETED++;
-    this.stats.lastSync = Date.now();
-    const info = pod.metadata?.uid ? this.pods.get(pod.metadata.uid) : undefined;
+  private remove(pod: PodRecord): void {
+    const info = this.pods.get(pod.uid);
     if (info) info.deletedAt = Date.now();
   }
 
@@ -232,10 +241,8 @@ export class PodWatcher {
 
   /** Stops watching and every timer. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.restartTimer);
     clearInterval(this.resyncTimer);
     clearInterval(this.expireTimer);
-    await this.informer?.stop();
+    await this.listWatch?.stop();
   }
 }

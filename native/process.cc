@@ -1,0 +1,45 @@
+// reexec(path, argv): replaces this process's image with `path` run with
+// `argv` (execv), keeping its pid, its environment and its open stdio. Node 20
+// has no process.execve; tally uses this once, at startup, to restart node
+// with the V8 heap limit it needs (src/cli/heap.ts) without a wrapper process
+// in between: whatever supervises the pid (a service manager, a container
+// runtime, npm) keeps supervising the agent, and signals reach it.
+#include <errno.h>
+#include <fcntl.h>
+#include <napi.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "errors.h"
+
+namespace tally {
+
+static Napi::Value Reexec(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsArray()) {
+    Napi::TypeError::New(env, "reexec(path: string, argv: string[])").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string path = info[0].As<Napi::String>();
+  Napi::Array arr = info[1].As<Napi::Array>();
+  std::vector<std::string> args;
+  for (uint32_t i = 0; i < arr.Length(); i++) args.push_back(arr.Get(i).ToString().Utf8Value());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  // Node marks the stdio fds close-on-exec; the new image must keep them.
+  for (int fd = 0; fd <= 2; fd++) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+  }
+  execv(path.c_str(), argv.data());
+  // Only reached when execv failed; the process is unchanged.
+  ErrnoError(env, "execv " + path, errno).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+void InitProcess(Napi::Env env, Napi::Object exports) { exports.Set("reexec", Napi::Function::New(env, Reexec)); }
+
+}  // namespace tally

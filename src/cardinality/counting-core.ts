@@ -1,0 +1,167 @@
+/**
+ * The counting core: what turns the kernel's counters into series, over a
+ * counter store (src/bpf/counter-store.ts). It keeps the metric families and
+ * their series limits, folds resolved cgroups into label sets, retires what
+ * went stale, promotes hot keys, and reads series. Its callers give it the
+ * time, and it makes no syscall of its own, so the same code runs over the
+ * kernel's maps in the agent and over an in-memory store in the core tests
+ * (test/cardinality/), on a clock they drive.
+ */
+import { CounterEntry, CounterStore, OverflowEntriesFull } from '../bpf/counter-store';
+import { BUCKETS, BUCKET_SUM, BUCKET_ZERO } from '../bpf/layout';
+import { CacheStats } from '../util/cache-stats';
+import { CgroupMappings } from './cgroup-mappings';
+import { FoldIn } from './fold-in';
+import { HeldCounts } from './held-counts';
+import { KeyLabels } from './key-labels';
+import { LabelSets } from './label-sets';
+import { CounterMetric, Family, MetricFamilies } from './metric-families';
+import { PendingCgroups, PendingMetric } from './pending-labels';
+import { Promotion } from './promotion';
+import { SeriesRead, SeriesReader } from './series-read';
+import { CgroupResolver, Removals } from './sources';
+import { Staleness } from './staleness';
+import { Sweeper } from './sweep';
+import { SweepCounts } from './sweep-pass';
+
+export interface CountingCoreOptions {
+  store: CounterStore;
+  seriesLimit: number;
+  /** --metrics-series-ttl, in ms. */
+  ttlMs: number;
+  resolver: CgroupResolver;
+  removals: Removals;
+  /** The binary label of an executable id; {} when not keyed by binary or not known. */
+  binaryLabels(binaryId: bigint): Record<string, string>;
+  /** Called once a removed cgroup's mapping is retired. */
+  cgroupGone?(cgroupId: bigint): void;
+  /** When fold-in first saw a cgroup waiting for its labels; Date.now unless a test drives time. */
+  clock?: () => number;
+  /** Removed cgroups whose labels are remembered for late events. */
+  removedCgroupCapacity?: number;
+}
+
+export class CountingCore {
+  readonly families: MetricFamilies;
+  readonly labelSets = new LabelSets();
+  readonly counts = new SweepCounts();
+  private readonly labels: KeyLabels;
+  private readonly held = new HeldCounts();
+  private readonly mappings: CgroupMappings;
+  private readonly sweeper: Sweeper;
+  private readonly reader: SeriesReader;
+
+  constructor(private readonly opts: CountingCoreOptions) {
+    const { store } = opts;
+    // A label set no read has shown for this long has left the kernel and user space alike.
+    this.families = new MetricFamilies(opts.seriesLimit, Math.max(2 * opts.ttlMs, 5 * 60_000));
+    const pending = new PendingCgroups();
+    this.labels = new KeyLabels({
+      labelSets: this.labelSets,
+      resolver: opts.resolver,
+      keys: { binaryLabels: opts.binaryLabels, extraLabels: (key) => this.families.extraLabels(key) },
+      pending,
+      clock: opts.clock ?? Date.now,
+      removedCapacity: opts.removedCgroupCapacity,
+    });
+    this.mappings = new CgroupMappings(store);
+    const staleness = new Staleness(
+      {
+        ttlMs: opts.ttlMs,
+        removals: opts.removals,
+        resolver: opts.resolver,
+        forget: (metric, key) => this.families.forget(metric, key),
+        cgroupGone: (id) => opts.cgroupGone?.(id),
+      },
+      this.mappings,
+      this.labels,
+      this.labelSets,
+      this.held,
+      this.counts,
+    );
+    this.sweeper = new Sweeper({
+      store,
+      families: this.families,
+      labels: this.labels,
+      pending,
+      held: this.held,
+      mappings: this.mappings,
+      foldIn: new FoldIn(this.mappings, this.labels, this.labelSets, this.counts),
+      staleness,
+      promotion: new Promotion(store, this.labels, (key) => this.families.get(key.metric) !== undefined),
+      resolver: opts.resolver,
+      removals: opts.removals,
+      counts: this.counts,
+    });
+    this.reader = new SeriesReader(this.families, this.labels, this.held);
+  }
+
+  /**
+   * Defines a metric, and gives it its overflow entries (one per bucket for
+   * a histogram) so an update that finds the map full always has somewhere
+   * to go. Returns its family, and whether it is new (to be exposed).
+   */
+  define(metric: CounterMetric): { family: Family; created: boolean } {
+    this.families.checkDefinable(metric);
+    if (metric.sumOf === undefined) this.reserveOverflow(metric);
+    return this.families.define(metric);
+  }
+
+  /**
+   * Creates a metric's overflow entries (one per bucket for a histogram).
+   * Call it before the programs counting the metric attach: an update that
+   * finds the counter map full must find them. Idempotent; undefine() removes them.
+   */
+  reserveOverflow(metric: Pick<CounterMetric, 'id' | 'name' | 'type'>): void {
+    const buckets = metric.type === 'histogram' ? [...Array(BUCKETS).keys(), BUCKET_ZERO, BUCKET_SUM] : [0];
+    try {
+      this.opts.store.reserveOverflow(metric.id, buckets);
+    } catch (e) {
+      if (!(e instanceof OverflowEntriesFull)) throw e;
+      throw new Error(`no room left for the overflow entries of ${metric.name}: tally_overflow holds ${e.capacity} (one per counter, ${buckets.length} per histogram)`);
+    }
+  }
+
+  /**
+   * Reads a pending id's counts into a defined metric. Its overflow entries
+   * are reserved (reserveOverflow) before the hook counting under it
+   * attaches, like a metric's; undefine() takes the id back.
+   */
+  definePending(p: PendingMetric): void {
+    this.families.definePending(p);
+  }
+
+  /**
+   * Stops counting metrics and deletes their entries; returns the families
+   * left with no id. The objects that counted into them must be closed
+   * first, or late events would recreate the entries.
+   */
+  undefine(ids: number[]): Family[] {
+    const metrics = ids.filter((id) => this.families.get(id) !== undefined);
+    const emptied = this.families.undefine(ids);
+    for (const id of metrics) this.held.dropMetric(id);
+    // Their ids may be reused by metrics with other extra labels.
+    if (metrics.length > 0) this.labels.forgetExtraLabels();
+    this.opts.store.dropMetrics(new Set(ids));
+    return emptied;
+  }
+
+  /** Folds resolved cgroups into label sets and retires what went stale; true when fold-in work is left. */
+  sweep(now: number): boolean {
+    return this.sweeper.sweep(now);
+  }
+
+  /** Each family's series from one read of the store (entries and overflow entries). */
+  read(entries: CounterEntry[], overflow: CounterEntry[], now: number): SeriesRead {
+    return this.reader.read(entries, overflow, now);
+  }
+
+  get mappedCgroups(): number {
+    return this.mappings.size;
+  }
+
+  /** The bounded caches of labels, for tally_cache_*. */
+  get caches(): CacheStats[] {
+    return this.labels.caches;
+  }
+}

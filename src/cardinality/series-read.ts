@@ -1,0 +1,133 @@
+/**
+ * One read of the counters turned into each family's series: every entry
+ * labelled and added to its series, what user space holds added, then each
+ * family's series limit applied. Limits apply here, once per read, so every
+ * metric of a scrape (health included, which prom-client collects
+ * concurrently) sees the same state.
+ */
+import { CounterEntry } from '../bpf/counter-store';
+import { BUCKETS, BUCKET_SUM, KEY_LABEL_SET, KEY_OVERFLOW, pendingSelectors } from '../bpf/layout';
+import { SeriesValues } from './series-values';
+import { HeldCounts } from './held-counts';
+import { KeyLabels } from './key-labels';
+import { Family, MetricFamilies } from './metric-families';
+import { settle } from './pending-labels';
+import { labelKey, OVERFLOW_LABELS } from './series-limiter';
+
+export interface SeriesRead {
+  /** Per family name: its series after the series limit. */
+  series: Map<string, SeriesValues[]>;
+  /** cgroups whose counts this read held back, their labels not final yet. */
+  pendingCgroups: number;
+}
+
+const OVERFLOW_KEY = labelKey(OVERFLOW_LABELS);
+
+type ByName = Map<string, Map<string, SeriesValues>>;
+
+export class SeriesReader {
+  constructor(
+    private readonly families: MetricFamilies,
+    private readonly labels: KeyLabels,
+    private readonly held: HeldCounts,
+  ) {}
+
+  read(entries: CounterEntry[], overflow: CounterEntry[], now: number): SeriesRead {
+    const byName: ByName = new Map();
+    for (const name of this.families.names()) byName.set(name, new Map());
+    const pending = new Set<bigint>();
+    for (const e of entries) this.fold(byName, e, pending);
+    for (const e of overflow) this.fold(byName, e, pending);
+    this.addHeld(byName);
+    const series = new Map<string, SeriesValues[]>();
+    for (const [name, all] of byName) {
+      const f = this.families.family(name)!;
+      if (f.metric.sumOf === undefined) series.set(name, this.limit(f, all, now));
+    }
+    // A counter read from a histogram's sum is that histogram's series, limits,
+    // overflow and held counts included: the same labels, the sum as value.
+    for (const f of this.families.all()) {
+      const source = this.families.sumSource(f);
+      if (!source) continue;
+      const sums = (series.get(source.name) ?? []).map((s): SeriesValues => ({ labels: s.labels, key: s.key, value: s.buckets?.get(BUCKET_SUM) ?? 0, buckets: undefined }));
+      series.set(f.name, sums);
+    }
+    return { series, pendingCgroups: pending.size };
+  }
+
+  private fold(byName: ByName, e: CounterEntry, pending: Set<bigint>): void {
+    let key = e.key;
+    const bucket = key.bucket ?? 0;
+    if (key.flags === KEY_OVERFLOW) {
+      // A pending id's overflow: the map was full, so which selectors waited is lost with the key. Counted as the metric's.
+      const metric = this.families.pendingOf(key.metric)?.metric ?? key.metric;
+      if (e.value !== 0) this.addTo(byName, metric, OVERFLOW_KEY, OVERFLOW_LABELS, bucket, e.value);
+      return;
+    }
+    if (pendingSelectors(key)) {
+      const settled = settle(key, this.families, this.labels);
+      if (!settled) {
+        if (this.families.pendingOf(key.metric)) pending.add(key.cgroupId); // held back until its namespace is known
+        return;
+      }
+      if (!settled.counts) return; // no selector admits its namespace: it never matched
+      key = settled.key;
+    }
+    if (!this.families.get(key.metric)) return; // a metric being undefined
+    const labels = this.labels.labelsOf(key);
+    if (labels) this.addTo(byName, key.metric, labels.key, labels.labels, bucket, e.value);
+    else if (key.flags !== KEY_LABEL_SET) pending.add(key.cgroupId); // held back until its labels are final
+  }
+
+  /** Applies the family's series limit: label sets past it merge into the overflow series. */
+  private limit(f: Family, all: Map<string, SeriesValues>, now: number): SeriesValues[] {
+    // Counters read from this histogram's sums take the same decisions: their limiters see the same calls.
+    const mirrors = this.families.mirrorsOf(f);
+    const out: SeriesValues[] = [];
+    let overflow: SeriesValues | undefined;
+    for (const [key, s] of all) {
+      if (s.buckets) for (const b of s.buckets.keys()) if (b < BUCKETS && b > f.topBucket) f.topBucket = b;
+      if (key !== OVERFLOW_KEY) for (const m of mirrors) m.limiter.place(key, now);
+      if (key !== OVERFLOW_KEY && f.limiter.place(key, now) === 'admitted') {
+        out.push(s);
+        continue;
+      }
+      overflow ??= { labels: { ...OVERFLOW_LABELS }, key: OVERFLOW_KEY, value: 0, buckets: s.buckets ? new Map() : undefined };
+      overflow.value += s.value;
+      if (s.buckets) for (const [b, v] of s.buckets) addBucket(overflow, b, v);
+    }
+    f.limiter.forgetUnseen(now);
+    for (const m of mirrors) m.limiter.forgetUnseen(now);
+    if (overflow) out.push(overflow);
+    return out;
+  }
+
+  /** What fold-in and staleness moved out of the kernel map still counts. */
+  private addHeld(byName: ByName): void {
+    for (const [metric, held] of this.held.series) {
+      for (const [key, h] of held) for (const [b, v] of h.buckets) this.addTo(byName, metric, key, h.labels, b, v);
+    }
+    for (const [metric, buckets] of this.held.overflow) {
+      for (const [b, v] of buckets) this.addTo(byName, metric, OVERFLOW_KEY, OVERFLOW_LABELS, b, v);
+    }
+  }
+
+  /** Adds a count to its metric's series. */
+  private addTo(byName: ByName, metric: number, key: string, labels: Readonly<Record<string, string>>, bucket: number, value: number): void {
+    const d = this.families.get(metric);
+    if (!d) return;
+    add(byName.get(d.family.name)!, key, labels, d.family.type === 'histogram', bucket, value);
+  }
+}
+
+function addBucket(s: SeriesValues, bucket: number, value: number): void {
+  s.buckets!.set(bucket, (s.buckets!.get(bucket) ?? 0) + value);
+}
+
+/** Counters keep one number per series; only histograms pay for a map of buckets. */
+function add(series: Map<string, SeriesValues>, key: string, labels: Readonly<Record<string, string>>, histogram: boolean, bucket: number, value: number): void {
+  let s = series.get(key);
+  if (!s) series.set(key, (s = { labels, key, value: 0, buckets: histogram ? new Map() : undefined }));
+  if (histogram) addBucket(s, bucket, value);
+  else s.value += value;
+}

@@ -1,0 +1,148 @@
+/**
+ * A small world for the counting core: pods and their cgroups, what the
+ * API server says about them, a clock, and the BPF programs' side of
+ * counting, over a MemoryCounterStore. It keeps the ground truth: what each
+ * metric counted, per bucket.
+ */
+import { MemoryCounterStore, MemoryCounterStoreOptions } from '../../../src/bpf/memory-counter-store';
+import { BUCKET_SUM, CounterKey, KEY_LABEL_SET, KEY_NS_PENDING, KEY_RAW_CGROUP } from '../../../src/bpf/layout';
+import { CountingCore } from '../../../src/cardinality/counting-core';
+import { labelKey } from '../../../src/cardinality/series-limiter';
+import { CgroupResolver, Removals } from '../../../src/cardinality/sources';
+import { FilterLabel, LabelFilter, LabelValues } from '../../../src/labels/label-filter';
+import { namespaceId } from '../../../src/labels/namespace-id';
+
+export const COUNTER = 16;
+export const HISTOGRAM = 17;
+/** The pending id a matchNamespaces hook counts COUNTER under while the owner's namespace is unknown. */
+export const PENDING = 20;
+
+export interface Cgroup {
+  id: bigint;
+  values: LabelValues;
+  /** When the API server has told us everything about its pod. */
+  finalAt: number;
+  removedAt?: number;
+  /** When the API server said its pod was deleted. */
+  deletedAt?: number;
+}
+
+export interface WorldOptions {
+  filter: readonly FilterLabel[];
+  seriesLimit: number;
+  ttlMs: number;
+  store: MemoryCounterStoreOptions;
+  /** Namespaces a matchNamespaces hook admits. */
+  admitted?: readonly string[];
+}
+
+export class World {
+  now = 1_700_000_000_000;
+  readonly filter: LabelFilter;
+  readonly store: MemoryCounterStore;
+  readonly core: CountingCore;
+  readonly cgroups = new Map<bigint, Cgroup>();
+  /** Ground truth: per `${metric}:${bucket}`, what counted. */
+  readonly truth = new Map<string, number>();
+  private nextCgroup = 1000n;
+
+  constructor(readonly opts: WorldOptions) {
+    this.filter = new LabelFilter(opts.filter);
+    this.store = new MemoryCounterStore(opts.store);
+    this.core = new CountingCore({
+      store: this.store,
+      seriesLimit: opts.seriesLimit,
+      ttlMs: opts.ttlMs,
+      resolver: this.resolver(),
+      removals: this.removals(),
+      binaryLabels: (id): Record<string, string> => (this.filter.keyByBinary && id > 1n ? { binary: `/bin/b${id}` } : {}),
+      clock: () => this.now,
+    });
+    this.core.define({ id: COUNTER, name: 'test_events_total', help: 'Events.', type: 'counter' });
+    this.core.define({ id: HISTOGRAM, name: 'test_bytes', help: 'Bytes.', type: 'histogram' });
+    const admitted = new Set(opts.admitted ?? []);
+    this.core.reserveOverflow({ id: PENDING, name: 'test_events_total', type: 'counter' });
+    this.core.definePending({ id: PENDING, metric: COUNTER, admits: (sel, ns) => (sel & 1) !== 0 && ns !== undefined && admitted.has(ns) });
+  }
+
+  addCgroup(values: LabelValues, finalAfterMs = 0): Cgroup {
+    const c: Cgroup = { id: this.nextCgroup++, values, finalAt: this.now + finalAfterMs };
+    this.cgroups.set(c.id, c);
+    return c;
+  }
+
+  /** What a BPF program does with one event of cgroup c (bpf/label_sets.bpf.h, counters.bpf.h). */
+  count(c: Cgroup, metric: number, value: number, opts: { binary?: bigint; bucket?: number; pendingHook?: boolean } = {}): void {
+    const binaryId = this.filter.keyByBinary ? (opts.binary ?? 2n) : 0n;
+    const owner: Pick<CounterKey, 'cgroupId' | 'flags'> = { cgroupId: 0n, flags: KEY_RAW_CGROUP };
+    const mapping = this.filter.keyByCgroup ? this.store.mappingOf(c.id) : undefined;
+    if (mapping) Object.assign(owner, { cgroupId: BigInt(mapping.labelSet), flags: KEY_LABEL_SET });
+    else if (this.filter.keyByCgroup) owner.cgroupId = c.id;
+    if (opts.pendingHook) {
+      const admitted = (this.opts.admitted ?? []).includes(c.values.namespace ?? '');
+      if (!mapping) {
+        const went = this.store.add({ ...owner, binaryId, metric: PENDING, flags: KEY_NS_PENDING | (1 << 8) }, value);
+        // A pending key that finds the map full loses which selectors waited: it counts as the metric's, whatever its namespace.
+        if (admitted || went === 'overflow') this.record(metric, 0, value);
+        return;
+      }
+      // Mapped: the kernel knows the namespace and decides.
+      if (!(this.opts.admitted ?? []).some((ns) => namespaceId(ns) === mapping.namespaceId)) return;
+      this.store.add({ ...owner, binaryId, metric }, value);
+      this.record(metric, 0, value);
+      return;
+    }
+    if (metric === HISTOGRAM) {
+      const bucket = opts.bucket ?? 0;
+      this.store.add({ ...owner, binaryId, metric, bucket }, 1);
+      this.store.add({ ...owner, binaryId, metric, bucket: BUCKET_SUM }, value);
+      this.record(metric, bucket, 1);
+      this.record(metric, BUCKET_SUM, value);
+      return;
+    }
+    this.store.add({ ...owner, binaryId, metric }, value);
+    this.record(metric, 0, value);
+  }
+
+  private record(metric: number, bucket: number, value: number): void {
+    const k = `${metric}:${bucket}`;
+    this.truth.set(k, (this.truth.get(k) ?? 0) + value);
+  }
+
+  private resolver(): CgroupResolver {
+    return {
+      resolve: (id, _since, giveUp) => {
+        const c = this.cgroups.get(id);
+        if (!c) return { labels: {}, final: true };
+        if (!giveUp && this.now < c.finalAt) return { labels: {}, final: false };
+        return { labels: this.filter.cgroupValues(c.values), namespace: c.values.namespace, final: true };
+      },
+      podDeletedAt: (id) => this.cgroups.get(id)?.deletedAt,
+      liveSetKeys: () =>
+        [...this.cgroups.values()]
+          .filter((c) => c.deletedAt === undefined && c.removedAt === undefined && this.now >= c.finalAt)
+          .map((c) => labelKey(this.filter.cgroupValues(c.values))),
+    };
+  }
+
+  private removals(): Removals {
+    return { removedAt: (id) => this.cgroups.get(id)?.removedAt, needsRescan: () => false, rescan: () => undefined };
+  }
+
+  /** One read of the store, as a scrape makes it: family name -> series key -> bucket -> value. */
+  read(): Map<string, Map<string, Map<number, number>>> {
+    this.store.beginPass();
+    const { series } = this.core.read(this.store.dump(), this.store.dumpOverflow(), this.now);
+    const out = new Map<string, Map<string, Map<number, number>>>();
+    for (const [name, list] of series) {
+      const m = new Map<string, Map<number, number>>();
+      for (const s of list) m.set(s.key!, s.buckets ? new Map(s.buckets) : new Map([[0, s.value]]));
+      out.set(name, m);
+    }
+    return out;
+  }
+
+  sweep(): boolean {
+    return this.core.sweep(this.now);
+  }
+}
