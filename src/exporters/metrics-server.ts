@@ -54,13 +54,13 @@ export class MetricsServer {
   constructor(private readonly opts: MetricsServerOptions) {
     if (opts.webConfig) {
       const log = opts.log ?? { info: () => undefined, warn: () => undefined };
-      this.web = new WebConfigSource(opts.webConfig, log, (c) => this.applyTls(c));
+      this.web = new WebConfigSource(opts.webConfig, log, (c) => this.applyConfig(c));
       registerWebConfigMetrics(opts.registry, this.web);
     }
   }
 
-  /** A new config's TLS settings, for the handshakes to come (open connections keep theirs). */
-  private applyTls(c: LoadedWebConfig): void {
+  /** A new config in force: cached password checks are forgotten, and its TLS settings apply to the handshakes to come (open connections keep theirs). */
+  private applyConfig(c: LoadedWebConfig): void {
     this.auth.clear();
     const server = this.server as TlsServer | undefined;
     if (!c.tls || !(server instanceof https.Server)) return;
