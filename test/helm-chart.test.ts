@@ -15,6 +15,7 @@ import * as yaml from 'js-yaml';
 import Ajv from 'ajv';
 import { PROJECT_ROOT } from '../src/util/paths';
 import { HELP, parseFlags } from '../src/cli/args';
+import { parseListenAddress } from '../src/cli/address';
 import { FILTER_LABELS, parseLabelFilter } from '../src/labels/label-filter';
 import { LOG_LEVELS } from '../src/util/log';
 import { parseDuration } from '../src/util/duration';
@@ -30,7 +31,7 @@ const RELEASE = 'obs';
 const NAMESPACE = 'monitoring';
 
 /** The agent's flags, from its --help text. */
-const AGENT_FLAGS = new Set([...HELP.matchAll(/^ {2}(--[a-z][a-z-]*)/gm)].map((m) => m[1]));
+const AGENT_FLAGS = new Set([...HELP.matchAll(/^ {2}(--[a-z][a-z.-]*)/gm)].map((m) => m[1]));
 /** Flags being added to the agent: the chart may pass them, but only when asked to. */
 const COMING_FLAGS = new Set(['--policy-dir']);
 
@@ -153,7 +154,7 @@ function agentArgs(r: Rendered): string[] {
 
 function flagsOf(args: string[]): string[] {
   return args.map((a) => {
-    const m = /^(--[a-z][a-z-]*)(=|$)/.exec(a);
+    const m = /^(--[a-z][a-z.-]*)(=|$)/.exec(a);
     assert.ok(m, `argument "${a}" is a --flag or --flag=value`);
     return m![1];
   });
@@ -390,8 +391,18 @@ describe('helm chart with default values', () => {
     }
   });
 
-  it('says in NOTES.txt how to reach the agents', () => {
-    assert.match(r.text.get('tally/templates/NOTES.txt')!, /rollout status daemonset\/obs-tally\n/);
+  it('says in NOTES.txt how to reach the agents, and that /metrics is open to the cluster', () => {
+    const notes = r.text.get('tally/templates/NOTES.txt')!;
+    assert.match(notes, /rollout status daemonset\/obs-tally\n/);
+    assert.match(notes, /\n {2}curl -s localhost:2112\/metrics \| grep \^tally_\n/);
+    assert.match(notes, /\/metrics is plain HTTP, without authentication, on the pod IP/);
+  });
+
+  it('serves plain HTTP on every interface of the pod, with no web config', () => {
+    assert.equal(agentArgs(r).filter((a) => a.startsWith('--metrics-server') || a.startsWith('--web.')).join(' '), '--metrics-server=:2112');
+    assert.deepEqual(parseListenAddress(':2112'), { host: undefined, port: 2112 });
+    assert.equal(container(r).volumeMounts.find((m: Obj) => m.name === 'web-config'), undefined);
+    assert.equal(one(r, 'DaemonSet').spec.template.spec.volumes.find((v: Obj) => v.name === 'web-config'), undefined);
   });
 
   it('says in NOTES.txt how to load the archive npm run image saves, while the image is that one', () => {
@@ -539,6 +550,58 @@ describe('helm chart toggles', () => {
     const args = agentArgs(render({ otlp: { endpoint: 'http://collector:4318' } }));
     assert.ok(args.includes(`--otlp-interval=${DEFAULT_OTLP_INTERVAL}`), args.join(' '));
     assert.equal(DEFAULT_OTLP_INTERVAL, '15s');
+  });
+
+  it('webConfig mounts the Secret whole, passes --web.config.file, and turns the probes and the ServiceMonitor to HTTPS', () => {
+    const tlsConfig = { ca: { secret: { name: 'tally-ca', key: 'ca.crt' } }, cert: { secret: { name: 'prom-client', key: 'tls.crt' } }, keySecret: { name: 'prom-client', key: 'tls.key' } };
+    const basicAuth = { username: { name: 'tally-scrape', key: 'user' }, password: { name: 'tally-scrape', key: 'password' } };
+    const r = render({ webConfig: { secretName: 'tally-web', tls: true }, serviceMonitor: { enabled: true, tlsConfig, basicAuth } });
+    checkCommon(r);
+    checkDaemonSet(r);
+    const c = container(r);
+    const mount = c.volumeMounts.find((m: Obj) => m.name === 'web-config');
+    // No subPath: the kubelet only updates whole-volume mounts when the Secret changes.
+    assert.deepEqual(mount, { name: 'web-config', mountPath: '/etc/tally/web', readOnly: true });
+    const volume = one(r, 'DaemonSet').spec.template.spec.volumes.find((v: Obj) => v.name === 'web-config');
+    assert.deepEqual(volume, { name: 'web-config', secret: { secretName: 'tally-web' } });
+    assert.ok(agentArgs(r).includes('--web.config.file=/etc/tally/web/web-config.yml'));
+    assert.deepEqual(flagsOf(agentArgs(r)).filter((f) => !AGENT_FLAGS.has(f)), []);
+    assert.deepEqual(c.livenessProbe, { httpGet: { path: '/healthz', port: 'metrics', scheme: 'HTTPS' }, initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 6 });
+    assert.deepEqual(c.readinessProbe, { httpGet: { path: '/readyz', port: 'metrics', scheme: 'HTTPS' }, initialDelaySeconds: 2, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 });
+    const ep = one(r, 'ServiceMonitor').spec.endpoints[0];
+    assert.deepEqual({ scheme: ep.scheme, tlsConfig: ep.tlsConfig, basicAuth: ep.basicAuth }, { scheme: 'https', tlsConfig, basicAuth });
+    const notes = r.text.get('tally/templates/NOTES.txt')!;
+    assert.match(notes, /curl -s --cacert CA\.crt https:\/\/localhost:2112\/metrics/);
+    assert.doesNotMatch(notes, /plain HTTP/);
+  });
+
+  it('webConfig without TLS (basic auth only) keeps HTTP; serviceMonitor.scheme, webConfig.key and a tcpSocket probe are taken as given', () => {
+    const r = render({
+      webConfig: { secretName: 'tally-web', key: 'web.yml' },
+      serviceMonitor: { enabled: true, scheme: 'http' },
+      livenessProbe: { httpGet: null, tcpSocket: { port: 'metrics' } },
+    });
+    checkDaemonSet(r);
+    assert.ok(agentArgs(r).includes('--web.config.file=/etc/tally/web/web.yml'));
+    assert.deepEqual(container(r).readinessProbe.httpGet, { path: '/readyz', port: 'metrics' });
+    assert.deepEqual(container(r).livenessProbe.tcpSocket, { port: 'metrics' });
+    assert.equal(container(r).livenessProbe.httpGet, undefined);
+    const ep = one(r, 'ServiceMonitor').spec.endpoints[0];
+    assert.deepEqual({ scheme: ep.scheme, tlsConfig: ep.tlsConfig, basicAuth: ep.basicAuth }, { scheme: 'http', tlsConfig: undefined, basicAuth: undefined });
+    const tcp = render({ webConfig: { secretName: 's', tls: true }, livenessProbe: { httpGet: null, tcpSocket: { port: 'metrics' } } });
+    assert.deepEqual(container(tcp).livenessProbe, { tcpSocket: { port: 'metrics' }, initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 6 });
+  });
+
+  it('metricsHost chooses the bind address, IPv6 in brackets, as the agent parses it', () => {
+    for (const [host, arg, parsed] of [
+      ['127.0.0.1', '--metrics-server=127.0.0.1:2112', { host: '127.0.0.1', port: 2112 }],
+      ['::1', '--metrics-server=[::1]:2112', { host: '::1', port: 2112 }],
+    ] as const) {
+      const args = agentArgs(render({ metricsHost: host }));
+      assert.ok(args.includes(arg), `${host}: ${args.join(' ')}`);
+      assert.deepEqual(parseListenAddress(arg.replace('--metrics-server=', '')), parsed);
+    }
+    assert.equal(validate(mergeValues(chart.values, { metricsHost: '[::1]' })), false, 'brackets are the chart\'s to add');
   });
 
   it('otlp.endpoint passes the otlp flags, and only then', () => {

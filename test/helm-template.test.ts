@@ -87,6 +87,8 @@ describe('helm template renderer', () => {
     assert.equal(render('{{ print "a" "b" }}|{{ print 1 2 }}'), 'ab|1 2');
     assert.equal(render('{{ "x" | sha256sum }}'), '2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881');
     assert.equal(render('{{ not .Values.x }} {{ eq "a" "b" "a" }} {{ ne 1 2 }}'), 'true true true');
+    assert.equal(render('{{ toYaml (omit .Values.m "b" "z") }}|{{ .Values.m.b }}', { m: { a: 1, b: 2, c: 3 } }), 'a: 1\nc: 3|2');
+    refuses('{{ omit "x" "a" }}', /omit: wants a map first/);
   });
 
   it('writes YAML with sorted keys, indented as asked', () => {

@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 import { registerProcessMetrics } from '../health/process-metrics';
 import { AgentConfig } from './config';
 import { MetricsServer } from '../exporters/metrics-server';
+import { describeWebConfig } from '../exporters/web-config';
 import { CoreObject, CORE_OBJECT } from '../collectors/core-object';
 import { KernelCounters } from '../collectors/kernel-counters';
 import { registerHealthMetrics } from '../health/health-metrics';
@@ -62,9 +63,15 @@ export class Agent {
       beforeScrape: () => this.counters?.invalidate(),
       notReadyReason: () => this.notReadyReason(),
       onError: (e) => this.log.warn('the metrics server\'s socket failed; it keeps listening', { error: e.message }),
+      webConfig: this.config.webConfig,
+      log: this.log,
     });
     await this.server.listen(this.config.metricsServer);
-    this.log.info('serving metrics', { address: formatAddress(this.config.metricsServer), port: this.server.port });
+    this.log.info('serving metrics', {
+      address: formatAddress(this.config.metricsServer),
+      port: this.server.port,
+      ...(this.config.webConfig ? { web_config: this.config.webConfig.file, ...describeWebConfig(this.config.webConfig) } : { tls: 'off', auth: 'none' }),
+    });
 
     const kc = await loadKubeConfig(this.config.kubeconfig);
     if (kc) {

@@ -3,9 +3,12 @@ import { ListenAddress } from '../cli/address';
 import { LabelFilter } from '../labels/label-filter';
 import { LogLevel } from '../util/log';
 import { OtlpConfig } from '../exporters/otlp/config';
+import type { LoadedWebConfig } from '../exporters/web-config';
 
 export interface AgentConfig {
   metricsServer: ListenAddress;
+  /** --web.config.file, read and checked: TLS, basic auth and headers of the metrics server. */
+  webConfig?: LoadedWebConfig;
   /** --metrics-label-filter, compiled once. */
   labelFilter: LabelFilter;
   /** Series per metric before label sets fold into one overflow series. */

@@ -11,6 +11,7 @@ import { DEFAULT_LABEL_FILTER, FILTER_LABELS, LabelFilter } from '../labels/labe
 import { LOG_LEVELS, LogLevel } from '../util/log';
 import { parseDuration } from '../util/duration';
 import { DEFAULT_OTLP_INTERVAL, OTLP_PROTOCOLS, resolveOtlpConfig } from '../exporters/otlp/config';
+import { loadWebConfig } from '../exporters/web-config';
 
 /** The policies in policies/, by file name without .yaml. */
 export const BUILTIN_POLICIES = ['tcp-bytes', 'tcp-retransmits', 'file-writes', 'process'] as const;
@@ -23,7 +24,11 @@ export const HELP = `Usage: tally [flags]
 eBPF metrics agent: counts kernel events in the kernel and serves them to Prometheus.
 
 Flags:
-  --metrics-server ADDR          where to serve /metrics, /healthz, /readyz (default ":2112")
+  --metrics-server ADDR          where to serve /metrics, /healthz, /readyz (default ":2112":
+                                 every interface of the host; 127.0.0.1:2112 for this host only)
+  --web.config.file FILE         TLS, client certificates, basic auth and headers for that server,
+                                 in the Prometheus exporter-toolkit's format (as node_exporter's);
+                                 re-read when it changes (see docs/web-config.md)
   --metrics-label-filter LIST    labels series carry, from ${FILTER_LABELS.join(', ')}
                                  (default "${DEFAULT_LABEL_FILTER.join(',')}")
   --metrics-series-limit N       series per metric before further label sets fold into
@@ -126,6 +131,7 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
       allowPositionals: false,
       options: {
         'metrics-server': { type: 'string', default: ':2112' },
+        'web.config.file': { type: 'string' },
         'metrics-label-filter': { type: 'string', default: DEFAULT_LABEL_FILTER.join(',') },
         'metrics-series-limit': { type: 'string', default: '2000' },
         'metrics-series-ttl': { type: 'string', default: '1m' },
@@ -161,6 +167,8 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
       kind: 'run',
       config: {
         metricsServer: parseListenAddress(values['metrics-server']!),
+        // Loaded now, so a bad file ends the agent before anything is loaded.
+        webConfig: values['web.config.file'] === undefined ? undefined : loadWebConfig(values['web.config.file']),
         labelFilter: LabelFilter.parse(values['metrics-label-filter']!),
         seriesLimit: positiveInt('--metrics-series-limit', values['metrics-series-limit']!, 10_000_000),
         seriesTtlMs: parseDuration('--metrics-series-ttl', values['metrics-series-ttl']!),

@@ -3,14 +3,21 @@
  * or protobuf with native histograms, as the scraper's Accept header asks;
  * gzipped when it accepts gzip), /healthz (the process is alive) and /readyz
  * (every hook is attached).
+ *
+ * With a web config (--web.config.file, ./web-config) it serves HTTPS, asks
+ * for client certificates, checks basic auth and adds headers, as the
+ * exporter-toolkit does: on every path, the probes' included.
  */
 import express from 'express';
 import * as http from 'node:http';
+import * as https from 'node:https';
+import * as tls from 'node:tls';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { Registry } from 'prom-client';
 import { ListenAddress, formatAddress } from '../cli/address';
 import { CONTENT_TYPES, Format, negotiateFormat, render, wantsGzip } from './exposition';
+import { BasicAuth, LoadedWebConfig, refusal, registerWebConfigMetrics, WebConfigLog, WebConfigSource } from './web-config';
 
 const gzip = promisify(zlib.gzip);
 
@@ -26,22 +33,59 @@ export interface MetricsServerOptions {
    * the agent; the server keeps listening.
    */
   onError?: (e: Error) => void;
+  /** --web.config.file, loaded and checked; without it, plain HTTP for anyone. */
+  webConfig?: LoadedWebConfig;
+  /** Where web config reloads are reported. */
+  log?: WebConfigLog;
 }
+
+/** Node's TLS server reads these two per connection; a reload sets them. */
+type TlsServer = https.Server & { requestCert: boolean; rejectUnauthorized: boolean };
 
 export class MetricsServerError extends Error {}
 
 export class MetricsServer {
-  private server?: http.Server;
+  private server?: http.Server | https.Server;
+  private readonly web?: WebConfigSource;
+  private readonly auth = new BasicAuth();
   /** Scrapes answered, by negotiated format. */
   readonly scrapes: Record<Format, number> = { prometheus: 0, openmetrics: 0, protobuf: 0 };
 
-  constructor(private readonly opts: MetricsServerOptions) {}
+  constructor(private readonly opts: MetricsServerOptions) {
+    if (opts.webConfig) {
+      const log = opts.log ?? { info: () => undefined, warn: () => undefined };
+      this.web = new WebConfigSource(opts.webConfig, log, (c) => this.applyConfig(c));
+      registerWebConfigMetrics(opts.registry, this.web);
+    }
+  }
+
+  /** A new config in force: cached password checks are forgotten, and its TLS settings apply to the handshakes to come (open connections keep theirs). */
+  private applyConfig(c: LoadedWebConfig): void {
+    this.auth.clear();
+    const server = this.server as TlsServer | undefined;
+    if (!c.tls || !(server instanceof https.Server)) return;
+    server.setSecureContext(c.tls.context);
+    server.requestCert = c.tls.requestCert;
+    server.rejectUnauthorized = c.tls.rejectUnauthorized;
+  }
 
   private app(): express.Express {
     const app = express();
     app.disable('x-powered-by');
     // A scrape is never the same twice; hashing megabytes for an ETag is waste.
     app.set('etag', false);
+    const web = this.web;
+    if (web) {
+      app.use(async (req, res, next) => {
+        const { config } = web.current();
+        for (const [name, value] of Object.entries(config.headers)) res.set(name, value);
+        if (config.users.size === 0 || (await this.auth.check(config.users, req.get('authorization')))) {
+          next();
+          return;
+        }
+        res.set('WWW-Authenticate', 'Basic').status(401).type('text/plain').send('Unauthorized\n');
+      });
+    }
     app.get('/metrics', async (req, res) => {
       try {
         const format = negotiateFormat(req.get('accept'));
@@ -72,7 +116,7 @@ export class MetricsServer {
 
   /** Resolves once listening; rejects with one clear sentence otherwise. */
   listen(addr: ListenAddress): Promise<void> {
-    const server = http.createServer(this.app());
+    const server = this.createServer();
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('listening', () => {
@@ -90,6 +134,30 @@ export class MetricsServer {
       });
       server.listen({ host: addr.host, port: addr.port }, () => resolve());
     });
+  }
+
+  private createServer(): http.Server | https.Server {
+    const settings = this.web?.current().tls;
+    if (!settings) return http.createServer(this.app());
+    const web = this.web!;
+    const server = https.createServer(
+      { ...settings.context, requestCert: settings.requestCert, rejectUnauthorized: settings.rejectUnauthorized },
+      this.app(),
+    );
+    // Before Node wraps the new socket in TLS (its own listener comes first
+    // otherwise): a certificate or policy changed on disk applies to this
+    // very handshake, as the toolkit's per-handshake re-read does.
+    server.prependListener('connection', () => web.refresh());
+    server.on('secureConnection', (socket: tls.TLSSocket) => {
+      const why = refusal(socket, web.current().tls!.clientAuth);
+      if (why) socket.destroy();
+    });
+    return server;
+  }
+
+  /** Whether it serves HTTPS. */
+  get tls(): boolean {
+    return this.server instanceof https.Server;
   }
 
   /** The bound port (useful with port 0). */

@@ -15,7 +15,7 @@ export interface MetricSpec {
   /** True when the series also carry the label filter's labels (namespace, workload, pod, binary). */
   filterLabels?: boolean;
   /** Exposed only when the agent runs with that source (Kubernetes), export (OTLP) or the kernel's BPF statistics (--bpf-stats on). */
-  onlyWith?: 'kubernetes' | 'otlp' | 'bpf-stats';
+  onlyWith?: 'kubernetes' | 'otlp' | 'bpf-stats' | 'web-config';
 }
 
 export const BUILD_INFO: MetricSpec = {
@@ -329,6 +329,22 @@ export const OTLP_DROPPED_POINTS: MetricSpec = {
   labels: [],
 };
 
+export const WEB_CONFIG_RELOADS: MetricSpec = {
+  name: 'tally_web_config_reloads_total',
+  type: 'counter',
+  help: 'Reloads of --web.config.file after a change to it or a file it names, by result; on failure the last good config stays in force and the log says why.',
+  onlyWith: 'web-config',
+  labels: ['result'],
+};
+
+export const WEB_CONFIG_LAST_RELOAD_SUCCESSFUL: MetricSpec = {
+  name: 'tally_web_config_last_reload_successful',
+  type: 'gauge',
+  help: '1 when the last load of --web.config.file succeeded, 0 while an edit that does not load waits to be fixed.',
+  onlyWith: 'web-config',
+  labels: [],
+};
+
 /** In the order docs/metrics.md lists them. */
 export const CATALOG: readonly MetricSpec[] = [
   BUILD_INFO,
@@ -374,4 +390,6 @@ export const CATALOG: readonly MetricSpec[] = [
   OTLP_EXPORTS,
   OTLP_EXPORT_FAILURES,
   OTLP_DROPPED_POINTS,
+  WEB_CONFIG_RELOADS,
+  WEB_CONFIG_LAST_RELOAD_SUCCESSFUL,
 ];

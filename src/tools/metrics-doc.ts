@@ -46,7 +46,7 @@ function labelsCell(spec: (typeof CATALOG)[number]): string {
 
 const esc = (s: string): string => s.replace(/\|/g, '\\|');
 
-const ONLY_WITH = { kubernetes: 'Kubernetes', otlp: 'OTLP export (--otlp-endpoint)', 'bpf-stats': "the kernel's BPF statistics (--bpf-stats on)" } as const;
+const ONLY_WITH = { kubernetes: 'Kubernetes', otlp: 'OTLP export (--otlp-endpoint)', 'bpf-stats': "the kernel's BPF statistics (--bpf-stats on)", 'web-config': '--web.config.file' } as const;
 
 /** The OTLP name and unit of a Prometheus metric (src/exporters/otlp/names.ts). */
 function otlpCell(name: string, kind: PromKind): string {

@@ -254,6 +254,12 @@ const FUNCS: Record<string, Fn> = {
     if (v === undefined || v === null) return 0n;
     throw new TemplateError(`int of ${describe(v)} is not supported`);
   },
+  // sprig's omit: a copy of the map without the named keys.
+  omit: (a) => {
+    if (a.length < 1 || !isMap(a[0])) throw new TemplateError(`omit: wants a map first, got ${describe(a[0])}`);
+    const keys = a.slice(1).map((k) => wantString('omit', k));
+    return Object.fromEntries(Object.entries(a[0]).filter(([k]) => !keys.includes(k)));
+  },
   not: (a) => (arity('not', a, 1), !truth(a[0])),
   eq: (a) => {
     if (a.length < 2) throw new TemplateError('eq: wants at least 2 arguments');

@@ -83,15 +83,23 @@ export class PrometheusServer {
     child.once('exit', () => running.delete(child));
   }
 
-  /** Starts Prometheus scraping `targets` (host:port) as job "tally"; resolves once it is ready. */
-  static async start(targets: string[], opts: { features?: string[]; ruleFiles?: string[] } = {}): Promise<PrometheusServer> {
+  /**
+   * Starts Prometheus scraping `targets` (host:port) as job "tally"; resolves once it is ready.
+   * `jobs` adds scrape configs of the test's own, each with its YAML lines beside
+   * job_name and static_configs (scheme, tls_config, basic_auth); with them, job "tally"
+   * is left out when `targets` is empty.
+   */
+  static async start(
+    targets: string[],
+    opts: { features?: string[]; ruleFiles?: string[]; jobs?: Array<{ name: string; targets: string[]; lines: string[] }> } = {},
+  ): Promise<PrometheusServer> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-prom-'));
     const config = [
       'global: {scrape_interval: 1s, evaluation_interval: 1s}',
       ...(opts.ruleFiles?.length ? ['rule_files:', ...opts.ruleFiles.map((f) => `  - ${JSON.stringify(f)}`)] : []),
       'scrape_configs:',
-      '  - job_name: tally',
-      `    static_configs: [{targets: ${JSON.stringify(targets)}}]`,
+      ...(targets.length || !opts.jobs?.length ? ['  - job_name: tally', `    static_configs: [{targets: ${JSON.stringify(targets)}}]`] : []),
+      ...(opts.jobs ?? []).flatMap((j) => [`  - job_name: ${JSON.stringify(j.name)}`, `    static_configs: [{targets: ${JSON.stringify(j.targets)}}]`, ...j.lines.map((l) => `    ${l}`)]),
     ].join('\n');
     fs.writeFileSync(path.join(dir, 'prometheus.yml'), config + '\n');
     // A port taken between freePort() and the bind makes Prometheus exit: try again.
@@ -152,10 +160,10 @@ export class PrometheusServer {
     }
   }
 
-  /** The scrape target's health as Prometheus reports it (lastError included). */
-  async targets(): Promise<Array<{ health: string; lastError: string; scrapeUrl: string }>> {
+  /** The scrape targets' health as Prometheus reports it (lastError included), with their job (scrapePool). */
+  async targets(): Promise<Array<{ health: string; lastError: string; scrapeUrl: string; scrapePool: string }>> {
     const res = await fetch(`http://127.0.0.1:${this.port}/api/v1/targets`);
-    const body = (await res.json()) as { data: { activeTargets: Array<{ health: string; lastError: string; scrapeUrl: string }> } };
+    const body = (await res.json()) as { data: { activeTargets: Array<{ health: string; lastError: string; scrapeUrl: string; scrapePool: string }> } };
     return body.data.activeTargets;
   }
 

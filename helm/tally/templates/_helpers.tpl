@@ -47,6 +47,20 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{- end -}}
 {{- end -}}
 
+{{/* Where the web config Secret is mounted; --web.config.file names a key in it. */}}
+{{- define "tally.webConfigDir" -}}
+/etc/tally/web
+{{- end -}}
+
+{{/* The HOST of --metrics-server: empty for every interface, an IPv6 address in brackets. */}}
+{{- define "tally.metricsHost" -}}
+{{- if contains ":" .Values.metricsHost -}}
+[{{ .Values.metricsHost }}]
+{{- else -}}
+{{ .Values.metricsHost }}
+{{- end -}}
+{{- end -}}
+
 {{/* Where the policies ConfigMap is mounted, and what --policy-dir names. */}}
 {{- define "tally.policyDir" -}}
 /etc/tally/policies
