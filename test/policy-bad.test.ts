@@ -87,6 +87,12 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
   ["operator-for-type", "error", [
     `operator-for-type.yaml:13:30: spec.kprobes[0].selectors[0].matchArgs[0].operator: expected an operator for a size_t arg (Equal, NotEqual, GT, LT, Mask, NotMask), found "DPort"; DPort applies to sock and skb args`,
   ]],
+  ["reserved-metric-name", "error", [
+    `reserved-metric-name.yaml:11:13: spec.kprobes[0].metrics[0].name: expected a name of your own, found "process_cpu_seconds_total"; process_cpu_seconds_total is one of the Node.js process metrics tally exports (docs/metrics.md); rename yours, e.g. with your own prefix`,
+    `reserved-metric-name.yaml:13:13: spec.kprobes[0].metrics[1].name: expected a name of your own, found "tally_scrapes_total"; tally_scrapes_total is one of tally's own metrics (docs/metrics.md); rename yours, e.g. with your own prefix`,
+    `reserved-metric-name.yaml:15:13: spec.kprobes[0].metrics[2].name: expected a name of your own, found "nodejs_gc_duration_seconds"; nodejs_gc_duration_seconds is one of the Node.js process metrics tally exports (docs/metrics.md); rename yours, e.g. with your own prefix`,
+    `reserved-metric-name.yaml:19:13: spec.kprobes[0].metrics[3].name: expected a name of your own, found "tally_scrapes"; tally_scrapes_total, with the same base name, is one of tally's own metrics (docs/metrics.md); rename yours, e.g. with your own prefix`,
+  ]],
   ["second-document", "partial", [
     `second-document.yaml:13:7: kind: expected one of TracingPolicy, TracingPolicyNamespaced (the kinds of apiVersion cilium.io/v1alpha1), found "TetragonPolicy"; did you mean "TracingPolicy"?`,
     `second-document.yaml:16:1: rules: expected one of apiVersion, kind, metadata, spec, found unknown key "rules"`,
