@@ -13,6 +13,7 @@ import { TestCgroup } from './helpers/cgroup';
 import { select, Series } from './helpers/prom-text';
 import { waitFor } from './helpers/cleanup';
 import { trueExecsPolicy } from './helpers/test-policies';
+import { runPolicyCheck } from '../src/cli/policy-check';
 
 const BAD = `apiVersion: tally.dev/v1alpha1
 kind: MetricsPolicy
@@ -25,6 +26,14 @@ spec:
     raw: true
     metricz: []
 `;
+
+/** The policy-failed line the agent logged for `policy`, as logged (reason JSON-quoted), from `since` on. */
+const failedLine = (stderr: string, policy: string): string | undefined =>
+  stderr.split('\n').find((l) => l.includes(`msg="policy failed" policy=${policy} `));
+const reasonOf = (line: string | undefined): string | undefined => {
+  const m = line && / reason=("(?:[^"\\]|\\.)*")$/.exec(line);
+  return m ? (JSON.parse(m[1]) as string) : undefined;
+};
 
 const stateOf = (s: Series[], policy: string): string | undefined => select(s, 'tally_policy_state', { policy }).find((x) => x.value === 1)?.labels.state;
 const value = (s: Series[], name: string, workload: string): number | undefined => select(s, name, { workload })[0]?.value;
@@ -88,5 +97,25 @@ describe('the policy directory, live', () => {
     assert.doesNotMatch(agent.stderr.slice(logged), /msg="policy (loaded|failed)"/, 'unchanged files are not reloaded');
     assert.equal(value(await agent.scrape(), 'tally_process_execs_total', cg.name), before);
     assert.equal(agent.child.exitCode, null);
+  });
+  it('refuses a metric name of its own registry as tally policy check does: same line, and tally_policy_state error', async () => {
+    const file = path.join(dir, 'reserved.yaml');
+    const logged = agent.stderr.length;
+    try {
+      fs.writeFileSync(file, trueExecsPolicy('reserved', 'tally_scrapes_total'));
+      const s = await agent.scrapeUntil((x) => stateOf(x, 'reserved') === 'error', 'the reserved name refused', 10000);
+      const checker: string[] = [];
+      assert.equal(await runPolicyCheck([file], (l) => checker.push(l)), 1);
+      assert.deepEqual(checker, [
+        `${file}:14:13: spec.tracepoints[0].metrics[0].name: expected a name of your own, found "tally_scrapes_total"; tally_scrapes_total is one of tally's own metrics (docs/metrics.md); rename yours, e.g. with your own prefix`,
+        `${file}: error (1 policy, 0 hooks; 1 error)`,
+      ]);
+      assert.equal(reasonOf(failedLine(agent.stderr.slice(logged), 'reserved')), checker[0]);
+      assert.doesNotMatch(agent.stderr.slice(logged), /already been registered/);
+      // tally's own metric is untouched: still its counter by format.
+      assert.ok(select(s, 'tally_scrapes_total', { format: 'prometheus' })[0].value > 0);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
   });
 });

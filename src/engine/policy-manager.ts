@@ -17,6 +17,7 @@ import { LABEL_OVERFLOW, LATENCY_UNIT_LOG2 } from '../bpf/layout';
 import { LabelFilter } from '../labels/label-filter';
 import { Logger } from '../util/log';
 import { EXIT_STATUSES, Hook, Metric, Policy, PolicyFileResult, PolicyState, TETRAGON_EVENTS_METRIC } from '../policy/model';
+import { formatProblem } from '../policy/problems';
 import { CompileContext, namespaceSet, selectsByNamespace } from './compile';
 import { namespaceId } from '../labels/namespace-id';
 import { loadPolicyHook } from './hook-loader';
@@ -56,7 +57,7 @@ interface Running {
 export class PolicyManager {
   private readonly byFile = new Map<string, Running[]>();
   /** Metric name -> the policy that defines it (a name belongs to one policy, Tetragon's events metric excepted). */
-  private readonly owners = new Map<string, string>();
+  private readonly owners = new Map<string, Running>();
   private nextId = FIRST_POLICY_METRIC_ID;
   private readonly freeIds: number[] = [];
 
@@ -64,11 +65,9 @@ export class PolicyManager {
 
   /** Replaces whatever the file had running with its policies as they are now. */
   applyFile(result: PolicyFileResult): PolicyStatus[] {
-    this.removeFile(result.file);
+    this.stopFile(result.file);
     const running: Running[] = [];
-    if (result.policies.length === 0) {
-      running.push(this.failed(undefined, result.file, result.problems.map((p) => `${p.path}: ${p.message}`)));
-    }
+    if (result.policies.length === 0) running.push(this.failed(undefined, result.file, result.problems.map(formatProblem)));
     for (const policy of result.policies) running.push(this.start(policy));
     this.byFile.set(result.file, running);
     for (const r of running) this.report(r.status);
@@ -77,6 +76,10 @@ export class PolicyManager {
 
   /** Stops the file's policies: detaches their hooks and deletes their counters. */
   removeFile(file: string): void {
+    this.stopFile(file);
+  }
+
+  private stopFile(file: string): void {
     for (const r of this.byFile.get(file) ?? []) this.stop(r);
     this.byFile.delete(file);
   }
@@ -86,7 +89,7 @@ export class PolicyManager {
   }
 
   close(): void {
-    for (const file of [...this.byFile.keys()]) this.removeFile(file);
+    for (const file of [...this.byFile.keys()]) this.stopFile(file);
   }
 
   private report(s: PolicyStatus): void {
@@ -102,11 +105,15 @@ export class PolicyManager {
   }
 
   private start(policy: Policy): Running {
-    const unsupported = policy.problems.filter((p) => p.severity !== 'warning').map((p) => `${p.path}: ${p.message}`);
+    // As tally policy check prints them (FILE:LINE:COLUMN: PATH: MESSAGE), so the log and the checker say the same.
+    const unsupported = policy.problems.filter((p) => p.severity !== 'warning').map(formatProblem);
     if (policy.state === 'error' || !policy.name) return this.failed(policy, policy.file, unsupported);
-    const name = policy.name;
     const clash = policy.hooks.flatMap((h) => h.metrics).find((m) => m.name !== TETRAGON_EVENTS_METRIC && this.owners.has(m.name));
-    if (clash) return this.failed(policy, policy.file, [`metric ${clash.name} is already defined by policy ${this.owners.get(clash.name)}`]);
+    if (clash) {
+      const owner = this.owners.get(clash.name)!.status;
+      const why = `metric ${clash.name} is already defined by policy ${owner.policy} in ${owner.file}; a metric name belongs to one policy: rename it in one of them`;
+      return this.failed(policy, policy.file, [why]);
+    }
 
     // One metric id per metric name of this policy; the hooks feeding it share it.
     const ids = new Map<string, number>();
@@ -186,12 +193,19 @@ export class PolicyManager {
       return this.failed(policy, policy.file, [failure], results);
     }
     // Define the metrics only now: a policy in error exposes nothing.
-    for (const [metricName, id] of ids) {
-      const m = policy.hooks.flatMap((h) => h.metrics).find((x) => x.name === metricName)!;
-      const hook = policy.hooks.find((h) => h.metrics.includes(m))!;
-      const sumOf = derived.get(metricName);
-      this.opts.counters.define({ ...this.counterMetric(m, id, hook, policy), ...(sumOf ? { sumOf: ids.get(sumOf)! } : {}) }, this.opts.registry);
-      if (metricName !== TETRAGON_EVENTS_METRIC) this.owners.set(metricName, name);
+    const running: Running = { status: { policy: policy.name, file: policy.file, state: 'ok', reasons: [], hooks: results }, objects, metricIds };
+    try {
+      for (const [metricName, id] of ids) {
+        const m = policy.hooks.flatMap((h) => h.metrics).find((x) => x.name === metricName)!;
+        const hook = policy.hooks.find((h) => h.metrics.includes(m))!;
+        const sumOf = derived.get(metricName);
+        this.opts.counters.define({ ...this.counterMetric(m, id, hook, policy), ...(sumOf ? { sumOf: ids.get(sumOf)! } : {}) }, this.opts.registry);
+        if (metricName !== TETRAGON_EVENTS_METRIC) this.owners.set(metricName, running);
+      }
+    } catch (e) {
+      // The registry refused a name validation let through: the policy fails whole, as any other failure, and leaves nothing behind.
+      this.stop(running);
+      return this.failed(policy, policy.file, [(e as Error).message], results);
     }
     for (const [hook, byName] of pendingIds) {
       if (!attached.has(hook.name)) continue; // a fallback this kernel did not need: it counts nothing
@@ -202,8 +216,9 @@ export class PolicyManager {
     if (pendingIds.size > 0 && !this.opts.kubernetes) {
       reasons.push('matchNamespaces: tally is not watching pods (no kubeconfig or in-cluster service account), so no event has a Kubernetes namespace: In never matches, NotIn always does');
     }
-    const state: PolicyState = policy.state === 'partial' || reasons.length > unsupported.length ? 'partial' : 'ok';
-    return { status: { policy: name, file: policy.file, state, reasons, hooks: results }, objects, metricIds };
+    running.status.state = policy.state === 'partial' || reasons.length > unsupported.length ? 'partial' : 'ok';
+    running.status.reasons = reasons;
+    return running;
   }
 
   /** What KernelCounters needs to label a policy metric's series. */
@@ -238,7 +253,7 @@ export class PolicyManager {
   private stop(r: Running): void {
     for (const o of r.objects) o.object.close();
     this.release(r.metricIds);
-    for (const [name, owner] of this.owners) if (owner === r.status.policy) this.owners.delete(name);
+    for (const [name, owner] of this.owners) if (owner === r) this.owners.delete(name);
   }
 
   private release(ids: number[]): void {
