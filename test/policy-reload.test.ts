@@ -98,6 +98,42 @@ describe('the policy directory, live', () => {
     assert.equal(value(await agent.scrape(), 'tally_process_execs_total', cg.name), before);
     assert.equal(agent.child.exitCode, null);
   });
+  it('a policy refused for a metric name another held loads once that policy is removed, or changed to another name', async () => {
+    const a = path.join(dir, 'dup-a.yaml');
+    const c = path.join(dir, 'dup-c.yaml');
+    try {
+      fs.writeFileSync(a, trueExecsPolicy('dup-a', 'rel_dup_total'));
+      await agent.scrapeUntil((x) => stateOf(x, 'dup-a') === 'ok', 'dup-a loaded', 10000);
+      let logged = agent.stderr.length;
+      fs.writeFileSync(c, trueExecsPolicy('dup-c', 'rel_dup_total'));
+      await agent.scrapeUntil((x) => stateOf(x, 'dup-c') === 'error', 'dup-c refused', 10000);
+      assert.equal(reasonOf(failedLine(agent.stderr.slice(logged), 'dup-c')),
+        `metric rel_dup_total is already defined by policy dup-a in ${a}; a metric name belongs to one policy: rename it in one of them (this policy loads by itself once the name is free)`);
+
+      // The holder goes: the refused policy loads without its file being touched, and counts.
+      fs.unlinkSync(a);
+      let s = await agent.scrapeUntil((x) => stateOf(x, 'dup-c') === 'ok', 'dup-c healed after dup-a was removed', 10000);
+      assert.equal(stateOf(s, 'dup-a'), undefined);
+      await runTrue(2);
+      assert.equal(value(await agent.scrape(), 'rel_dup_total', cg.name), 2);
+
+      // Now dup-a comes back and is the one refused; changing dup-c to another name lets it in.
+      logged = agent.stderr.length;
+      fs.writeFileSync(a, trueExecsPolicy('dup-a', 'rel_dup_total'));
+      await agent.scrapeUntil((x) => stateOf(x, 'dup-a') === 'error', 'dup-a refused', 10000);
+      assert.match(reasonOf(failedLine(agent.stderr.slice(logged), 'dup-a')) ?? '', /^metric rel_dup_total is already defined by policy dup-c in /);
+      fs.writeFileSync(c, trueExecsPolicy('dup-c', 'rel_dup_other_total'));
+      s = await agent.scrapeUntil((x) => stateOf(x, 'dup-a') === 'ok' && stateOf(x, 'dup-c') === 'ok', 'dup-a healed after dup-c was changed', 10000);
+      await runTrue(1);
+      s = await agent.scrape();
+      assert.equal(value(s, 'rel_dup_total', cg.name), 1, 'dup-a counts from when it loaded');
+      assert.equal(value(s, 'rel_dup_other_total', cg.name), 1);
+    } finally {
+      fs.rmSync(a, { force: true });
+      fs.rmSync(c, { force: true });
+    }
+  });
+
   it('refuses a metric name of its own registry as tally policy check does: same line, and tally_policy_state error', async () => {
     const file = path.join(dir, 'reserved.yaml');
     const logged = agent.stderr.length;

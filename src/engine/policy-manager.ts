@@ -8,6 +8,10 @@
  * load or attach, the policy is in state error with that hook's reason, its
  * other hooks are detached, and every other policy keeps running. Replacing
  * a file's policies touches nothing else: other policies keep their counts.
+ *
+ * A metric name belongs to one policy. A policy refused because another held
+ * one of its names is tried again whenever a policy is removed or replaced:
+ * the error goes away with its cause, without anyone touching its file.
  */
 import { Registry } from 'prom-client';
 import { describeHook, describeHookChain, HookResult, LoadedObject } from '../bpf/loader';
@@ -52,6 +56,8 @@ interface Running {
   status: PolicyStatus;
   objects: LoadedObject[];
   metricIds: number[];
+  /** Set when it is in error only because another policy held one of its metric names: it is tried again later. */
+  blocked?: Policy;
 }
 
 export class PolicyManager {
@@ -68,20 +74,42 @@ export class PolicyManager {
     this.stopFile(result.file);
     const running: Running[] = [];
     if (result.policies.length === 0) running.push(this.failed(undefined, result.file, result.problems.map(formatProblem)));
+    // The file's own policies first: a name the file held before is its own again, not taken by a policy it blocked.
     for (const policy of result.policies) running.push(this.start(policy));
     this.byFile.set(result.file, running);
     for (const r of running) this.report(r.status);
+    this.unblock();
     return running.map((r) => r.status);
   }
 
   /** Stops the file's policies: detaches their hooks and deletes their counters. */
   removeFile(file: string): void {
+    if (!this.byFile.has(file)) return;
     this.stopFile(file);
+    this.unblock();
   }
 
   private stopFile(file: string): void {
     for (const r of this.byFile.get(file) ?? []) this.stop(r);
     this.byFile.delete(file);
+  }
+
+  /**
+   * Tries again each policy that was refused for a metric name another
+   * policy held, in file order (the order of a fresh start). One pass is
+   * enough: a policy that starts here only takes names, it frees none.
+   */
+  private unblock(): void {
+    for (const file of [...this.byFile.keys()].sort()) {
+      const running = this.byFile.get(file)!;
+      running.forEach((r, i) => {
+        if (!r.blocked) return;
+        const next = this.start(r.blocked);
+        running[i] = next;
+        // Still blocked, by the same policy: nothing to report again.
+        if (!next.blocked || next.status.reasons.join() !== r.status.reasons.join()) this.report(next.status);
+      });
+    }
   }
 
   statuses(): PolicyStatus[] {
@@ -111,8 +139,8 @@ export class PolicyManager {
     const clash = policy.hooks.flatMap((h) => h.metrics).find((m) => m.name !== TETRAGON_EVENTS_METRIC && this.owners.has(m.name));
     if (clash) {
       const owner = this.owners.get(clash.name)!.status;
-      const why = `metric ${clash.name} is already defined by policy ${owner.policy} in ${owner.file}; a metric name belongs to one policy: rename it in one of them`;
-      return this.failed(policy, policy.file, [why]);
+      const why = `metric ${clash.name} is already defined by policy ${owner.policy} in ${owner.file}; a metric name belongs to one policy: rename it in one of them (this policy loads by itself once the name is free)`;
+      return { ...this.failed(policy, policy.file, [why]), blocked: policy };
     }
 
     // One metric id per metric name of this policy; the hooks feeding it share it.
