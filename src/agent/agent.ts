@@ -115,7 +115,7 @@ export class Agent {
     for (const dir of [BUILTIN_POLICY_DIR, ...(this.config.policyDir ? [this.config.policyDir] : [])]) {
       const wanted = (e: PolicyDirEvent): boolean => dir !== BUILTIN_POLICY_DIR || builtins.has(e.file);
       const w = new PolicyDirectoryWatcher(dir, (e) => wanted(e) && this.onPolicyFile(e), {
-        onError: (err) => this.log.warn('reading the policy directory failed', { dir, error: err.message }),
+        onError: (err, retryMs) => this.log.warn('reading the policy directory failed', { dir, error: err.message, ...(retryMs !== undefined ? { retry_in_ms: retryMs } : {}) }),
         onSkip: (file, why) => this.log.warn('policy file skipped: it cannot be read as one', { file, reason: why }),
       });
       this.watchers.push(w);
@@ -128,6 +128,7 @@ export class Agent {
         ...(this.policies?.statuses() ?? []).map((s): [string, HookResult[]] => [`policy/${s.policy}`, s.hooks]),
       ],
       policies: () => this.policies?.statuses() ?? [],
+      policyScanFailures: () => this.watchers.map((w) => ({ dir: w.dir, failures: w.scanFailures })),
       removals: this.removals,
       pods: this.pods,
       caches: [cgroups.stats, binaries.stats, ...this.counters.core.caches],
