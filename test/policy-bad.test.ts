@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadPolicyText, formatProblem, PolicyState } from '../src/policy';
+import { loadPolicyBytes, loadPolicyText, formatProblem, PolicyState } from '../src/policy';
 import { PROJECT_ROOT } from '../src/util/paths';
 
 const BAD = path.join(PROJECT_ROOT, 'test', 'fixtures', 'policies', 'bad');
@@ -57,6 +57,9 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `histogram-of-count.yaml:10:7: spec.kprobes[0].metrics[0]: expected a value for a histogram to observe: {arg: INDEX}, return or latency, found no value (count); a histogram of count would only ever observe 1`,
     `histogram-of-count.yaml:11:14: spec.kprobes[0].metrics[1].name: expected a histogram name not ending in _total, _bucket, _sum or _count, found "tally_tcp_connect_size_total"; Prometheus adds _bucket, _sum and _count to it`,
     `histogram-of-count.yaml:11:82: spec.kprobes[0].metrics[1].value: expected count or {arg: INDEX} (the hook has no return: true), found "return"; return needs return: true on the hook`,
+  ]],
+  ["invalid-utf8", "error", [
+    `invalid-utf8.yaml:11:33: (file): expected UTF-8 text, found the byte 0xE9, which is not valid UTF-8 there; save the file as UTF-8`,
   ]],
   ["kind-mismatch", "error", [
     `kind-mismatch.yaml:2:7: kind: expected MetricsPolicy (the kind of apiVersion tally.dev/v1alpha1), found "TracingPolicy"; TracingPolicy has apiVersion cilium.io/v1alpha1`,
@@ -201,7 +204,8 @@ describe('malformed policies', () => {
   for (const [name, state, lines] of TABLE) {
     it(name, () => {
       const file = `${name}.yaml`;
-      const r = loadPolicyText(fs.readFileSync(path.join(BAD, file), 'utf8'), file);
+      // As bytes, as the agent and tally policy check read them: the encoding is checked too.
+      const r = loadPolicyBytes(fs.readFileSync(path.join(BAD, file)), file);
       assert.deepEqual(r.problems.map(formatProblem), lines);
       assert.equal(r.state, state);
     });

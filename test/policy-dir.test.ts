@@ -62,9 +62,9 @@ class Recorder {
     return this;
   }
 
-  /** The events so far as "type name[=text]" and forgets them. */
+  /** The events so far as "type name[=bytes]" and forgets them. */
   take(): string[] {
-    const out = this.events.map((e) => `${e.type} ${path.basename(e.file)}${e.text === undefined ? '' : `=${e.text.length}`}`);
+    const out = this.events.map((e) => `${e.type} ${path.basename(e.file)}${e.bytes === undefined ? '' : `=${e.bytes.length}`}`);
     this.events.length = 0;
     return out;
   }

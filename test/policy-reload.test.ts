@@ -154,4 +154,24 @@ describe('the policy directory, live', () => {
       fs.rmSync(file, { force: true });
     }
   });
+  it('refuses a file that is not UTF-8 at the invalid byte, as tally policy check does', async () => {
+    const file = path.join(dir, 'latin1.yaml');
+    const logged = agent.stderr.length;
+    try {
+      // A help text saved as Latin-1: \xe9 is é there, and no UTF-8 at all.
+      fs.writeFileSync(file, Buffer.from(trueExecsPolicy('latin1', 'latin1_runs_total').replace('Runs of', 'Runs of caf\xe9'), 'latin1'));
+      const checker: string[] = [];
+      assert.equal(await runPolicyCheck([file], (l) => checker.push(l)), 1);
+      assert.deepEqual(checker, [
+        `${file}:15:24: (file): expected UTF-8 text, found the byte 0xE9, which is not valid UTF-8 there; save the file as UTF-8`,
+        `${file}: error (0 policies, 0 hooks; 1 error)`,
+      ]);
+      const s = await agent.scrapeUntil((x) => select(x, 'tally_policy_state', { file, state: 'error' })[0]?.value === 1, 'the file in error', 10000);
+      assert.deepEqual(select(s, 'latin1_runs_total'), []);
+      const line = agent.stderr.slice(logged).split('\n').find((l) => l.includes('msg="policy failed" policy="(unnamed)" ') && l.includes(` file=${file} `));
+      assert.equal(reasonOf(line), checker[0]);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  });
 });

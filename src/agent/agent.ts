@@ -28,7 +28,7 @@ import { PolicyManager } from '../engine/policy-manager';
 import { describeFeatures, probeKernel } from '../engine/kernel-features';
 import { checkHookConfigLayout } from '../engine/hook-config';
 import { loadSyscalls } from '../engine/syscalls';
-import { loadPolicyText, PolicyDirectoryWatcher, PolicyDirEvent } from '../policy';
+import { loadPolicyBytes, PolicyDirectoryWatcher, PolicyDirEvent } from '../policy';
 import { BUILTIN_POLICY_DIR } from '../util/paths';
 import * as path from 'node:path';
 import type { OtlpExport } from '../exporters/otlp';
@@ -162,7 +162,7 @@ export class Agent {
         this.policies?.removeFile(e.file);
         this.log.info('policy file removed', { file: e.file });
       } else {
-        this.policies?.applyFile(loadPolicyText(e.text ?? '', e.file));
+        this.policies?.applyFile(loadPolicyBytes(e.bytes ?? Buffer.alloc(0), e.file));
       }
       this.counters?.invalidate();
     } catch (err) {

@@ -39,8 +39,8 @@ export interface PolicyDirEvent {
   type: 'add' | 'change' | 'remove';
   /** The file's path: the directory joined with its name. */
   file: string;
-  /** The new contents (add and change). */
-  text?: string;
+  /** The new contents (add and change), as read: loadPolicyBytes decodes and checks them. */
+  bytes?: Buffer;
 }
 
 export interface PolicyDirectoryWatcherOptions {
@@ -216,7 +216,7 @@ export class PolicyDirectoryWatcher {
 
   /** False when the scan failed for a reason that passes, and should be tried again. */
   private async scanOnce(): Promise<boolean> {
-    const now = new Map<string, { hash: string; text: string }>();
+    const now = new Map<string, { hash: string; bytes: Buffer }>();
     let names: string[] = [];
     try {
       names = (await this.io.readdir(this.dir)).filter(isPolicyFileName).sort();
@@ -234,7 +234,7 @@ export class PolicyDirectoryWatcher {
       try {
         // Through symlinks: a ConfigMap's files are symlinks to regular files.
         const read = await this.io.read(file);
-        if ('text' in read) now.set(file, { text: read.text, hash: createHash('sha256').update(read.text).digest('hex') });
+        if ('bytes' in read) now.set(file, { bytes: read.bytes, hash: createHash('sha256').update(read.bytes).digest('hex') });
         else skipped.set(file, `expected ${read.refused.expected}, found ${read.refused.found}`);
       } catch (e) {
         if (TRANSIENT.has((e as NodeJS.ErrnoException).code ?? '')) {
@@ -258,7 +258,7 @@ export class PolicyDirectoryWatcher {
       const prev = this.known.get(file);
       if (prev === cur.hash) continue;
       this.known.set(file, cur.hash);
-      this.emit({ type: prev === undefined ? 'add' : 'change', file, text: cur.text });
+      this.emit({ type: prev === undefined ? 'add' : 'change', file, bytes: cur.bytes });
     }
     for (const file of [...this.known.keys()]) {
       if (now.has(file) || kept.has(file)) continue;
