@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadPolicyText, formatProblem, PolicyState } from '../src/policy';
+import { loadPolicyBytes, loadPolicyText, formatProblem, PolicyState } from '../src/policy';
 import { PROJECT_ROOT } from '../src/util/paths';
 
 const BAD = path.join(PROJECT_ROOT, 'test', 'fixtures', 'policies', 'bad');
@@ -58,6 +58,9 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `histogram-of-count.yaml:11:14: spec.kprobes[0].metrics[1].name: expected a histogram name not ending in _total, _bucket, _sum or _count, found "tally_tcp_connect_size_total"; Prometheus adds _bucket, _sum and _count to it`,
     `histogram-of-count.yaml:11:82: spec.kprobes[0].metrics[1].value: expected count or {arg: INDEX} (the hook has no return: true), found "return"; return needs return: true on the hook`,
   ]],
+  ["invalid-utf8", "error", [
+    `invalid-utf8.yaml:11:33: (file): expected UTF-8 text, found the byte 0xE9, which is not valid UTF-8 there; save the file as UTF-8`,
+  ]],
   ["kind-mismatch", "error", [
     `kind-mismatch.yaml:2:7: kind: expected MetricsPolicy (the kind of apiVersion tally.dev/v1alpha1), found "TracingPolicy"; TracingPolicy has apiVersion cilium.io/v1alpha1`,
   ]],
@@ -86,6 +89,12 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
   ]],
   ["operator-for-type", "error", [
     `operator-for-type.yaml:13:30: spec.kprobes[0].selectors[0].matchArgs[0].operator: expected an operator for a size_t arg (Equal, NotEqual, GT, LT, Mask, NotMask), found "DPort"; DPort applies to sock and skb args`,
+  ]],
+  ["reserved-metric-name", "error", [
+    `reserved-metric-name.yaml:11:13: spec.kprobes[0].metrics[0].name: expected a name of your own, found "process_cpu_seconds_total"; process_cpu_seconds_total is one of the Node.js process metrics tally exports (docs/metrics.md); rename yours, e.g. with your own prefix`,
+    `reserved-metric-name.yaml:13:13: spec.kprobes[0].metrics[1].name: expected a name of your own, found "tally_scrapes_total"; tally_scrapes_total is one of tally's own metrics (docs/metrics.md); rename yours, e.g. with your own prefix`,
+    `reserved-metric-name.yaml:15:13: spec.kprobes[0].metrics[2].name: expected a name of your own, found "nodejs_gc_duration_seconds"; nodejs_gc_duration_seconds is one of the Node.js process metrics tally exports (docs/metrics.md); rename yours, e.g. with your own prefix`,
+    `reserved-metric-name.yaml:19:13: spec.kprobes[0].metrics[3].name: expected a name of your own, found "tally_scrapes"; tally_scrapes_total, with the same base name, is one of tally's own metrics (docs/metrics.md); rename yours, e.g. with your own prefix`,
   ]],
   ["second-document", "partial", [
     `second-document.yaml:13:7: kind: expected one of TracingPolicy, TracingPolicyNamespaced (the kinds of apiVersion cilium.io/v1alpha1), found "TetragonPolicy"; did you mean "TracingPolicy"?`,
@@ -195,7 +204,8 @@ describe('malformed policies', () => {
   for (const [name, state, lines] of TABLE) {
     it(name, () => {
       const file = `${name}.yaml`;
-      const r = loadPolicyText(fs.readFileSync(path.join(BAD, file), 'utf8'), file);
+      // As bytes, as the agent and tally policy check read them: the encoding is checked too.
+      const r = loadPolicyBytes(fs.readFileSync(path.join(BAD, file)), file);
       assert.deepEqual(r.problems.map(formatProblem), lines);
       assert.equal(r.state, state);
     });

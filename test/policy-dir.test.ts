@@ -10,7 +10,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import * as fsp from 'node:fs/promises';
 import { loadPolicyDir, formatProblem, PolicyDirectoryWatcher, PolicyDirEvent } from '../src/policy';
+import { PolicyDirectoryWatcherOptions } from '../src/policy/directory-watcher';
+import { readPolicyFile } from '../src/policy/read-file';
 import { PROJECT_ROOT } from '../src/util/paths';
 
 describe('loadPolicyDir', () => {
@@ -37,23 +40,31 @@ spec:
 class Recorder {
   readonly events: PolicyDirEvent[] = [];
   readonly errors: Error[] = [];
+  /** When each error said the scan would be tried again. */
+  readonly retries: Array<number | undefined> = [];
   /** "name: why" of each onSkip. */
   readonly skips: string[] = [];
   watcher!: PolicyDirectoryWatcher;
 
-  constructor(readonly dir: string) {}
+  constructor(readonly dir: string, private readonly opts: PolicyDirectoryWatcherOptions = {}) {}
 
   async start(): Promise<this> {
     this.watcher = new PolicyDirectoryWatcher(this.dir, (e) => this.events.push(e), {
-      debounceMs: 50, maxDelayMs: 500, recheckMs: 100, onError: (e) => this.errors.push(e), onSkip: (f, why) => this.skips.push(`${path.basename(f)}: ${why}`),
+      debounceMs: 50, maxDelayMs: 500, recheckMs: 100,
+      onError: (e, retryMs) => {
+        this.errors.push(e);
+        this.retries.push(retryMs);
+      },
+      onSkip: (f, why) => this.skips.push(`${path.basename(f)}: ${why}`),
+      ...this.opts,
     });
     await this.watcher.ready;
     return this;
   }
 
-  /** The events so far as "type name[=text]" and forgets them. */
+  /** The events so far as "type name[=bytes]" and forgets them. */
   take(): string[] {
-    const out = this.events.map((e) => `${e.type} ${path.basename(e.file)}${e.text === undefined ? '' : `=${e.text.length}`}`);
+    const out = this.events.map((e) => `${e.type} ${path.basename(e.file)}${e.bytes === undefined ? '' : `=${e.bytes.length}`}`);
     this.events.length = 0;
     return out;
   }
@@ -86,8 +97,8 @@ describe('PolicyDirectoryWatcher', () => {
     fs.mkdirSync(d);
     return d;
   };
-  const watch = async (dir: string): Promise<Recorder> => {
-    const r = await new Recorder(dir).start();
+  const watch = async (dir: string, opts: PolicyDirectoryWatcherOptions = {}): Promise<Recorder> => {
+    const r = await new Recorder(dir, opts).start();
     watchers.push(r.watcher);
     return r;
   };
@@ -232,6 +243,49 @@ describe('PolicyDirectoryWatcher', () => {
     assert.deepEqual(await r.next(), ['remove dangling.yaml']);
     assert.deepEqual(r.skips, [...SKIPS, SKIPS[0]]);
     assert.deepEqual(r.errors, []);
+  });
+
+  it('retries a failed scan (EMFILE) with backoff until one succeeds, counts it, and removes nothing it could not read', async () => {
+    const dir = fresh('emfile');
+    fs.writeFileSync(path.join(dir, 'a.yaml'), POLICY('a'));
+    // Faults to inject: how many of the next readdir calls, and of the next reads of a.yaml, fail as with no fd left.
+    const fail = { readdir: 0, readA: 0 };
+    const emfile = (syscall: string, p: string): Error => Object.assign(new Error(`EMFILE: too many open files, ${syscall} '${p}'`), { code: 'EMFILE' });
+    const r = await watch(dir, {
+      retryMs: 40,
+      maxRetryMs: 80,
+      io: {
+        readdir: async (d) => {
+          if (fail.readdir > 0 && fail.readdir--) throw emfile('scandir', d);
+          return fsp.readdir(d);
+        },
+        read: async (f) => {
+          if (path.basename(f) === 'a.yaml' && fail.readA > 0 && fail.readA--) throw emfile('open', f);
+          return readPolicyFile(f);
+        },
+      },
+    });
+    assert.deepEqual(r.take(), [`add a.yaml=${POLICY('a').length}`]);
+
+    // Added while scans fail: it arrives with the first scan that succeeds, with no further fs event and no rescan().
+    fail.readdir = 3;
+    fs.writeFileSync(path.join(dir, 'b.yaml'), POLICY('b'));
+    assert.deepEqual(await r.next(), [`add b.yaml=${POLICY('b').length}`]);
+    assert.deepEqual(r.errors.map((e) => e.message), Array(3).fill(`EMFILE: too many open files, scandir '${dir}'`));
+    assert.deepEqual(r.retries, [40, 80, 80]);
+    assert.equal(r.watcher.scanFailures, 3);
+
+    // A file that fails to open is not removed; the scan is retried (from retryMs again) and finds it unchanged.
+    fail.readA = 1;
+    fs.writeFileSync(path.join(dir, 'c.yaml'), POLICY('c'));
+    assert.deepEqual(await r.next(), [`add c.yaml=${POLICY('c').length}`]);
+    await sleep(200);
+    assert.deepEqual(r.take(), []);
+    assert.equal(fail.readA, 0);
+    assert.deepEqual(r.errors.slice(3).map((e) => e.message), [`EMFILE: too many open files, open '${path.join(dir, 'a.yaml')}'`]);
+    assert.deepEqual(r.retries.slice(3), [40]);
+    assert.equal(r.watcher.scanFailures, 4);
+    assert.deepEqual(r.skips, []);
   });
 
   it('close stops events, and closing twice is fine', async () => {

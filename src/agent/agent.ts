@@ -29,7 +29,7 @@ import { PolicyManager } from '../engine/policy-manager';
 import { describeFeatures, probeKernel } from '../engine/kernel-features';
 import { checkHookConfigLayout } from '../engine/hook-config';
 import { loadSyscalls } from '../engine/syscalls';
-import { loadPolicyText, PolicyDirectoryWatcher, PolicyDirEvent } from '../policy';
+import { loadPolicyBytes, PolicyDirectoryWatcher, PolicyDirEvent } from '../policy';
 import { BUILTIN_POLICY_DIR } from '../util/paths';
 import * as path from 'node:path';
 import type { OtlpExport } from '../exporters/otlp';
@@ -122,7 +122,7 @@ export class Agent {
     for (const dir of [BUILTIN_POLICY_DIR, ...(this.config.policyDir ? [this.config.policyDir] : [])]) {
       const wanted = (e: PolicyDirEvent): boolean => dir !== BUILTIN_POLICY_DIR || builtins.has(e.file);
       const w = new PolicyDirectoryWatcher(dir, (e) => wanted(e) && this.onPolicyFile(e), {
-        onError: (err) => this.log.warn('reading the policy directory failed', { dir, error: err.message }),
+        onError: (err, retryMs) => this.log.warn('reading the policy directory failed', { dir, error: err.message, ...(retryMs !== undefined ? { retry_in_ms: retryMs } : {}) }),
         onSkip: (file, why) => this.log.warn('policy file skipped: it cannot be read as one', { file, reason: why }),
       });
       this.watchers.push(w);
@@ -135,6 +135,7 @@ export class Agent {
         ...(this.policies?.statuses() ?? []).map((s): [string, HookResult[]] => [`policy/${s.policy}`, s.hooks]),
       ],
       policies: () => this.policies?.statuses() ?? [],
+      policyScanFailures: () => this.watchers.map((w) => ({ dir: w.dir, failures: w.scanFailures })),
       removals: this.removals,
       pods: this.pods,
       caches: [cgroups.stats, binaries.stats, ...this.counters.core.caches],
@@ -168,7 +169,7 @@ export class Agent {
         this.policies?.removeFile(e.file);
         this.log.info('policy file removed', { file: e.file });
       } else {
-        this.policies?.applyFile(loadPolicyText(e.text ?? '', e.file));
+        this.policies?.applyFile(loadPolicyBytes(e.bytes ?? Buffer.alloc(0), e.file));
       }
       this.counters?.invalidate();
     } catch (err) {

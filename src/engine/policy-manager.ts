@@ -8,6 +8,10 @@
  * load or attach, the policy is in state error with that hook's reason, its
  * other hooks are detached, and every other policy keeps running. Replacing
  * a file's policies touches nothing else: other policies keep their counts.
+ *
+ * A metric name belongs to one policy. A policy refused because another held
+ * one of its names is tried again whenever a policy is removed or replaced:
+ * the error goes away with its cause, without anyone touching its file.
  */
 import { Registry } from 'prom-client';
 import { describeHook, describeHookChain, HookResult, LoadedObject } from '../bpf/loader';
@@ -17,6 +21,7 @@ import { LABEL_OVERFLOW, LATENCY_UNIT_LOG2 } from '../bpf/layout';
 import { LabelFilter } from '../labels/label-filter';
 import { Logger } from '../util/log';
 import { EXIT_STATUSES, Hook, Metric, Policy, PolicyFileResult, PolicyState, TETRAGON_EVENTS_METRIC } from '../policy/model';
+import { formatProblem } from '../policy/problems';
 import { CompileContext, namespaceSet, selectsByNamespace } from './compile';
 import { namespaceId } from '../labels/namespace-id';
 import { loadPolicyHook } from './hook-loader';
@@ -51,12 +56,14 @@ interface Running {
   status: PolicyStatus;
   objects: LoadedObject[];
   metricIds: number[];
+  /** Set when it is in error only because another policy held one of its metric names: it is tried again later. */
+  blocked?: Policy;
 }
 
 export class PolicyManager {
   private readonly byFile = new Map<string, Running[]>();
   /** Metric name -> the policy that defines it (a name belongs to one policy, Tetragon's events metric excepted). */
-  private readonly owners = new Map<string, string>();
+  private readonly owners = new Map<string, Running>();
   private nextId = FIRST_POLICY_METRIC_ID;
   private readonly freeIds: number[] = [];
 
@@ -64,21 +71,45 @@ export class PolicyManager {
 
   /** Replaces whatever the file had running with its policies as they are now. */
   applyFile(result: PolicyFileResult): PolicyStatus[] {
-    this.removeFile(result.file);
+    this.stopFile(result.file);
     const running: Running[] = [];
-    if (result.policies.length === 0) {
-      running.push(this.failed(undefined, result.file, result.problems.map((p) => `${p.path}: ${p.message}`)));
-    }
+    if (result.policies.length === 0) running.push(this.failed(undefined, result.file, result.problems.map(formatProblem)));
+    // The file's own policies first: a name the file held before is its own again, not taken by a policy it blocked.
     for (const policy of result.policies) running.push(this.start(policy));
     this.byFile.set(result.file, running);
     for (const r of running) this.report(r.status);
+    this.unblock();
     return running.map((r) => r.status);
   }
 
   /** Stops the file's policies: detaches their hooks and deletes their counters. */
   removeFile(file: string): void {
+    if (!this.byFile.has(file)) return;
+    this.stopFile(file);
+    this.unblock();
+  }
+
+  private stopFile(file: string): void {
     for (const r of this.byFile.get(file) ?? []) this.stop(r);
     this.byFile.delete(file);
+  }
+
+  /**
+   * Tries again each policy that was refused for a metric name another
+   * policy held, in file order (the order of a fresh start). One pass is
+   * enough: a policy that starts here only takes names, it frees none.
+   */
+  private unblock(): void {
+    for (const file of [...this.byFile.keys()].sort()) {
+      const running = this.byFile.get(file)!;
+      running.forEach((r, i) => {
+        if (!r.blocked) return;
+        const next = this.start(r.blocked);
+        running[i] = next;
+        // Still blocked, by the same policy: nothing to report again.
+        if (!next.blocked || next.status.reasons.join() !== r.status.reasons.join()) this.report(next.status);
+      });
+    }
   }
 
   statuses(): PolicyStatus[] {
@@ -86,7 +117,7 @@ export class PolicyManager {
   }
 
   close(): void {
-    for (const file of [...this.byFile.keys()]) this.removeFile(file);
+    for (const file of [...this.byFile.keys()]) this.stopFile(file);
   }
 
   private report(s: PolicyStatus): void {
@@ -102,11 +133,15 @@ export class PolicyManager {
   }
 
   private start(policy: Policy): Running {
-    const unsupported = policy.problems.filter((p) => p.severity !== 'warning').map((p) => `${p.path}: ${p.message}`);
+    // As tally policy check prints them (FILE:LINE:COLUMN: PATH: MESSAGE), so the log and the checker say the same.
+    const unsupported = policy.problems.filter((p) => p.severity !== 'warning').map(formatProblem);
     if (policy.state === 'error' || !policy.name) return this.failed(policy, policy.file, unsupported);
-    const name = policy.name;
     const clash = policy.hooks.flatMap((h) => h.metrics).find((m) => m.name !== TETRAGON_EVENTS_METRIC && this.owners.has(m.name));
-    if (clash) return this.failed(policy, policy.file, [`metric ${clash.name} is already defined by policy ${this.owners.get(clash.name)}`]);
+    if (clash) {
+      const owner = this.owners.get(clash.name)!.status;
+      const why = `metric ${clash.name} is already defined by policy ${owner.policy} in ${owner.file}; a metric name belongs to one policy: rename it in one of them (this policy loads by itself once the name is free)`;
+      return { ...this.failed(policy, policy.file, [why]), blocked: policy };
+    }
 
     // One metric id per metric name of this policy; the hooks feeding it share it.
     const ids = new Map<string, number>();
@@ -186,12 +221,19 @@ export class PolicyManager {
       return this.failed(policy, policy.file, [failure], results);
     }
     // Define the metrics only now: a policy in error exposes nothing.
-    for (const [metricName, id] of ids) {
-      const m = policy.hooks.flatMap((h) => h.metrics).find((x) => x.name === metricName)!;
-      const hook = policy.hooks.find((h) => h.metrics.includes(m))!;
-      const sumOf = derived.get(metricName);
-      this.opts.counters.define({ ...this.counterMetric(m, id, hook, policy), ...(sumOf ? { sumOf: ids.get(sumOf)! } : {}) }, this.opts.registry);
-      if (metricName !== TETRAGON_EVENTS_METRIC) this.owners.set(metricName, name);
+    const running: Running = { status: { policy: policy.name, file: policy.file, state: 'ok', reasons: [], hooks: results }, objects, metricIds };
+    try {
+      for (const [metricName, id] of ids) {
+        const m = policy.hooks.flatMap((h) => h.metrics).find((x) => x.name === metricName)!;
+        const hook = policy.hooks.find((h) => h.metrics.includes(m))!;
+        const sumOf = derived.get(metricName);
+        this.opts.counters.define({ ...this.counterMetric(m, id, hook, policy), ...(sumOf ? { sumOf: ids.get(sumOf)! } : {}) }, this.opts.registry);
+        if (metricName !== TETRAGON_EVENTS_METRIC) this.owners.set(metricName, running);
+      }
+    } catch (e) {
+      // The registry refused a name validation let through: the policy fails whole, as any other failure, and leaves nothing behind.
+      this.stop(running);
+      return this.failed(policy, policy.file, [(e as Error).message], results);
     }
     for (const [hook, byName] of pendingIds) {
       if (!attached.has(hook.name)) continue; // a fallback this kernel did not need: it counts nothing
@@ -202,8 +244,9 @@ export class PolicyManager {
     if (pendingIds.size > 0 && !this.opts.kubernetes) {
       reasons.push('matchNamespaces: tally is not watching pods (no kubeconfig or in-cluster service account), so no event has a Kubernetes namespace: In never matches, NotIn always does');
     }
-    const state: PolicyState = policy.state === 'partial' || reasons.length > unsupported.length ? 'partial' : 'ok';
-    return { status: { policy: name, file: policy.file, state, reasons, hooks: results }, objects, metricIds };
+    running.status.state = policy.state === 'partial' || reasons.length > unsupported.length ? 'partial' : 'ok';
+    running.status.reasons = reasons;
+    return running;
   }
 
   /** What KernelCounters needs to label a policy metric's series. */
@@ -238,7 +281,7 @@ export class PolicyManager {
   private stop(r: Running): void {
     for (const o of r.objects) o.object.close();
     this.release(r.metricIds);
-    for (const [name, owner] of this.owners) if (owner === r.status.policy) this.owners.delete(name);
+    for (const [name, owner] of this.owners) if (owner === r) this.owners.delete(name);
   }
 
   private release(ids: number[]): void {

@@ -23,6 +23,8 @@ export interface HealthSources {
   /** Every counting object and its hooks, as they are now. */
   objects: () => Array<[string, HookResult[]]>;
   policies: () => PolicyStatus[];
+  /** Failed scans of each policy directory so far. */
+  policyScanFailures: () => Array<{ dir: string; failures: number }>;
   removals: CgroupRemovals;
   pods?: PodWatcher;
   caches: CacheStats[];
@@ -77,6 +79,7 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   defineMetric(registry, catalog.POLICY_STATE, () =>
     src.policies().flatMap((p) => POLICY_STATES.map((state) => one({ policy: p.policy, file: p.file, state }, p.state === state ? 1 : 0))),
   );
+  defineMetric(registry, catalog.POLICY_SCAN_FAILURES, () => src.policyScanFailures().map((d) => one({ dir: d.dir }, d.failures)));
 
   const map = { map: COUNTER_MAP };
   const labelSetMap = { map: LABEL_SET_MAP };

@@ -179,6 +179,13 @@ export const POLICY_STATE: MetricSpec = {
   labels: ['policy', 'file', 'state'],
 };
 
+export const POLICY_SCAN_FAILURES: MetricSpec = {
+  name: 'tally_policy_scan_failures_total',
+  type: 'counter',
+  help: 'Scans of a policy directory that failed for a reason that passes (the directory unreadable, or a file failing with EMFILE, ENFILE, ENOMEM, EAGAIN, EINTR, EBUSY or EIO); each is tried again, after 1 s doubling to 30 s, until one succeeds. What a failed scan could not read keeps running as it was.',
+  labels: ['dir'],
+};
+
 export const LABEL_SETS: MetricSpec = {
   name: 'tally_label_sets',
   type: 'gauge',
@@ -369,6 +376,7 @@ export const CATALOG: readonly MetricSpec[] = [
   PENDING_CGROUPS,
   LABEL_SETS,
   POLICY_STATE,
+  POLICY_SCAN_FAILURES,
   CGROUP_REMOVALS,
   CGROUP_REMOVAL_DROPS,
   KUBE_WATCH_EVENTS,

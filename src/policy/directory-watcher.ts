@@ -19,20 +19,28 @@
  * symlink, a symlink loop, a FIFO, a directory, a file past the size cap, no
  * permission) is reported through onSkip once, not at every rescan, and again
  * only when the reason changes; it counts as absent.
+ *
+ * A scan that fails for a reason that passes (the directory unreadable, or a
+ * file failing with EMFILE, ENFILE, ENOMEM, EAGAIN, EINTR, EBUSY or EIO) is
+ * counted in scanFailures and tried again with backoff, from retryMs doubling
+ * to maxRetryMs, until one succeeds: without it, a file added during the
+ * failure would wait for the next unrelated change or a SIGHUP. What a failed
+ * scan could not read keeps its last known state: a policy running is not
+ * removed because the agent ran short of file descriptors.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { isPolicyFileName } from './load';
-import { readPolicyFile } from './read-file';
+import { PolicyFileRead, readPolicyFile } from './read-file';
 
 export interface PolicyDirEvent {
   type: 'add' | 'change' | 'remove';
   /** The file's path: the directory joined with its name. */
   file: string;
-  /** The new contents (add and change). */
-  text?: string;
+  /** The new contents (add and change), as read: loadPolicyBytes decodes and checks them. */
+  bytes?: Buffer;
 }
 
 export interface PolicyDirectoryWatcherOptions {
@@ -42,18 +50,45 @@ export interface PolicyDirectoryWatcherOptions {
   maxDelayMs?: number;
   /** How often the directory's identity is checked. Default 1000 ms. */
   recheckMs?: number;
-  /** Errors of the directory itself other than "not there" (EACCES, EIO, …). Default: ignored. */
-  onError?: (err: Error) => void;
+  /** First retry of a failed scan, doubled at each failure. Default 1000 ms. */
+  retryMs?: number;
+  /** Longest wait between retries of failed scans. Default 30000 ms. */
+  maxRetryMs?: number;
+  /**
+   * Errors of the directory itself other than "not there" (EACCES, EIO, …),
+   * and of files that fail a scan; `retryMs` is when the scan is tried again.
+   * Default: ignored.
+   */
+  onError?: (err: Error, retryMs?: number) => void;
   /** An entry named like a policy file was not read, and why ("expected …, found …"); once per entry and reason. */
   onSkip?: (file: string, why: string) => void;
+  /** How the directory is read; tests inject faults here. Default: the file system. */
+  io?: PolicyDirIo;
 }
+
+export interface PolicyDirIo {
+  readdir(dir: string): Promise<string[]>;
+  read(file: string): Promise<PolicyFileRead>;
+}
+
+const FS_IO: PolicyDirIo = { readdir: (dir) => fsp.readdir(dir), read: (file) => readPolicyFile(file) };
+
+/** Errors that say nothing about the file, only about this moment: the scan is retried. */
+const TRANSIENT = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'EINTR', 'EBUSY', 'EIO']);
 
 export class PolicyDirectoryWatcher {
   /** Resolves when the first scan is done and its add events were emitted. */
   readonly ready: Promise<void>;
   private readonly debounceMs: number;
   private readonly maxDelayMs: number;
-  private readonly onError: (err: Error) => void;
+  private readonly onError: (err: Error, retryMs?: number) => void;
+  private readonly retryMs: number;
+  private readonly maxRetryMs: number;
+  private readonly io: PolicyDirIo;
+  /** The wait before the next retry; 0 after a scan that succeeded. */
+  private retryDelay = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
   private readonly onSkip: (file: string, why: string) => void;
   /** Content hash of each file seen, by path. */
   private readonly known = new Map<string, string>();
@@ -77,9 +112,17 @@ export class PolicyDirectoryWatcher {
     this.maxDelayMs = opts.maxDelayMs ?? 2000;
     this.onError = opts.onError ?? (() => undefined);
     this.onSkip = opts.onSkip ?? (() => undefined);
+    this.retryMs = opts.retryMs ?? 1000;
+    this.maxRetryMs = opts.maxRetryMs ?? 30000;
+    this.io = opts.io ?? FS_IO;
     this.recheck = setInterval(() => void this.checkIdentity(), opts.recheckMs ?? 1000);
     this.recheck.unref();
     this.ready = this.checkIdentity(true).then(() => this.scan());
+  }
+
+  /** Scans that failed and were retried (tally_policy_scan_failures_total). */
+  get scanFailures(): number {
+    return this.failures;
   }
 
   /** Scans now (SIGHUP): changes are reported as if fs.watch had seen them. */
@@ -93,6 +136,7 @@ export class PolicyDirectoryWatcher {
     this.closed = true;
     clearInterval(this.recheck);
     if (this.timer) clearTimeout(this.timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.watcher?.close();
     this.watcher = undefined;
   }
@@ -143,7 +187,7 @@ export class PolicyDirectoryWatcher {
       this.again = true;
       return this.scanning;
     }
-    this.scanning = this.scanOnce().finally(() => {
+    this.scanning = this.scanOnce().then((ok) => this.scanned(ok)).finally(() => {
       this.scanning = undefined;
       if (this.again && !this.closed) {
         this.again = false;
@@ -153,31 +197,57 @@ export class PolicyDirectoryWatcher {
     return this.scanning;
   }
 
-  private async scanOnce(): Promise<void> {
-    const now = new Map<string, { hash: string; text: string }>();
+  /** After a scan: a failed one is counted and tried again later, each time later, up to maxRetryMs. */
+  private scanned(ok: boolean): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (ok || this.closed) {
+      this.retryDelay = 0;
+      return;
+    }
+    this.failures++;
+    this.retryDelay = this.nextRetryDelay();
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.scan();
+    }, this.retryDelay);
+    this.retryTimer.unref();
+  }
+
+  /** False when the scan failed for a reason that passes, and should be tried again. */
+  private async scanOnce(): Promise<boolean> {
+    const now = new Map<string, { hash: string; bytes: Buffer }>();
     let names: string[] = [];
     try {
-      names = (await fsp.readdir(this.dir)).filter(isPolicyFileName).sort();
+      names = (await this.io.readdir(this.dir)).filter(isPolicyFileName).sort();
     } catch (e) {
       if (!isMissing(e)) {
-        this.onError(e as Error);
-        return; // Unreadable is not empty: keep what is known rather than report removals.
+        this.failed(e as Error);
+        return false; // Unreadable is not empty: keep what is known rather than report removals.
       }
     }
     const skipped = new Map<string, string>();
+    /** Files a transient error kept from being read: as they were. */
+    const kept = new Set<string>();
     for (const name of names) {
       const file = path.join(this.dir, name);
       try {
         // Through symlinks: a ConfigMap's files are symlinks to regular files.
-        const read = await readPolicyFile(file);
-        if ('text' in read) now.set(file, { text: read.text, hash: createHash('sha256').update(read.text).digest('hex') });
+        const read = await this.io.read(file);
+        if ('bytes' in read) now.set(file, { bytes: read.bytes, hash: createHash('sha256').update(read.bytes).digest('hex') });
         else skipped.set(file, `expected ${read.refused.expected}, found ${read.refused.found}`);
       } catch (e) {
+        if (TRANSIENT.has((e as NodeJS.ErrnoException).code ?? '')) {
+          kept.add(file);
+          if (this.skipped.has(file)) skipped.set(file, this.skipped.get(file)!);
+          this.failed(e as Error);
+          continue;
+        }
         const why = await unreadable(file, e as NodeJS.ErrnoException);
         if (why) skipped.set(file, why);
       }
     }
-    if (this.closed) return;
+    if (this.closed) return true;
     for (const [file, why] of skipped) {
       if (this.skipped.get(file) === why) continue;
       this.skipped.set(file, why);
@@ -188,13 +258,23 @@ export class PolicyDirectoryWatcher {
       const prev = this.known.get(file);
       if (prev === cur.hash) continue;
       this.known.set(file, cur.hash);
-      this.emit({ type: prev === undefined ? 'add' : 'change', file, text: cur.text });
+      this.emit({ type: prev === undefined ? 'add' : 'change', file, bytes: cur.bytes });
     }
     for (const file of [...this.known.keys()]) {
-      if (now.has(file)) continue;
+      if (now.has(file) || kept.has(file)) continue;
       this.known.delete(file);
       this.emit({ type: 'remove', file });
     }
+    return kept.size === 0;
+  }
+
+  /** Reports what failed a scan, with when it will be tried again. */
+  private failed(e: Error): void {
+    this.onError(e, this.nextRetryDelay());
+  }
+
+  private nextRetryDelay(): number {
+    return Math.min(this.retryDelay ? this.retryDelay * 2 : this.retryMs, this.maxRetryMs);
   }
 
   /** A throwing listener must not stop the watcher or the other events. */

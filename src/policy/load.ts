@@ -12,6 +12,7 @@ import { parseYamlStream, YamlDocument } from './yaml-positions';
 import { PolicyBody, readMetricsPolicy } from './tally-policy';
 import { readTracingPolicy } from './tetragon';
 import { readPolicyFile } from './read-file';
+import { decodeUtf8 } from './utf8';
 
 export const TALLY_API_VERSION = 'tally.dev/v1alpha1';
 export const TETRAGON_API_VERSION = 'cilium.io/v1alpha1';
@@ -41,6 +42,15 @@ export function loadPolicyText(text: string, file: string): PolicyFileResult {
   return { file, state: fileStateOf(policies.map((p) => p.state)), problems: policies.flatMap((p) => p.problems), policies };
 }
 
+/** Validates the bytes of `file`: UTF-8 text (else one problem at the first invalid byte), then as loadPolicyText. */
+export function loadPolicyBytes(bytes: Uint8Array, file: string): PolicyFileResult {
+  const decoded = decodeUtf8(bytes);
+  if ('text' in decoded) return loadPolicyText(decoded.text, file);
+  const { line, column, byte } = decoded.invalid;
+  const found = `the byte 0x${byte.toString(16).toUpperCase().padStart(2, '0')}, which is not valid UTF-8 there`;
+  return { file, state: 'error', problems: [fileProblem(file, 'UTF-8 text', found, line, column, 'save the file as UTF-8')], policies: [] };
+}
+
 /** A file's state from its policies': ok when all are, error when all are (or it has none), partial otherwise. */
 export function fileStateOf(states: readonly PolicyState[]): PolicyState {
   if (states.length && states.every((s) => s === 'ok')) return 'ok';
@@ -49,21 +59,21 @@ export function fileStateOf(states: readonly PolicyState[]): PolicyState {
 
 /** Reads and validates one file; an unreadable or refused file (see read-file.ts) is a result in error, not an exception. */
 export async function loadPolicyFile(file: string): Promise<PolicyFileResult> {
-  let text: string;
+  let bytes: Buffer;
   try {
     const read = await readPolicyFile(file);
     if ('refused' in read) {
       const { expected, found, hint } = read.refused;
       return { file, state: 'error', problems: [fileProblem(file, expected, found, 1, 1, hint)], policies: [] };
     }
-    text = read.text;
+    bytes = read.bytes;
   } catch (e) {
     // "ENOENT: no such file or directory, open 'x'" → "ENOENT (no such file or directory)".
     const err = e as NodeJS.ErrnoException;
     const text = err.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
     return { file, state: 'error', problems: [fileProblem(file, 'a readable policy file', err.code ? `${err.code} (${text})` : text)], policies: [] };
   }
-  return loadPolicyText(text, file);
+  return loadPolicyBytes(bytes, file);
 }
 
 /**

@@ -10,6 +10,7 @@ import { ArgDecl } from './args';
 import { HookInfo } from './hook-context';
 import { LIMITS } from './limits';
 import { readLabels, readName } from './labels';
+import { reservedMetricName } from '../metrics/reserved-names';
 
 const UNIT = /^[a-z][a-z0-9_]*$/;
 const METRIC_KEYS = ['name', 'help', 'unit', 'type', 'value', 'labels'] as const;
@@ -124,10 +125,18 @@ function readMetric(node: Node, info: HookInfo, registry: MetricRegistry): Metri
   return metric;
 }
 
-/** Counters end in _total; histograms must not collide with the _bucket/_sum/_count series; a unit is a suffix. */
+/**
+ * Counters end in _total; histograms must not collide with the _bucket/_sum/_count series; a unit is a suffix.
+ * tally's own names are refused here, not when registering, so the checker and the agent agree (metrics/reserved-names.ts).
+ */
 function checkName(node: Node, name: string, type: MetricType, unit: string | undefined): boolean {
   if (name === TETRAGON_EVENTS_METRIC) {
     node.error('a name of your own', `${TETRAGON_EVENTS_METRIC} is the metric tally gives Tetragon policies`);
+    return false;
+  }
+  const reserved = reservedMetricName(name);
+  if (reserved) {
+    node.error('a name of your own', `${reserved}; rename yours, e.g. with your own prefix`);
     return false;
   }
   const base = name.replace(/_total$/, '');

@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { LIMITS } from './limits';
 
-export type PolicyFileRead = { text: string } | { refused: { expected: string; found: string; hint?: string } };
+/** The file's bytes, decoded later (utf8.ts: an invalid byte is a problem at its line and column, not a refusal to read). */
+export type PolicyFileRead = { bytes: Buffer } | { refused: { expected: string; found: string; hint?: string } };
 
 /** What a non-regular file is, for "found …". */
 function kindOf(st: fs.Stats): string {
@@ -21,7 +22,7 @@ function kindOf(st: fs.Stats): string {
   return 'not a regular file';
 }
 
-/** Reads `file` as UTF-8; refused when it is not a regular file or is larger than the cap. I/O errors are thrown. */
+/** Reads `file`; refused when it is not a regular file or is larger than the cap. I/O errors are thrown. */
 export async function readPolicyFile(file: string, maxBytes: number = LIMITS.fileBytes): Promise<PolicyFileRead> {
   const fh = await fsp.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
@@ -40,7 +41,7 @@ export async function readPolicyFile(file: string, maxBytes: number = LIMITS.fil
       if (bytesRead === 0) break;
       n += bytesRead;
     }
-    return { text: buf.toString('utf8', 0, n) };
+    return { bytes: buf.subarray(0, n) };
   } finally {
     await fh.close();
   }
