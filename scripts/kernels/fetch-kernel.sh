@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# fetch-kernel.sh SERIES
+#
+# Downloads Debian's stock amd64 kernel of SERIES (5.10, 6.1 or 6.12), extracts
+# it, runs depmod on it, and prints the path of the extracted tree:
+#
+#   <tree>/boot/vmlinuz-<version>
+#   <tree>/lib/modules/<version>/...      (with modules.dep)
+#   <tree>/kernel-version                 (the version string, e.g. 6.1.0-37-amd64)
+#
+# Everything is cached under /var/cache/tally-kernels (TALLY_KERNEL_CACHE), and
+# the chosen version is remembered per series: a second run prints the same
+# tree without touching the network. TALLY_KERNEL_REFRESH=1 looks for a newer
+# kernel in the package lists again.
+#
+# The apt state used here is private (its own sources list, lists and archive
+# cache under the cache directory): the host's apt configuration is only read,
+# to learn which mirror it uses, so no mirror host name is written anywhere in
+# the repository, and the host's package lists stay untouched.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+[ $# -eq 1 ] || die "usage: fetch-kernel.sh SERIES   (one of: ${ALL_SERIES[*]})"
+SERIES="$1"
+check_series "$SERIES"
+
+# Debian suites that carry each series, as (archive|security):suite. The
+# security suite is where a stable release's newest kernel builds appear.
+case "$SERIES" in
+  5.10) SUITES=(archive:bullseye security:bullseye-security) ;;
+  6.1) SUITES=(archive:bookworm security:bookworm-security) ;;
+  6.12) SUITES=(archive:bookworm-backports) ;;
+esac
+
+mkdir -p "$CACHE"/{series,trees,debs,apt}
+
+# One fetch per series at a time (the matrix may be started twice).
+exec 9>"$CACHE/.lock-$SERIES"
+flock 9
+
+chosen_file="$CACHE/series/$SERIES"
+if [ "${TALLY_KERNEL_REFRESH:-0}" != 1 ] && [ -s "$chosen_file" ]; then
+  kver="$(cat "$chosen_file")"
+  if [ -f "$CACHE/trees/$kver/.tally-complete" ]; then
+    echo "$CACHE/trees/$kver"
+    exit 0
+  fi
+fi
+
+need_root "downloading kernels into $CACHE"
+ensure_host_packages
+
+# --- 1. the host's Debian mirror ------------------------------------------------
+# Print "URI<TAB>SUITE<TAB>SIGNED-BY" for every enabled `deb` entry, from both
+# deb822 .sources files and one-line sources.list files.
+host_sources() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -e "$f" ] || continue
+    # deb822: blank-line separated stanzas; Signed-By may be a path (used) or
+    # an inline key block (skipped: apt's default keyrings then apply).
+    awk 'BEGIN { RS = ""; FS = "\n" }
+      {
+        types = ""; uris = ""; suites = ""; key = ""; enabled = "yes"
+        for (i = 1; i <= NF; i++) {
+          line = $i
+          if (line ~ /^#/) continue
+          if (line ~ /^Types:/)     { sub(/^Types:[ \t]*/, "", line); types = line }
+          if (line ~ /^URIs:/)      { sub(/^URIs:[ \t]*/, "", line); uris = line }
+          if (line ~ /^Suites:/)    { sub(/^Suites:[ \t]*/, "", line); suites = line }
+          if (line ~ /^Enabled:/)   { sub(/^Enabled:[ \t]*/, "", line); enabled = tolower(line) }
+          if (line ~ /^Signed-By:[ \t]*\//) { sub(/^Signed-By:[ \t]*/, "", line); key = line }
+        }
+        if (enabled == "no" || (" " types " ") !~ / deb /) next
+        nu = split(uris, u, /[ \t]+/); ns = split(suites, s, /[ \t]+/)
+        for (a = 1; a <= nu; a++) for (b = 1; b <= ns; b++)
+          if (u[a] != "" && s[b] != "") printf "%s\t%s\t%s\n", u[a], s[b], key
+      }' "$f"
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -e "$f" ] || continue
+    # one-line format: deb [options] URI SUITE COMPONENTS...
+    awk '$1 == "deb" {
+        key = ""; i = 2
+        if ($2 ~ /^\[/) {
+          while (i <= NF) {
+            if ($i ~ /signed-by=/) { key = $i; sub(/.*signed-by=/, "", key); sub(/\]$/, "", key) }
+            if ($i ~ /\]$/) { i++; break }
+            i++
+          }
+        }
+        printf "%s\t%s\t%s\n", $i, $(i + 1), key
+      }' "$f"
+  done
+}
+
+# Debian's own entries are recognised by their suite names (codename,
+# codename-updates, -backports, -security); third-party repositories use
+# other suite names and are ignored.
+DEBIAN_CODENAMES='(buster|bullseye|bookworm|trixie|forky|duke|sid)'
+archive_uri=""; security_uri=""; keyring=""
+while IFS=$'\t' read -r uri suite key; do
+  if [[ "$suite" =~ ^${DEBIAN_CODENAMES}(-updates|-backports)?$ ]]; then
+    [ -n "$archive_uri" ] || { archive_uri="$uri"; [ -n "$key" ] && keyring="$key"; }
+  elif [[ "$suite" =~ ^${DEBIAN_CODENAMES}(-security|/updates)$ ]]; then
+    [ -n "$security_uri" ] || security_uri="$uri"
+    [ -n "$keyring" ] || keyring="$key"
+  fi
+done < <(host_sources)
+[ -n "$archive_uri" ] || die "found no Debian archive in the host's apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/)"
+
+# --- 2. private apt state for this series ---------------------------------------
+APTDIR="$CACHE/apt/$SERIES"
+mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial"
+opts="[arch=amd64${keyring:+ signed-by=$keyring}]"
+{
+  echo "# generated by scripts/kernels/fetch-kernel.sh from the host's apt sources"
+  for s in "${SUITES[@]}"; do
+    kind="${s%%:*}"; suite="${s#*:}"
+    if [ "$kind" = archive ]; then
+      echo "deb $opts $archive_uri $suite main"
+    elif [ -n "$security_uri" ]; then
+      echo "deb $opts $security_uri $suite main"
+    else
+      say "note: the host has no Debian security source; $suite is skipped (the point release's kernel is used)"
+    fi
+  done
+} > "$APTDIR/sources.list"
+
+APT_OPTS=(
+  -o "Dir::Etc::sourcelist=$APTDIR/sources.list"
+  -o "Dir::Etc::sourceparts=-"
+  -o "Dir::State::Lists=$APTDIR/lists"
+  -o "Dir::Cache=$APTDIR/cache"
+  -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache="
+  -o "Acquire::Languages=none"
+  -o "APT::Architectures=amd64"
+)
+
+say "$SERIES: updating the package lists of ${SUITES[*]#*:}"
+apt-get "${APT_OPTS[@]}" -q update >&2 || die "apt-get update failed for $APTDIR/sources.list"
+
+# --- 3. newest linux-image of the series ---------------------------------------
+# Names look like linux-image-5.10.0-35-amd64, linux-image-6.1.0-37-amd64,
+# linux-image-6.12.38+deb12-amd64, each possibly with an -unsigned twin (the
+# same kernel without the Secure Boot signature). cloud/rt flavours, -dbg and
+# meta packages do not match.
+esc="${SERIES//./\\.}"
+pattern="^linux-image-${esc}\.[0-9]+(-[0-9]+|\+[a-z0-9]+)?-amd64(-unsigned)?$"
+mapfile -t names < <(apt-cache "${APT_OPTS[@]}" pkgnames linux-image- | grep -E "$pattern" | sort -u)
+[ ${#names[@]} -gt 0 ] || die "no linux-image-$SERIES.*-amd64 package in ${SUITES[*]#*:}"
+kver="$(printf '%s\n' "${names[@]}" | sed -E 's/^linux-image-//; s/-unsigned$//' | sort -V -u | tail -1)"
+pkg="linux-image-$kver"
+# Prefer the unsigned build when both exist (identical kernel, no signing
+# wrapper package); either boots under QEMU.
+printf '%s\n' "${names[@]}" | grep -qx "linux-image-$kver-unsigned" && pkg="linux-image-$kver-unsigned"
+version="$(apt-cache "${APT_OPTS[@]}" show "$pkg" 2>/dev/null | awk '/^Version:/ { print $2 }' | sort -V | tail -1)"
+say "$SERIES: newest kernel is $pkg $version"
+
+tree="$CACHE/trees/$kver"
+if [ ! -f "$tree/.tally-complete" ]; then
+  # --- 4. download and extract ---------------------------------------------------
+  deb="$(ls "$CACHE/debs/${pkg}_${version//:/%3a}"_amd64.deb 2>/dev/null || true)"
+  if [ -z "$deb" ]; then
+    say "$SERIES: downloading $pkg $version"
+    # apt-get download writes into the current directory. The sandbox user
+    # (_apt) cannot write into a root-owned cache, so run it unsandboxed.
+    (cd "$CACHE/debs" && apt-get "${APT_OPTS[@]}" -o APT::Sandbox::User=root download "$pkg=$version" >&2) \
+      || die "apt-get download $pkg=$version failed"
+    deb="$(ls "$CACHE/debs/${pkg}_"*"_amd64.deb" | sort -V | tail -1)"
+  fi
+  say "$SERIES: extracting $(basename "$deb")"
+  rm -rf "$tree.tmp"
+  dpkg-deb -x "$deb" "$tree.tmp"
+  # Newer packages install modules under /usr/lib/modules (merged /usr);
+  # depmod -b and modprobe -d expect <base>/lib/modules.
+  if [ ! -d "$tree.tmp/lib/modules/$kver" ] && [ -d "$tree.tmp/usr/lib/modules/$kver" ]; then
+    ln -s usr/lib "$tree.tmp/lib"
+  fi
+  [ -f "$tree.tmp/boot/vmlinuz-$kver" ] || die "$deb has no boot/vmlinuz-$kver"
+  [ -d "$tree.tmp/lib/modules/$kver" ] || die "$deb has no lib/modules/$kver"
+  # Debian generates modules.dep in the package's postinst, not in the .deb.
+  say "$SERIES: depmod $kver"
+  depmod -b "$tree.tmp" "$kver"
+  echo "$kver" > "$tree.tmp/kernel-version"
+  touch "$tree.tmp/.tally-complete"
+  rm -rf "$tree"
+  mv "$tree.tmp" "$tree"
+fi
+echo "$kver" > "$chosen_file"
+echo "$tree"
