@@ -25,7 +25,8 @@ function hooksOf(text: string): Hook[] {
 const builtin = (name: string, event: string): Hook =>
   hooksOf(fs.readFileSync(path.join(BUILTIN_POLICY_DIR, `${name}.yaml`), 'utf8')).find((h) => h.kind === 'tracepoint' && h.event === event)!;
 
-const custom = (args: string): Hook => hooksOf(`apiVersion: tally.dev/v1alpha1
+/** A one-hook policy on sched_process_exit with the args given (YAML flow style). */
+const customText = (args: string): string => `apiVersion: tally.dev/v1alpha1
 kind: MetricsPolicy
 metadata: {name: t}
 spec:
@@ -36,7 +37,8 @@ spec:
     args: ${args}
     metrics:
     - {name: t_total, help: t, type: counter}
-`)[0];
+`;
+const custom = (args: string): Hook => hooksOf(customText(args))[0];
 
 /** Source, index and constant of each arg slot of the first candidate (struct tally_pol_arg: 16 bytes from offset 16). */
 function argSlots(hook: Hook, arity: number): Array<[number, number, number]> {
@@ -78,18 +80,7 @@ describe('ifMissing: raw tracepoint args by the kernel\'s arity', () => {
   }
 
   it('checks ifMissing when the policy is read', () => {
-    const r = loadPolicyText(`apiVersion: tally.dev/v1alpha1
-kind: MetricsPolicy
-metadata: {name: t}
-spec:
-  tracepoints:
-  - subsystem: sched
-    event: sched_process_exit
-    raw: true
-    args: [{index: 0, type: task, ifMissing: 0}, {index: 1, type: int, ifMissing: {arg: 0, field: groupdead}}]
-    metrics:
-    - {name: t_total, help: t, type: counter}
-`, 'inline.yaml');
+    const r = loadPolicyText(customText('[{index: 0, type: task, ifMissing: 0}, {index: 1, type: int, ifMissing: {arg: 0, field: groupdead}}]'), 'inline.yaml');
     const found = r.problems.map((p) => `${p.line}: ${p.expected}`);
     assert.deepEqual(found, [`9: ifMissing only on an integer arg`, `9: groupDead`]);
   });
