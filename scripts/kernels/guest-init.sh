@@ -78,6 +78,12 @@ if [ -n "$modtree" ]; then
   echo "$TALLY_JOB_KERNELS_DIR/guest-modprobe.sh" > /proc/sys/kernel/modprobe
 fi
 
+# The repository's build outputs as they were when the guest was started
+# (run-guest.sh copied them into the job directory).
+for d in ${TALLY_JOB_SNAPSHOT:-}; do
+  mount --bind "$job/snapshot/$d" "$TALLY_JOB_CWD/$d" || fail "bind-mounting the snapshot of $d"
+done
+
 ip link set lo up || fail "ip link set lo up"
 kname="$(uname -r)"
 hostname "tally-${kname//[^a-zA-Z0-9-]/-}"

@@ -14,6 +14,10 @@
 #   TALLY_KERNEL_MEMORY   guest memory (default 3G)
 #   TALLY_KERNEL_CPUS     guest CPUs (default 2)
 #   TALLY_KERNEL_APPEND   extra kernel command line parameters
+#   TALLY_KERNEL_SNAPSHOT directories of the repository the guest sees as they
+#                         were at boot (default: dist, the BPF objects of build/,
+#                         policies, test/fixtures);
+#                         "" for none
 #   TALLY_KERNEL_RESULT   if set, a file to write key=value results into
 #                         (series, kernel, exit, boot_s, command_s, total_s, log)
 #   CI, NODE_OPTIONS and TALLY_* variables (but TALLY_KERNEL_*) are passed into the guest.
@@ -65,8 +69,22 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 # A random marker: the command's own output cannot fake the exit line.
 marker="TALLY-EXIT-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+# The guest reads the repository live over 9p, so a rebuild on the host
+# while a guest runs (npm test in the same checkout) would pull files from
+# under it: modules vanish mid-test. The build outputs and what tests read
+# are copied once, in a fraction of a second, and bind-mounted over the
+# originals in the guest. node_modules is not copied (200 MB; it changes only
+# with the lock file).
+snapshot=()
+for d in ${TALLY_KERNEL_SNAPSHOT-dist build/bpf build/test-bpf build/bench build/bench-bpf policies test/fixtures}; do
+  [ -d "$ROOT/$d" ] || continue
+  mkdir -p "$job/snapshot/$(dirname "$d")"
+  cp -a "$ROOT/$d" "$job/snapshot/$d"
+  snapshot+=("$d")
+done
 {
   printf 'TALLY_JOB_MARKER=%q\n' "$marker"
+  printf 'TALLY_JOB_SNAPSHOT=%q\n' "${snapshot[*]}"
   printf 'TALLY_JOB_CWD=%q\n' "$ROOT"
   printf 'TALLY_JOB_KERNELS_DIR=%q\n' "$KERNELS_DIR"
   for v in $(compgen -e); do
