@@ -7,13 +7,17 @@
 # prefix, and exits with COMMAND's exit code. Otherwise:
 #   124  the guest did not finish within TALLY_KERNEL_TIMEOUT seconds
 #   125  the guest never ran the command to its end (kernel, initramfs or
-#        guest set-up failure, or a panic); the reason is printed
+#        guest set-up failure, a panic, or a lockup); the reason is printed
 #
 # Environment:
 #   TALLY_KERNEL_TIMEOUT  seconds per guest, boot included (default 1800)
 #   TALLY_KERNEL_MEMORY   guest memory (default 3G)
 #   TALLY_KERNEL_CPUS     guest CPUs (default 2)
 #   TALLY_KERNEL_APPEND   extra kernel command line parameters
+#   TALLY_KERNEL_LOCKUP   stop the guest once the kernel reports a CPU stuck
+#                         (soft lockup) for this many seconds (default 300)
+#   TALLY_KERNEL_ACCEL    QEMU's -accel (default tcg: one host thread per vCPU;
+#                         tcg,thread=single runs the vCPUs in turn on one)
 #   TALLY_KERNEL_SNAPSHOT directories of the repository the guest sees as they
 #                         were at boot (default: dist, the BPF objects of build/,
 #                         policies, test/fixtures);
@@ -35,6 +39,8 @@ check_series "$SERIES"
 need_root "booting guests"
 
 TIMEOUT="${TALLY_KERNEL_TIMEOUT:-1800}"
+LOCKUP="${TALLY_KERNEL_LOCKUP:-300}"
+ACCEL="${TALLY_KERNEL_ACCEL:-tcg}"
 MEMORY="${TALLY_KERNEL_MEMORY:-3G}"
 CPUS="${TALLY_KERNEL_CPUS:-2}"
 P="[$SERIES]"
@@ -114,7 +120,7 @@ append+=" tally.init=$KERNELS_DIR/guest-init.sh tally.job=$job tally.modules=$tr
 qemu=(
   qemu-system-x86_64
   -nodefaults -no-user-config -nographic -serial stdio -no-reboot
-  -accel tcg -cpu max -smp "$CPUS" -m "$MEMORY"
+  -accel "$ACCEL" -cpu max -smp "$CPUS" -m "$MEMORY"
   -kernel "$tree/boot/vmlinuz-$kver" -initrd "$initrd" -append "$append"
   -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
   -device virtio-rng-pci
@@ -137,12 +143,23 @@ stream() {
       "TALLY-STAGE "*) ;;
       "$marker "*)
         echo "command_end=$(now)" >> "$timings" ;;
-      *) printf '%s %s\n' "$P" "$line" ;;
+      *)
+        printf '%s %s\n' "$P" "$line"
+        # Under TCG a short soft lockup can be the host starving the vCPU;
+        # minutes of one mean the guest is livelocked: stop it now instead
+        # of at the timeout.
+        if [[ "$line" =~ soft\ lockup\ -\ CPU#[0-9]+\ stuck\ for\ ([0-9]+)s ]] \
+          && [ "${BASH_REMATCH[1]}" -ge "$LOCKUP" ] && ! grep -q '^lockup=' "$timings"; then
+          echo "lockup=${line#*\] }" >> "$timings"
+          printf '%s stopping the guest: a CPU has been stuck for %s s (TALLY_KERNEL_LOCKUP=%s)\n' "$P" "${BASH_REMATCH[1]}" "$LOCKUP"
+          kill "$(cat "$job/qemu.pid" 2>/dev/null)" 2>/dev/null || true
+        fi
+        ;;
     esac
   done
 }
 
-say "$SERIES: booting $kver under QEMU (TCG, $CPUS CPUs, $MEMORY), timeout ${TIMEOUT}s; console log: $log"
+say "$SERIES: booting $kver under QEMU ($ACCEL, $CPUS CPUs, $MEMORY), timeout ${TIMEOUT}s; console log: $log"
 t0="$(now)"
 # In the background and waited for: bash runs the INT/TERM traps (which stop
 # QEMU) only between commands, and `wait` is interruptible where a
@@ -167,22 +184,32 @@ command_s=""
 total_s="$(elapsed "$t0" "$t1")"
 
 last_stage="$(grep -a '^TALLY-STAGE ' "$log" | tail -1 | awk '{ print $2 }' || true)"
+lockup="$(sed -n 's/^lockup=//p' "$timings")"
+verdict="exited"
 if [ -n "$rc" ]; then
   printf '%s %s exited %s (boot %s s, command %s s, total %s s)\n' "$P" "$CMDTXT" "$rc" "$boot_s" "$command_s" "$total_s" >&2
+elif [ -n "$lockup" ]; then
+  rc=125
+  verdict=lockup
+  printf '%s LOCKUP: the guest was stopped while the command ran: %s; console log: %s\n' "$P" "$lockup" "$log" >&2
 elif [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
   rc=124
+  verdict=timeout
   printf '%s TIMEOUT: no result within %s s (last stage reached: %s); console log: %s\n' "$P" "$TIMEOUT" "${last_stage:-none, the kernel printed nothing}" "$log" >&2
 else
   rc=125
+  verdict=boot-failure
   reason="$(grep -a '^TALLY-BOOT-FAILED: ' "$log" | tail -1 | sed 's/^TALLY-BOOT-FAILED: //' || true)"
   panic="$(grep -a -m1 -E 'Kernel panic|BUG:|Oops' "$log" || true)"
   case "$last_stage" in
     "") what="the kernel never reached the initramfs's /init" ;;
     initramfs) what="the initramfs failed (loading the virtio/9p modules or mounting the 9p root)" ;;
     root | guest-init) what="guest-init.sh failed before running the command" ;;
-    command) what="the guest stopped while the command ran, without an exit line" ;;
+    command) what="the guest stopped while the command ran, without an exit line"; verdict=guest-failure ;;
   esac
-  printf '%s BOOT FAILURE: %s%s%s (qemu exit %s); console log: %s\n' "$P" "$what" \
+  label="BOOT FAILURE"
+  [ "$verdict" = guest-failure ] && label="GUEST FAILURE"
+  printf '%s %s: %s%s%s (qemu exit %s); console log: %s\n' "$P" "$label" "$what" \
     "${reason:+: $reason}" "${panic:+; kernel: $panic}" "$qemu_rc" "$log" >&2
   [ -s "$log" ] || printf '%s (the console was empty: QEMU itself failed?)\n' "$P" >&2
 fi
@@ -192,6 +219,7 @@ if [ -n "${TALLY_KERNEL_RESULT:-}" ]; then
     echo "series=$SERIES"
     echo "kernel=$kver"
     echo "exit=$rc"
+    echo "verdict=$verdict"
     echo "boot_s=$boot_s"
     echo "command_s=$command_s"
     echo "total_s=$total_s"

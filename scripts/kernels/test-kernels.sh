@@ -60,11 +60,12 @@ echo
 printf '%-6s  %-22s  %-16s  %8s  %9s  %8s\n' series kernel result boot command total
 for s in "${series[@]}"; do
   rc="$(field "$s" exit)"
-  case "$rc" in
-    0) result=pass ;;
-    124) result=TIMEOUT ;;
-    125) result="BOOT FAILURE" ;;
-    *) result="FAIL (exit $rc)" ;;
+  case "$(field "$s" verdict)" in
+    timeout) result=TIMEOUT ;;
+    lockup) result=LOCKUP ;;
+    boot-failure) result="BOOT FAILURE" ;;
+    guest-failure) result="GUEST FAILURE" ;;
+    *) if [ "$rc" = 0 ]; then result=pass; else result="FAIL (exit $rc)"; fi ;;
   esac
   b="$(field "$s" boot_s)"; c="$(field "$s" command_s)"; t="$(field "$s" total_s)"
   printf '%-6s  %-22s  %-16s  %8s  %9s  %8s\n' "$s" "$(field "$s" kernel)" "$result" \
