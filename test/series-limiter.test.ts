@@ -57,14 +57,14 @@ describe('SeriesLimiter', () => {
   it('forget says where a stale label set was, and frees its place', () => {
     const l = new SeriesLimiter('m', 1);
     l.apply(read([[w('a'), 1], [w('b'), 2]]));
-    assert.equal(l.forget(labelKey(w('a'))), 'admitted');
-    assert.equal(l.forget(labelKey(w('b'))), 'folded');
-    assert.equal(l.forget(labelKey(w('c'))), 'unknown');
+    assert.deepEqual(l.forget(labelKey(w('a'))), { at: 'own' });
+    assert.deepEqual(l.forget(labelKey(w('b'))), { at: 'flat' });
+    assert.deepEqual(l.forget(labelKey(w('c'))), { at: 'unknown' });
     assert.deepEqual(l.apply(read([[w('c'), 3]])), [{ labels: w('c'), value: 3 }], 'the freed place is taken');
   });
 
   it('forgets label sets no read has shown for longer than forgetUnseenMs', () => {
-    const l = new SeriesLimiter('m', 1, 1000);
+    const l = new SeriesLimiter('m', 1, undefined, 1000);
     l.apply(read([[w('a'), 1], [w('b'), 2]]), 0);
     l.apply(read([[w('a'), 1]]), 900);
     assert.equal(l.overflowedLabelSets, 1, 'b unseen for 900 ms is still remembered');

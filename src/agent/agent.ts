@@ -92,6 +92,7 @@ export class Agent {
       removals: this.removals,
       filter: this.config.labelFilter,
       seriesLimit: this.config.seriesLimit,
+      rollup: this.config.rollup,
       counterCapacity: this.config.counterMapCapacity,
       labeler: new Labeler(cgroups, this.pods, { needsContainer: this.config.labelFilter.has('container') }),
       cgroupGone: (id) => cgroups.forget(id),

@@ -1,6 +1,7 @@
 /** Everything the agent needs to run, validated and defaulted by src/cli/args.ts. */
 import { ListenAddress } from '../cli/address';
 import { LabelFilter } from '../labels/label-filter';
+import type { RollupPlan } from '../cardinality/rollup-plan';
 import { LogLevel } from '../util/log';
 import { OtlpConfig } from '../exporters/otlp/config';
 import type { LoadedWebConfig } from '../exporters/web-config';
@@ -11,8 +12,10 @@ export interface AgentConfig {
   webConfig?: LoadedWebConfig;
   /** --metrics-label-filter, compiled once. */
   labelFilter: LabelFilter;
-  /** Series per metric before label sets fold into one overflow series. */
+  /** Series per metric, rolled-up ones included (the flat overflow series aside). */
   seriesLimit: number;
+  /** --metrics-rollup-order and --metrics-rollup-reserve under the filter: how label sets past the limit roll up. */
+  rollup: RollupPlan;
   /** How long a removed cgroup's series and kernel entries outlive it, in ms. */
   seriesTtlMs: number;
   logLevel: LogLevel;

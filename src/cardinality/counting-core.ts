@@ -18,6 +18,7 @@ import { LabelSets } from './label-sets';
 import { CounterMetric, Family, MetricFamilies } from './metric-families';
 import { PendingCgroups, PendingMetric } from './pending-labels';
 import { Promotion } from './promotion';
+import { RollupPlan } from './rollup-plan';
 import { SeriesRead, SeriesReader } from './series-read';
 import { CgroupResolver, Removals } from './sources';
 import { Staleness } from './staleness';
@@ -27,6 +28,8 @@ import { SweepCounts } from './sweep-pass';
 export interface CountingCoreOptions {
   store: CounterStore;
   seriesLimit: number;
+  /** How label sets past the limit roll up; none (all to the flat overflow series) unless given. */
+  rollup?: RollupPlan;
   /** --metrics-series-ttl, in ms. */
   ttlMs: number;
   resolver: CgroupResolver;
@@ -54,7 +57,7 @@ export class CountingCore {
   constructor(private readonly opts: CountingCoreOptions) {
     const { store } = opts;
     // A label set no read has shown for this long has left the kernel and user space alike.
-    this.families = new MetricFamilies(opts.seriesLimit, Math.max(2 * opts.ttlMs, 5 * 60_000));
+    this.families = new MetricFamilies(opts.seriesLimit, Math.max(2 * opts.ttlMs, 5 * 60_000), opts.rollup, opts.ttlMs);
     const pending = new PendingCgroups();
     this.labels = new KeyLabels({
       labelSets: this.labelSets,

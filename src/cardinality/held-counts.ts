@@ -23,6 +23,8 @@ export class HeldCounts {
   readonly series = new Map<number, Map<string, Held>>();
   /** Per metric, per bucket: what the overflow series holds beside the kernel's overflow entries. */
   readonly overflow = new Map<number, Map<number, number>>();
+  /** Per metric, by rolled-up series key: what its stale members counted, held while the series lasts. */
+  readonly rolled = new Map<number, Map<string, Held>>();
 
   add(metric: number, labels: EntryLabels, bucket: number, value: number): void {
     let m = this.series.get(metric);
@@ -37,6 +39,15 @@ export class HeldCounts {
     let m = this.overflow.get(metric);
     if (!m) this.overflow.set(metric, (m = new Map()));
     addToBucket(m, bucket, value);
+  }
+
+  addRolled(metric: number, key: string, labels: Readonly<Record<string, string>>, bucket: number, value: number): void {
+    if (value <= 0) return;
+    let m = this.rolled.get(metric);
+    if (!m) this.rolled.set(metric, (m = new Map()));
+    let h = m.get(key);
+    if (!h) m.set(key, (h = { labels: labels as Record<string, string>, setKey: key, buckets: new Map() }));
+    addToBucket(h.buckets, bucket, value);
   }
 
   /** Takes out every series whose label set is not live, handing each bucket to out. */
@@ -54,5 +65,6 @@ export class HeldCounts {
   dropMetric(metric: number): void {
     this.series.delete(metric);
     this.overflow.delete(metric);
+    this.rolled.delete(metric);
   }
 }

@@ -10,6 +10,7 @@
  */
 import { CounterKey, KEY_OVERFLOW } from '../bpf/layout';
 import { PendingIds, PendingMetric } from './pending-labels';
+import { RollupPlan } from './rollup-plan';
 import { Placement, SeriesLimiter } from './series-limiter';
 
 /** A metric counted in tally_counters under one id. */
@@ -67,6 +68,9 @@ export class MetricFamilies implements PendingIds {
   constructor(
     private readonly seriesLimit: number,
     private readonly forgetUnseenMs: number,
+    private readonly rollup: RollupPlan = RollupPlan.none(),
+    /** A rolled-up series with no member left ends after this long (SeriesLimiter). */
+    private readonly rolledIdleMs = 0,
   ) {}
 
   /** Defines a metric; returns its family, and whether the family is new (to be exposed). */
@@ -75,7 +79,7 @@ export class MetricFamilies implements PendingIds {
     let family = this.families.get(metric.name);
     const created = !family;
     if (!family) {
-      family = { name: metric.name, type: metric.type, metric, ids: new Set(), limiter: new SeriesLimiter(metric.name, this.seriesLimit, this.forgetUnseenMs), topBucket: 0 };
+      family = { name: metric.name, type: metric.type, metric, ids: new Set(), limiter: new SeriesLimiter(metric.name, this.seriesLimit, this.rollup, this.forgetUnseenMs, this.rolledIdleMs), topBucket: 0 };
       this.families.set(metric.name, family);
     }
     family.ids.add(metric.id);
@@ -167,7 +171,7 @@ export class MetricFamilies implements PendingIds {
   /** A label set went stale: it frees its place in its family's limiter and its mirrors'. */
   forget(metric: number, key: string): Placement {
     const f = this.metrics.get(metric)?.family;
-    if (!f) return 'unknown';
+    if (!f) return { at: 'unknown' };
     for (const m of this.mirrorsOf(f)) m.limiter.forget(key);
     return f.limiter.forget(key);
   }

@@ -1,98 +1,289 @@
 /**
- * The per-metric series limit (--metrics-series-limit).
+ * The per-metric series limit (--metrics-series-limit), with roll-up
+ * (docs/rollup.md, rollup-plan.ts).
  *
- * The first `limit` distinct label sets a metric shows get series of their
- * own; every later one is folded into a single series whose only label is
- * overflow="true", together with whatever the kernel diverted to its overflow
- * key when its map was full. A label set, once folded, stays folded: so
- * neither its own series nor the overflow series can ever decrease, and the
- * sum over all series always equals what the kernel counted.
+ * The first label sets a metric shows get series of their own, up to the
+ * limit less the share kept for roll-ups. Every later one is folded into the
+ * finest coarser series that exists or still has room: its labels less the
+ * first labels of the roll-up order, with overflow="true". The limit counts
+ * own and rolled-up series alike; the flat {overflow="true"} series, the last
+ * level, is outside it (it also takes what the kernel diverted to its
+ * overflow key when its map was full, which has no labels at all).
+ *
+ * A finer level never takes the last places a coarsest-level series may
+ * still need: one for each coarsest key (usually a namespace) among the
+ * label sets known that has no coarsest series yet, and a quarter of the
+ * reserve for those not seen yet. So sums by namespace stay exact as long
+ * as the namespaces fit.
+ *
+ * A label set, once placed, stays where it is until it goes stale: no series
+ * can decrease, and the sum over all series is what the kernel counted.
  */
 import { Sample } from '../metrics/define';
+import { FLAT_LEVEL, OVERFLOW_LABEL, RollupPlan } from './rollup-plan';
 
-export const OVERFLOW_LABELS: Readonly<Record<string, string>> = Object.freeze({ overflow: 'true' });
+export const OVERFLOW_LABELS: Readonly<Record<string, string>> = Object.freeze({ [OVERFLOW_LABEL]: 'true' });
 
 /** The key of a label set: its labels in a stable order. */
-export function labelKey(labels: Record<string, string>): string {
+export function labelKey(labels: Readonly<Record<string, string>>): string {
   return JSON.stringify(labels);
 }
 
-const OVERFLOW_KEY = labelKey({ ...OVERFLOW_LABELS });
+export const OVERFLOW_KEY = labelKey(OVERFLOW_LABELS);
 
-/** What a label set was to the limiter when it went stale. */
-export type Placement = 'admitted' | 'folded' | 'unknown';
+/** A series that holds label sets folded at one level of the roll-up. */
+export interface RolledSeries {
+  key: string;
+  labels: Readonly<Record<string, string>>;
+  /** Index into RollupPlan.levels. */
+  level: number;
+  /** Label sets folded into it. */
+  members: number;
+  /** Since when it has had no member (ms); it ends once idle for rolledIdleMs. */
+  idleSince?: number;
+}
+
+/** Where a label set's counts go. */
+export type Destination = { at: 'own' } | { at: 'rolled'; series: RolledSeries } | { at: 'flat' };
+
+/** Where a label set was when it was forgotten. */
+export type Placement = Destination | { at: 'unknown' };
+
+const OWN: Destination = Object.freeze({ at: 'own' });
+const FLAT: Destination = Object.freeze({ at: 'flat' });
+
+interface Tracked {
+  /** Undefined from know() until place(). */
+  dest?: Destination;
+  /** Folded past finer levels: its keys at each of them. */
+  passed?: string[];
+  /** When a read last showed it (ms). */
+  seen: number;
+  /** Its key at the coarsest roll-up level, when it has one. */
+  coarse?: string;
+}
 
 export class SeriesLimiter {
-  /** labelKey -> when a read last showed it (ms): admitted and folded label sets. */
-  private readonly admitted = new Map<string, number>();
-  private readonly folded = new Map<string, number>();
+  private readonly sets = new Map<string, Tracked>();
+  private readonly rolled = new Map<string, RolledSeries>();
+  private own = 0;
+  private readonly ownLimit: number;
+  /** Label sets known per coarsest-level key. */
+  private readonly coarseMembers = new Map<string, number>();
+  /**
+   * Keys at a finer level whose label sets went to a coarser one, with how
+   * many: such a key gets no series of its own later, or a sum by its labels
+   * would be split between two series, one without them.
+   */
+  private readonly passedOver = new Map<string, number>();
+  /** Coarsest keys known with no coarsest series yet: finer levels leave a place for each. */
+  private uncovered = 0;
+  private lastPrune = 0;
+  /** Rolled-up series ended at the end of the last read: not begun again in this one, so a read shows each gone. */
+  private readonly ended = new Set<string>();
 
   /**
    * @param forgetUnseenMs a label set no read has shown for this long is
    *   forgotten even if staleness never retired it: a safety net that keeps
-   *   both sets bounded by what the kernel still holds.
+   *   what the limiter tracks bounded by what the kernel still holds.
+   * @param rolledIdleMs a rolled-up series with no member for this long
+   *   ends (at the end of a read that still showed it), freeing its place.
+   *   Until then a new member continues it, so it never restarts from zero.
    */
   constructor(
     readonly metric: string,
     readonly limit: number,
+    readonly plan: RollupPlan = RollupPlan.none(),
     private readonly forgetUnseenMs = Infinity,
-  ) {}
+    private readonly rolledIdleMs = 0,
+  ) {
+    this.ownLimit = plan.ownLimit(limit);
+    this.unseenMargin = plan.levels.length < 2 ? 0 : Math.ceil((limit - this.ownLimit) / 4);
+  }
+
+  /** Places kept from finer levels for coarsest keys not seen yet. */
+  private readonly unseenMargin: number;
 
   /**
-   * Where a label set's series goes at this read: its own series while there
-   * is room or it already has one, else the overflow series, for good.
+   * Makes a label set known before any of a read is placed, so that places
+   * are kept for every namespace the read shows, whatever order it comes in.
    */
-  place(key: string, now = Date.now()): 'admitted' | 'folded' {
-    if (this.admitted.has(key) || (!this.folded.has(key) && this.admitted.size < this.limit)) {
-      this.admitted.set(key, now);
-      return 'admitted';
+  know(key: string, labels: Readonly<Record<string, string>>, now: number): Tracked {
+    let t = this.sets.get(key);
+    if (t) {
+      t.seen = now;
+      return t;
     }
-    this.folded.set(key, now);
-    return 'folded';
+    t = { seen: now, coarse: this.coarseKeyOf(labels) };
+    if (t.coarse !== undefined) this.addCoarse(t.coarse);
+    this.sets.set(key, t);
+    return t;
   }
 
-  /** Series to expose for one read of the kernel, keyed by labelKey. */
-  apply(samples: Map<string, Sample>, now = Date.now()): Sample[] {
-    const out: Sample[] = [];
-    let overflow = 0;
-    let anyOverflow = false;
-    for (const [key, s] of samples) {
-      if (key !== OVERFLOW_KEY && this.place(key, now) === 'admitted') {
-        out.push(s);
-      } else {
-        overflow += s.value;
-        anyOverflow = true;
+  /** Where a label set's counts go at this read; the same place at every read until it is forgotten. */
+  place(key: string, labels: Readonly<Record<string, string>>, now = Date.now()): Destination {
+    const t = this.know(key, labels, now);
+    if (!t.dest) this.choose(labels, t, now);
+    return t.dest!;
+  }
+
+  private choose(labels: Readonly<Record<string, string>>, t: Tracked, now: number): void {
+    if (this.own < this.ownLimit && this.total < this.limit) {
+      this.own++;
+      t.dest = OWN;
+      return;
+    }
+    const last = this.plan.levels.length - 1;
+    const passed: string[] = [];
+    t.dest = FLAT;
+    for (let level = 0; level <= last; level++) {
+      const rolledLabels = this.plan.rolledLabels(labels, level);
+      if (!rolledLabels) break;
+      const key = labelKey(rolledLabels);
+      let series = this.rolled.get(key);
+      if (!series && this.ended.has(key)) continue;
+      if (!series) {
+        // The coarsest level may take the last place; a finer one leaves one for each uncovered coarsest key.
+        const free = this.limit - this.total;
+        if (free < 1 || (level < last && (free - 1 < this.uncovered + this.unseenMargin || this.passedOver.has(key)))) {
+          passed.push(key);
+          continue;
+        }
+        series = { key, labels: rolledLabels, level, members: 0 };
+        this.rolled.set(key, series);
+        if (level === last && (this.coarseMembers.get(key) ?? 0) > 0) this.uncovered--;
       }
+      series.members++;
+      series.idleSince = undefined;
+      t.dest = { at: 'rolled', series };
+      break;
     }
-    if (anyOverflow) out.push({ labels: { ...OVERFLOW_LABELS }, value: overflow });
-    this.forgetUnseen(now);
-    return out;
+    if (passed.length === 0) return;
+    t.passed = passed;
+    for (const k of passed) this.passedOver.set(k, (this.passedOver.get(k) ?? 0) + 1);
   }
 
-  private lastPrune = 0;
+  /** A rolled-up series' key: counts held under it (from stale members) belong to it while it lasts. */
+  rolledSeries(key: string): RolledSeries | undefined {
+    return this.rolled.get(key);
+  }
 
-  /** Forgets label sets no read has shown for forgetUnseenMs; cheap unless due. */
+  /** A label set went stale: it frees its place; says where it was. */
+  forget(key: string): Placement {
+    const t = this.sets.get(key);
+    if (!t) return { at: 'unknown' };
+    this.sets.delete(key);
+    if (t.coarse !== undefined) this.removeCoarse(t.coarse);
+    if (!t.dest) return { at: 'unknown' };
+    for (const k of t.passed ?? []) {
+      const n = this.passedOver.get(k)! - 1;
+      if (n > 0) this.passedOver.set(k, n);
+      else this.passedOver.delete(k);
+    }
+    if (t.dest.at === 'own') {
+      this.own--;
+      return t.dest;
+    }
+    if (t.dest.at === 'flat') return t.dest;
+    const series = t.dest.series;
+    series.members--;
+    return t.dest;
+  }
+
+  /**
+   * At the end of a read: forgets label sets no read has shown for
+   * forgetUnseenMs (cheap unless due), and ends rolled-up series idle for
+   * rolledIdleMs. The read showed them one last time, with all they held.
+   */
   forgetUnseen(now: number): void {
+    this.ended.clear();
+    for (const series of this.rolled.values()) {
+      if (series.members > 0) continue;
+      series.idleSince ??= now;
+      if (now - series.idleSince < this.rolledIdleMs) continue;
+      this.rolled.delete(series.key);
+      this.ended.add(series.key);
+      if (series.level === this.plan.levels.length - 1 && (this.coarseMembers.get(series.key) ?? 0) > 0) this.uncovered++;
+    }
     if (!Number.isFinite(this.forgetUnseenMs) || now - this.lastPrune < this.forgetUnseenMs / 4) return;
     this.lastPrune = now;
-    for (const set of [this.admitted, this.folded]) {
-      for (const [key, seen] of set) if (now - seen > this.forgetUnseenMs) set.delete(key);
-    }
+    for (const [key, t] of this.sets) if (now - t.seen > this.forgetUnseenMs) this.forget(key);
   }
 
-  /** A label set that went stale frees its place; says where it was. */
-  forget(key: string): Placement {
-    if (this.admitted.delete(key)) return 'admitted';
-    return this.folded.delete(key) ? 'folded' : 'unknown';
+  private coarseKeyOf(labels: Readonly<Record<string, string>>): string | undefined {
+    if (this.plan.levels.length < 2) return undefined; // no finer level to keep places from
+    const coarse = this.plan.rolledLabels(labels, this.plan.levels.length - 1);
+    return coarse && labelKey(coarse);
+  }
+
+  private addCoarse(key: string): void {
+    const n = this.coarseMembers.get(key) ?? 0;
+    this.coarseMembers.set(key, n + 1);
+    if (n === 0 && !this.rolled.has(key)) this.uncovered++;
+  }
+
+  private removeCoarse(key: string): void {
+    const n = this.coarseMembers.get(key)! - 1;
+    if (n > 0) {
+      this.coarseMembers.set(key, n);
+      return;
+    }
+    this.coarseMembers.delete(key);
+    if (!this.rolled.has(key)) this.uncovered--;
+  }
+
+  private get total(): number {
+    return this.own + this.rolled.size;
   }
 
   /** Label sets with a series of their own. */
   get series(): number {
-    return this.admitted.size;
+    return this.own;
   }
 
-  /** Distinct label sets folded into the overflow series. */
+  /** Rolled-up series, all levels but the flat one. */
+  get rolledUpSeries(): number {
+    return this.rolled.size;
+  }
+
+  /** Distinct label sets folded, at any level. */
   get overflowedLabelSets(): number {
-    return this.folded.size;
+    let n = 0;
+    for (const t of this.sets.values()) if (t.dest && t.dest.at !== 'own') n++;
+    return n;
+  }
+
+  /** Per level name (the plan's levels, then "flat"): rolled-up series, and label sets folded into them. */
+  levels(): Array<{ level: string; series: number; labelSets: number }> {
+    const out = [...this.plan.levels, FLAT_LEVEL].map((level) => ({ level, series: 0, labelSets: 0 }));
+    for (const s of this.rolled.values()) out[s.level].series++;
+    for (const t of this.sets.values()) {
+      if (!t.dest) continue;
+      if (t.dest.at === 'rolled') out[t.dest.series.level].labelSets++;
+      else if (t.dest.at === 'flat') out[out.length - 1].labelSets++;
+    }
+    // The flat series is one whatever folds into it (the kernel's full-map updates too: those are no label set).
+    out[out.length - 1].series = Math.min(1, out[out.length - 1].labelSets);
+    return out;
+  }
+
+  /** One read of plain counters, keyed by labelKey, limited (what SeriesReader does, for tests and tools). */
+  apply(samples: Map<string, Sample>, now = Date.now()): Sample[] {
+    const out = new Map<string, Sample>();
+    const addTo = (key: string, labels: Readonly<Record<string, string>>, value: number): void => {
+      const s = out.get(key);
+      if (s) s.value += value;
+      else out.set(key, { labels: { ...labels }, value });
+    };
+    const flat: Sample[] = [];
+    for (const [key, s] of samples) {
+      const d = key === OVERFLOW_KEY ? FLAT : this.place(key, s.labels, now);
+      if (d.at === 'own') addTo(key, s.labels, s.value);
+      else if (d.at === 'rolled') addTo(d.series.key, d.series.labels, s.value);
+      else flat.push(s);
+    }
+    if (flat.length) out.set(OVERFLOW_KEY, { labels: { ...OVERFLOW_LABELS }, value: flat.reduce((a, s) => a + s.value, 0) });
+    this.forgetUnseen(now);
+    return [...out.values()];
   }
 }

@@ -12,7 +12,7 @@ import { HeldCounts } from './held-counts';
 import { KeyLabels } from './key-labels';
 import { Family, MetricFamilies } from './metric-families';
 import { settle } from './pending-labels';
-import { labelKey, OVERFLOW_LABELS } from './series-limiter';
+import { OVERFLOW_KEY, OVERFLOW_LABELS } from './series-limiter';
 
 export interface SeriesRead {
   /** Per family name: its series after the series limit. */
@@ -21,7 +21,6 @@ export interface SeriesRead {
   pendingCgroups: number;
 }
 
-const OVERFLOW_KEY = labelKey(OVERFLOW_LABELS);
 
 type ByName = Map<string, Map<string, SeriesValues>>;
 
@@ -79,17 +78,33 @@ export class SeriesReader {
     else if (key.flags !== KEY_LABEL_SET) pending.add(key.cgroupId); // held back until its labels are final
   }
 
-  /** Applies the family's series limit: label sets past it merge into the overflow series. */
+  /**
+   * Applies the family's series limit: label sets past it merge into their
+   * rolled-up series, or the flat overflow series (SeriesLimiter).
+   */
   private limit(f: Family, all: Map<string, SeriesValues>, now: number): SeriesValues[] {
     // Counters read from this histogram's sums take the same decisions: their limiters see the same calls.
     const mirrors = this.families.mirrorsOf(f);
-    const out: SeriesValues[] = [];
+    const out = new Map<string, SeriesValues>();
     let overflow: SeriesValues | undefined;
+    // Every label set of the read known first: places are kept for each namespace it shows, whatever the order.
+    for (const [key, s] of all) if (key !== OVERFLOW_KEY && !f.limiter.rolledSeries(key)) f.limiter.know(key, s.labels, now);
     for (const [key, s] of all) {
       if (s.buckets) for (const b of s.buckets.keys()) if (b < BUCKETS && b > f.topBucket) f.topBucket = b;
-      if (key !== OVERFLOW_KEY) for (const m of mirrors) m.limiter.place(key, now);
-      if (key !== OVERFLOW_KEY && f.limiter.place(key, now) === 'admitted') {
-        out.push(s);
+      let into: { key: string; labels: Readonly<Record<string, string>> } | undefined;
+      if (f.limiter.rolledSeries(key)) {
+        into = f.limiter.rolledSeries(key); // what its stale members counted
+      } else if (key !== OVERFLOW_KEY) {
+        for (const m of mirrors) m.limiter.place(key, s.labels, now);
+        const d = f.limiter.place(key, s.labels, now);
+        if (d.at === 'own') {
+          out.set(key, s);
+          continue;
+        }
+        if (d.at === 'rolled') into = d.series;
+      }
+      if (into) {
+        gather(out, into, s);
         continue;
       }
       overflow ??= { labels: { ...OVERFLOW_LABELS }, key: OVERFLOW_KEY, value: 0, buckets: s.buckets ? new Map() : undefined };
@@ -98,14 +113,23 @@ export class SeriesReader {
     }
     f.limiter.forgetUnseen(now);
     for (const m of mirrors) m.limiter.forgetUnseen(now);
-    if (overflow) out.push(overflow);
-    return out;
+    const series = [...out.values()];
+    if (overflow) series.push(overflow);
+    return series;
   }
 
   /** What fold-in and staleness moved out of the kernel map still counts. */
   private addHeld(byName: ByName): void {
     for (const [metric, held] of this.held.series) {
       for (const [key, h] of held) for (const [b, v] of h.buckets) this.addTo(byName, metric, key, h.labels, b, v);
+    }
+    for (const [metric, held] of this.held.rolled) {
+      const limiter = this.families.get(metric)?.family.limiter;
+      for (const [key, h] of held) {
+        // A rolled-up series that ended (its last member went stale) takes its held counts with it.
+        if (!limiter?.rolledSeries(key)) held.delete(key);
+        else for (const [b, v] of h.buckets) this.addTo(byName, metric, key, h.labels, b, v);
+      }
     }
     for (const [metric, buckets] of this.held.overflow) {
       for (const [b, v] of buckets) this.addTo(byName, metric, OVERFLOW_KEY, OVERFLOW_LABELS, b, v);
@@ -130,4 +154,12 @@ function add(series: Map<string, SeriesValues>, key: string, labels: Readonly<Re
   if (!s) series.set(key, (s = { labels, key, value: 0, buckets: histogram ? new Map() : undefined }));
   if (histogram) addBucket(s, bucket, value);
   else s.value += value;
+}
+
+/** Adds a label set's counts to the rolled-up series it folds into. */
+function gather(out: Map<string, SeriesValues>, into: { key: string; labels: Readonly<Record<string, string>> }, s: SeriesValues): void {
+  let have = out.get(into.key);
+  if (!have) out.set(into.key, (have = { labels: into.labels, key: into.key, value: 0, buckets: s.buckets ? new Map() : undefined }));
+  have.value += s.value;
+  if (s.buckets) for (const [b, v] of s.buckets) addBucket(have, b, v);
 }

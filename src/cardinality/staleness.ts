@@ -125,10 +125,17 @@ export class Staleness {
     for (const [metric, m] of stale) {
       for (const [key, buckets] of m) {
         this.counts.staleLabelSets++;
-        // A series shown until now simply ends. A folded one's count stays in
-        // the overflow series, and so does one never shown under its own
-        // labels (late events of a series already gone).
-        if (this.opts.forget(metric, key) !== 'admitted') for (const [bucket, value] of buckets) this.held.addOverflow(metric, bucket, value);
+        // A series shown until now simply ends. A rolled-up member's count
+        // stays in its rolled-up series, which lives on a while even with no
+        // member left (SeriesLimiter). A count folded flat stays in the
+        // overflow series, and so does one never shown under its own labels
+        // (late events of a series already gone).
+        const was = this.opts.forget(metric, key);
+        if (was.at === 'own') continue;
+        for (const [bucket, value] of buckets) {
+          if (was.at === 'rolled') this.held.addRolled(metric, was.series.key, was.series.labels, bucket, value);
+          else this.held.addOverflow(metric, bucket, value);
+        }
       }
     }
     return retiringIds;

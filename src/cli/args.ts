@@ -12,6 +12,7 @@ import { LOG_LEVELS, LogLevel } from '../util/log';
 import { parseDuration } from '../util/duration';
 import { DEFAULT_OTLP_INTERVAL, OTLP_PROTOCOLS, resolveOtlpConfig } from '../exporters/otlp/config';
 import { loadWebConfig } from '../exporters/web-config';
+import { DEFAULT_ROLLUP_ORDER, DEFAULT_ROLLUP_RESERVE_PERCENT, parseRollupOrder, RollupPlan } from '../cardinality/rollup-plan';
 
 /** The policies in policies/, by file name without .yaml. */
 export const BUILTIN_POLICIES = ['tcp-bytes', 'tcp-retransmits', 'file-writes', 'process'] as const;
@@ -31,8 +32,12 @@ Flags:
                                  re-read when it changes (see docs/web-config.md)
   --metrics-label-filter LIST    labels series carry, from ${FILTER_LABELS.join(', ')}
                                  (default "${DEFAULT_LABEL_FILTER.join(',')}")
-  --metrics-series-limit N       series per metric before further label sets fold into
-                                 one overflow="true" series (default 2000)
+  --metrics-series-limit N       series per metric, rolled-up ones included; further label sets
+                                 roll up into coarser overflow="true" series (default 2000)
+  --metrics-rollup-order LIST    the order labels are dropped in when label sets roll up
+                                 (default "${DEFAULT_ROLLUP_ORDER.join(',')}"; see docs/rollup.md)
+  --metrics-rollup-reserve PCT   share of the series limit kept for rolled-up series
+                                 (default ${DEFAULT_ROLLUP_RESERVE_PERCENT})
   --metrics-series-ttl DURATION  how long a removed cgroup's series outlive it (default "1m")
   --kubeconfig FILE              Kubernetes API access (default: in-cluster config when
                                  KUBERNETES_SERVICE_HOST is set, else host labels only)
@@ -66,6 +71,12 @@ function positiveInt(flag: string, text: string, max: number): number {
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1 || n > max) {
     throw new UsageError(`${flag} "${text}" must be a whole number from 1 to ${max}`);
   }
+  return n;
+}
+
+function percent(flag: string, text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > 90) throw new UsageError(`${flag} "${text}" must be a whole percentage from 0 to 90`);
   return n;
 }
 
@@ -135,6 +146,8 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
         'metrics-label-filter': { type: 'string', default: DEFAULT_LABEL_FILTER.join(',') },
         'metrics-series-limit': { type: 'string', default: '2000' },
         'metrics-series-ttl': { type: 'string', default: '1m' },
+        'metrics-rollup-order': { type: 'string', default: DEFAULT_ROLLUP_ORDER.join(',') },
+        'metrics-rollup-reserve': { type: 'string', default: String(DEFAULT_ROLLUP_RESERVE_PERCENT) },
         'log-level': { type: 'string', default: 'info' },
         'kernel-btf': { type: 'string' },
         kubeconfig: { type: 'string' },
@@ -163,13 +176,15 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
     throw new UsageError(`--log-level "${level}" is not one of ${LOG_LEVELS.join(', ')}`);
   }
   try {
+    const labelFilter = LabelFilter.parse(values['metrics-label-filter']!);
     return {
       kind: 'run',
       config: {
         metricsServer: parseListenAddress(values['metrics-server']!),
         // Loaded now, so a bad file ends the agent before anything is loaded.
         webConfig: values['web.config.file'] === undefined ? undefined : loadWebConfig(values['web.config.file']),
-        labelFilter: LabelFilter.parse(values['metrics-label-filter']!),
+        labelFilter,
+        rollup: new RollupPlan(labelFilter, parseRollupOrder(values['metrics-rollup-order']!, labelFilter), percent('--metrics-rollup-reserve', values['metrics-rollup-reserve']!)),
         seriesLimit: positiveInt('--metrics-series-limit', values['metrics-series-limit']!, 10_000_000),
         seriesTtlMs: parseDuration('--metrics-series-ttl', values['metrics-series-ttl']!),
         logLevel: level as LogLevel,

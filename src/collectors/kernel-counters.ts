@@ -21,6 +21,7 @@ import { CountingCore } from '../cardinality/counting-core';
 import { CounterMetric, Family } from '../cardinality/metric-families';
 import { PendingMetric } from '../cardinality/pending-labels';
 import { SeriesLimiter } from '../cardinality/series-limiter';
+import { RollupPlan } from '../cardinality/rollup-plan';
 import { LabelFilter } from '../labels/label-filter';
 import { Labeler } from '../labels/labeler';
 import { filteredResolver } from './filtered-resolver';
@@ -43,6 +44,7 @@ export interface KernelCountersOptions {
   seriesTtlMs: number;
   removals: CgroupRemovals;
   seriesLimit: number;
+  rollup: RollupPlan;
   counterCapacity: number;
   labeler: Labeler;
   /** Called once a removed cgroup's mapping is retired. */
@@ -92,6 +94,7 @@ export class KernelCounters {
     this.core = new CountingCore({
       store: this.store,
       seriesLimit: opts.seriesLimit,
+      rollup: opts.rollup,
       ttlMs: opts.seriesTtlMs,
       resolver: filteredResolver(opts.labeler, opts.filter),
       removals: opts.removals,

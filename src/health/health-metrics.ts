@@ -123,6 +123,10 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   defineMetric(registry, catalog.METRIC_SERIES_LIMIT, () => tcp.limiters.map((l) => one({ metric: l.metric }, l.limit)));
   defineMetric(registry, catalog.METRIC_KERNEL_IDS, () => tcp.limiters.flatMap((l) => tcp.idsOf(l.metric).map((id) => one({ metric: l.metric, id: String(id) }, 1))));
   defineMetric(registry, catalog.METRIC_OVERFLOWED_LABEL_SETS, async () => (await tcp.snapshot(), tcp.limiters.map((l) => one({ metric: l.metric }, l.overflowedLabelSets))));
+  const perLevel = (f: (x: { series: number; labelSets: number }) => number) => async () =>
+    (await tcp.snapshot(), tcp.limiters.flatMap((l) => l.levels().map((x) => one({ metric: l.metric, level: x.level }, f(x)))));
+  defineMetric(registry, catalog.METRIC_ROLLED_UP_SERIES, perLevel((x) => x.series));
+  defineMetric(registry, catalog.METRIC_ROLLED_UP_LABEL_SETS, perLevel((x) => x.labelSets));
 
   // Caches are used while a read is labelled: report them after it.
   const perCache = (f: (c: CacheStats) => number) => async () => (await tcp.snapshot(), caches.map((c) => one({ cache: c.name }, f(c))));

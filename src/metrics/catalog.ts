@@ -250,7 +250,7 @@ export const KUBE_PODS: MetricSpec = {
 export const METRIC_SERIES: MetricSpec = {
   name: 'tally_metric_series',
   type: 'gauge',
-  help: 'Label sets with a series of their own, per metric (the overflow series not included).',
+  help: 'Label sets with a series of their own, per metric (rolled-up and overflow series not included).',
   labels: ['metric'],
 };
 
@@ -264,15 +264,29 @@ export const METRIC_KERNEL_IDS: MetricSpec = {
 export const METRIC_SERIES_LIMIT: MetricSpec = {
   name: 'tally_metric_series_limit',
   type: 'gauge',
-  help: 'Series a metric may have before further label sets fold into its overflow series (--metrics-series-limit).',
+  help: 'Series a metric may have, rolled-up ones included, before further label sets fold into its flat overflow series (--metrics-series-limit).',
   labels: ['metric'],
 };
 
 export const METRIC_OVERFLOWED_LABEL_SETS: MetricSpec = {
   name: 'tally_metric_overflowed_label_sets',
   type: 'gauge',
-  help: 'Distinct label sets beyond the series limit, counted in the metric\'s overflow="true" series instead of their own.',
+  help: 'Distinct label sets beyond the series limit, counted in one of the metric\'s overflow="true" series (rolled up or flat) instead of their own.',
   labels: ['metric'],
+};
+
+export const METRIC_ROLLED_UP_SERIES: MetricSpec = {
+  name: 'tally_metric_rolled_up_series',
+  type: 'gauge',
+  help: 'Rolled-up series of a metric per roll-up level (named after the finest label it keeps: binary, workload, namespace; flat is the overflow="true" series with no other label), each holding label sets past the series limit (docs/rollup.md).',
+  labels: ['metric', 'level'],
+};
+
+export const METRIC_ROLLED_UP_LABEL_SETS: MetricSpec = {
+  name: 'tally_metric_rolled_up_label_sets',
+  type: 'gauge',
+  help: 'Distinct label sets past the series limit per roll-up level they were folded to; level="flat" ones are in the overflow="true" series with no other label.',
+  labels: ['metric', 'level'],
 };
 
 export const SCRAPES: MetricSpec = {
@@ -388,6 +402,8 @@ export const CATALOG: readonly MetricSpec[] = [
   METRIC_SERIES_LIMIT,
   METRIC_KERNEL_IDS,
   METRIC_OVERFLOWED_LABEL_SETS,
+  METRIC_ROLLED_UP_SERIES,
+  METRIC_ROLLED_UP_LABEL_SETS,
   CACHE_ENTRIES,
   CACHE_CAPACITY,
   CACHE_HITS,

@@ -31,9 +31,16 @@ interface Shape {
   histories: number;
   /** What the shape is for: each must happen in some of its histories. */
   reaches: Reached[];
+  /** Percent of the limit kept for rolled-up series. */
+  rollupReserve?: number;
+  /**
+   * Once settled, sums by namespace, and by workload where a workload has a
+   * rolled-up series, equal what each counted (histories where no series ends).
+   */
+  exactByGroup?: boolean;
 }
 
-type Reached = 'fold-in' | 'staleness' | 'full counter map' | 'full mapping table' | 'overflow series' | 'unmatched namespace' | 'promotion';
+type Reached = 'fold-in' | 'staleness' | 'full counter map' | 'full mapping table' | 'overflow series' | 'unmatched namespace' | 'promotion' | 'rolled-up series';
 
 export interface Outcome {
   problem?: string;
@@ -50,6 +57,22 @@ export const SHAPES: Shape[] = [
   { name: 'a series limit of 1', filter: ['workload', 'binary'], ...ROOMY, seriesLimit: 1, churn: 0.3, reaches: ['overflow series', 'staleness'] },
   { name: 'a matchNamespaces hook: counts wait for the namespace', filter: ['workload'], ...ROOMY, lateLabels: 0.6, pendingHook: 0.4, churn: 0.3, reaches: ['unmatched namespace', 'fold-in'] },
   { name: 'not keyed by cgroup', filter: ['binary'], ...ROOMY, reaches: ['promotion'] },
+  {
+    name: 'roll-up under churn: pods past the limit fold into their workload or namespace',
+    filter: ['namespace', 'workload', 'pod'],
+    ...ROOMY,
+    ...{ seriesLimit: 6, rollupReserve: 50, churn: 0.5, ttlMs: 400 },
+    reaches: ['rolled-up series', 'staleness', 'fold-in'],
+  },
+  {
+    name: 'roll-up without churn: sums by namespace exact, and by workload where it has a rolled-up series',
+    filter: ['namespace', 'workload', 'pod', 'binary'],
+    ...ROOMY,
+    ...{ seriesLimit: 8, rollupReserve: 50, churn: 0 },
+    exactByGroup: true,
+    reaches: ['rolled-up series', 'fold-in'],
+  },
+  { name: 'roll-up with limits of 1', filter: ['namespace', 'workload', 'pod', 'binary'], ...ROOMY, ...{ seriesLimit: 1, churn: 0.4, ttlMs: 300 }, reaches: ['overflow series', 'staleness'] },
   {
     name: 'everything at once, limits of 1',
     filter: ['namespace', 'workload', 'binary'],
@@ -68,6 +91,7 @@ export function history(shape: Shape, seed: number): Outcome {
     ttlMs: shape.ttlMs,
     store: { capacity: shape.capacity, mappingCapacity: shape.mappingCapacity },
     admitted: ['ns0'],
+    rollupReserve: shape.rollupReserve,
   });
   const ledger = new Ledger(w);
   const reached = new Set<Reached>();
@@ -118,6 +142,7 @@ export function history(shape: Shape, seed: number): Outcome {
       problem = ledger.observe();
     }
     if (ledger.showsOverflow()) reached.add('overflow series');
+    if (ledger.rolledUp() > 0) reached.add('rolled-up series');
     if (problem) return { problem: `step ${step}: ${problem}`, reached };
   }
   // Quiet from here: every label final, every removal past its TTL, everything swept.
@@ -128,7 +153,7 @@ export function history(shape: Shape, seed: number): Outcome {
     const problem = ledger.observe();
     if (problem) return { problem: `settling: ${problem}`, reached };
   }
-  return { problem: ledger.conserved(), reached };
+  return { problem: ledger.conserved() ?? (shape.exactByGroup ? ledger.exactByGroup() : undefined), reached };
 }
 
 describe('counting core: generated histories', () => {

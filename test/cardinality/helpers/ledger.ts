@@ -68,6 +68,43 @@ export class Ledger {
     return undefined;
   }
 
+  /**
+   * Sums by namespace, and by namespace and workload for every workload with
+   * a rolled-up series of its own, as Prometheus would sum the last read:
+   * each equal to what that namespace or workload counted; a problem
+   * otherwise. For histories where no series ended.
+   */
+  exactByGroup(): string | undefined {
+    const byNs = new Map<string, number>();
+    const byWl = new Map<string, number>();
+    const rolledWorkloads = new Set<string>();
+    for (const [name, metric] of FAMILIES) {
+      for (const [key, buckets] of this.last.get(name) ?? new Map()) {
+        const labels = JSON.parse(key) as Record<string, string>;
+        if (labels.overflow && labels.workload !== undefined && labels.pod === undefined && labels.binary === undefined) rolledWorkloads.add(`${labels.namespace}/${labels.workload}`);
+        for (const [bucket, v] of buckets) {
+          this.add(byNs, `${metric}:${bucket}:${labels.namespace}`, v);
+          if (labels.workload !== undefined) this.add(byWl, `${metric}:${bucket}:${labels.namespace}/${labels.workload}`, v);
+        }
+      }
+    }
+    const nsTruth = new Map<string, number>();
+    for (const [k, v] of this.world.truthByWorkload) this.add(nsTruth, k.slice(0, k.lastIndexOf('/')), v);
+    for (const [k, v] of nsTruth) if ((byNs.get(k) ?? 0) !== v) return `sum by namespace ${k}: shown ${byNs.get(k) ?? 0}, counted ${v}`;
+    for (const [k, v] of this.world.truthByWorkload) {
+      if (!rolledWorkloads.has(k.slice(k.lastIndexOf(':') + 1))) continue;
+      if ((byWl.get(k) ?? 0) !== v) return `sum by namespace, workload ${k}: shown ${byWl.get(k) ?? 0}, counted ${v}`;
+    }
+    return undefined;
+  }
+
+  /** Rolled-up series in the last read, by how many labels of namespace, workload and pod they kept. */
+  rolledUp(): number {
+    let n = 0;
+    for (const [name] of FAMILIES) for (const key of (this.last.get(name) ?? new Map()).keys()) if (key !== '{"overflow":"true"}' && key.includes('"overflow"')) n++;
+    return n;
+  }
+
   private add(m: Map<string, number>, k: string, v: number): void {
     m.set(k, (m.get(k) ?? 0) + v);
   }

@@ -8,6 +8,7 @@ import { MemoryCounterStore, MemoryCounterStoreOptions } from '../../../src/bpf/
 import { BUCKET_SUM, CounterKey, KEY_LABEL_SET, KEY_NS_PENDING, KEY_RAW_CGROUP } from '../../../src/bpf/layout';
 import { CountingCore } from '../../../src/cardinality/counting-core';
 import { labelKey } from '../../../src/cardinality/series-limiter';
+import { DEFAULT_ROLLUP_ORDER, DEFAULT_ROLLUP_RESERVE_PERCENT, RollupPlan } from '../../../src/cardinality/rollup-plan';
 import { CgroupResolver, Removals } from '../../../src/cardinality/sources';
 import { FilterLabel, LabelFilter, LabelValues } from '../../../src/labels/label-filter';
 import { namespaceId } from '../../../src/labels/namespace-id';
@@ -34,6 +35,8 @@ export interface WorldOptions {
   store: MemoryCounterStoreOptions;
   /** Namespaces a matchNamespaces hook admits. */
   admitted?: readonly string[];
+  /** Percent of the limit kept for rolled-up series (the agent's default unless given). */
+  rollupReserve?: number;
 }
 
 export class World {
@@ -44,6 +47,8 @@ export class World {
   readonly cgroups = new Map<bigint, Cgroup>();
   /** Ground truth: per `${metric}:${bucket}`, what counted. */
   readonly truth = new Map<string, number>();
+  /** Ground truth per workload: per `${metric}:${bucket}:${namespace}/${workload}`, what counted. */
+  readonly truthByWorkload = new Map<string, number>();
   private nextCgroup = 1000n;
 
   constructor(readonly opts: WorldOptions) {
@@ -52,6 +57,7 @@ export class World {
     this.core = new CountingCore({
       store: this.store,
       seriesLimit: opts.seriesLimit,
+      rollup: new RollupPlan(this.filter, DEFAULT_ROLLUP_ORDER, opts.rollupReserve ?? DEFAULT_ROLLUP_RESERVE_PERCENT),
       ttlMs: opts.ttlMs,
       resolver: this.resolver(),
       removals: this.removals(),
@@ -83,30 +89,32 @@ export class World {
       if (!mapping) {
         const went = this.store.add({ ...owner, binaryId, metric: PENDING, flags: KEY_NS_PENDING | (1 << 8) }, value);
         // A pending key that finds the map full loses which selectors waited: it counts as the metric's, whatever its namespace.
-        if (admitted || went === 'overflow') this.record(metric, 0, value);
+        if (admitted || went === 'overflow') this.record(metric, 0, value, c);
         return;
       }
       // Mapped: the kernel knows the namespace and decides.
       if (!(this.opts.admitted ?? []).some((ns) => namespaceId(ns) === mapping.namespaceId)) return;
       this.store.add({ ...owner, binaryId, metric }, value);
-      this.record(metric, 0, value);
+      this.record(metric, 0, value, c);
       return;
     }
     if (metric === HISTOGRAM) {
       const bucket = opts.bucket ?? 0;
       this.store.add({ ...owner, binaryId, metric, bucket }, 1);
       this.store.add({ ...owner, binaryId, metric, bucket: BUCKET_SUM }, value);
-      this.record(metric, bucket, 1);
-      this.record(metric, BUCKET_SUM, value);
+      this.record(metric, bucket, 1, c);
+      this.record(metric, BUCKET_SUM, value, c);
       return;
     }
     this.store.add({ ...owner, binaryId, metric }, value);
-    this.record(metric, 0, value);
+    this.record(metric, 0, value, c);
   }
 
-  private record(metric: number, bucket: number, value: number): void {
+  private record(metric: number, bucket: number, value: number, c: Cgroup): void {
     const k = `${metric}:${bucket}`;
     this.truth.set(k, (this.truth.get(k) ?? 0) + value);
+    const w = `${k}:${c.values.namespace}/${c.values.workload}`;
+    this.truthByWorkload.set(w, (this.truthByWorkload.get(w) ?? 0) + value);
   }
 
   private resolver(): CgroupResolver {
