@@ -1,0 +1,147 @@
+/**
+ * Roll-up end to end (issue 18 §2): --metrics-series-limit 20, 300 pods over
+ * 5 namespaces and 15 workloads (a test API server and kubelet-shaped
+ * cgroups), each pod sending a known number of bytes, scraped by a real
+ * Prometheus. Sums by namespace are exact, sums by namespace and workload
+ * are exact for every workload that has a workload-level series, and the
+ * total is exact: nothing of ours is in the flat overflow series.
+ *
+ * The 50% reserve gives 10 places to rolled-up series: the 5 namespaces and
+ * a few workloads fit, so both levels are exercised.
+ */
+import { after, before, describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { AgentProcess } from './helpers/agent-process';
+import { TestCgroup } from './helpers/cgroup';
+import { FakeKubeApi } from './helpers/fake-kube-api';
+import { containerId } from './helpers/kube-shop';
+import { HOPPER, SINK } from './helpers/python-peers';
+import { PrometheusServer, PromResult } from './helpers/prometheus-server';
+import { select } from './helpers/prom-text';
+import { waitFor } from './helpers/cleanup';
+
+const NODE_NAME = `tally-rollup-${randomBytes(3).toString('hex')}`;
+const SENT = 'tally_tcp_sent_bytes_total';
+const LIMIT = 20;
+const NAMESPACES = 5;
+const WORKLOADS_PER_NAMESPACE = 3;
+const PODS = 300;
+/** Namespaces of this run only: nothing else the agent sees can have them. */
+const NS_PREFIX = `rollup-${randomBytes(2).toString('hex')}-`;
+
+interface Pod {
+  namespace: string;
+  workload: string;
+  name: string;
+  bytes: number;
+  cg?: TestCgroup;
+}
+
+// Pod i is in namespace i % 5, so the first pods the agent reads show every namespace.
+const pods: Pod[] = Array.from({ length: PODS }, (_, i) => {
+  const namespace = `${NS_PREFIX}${i % NAMESPACES}`;
+  const workload = `w${Math.floor(i / NAMESPACES) % WORKLOADS_PER_NAMESPACE}`;
+  return { namespace, workload, name: `${workload}-6b7c9d5f4-${i}`, bytes: 1000 + 7 * i };
+});
+
+const sumOf = (xs: Pod[]): number => xs.reduce((a, p) => a + p.bytes, 0);
+const valueOf = (r: PromResult): number => Number(r.value![1]);
+
+describe(`roll-up: --metrics-series-limit ${LIMIT}, ${PODS} pods, ${NAMESPACES} namespaces, ${NAMESPACES * WORKLOADS_PER_NAMESPACE} workloads, against Prometheus`, () => {
+  let api: FakeKubeApi;
+  let agent: AgentProcess;
+  let prom: PrometheusServer;
+  let dir: string;
+  const made: TestCgroup[] = [];
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-rollup-'));
+    api = await new FakeKubeApi().start();
+    const root = TestCgroup.create('rollup');
+    made.push(root);
+    const kubepods = root.child('kubepods');
+    made.push(kubepods);
+    const besteffort = kubepods.child('besteffort');
+    made.push(besteffort);
+    for (const ns of new Set(pods.map((p) => p.namespace))) {
+      for (let w = 0; w < WORKLOADS_PER_NAMESPACE; w++) api.addOwned('replicasets', ns, `w${w}-6b7c9d5f4`, { kind: 'Deployment', name: `w${w}` });
+    }
+    for (const p of pods) {
+      const uid = randomUUID();
+      const id = containerId();
+      api.addPod({ uid, namespace: p.namespace, name: p.name, node: NODE_NAME, owner: { kind: 'ReplicaSet', name: `${p.workload}-6b7c9d5f4` }, containers: [{ name: 'app', id }] });
+      const podCg = besteffort.child(`pod${uid}`);
+      made.push(podCg);
+      p.cg = podCg.child(id);
+      made.push(p.cg);
+    }
+    made.push(TestCgroup.create('sink'), TestCgroup.create('hopper'));
+    agent = await AgentProcess.start([
+      '--kubeconfig', api.writeKubeconfig(dir),
+      '--node-name', NODE_NAME,
+      '--metrics-label-filter', 'namespace,workload,pod',
+      '--metrics-series-limit', String(LIMIT),
+      '--metrics-rollup-reserve', '50',
+    ]);
+    await agent.scrapeUntil((s) => select(s, 'tally_kube_pods')[0]?.value === PODS, `the agent to list ${PODS} pods`, 30000);
+    prom = await PrometheusServer.start([`127.0.0.1:${agent.port}`]);
+  });
+
+  after(async () => {
+    for (const cg of made.reverse()) cg.destroy();
+    await prom?.stop();
+    await agent?.stop();
+    await api?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sums by namespace and the total are exact, and by workload wherever the workload level has a series', async () => {
+    const [sinkCg, hopCg] = made.slice(-2);
+    const sink = sinkCg.spawn('/usr/bin/python3', ['-c', SINK]);
+    const port = await new Promise<string>((r) => sink.stdout!.once('data', (d) => r(String(d).trim())));
+    const hop = hopCg.spawn('/usr/bin/python3', ['-c', HOPPER, port], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    hop.stdout!.on('data', (d) => (out += d));
+    hop.stdin!.end(pods.map((p) => `${p.cg!.dir}/cgroup.procs ${p.bytes}\n`).join(''));
+    await waitFor(() => out.includes('done'), 'the hopper', 60000);
+
+    const ours = `${SENT}{namespace=~"${NS_PREFIX}.*"}`;
+    const total = sumOf(pods);
+    await prom.queryUntil(`sum(${ours})`, (r) => r.length === 1 && valueOf(r[0]) === total, 30000);
+
+    // Series: at most the limit, rolled-up ones included; one flat series at most.
+    const own = (s: PromResult): string[] => Object.keys(s.metric).filter((k) => !['__name__', 'job', 'instance', 'overflow'].includes(k));
+    const limited = (await prom.query(SENT)).filter((s) => own(s).length > 0 || s.metric.overflow !== 'true');
+    assert.ok(limited.length <= LIMIT, `${limited.length} series besides the flat one`);
+    const rolled = await prom.query(`${ours}`).then((r) => r.filter((s) => s.metric.overflow === 'true'));
+    assert.ok(rolled.length > 0, 'some of our pods rolled up');
+
+    const byNamespace = await prom.query(`sum by (namespace) (${ours})`);
+    assert.deepEqual(
+      Object.fromEntries(byNamespace.map((r) => [r.metric.namespace, valueOf(r)])),
+      Object.fromEntries([...new Set(pods.map((p) => p.namespace))].map((ns) => [ns, sumOf(pods.filter((p) => p.namespace === ns))])),
+    );
+
+    // A workload-level series keeps namespace and workload and drops pod.
+    const workloadLevel = rolled.filter((s) => s.metric.workload !== undefined && s.metric.pod === undefined);
+    assert.ok(workloadLevel.length > 0, 'the workload level has a series');
+    const byWorkload = new Map((await prom.query(`sum by (namespace, workload) (${ours})`)).map((r) => [`${r.metric.namespace}/${r.metric.workload}`, valueOf(r)]));
+    for (const s of workloadLevel) {
+      const k = `${s.metric.namespace}/${s.metric.workload}`;
+      assert.equal(byWorkload.get(k), sumOf(pods.filter((p) => `${p.namespace}/${p.workload}` === k)), k);
+    }
+    // The namespace level holds the rest: one series per namespace at most.
+    const namespaceLevel = rolled.filter((s) => s.metric.workload === undefined);
+    assert.equal(new Set(namespaceLevel.map((s) => s.metric.namespace)).size, namespaceLevel.length);
+
+    // The agent says the same, per level.
+    const scrape = await agent.scrape();
+    const level = (l: string): number => select(scrape, 'tally_metric_rolled_up_series', { metric: SENT, level: l })[0]?.value ?? -1;
+    assert.ok(level('workload') >= workloadLevel.length, `workload level: ${level('workload')}`);
+    assert.ok(level('namespace') >= namespaceLevel.length, `namespace level: ${level('namespace')}`);
+  });
+});
