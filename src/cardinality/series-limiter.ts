@@ -19,8 +19,8 @@
  * A label set, once placed, stays where it is until it goes stale: no series
  * can decrease, and the sum over all series is what the kernel counted.
  */
-import { Sample } from '../metrics/define';
 import { FLAT_LEVEL, OVERFLOW_LABEL, RollupPlan } from './rollup-plan';
+import { RollupRoom } from './rollup-room';
 
 export const OVERFLOW_LABELS: Readonly<Record<string, string>> = Object.freeze({ [OVERFLOW_LABEL]: 'true' });
 
@@ -68,16 +68,7 @@ export class SeriesLimiter {
   private readonly rolled = new Map<string, RolledSeries>();
   private own = 0;
   private readonly ownLimit: number;
-  /** Label sets known per coarsest-level key. */
-  private readonly coarseMembers = new Map<string, number>();
-  /**
-   * Keys at a finer level whose label sets went to a coarser one, with how
-   * many: such a key gets no series of its own later, or a sum by its labels
-   * would be split between two series, one without them.
-   */
-  private readonly passedOver = new Map<string, number>();
-  /** Coarsest keys known with no coarsest series yet: finer levels leave a place for each. */
-  private uncovered = 0;
+  private readonly room = new RollupRoom((key) => this.rolled.get(key)?.level === this.plan.levels.length - 1);
   private lastPrune = 0;
   /** Rolled-up series ended at the end of the last read: not begun again in this one, so a read shows each gone. */
   private readonly ended = new Set<string>();
@@ -108,21 +99,25 @@ export class SeriesLimiter {
    * Makes a label set known before any of a read is placed, so that places
    * are kept for every namespace the read shows, whatever order it comes in.
    */
-  know(key: string, labels: Readonly<Record<string, string>>, now: number): Tracked {
+  know(key: string, labels: Readonly<Record<string, string>>, now: number): void {
+    this.tracked(key, labels, now);
+  }
+
+  private tracked(key: string, labels: Readonly<Record<string, string>>, now: number): Tracked {
     let t = this.sets.get(key);
     if (t) {
       t.seen = now;
       return t;
     }
     t = { seen: now, coarse: this.coarseKeyOf(labels) };
-    if (t.coarse !== undefined) this.addCoarse(t.coarse);
+    if (t.coarse !== undefined) this.room.addCoarse(t.coarse);
     this.sets.set(key, t);
     return t;
   }
 
   /** Where a label set's counts go at this read; the same place at every read until it is forgotten. */
   place(key: string, labels: Readonly<Record<string, string>>, now = Date.now()): Destination {
-    const t = this.know(key, labels, now);
+    const t = this.tracked(key, labels, now);
     if (!t.dest) this.choose(labels, t, now);
     return t.dest!;
   }
@@ -145,13 +140,13 @@ export class SeriesLimiter {
       if (!series) {
         // The coarsest level may take the last place; a finer one leaves one for each uncovered coarsest key.
         const free = this.limit - this.total;
-        if (free < 1 || (level < last && (free - 1 < this.uncovered + this.unseenMargin || this.passedOver.has(key)))) {
+        if (free < 1 || (level < last && (free - 1 < this.room.uncovered + this.unseenMargin || this.room.isPassedOver(key)))) {
           passed.push(key);
           continue;
         }
         series = { key, labels: rolledLabels, level, members: 0 };
         this.rolled.set(key, series);
-        if (level === last && (this.coarseMembers.get(key) ?? 0) > 0) this.uncovered--;
+        if (level === last) this.room.coarseSeries(key, true);
       }
       series.members++;
       series.idleSince = undefined;
@@ -160,7 +155,7 @@ export class SeriesLimiter {
     }
     if (passed.length === 0) return;
     t.passed = passed;
-    for (const k of passed) this.passedOver.set(k, (this.passedOver.get(k) ?? 0) + 1);
+    this.room.pass(passed, 1);
   }
 
   /** A rolled-up series' key: counts held under it (from stale members) belong to it while it lasts. */
@@ -173,13 +168,9 @@ export class SeriesLimiter {
     const t = this.sets.get(key);
     if (!t) return { at: 'unknown' };
     this.sets.delete(key);
-    if (t.coarse !== undefined) this.removeCoarse(t.coarse);
+    if (t.coarse !== undefined) this.room.removeCoarse(t.coarse);
     if (!t.dest) return { at: 'unknown' };
-    for (const k of t.passed ?? []) {
-      const n = this.passedOver.get(k)! - 1;
-      if (n > 0) this.passedOver.set(k, n);
-      else this.passedOver.delete(k);
-    }
+    this.room.pass(t.passed ?? [], -1);
     if (t.dest.at === 'own') {
       this.own--;
       return t.dest;
@@ -203,7 +194,7 @@ export class SeriesLimiter {
       if (now - series.idleSince < this.rolledIdleMs) continue;
       this.rolled.delete(series.key);
       this.ended.add(series.key);
-      if (series.level === this.plan.levels.length - 1 && (this.coarseMembers.get(series.key) ?? 0) > 0) this.uncovered++;
+      if (series.level === this.plan.levels.length - 1) this.room.coarseSeries(series.key, false);
     }
     if (!Number.isFinite(this.forgetUnseenMs) || now - this.lastPrune < this.forgetUnseenMs / 4) return;
     this.lastPrune = now;
@@ -214,22 +205,6 @@ export class SeriesLimiter {
     if (this.plan.levels.length < 2) return undefined; // no finer level to keep places from
     const coarse = this.plan.rolledLabels(labels, this.plan.levels.length - 1);
     return coarse && labelKey(coarse);
-  }
-
-  private addCoarse(key: string): void {
-    const n = this.coarseMembers.get(key) ?? 0;
-    this.coarseMembers.set(key, n + 1);
-    if (n === 0 && !this.rolled.has(key)) this.uncovered++;
-  }
-
-  private removeCoarse(key: string): void {
-    const n = this.coarseMembers.get(key)! - 1;
-    if (n > 0) {
-      this.coarseMembers.set(key, n);
-      return;
-    }
-    this.coarseMembers.delete(key);
-    if (!this.rolled.has(key)) this.uncovered--;
   }
 
   private get total(): number {
@@ -265,25 +240,5 @@ export class SeriesLimiter {
     // The flat series is one whatever folds into it (the kernel's full-map updates too: those are no label set).
     out[out.length - 1].series = Math.min(1, out[out.length - 1].labelSets);
     return out;
-  }
-
-  /** One read of plain counters, keyed by labelKey, limited (what SeriesReader does, for tests and tools). */
-  apply(samples: Map<string, Sample>, now = Date.now()): Sample[] {
-    const out = new Map<string, Sample>();
-    const addTo = (key: string, labels: Readonly<Record<string, string>>, value: number): void => {
-      const s = out.get(key);
-      if (s) s.value += value;
-      else out.set(key, { labels: { ...labels }, value });
-    };
-    const flat: Sample[] = [];
-    for (const [key, s] of samples) {
-      const d = key === OVERFLOW_KEY ? FLAT : this.place(key, s.labels, now);
-      if (d.at === 'own') addTo(key, s.labels, s.value);
-      else if (d.at === 'rolled') addTo(d.series.key, d.series.labels, s.value);
-      else flat.push(s);
-    }
-    if (flat.length) out.set(OVERFLOW_KEY, { labels: { ...OVERFLOW_LABELS }, value: flat.reduce((a, s) => a + s.value, 0) });
-    this.forgetUnseen(now);
-    return [...out.values()];
   }
 }
