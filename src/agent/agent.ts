@@ -5,6 +5,7 @@
  * The HTTP server binds first so a bad address fails fast, before any BPF is
  * loaded; /readyz answers 503 until every hook is attached.
  */
+import { cardinalityDebug } from '../collectors/cardinality-debug';
 import { Registry } from 'prom-client';
 import { registerProcessMetrics } from '../health/process-metrics';
 import { AgentConfig } from './config';
@@ -65,6 +66,7 @@ export class Agent {
       onError: (e) => this.log.warn('the metrics server\'s socket failed; it keeps listening', { error: e.message }),
       webConfig: this.config.webConfig,
       log: this.log,
+      cardinality: (top) => (this.counters ? cardinalityDebug(this.counters, top) : Promise.reject(new Error('kernel counters are not loaded yet'))),
     });
     await this.server.listen(this.config.metricsServer);
     this.log.info('serving metrics', {

@@ -27,6 +27,15 @@ export const DEFAULT_ROLLUP_RESERVE_PERCENT = 25;
 
 export const OVERFLOW_LABEL = 'overflow';
 export const FLAT_LEVEL = 'flat';
+export const OVERFLOW_LABELS: Readonly<Record<string, string>> = Object.freeze({ [OVERFLOW_LABEL]: 'true' });
+
+/** The key of a label set: its labels in a stable order. */
+export function labelKey(labels: Readonly<Record<string, string>>): string {
+  return JSON.stringify(labels);
+}
+
+/** The flat overflow series' key. */
+export const OVERFLOW_KEY = labelKey(OVERFLOW_LABELS);
 
 export class RollupPlan {
   /** The roll-up labels of the filter, in the order they are dropped. */

@@ -19,17 +19,11 @@
  * A label set, once placed, stays where it is until it goes stale: no series
  * can decrease, and the sum over all series is what the kernel counted.
  */
-import { FLAT_LEVEL, OVERFLOW_LABEL, RollupPlan } from './rollup-plan';
+import { FLAT_LEVEL, labelKey, RollupPlan } from './rollup-plan';
 import { RollupRoom } from './rollup-room';
+import { SeriesChurn } from './series-churn';
 
-export const OVERFLOW_LABELS: Readonly<Record<string, string>> = Object.freeze({ [OVERFLOW_LABEL]: 'true' });
-
-/** The key of a label set: its labels in a stable order. */
-export function labelKey(labels: Readonly<Record<string, string>>): string {
-  return JSON.stringify(labels);
-}
-
-export const OVERFLOW_KEY = labelKey(OVERFLOW_LABELS);
+export { labelKey, OVERFLOW_KEY, OVERFLOW_LABELS } from './rollup-plan';
 
 /** A series that holds label sets folded at one level of the roll-up. */
 export interface RolledSeries {
@@ -68,8 +62,14 @@ export class SeriesLimiter {
   private readonly rolled = new Map<string, RolledSeries>();
   private own = 0;
   private readonly ownLimit: number;
+  /** Places kept from finer levels for coarsest keys not seen yet. */
+  private readonly unseenMargin: number;
   private readonly room = new RollupRoom((key) => this.rolled.get(key)?.level === this.plan.levels.length - 1);
   private lastPrune = 0;
+  /** The time of the last read: what forget() dates a series' end with. */
+  private lastNow = 0;
+  /** Own and rolled-up series begun and ended. */
+  readonly churn = new SeriesChurn();
   /** Rolled-up series ended at the end of the last read: not begun again in this one, so a read shows each gone. */
   private readonly ended = new Set<string>();
 
@@ -92,9 +92,6 @@ export class SeriesLimiter {
     this.unseenMargin = plan.levels.length < 2 ? 0 : Math.ceil((limit - this.ownLimit) / 4);
   }
 
-  /** Places kept from finer levels for coarsest keys not seen yet. */
-  private readonly unseenMargin: number;
-
   /**
    * Makes a label set known before any of a read is placed, so that places
    * are kept for every namespace the read shows, whatever order it comes in.
@@ -109,6 +106,7 @@ export class SeriesLimiter {
       t.seen = now;
       return t;
     }
+    this.lastNow = now;
     t = { seen: now, coarse: this.coarseKeyOf(labels) };
     if (t.coarse !== undefined) this.room.addCoarse(t.coarse);
     this.sets.set(key, t);
@@ -125,6 +123,7 @@ export class SeriesLimiter {
   private choose(labels: Readonly<Record<string, string>>, t: Tracked, now: number): void {
     if (this.own < this.ownLimit && this.total < this.limit) {
       this.own++;
+      this.churn.created(now);
       t.dest = OWN;
       return;
     }
@@ -146,6 +145,7 @@ export class SeriesLimiter {
         }
         series = { key, labels: rolledLabels, level, members: 0 };
         this.rolled.set(key, series);
+        this.churn.created(now);
         if (level === last) this.room.coarseSeries(key, true);
       }
       series.members++;
@@ -173,6 +173,7 @@ export class SeriesLimiter {
     this.room.pass(t.passed ?? [], -1);
     if (t.dest.at === 'own') {
       this.own--;
+      this.churn.retired(this.lastNow);
       return t.dest;
     }
     if (t.dest.at === 'flat') return t.dest;
@@ -187,6 +188,7 @@ export class SeriesLimiter {
    * rolledIdleMs. The read showed them one last time, with all they held.
    */
   forgetUnseen(now: number): void {
+    this.lastNow = now;
     this.ended.clear();
     for (const series of this.rolled.values()) {
       if (series.members > 0) continue;
@@ -194,6 +196,7 @@ export class SeriesLimiter {
       if (now - series.idleSince < this.rolledIdleMs) continue;
       this.rolled.delete(series.key);
       this.ended.add(series.key);
+      this.churn.retired(now);
       if (series.level === this.plan.levels.length - 1) this.room.coarseSeries(series.key, false);
     }
     if (!Number.isFinite(this.forgetUnseenMs) || now - this.lastPrune < this.forgetUnseenMs / 4) return;

@@ -19,6 +19,8 @@ export interface SeriesRead {
   series: Map<string, SeriesValues[]>;
   /** cgroups whose counts this read held back, their labels not final yet. */
   pendingCgroups: number;
+  /** Per family name: entries of the counter map counting for it (pending ones included). */
+  kernelEntries: Map<string, number>;
 }
 
 
@@ -35,7 +37,12 @@ export class SeriesReader {
     const byName: ByName = new Map();
     for (const name of this.families.names()) byName.set(name, new Map());
     const pending = new Set<bigint>();
-    for (const e of entries) this.fold(byName, e, pending);
+    const kernelEntries = new Map<string, number>();
+    for (const e of entries) {
+      const name = this.families.get(this.families.pendingOf(e.key.metric)?.metric ?? e.key.metric)?.family.name;
+      if (name !== undefined) kernelEntries.set(name, (kernelEntries.get(name) ?? 0) + 1);
+      this.fold(byName, e, pending);
+    }
     for (const e of overflow) this.fold(byName, e, pending);
     this.addHeld(byName);
     const series = new Map<string, SeriesValues[]>();
@@ -51,7 +58,7 @@ export class SeriesReader {
       const sums = (series.get(source.name) ?? []).map((s): SeriesValues => ({ labels: s.labels, key: s.key, value: s.buckets?.get(BUCKET_SUM) ?? 0, buckets: undefined }));
       series.set(f.name, sums);
     }
-    return { series, pendingCgroups: pending.size };
+    return { series, pendingCgroups: pending.size, kernelEntries };
   }
 
   private fold(byName: ByName, e: CounterEntry, pending: Set<bigint>): void {

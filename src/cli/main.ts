@@ -17,6 +17,7 @@ import { loadSyscalls } from '../engine/syscalls';
 import { checkLayout } from '../bpf/layout';
 import { checkHookConfigLayout } from '../engine/hook-config';
 import { installFatalHandlers } from './fatal';
+import { CardinalityUsageError, runCardinality } from './cardinality';
 import { ensureHeapLimit } from './heap';
 
 function fail(message: string, code: number): never {
@@ -49,6 +50,16 @@ export async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'policy') {
     if (argv[1] !== 'check') fail(`${argv[1] === undefined ? 'no command after "policy"' : `unknown command "policy ${argv[1]}"`}; ${POLICY_CHECK_USAGE}`, 2);
     process.exitCode = await runPolicyCheck(argv.slice(2), (line) => process.stdout.write(`${line}\n`), policyTrialLoader());
+    return;
+  }
+  // `tally cardinality …` asks a running agent; it needs neither privileges nor BTF.
+  if (argv[0] === 'cardinality') {
+    try {
+      process.exitCode = await runCardinality(argv.slice(1), (line) => process.stdout.write(`${line}\n`));
+    } catch (e) {
+      if (e instanceof CardinalityUsageError) fail(e.message, 2);
+      throw e;
+    }
     return;
   }
   let parsed;

@@ -22,6 +22,7 @@ import { CounterMetric, Family } from '../cardinality/metric-families';
 import { PendingMetric } from '../cardinality/pending-labels';
 import { SeriesLimiter } from '../cardinality/series-limiter';
 import { RollupPlan } from '../cardinality/rollup-plan';
+import { LimitWarnings } from '../cardinality/cardinality-report';
 import { LabelFilter } from '../labels/label-filter';
 import { Labeler } from '../labels/labeler';
 import { filteredResolver } from './filtered-resolver';
@@ -69,6 +70,7 @@ interface Snapshot {
   stats: bigint[];
   /** cgroups whose counts this read held back, their labels not final yet. */
   pendingCgroups: number;
+  kernelEntries: Map<string, number>;
 }
 
 export class KernelCounters {
@@ -80,6 +82,7 @@ export class KernelCounters {
   /** A family's exposure in the registry, removed with its last metric. */
   private readonly exposed = new Map<Family, () => void>();
   private readonly schedule: SweepSchedule;
+  private readonly warnings: LimitWarnings;
   /** Reads in flight: /metrics and an OTLP export may read at once. */
   private reading = 0;
   private closed = false;
@@ -104,13 +107,12 @@ export class KernelCounters {
       },
       cgroupGone: (id) => opts.cgroupGone?.(id),
     });
+    this.warnings = new LimitWarnings((msg, fields) => opts.log.warn(msg, fields));
     this.schedule = new SweepSchedule(opts.seriesTtlMs, () => this.sweepNow(), () => this.reading > 0, opts.log);
   }
 
   /** fds of the shared maps, for other objects to reuse before they load. */
-  sharedMaps(): Record<string, number> {
-    return { ...this.fds };
-  }
+  sharedMaps = (): Record<string, number> => ({ ...this.fds });
 
   get counterMapCapacity(): number {
     return this.opts.counterCapacity;
@@ -215,8 +217,9 @@ export class KernelCounters {
       const stats = this.store.stats();
       const readSeconds = Number(process.hrtime.bigint() - started) / 1e9;
       await this.announcements?.awaitPaths(entries);
-      const { series, pendingCgroups } = this.core.read(entries, overflow, Date.now());
-      return { series, entries: entries.length, readSeconds, stats, pendingCgroups };
+      const { series, pendingCgroups, kernelEntries } = this.core.read(entries, overflow, Date.now());
+      for (const f of this.core.families.all()) this.warnings.check(f, series.get(f.name) ?? []);
+      return { series, entries: entries.length, readSeconds, stats, pendingCgroups, kernelEntries };
     } finally {
       this.reading--;
     }

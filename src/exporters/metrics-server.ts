@@ -37,6 +37,8 @@ export interface MetricsServerOptions {
   webConfig?: LoadedWebConfig;
   /** Where web config reloads are reported. */
   log?: WebConfigLog;
+  /** GET /debug/cardinality?top=N: the kernel metrics' cardinality, as JSON. */
+  cardinality?: (top: number) => Promise<unknown>;
 }
 
 /** Node's TLS server reads these two per connection; a reload sets them. */
@@ -101,6 +103,17 @@ export class MetricsServer {
         this.scrapes[format]++;
       } catch (e) {
         res.status(500).type('text/plain').send(`error collecting metrics: ${(e as Error).message}\n`);
+      }
+    });
+    app.get('/debug/cardinality', async (req, res) => {
+      const cardinality = this.opts.cardinality;
+      if (!cardinality) return void res.status(404).type('text/plain').send('no kernel metrics\n');
+      const top = req.query.top === undefined ? 5 : Number(req.query.top);
+      if (!Number.isInteger(top) || top < 1 || top > 1000) return void res.status(400).type('text/plain').send('top must be a whole number from 1 to 1000\n');
+      try {
+        res.json(await cardinality(top));
+      } catch (e) {
+        res.status(500).type('text/plain').send(`error reading cardinality: ${(e as Error).message}\n`);
       }
     });
     app.get('/healthz', (_req, res) => {

@@ -127,6 +127,8 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
     (await tcp.snapshot(), tcp.limiters.flatMap((l) => l.levels().map((x) => one({ metric: l.metric, level: x.level }, f(x)))));
   defineMetric(registry, catalog.METRIC_ROLLED_UP_SERIES, perLevel((x) => x.series));
   defineMetric(registry, catalog.METRIC_ROLLED_UP_LABEL_SETS, perLevel((x) => x.labelSets));
+  defineMetric(registry, catalog.METRIC_SERIES_CREATED, async () => (await tcp.snapshot(), tcp.limiters.map((l) => one({ metric: l.metric }, l.churn.createdTotal))));
+  defineMetric(registry, catalog.METRIC_SERIES_RETIRED, async () => (await tcp.snapshot(), tcp.limiters.map((l) => one({ metric: l.metric }, l.churn.retiredTotal))));
 
   // Caches are used while a read is labelled: report them after it.
   const perCache = (f: (c: CacheStats) => number) => async () => (await tcp.snapshot(), caches.map((c) => one({ cache: c.name }, f(c))));

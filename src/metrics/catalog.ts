@@ -289,6 +289,20 @@ export const METRIC_ROLLED_UP_LABEL_SETS: MetricSpec = {
   labels: ['metric', 'level'],
 };
 
+export const METRIC_SERIES_CREATED: MetricSpec = {
+  name: 'tally_metric_series_created_total',
+  type: 'counter',
+  help: 'Series a metric began: label sets given a series of their own, and rolled-up series made (the flat overflow series aside).',
+  labels: ['metric'],
+};
+
+export const METRIC_SERIES_RETIRED: MetricSpec = {
+  name: 'tally_metric_series_retired_total',
+  type: 'counter',
+  help: 'Series a metric ended: own series of label sets gone stale, and rolled-up series left with no member for a TTL.',
+  labels: ['metric'],
+};
+
 export const SCRAPES: MetricSpec = {
   name: 'tally_scrapes_total',
   type: 'counter',
@@ -404,6 +418,8 @@ export const CATALOG: readonly MetricSpec[] = [
   METRIC_OVERFLOWED_LABEL_SETS,
   METRIC_ROLLED_UP_SERIES,
   METRIC_ROLLED_UP_LABEL_SETS,
+  METRIC_SERIES_CREATED,
+  METRIC_SERIES_RETIRED,
   CACHE_ENTRIES,
   CACHE_CAPACITY,
   CACHE_HITS,
