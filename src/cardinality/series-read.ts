@@ -95,7 +95,11 @@ export class SeriesReader {
     const out = new Map<string, SeriesValues>();
     let overflow: SeriesValues | undefined;
     // Every label set of the read known first: places are kept for each namespace it shows, whatever the order.
-    for (const [key, s] of all) if (key !== OVERFLOW_KEY && !f.limiter.rolledSeries(key)) f.limiter.know(key, s.labels, now);
+    for (const [key, s] of all) {
+      if (key === OVERFLOW_KEY || f.limiter.rolledSeries(key)) continue;
+      f.limiter.know(key, s.labels, now);
+      for (const m of mirrors) m.limiter.know(key, s.labels, now);
+    }
     for (const [key, s] of all) {
       if (s.buckets) for (const b of s.buckets.keys()) if (b < BUCKETS && b > f.topBucket) f.topBucket = b;
       let into: { key: string; labels: Readonly<Record<string, string>> } | undefined;

@@ -142,6 +142,8 @@ export function history(shape: Shape, seed: number): Outcome {
       problem = ledger.observe();
     }
     if (ledger.showsOverflow()) reached.add('overflow series');
+    const [hist, sum] = ['test_bytes', 'test_bytes_total'].map((n) => w.core.families.family(n)!.limiter);
+    if (JSON.stringify([hist.series, hist.levels()]) !== JSON.stringify([sum.series, sum.levels()])) problem ??= `the sum's limiter placed otherwise than its histogram's: ${JSON.stringify(sum.levels())} vs ${JSON.stringify(hist.levels())}`;
     if (ledger.rolledUp() > 0) reached.add('rolled-up series');
     if (problem) return { problem: `step ${step}: ${problem}`, reached };
   }

@@ -15,6 +15,7 @@ import { namespaceId } from '../../../src/labels/namespace-id';
 
 export const COUNTER = 16;
 export const HISTOGRAM = 17;
+export const SUM_OF_HISTOGRAM = 18;
 /** The pending id a matchNamespaces hook counts COUNTER under while the owner's namespace is unknown. */
 export const PENDING = 20;
 
@@ -66,6 +67,8 @@ export class World {
     });
     this.core.define({ id: COUNTER, name: 'test_events_total', help: 'Events.', type: 'counter' });
     this.core.define({ id: HISTOGRAM, name: 'test_bytes', help: 'Bytes.', type: 'histogram' });
+    // A counter read from the histogram's sum: its limiter must take the histogram's decisions.
+    this.core.define({ id: SUM_OF_HISTOGRAM, name: 'test_bytes_total', help: 'Bytes.', type: 'counter', sumOf: HISTOGRAM });
     const admitted = new Set(opts.admitted ?? []);
     this.core.reserveOverflow({ id: PENDING, name: 'test_events_total', type: 'counter' });
     this.core.definePending({ id: PENDING, metric: COUNTER, admits: (sel, ns) => (sel & 1) !== 0 && ns !== undefined && admitted.has(ns) });
