@@ -333,6 +333,8 @@ describe('helm chart with default values', () => {
     assert.deepEqual(cm.data, {
       'metrics-label-filter': 'namespace,workload,pod,binary',
       'metrics-series-limit': '2000',
+      'metrics-rollup-order': 'container,pod,binary,workload,namespace',
+      'metrics-rollup-reserve': '25',
       'metrics-series-ttl': '1m',
       'log-level': 'info',
       'bpf-stats': 'off',

@@ -120,6 +120,8 @@ describe('labels as attributes', () => {
     ['a pod not resolved yet', { namespace: 'x', workload: 'pending' }, { 'k8s.namespace.name': 'x', 'tally.workload.name': 'pending' }],
     ['a host cgroup (no namespace under a filter that has it)', { workload: 'web', binary: '/usr/sbin/nginx' }, { 'tally.workload.name': 'web', 'process.executable.path': '/usr/sbin/nginx' }],
     ['the overflow series', { overflow: 'true' }, { 'otel.metric.overflow': true }],
+    ['a series rolled up to its workload keeps its workload\'s kind', { namespace: 'shop', workload: 'web', overflow: 'true' }, { 'k8s.namespace.name': 'shop', 'k8s.deployment.name': 'web', 'otel.metric.overflow': true }],
+    ['a series rolled up to its namespace', { namespace: 'shop', overflow: 'true' }, { 'k8s.namespace.name': 'shop', 'otel.metric.overflow': true }],
     ['a policy label keeps its name', { workload: 'nginx.service', status: 'error' }, { 'tally.workload.name': 'nginx.service', status: 'error' }],
   ];
   for (const [what, labels, attrs] of cases) it(what, () => assert.deepEqual(seriesAttributes(labels, kinds), attrs));

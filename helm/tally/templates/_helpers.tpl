@@ -79,6 +79,8 @@ print as 1e+06 from a million up.
 {{- define "tally.flags" -}}
 metrics-label-filter: {{ join "," .Values.config.labelFilter | quote }}
 metrics-series-limit: {{ .Values.config.seriesLimit | int | quote }}
+metrics-rollup-order: {{ join "," .Values.config.rollupOrder | quote }}
+metrics-rollup-reserve: {{ .Values.config.rollupReserve | int | quote }}
 metrics-series-ttl: {{ .Values.config.seriesTtl | quote }}
 log-level: {{ .Values.config.logLevel | quote }}
 bpf-stats: {{ if .Values.config.bpfStats }}"on"{{ else }}"off"{{ end }}
