@@ -42,6 +42,9 @@ export class RollupPlan {
   readonly order: readonly FilterLabel[];
   /** Level names, finest first: the finest label each level keeps. */
   readonly levels: readonly string[];
+  /** Per level: the labels it drops. Made once: a read may place 100k label sets. */
+  private readonly dropped: ReadonlyArray<ReadonlySet<string>>;
+  private readonly inOrder: ReadonlySet<string>;
 
   constructor(
     filter: LabelFilter,
@@ -51,6 +54,8 @@ export class RollupPlan {
   ) {
     this.order = order.filter((l) => filter.has(l));
     this.levels = this.order.slice(1);
+    this.dropped = this.order.map((_, level) => new Set(this.order.slice(0, level + 1)));
+    this.inOrder = new Set(this.order);
   }
 
   /** No roll-up: every label set past the limit goes to the flat series, as before roll-up existed. */
@@ -70,13 +75,13 @@ export class RollupPlan {
    * which is the flat series' place.
    */
   rolledLabels(labels: Readonly<Record<string, string>>, level: number): Record<string, string> | undefined {
-    const dropped = new Set<string>(this.order.slice(0, level + 1));
+    const dropped = this.dropped[level];
     const out: Record<string, string> = {};
     let kept = false;
-    for (const [name, value] of Object.entries(labels)) {
+    for (const name in labels) {
       if (dropped.has(name)) continue;
-      out[name] = value;
-      if ((this.order as readonly string[]).includes(name)) kept = true;
+      out[name] = labels[name];
+      if (this.inOrder.has(name)) kept = true;
     }
     if (!kept) return undefined;
     out[OVERFLOW_LABEL] = 'true';

@@ -133,7 +133,7 @@ export class SeriesLimiter {
     for (let level = 0; level <= last; level++) {
       const rolledLabels = this.plan.rolledLabels(labels, level);
       if (!rolledLabels) break;
-      const key = labelKey(rolledLabels);
+      const key = level === last && t.coarse !== undefined ? t.coarse : labelKey(rolledLabels);
       let series = this.rolled.get(key);
       if (!series && this.ended.has(key)) continue;
       if (!series) {
