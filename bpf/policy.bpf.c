@@ -30,6 +30,7 @@
 #include "binary.bpf.h"
 #include "label_sets.bpf.h"
 #include "policy.h"
+#include "task_filters.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -958,6 +959,13 @@ static __always_inline bool selector_matches(struct tally_pol_event *ev, const v
 		if (i >= s->nbinaries)
 			break;
 		if (!binaries_match(ev, &s->binaries[i]))
+			return false;
+	}
+	#pragma unroll
+	for (__u32 i = 0; i < TALLY_POL_TASKS; i++) {
+		if (i >= s->ntasks)
+			break;
+		if (!task_filter_matches(&s->tasks[i]))
 			return false;
 	}
 	return true;

@@ -123,8 +123,7 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
   ]],
   ["tetragon-nothing-left", "error", [
     `tetragon-nothing-left.yaml:6:3: spec: expected at least one hook tally can load, found none; the other problems say why each hook was left out`,
-    `tetragon-nothing-left.yaml:15:7: spec.kprobes[0].selectors[0].matchNamespaces: unsupported: expected a filter tally evaluates (matchArgs, matchBinaries), found matchNamespaces; Tetragon's matchNamespaces filters on Linux namespaces (Uts, Ipc, Mnt, Pid, Net, …), which tally does not track, and without this filter the hook would count calls the policy does not select; so hook kprobe:fd_install is not loaded`,
-    `tetragon-nothing-left.yaml:20:7: spec.kprobes[0].selectors[0].matchPIDs: unsupported: expected a filter tally evaluates (matchArgs, matchBinaries), found matchPIDs; tally does not filter on process IDs, and without this filter the hook would count calls the policy does not select; so hook kprobe:fd_install is not loaded`,
+    `tetragon-nothing-left.yaml:20:7: spec.kprobes[0].selectors[0].matchPIDs: unsupported: expected a filter tally evaluates (matchArgs, matchBinaries, matchNamespaces, matchCapabilities), found matchPIDs; tally does not filter on process IDs, and without this filter the hook would count calls the policy does not select; so hook kprobe:fd_install is not loaded`,
   ]],
   ["tetragon-other-hooks", "partial", [
     `tetragon-other-hooks.yaml:5:3: metadata.namespace: warning: expected no namespace, found "ignored"; a TracingPolicy is cluster-wide and Kubernetes ignores its namespace; to count one namespace, use TracingPolicyNamespaced`,

@@ -20,8 +20,10 @@ import {
 import { KernelFeatures, ProbedAttach } from './kernel-features';
 import { FormatField, readFormat } from './tracefs';
 import { tracepointArity } from './kernel-btf';
+import { CompileError } from './compile-error';
+import { compileTaskFilters } from './task-filters';
 
-export class CompileError extends Error {}
+export { CompileError };
 
 /** One way to run the hook: its programs and the configuration they are loaded with. */
 export interface PlannedCandidate {
@@ -249,6 +251,7 @@ class PlanBuilder {
   private selector(s: Selector): SelectorConfig {
     return {
       namespaces: namespaceSet(s.matchNamespaces),
+      tasks: compileTaskFilters(s.matchTask),
       filters: s.matchArgs.map((f) => this.filter(f)),
       binaries: s.matchBinaries.map((m) => {
         const slot = this.nextSlot++;

@@ -168,11 +168,31 @@ export interface NamespaceFilter {
   values: string[];
 }
 
+/** Linux namespaces a task can be in, by Tetragon's names. */
+export const LINUX_NAMESPACES = ['Uts', 'Ipc', 'Mnt', 'Pid', 'PidForChildren', 'Net', 'Time', 'TimeForChildren', 'Cgroup', 'User'] as const;
+export type LinuxNamespace = (typeof LINUX_NAMESPACES)[number];
+
+/** Capability sets of a task's credentials. */
+export const CAPABILITY_SETS = ['Effective', 'Permitted', 'Inheritable'] as const;
+export type CapabilitySet = (typeof CAPABILITY_SETS)[number];
+
+/**
+ * A filter on the calling task (Tetragon's matchNamespaces and
+ * matchCapabilities): which Linux namespace it is in, by inode number
+ * ('host_ns': the namespace of PID 1), or which capabilities it holds
+ * (In: at least one of them; NotIn: none).
+ */
+export type TaskFilter =
+  | { kind: 'namespace'; namespace: LinuxNamespace; operator: 'In' | 'NotIn'; values: Array<number | 'host_ns'> }
+  | { kind: 'capability'; set: CapabilitySet; operator: 'In' | 'NotIn'; values: string[] };
+
 /** Everything in one selector ANDs; an empty selector matches everything. */
 export interface Selector {
   matchArgs: ArgFilter[];
   matchBinaries: BinaryFilter[];
   matchNamespaces: NamespaceFilter[];
+  /** Tetragon's filters on the calling task; absent when there are none. */
+  matchTask?: TaskFilter[];
 }
 
 // ---------------------------------------------------------------------------
