@@ -261,15 +261,21 @@ class PlanBuilder {
           this.lpmStrings(slot, m.values, false, postfix);
           return { in: !m.operator.startsWith('Not'), slot, field: postfix ? Field.stringEnd : Field.string };
         }
+        const ids: bigint[] = [];
         for (const path of m.values) {
-          let id: bigint;
           try {
-            id = binaryIdOfPath(path);
+            ids.push(binaryIdOfPath(path));
           } catch (e) {
-            throw new CompileError(`matchBinaries: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+            const code = (e as NodeJS.ErrnoException).code;
+            // Not installed (yet): match by the path the kernel walks, as written, rather than by file identity.
+            if (code === 'ENOENT' || code === 'ENOTDIR') {
+              this.lpmStrings(slot, m.values, true, false);
+              return { in: m.operator === 'In', slot, field: Field.string };
+            }
+            throw new CompileError(`matchBinaries: cannot read ${path}: ${code ?? (e as Error).message}`);
           }
-          this.binaries.push(binaryKey(slot, id));
         }
+        for (const id of ids) this.binaries.push(binaryKey(slot, id));
         return { in: m.operator === 'In', slot, field: 0 };
       }),
     };
