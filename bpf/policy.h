@@ -51,6 +51,9 @@ enum tally_pol_type {
 	TALLY_T_SKB = 8,      /* struct sk_buff *: the same, from its socket */
 	TALLY_T_SOCKADDR = 9, /* struct sockaddr *: the destination address and port */
 	TALLY_T_TASK = 10,    /* struct task_struct *: how it exited */
+	TALLY_T_BINPRM = 11,  /* struct linux_binprm *: its file, as TALLY_T_FILE */
+	TALLY_T_SOCKET = 12,  /* struct socket *: its sock, as TALLY_T_SOCK */
+	TALLY_T_NETDEV = 13,  /* struct net_device *: its name */
 };
 
 /* A part of a decoded argument that a filter or label reads. */

@@ -166,7 +166,7 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `unit-suffix.yaml:12:14: spec.kprobes[0].metrics[0].name: expected a name ending in _bytes_total (its unit is bytes), found "tally_tcp_sent_total"; write "tally_tcp_sent_bytes_total"`,
   ]],
   ["unknown-arg-type", "error", [
-    `unknown-arg-type.yaml:11:24: spec.kprobes[0].args[1].type: expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, sock, skb, sockaddr, task, found "u128"`,
+    `unknown-arg-type.yaml:11:24: spec.kprobes[0].args[1].type: expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, linux_binprm, net_device, sock, skb, sockaddr, socket, task, found "u128"`,
   ]],
   ["unknown-hook-kind", "error", [
     `unknown-hook-kind.yaml:6:3: spec.lsmhooks: expected one of kprobes, tracepoints, uprobes, found unknown key "lsmhooks"`,
@@ -218,10 +218,10 @@ describe('a problem carries its parts', () => {
       line: 11,
       column: 24,
       path: 'spec.kprobes[0].args[1].type',
-      expected: 'one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, sock, skb, sockaddr, task',
+      expected: 'one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, linux_binprm, net_device, sock, skb, sockaddr, socket, task',
       found: '"u128"',
       severity: 'error',
-      message: 'expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, sock, skb, sockaddr, task, found "u128"',
+      message: 'expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, linux_binprm, net_device, sock, skb, sockaddr, socket, task, found "u128"',
     }]);
   });
 

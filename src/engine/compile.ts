@@ -85,6 +85,7 @@ const INT_SIZES: Record<string, [kind: number, size: number]> = {
 const POINTER_KINDS: Record<string, number> = {
   string: ArgKind.string, char_buf: ArgKind.string, file: ArgKind.file, path: ArgKind.path,
   sock: ArgKind.sock, skb: ArgKind.skb, sockaddr: ArgKind.sockaddr, task: ArgKind.task,
+  linux_binprm: ArgKind.binprm, socket: ArgKind.socket, net_device: ArgKind.netdev,
 };
 const FIELDS: Record<string, number> = {
   saddr: Field.saddr, daddr: Field.daddr, sport: Field.sport, dport: Field.dport, protocol: Field.protocol, family: Field.family, exitStatus: Field.exitStatus,

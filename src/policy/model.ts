@@ -64,10 +64,13 @@ export const INT_ARG_TYPES = [
   'int', 'int8', 'int16', 'int32', 'int64', 'long',
   'uint8', 'uint16', 'uint32', 'uint64', 'size_t', 'fd',
 ] as const;
-/** String-like arg types: a string is read (a path for file and path; the buffer for char_buf). */
-export const STRING_ARG_TYPES = ['string', 'char_buf', 'file', 'path'] as const;
-/** Network arg types: fields (addresses, ports, protocol, family) are read from the object. */
-export const NET_ARG_TYPES = ['sock', 'skb', 'sockaddr'] as const;
+/**
+ * String-like arg types: a string is read (a path for file and path, and for
+ * linux_binprm its file's; the buffer for char_buf; a net_device's name).
+ */
+export const STRING_ARG_TYPES = ['string', 'char_buf', 'file', 'path', 'linux_binprm', 'net_device'] as const;
+/** Network arg types: fields (addresses, ports, protocol, family) are read from the object (a socket's from its sock). */
+export const NET_ARG_TYPES = ['sock', 'skb', 'sockaddr', 'socket'] as const;
 
 export type IntArgType = (typeof INT_ARG_TYPES)[number];
 export type StringArgType = (typeof STRING_ARG_TYPES)[number];
