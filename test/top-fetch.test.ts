@@ -179,6 +179,16 @@ describe('top and plain HTTP', () => {
     assert.equal(lines[1], 'series 0 | map overflow 0 updates, 0 lost');
     assert.deepEqual(lines.slice(3).map((l) => l.split(/\s{2,}/)), [['WORKLOAD', '*TCP SENT/s', 'EXECS/s'], ['db', '0', '0']]);
   });
+
+  it('notes, by a label no series has, why every row is (none)', async () => {
+    agent.sent.inc({ workload: 'db' }, 10);
+    let stdout = '';
+    const io = { stdout: { isTTY: false, write: (s: string) => (stdout += s) }, stderr: { write: () => true }, stdin: { isTTY: false }, env: {} } as unknown as TopIo;
+    assert.equal(await runTop(['--server', `:${agent.port}`, '--interval', '100ms', '--by', 'pod', '--metric', 'sent'], io), 0);
+    const lines = stdout.trimEnd().split('\n');
+    assert.equal(lines[2], "note: no series has a pod label: the agent's --metrics-label-filter leaves it out or it has no Kubernetes to learn it from");
+    assert.deepEqual(lines.slice(3).map((l) => l.split(/\s{2,}/)), [['POD', '*TCP SENT/s'], ['(none)', '0']]);
+  });
 });
 
 describe('tally top on the command line', () => {

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { parseExposition, Sample } from '../src/top/exposition-parse';
 import { BUILTIN_COLUMNS, parseColumns } from '../src/top/columns';
-import { NONE_ROW, OVERFLOW_ROW, Reading, rowsBetween, sortRows } from '../src/top/rates';
+import { missingLabelNote, NONE_ROW, OVERFLOW_ROW, Reading, rowsBetween, sortRows } from '../src/top/rates';
 import { formatRate, renderTable, shorten } from '../src/top/table';
 import { healthLine, healthOf } from '../src/top/health-line';
 import { sortAfterKey } from '../src/top/live-screen';
@@ -92,6 +92,14 @@ describe('top: rates between two reads', () => {
   it('groups by another label', () => {
     const rows = rowsBetween(before, after, columns, 'binary');
     assert.deepEqual(Object.fromEntries(rows.map((r) => [r.name, r.increases])), { '/a': [2500, 4], '/b': [0, 0], '/c': [8, 0], [OVERFLOW_ROW]: [64, 0] });
+  });
+
+  it('notes a --by label no series carries, and only then', () => {
+    const only = (names: string[]) => names.map((name) => ({ name, rates: [0], increases: [0] }));
+    assert.equal(missingLabelNote(only([NONE_ROW]), 'pod'), "note: no series has a pod label: the agent's --metrics-label-filter leaves it out or it has no Kubernetes to learn it from");
+    assert.equal(missingLabelNote(only([NONE_ROW, OVERFLOW_ROW]), 'binary'), "note: no series has a binary label: the agent's --metrics-label-filter leaves it out");
+    assert.equal(missingLabelNote(only([NONE_ROW, 'web']), 'workload'), undefined);
+    assert.equal(missingLabelNote([], 'workload'), undefined);
   });
 
   it('refuses reads out of order', () => {

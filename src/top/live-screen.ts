@@ -2,12 +2,12 @@
  * The interactive `tally top`: the terminal's alternate screen redrawn in
  * place with plain ANSI sequences (no curses library), a read of /metrics
  * every interval, and single keys read in raw mode. Whatever ends it (q,
- * Ctrl-C, SIGTERM, an exception) puts the terminal back as it was.
+ * Ctrl-C, SIGINT, SIGTERM, SIGHUP, an exception) puts the terminal back as it was.
  */
 import * as tty from 'node:tty';
 import { Column } from './columns';
 import { AgentHealth, healthLine, healthOf } from './health-line';
-import { Reading, Row, rowsBetween, SortOrder, sortRows } from './rates';
+import { missingLabelNote, Reading, Row, rowsBetween, SortOrder, sortRows } from './rates';
 import { renderTable } from './table';
 
 const ENTER = '\x1b[?1049h\x1b[?25l';
@@ -67,14 +67,14 @@ export class LiveScreen {
     this.input.setRawMode(true);
     this.input.on('data', onKeys).resume();
     this.out.on('resize', onResize);
-    process.on('SIGTERM', onSignal).on('SIGHUP', onSignal).on('exit', restore);
+    process.on('SIGTERM', onSignal).on('SIGHUP', onSignal).on('SIGINT', onSignal).on('exit', restore);
     this.draw();
     this.schedule();
     return new Promise<void>((resolve) => (this.done = resolve)).finally(() => {
       clearTimeout(this.timer);
       this.input.off('data', onKeys).pause();
       this.out.off('resize', onResize);
-      process.off('SIGTERM', onSignal).off('SIGHUP', onSignal).off('exit', restore);
+      process.off('SIGTERM', onSignal).off('SIGHUP', onSignal).off('SIGINT', onSignal).off('exit', restore);
       restore();
     });
   }
@@ -123,7 +123,7 @@ export class LiveScreen {
       this.error
         ? `error: ${this.error} (retrying)`
         : `sort: ${sortName}, ${this.order.descending ? 'highest' : 'lowest'} first  (keys: < > or 0-${Math.min(9, this.opts.columns.length)} sort, r reverse, q quit)`,
-      '',
+      missingLabelNote(this.rows, this.opts.by) ?? '',
     ];
     if (!this.measured && !this.error) lines.push(`measuring: the first rates come after the second read, in ${this.opts.intervalMs / 1000}s`);
     else if (this.measured && !this.rows.length) lines.push(`the agent has no series of ${this.opts.columns.map((c) => c.metric).join(', ')}`);

@@ -59,6 +59,16 @@ export function rowsBetween(before: Reading, after: Reading, columns: readonly C
   return [...rows.values()];
 }
 
+/**
+ * When no series carries the --by label, every row is NONE_ROW: say why
+ * rather than show one anonymous row.
+ */
+export function missingLabelNote(rows: readonly Row[], by: string): string | undefined {
+  if (!rows.length || rows.some((r) => r.name !== NONE_ROW && r.name !== OVERFLOW_ROW)) return undefined;
+  const why = by === 'namespace' || by === 'pod' || by === 'container' ? ' or it has no Kubernetes to learn it from' : '';
+  return `note: no series has a ${by} label: the agent's --metrics-label-filter leaves it out${why}`;
+}
+
 /** Which column orders the rows: -1 is the name column; descending puts the busiest first. */
 export interface SortOrder {
   column: number;

@@ -11,7 +11,7 @@ import { fetchMetrics, FetchError, MetricsTarget } from './fetch-metrics';
 import { healthLine, healthOf } from './health-line';
 import { LiveScreen } from './live-screen';
 import { parseTopFlags, TOP_HELP, TopOptions } from './options';
-import { Reading, rowsBetween, sortRows } from './rates';
+import { missingLabelNote, Reading, rowsBetween, sortRows } from './rates';
 import { renderTable } from './table';
 
 export interface TopIo {
@@ -23,7 +23,8 @@ export interface TopIo {
 
 export async function readAgent(target: MetricsTarget): Promise<Reading> {
   const text = await fetchMetrics(target);
-  return { atMs: Date.now(), samples: parseExposition(text) };
+  // A monotonic clock, so that a step of the wall clock (NTP) cannot make an interval negative.
+  return { atMs: performance.timeOrigin + performance.now(), samples: parseExposition(text) };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -53,7 +54,7 @@ async function snapshot(opts: TopOptions, first: Reading, io: TopIo): Promise<vo
   const lines = [
     `tally top  ${opts.target.url.href}  by ${opts.by}  rates over ${seconds.toFixed(2)}s to ${new Date(second.atMs).toISOString()}`,
     healthLine(health),
-    '',
+    missingLabelNote(rows, opts.by) ?? '',
     ...renderTable({ by: opts.by, columns: opts.columns, rows, order: opts.order }),
   ];
   io.stdout.write(`${lines.join('\n')}\n`);
