@@ -93,11 +93,13 @@ describe('tally top against a running agent', () => {
       assert.ok(fileRate > 0 && fileRate <= fs.statSync(written).size * 1.05, `writer: ${fileRate} B/s`);
       assert.ok(above(t, sender.name, receiver.name), `sorted by sent: ${t.order.join(', ')}`);
 
-      term.type('>');
+      term.press('Right');
       lines = await term.waitFor((l) => l.some((x) => x.includes('*TCP RECV/s')), 'the sort to move to TCP RECV/s');
       t = tableOf(lines);
       assert.match(lines[2], /^sort: TCP RECV\/s, highest first/);
       assert.ok(above(t, receiver.name, sender.name), `sorted by received: ${t.order.join(', ')}`);
+      term.type('<');
+      await term.waitFor((l) => l.some((x) => x.includes('*TCP SENT/s')), 'the sort to move back to TCP SENT/s');
 
       term.type('4');
       t = tableOf(await term.waitFor((l) => l.some((x) => x.includes('*FILE WR/s')), 'the sort to move to FILE WR/s'));

@@ -10,7 +10,7 @@ import { BUILTIN_COLUMNS, parseColumns } from '../src/top/columns';
 import { missingLabelNote, NONE_ROW, OVERFLOW_ROW, Reading, rowsBetween, sortRows } from '../src/top/rates';
 import { formatRate, renderTable, shorten } from '../src/top/table';
 import { healthLine, healthOf } from '../src/top/health-line';
-import { sortAfterKey } from '../src/top/live-screen';
+import { keysOf, sortAfterKey } from '../src/top/live-screen';
 import { metricsUrl, parseTopFlags } from '../src/top/options';
 import { UsageError } from '../src/cli/args';
 
@@ -140,6 +140,18 @@ describe('top: keys', () => {
     it(`${key} from column ${from.column} ${from.descending ? 'desc' : 'asc'}`, () => {
       assert.deepEqual(sortAfterKey(key, from, 5), to);
     });
+  }
+});
+
+describe('top: what the terminal sends', () => {
+  for (const [sent, keys] of [
+    ['q', ['q']],
+    ['>>r', ['>', '>', 'r']],
+    ['\x1b[D\x1b[C', ['<', '>']], // arrows, normal cursor mode
+    ['\x1bOD\x1bOC', ['<', '>']], // arrows, application cursor mode
+    ['\x03', ['\x03']],
+  ] as const) {
+    it(`${JSON.stringify(sent)} is ${JSON.stringify(keys)}`, () => assert.deepEqual(keysOf(sent), keys));
   }
 });
 

@@ -36,6 +36,11 @@ export function sortAfterKey(key: string, order: SortOrder, count: number): Sort
   return undefined;
 }
 
+/** Keys in what the terminal sent: the left and right arrows' escape sequences count as < and >. */
+export function keysOf(text: string): string[] {
+  return [...text.replace(/\x1b\[D|\x1bOD/g, '<').replace(/\x1b\[C|\x1bOC/g, '>')];
+}
+
 export class LiveScreen {
   private order: SortOrder;
   private rows: Row[] = [];
@@ -85,7 +90,7 @@ export class LiveScreen {
   }
 
   private keys(text: string): void {
-    for (const key of text) {
+    for (const key of keysOf(text)) {
       if (key === 'q' || key === 'Q' || key === '\x03') return this.stop();
       const next = sortAfterKey(key, this.order, this.opts.columns.length);
       if (next) this.order = next;

@@ -16,9 +16,10 @@ export const TOP_USAGE = 'usage: tally top [--server ADDR] [--by LABEL] [--metri
 export const TOP_HELP = `${TOP_USAGE}
 
 A live table of what the agent counts, per label value: rates per second
-between two reads of its /metrics. Keys: < and > (or 1-9, 0 for the name)
-choose the sort column, r reverses it, q quits. When the output is not a
-terminal, it reads twice, --interval apart, prints one table and exits.
+between two reads of its /metrics. Keys: < and > (or the arrows, or 1-9,
+and 0 for the name) choose the sort column, r reverses it, q quits. When
+the output is not a terminal, it reads twice, --interval apart, prints one
+table and exits.
 
   --server ADDR          the agent's --metrics-server: HOST:PORT, :PORT, or an
                          http:// or https:// URL (default "127.0.0.1:2112")

@@ -51,6 +51,11 @@ export class TmuxSession {
     this.tmux(['send-keys', '-t', 'test', '-l', text]);
   }
 
+  /** Presses keys by their tmux names: Left, Right, C-c… */
+  press(...keys: string[]): void {
+    this.tmux(['send-keys', '-t', 'test', ...keys]);
+  }
+
   /** Polls the screen until cond holds of it, which it returns; throws with the screen on timeout. */
   async waitFor(cond: (lines: string[]) => boolean, what: string, timeoutMs = 20000): Promise<string[]> {
     const deadline = Date.now() + scaled(timeoutMs);
