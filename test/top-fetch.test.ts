@@ -14,6 +14,9 @@ import { MetricsServer } from '../src/exporters/metrics-server';
 import { loadWebConfig } from '../src/exporters/web-config';
 import { runTop, TopIo } from '../src/top/top';
 import { execFile } from 'node:child_process';
+import * as http from 'node:http';
+import * as zlib from 'node:zlib';
+import { fetchMetrics } from '../src/top/fetch-metrics';
 import { MAIN } from './helpers/agent-process';
 import { makeCerts, TestCerts } from './helpers/certs';
 import { freePort } from './helpers/ports';
@@ -211,5 +214,25 @@ describe('tally top on the command line', () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /^usage: tally top /);
     assert.match(r.stdout, /--password-file FILE/);
+  });
+});
+
+describe('top reads gzip', () => {
+  it('asks for gzip, and decompresses what comes gzipped', async () => {
+    const text = 'tally_tcp_sent_bytes_total{workload="web"} 77\n';
+    let asked: string | undefined;
+    const server = http.createServer((req, res) => {
+      asked = req.headers['accept-encoding'];
+      res.setHeader('Content-Encoding', 'gzip');
+      res.end(zlib.gzipSync(text));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as { port: number }).port;
+      assert.equal(await fetchMetrics({ url: new URL(`http://127.0.0.1:${port}/metrics`), timeoutMs: 5000 }), text);
+      assert.equal(asked, 'gzip');
+    } finally {
+      server.close();
+    }
   });
 });

@@ -6,6 +6,7 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as zlib from 'node:zlib';
 
 export interface MetricsTarget {
   /** The /metrics URL: http:// or https://. */
@@ -55,7 +56,8 @@ function unauthorized(t: MetricsTarget): string {
 }
 
 export function fetchMetrics(t: MetricsTarget): Promise<string> {
-  const headers: Record<string, string> = { Accept: 'text/plain;version=0.0.4' };
+  // gzip: 100k series are megabytes of text every refresh, a tenth of that compressed.
+  const headers: Record<string, string> = { Accept: 'text/plain;version=0.0.4', 'Accept-Encoding': 'gzip' };
   if (t.user !== undefined) headers.Authorization = `Basic ${Buffer.from(`${t.user}:${t.password ?? ''}`).toString('base64')}`;
   const options: https.RequestOptions = { method: 'GET', headers, timeout: t.timeoutMs };
   if (t.url.protocol === 'https:') Object.assign(options, { ca: t.ca, cert: t.cert, key: t.key, rejectUnauthorized: !t.insecure });
@@ -63,10 +65,12 @@ export function fetchMetrics(t: MetricsTarget): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = request(t.url, options, (res) => {
       let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
+      const text = res.headers['content-encoding'] === 'gzip' ? res.pipe(zlib.createGunzip()) : res;
+      text.setEncoding('utf8');
+      text.on('data', (d: string) => (body += d));
       res.on('error', (e) => reject(new FetchError(explain(e, t))));
-      res.on('end', () => {
+      text.on('error', (e) => reject(new FetchError(`${t.url.href} answered gzip that does not decompress: ${e.message}`)));
+      text.on('end', () => {
         if (res.statusCode === 200) resolve(body);
         else if (res.statusCode === 401) reject(new FetchError(unauthorized(t)));
         else reject(new FetchError(`${t.url.href} answered ${res.statusCode} ${res.statusMessage ?? ''}: ${body.split('\n')[0].slice(0, 200)}`.trim()));
