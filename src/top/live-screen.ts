@@ -22,7 +22,8 @@ export interface LiveOptions {
   columns: readonly Column[];
   order: SortOrder;
   intervalMs: number;
-  read: () => Promise<Reading>;
+  /** One read of the agent; `signal` aborts it when the screen stops. */
+  read: (signal: AbortSignal) => Promise<Reading>;
 }
 
 /** The next sort order after a key; undefined for keys that do not sort. Columns run from -1 (the name) to count - 1. */
@@ -50,6 +51,8 @@ export class LiveScreen {
   private timer?: NodeJS.Timeout;
   private done?: () => void;
   private stopped = false;
+  /** Aborts a read under way at stop, so that q does not wait for a slow agent. */
+  private readonly reads = new AbortController();
   /** Whether two reads have been compared yet. */
   private measured = false;
 
@@ -86,6 +89,7 @@ export class LiveScreen {
 
   stop(): void {
     this.stopped = true;
+    this.reads.abort();
     this.done?.();
   }
 
@@ -104,7 +108,7 @@ export class LiveScreen {
 
   private async refresh(): Promise<void> {
     try {
-      const now = await this.opts.read();
+      const now = await this.opts.read(this.reads.signal);
       this.rows = rowsBetween(this.last, now, this.opts.columns, this.opts.by);
       this.health = healthOf(now.samples);
       this.last = now;

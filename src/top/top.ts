@@ -21,8 +21,8 @@ export interface TopIo {
   env: Readonly<Record<string, string | undefined>>;
 }
 
-export async function readAgent(target: MetricsTarget): Promise<Reading> {
-  const text = await fetchMetrics(target);
+export async function readAgent(target: MetricsTarget, signal?: AbortSignal): Promise<Reading> {
+  const text = await fetchMetrics(target, signal);
   // A monotonic clock, so that a step of the wall clock (NTP) cannot make an interval negative.
   return { atMs: performance.timeOrigin + performance.now(), samples: parseExposition(text) };
 }
@@ -81,7 +81,7 @@ export async function runTop(argv: string[], io: TopIo = { stdout: process.stdou
       await snapshot(opts, first, io);
       return 0;
     }
-    const read = (): Promise<Reading> => readAgent(opts.target);
+    const read = (signal: AbortSignal): Promise<Reading> => readAgent(opts.target, signal);
     const screen = new LiveScreen({ server: opts.target.url.host, by: opts.by, columns: opts.columns, order: opts.order, intervalMs: opts.intervalMs, read }, first, io.stdout as tty.WriteStream, io.stdin as tty.ReadStream);
     await screen.run();
     return 0;
