@@ -43,6 +43,12 @@ function tableOf(lines: string[]): Table {
 
 const above = (t: Table, a: string, b: string): boolean => t.order.indexOf(a) >= 0 && t.order.indexOf(b) >= 0 && t.order.indexOf(a) < t.order.indexOf(b);
 
+/** Listens on loopback, prints its port, reads one connection until killed. */
+const RECEIVER = 'import socket\ns = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)\nprint(s.getsockname()[1], flush=True)\nc, _ = s.accept()\nwhile c.recv(65536): pass\n';
+/** Sends 4 KiB every 20 ms to the port it is given, until killed. */
+const SENDER = 'import socket, sys, time\nc = socket.create_connection(("127.0.0.1", int(sys.argv[1])))\nwhile True:\n    c.sendall(b"s" * 4096); time.sleep(0.02)\n';
+/** Starts two programs (true, sleep) every 200 ms or more. */
+const EXECS = 'while :; do /bin/true; sleep 0.2; done';
 /** Writes 8 KiB to a regular file every 50 ms until killed. */
 const WRITER = 'import sys, time\nf = open(sys.argv[1], "wb")\nwhile True:\n    f.write(b"w" * 8192); f.flush(); time.sleep(0.05)\n';
 
@@ -53,14 +59,15 @@ describe('tally top against a running agent', () => {
     const { sender, receiver, writer } = sc.cg;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-top-'));
     const written = path.join(dir, 'written');
-    let sentSoFar = 0;
-    let running = true;
-    const traffic = (async () => {
-      while (running) {
-        sentSoFar += (await transfer(sender, receiver, 200_000)).sent;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
+    // Steady flows from long-lived processes, so every refresh sees each of
+    // them even on a loaded machine (a process per transfer spends most of
+    // its time starting).
+    const rx = receiver.spawn('/usr/bin/python3', ['-c', RECEIVER]);
+    let port = '';
+    rx.stdout!.on('data', (d) => (port += d));
+    await waitFor(() => port.endsWith('\n'), 'the receiver to listen');
+    sender.spawn('/usr/bin/python3', ['-c', SENDER, port.trim()]);
+    sender.spawn('/bin/sh', ['-c', EXECS]);
     writer.spawn('/usr/bin/python3', ['-c', WRITER, written]);
     // A tall terminal, so rows of the host's other cgroups cannot push ours off it.
     const term = TmuxSession.start(
@@ -69,7 +76,7 @@ describe('tally top against a running agent', () => {
     );
     try {
       const ours = [sender.name, receiver.name, writer.name];
-      // One refresh where each shows in its column: bytes sent, received, written, and a sender started.
+      // One refresh where each shows in its column: bytes sent, received, written, and programs started.
       const busy = (t: Table): boolean =>
         rateOf(t.rows.get(sender.name)?.[0] ?? '0') > 0 &&
         rateOf(t.rows.get(sender.name)?.[4] ?? '0') > 0 &&
@@ -83,14 +90,16 @@ describe('tally top against a running agent', () => {
       let t = tableOf(lines);
       assert.deepEqual(t.heading, ['WORKLOAD', '*TCP SENT/s', 'TCP RECV/s', 'RETRANS/s', 'FILE WR/s', 'EXECS/s']);
       // Each busy in its own column, idle in the others it has nothing to do with.
+      // Bounds from the sleeps: at most one more chunk than whole periods in an interval of 1 s or more (plus rounding on screen).
       const [sent, recv, , file, execs] = t.rows.get(sender.name)!.map(rateOf);
-      assert.ok(sent > 0 && sent <= sentSoFar * 1.05, `sender: ${sent} B/s, ${sentSoFar} B sent in all`);
-      assert.ok(execs > 0 && execs <= 20, `sender: ${execs} execs/s, one per transfer of 200 kB`);
+      assert.ok(sent > 0 && sent <= 4096 * 51 * 1.01, `sender: ${sent} B/s`);
+      assert.ok(execs > 0 && execs <= 2 * 6 * 1.01, `sender: ${execs} execs/s`);
       assert.equal(recv, 0);
       assert.equal(file, 0);
       assert.equal(rateOf(t.rows.get(receiver.name)![0]), 0, 'the receiver sends nothing');
       const fileRate = rateOf(t.rows.get(writer.name)![3]);
-      assert.ok(fileRate > 0 && fileRate <= fs.statSync(written).size * 1.05, `writer: ${fileRate} B/s`);
+      assert.ok(fileRate > 0 && fileRate <= 8192 * 21 * 1.01, `writer: ${fileRate} B/s`);
+      assert.ok(rateOf(t.rows.get(receiver.name)![1]) <= 4096 * 51 * 1.01);
       assert.ok(above(t, sender.name, receiver.name), `sorted by sent: ${t.order.join(', ')}`);
 
       term.press('Right');
@@ -121,8 +130,8 @@ describe('tally top against a running agent', () => {
       assert.ok(!lines.some((l) => l.startsWith('tally top  ')), 'the terminal is back as it was (the alternate screen is gone)');
     } finally {
       term.kill();
-      running = false;
-      await traffic.catch(() => undefined);
+      // The flows end with their cgroups; stop them now, before the snapshot's test.
+      for (const cg of [sender, receiver, writer]) cg.destroy();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
