@@ -196,8 +196,8 @@ static __always_inline int tally_walk_exe_path(struct task_struct *task, struct 
 }
 
 /*
- * Executables of exiting threads, by thread id. Many kernels (6.1 and 6.12
- * among them) drop the task's mm in do_exit() (exit_mm) before they fire
+ * Executables of exiting threads, by thread id. Older kernels (6.1 among
+ * them) drop the task's mm in do_exit() (exit_mm) before they fire
  * sched_process_exit, so an exit hook cannot read the executable from the
  * task; core.bpf.c's exiting_* programs,
  * on exit_mm_release() just before, remember it here. LRU: an entry is read

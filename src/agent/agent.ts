@@ -94,7 +94,7 @@ export class Agent {
       rememberExiting: this.config.labelFilter.has('binary') && (features.get('fentry')?.ok === true || features.get('kprobe')?.ok === true),
     });
     for (const h of this.core.loaded.hooks.filter((x) => !x.program)) {
-      this.log.warn('exits will not be labelled by binary on kernels that fire sched_process_exit after the task lost its memory map (6.1, 6.12)', { hook: describeHook(h) });
+      this.log.warn('exits will not be labelled by binary on kernels that fire sched_process_exit after the task lost its memory map (6.1 does)', { hook: describeHook(h) });
     }
     this.counters = new KernelCounters({
       core: this.core.loaded,
