@@ -195,6 +195,41 @@ static __always_inline int tally_walk_exe_path(struct task_struct *task, struct 
 	return 0;
 }
 
+/*
+ * Executables of exiting threads, by thread id. Older kernels (6.1 among
+ * them) drop the task's mm in do_exit() (exit_mm) before they fire
+ * sched_process_exit, so an exit hook cannot read the executable from the
+ * task; core.bpf.c's exiting_* programs,
+ * on exit_mm_release() just before, remember it here. LRU: an entry is read
+ * within the same do_exit(), and a thread id reused later overwrites it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} tally_exiting_binaries SEC(".maps");
+
+/* The id of an executable file: (superblock dev, inode number), mixed. */
+static __always_inline __u64 tally_file_id(__u64 ino, __u64 dev)
+{
+	/* The top bit keeps real ids clear of 0 ("not keyed") and TALLY_BINARY_NONE. */
+	return tally_mix(ino ^ tally_mix(dev)) | (1ull << 63);
+}
+
+/* An exiting task without its mm: the executable remembered at exit_mm_release(), if any. */
+static __always_inline __u64 tally_exiting_id(struct task_struct *task)
+{
+	__u32 tid;
+	__u64 *id;
+
+	if (!(BPF_CORE_READ(task, flags) & 0x4 /* PF_EXITING */))
+		return TALLY_BINARY_NONE; /* a kernel thread */
+	tid = BPF_CORE_READ(task, pid);
+	id = bpf_map_lookup_elem(&tally_exiting_binaries, &tid);
+	return id ? *id : TALLY_BINARY_NONE;
+}
+
 /* The id of the current task's executable; plain loads only. */
 static __always_inline __u64 tally_exe_id(struct task_struct *task)
 {
@@ -202,7 +237,7 @@ static __always_inline __u64 tally_exe_id(struct task_struct *task)
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
 
 	if (!exe)
-		return TALLY_BINARY_NONE; /* kernel thread, or no executable */
+		return tally_exiting_id(task); /* an exiting task, a kernel thread, or no executable */
 	struct inode *inode = BPF_CORE_READ(exe, f_inode);
 	__u64 ino = BPF_CORE_READ(inode, i_ino);
 	__u64 dev = BPF_CORE_READ(inode, i_sb, s_dev);
@@ -212,7 +247,7 @@ static __always_inline __u64 tally_exe_id(struct task_struct *task)
 	struct inode *inode;
 
 	if (!mm)
-		return TALLY_BINARY_NONE; /* kernel thread */
+		return tally_exiting_id(task); /* an exiting task, or a kernel thread */
 	exe = mm->exe_file;
 	if (!exe)
 		return TALLY_BINARY_NONE;
@@ -220,8 +255,7 @@ static __always_inline __u64 tally_exe_id(struct task_struct *task)
 	__u64 ino = inode->i_ino;
 	__u64 dev = inode->i_sb->s_dev;
 #endif
-	/* The top bit keeps real ids clear of 0 ("not keyed") and TALLY_BINARY_NONE. */
-	return tally_mix(ino ^ tally_mix(dev)) | (1ull << 63);
+	return tally_file_id(ino, dev);
 }
 
 /* Slow path, once per new id: walk the path and announce it. False if it could not. */

@@ -30,6 +30,7 @@
 #include "binary.bpf.h"
 #include "label_sets.bpf.h"
 #include "policy.h"
+#include "task_filters.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -707,9 +708,10 @@ static __always_inline void decode_args(void *ctx, struct task_struct *task, str
 
 		ev->p.val[i] = narrow(v, a);
 		/* Only what this arg's type can fill: on a cold path each line written is a miss. */
-		if (a->type == TALLY_T_FILE || a->type == TALLY_T_FD || a->type == TALLY_T_PATH)
+		if (a->type == TALLY_T_FILE || a->type == TALLY_T_FD || a->type == TALLY_T_PATH || a->type == TALLY_T_BINPRM)
 			ev->file_type[i] = 0;
-		if (a->type == TALLY_T_STRING || a->type == TALLY_T_FILE || a->type == TALLY_T_FD || a->type == TALLY_T_PATH) {
+		if (a->type == TALLY_T_STRING || a->type == TALLY_T_FILE || a->type == TALLY_T_FD || a->type == TALLY_T_PATH ||
+		    a->type == TALLY_T_BINPRM || a->type == TALLY_T_NETDEV) {
 			ev->str_len[i] = 0;
 			ev->str[i].data[0] = 0;
 		}
@@ -724,6 +726,17 @@ static __always_inline void decode_args(void *ctx, struct task_struct *task, str
 		case TALLY_T_FILE:
 			decode_file(ev, i, (struct file *)v, a);
 			break;
+		case TALLY_T_BINPRM:
+			/* Tetragon's linux_binprm: the program being executed, by its file. */
+			decode_file(ev, i, v ? BPF_CORE_READ((struct linux_binprm *)v, file) : NULL, a);
+			break;
+		case TALLY_T_NETDEV:
+			if (a->want_str && v) {
+				long n = bpf_probe_read_kernel_str(ev->str[i].data, sizeof(((struct net_device *)0)->name),
+								   (void *)v + bpf_core_field_offset(struct net_device, name));
+				ev->str_len[i] = n > 0 ? n - 1 : 0;
+			}
+			break;
 		case TALLY_T_FD:
 			if (a->want_file || a->want_str)
 				decode_file(ev, i, fd_file(task, ev->p.val[i]), a);
@@ -736,7 +749,8 @@ static __always_inline void decode_args(void *ctx, struct task_struct *task, str
 			}
 			break;
 		case TALLY_T_SOCK:
-		case TALLY_T_SKB: {
+		case TALLY_T_SKB:
+		case TALLY_T_SOCKET: {
 			struct sock *sk = (struct sock *)v;
 
 			/* Nothing reads the addresses and ports unless want_net says so: no cold line to write. */
@@ -745,11 +759,15 @@ static __always_inline void decode_args(void *ctx, struct task_struct *task, str
 			if (kind == PROG_BTF) {
 				if (a->type == TALLY_T_SKB)
 					sk = v ? ((struct sk_buff *)v)->sk : NULL;
+				if (a->type == TALLY_T_SOCKET)
+					sk = v ? ((struct socket *)v)->sk : NULL;
 				decode_sock_btf(sk, &ev->net[i], pol.owner_arg == i ? &ev->p.owner : NULL, a->want_net);
 				break;
 			}
 			if (a->type == TALLY_T_SKB && v)
 				sk = BPF_CORE_READ((struct sk_buff *)v, sk);
+			if (a->type == TALLY_T_SOCKET && v)
+				sk = BPF_CORE_READ((struct socket *)v, sk);
 			decode_sock(sk, &ev->net[i], pol.owner_arg == i ? &ev->p.owner : NULL, a->want_net);
 			break;
 		}
@@ -958,6 +976,13 @@ static __always_inline bool selector_matches(struct tally_pol_event *ev, const v
 		if (i >= s->nbinaries)
 			break;
 		if (!binaries_match(ev, &s->binaries[i]))
+			return false;
+	}
+	#pragma unroll
+	for (__u32 i = 0; i < TALLY_POL_TASKS; i++) {
+		if (i >= s->ntasks)
+			break;
+		if (!task_filter_matches(&s->tasks[i]))
 			return false;
 	}
 	return true;

@@ -21,6 +21,8 @@
 #define TALLY_POL_FILTERS   5  /* matchArgs per selector */
 #define TALLY_POL_BINARIES  4  /* matchBinaries per selector */
 #define TALLY_POL_VALUES    16 /* inline values per filter */
+#define TALLY_POL_TASKS     2  /* matchNamespaces (Linux) and matchCapabilities per selector */
+#define TALLY_POL_TASK_VALUES 4
 #define TALLY_POL_METRICS   8
 #define TALLY_POL_LABELS    2  /* extra labels per metric */
 #define TALLY_POL_STR       128
@@ -49,6 +51,9 @@ enum tally_pol_type {
 	TALLY_T_SKB = 8,      /* struct sk_buff *: the same, from its socket */
 	TALLY_T_SOCKADDR = 9, /* struct sockaddr *: the destination address and port */
 	TALLY_T_TASK = 10,    /* struct task_struct *: how it exited */
+	TALLY_T_BINPRM = 11,  /* struct linux_binprm *: its file, as TALLY_T_FILE */
+	TALLY_T_SOCKET = 12,  /* struct socket *: its sock, as TALLY_T_SOCK */
+	TALLY_T_NETDEV = 13,  /* struct net_device *: its name */
 };
 
 /* A part of a decoded argument that a filter or label reads. */
@@ -134,13 +139,46 @@ struct tally_pol_namespaces {
 	__u64 values[TALLY_POL_VALUES];
 };
 
+/* What a task filter reads of the calling task. */
+enum tally_pol_task_field {
+	TALLY_TASK_NS_UTS = 1, /* Linux namespaces: the inode number (ls -Li /proc/PID/ns/X) */
+	TALLY_TASK_NS_IPC = 2,
+	TALLY_TASK_NS_MNT = 3,
+	TALLY_TASK_NS_PID = 4, /* the pid namespace the task is in */
+	TALLY_TASK_NS_PID_FOR_CHILDREN = 5,
+	TALLY_TASK_NS_NET = 6,
+	TALLY_TASK_NS_TIME = 7,
+	TALLY_TASK_NS_TIME_FOR_CHILDREN = 8,
+	TALLY_TASK_NS_CGROUP = 9,
+	TALLY_TASK_NS_USER = 10,
+	TALLY_TASK_CAP_EFFECTIVE = 16, /* capability sets: a bit per CAP_ number */
+	TALLY_TASK_CAP_PERMITTED = 17,
+	TALLY_TASK_CAP_INHERITABLE = 18,
+};
+
+/*
+ * Tetragon's matchNamespaces (Linux namespaces) and matchCapabilities: a
+ * namespace's inode number is one of values[] (TALLY_OP_EQ) or none
+ * (TALLY_OP_NEQ); a capability set holds some bit of values[0]
+ * (TALLY_OP_MASK) or none (TALLY_OP_NOT_MASK).
+ */
+struct tally_pol_task_filter {
+	__u8 field;      /* TALLY_TASK_* */
+	__u8 op;
+	__u8 nvalues;
+	__u8 pad[5];
+	__u64 values[TALLY_POL_TASK_VALUES];
+};
+
 struct tally_pol_selector {
 	__u8 nfilters;
 	__u8 nbinaries;
-	__u8 pad[6];
+	__u8 ntasks;
+	__u8 pad[5];
 	struct tally_pol_filter filters[TALLY_POL_FILTERS];
 	struct tally_pol_binaries binaries[TALLY_POL_BINARIES];
 	struct tally_pol_namespaces namespaces;
+	struct tally_pol_task_filter tasks[TALLY_POL_TASKS];
 };
 
 enum tally_pol_label_kind {

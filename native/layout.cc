@@ -94,6 +94,9 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   pol.Set("selector_namespaces", offsetof(tally_pol_selector, namespaces));
   pol.Set("namespaces", sizeof(tally_pol_namespaces));
   pol.Set("namespaces_values", offsetof(tally_pol_namespaces, values));
+  pol.Set("selector_tasks", offsetof(tally_pol_selector, tasks));
+  pol.Set("task_filter", sizeof(tally_pol_task_filter));
+  pol.Set("task_filter_values", offsetof(tally_pol_task_filter, values));
   pol.Set("binaries", sizeof(tally_pol_binaries));
   pol.Set("label", sizeof(tally_pol_label));
   pol.Set("label_slot", offsetof(tally_pol_label, slot));
@@ -114,6 +117,8 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   CONSTANT(TALLY_POL_FILTERS);
   CONSTANT(TALLY_POL_BINARIES);
   CONSTANT(TALLY_POL_VALUES);
+  CONSTANT(TALLY_POL_TASKS);
+  CONSTANT(TALLY_POL_TASK_VALUES);
   CONSTANT(TALLY_POL_METRICS);
   CONSTANT(TALLY_POL_LABELS);
   CONSTANT(TALLY_POL_STR);
@@ -135,6 +140,9 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   CONSTANT(TALLY_T_SKB);
   CONSTANT(TALLY_T_SOCKADDR);
   CONSTANT(TALLY_T_TASK);
+  CONSTANT(TALLY_T_BINPRM);
+  CONSTANT(TALLY_T_SOCKET);
+  CONSTANT(TALLY_T_NETDEV);
   CONSTANT(TALLY_F_VALUE);
   CONSTANT(TALLY_F_SADDR);
   CONSTANT(TALLY_F_DADDR);
@@ -168,6 +176,19 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   CONSTANT(TALLY_VAL_LATENCY);
   CONSTANT(TALLY_WANT_FILE_TYPE);
   CONSTANT(TALLY_WANT_FS_MAGIC);
+  CONSTANT(TALLY_TASK_NS_UTS);
+  CONSTANT(TALLY_TASK_NS_IPC);
+  CONSTANT(TALLY_TASK_NS_MNT);
+  CONSTANT(TALLY_TASK_NS_PID);
+  CONSTANT(TALLY_TASK_NS_PID_FOR_CHILDREN);
+  CONSTANT(TALLY_TASK_NS_NET);
+  CONSTANT(TALLY_TASK_NS_TIME);
+  CONSTANT(TALLY_TASK_NS_TIME_FOR_CHILDREN);
+  CONSTANT(TALLY_TASK_NS_CGROUP);
+  CONSTANT(TALLY_TASK_NS_USER);
+  CONSTANT(TALLY_TASK_CAP_EFFECTIVE);
+  CONSTANT(TALLY_TASK_CAP_PERMITTED);
+  CONSTANT(TALLY_TASK_CAP_INHERITABLE);
 #undef CONSTANT
   layout.Set("policyConstants", pc);
 

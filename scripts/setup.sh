@@ -32,11 +32,12 @@ fi
 # --- 1. Debian packages -------------------------------------------------------
 # The toolchain (clang-16, bpftool, libelf, zlib) builds the BPF objects and the
 # vendored libbpf; bpftrace and prometheus's promtool are peers that tests and
-# benchmarks measure against; util-linux gives setpriv and unshare to tests.
+# benchmarks measure against; util-linux gives setpriv and unshare to tests;
+# tmux is the terminal tally top's test types into.
 MODE="${TALLY_SETUP:-all}"
 case "$MODE" in all | build) ;; *) say "error: TALLY_SETUP must be all or build, not \"$MODE\"" >&2; exit 2 ;; esac
 APT_PACKAGES=(clang-16 llvm-16 bpftool libelf-dev zlib1g-dev linux-libc-dev pkg-config make g++ python3 dpkg-dev)
-[ "$MODE" = all ] && APT_PACKAGES+=(bpftrace prometheus iproute2 nftables util-linux)
+[ "$MODE" = all ] && APT_PACKAGES+=(bpftrace prometheus iproute2 nftables util-linux tmux)
 
 # progress LABEL CMD...: a line every 5 s while a long step runs.
 # shellcheck source=progress.sh

@@ -123,15 +123,13 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
   ]],
   ["tetragon-nothing-left", "error", [
     `tetragon-nothing-left.yaml:6:3: spec: expected at least one hook tally can load, found none; the other problems say why each hook was left out`,
-    `tetragon-nothing-left.yaml:15:7: spec.kprobes[0].selectors[0].matchNamespaces: unsupported: expected a filter tally evaluates (matchArgs, matchBinaries), found matchNamespaces; Tetragon's matchNamespaces filters on Linux namespaces (Uts, Ipc, Mnt, Pid, Net, …), which tally does not track, and without this filter the hook would count calls the policy does not select; so hook kprobe:fd_install is not loaded`,
-    `tetragon-nothing-left.yaml:20:7: spec.kprobes[0].selectors[0].matchPIDs: unsupported: expected a filter tally evaluates (matchArgs, matchBinaries), found matchPIDs; tally does not filter on process IDs, and without this filter the hook would count calls the policy does not select; so hook kprobe:fd_install is not loaded`,
+    `tetragon-nothing-left.yaml:20:7: spec.kprobes[0].selectors[0].matchPIDs: unsupported: expected a filter tally evaluates (matchArgs, matchBinaries, matchNamespaces, matchCapabilities), found matchPIDs; tally does not filter on process IDs, and without this filter the hook would count calls the policy does not select; so hook kprobe:fd_install is not loaded`,
   ]],
   ["tetragon-other-hooks", "partial", [
     `tetragon-other-hooks.yaml:5:3: metadata.namespace: warning: expected no namespace, found "ignored"; a TracingPolicy is cluster-wide and Kubernetes ignores its namespace; to count one namespace, use TracingPolicyNamespaced`,
     `tetragon-other-hooks.yaml:8:5: spec.options[0]: warning: expected fields that affect counting, found option disable-kprobe-multi; Tetragon's options tune how it attaches hooks, and tally chooses its own way, so it is ignored`,
     `tetragon-other-hooks.yaml:10:3: spec.enforcers: unsupported: expected no enforcers, found enforcers; tally counts and never enforces; they are left out and every hook still counts what it matches`,
-    `tetragon-other-hooks.yaml:14:5: spec.lsmhooks[0]: unsupported: expected a hook kind tally implements (kprobes, tracepoints, uprobes), found an entry of lsmhooks; tally does not attach to LSM hooks; so hook lsm:file_open is not loaded`,
-    `tetragon-other-hooks.yaml:16:5: spec.usdts[0]: unsupported: expected a hook kind tally implements (kprobes, tracepoints, uprobes), found an entry of usdts; tally does not attach to USDT probes; so hook usdt:/usr/bin/python3:python:function__entry is not loaded`,
+    `tetragon-other-hooks.yaml:16:5: spec.usdts[0]: unsupported: expected a hook kind tally implements (kprobes, tracepoints, uprobes, lsmhooks), found an entry of usdts; tally does not attach to USDT probes; so hook usdt:/usr/bin/python3:python:function__entry is not loaded`,
     `tetragon-other-hooks.yaml:22:5: spec.kprobes[0].tags: warning: expected fields that affect counting, found tags; Tetragon puts the tags in events, and tally exports no events, so it is ignored`,
     `tetragon-other-hooks.yaml:25:13: spec.kprobes[0].args[0].type: warning: expected an arg tally can read, found "auto"; tally does not decode type auto; no selector filters on arg 0, so it is not read and counting is unaffected`,
     `tetragon-other-hooks.yaml:28:7: spec.kprobes[0].args[1].label: warning: expected fields that affect counting, found label; it names the arg in events, and tally exports no events, so it is ignored`,
@@ -151,7 +149,7 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `tetragon-unfaithful-filters.yaml:6:3: spec: expected at least one hook tally can load, found none; the other problems say why each hook was left out`,
     `tetragon-unfaithful-filters.yaml:14:16: spec.kprobes[0].selectors[0].matchArgs[0].index: unsupported: expected a filter tally can evaluate, found a filter on fd arg 0; Tetragon matches the path of the file an fd arg refers to, and tally reads only the number; so hook kprobe:sys_write is not loaded`,
     `tetragon-unfaithful-filters.yaml:25:25: spec.kprobes[1].selectors[0].matchBinaries[0].followChildren: unsupported: expected followChildren: false, found the boolean true; tally matches the binary of the calling process only and does not follow its children; so hook kprobe:sys_read is not loaded`,
-    `tetragon-unfaithful-filters.yaml:26:11: spec.kprobes[2].call: unsupported: expected a function name, found "list:dups"; tally does not expand Tetragon lists into one hook per function; so hook kprobe:list:dups is not loaded`,
+    `tetragon-unfaithful-filters.yaml:26:11: spec.kprobes[2].call: unsupported: expected a function name, or a list tally expands, found "list:dups"; list dups is every kernel function matching a pattern, which tally does not expand (it can be past tally's limit of 64 hooks per policy); write the functions out in a list without a type; so hook kprobe:list:dups is not loaded`,
     `tetragon-unfaithful-filters.yaml:36:16: spec.kprobes[3].selectors[0].matchArgs[0].index: unsupported: expected the index of an arg tally can read, found 0; the filter needs arg 0, and tally does not read struct fields through resolve; so hook kprobe:security_file_open is not loaded`,
   ]],
   ["tetragon-unsupported-operator", "partial", [
@@ -168,7 +166,7 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `unit-suffix.yaml:12:14: spec.kprobes[0].metrics[0].name: expected a name ending in _bytes_total (its unit is bytes), found "tally_tcp_sent_total"; write "tally_tcp_sent_bytes_total"`,
   ]],
   ["unknown-arg-type", "error", [
-    `unknown-arg-type.yaml:11:24: spec.kprobes[0].args[1].type: expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, sock, skb, sockaddr, task, found "u128"`,
+    `unknown-arg-type.yaml:11:24: spec.kprobes[0].args[1].type: expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, linux_binprm, net_device, sock, skb, sockaddr, socket, task, found "u128"`,
   ]],
   ["unknown-hook-kind", "error", [
     `unknown-hook-kind.yaml:6:3: spec.lsmhooks: expected one of kprobes, tracepoints, uprobes, found unknown key "lsmhooks"`,
@@ -220,10 +218,10 @@ describe('a problem carries its parts', () => {
       line: 11,
       column: 24,
       path: 'spec.kprobes[0].args[1].type',
-      expected: 'one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, sock, skb, sockaddr, task',
+      expected: 'one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, linux_binprm, net_device, sock, skb, sockaddr, socket, task',
       found: '"u128"',
       severity: 'error',
-      message: 'expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, sock, skb, sockaddr, task, found "u128"',
+      message: 'expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, linux_binprm, net_device, sock, skb, sockaddr, socket, task, found "u128"',
     }]);
   });
 

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PROJECT_ROOT } from '../src/util/paths';
 import { resolveOtlpConfig } from '../src/exporters/otlp/config';
+import { TOP_HELP } from '../src/top/options';
 
 const README = fs.readFileSync(path.join(PROJECT_ROOT, 'README.md'), 'utf8');
 const CONFIG_TS = fs.readFileSync(path.join(PROJECT_ROOT, 'src', 'exporters', 'otlp', 'config.ts'), 'utf8');
@@ -39,5 +40,16 @@ describe('README flag table', () => {
   it('the metrics-specific protocol variable does set the protocol (what the README says)', () => {
     const cfg = resolveOtlpConfig({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'grpc' });
     assert.equal(cfg?.protocol, 'grpc');
+  });
+});
+
+describe("README's tally top table", () => {
+  it('has a row for each flag tally top --help lists, and no other', () => {
+    const helpFlags = [...TOP_HELP.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]);
+    const section = README.split('## Watching it live: `tally top`')[1]?.split('\n## ')[0];
+    assert.ok(section, 'the README has a tally top section');
+    const readmeFlags = [...section.matchAll(/^\| `(--[a-z-]+)/gm)].map((m) => m[1]);
+    assert.ok(helpFlags.length >= 10, helpFlags.join(' '));
+    assert.deepEqual(readmeFlags, helpFlags);
   });
 });

@@ -43,6 +43,8 @@ export TALLY_TEST_TIME_SCALE="${TALLY_TEST_TIME_SCALE:-10}"
 export TALLY_KERNEL_TIMEOUT="${TALLY_KERNEL_TIMEOUT:-3600}"
 
 results="$(mktemp -d)"
+tetragon_runs=()
+field() { sed -n "s/^$2=//p" "$results/$1" 2>/dev/null; }
 trap 'rm -rf "$results"' EXIT
 overall=0
 for s in "${series[@]}"; do
@@ -52,10 +54,21 @@ for s in "${series[@]}"; do
   [ "$rc" = 0 ] || overall=1
   # run-guest.sh may have died before writing a result (e.g. a failed download).
   [ -f "$results/$s" ] || printf 'series=%s\nexit=%s\n' "$s" "$rc" > "$results/$s"
+  # Tetragon's examples: the guest's JSON lines, kept per kernel for
+  # scripts/kernels/tetragon-table.js.
+  if [ "${TALLY_MATRIX_TETRAGON:-0}" = 1 ] && [ -n "$(field "$s" log)" ]; then
+    mkdir -p "$CACHE/tetragon"
+    out="$CACHE/tetragon/$(field "$s" kernel).jsonl"
+    grep -a "^\[$s\] {\"file\":" "$(field "$s" log)" | sed "s/^\[$s\] //" > "$out" || true
+    say "Tetragon examples on $(field "$s" kernel): $(wc -l < "$out") results in $out"
+    tetragon_runs+=("$(field "$s" kernel)=$out")
+  fi
 done
+if [ ${#tetragon_runs[@]} -gt 0 ]; then
+  say "to write the table: node scripts/kernels/tetragon-table.js docs/tetragon-examples.md ${tetragon_runs[*]} (add this host's run: $(uname -r)=FILE)"
+fi
 
 # --- summary -------------------------------------------------------------------------
-field() { sed -n "s/^$2=//p" "$results/$1"; }
 echo
 printf '%-6s  %-22s  %-16s  %8s  %9s  %8s\n' series kernel result boot command total
 for s in "${series[@]}"; do

@@ -87,7 +87,17 @@ export class Agent {
     this.removals = new CgroupRemovals(mount, 65536, this.log, this.config.kernelBtfPath);
     const removals = this.removals;
     cgroups.removedPath = (id) => removals.removedPath(id);
-    this.core = new CoreObject({ counterCapacity: this.config.counterMapCapacity, kernelBtfPath: this.config.kernelBtfPath });
+    const features = probeKernel(this.config.kernelBtfPath);
+    this.log.info('kernel attach support', { probed: describeFeatures(features) });
+    this.core = new CoreObject({
+      counterCapacity: this.config.counterMapCapacity,
+      kernelBtfPath: this.config.kernelBtfPath,
+      // Exits are labelled by binary only when it is in the filter; the program needs fentry or kprobes.
+      rememberExiting: this.config.labelFilter.has('binary') && (features.get('fentry')?.ok === true || features.get('kprobe')?.ok === true),
+    });
+    for (const h of this.core.loaded.hooks.filter((x) => !x.program)) {
+      this.log.warn('exits will not be labelled by binary on kernels that fire sched_process_exit after the task lost its memory map (6.1 does)', { hook: describeHook(h) });
+    }
     this.counters = new KernelCounters({
       core: this.core.loaded,
       seriesTtlMs: this.config.seriesTtlMs,
@@ -109,8 +119,6 @@ export class Agent {
         this.log.warn('cannot turn on BPF run-time statistics; tally_bpf_program_* metrics are off', { error: (e as Error).message });
       }
     }
-    const features = probeKernel(this.config.kernelBtfPath);
-    this.log.info('kernel attach support', { probed: describeFeatures(features) });
     this.policies = new PolicyManager({
       counters: this.counters,
       registry: this.registry,
@@ -187,8 +195,10 @@ export class Agent {
 
   private notReadyReason(): string | undefined {
     if (!this.core || !this.started) return 'BPF programs and policies are not loaded yet';
-    // The removal hook is not required: without it, staleness rescans.
-    const failed = this.core.loaded.hooks.filter((h) => !h.program).map(describeHook);
+    // Neither the removal hook (without it, staleness rescans) nor the core's
+    // exiting-binaries hook (without it, exits on some kernels lack the binary
+    // label, which the start logs) is required.
+    const failed: string[] = [];
     // A built-in in error fails readiness: its metrics are what the chart's
     // dashboards and alerts stand on. A user's policy in error is reported
     // (tally_policy_state, the log) but does not take the node's agent out

@@ -21,6 +21,7 @@ export class UsageError extends Error {}
 
 export const HELP = `Usage: tally [flags]
        tally policy check [--load] FILE|DIR...
+       tally top [--server ADDR] [--by LABEL] [--metric LIST]   (tally top --help)
        tally cardinality [--top N] [--server ADDR]
 
 eBPF metrics agent: counts kernel events in the kernel and serves them to Prometheus.

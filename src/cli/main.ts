@@ -19,6 +19,7 @@ import { checkHookConfigLayout } from '../engine/hook-config';
 import { installFatalHandlers } from './fatal';
 import { CardinalityUsageError, runCardinality } from './cardinality';
 import { ensureHeapLimit } from './heap';
+import { runTop } from '../top/top';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`tally: ${message}\n`);
@@ -50,6 +51,11 @@ export async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'policy') {
     if (argv[1] !== 'check') fail(`${argv[1] === undefined ? 'no command after "policy"' : `unknown command "policy ${argv[1]}"`}; ${POLICY_CHECK_USAGE}`, 2);
     process.exitCode = await runPolicyCheck(argv.slice(2), (line) => process.stdout.write(`${line}\n`), policyTrialLoader());
+    return;
+  }
+  // `tally top …` reads a running agent over HTTP; it needs no privileges either.
+  if (argv[0] === 'top') {
+    process.exitCode = await runTop(argv.slice(1));
     return;
   }
   // `tally cardinality …` asks a running agent; it needs neither privileges nor BTF.

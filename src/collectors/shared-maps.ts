@@ -15,6 +15,7 @@ export const SHARED_MAPS = [
   'tally_binary_events',
   'tally_known_binaries',
   'tally_announced',
+  'tally_exiting_binaries',
   'tally_fast_index',
   'tally_fast_counters',
 ] as const;

@@ -20,8 +20,10 @@ import {
 import { KernelFeatures, ProbedAttach } from './kernel-features';
 import { FormatField, readFormat } from './tracefs';
 import { tracepointArity } from './kernel-btf';
+import { CompileError } from './compile-error';
+import { compileTaskFilters } from './task-filters';
 
-export class CompileError extends Error {}
+export { CompileError };
 
 /** One way to run the hook: its programs and the configuration they are loaded with. */
 export interface PlannedCandidate {
@@ -83,6 +85,7 @@ const INT_SIZES: Record<string, [kind: number, size: number]> = {
 const POINTER_KINDS: Record<string, number> = {
   string: ArgKind.string, char_buf: ArgKind.string, file: ArgKind.file, path: ArgKind.path,
   sock: ArgKind.sock, skb: ArgKind.skb, sockaddr: ArgKind.sockaddr, task: ArgKind.task,
+  linux_binprm: ArgKind.binprm, socket: ArgKind.socket, net_device: ArgKind.netdev,
 };
 const FIELDS: Record<string, number> = {
   saddr: Field.saddr, daddr: Field.daddr, sport: Field.sport, dport: Field.dport, protocol: Field.protocol, family: Field.family, exitStatus: Field.exitStatus,
@@ -249,6 +252,7 @@ class PlanBuilder {
   private selector(s: Selector): SelectorConfig {
     return {
       namespaces: namespaceSet(s.matchNamespaces),
+      tasks: compileTaskFilters(s.matchTask),
       filters: s.matchArgs.map((f) => this.filter(f)),
       binaries: s.matchBinaries.map((m) => {
         const slot = this.nextSlot++;
@@ -258,15 +262,21 @@ class PlanBuilder {
           this.lpmStrings(slot, m.values, false, postfix);
           return { in: !m.operator.startsWith('Not'), slot, field: postfix ? Field.stringEnd : Field.string };
         }
+        const ids: bigint[] = [];
         for (const path of m.values) {
-          let id: bigint;
           try {
-            id = binaryIdOfPath(path);
+            ids.push(binaryIdOfPath(path));
           } catch (e) {
-            throw new CompileError(`matchBinaries: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+            const code = (e as NodeJS.ErrnoException).code;
+            // Not installed (yet): match by the path the kernel walks, as written, rather than by file identity.
+            if (code === 'ENOENT' || code === 'ENOTDIR') {
+              this.lpmStrings(slot, m.values, true, false);
+              return { in: m.operator === 'In', slot, field: Field.string };
+            }
+            throw new CompileError(`matchBinaries: cannot read ${path}: ${code ?? (e as Error).message}`);
           }
-          this.binaries.push(binaryKey(slot, id));
         }
+        for (const id of ids) this.binaries.push(binaryKey(slot, id));
         return { in: m.operator === 'In', slot, field: 0 };
       }),
     };

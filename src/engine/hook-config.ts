@@ -12,6 +12,8 @@ export const POL = {
   filters: 5,
   binaries: 4,
   values: 16,
+  tasks: 2,
+  taskValues: 4,
   metrics: 8,
   labels: 2,
   str: 128,
@@ -21,7 +23,7 @@ export const POL = {
 /** enum tally_pol_source */
 export const Source = { none: 0, regs: 1, ctx: 2, record: 3, syscall: 4, constant: 5, groupDead: 6 } as const;
 /** enum tally_pol_type */
-export const ArgKind = { int: 1, uint: 2, string: 3, file: 4, path: 5, fd: 6, sock: 7, skb: 8, sockaddr: 9, task: 10 } as const;
+export const ArgKind = { int: 1, uint: 2, string: 3, file: 4, path: 5, fd: 6, sock: 7, skb: 8, sockaddr: 9, task: 10, binprm: 11, socket: 12, netdev: 13 } as const;
 /** enum tally_pol_field */
 export const Field = { value: 0, saddr: 1, daddr: 2, sport: 3, dport: 4, protocol: 5, family: 6, fileType: 7, string: 8, exitStatus: 9, stringEnd: 10, fsMagic: 11 } as const;
 /** enum tally_pol_op */
@@ -30,6 +32,11 @@ export const Op = { eq: 1, neq: 2, gt: 3, lt: 4, mask: 5, range: 6, notRange: 7,
 export const LabelKind = { none: 0, capped: 1, prefix: 2, constant: 3, bounded: 4 } as const;
 /** enum tally_pol_value */
 export const ValueKind = { count: 0, arg: 1, return: 2, latency: 3 } as const;
+/** enum tally_pol_task_field: what a task filter reads of the calling task. */
+export const TaskField = {
+  nsUts: 1, nsIpc: 2, nsMnt: 3, nsPid: 4, nsPidForChildren: 5, nsNet: 6, nsTime: 7, nsTimeForChildren: 8, nsCgroup: 9, nsUser: 10,
+  capEffective: 16, capPermitted: 17, capInheritable: 18,
+} as const;
 /** want_file bits (TALLY_WANT_*): what of a file the program reads. */
 export const WantFile = { fileType: 1, fsMagic: 2 } as const;
 
@@ -62,6 +69,8 @@ export interface SelectorConfig {
   binaries: Array<{ in: boolean; slot: number; field: number }>;
   /** matchNamespaces, combined: the owner's namespace id is one of `ids` (in), or none of them. */
   namespaces?: { in: boolean; ids: bigint[] };
+  /** Tetragon's matchNamespaces and matchCapabilities: a TaskField, Op.eq/neq with inode numbers, or Op.mask/notMask with one mask. */
+  tasks?: Array<{ field: number; op: number; values: bigint[] }>;
 }
 
 export interface LabelConfig {
@@ -98,7 +107,7 @@ export interface HookConfig {
 }
 
 const L = {
-  config: 4776,
+  config: 5176,
   configSyscallNr: 8,
   configMatchNamespaces: 12,
   configArgs: 16,
@@ -110,12 +119,15 @@ const L = {
   filter: 136,
   filterSlot: 4,
   filterValues: 8,
-  selector: 856,
+  selector: 936,
   selectorFilters: 8,
   selectorBinaries: 688,
   selectorNamespaces: 720,
   namespaces: 136,
   namespacesValues: 8,
+  selectorTasks: 856,
+  taskFilter: 40,
+  taskFilterValues: 8,
   binaries: 8,
   label: 16,
   labelSlot: 4,
@@ -165,6 +177,16 @@ export function encodeHookConfig(c: HookConfig): Buffer {
     over('matchBinaries of a selector', s.binaries.length, POL.binaries);
     b.writeUInt8(s.filters.length, o);
     b.writeUInt8(s.binaries.length, o + 1);
+    over('task filters of a selector', s.tasks?.length ?? 0, POL.tasks);
+    b.writeUInt8(s.tasks?.length ?? 0, o + 2);
+    s.tasks?.forEach((t, j) => {
+      const to = o + L.selectorTasks + j * L.taskFilter;
+      over('values of a task filter', t.values.length, POL.taskValues);
+      b.writeUInt8(t.field, to);
+      b.writeUInt8(t.op, to + 1);
+      b.writeUInt8(t.values.length, to + 2);
+      t.values.forEach((v, k) => b.writeBigUInt64LE(BigInt.asUintN(64, v), to + L.taskFilterValues + 8 * k));
+    });
     s.filters.forEach((f, j) => {
       const fo = o + L.selectorFilters + j * L.filter;
       over('values of a filter', f.values.length, POL.values);
@@ -248,6 +270,9 @@ export function checkHookConfigLayout(): void {
     ['selector_namespaces', L.selectorNamespaces],
     ['namespaces', L.namespaces],
     ['namespaces_values', L.namespacesValues],
+    ['selector_tasks', L.selectorTasks],
+    ['task_filter', L.taskFilter],
+    ['task_filter_values', L.taskFilterValues],
     ['binaries', L.binaries],
     ['label', L.label],
     ['label_slot', L.labelSlot],
@@ -288,5 +313,6 @@ export function hookConstants(): Array<[string, number]> {
     ...named('TALLY_LABEL_', LabelKind, { constant: 'CONST' }),
     ...named('TALLY_VAL_', ValueKind),
     ...named('TALLY_WANT_', WantFile),
+    ...named('TALLY_TASK_', TaskField),
   ];
 }

@@ -18,10 +18,10 @@ const ARG_TYPE_ALIASES: Readonly<Record<string, ArgType>> = {
 
 /** Types valid in a Tetragon policy (its CRD's enum) that tally does not decode. */
 const TETRAGON_UNDECODED_TYPES: readonly string[] = [
-  'auto', 'char_iovec', 'socket', 'sockaddr_un', 'filename', 'bpf_attr', 'perf_event', 'bpf_map',
+  'auto', 'char_iovec', 'sockaddr_un', 'filename', 'bpf_attr', 'perf_event', 'bpf_map',
   'user_namespace', 'capability', 'kiocb', 'iov_iter', 'cred', 'const_buf', 'load_info', 'module',
-  'syscall64', 'kernel_cap_t', 'cap_inheritable', 'cap_permitted', 'cap_effective', 'linux_binprm',
-  'data_loc', 'net_device', 'bpf_cmd', 'dentry', 'bpf_prog',
+  'syscall64', 'kernel_cap_t', 'cap_inheritable', 'cap_permitted', 'cap_effective',
+  'data_loc', 'bpf_cmd', 'dentry', 'bpf_prog',
 ];
 
 const TALLY_ARG_KEYS = ['index', 'type', 'sizeArgIndex', 'returnCopy', 'ifMissing'] as const;

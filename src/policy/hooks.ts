@@ -10,8 +10,9 @@ import { Format, HookCx, HookInfo } from './hook-context';
 import { readSelectors } from './selectors';
 import { LIMITS } from './limits';
 import { formatPath } from './problems';
+import { TetragonList, unexpandable } from './tetragon-lists';
 
-export type HookListKey = 'kprobes' | 'tracepoints' | 'uprobes';
+export type HookListKey = 'kprobes' | 'tracepoints' | 'uprobes' | 'lsmhooks';
 
 /** How one format reads its part of a hook. */
 export interface HookFormat {
@@ -24,6 +25,8 @@ export interface HookFormat {
    * mappings, for the format's own selector fields.
    */
   finish(hook: Fields, cx: HookCx, info: HookInfo, selectors: Fields[]): Metric[] | undefined;
+  /** Tetragon's spec.lists, for kprobe calls written "list:NAME". */
+  lists?: ReadonlyMap<string, TetragonList>;
 }
 
 const SYMBOL = /^[A-Za-z_][A-Za-z0-9_.]*$/;
@@ -38,6 +41,7 @@ export function readHooks(spec: Fields, fmt: HookFormat): Hook[] {
   for (const item of list(spec, 'kprobes')) hooks.push(...readKprobe(item, fmt));
   for (const item of list(spec, 'tracepoints')) hooks.push(...readTracepoint(item, fmt));
   for (const item of list(spec, 'uprobes')) hooks.push(...readUprobe(item, fmt));
+  if (fmt.keys.lsmhooks.length) for (const item of list(spec, 'lsmhooks')) hooks.push(...readLsmHook(item, fmt));
   const seen = new Map<string, number>();
   for (const h of hooks) {
     const n = (seen.get(h.name) ?? 0) + 1;
@@ -125,26 +129,77 @@ function readKprobe(node: Node, fmt: HookFormat): KprobeHook[] {
   const callNode = f.require('call', 'a kernel function or syscall name');
   const callText = callNode?.string();
   const cx = new HookCx(fmt.format, `kprobe:${callText ?? '?'}`);
-  let call = callText;
-  if (callNode && callText !== undefined && !SYMBOL.test(callText)) {
-    if (fmt.format === 'tetragon' && callText.startsWith('list:')) {
-      cx.unsupported(callNode, 'a function name', 'tally does not expand Tetragon lists into one hook per function', 'drop');
-    } else callNode.error('a kernel function or syscall name (letters, digits, _ and .)');
-    call = undefined;
-  }
   // Tetragon's CRD defaults syscall to true; tally keeps that so a hook means the same in both formats.
-  const syscall = f.get('syscall')?.boolean() ?? true;
+  let syscall = f.get('syscall')?.boolean() ?? true;
+  let calls: string[] | undefined = callText === undefined ? undefined : [callText];
+  if (callNode && callText !== undefined && !SYMBOL.test(callText)) {
+    calls = undefined;
+    if (fmt.format === 'tetragon' && callText.startsWith('list:')) {
+      const members = listMembers(callNode, callText.slice('list:'.length), fmt, cx);
+      if (members) ({ calls, syscall } = { calls: members.calls, syscall: members.syscall ?? syscall });
+    } else callNode.error('a kernel function or syscall name (letters, digits, _ and .)');
+  }
   const ret = f.get('return')?.boolean() ?? false;
   const ignore = f.get('ignore')?.mapping(['callNotFound'])?.get('callNotFound')?.boolean() ?? false;
   const c = readCommon(f, cx, fmt, 'kprobe', ret);
-  if (call === undefined || !c.metrics || cx.dropped) return [];
+  if (calls === undefined || !c.metrics || cx.dropped) return [];
+  const metrics = c.metrics;
+  return calls.map((call) => {
+    const hook: KprobeHook = {
+      kind: 'kprobe', name: `kprobe:${call}`, origin: originOf(node), call, syscall, return: ret,
+      ignoreCallNotFound: ignore, args: decoded(c.args), selectors: c.selectors,
+      metrics: metrics.map((m) => ({ ...m, constLabels: { ...m.constLabels } })),
+    };
+    extras(hook, c);
+    if (c.returnArg) hook.returnArg = c.returnArg;
+    return hook;
+  });
+}
+
+/** The functions of `call: "list:NAME"`, and whether they are syscalls; undefined when reported. */
+function listMembers(callNode: Node, name: string, fmt: HookFormat, cx: HookCx): { calls: string[]; syscall?: boolean } | undefined {
+  const known = [...(fmt.lists?.keys() ?? [])];
+  const l = fmt.lists?.get(name);
+  if (!l) return callNode.error(`the name of a list in spec.lists (${known.join(', ') || 'it has none'})`);
+  const why = unexpandable(l);
+  if (why) {
+    cx.unsupported(callNode, 'a function name, or a list tally expands', why, 'drop');
+    return undefined;
+  }
+  const bad = l.values.find((v) => !SYMBOL.test(v));
+  if (bad !== undefined) return callNode.error(`a list of kernel function or syscall names (letters, digits, _ and .)`, `list ${name} has "${bad}"`);
+  if (l.values.length === 0) return callNode.error('a list with at least one function', `list ${name} is empty`);
+  return { calls: l.values, ...(l.type === 'syscalls' ? { syscall: true } : {}) };
+}
+
+/**
+ * An LSM hook, counted at the entry of the kernel's security_ function that
+ * calls it (file_open: security_file_open; bprm_check_security:
+ * security_bprm_check), which takes the same arguments. tally does not load
+ * BPF LSM programs: most kernels do not enable the bpf LSM (lsm=...,bpf), and a
+ * counter needs no verdict. The kernel refuses the hook when it has no such
+ * function.
+ */
+function readLsmHook(node: Node, fmt: HookFormat): KprobeHook[] {
+  const f = node.mapping(fmt.keys.lsmhooks);
+  if (!f) return [];
+  const hookNode = f.require('hook', 'an LSM hook name, e.g. file_open');
+  let lsm = hookNode?.string();
+  if (lsm !== undefined && !/^[a-z_][a-z0-9_]*$/.test(lsm)) lsm = hookNode?.error('an LSM hook name (lowercase letters, digits and _), e.g. file_open');
+  const cx = new HookCx(fmt.format, `lsm:${lsm ?? '?'}`);
+  const c = readCommon(f, cx, fmt, 'kprobe', false);
+  if (lsm === undefined || !c.metrics || cx.dropped) return [];
   const hook: KprobeHook = {
-    kind: 'kprobe', name: cx.hookName, origin: originOf(node), call, syscall, return: ret,
-    ignoreCallNotFound: ignore, args: decoded(c.args), selectors: c.selectors, metrics: c.metrics,
+    kind: 'kprobe', name: cx.hookName, origin: originOf(node), call: securityFunction(lsm), syscall: false, return: false,
+    ignoreCallNotFound: false, args: decoded(c.args), selectors: c.selectors, metrics: c.metrics,
   };
   extras(hook, c);
-  if (c.returnArg) hook.returnArg = c.returnArg;
   return [hook];
+}
+
+/** The security_ function that calls an LSM hook: the hook's name, less a trailing _security. */
+export function securityFunction(lsmHook: string): string {
+  return `security_${lsmHook.replace(/_security$/, '')}`;
 }
 
 function readTracepoint(node: Node, fmt: HookFormat): TracepointHook[] {

@@ -110,7 +110,7 @@ function readField(f: Fields, type: string | undefined): NetField | TaskField | 
   const node = f.get('field');
   if (type === undefined) return node ? null : undefined;
   const fields: readonly (NetField | TaskField)[] | undefined =
-    type === 'sock' || type === 'skb' ? NET_FIELDS : type === 'sockaddr' ? SOCKADDR_FIELDS : type === 'task' ? TASK_FIELDS : undefined;
+    type === 'sock' || type === 'skb' || type === 'socket' ? NET_FIELDS : type === 'sockaddr' ? SOCKADDR_FIELDS : type === 'task' ? TASK_FIELDS : undefined;
   if (!fields) {
     if (!node) return undefined;
     node.report('error', `no field on ${anArg(type)}`, 'fields apply to sock, skb, sockaddr and task args', `field ${node.found}`, true);

@@ -5,7 +5,7 @@
  * so the compiler gets numbers and bytes.
  */
 import {
-  AddrOperator, ArgFilter, ArgType, Cidr, IntArgType, IntOperator, PortOperator, PortRange, StringOperator,
+  AddrOperator, ArgFilter, ArgType, Cidr, IntArgType, IntOperator, PortOperator, PortRange, STRING_ARG_TYPES, StringOperator,
 } from './model';
 import { Fields, Node } from './reader';
 import { ArgDecl } from './args';
@@ -62,8 +62,9 @@ const TETRAGON_OTHER_OPERATORS: readonly string[] = [
 function operatorsFor(type: ArgType): readonly Operator[] {
   switch (type) {
     case 'string': case 'char_buf': return STRING_OPS;
-    case 'file': case 'path': return [...STRING_OPS, ...FILE_OPS];
-    case 'sock': case 'skb': return SOCK_OPS;
+    case 'file': case 'path': case 'linux_binprm': return [...STRING_OPS, ...FILE_OPS];
+    case 'net_device': return STRING_OPS;
+    case 'sock': case 'skb': case 'socket': return SOCK_OPS;
     case 'sockaddr': return SOCKADDR_OPS;
     case 'nop': case 'task': return [];
     // An fd also stands for its file: tally reads the file's type.
@@ -180,7 +181,7 @@ export function readArgFilter(node: Node, args: ArgDecl[], cx: HookCx): ArgFilte
     const values = parseAll(valueNodes, (_n, t) => (op === 'Protocol' ? parseProtocol(t) : parseFamily(t)));
     return values && (op === 'Protocol' ? { kind: 'protocol', index, operator: op, values } : { kind: 'family', index, operator: op, values });
   }
-  if (type === 'string' || type === 'char_buf' || type === 'file' || type === 'path') {
+  if ((STRING_ARG_TYPES as readonly string[]).includes(type)) {
     const values = parseAll(valueNodes, (_n, t) => parseString(t));
     return values && { kind: 'string', index, operator: op as StringOperator, values };
   }

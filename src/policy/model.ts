@@ -64,10 +64,13 @@ export const INT_ARG_TYPES = [
   'int', 'int8', 'int16', 'int32', 'int64', 'long',
   'uint8', 'uint16', 'uint32', 'uint64', 'size_t', 'fd',
 ] as const;
-/** String-like arg types: a string is read (a path for file and path; the buffer for char_buf). */
-export const STRING_ARG_TYPES = ['string', 'char_buf', 'file', 'path'] as const;
-/** Network arg types: fields (addresses, ports, protocol, family) are read from the object. */
-export const NET_ARG_TYPES = ['sock', 'skb', 'sockaddr'] as const;
+/**
+ * String-like arg types: a string is read (a path for file and path, and for
+ * linux_binprm its file's; the buffer for char_buf; a net_device's name).
+ */
+export const STRING_ARG_TYPES = ['string', 'char_buf', 'file', 'path', 'linux_binprm', 'net_device'] as const;
+/** Network arg types: fields (addresses, ports, protocol, family) are read from the object (a socket's from its sock). */
+export const NET_ARG_TYPES = ['sock', 'skb', 'sockaddr', 'socket'] as const;
 
 export type IntArgType = (typeof INT_ARG_TYPES)[number];
 export type StringArgType = (typeof STRING_ARG_TYPES)[number];
@@ -168,11 +171,31 @@ export interface NamespaceFilter {
   values: string[];
 }
 
+/** Linux namespaces a task can be in, by Tetragon's names. */
+export const LINUX_NAMESPACES = ['Uts', 'Ipc', 'Mnt', 'Pid', 'PidForChildren', 'Net', 'Time', 'TimeForChildren', 'Cgroup', 'User'] as const;
+export type LinuxNamespace = (typeof LINUX_NAMESPACES)[number];
+
+/** Capability sets of a task's credentials. */
+export const CAPABILITY_SETS = ['Effective', 'Permitted', 'Inheritable'] as const;
+export type CapabilitySet = (typeof CAPABILITY_SETS)[number];
+
+/**
+ * A filter on the calling task (Tetragon's matchNamespaces and
+ * matchCapabilities): which Linux namespace it is in, by inode number
+ * ('host_ns': the namespace of PID 1), or which capabilities it holds
+ * (In: at least one of them; NotIn: none).
+ */
+export type TaskFilter =
+  | { kind: 'namespace'; namespace: LinuxNamespace; operator: 'In' | 'NotIn'; values: Array<number | 'host_ns'> }
+  | { kind: 'capability'; set: CapabilitySet; operator: 'In' | 'NotIn'; values: string[] };
+
 /** Everything in one selector ANDs; an empty selector matches everything. */
 export interface Selector {
   matchArgs: ArgFilter[];
   matchBinaries: BinaryFilter[];
   matchNamespaces: NamespaceFilter[];
+  /** Tetragon's filters on the calling task; absent when there are none. */
+  matchTask?: TaskFilter[];
 }
 
 // ---------------------------------------------------------------------------

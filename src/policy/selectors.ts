@@ -13,6 +13,7 @@ import { oneOf } from './problems';
 import { parseAll, readArgFilter } from './match-args';
 import { parseString } from './values';
 import { DNS_LABEL, DNS_LABEL_EXPECTED } from './metadata';
+import { readTaskFilters } from './task-filters';
 
 const TALLY_SELECTOR_KEYS = ['matchArgs', 'matchBinaries', 'matchNamespaces'] as const;
 /** Every field of Tetragon's KProbeSelector. */
@@ -44,6 +45,9 @@ export function readSelectors(hook: Fields, args: ArgDecl[], cx: HookCx): { sele
         const ns = readNamespaceFilter(n);
         if (ns) s.matchNamespaces.push(ns);
       }
+    } else {
+      const tasks = readTaskFilters(f, cx);
+      if (tasks.length) s.matchTask = tasks;
     }
     selectors.push(s);
   }

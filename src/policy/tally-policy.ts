@@ -14,7 +14,11 @@ const KEYS = {
   kprobes: ['call', 'syscall', 'return', ...COMMON_KEYS, 'returnArg', 'ignore'],
   tracepoints: ['subsystem', 'event', 'raw', ...COMMON_KEYS],
   uprobes: ['path', 'symbols', 'return', ...COMMON_KEYS, 'returnArg'],
+  // A MetricsPolicy hooks LSM hooks' security_ functions under kprobes.
+  lsmhooks: [],
 } as const;
+/** The hook lists a MetricsPolicy's spec may have. */
+const HOOK_LISTS = ['kprobes', 'tracepoints', 'uprobes'];
 
 export interface PolicyBody {
   name?: string;
@@ -34,13 +38,13 @@ export function declaresHooks(spec: Fields, keys: readonly string[]): boolean {
 
 export function readMetricsPolicy(root: Fields): PolicyBody {
   const { name } = readMetadata(root, 'label', 'forbidden');
-  const spec = root.require('spec', SPEC_EXPECTED)?.mapping(Object.keys(KEYS), SPEC_EXPECTED);
+  const spec = root.require('spec', SPEC_EXPECTED)?.mapping(HOOK_LISTS, SPEC_EXPECTED);
   if (!spec) return { name, hooks: [] };
   const registry = new MetricRegistry();
   const format: HookFormat = { format: 'tally', keys: KEYS, finish: (hook, _cx, info) => readMetrics(hook, info, registry) };
   const hooks = readHooks(spec, format);
   // A hook list that is there but malformed has its own error; only say "none" when there is nothing.
-  if (!declaresHooks(spec, Object.keys(KEYS))) {
+  if (!declaresHooks(spec, HOOK_LISTS)) {
     spec.node.error('at least one hook under kprobes, tracepoints or uprobes', undefined, 'none');
   } else if (hooks.length > LIMITS.hooksPerPolicy) {
     spec.node.error(`at most ${LIMITS.hooksPerPolicy} hooks (tally's limit per policy; each uprobe symbol is a hook)`, 'split the policy', `${hooks.length}`);

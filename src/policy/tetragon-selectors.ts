@@ -14,9 +14,7 @@ const FILTERS_NOT_EVALUATED: ReadonlyArray<[string, string]> = [
   ['matchData', 'tally does not read data fields'],
   ['matchReturnArgs', 'tally does not filter on return values'],
   ['matchParentBinaries', 'tally does not track parent binaries'],
-  ['matchNamespaces', "Tetragon's matchNamespaces filters on Linux namespaces (Uts, Ipc, Mnt, Pid, Net, …), which tally does not track"],
   ['matchNamespaceChanges', 'tally does not track namespace changes'],
-  ['matchCapabilities', 'tally does not read capabilities'],
   ['matchCapabilityChanges', 'tally does not track capability changes'],
   ['matchWorkloads', 'tally does not select workloads by label'],
   ['macros', 'tally does not expand selector macros'],
@@ -56,7 +54,7 @@ export function judgeSelector(f: Fields, cx: HookCx): void {
   for (const [key, why] of FILTERS_NOT_EVALUATED) {
     const n = f.get(key);
     if (n && n.value !== null && !(Array.isArray(n.value) && n.value.length === 0)) {
-      cx.unsupported(n, 'a filter tally evaluates (matchArgs, matchBinaries)', `${why}, and without this filter the hook would count calls the policy does not select`, 'drop', true);
+      cx.unsupported(n, 'a filter tally evaluates (matchArgs, matchBinaries, matchNamespaces, matchCapabilities)', `${why}, and without this filter the hook would count calls the policy does not select`, 'drop', true);
     }
   }
   for (const key of ['matchActions', 'matchReturnActions']) {

@@ -17,6 +17,7 @@ import { judgeSelector } from './tetragon-selectors';
 import { readMetadata } from './metadata';
 import { declaresHooks, PolicyBody, SPEC_EXPECTED } from './tally-policy';
 import { LIMITS } from './limits';
+import { readLists } from './tetragon-lists';
 
 const ARG_HOOK_KEYS = ['message', 'args', 'selectors', 'tags'] as const;
 /** Every field of Tetragon's KProbeSpec, TracepointSpec and UProbeSpec. */
@@ -24,6 +25,7 @@ const KEYS = {
   kprobes: ['call', 'return', 'syscall', ...ARG_HOOK_KEYS, 'data', 'returnArg', 'returnArgAction', 'ignore'],
   tracepoints: ['subsystem', 'event', ...ARG_HOOK_KEYS, 'raw'],
   uprobes: ['path', 'btfPath', 'symbols', 'offsets', 'addrs', 'refCtrOffsets', ...ARG_HOOK_KEYS, 'data', 'return', 'returnArg', 'binaryDigests', 'ignore'],
+  lsmhooks: ['hook', ...ARG_HOOK_KEYS],
 } as const;
 
 /** Every field of Tetragon's TracingPolicySpec. */
@@ -32,11 +34,10 @@ const SPEC_KEYS = [
   'hostSelector', 'nodeSelector', 'lists', 'enforcers', 'options', 'selectorsMacros',
 ] as const;
 
-const HOOK_KINDS = 'a hook kind tally implements (kprobes, tracepoints, uprobes)';
+const HOOK_KINDS = 'a hook kind tally implements (kprobes, tracepoints, uprobes, lsmhooks)';
 
 /** Hook lists tally does not implement, how to name their entries, and why. */
 const OTHER_HOOKS: ReadonlyArray<[string, (f: Record<string, unknown>) => string, string]> = [
-  ['lsmhooks', (f) => `lsm:${f.hook}`, 'tally does not attach to LSM hooks'],
   ['usdts', (f) => `usdt:${f.path}:${f.provider}:${f.name}`, 'tally does not attach to USDT probes'],
   ['fentries', (f) => `fentry:${f.call}`, 'tally attaches kernel functions through kprobes; write this hook under kprobes'],
 ];
@@ -56,7 +57,7 @@ export function readTracingPolicy(root: Fields, kind: Exclude<PolicyKind, 'Metri
   const spec = root.require('spec', SPEC_EXPECTED)?.mapping(SPEC_KEYS, SPEC_EXPECTED);
   if (!spec) return { ...meta, hooks: [] };
   judgeSpec(spec);
-  let hooks = readHooks(spec, FORMAT);
+  let hooks = readHooks(spec, { ...FORMAT, lists: readLists(spec) });
   let policyWide = false;
   for (const [key, why] of WORKLOAD_SELECTORS) if (judgeWorkloadSelector(spec, key, why)) policyWide = true;
   if (policyWide) hooks = [];
@@ -131,8 +132,7 @@ function judgeSpec(spec: Fields): void {
       opt.report('warning', 'fields that affect counting', 'Tetragon\'s options tune how it attaches hooks, and tally chooses its own way, so it is ignored', `option ${name}`);
     }
   }
-  for (const [key, why] of [['lists', 'lists only serve list: calls and InMap values, which are reported where used'],
-    ['selectorsMacros', 'macros only serve selectors\' macros field, which is reported where used']]) {
+  for (const [key, why] of [['selectorsMacros', 'macros only serve selectors\' macros field, which is reported where used']]) {
     const n = spec.get(key);
     if (n) n.report('warning', 'fields that affect counting', `${why}, so it is ignored`, key, true);
   }

@@ -27,8 +27,12 @@ export function onExit(task: () => void): void {
   }
 }
 
-/** Polls cond every 20 ms; throws naming `what` after timeoutMs. */
+/**
+ * Polls cond every 20 ms; throws naming `what` after timeoutMs, stretched by
+ * TALLY_TEST_TIME_SCALE as every wait of the suite (helpers/agent-process.ts).
+ */
 export async function waitFor(cond: () => boolean, what: string, timeoutMs = 15000): Promise<void> {
+  timeoutMs *= Math.max(1, Number(process.env.TALLY_TEST_TIME_SCALE ?? 1) || 1);
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

@@ -18,6 +18,9 @@ export class NetnsPair {
   /** 10.x.y.1 in a, 10.x.y.2 in b. */
   readonly addrA: string;
   readonly addrB: string;
+  /** The veth ends: devA in a, devB in b. */
+  readonly devA: string;
+  readonly devB: string;
   private destroyed = false;
 
   constructor() {
@@ -32,6 +35,8 @@ export class NetnsPair {
     ip('netns', 'add', this.b);
     const va = `tv${id}a`;
     const vb = `tv${id}b`;
+    this.devA = va;
+    this.devB = vb;
     ip('link', 'add', va, 'netns', this.a, 'type', 'veth', 'peer', 'name', vb, 'netns', this.b);
     for (const [ns, dev, addr] of [[this.a, va, this.addrA], [this.b, vb, this.addrB]]) {
       ip('-n', ns, 'link', 'set', 'lo', 'up');
