@@ -27,9 +27,13 @@ const isLong = (f) => LONG.some((re) => re.test(f));
 // A hung test fails after two minutes instead of hanging CI; its after() hooks still run.
 // TALLY_TEST_TIME_SCALE stretches it, as every wait of the suite (test/helpers/agent-process.ts).
 const scale = Math.max(1, Number(process.env.TALLY_TEST_TIME_SCALE || 1) || 1);
+// A file starts its agent once per describe; where each start takes minutes
+// (the kernel matrix's emulated guests), TALLY_TEST_FILE_SCALE stretches the
+// per-file budget further than the waits inside it.
+const fileScale = Math.max(scale, Number(process.env.TALLY_TEST_FILE_SCALE || 0) || 0);
 const groups = [
-  { files: selected.filter((f) => !isLong(f)), timeoutMs: 120000 * scale },
-  { files: selected.filter(isLong), timeoutMs: 25 * 60000 * scale },
+  { files: selected.filter((f) => !isLong(f)), timeoutMs: 120000 * fileScale },
+  { files: selected.filter(isLong), timeoutMs: 25 * 60000 * fileScale },
 ];
 let status = 0;
 for (const g of groups.filter((x) => x.files.length > 0)) {

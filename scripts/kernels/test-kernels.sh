@@ -40,6 +40,8 @@ read -r -a test_args <<< "$tests"
 # scripts/run-tests.js), which run-guest.sh passes into the guest, and each
 # guest gets an hour unless told otherwise.
 export TALLY_TEST_TIME_SCALE="${TALLY_TEST_TIME_SCALE:-10}"
+# A test file starts an agent per describe, minutes each under TCG: a file gets an hour.
+export TALLY_TEST_FILE_SCALE="${TALLY_TEST_FILE_SCALE:-30}"
 export TALLY_KERNEL_TIMEOUT="${TALLY_KERNEL_TIMEOUT:-3600}"
 
 results="$(mktemp -d)"
@@ -59,7 +61,7 @@ for s in "${series[@]}"; do
   if [ "${TALLY_MATRIX_TETRAGON:-0}" = 1 ] && [ -n "$(field "$s" log)" ]; then
     mkdir -p "$CACHE/tetragon"
     out="$CACHE/tetragon/$(field "$s" kernel).jsonl"
-    grep -a "^\[$s\] {\"file\":" "$(field "$s" log)" | sed "s/^\[$s\] //" > "$out" || true
+    tr -d '\000' < "$(field "$s" log)" | grep -a '^{"file":' > "$out" || true
     say "Tetragon examples on $(field "$s" kernel): $(wc -l < "$out") results in $out"
     tetragon_runs+=("$(field "$s" kernel)=$out")
   fi
