@@ -30,6 +30,7 @@ import { describeFeatures, probeKernel } from '../engine/kernel-features';
 import { checkHookConfigLayout } from '../engine/hook-config';
 import { loadSyscalls } from '../engine/syscalls';
 import { loadPolicyBytes, PolicyDirectoryWatcher, PolicyDirEvent } from '../policy';
+import { HookBudget } from '../policy/hook-budget';
 import { BUILTIN_POLICY_DIR } from '../util/paths';
 import * as path from 'node:path';
 import type { OtlpExport } from '../exporters/otlp';
@@ -44,6 +45,8 @@ export class Agent {
   private policies?: PolicyManager;
   private otlp?: OtlpExport;
   private readonly watchers: PolicyDirectoryWatcher[] = [];
+  /** LIMITS.hooksPerAgent over every policy file, built-ins included. */
+  private readonly hookBudget = new HookBudget();
   private stopping?: Promise<void>;
   /** Held open to keep the kernel's BPF statistics on. */
   private bpfStatsFd?: number;
@@ -176,8 +179,10 @@ export class Agent {
       if (e.type === 'remove') {
         this.policies?.removeFile(e.file);
         this.log.info('policy file removed', { file: e.file });
+        // Hooks it held may let in files refused for the hooks-per-agent limit.
+        for (const waiting of this.hookBudget.remove(e.file)) this.policies?.applyFile(waiting);
       } else {
-        this.policies?.applyFile(loadPolicyBytes(e.bytes ?? Buffer.alloc(0), e.file));
+        for (const r of this.hookBudget.offer(loadPolicyBytes(e.bytes ?? Buffer.alloc(0), e.file))) this.policies?.applyFile(r);
       }
       this.counters?.invalidate();
     } catch (err) {

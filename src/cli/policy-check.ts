@@ -16,6 +16,7 @@ import * as fs from 'node:fs/promises';
 import { Policy, PolicyFileResult, Problem } from '../policy/model';
 import { fileStateOf, loadPolicyDir, loadPolicyFile } from '../policy/load';
 import { byPosition, fileProblem, formatProblem } from '../policy/problems';
+import { HookBudget } from '../policy/hook-budget';
 
 export const POLICY_CHECK_USAGE = 'usage: tally policy check [--load [--verbose]] [--json] FILE|DIR...';
 
@@ -54,8 +55,11 @@ export async function runPolicyCheck(argv: string[], out: (line: string) => void
     out('tally policy check: --load is unavailable: this build of tally cannot load policies into the kernel; run without --load to check the files only');
     failed = true;
   }
+  // The files given count together against the hooks-per-agent limit, in order, as the agent counts its policy directory.
+  const budget = new HookBudget();
   for (const arg of positionals) {
-    for (const result of await resultsFor(arg, out)) {
+    for (const read of await resultsFor(arg, out)) {
+      const [result] = budget.offer(read);
       if (values.load && load) await loadAll(result, load, values.verbose === true);
       if (values.json) out(JSON.stringify(asJson(result)));
       else {
