@@ -68,6 +68,7 @@ export class Agent {
       onError: (e) => this.log.warn('the metrics server\'s socket failed; it keeps listening', { error: e.message }),
       webConfig: this.config.webConfig,
       log: this.log,
+      limits: this.config.httpLimits,
     });
     await this.server.listen(this.config.metricsServer);
     this.log.info('serving metrics', {
@@ -170,7 +171,16 @@ export class Agent {
       });
     }
     this.started = true;
-    this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.toString(), ready: this.notReadyReason() ?? 'yes' });
+    // Now that what the agent starts with is loaded, its fds are known: the cap leaves the reserve beyond them.
+    this.server.fitConnections();
+    const limits = this.server.connectionLimits;
+    if (limits && limits.cap < this.config.httpLimits.maxConnections) {
+      this.log.warn('the fd limit leaves the metrics server fewer connections than --web.max-connections; raise it (ulimit -n, LimitNOFILE, the container runtime) for more', {
+        fd_limit: limits.fdLimit,
+        connections: limits.cap,
+      });
+    }
+    this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.toString(), ready: this.notReadyReason() ?? 'yes', http_max_connections: limits?.cap, fd_limit: limits?.fdLimit ?? 'unlimited' });
   }
 
   /** A policy file was added, changed or removed (or SIGHUP found it so). */
