@@ -16,9 +16,10 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { BUILTIN_POLICY_DIR, PROJECT_ROOT } from '../src/util/paths';
 import { runPolicyCheck } from '../src/cli/policy-check';
+import { LIMITS } from '../src/policy';
 import { AgentProcess, MAIN, scaled, waitExit } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { select, Series, sum } from './helpers/prom-text';
@@ -138,7 +139,8 @@ describe('the hostile-policy corpus: tally policy check', () => {
         assert.doesNotMatch(l, STACK_FRAME);
       }
       assert.match(lines[lines.length - 1], new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: error \\(`));
-      assert.ok(ms < scaled(2000), `${ms} ms`);
+      // A guard against blow-ups (aliases expanded, quadratic parsing), loose enough for a loaded machine.
+      assert.ok(ms < scaled(5000), `${ms} ms`);
     });
   }
 
@@ -271,7 +273,37 @@ describe('the hostile-policy corpus: a running agent', () => {
     const ms = results.map((r) => r.ms).sort((a, b) => a - b);
     const p99 = ms[Math.floor(ms.length * 0.99)];
     t.diagnostic(`${FILES.length} files; ${results.length} probes answered 200, p99 ${p99} ms, slowest ${ms[ms.length - 1]} ms; ${bytes} bytes counted exactly`);
+    // Each answered within get()'s 5 s. Parsing and validating on the event loop takes its time (long-line.yaml
+    // alone 0.1-0.7 s, the corpus 1.3 s on a loaded machine), so how fast is for the off-loop loading's test to hold.
     assert.ok(results.length >= 10, `${results.length} probes`);
-    assert.ok(ms[ms.length - 1] < scaled(2000), `slowest probe ${ms[ms.length - 1]} ms`);
+  });
+
+  it('reports entries it cannot read as policy files in error, each with its reason, and forgets them once gone', async () => {
+    const sub = fs.mkdtempSync(path.join(dir, 'unreadable-'));
+    const entries: Record<string, string> = {
+      // One byte past the cap: refused before it is read.
+      'too-large.yaml': `${dir}:1:1: (file): expected a policy file of at most ${LIMITS.fileBytes} bytes (tally's limit fileBytes), found ${LIMITS.fileBytes + 1} bytes; split the policies over several files`,
+      'fifo.yaml': 'expected a regular file, found a FIFO (named pipe); give a regular file, or a symlink to one',
+      'directory.yaml': 'expected a regular file, found a directory; give a regular file, or a symlink to one',
+      'dangling.yaml': 'expected a readable policy file, found a symlink to nowhere.yaml, which does not exist',
+      'loop.yaml': 'expected a readable policy file, found a symlink loop (ELOOP)',
+    };
+    const at = (name: string): string => path.join(dir, name);
+    fs.writeFileSync(path.join(sub, 'big'), `# ${'x'.repeat(LIMITS.fileBytes - 2)}\n`);
+    fs.renameSync(path.join(sub, 'big'), at('too-large.yaml'));
+    execFileSync('mkfifo', [at('fifo.yaml')]);
+    fs.mkdirSync(at('directory.yaml'));
+    fs.symlinkSync('nowhere.yaml', at('dangling.yaml'));
+    fs.symlinkSync('loop.yaml', at('loop.yaml'));
+    const inError = (s: Series[], f: string): boolean => select(s, 'tally_policy_state', { file: f, state: 'error' }).some((x) => x.value === 1);
+    await agent.scrapeUntil((s) => Object.keys(entries).every((n) => inError(s, at(n))), 'every unreadable entry in error', 20000);
+    for (const [name, why] of Object.entries(entries)) {
+      const expected = name === 'too-large.yaml' ? why.replace(`${dir}:1:1: (file): `, '') : why;
+      assert.deepEqual(failureReasons(agent.stderr, at(name)), [`${at(name)}:1:1: (file): ${expected}`], name);
+    }
+    for (const name of Object.keys(entries)) fs.rmSync(at(name), { recursive: true, force: true });
+    const s = await agent.scrapeUntil((x) => Object.keys(entries).every((n) => select(x, 'tally_policy_state', { file: at(n) }).length === 0), 'the entries forgotten', 20000);
+    assert.equal(agent.child.exitCode, null);
+    assert.ok(select(s, 'tally_policy_state', { policy: 'tcp-bytes', state: 'ok' })[0]?.value === 1);
   });
 });

@@ -69,15 +69,17 @@ export function fileStateOf(states: readonly PolicyState[]): PolicyState {
   return states.every((s) => s === 'error') ? 'error' : 'partial';
 }
 
+/** A file that was not read (not a regular file, past the size cap, …): in error, saying why, at 1:1. */
+export function refusedFile(file: string, why: { expected: string; found: string; hint?: string }): PolicyFileResult {
+  return { file, state: 'error', problems: [fileProblem(file, why.expected, why.found, 1, 1, why.hint)], policies: [] };
+}
+
 /** Reads and validates one file; an unreadable or refused file (see read-file.ts) is a result in error, not an exception. */
 export async function loadPolicyFile(file: string): Promise<PolicyFileResult> {
   let bytes: Buffer;
   try {
     const read = await readPolicyFile(file);
-    if ('refused' in read) {
-      const { expected, found, hint } = read.refused;
-      return { file, state: 'error', problems: [fileProblem(file, expected, found, 1, 1, hint)], policies: [] };
-    }
+    if ('refused' in read) return refusedFile(file, read.refused);
     bytes = read.bytes;
   } catch (e) {
     // "ENOENT: no such file or directory, open 'x'" → "ENOENT (no such file or directory)".
