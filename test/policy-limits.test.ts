@@ -58,7 +58,7 @@ describe('hooks per agent', () => {
     ]);
   });
 
-  it('counts the files of one check together, in order, as the agent counts its directory', async () => {
+  it('counts the files of a directory together, in order, as the agent counts its --policy-dir', async () => {
     const sub = fs.mkdtempSync(path.join(dir, 'dir-'));
     const a = path.join(sub, 'a.yaml');
     const b = path.join(sub, 'b.yaml');

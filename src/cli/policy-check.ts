@@ -17,6 +17,7 @@ import { Policy, PolicyFileResult, Problem } from '../policy/model';
 import { fileStateOf, loadPolicyDir, loadPolicyFile } from '../policy/load';
 import { byPosition, fileProblem, formatProblem } from '../policy/problems';
 import { HookBudget } from '../policy/hook-budget';
+import { MetricOwnership } from '../policy/repeated-names';
 
 export const POLICY_CHECK_USAGE = 'usage: tally policy check [--load [--verbose]] [--json] FILE|DIR...';
 
@@ -55,11 +56,14 @@ export async function runPolicyCheck(argv: string[], out: (line: string) => void
     out('tally policy check: --load is unavailable: this build of tally cannot load policies into the kernel; run without --load to check the files only');
     failed = true;
   }
-  // The files given count together against the hooks-per-agent limit, in order, as the agent counts its policy directory.
-  const budget = new HookBudget();
   for (const arg of positionals) {
+    // The files of a directory are checked as one agent loads its --policy-dir: in name order, sharing the
+    // hooks-per-agent limit and metric names (the first file keeps a name). Each argument is an agent of its own.
+    const budget = new HookBudget();
+    const metricNames = new MetricOwnership();
     for (const read of await resultsFor(arg, out)) {
       const [result] = budget.offer(read);
+      metricNames.claim(result);
       if (values.load && load) await loadAll(result, load, values.verbose === true);
       if (values.json) out(JSON.stringify(asJson(result)));
       else {

@@ -5,8 +5,8 @@
  * error, at the repeated name, and the first one keeps it: the same policy
  * the agent would let run, since it loads a file's documents in order.
  */
-import { Policy, TETRAGON_EVENTS_METRIC } from './model';
-import { byPosition, makeProblem } from './problems';
+import { Policy, PolicyFileResult, PolicyState, TETRAGON_EVENTS_METRIC } from './model';
+import { byPosition, fileProblem, makeProblem } from './problems';
 import { Path, YamlDocument } from './yaml-positions';
 
 export function refuseRepeatedNames(file: string, policies: Policy[], documents: readonly YamlDocument[]): void {
@@ -64,4 +64,42 @@ function metricPath(doc: unknown, name: string): Path {
     }
   }
   return ['spec'];
+}
+
+/**
+ * Metric names across files, as one agent holds them: the policy loaded
+ * first keeps a name, a later one defining it is in error (the agent keeps
+ * it waiting, and loads it once the name is free). `tally policy check`
+ * claims the files it is given in order, as the agent loads a directory.
+ */
+export class MetricOwnership {
+  private readonly owners = new Map<string, Policy>();
+
+  /** Claims the names of the file's valid policies; a policy whose name another file holds is put in error. */
+  claim(result: PolicyFileResult): void {
+    this.release(result.file);
+    let changed = false;
+    for (const policy of result.policies) {
+      if (policy.state === 'error') continue;
+      const hook = policy.hooks.find((h) => h.metrics.some((m) => m.name !== TETRAGON_EVENTS_METRIC && this.owners.has(m.name)));
+      if (hook) {
+        const name = hook.metrics.find((m) => m.name !== TETRAGON_EVENTS_METRIC && this.owners.has(m.name))!.name;
+        const owner = this.owners.get(name)!;
+        const p = fileProblem(policy.file, 'a metric name no other policy defines', `"${name}", which policy ${owner.name} in ${owner.file} defines`, hook.origin.line, hook.origin.column,
+          'a metric name belongs to one policy: rename it in one of them (the agent loads this policy by itself once the name is free)');
+        refuse(policy, { ...p, path: `${hook.origin.path}.metrics` });
+        changed = true;
+        continue;
+      }
+      for (const m of policy.hooks.flatMap((h) => h.metrics)) if (m.name !== TETRAGON_EVENTS_METRIC) this.owners.set(m.name, policy);
+    }
+    if (!changed) return;
+    result.problems = result.policies.flatMap((p) => p.problems);
+    const states: PolicyState[] = result.policies.map((p) => p.state);
+    result.state = states.every((st) => st === 'ok') ? 'ok' : states.every((st) => st === 'error') ? 'error' : 'partial';
+  }
+
+  private release(file: string): void {
+    for (const [name, p] of this.owners) if (p.file === file) this.owners.delete(name);
+  }
 }
