@@ -117,7 +117,7 @@ describe('the metrics server under connection pressure', () => {
     }
     assert.equal(value(s, 'tally_http_connections'), 1);
     assert.equal(value(s, 'tally_http_connections_limit'), cap);
-    // Refusals before now (the cap shrinks while the agent's start-up briefly holds hundreds of fds) are not the test's.
+    // Refusals before now (the cap shrinks while the start-up briefly holds ~700 fds: the Kubernetes client's modules) are not the test's.
     const before = value(s, 'tally_http_connections_rejected_total');
 
     // Twice the cap, idle and slow in turn, in batches the listen backlog takes.
