@@ -167,11 +167,12 @@ describe('the metrics server under connection pressure', () => {
     assert.equal(sum(select(s, 'tally_tcp_received_bytes_total', { workload: receiver.name })), N);
     assert.doesNotMatch(agent.stderr, /EMFILE|Too many open files/);
 
-    // The rest are dropped at the header timeout (checked every second), idle and slow alike.
+    // The rest are dropped at the header timeout (checked every second), idle and slow alike: seconds, where
+    // Node's defaults took 60-90 s. The slack is for a loaded machine (9.7 s seen with 2 CPUs at load 14).
     await waitFor(() => kept.slice(1).every((h) => h.closedAt !== undefined), 'the header timeout', scaled(HEADER_TIMEOUT_MS + 5000));
     const after = kept.slice(1).map((h) => h.closedAt! - h.openedAt);
     t.diagnostic(`fd limit ${FD_LIMIT}: cap ${cap} (${before} refused during start-up); ${2 * cap} held, ${cap} refused; scrape ${ms} ms after a connection was freed (${retries} refused first); held ones closed ${Math.min(...after)}–${Math.max(...after)} ms after opening`);
-    assert.ok(Math.min(...after) >= HEADER_TIMEOUT_MS - 100 && Math.max(...after) <= HEADER_TIMEOUT_MS + 2500, `closed after ${Math.min(...after)}–${Math.max(...after)} ms`);
+    assert.ok(Math.min(...after) >= HEADER_TIMEOUT_MS - 100 && Math.max(...after) <= HEADER_TIMEOUT_MS + 4000, `closed after ${Math.min(...after)}–${Math.max(...after)} ms`);
   });
 
   it('closes a kept-alive connection after the idle timeout', async () => {
