@@ -223,9 +223,9 @@ describe('PolicyDirectoryWatcher', () => {
     assert.deepEqual(r.take(), [`add a.yaml=${POLICY('a').length}`]);
     const SKIPS = [
       'dangling.yaml: expected a readable policy file, found a symlink to later.txt, which does not exist',
-      'fifo.yaml: expected a regular file, found a FIFO (named pipe)',
+      'fifo.yaml: expected a regular file, found a FIFO (named pipe); give a regular file, or a symlink to one',
       'loop.yaml: expected a readable policy file, found a symlink loop (ELOOP)',
-      'sub.yaml: expected a regular file, found a directory',
+      'sub.yaml: expected a regular file, found a directory; give a regular file, or a symlink to one',
     ];
     assert.deepEqual(r.skips, SKIPS);
 
@@ -241,6 +241,11 @@ describe('PolicyDirectoryWatcher', () => {
     assert.deepEqual(await r.next(), [`add dangling.yaml=${POLICY('later').length}`]);
     fs.unlinkSync(path.join(dir, 'later.txt'));
     assert.deepEqual(await r.next(), ['remove dangling.yaml']);
+    assert.deepEqual(r.skips, [...SKIPS, SKIPS[0]]);
+
+    // An entry reported as unreadable that goes away is removed: whoever reported it as a problem forgets it.
+    fs.unlinkSync(path.join(dir, 'fifo.yaml'));
+    assert.deepEqual(await r.next(), ['remove fifo.yaml']);
     assert.deepEqual(r.skips, [...SKIPS, SKIPS[0]]);
     assert.deepEqual(r.errors, []);
   });

@@ -30,7 +30,8 @@ import { PolicyManager } from '../engine/policy-manager';
 import { describeFeatures, probeKernel } from '../engine/kernel-features';
 import { checkHookConfigLayout } from '../engine/hook-config';
 import { loadSyscalls } from '../engine/syscalls';
-import { loadPolicyBytes, PolicyDirectoryWatcher, PolicyDirEvent } from '../policy';
+import { loadPolicyBytes, PolicyDirectoryWatcher, PolicyDirEvent, PolicyFileResult, refusedFile } from '../policy';
+import { HookBudget } from '../policy/hook-budget';
 import { BUILTIN_POLICY_DIR } from '../util/paths';
 import * as path from 'node:path';
 import type { OtlpExport } from '../exporters/otlp';
@@ -45,6 +46,8 @@ export class Agent {
   private policies?: PolicyManager;
   private otlp?: OtlpExport;
   private readonly watchers: PolicyDirectoryWatcher[] = [];
+  /** LIMITS.hooksPerAgent over every policy file, built-ins included. */
+  private readonly hookBudget = new HookBudget();
   private stopping?: Promise<void>;
   /** Held open to keep the kernel's BPF statistics on. */
   private bpfStatsFd?: number;
@@ -67,6 +70,7 @@ export class Agent {
       webConfig: this.config.webConfig,
       log: this.log,
       cardinality: (top) => (this.counters ? cardinalityDebug(this.counters, top) : Promise.reject(new Error('kernel counters are not loaded yet'))),
+      limits: this.config.httpLimits,
     });
     await this.server.listen(this.config.metricsServer);
     this.log.info('serving metrics', {
@@ -134,7 +138,11 @@ export class Agent {
       const wanted = (e: PolicyDirEvent): boolean => dir !== BUILTIN_POLICY_DIR || builtins.has(e.file);
       const w = new PolicyDirectoryWatcher(dir, (e) => wanted(e) && this.onPolicyFile(e), {
         onError: (err, retryMs) => this.log.warn('reading the policy directory failed', { dir, error: err.message, ...(retryMs !== undefined ? { retry_in_ms: retryMs } : {}) }),
-        onSkip: (file, why) => this.log.warn('policy file skipped: it cannot be read as one', { file, reason: why }),
+        onSkip: (file, why, reason) => {
+          this.log.warn('policy file skipped: it cannot be read as one', { file, reason: why });
+          // Reported in tally_policy_state as any other bad file, until it is readable (an add) or gone (a remove).
+          if (wanted({ type: 'add', file })) this.onPolicyFile({ type: 'add', file }, refusedFile(file, reason));
+        },
       });
       this.watchers.push(w);
       await w.ready;
@@ -170,22 +178,37 @@ export class Agent {
       });
     }
     this.started = true;
-    this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.toString(), ready: this.notReadyReason() ?? 'yes' });
+    // Now that what the agent starts with is loaded, its fds are known: the cap leaves the reserve beyond them.
+    this.server.fitConnections();
+    const limits = this.server.connectionLimits;
+    if (limits && limits.cap < this.config.httpLimits.maxConnections) {
+      this.log.warn('the fd limit leaves the metrics server fewer connections than --web.max-connections; raise it (ulimit -n, LimitNOFILE, the container runtime) for more', {
+        fd_limit: limits.fdLimit,
+        connections: limits.cap,
+      });
+    }
+    this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.toString(), ready: this.notReadyReason() ?? 'yes', http_max_connections: limits?.cap, fd_limit: limits?.fdLimit ?? 'unlimited' });
   }
 
-  /** A policy file was added, changed or removed (or SIGHUP found it so). */
-  private onPolicyFile(e: PolicyDirEvent): void {
+  /** A policy file was added, changed or removed (or SIGHUP found it so); `read` when it was refused unread. */
+  private onPolicyFile(e: PolicyDirEvent, read?: PolicyFileResult): void {
     try {
       if (e.type === 'remove') {
         this.policies?.removeFile(e.file);
         this.log.info('policy file removed', { file: e.file });
+        // Hooks it held may let in files refused for the hooks-per-agent limit.
+        this.applyResults(this.hookBudget.remove(e.file));
       } else {
-        this.policies?.applyFile(loadPolicyBytes(e.bytes ?? Buffer.alloc(0), e.file));
+        this.applyResults(this.hookBudget.offer(read ?? loadPolicyBytes(e.bytes ?? Buffer.alloc(0), e.file)));
       }
       this.counters?.invalidate();
     } catch (err) {
       this.log.error('applying a policy file failed', { file: e.file, error: (err as Error).message });
     }
+  }
+
+  private applyResults(results: PolicyFileResult[]): void {
+    for (const r of results) this.policies?.applyFile(r);
   }
 
   /** SIGHUP: look at the policy directories again now, rather than at their next change. */

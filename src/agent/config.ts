@@ -5,11 +5,14 @@ import type { RollupPlan } from '../cardinality/rollup-plan';
 import { LogLevel } from '../util/log';
 import { OtlpConfig } from '../exporters/otlp/config';
 import type { LoadedWebConfig } from '../exporters/web-config';
+import type { HttpLimits } from '../exporters/connection-limits';
 
 export interface AgentConfig {
   metricsServer: ListenAddress;
   /** --web.config.file, read and checked: TLS, basic auth and headers of the metrics server. */
   webConfig?: LoadedWebConfig;
+  /** --web.max-connections, --web.read-header-timeout, --web.idle-timeout. */
+  httpLimits: HttpLimits;
   /** --metrics-label-filter, compiled once. */
   labelFilter: LabelFilter;
   /** Series per metric, rolled-up ones included (the flat overflow series aside). */

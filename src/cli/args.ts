@@ -13,6 +13,7 @@ import { parseDuration } from '../util/duration';
 import { DEFAULT_OTLP_INTERVAL, OTLP_PROTOCOLS, resolveOtlpConfig } from '../exporters/otlp/config';
 import { loadWebConfig } from '../exporters/web-config';
 import { DEFAULT_ROLLUP_ORDER, DEFAULT_ROLLUP_RESERVE_PERCENT, parseRollupOrder, RollupPlan } from '../cardinality/rollup-plan';
+import { DEFAULT_HTTP_LIMITS } from '../exporters/connection-limits';
 
 /** The policies in policies/, by file name without .yaml. */
 export const BUILTIN_POLICIES = ['tcp-bytes', 'tcp-retransmits', 'file-writes', 'process'] as const;
@@ -32,6 +33,13 @@ Flags:
   --web.config.file FILE         TLS, client certificates, basic auth and headers for that server,
                                  in the Prometheus exporter-toolkit's format (as node_exporter's);
                                  re-read when it changes (see docs/web-config.md)
+  --web.max-connections N        connections that server holds at once; more are closed unanswered
+                                 (default 64; fewer when the fd limit is low, see docs/limits.md)
+  --web.read-header-timeout DURATION
+                                 how long a connection may take to send a request's headers
+                                 (default "5s")
+  --web.idle-timeout DURATION    how long a kept-alive connection may wait for its next request
+                                 (default "10s")
   --metrics-label-filter LIST    labels series carry, from ${FILTER_LABELS.join(', ')}
                                  (default "${DEFAULT_LABEL_FILTER.join(',')}")
   --metrics-series-limit N       series per metric, rolled-up ones included; further label sets
@@ -80,6 +88,13 @@ function percent(flag: string, text: string): number {
   const n = Number(text);
   if (!/^\d+$/.test(text) || n > 90) throw new UsageError(`${flag} "${text}" must be a whole percentage from 0 to 90`);
   return n;
+}
+
+/** A server timeout: from 100ms to 1h; minutes are what the defaults of Node were, and what let idle sockets pile up. */
+function timeout(flag: string, text: string): number {
+  const ms = parseDuration(flag, text);
+  if (ms < 100 || ms > 3_600_000) throw new UsageError(`${flag} "${text}" must be from 100ms to 1h`);
+  return ms;
 }
 
 function onOff(flag: string, text: string): boolean {
@@ -145,6 +160,9 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
       options: {
         'metrics-server': { type: 'string', default: ':2112' },
         'web.config.file': { type: 'string' },
+        'web.max-connections': { type: 'string', default: String(DEFAULT_HTTP_LIMITS.maxConnections) },
+        'web.read-header-timeout': { type: 'string', default: `${DEFAULT_HTTP_LIMITS.headerTimeoutMs / 1000}s` },
+        'web.idle-timeout': { type: 'string', default: `${DEFAULT_HTTP_LIMITS.idleTimeoutMs / 1000}s` },
         'metrics-label-filter': { type: 'string', default: DEFAULT_LABEL_FILTER.join(',') },
         'metrics-series-limit': { type: 'string', default: '2000' },
         'metrics-series-ttl': { type: 'string', default: '1m' },
@@ -185,6 +203,11 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
         metricsServer: parseListenAddress(values['metrics-server']!),
         // Loaded now, so a bad file ends the agent before anything is loaded.
         webConfig: values['web.config.file'] === undefined ? undefined : loadWebConfig(values['web.config.file']),
+        httpLimits: {
+          maxConnections: positiveInt('--web.max-connections', values['web.max-connections']!, 65536),
+          headerTimeoutMs: timeout('--web.read-header-timeout', values['web.read-header-timeout']!),
+          idleTimeoutMs: timeout('--web.idle-timeout', values['web.idle-timeout']!),
+        },
         labelFilter,
         rollup: new RollupPlan(labelFilter, parseRollupOrder(values['metrics-rollup-order']!, labelFilter), percent('--metrics-rollup-reserve', values['metrics-rollup-reserve']!)),
         seriesLimit: positiveInt('--metrics-series-limit', values['metrics-series-limit']!, 10_000_000),

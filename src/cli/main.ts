@@ -46,11 +46,27 @@ function policyTrialLoader(): PolicyLoader {
   };
 }
 
+/**
+ * Writes a line to stdout, and nothing once its reader has gone: `tally policy
+ * check … | head -1` closes the pipe early, and the EPIPE that follows would
+ * otherwise end the process with a stack trace instead of its exit code.
+ */
+function stdoutLines(): (line: string) => void {
+  let closed = false;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    closed = true;
+  });
+  return (line) => {
+    if (!closed) process.stdout.write(`${line}\n`);
+  };
+}
+
 export async function main(argv: string[]): Promise<void> {
   // `tally policy check …` validates files and exits; it needs neither privileges nor BTF.
   if (argv[0] === 'policy') {
     if (argv[1] !== 'check') fail(`${argv[1] === undefined ? 'no command after "policy"' : `unknown command "policy ${argv[1]}"`}; ${POLICY_CHECK_USAGE}`, 2);
-    process.exitCode = await runPolicyCheck(argv.slice(2), (line) => process.stdout.write(`${line}\n`), policyTrialLoader());
+    process.exitCode = await runPolicyCheck(argv.slice(2), stdoutLines(), policyTrialLoader());
     return;
   }
   // `tally top …` reads a running agent over HTTP; it needs no privileges either.

@@ -16,6 +16,8 @@ import * as fs from 'node:fs/promises';
 import { Policy, PolicyFileResult, Problem } from '../policy/model';
 import { fileStateOf, loadPolicyDir, loadPolicyFile } from '../policy/load';
 import { byPosition, fileProblem, formatProblem } from '../policy/problems';
+import { HookBudget } from '../policy/hook-budget';
+import { MetricOwnership } from '../policy/repeated-names';
 
 export const POLICY_CHECK_USAGE = 'usage: tally policy check [--load [--verbose]] [--json] FILE|DIR...';
 
@@ -55,7 +57,13 @@ export async function runPolicyCheck(argv: string[], out: (line: string) => void
     failed = true;
   }
   for (const arg of positionals) {
-    for (const result of await resultsFor(arg, out)) {
+    // The files of a directory are checked as one agent loads its --policy-dir: in name order, sharing the
+    // hooks-per-agent limit and metric names (the first file keeps a name). Each argument is an agent of its own.
+    const budget = new HookBudget();
+    const metricNames = new MetricOwnership();
+    for (const read of await resultsFor(arg, out)) {
+      const [result] = budget.offer(read);
+      metricNames.claim(result);
       if (values.load && load) await loadAll(result, load, values.verbose === true);
       if (values.json) out(JSON.stringify(asJson(result)));
       else {

@@ -7,6 +7,11 @@
  * With a web config (--web.config.file, ./web-config) it serves HTTPS, asks
  * for client certificates, checks basic auth and adds headers, as the
  * exporter-toolkit does: on every path, the probes' included.
+ *
+ * It holds a bounded number of connections, each for seconds at most while
+ * idle or sending its headers, and leaves fds for the agent's own work
+ * (connection-limits.ts): under pressure a scrape may be refused, counting
+ * never is.
  */
 import express from 'express';
 import * as http from 'node:http';
@@ -18,6 +23,9 @@ import { Registry } from 'prom-client';
 import { ListenAddress, formatAddress } from '../cli/address';
 import { CONTENT_TYPES, Format, negotiateFormat, render, wantsGzip } from './exposition';
 import { BasicAuth, LoadedWebConfig, refusal, registerWebConfigMetrics, WebConfigLog, WebConfigSource } from './web-config';
+import { CHECK_INTERVAL_MS, ConnectionGuard, DEFAULT_HTTP_LIMITS, HttpLimits } from './connection-limits';
+import { HTTP_CONNECTIONS, HTTP_CONNECTIONS_LIMIT, HTTP_CONNECTIONS_REJECTED } from '../metrics/catalog';
+import { defineMetric } from '../metrics/define';
 
 const gzip = promisify(zlib.gzip);
 
@@ -39,6 +47,8 @@ export interface MetricsServerOptions {
   log?: WebConfigLog;
   /** GET /debug/cardinality?top=N: the kernel metrics' cardinality, as JSON. */
   cardinality?: (top: number) => Promise<unknown>;
+  /** Connections and timeouts; DEFAULT_HTTP_LIMITS unless given. */
+  limits?: HttpLimits;
 }
 
 /** Node's TLS server reads these two per connection; a reload sets them. */
@@ -50,10 +60,17 @@ export class MetricsServer {
   private server?: http.Server | https.Server;
   private readonly web?: WebConfigSource;
   private readonly auth = new BasicAuth();
+  private guard?: ConnectionGuard;
+  private readonly limits: HttpLimits;
   /** Scrapes answered, by negotiated format. */
   readonly scrapes: Record<Format, number> = { prometheus: 0, openmetrics: 0, protobuf: 0 };
 
   constructor(private readonly opts: MetricsServerOptions) {
+    this.limits = opts.limits ?? DEFAULT_HTTP_LIMITS;
+    const g = (): ConnectionGuard | undefined => this.guard;
+    defineMetric(opts.registry, HTTP_CONNECTIONS, () => [{ labels: {}, value: g()?.open ?? 0 }]);
+    defineMetric(opts.registry, HTTP_CONNECTIONS_LIMIT, () => [{ labels: {}, value: g()?.cap ?? this.limits.maxConnections }]);
+    defineMetric(opts.registry, HTTP_CONNECTIONS_REJECTED, () => [{ labels: {}, value: g()?.rejected ?? 0 }]);
     if (opts.webConfig) {
       const log = opts.log ?? { info: () => undefined, warn: () => undefined };
       this.web = new WebConfigSource(opts.webConfig, log, (c) => this.applyConfig(c));
@@ -131,6 +148,7 @@ export class MetricsServer {
   listen(addr: ListenAddress): Promise<void> {
     const server = this.createServer();
     this.server = server;
+    this.guard = new ConnectionGuard(server, this.limits.maxConnections);
     return new Promise((resolve, reject) => {
       server.once('listening', () => {
         server.removeAllListeners('error');
@@ -149,12 +167,29 @@ export class MetricsServer {
     });
   }
 
+  /**
+   * Timeouts of seconds, checked every second. A GET's request is its
+   * headers, so the request timeout is the header timeout. A TLS handshake
+   * gets as long as the headers would (Node's default is 120 s).
+   */
+  private timeouts(): http.ServerOptions & { handshakeTimeout: number } {
+    const { headerTimeoutMs, idleTimeoutMs } = this.limits;
+    return {
+      headersTimeout: headerTimeoutMs,
+      requestTimeout: headerTimeoutMs,
+      keepAliveTimeout: idleTimeoutMs,
+      connectionsCheckingInterval: Math.min(CHECK_INTERVAL_MS, headerTimeoutMs),
+      handshakeTimeout: headerTimeoutMs,
+    };
+  }
+
   private createServer(): http.Server | https.Server {
     const settings = this.web?.current().tls;
-    if (!settings) return http.createServer(this.app());
+    const { handshakeTimeout, ...httpTimeouts } = this.timeouts();
+    if (!settings) return http.createServer(httpTimeouts, this.app());
     const web = this.web!;
     const server = https.createServer(
-      { ...settings.context, requestCert: settings.requestCert, rejectUnauthorized: settings.rejectUnauthorized },
+      { ...settings.context, requestCert: settings.requestCert, rejectUnauthorized: settings.rejectUnauthorized, ...httpTimeouts, handshakeTimeout },
       this.app(),
     );
     // Before Node wraps the new socket in TLS (its own listener comes first
@@ -173,6 +208,16 @@ export class MetricsServer {
     return this.server instanceof https.Server;
   }
 
+  /** Sizes the connection cap from the fds the agent holds now (it is also resized every second). */
+  fitConnections(): number | undefined {
+    return this.guard?.fit();
+  }
+
+  /** The connection cap in force and the fd limit it was sized under (undefined: unlimited). */
+  get connectionLimits(): { cap: number; fdLimit: number | undefined } | undefined {
+    return this.guard && { cap: this.guard.cap, fdLimit: this.guard.fdLimit };
+  }
+
   /** The bound port (useful with port 0). */
   get port(): number | undefined {
     const a = this.server?.address();
@@ -183,6 +228,7 @@ export class MetricsServer {
   close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
+    this.guard?.close();
     if (!server) return Promise.resolve();
     return new Promise((resolve) => {
       server.close(() => resolve());

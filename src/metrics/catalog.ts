@@ -310,6 +310,27 @@ export const SCRAPES: MetricSpec = {
   labels: ['format'],
 };
 
+export const HTTP_CONNECTIONS: MetricSpec = {
+  name: 'tally_http_connections',
+  type: 'gauge',
+  help: 'Connections the metrics server holds now (scrapes, probes, idle keep-alives, clients still sending their headers).',
+  labels: [],
+};
+
+export const HTTP_CONNECTIONS_LIMIT: MetricSpec = {
+  name: 'tally_http_connections_limit',
+  type: 'gauge',
+  help: 'Connections the metrics server holds at most: --web.max-connections, or fewer when the fd limit is low, so that the agent keeps a reserve of fds for its own work (docs/limits.md).',
+  labels: [],
+};
+
+export const HTTP_CONNECTIONS_REJECTED: MetricSpec = {
+  name: 'tally_http_connections_rejected_total',
+  type: 'counter',
+  help: 'Connections the metrics server closed at once, unanswered, because it held tally_http_connections_limit already.',
+  labels: [],
+};
+
 export const SCRAPE_READ_SECONDS: MetricSpec = {
   name: 'tally_bpf_map_read_seconds',
   type: 'gauge',
@@ -396,6 +417,9 @@ export const CATALOG: readonly MetricSpec[] = [
   MAP_LOST_UPDATES,
   SCRAPE_READ_SECONDS,
   SCRAPES,
+  HTTP_CONNECTIONS,
+  HTTP_CONNECTIONS_LIMIT,
+  HTTP_CONNECTIONS_REJECTED,
   MAP_DELETED_ENTRIES,
   STALE_LABEL_SETS,
   FOLDED_ENTRIES,

@@ -18,7 +18,9 @@
  * An entry with a policy file's name that cannot be read as one (a dangling
  * symlink, a symlink loop, a FIFO, a directory, a file past the size cap, no
  * permission) is reported through onSkip once, not at every rescan, and again
- * only when the reason changes; it counts as absent.
+ * only when the reason changes; it counts as absent. Once such an entry is
+ * gone it is reported removed, so whoever reported it as a problem can forget
+ * it; once it is readable, it is added.
  *
  * A scan that fails for a reason that passes (the directory unreadable, or a
  * file failing with EMFILE, ENFILE, ENOMEM, EAGAIN, EINTR, EBUSY or EIO) is
@@ -60,10 +62,17 @@ export interface PolicyDirectoryWatcherOptions {
    * Default: ignored.
    */
   onError?: (err: Error, retryMs?: number) => void;
-  /** An entry named like a policy file was not read, and why ("expected …, found …"); once per entry and reason. */
-  onSkip?: (file: string, why: string) => void;
+  /** An entry named like a policy file was not read, and why ("expected …, found …; hint"), also in parts; once per entry and reason. */
+  onSkip?: (file: string, why: string, refusal: SkipReason) => void;
   /** How the directory is read; tests inject faults here. Default: the file system. */
   io?: PolicyDirIo;
+}
+
+/** Why an entry was not read: what a policy file must be, what it is, how to fix it. */
+export interface SkipReason {
+  expected: string;
+  found: string;
+  hint?: string;
 }
 
 export interface PolicyDirIo {
@@ -89,11 +98,11 @@ export class PolicyDirectoryWatcher {
   private retryDelay = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private failures = 0;
-  private readonly onSkip: (file: string, why: string) => void;
+  private readonly onSkip: (file: string, why: string, refusal: SkipReason) => void;
   /** Content hash of each file seen, by path. */
   private readonly known = new Map<string, string>();
   /** Entries skipped, and why, as last reported. */
-  private readonly skipped = new Map<string, string>();
+  private readonly skipped = new Map<string, SkipReason>();
   private watcher: fs.FSWatcher | undefined;
   private identity: string | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -226,7 +235,7 @@ export class PolicyDirectoryWatcher {
         return false; // Unreadable is not empty: keep what is known rather than report removals.
       }
     }
-    const skipped = new Map<string, string>();
+    const skipped = new Map<string, SkipReason>();
     /** Files a transient error kept from being read: as they were. */
     const kept = new Set<string>();
     for (const name of names) {
@@ -235,7 +244,7 @@ export class PolicyDirectoryWatcher {
         // Through symlinks: a ConfigMap's files are symlinks to regular files.
         const read = await this.io.read(file);
         if ('bytes' in read) now.set(file, { bytes: read.bytes, hash: createHash('sha256').update(read.bytes).digest('hex') });
-        else skipped.set(file, `expected ${read.refused.expected}, found ${read.refused.found}`);
+        else skipped.set(file, read.refused);
       } catch (e) {
         if (TRANSIENT.has((e as NodeJS.ErrnoException).code ?? '')) {
           kept.add(file);
@@ -248,12 +257,6 @@ export class PolicyDirectoryWatcher {
       }
     }
     if (this.closed) return true;
-    for (const [file, why] of skipped) {
-      if (this.skipped.get(file) === why) continue;
-      this.skipped.set(file, why);
-      this.onSkip(file, why);
-    }
-    for (const file of [...this.skipped.keys()]) if (!skipped.has(file)) this.skipped.delete(file);
     for (const [file, cur] of now) {
       const prev = this.known.get(file);
       if (prev === cur.hash) continue;
@@ -264,6 +267,19 @@ export class PolicyDirectoryWatcher {
       if (now.has(file) || kept.has(file)) continue;
       this.known.delete(file);
       this.emit({ type: 'remove', file });
+    }
+    // After the removals: a policy file that became unreadable is removed, then reported.
+    for (const [file, reason] of skipped) {
+      const why = describeSkip(reason);
+      if (this.skipped.has(file) && describeSkip(this.skipped.get(file)!) === why) continue;
+      this.skipped.set(file, reason);
+      this.onSkip(file, why, reason);
+    }
+    for (const file of [...this.skipped.keys()]) {
+      if (skipped.has(file)) continue;
+      this.skipped.delete(file);
+      // Gone, rather than readable now (an add above).
+      if (!now.has(file)) this.emit({ type: 'remove', file });
     }
     return kept.size === 0;
   }
@@ -287,16 +303,22 @@ export class PolicyDirectoryWatcher {
   }
 }
 
+/** "expected …, found …; hint", as onSkip's `why`. */
+function describeSkip(r: SkipReason): string {
+  return `expected ${r.expected}, found ${r.found}${r.hint ? `; ${r.hint}` : ''}`;
+}
+
 /** Why an entry could not be opened; undefined when it is simply gone (removed since readdir). */
-async function unreadable(file: string, e: NodeJS.ErrnoException): Promise<string | undefined> {
+async function unreadable(file: string, e: NodeJS.ErrnoException): Promise<SkipReason | undefined> {
+  const expected = 'a readable policy file';
   if (e.code === 'ENOENT') {
     const link = await fsp.lstat(file).then((st) => st.isSymbolicLink(), () => false);
     if (!link) return undefined;
     const target = await fsp.readlink(file).catch(() => '?');
-    return `expected a readable policy file, found a symlink to ${target}, which does not exist`;
+    return { expected, found: `a symlink to ${target}, which does not exist` };
   }
-  if (e.code === 'ELOOP') return 'expected a readable policy file, found a symlink loop (ELOOP)';
-  return `expected a readable policy file, found ${e.code ?? 'an error'} (${e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '')})`;
+  if (e.code === 'ELOOP') return { expected, found: 'a symlink loop (ELOOP)' };
+  return { expected, found: `${e.code ?? 'an error'} (${e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '')})` };
 }
 
 function isMissing(e: unknown): boolean {

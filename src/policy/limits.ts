@@ -44,4 +44,17 @@ export const LIMITS = {
   helpLength: 256,
   /** Bytes of one policy file; a larger one is refused before it is read. */
   fileBytes: 1024 * 1024,
+  /**
+   * Policy documents in one file; a file with more is refused whole, before
+   * any of its documents is validated. Each document is a policy to compile
+   * and load: past a hundred, they belong in several files (or agents).
+   */
+  policiesPerFile: 100,
+  /**
+   * Hooks of all the policy files an agent runs, built-ins included. Each
+   * hook holds BPF programs, links, maps and their fds, and kernel memory; a
+   * file that would take the agent past this is refused whole, and what runs
+   * already is left as it is. 256 is four policies at hooksPerPolicy.
+   */
+  hooksPerAgent: 256,
 } as const;

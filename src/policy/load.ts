@@ -13,6 +13,8 @@ import { PolicyBody, readMetricsPolicy } from './tally-policy';
 import { readTracingPolicy } from './tetragon';
 import { readPolicyFile } from './read-file';
 import { decodeUtf8 } from './utf8';
+import { LIMITS } from './limits';
+import { refuseRepeatedNames } from './repeated-names';
 
 export const TALLY_API_VERSION = 'tally.dev/v1alpha1';
 export const TETRAGON_API_VERSION = 'cilium.io/v1alpha1';
@@ -38,8 +40,18 @@ export function loadPolicyText(text: string, file: string): PolicyFileResult {
     const p = fileProblem(file, 'at least one policy document', 'none', 1, 1, 'the file is empty or holds only comments');
     return { file, state: 'error', problems: [p], policies: [] };
   }
+  if (parsed.documents.length > LIMITS.policiesPerFile) return tooManyPolicies(file, parsed.documents);
   const policies = parsed.documents.map((d) => readDocument(file, d));
+  refuseRepeatedNames(file, policies, parsed.documents);
   return { file, state: fileStateOf(policies.map((p) => p.state)), problems: policies.flatMap((p) => p.problems), policies };
+}
+
+/** A file past LIMITS.policiesPerFile, refused whole at the first document beyond the limit. */
+function tooManyPolicies(file: string, documents: readonly YamlDocument[]): PolicyFileResult {
+  const { line, column } = documents[LIMITS.policiesPerFile].positions.valueAt([]);
+  const expected = `at most ${LIMITS.policiesPerFile} policy documents in one file (tally's limit policiesPerFile)`;
+  const p = fileProblem(file, expected, `${documents.length}; document ${LIMITS.policiesPerFile + 1} starts here`, line, column, 'split the policies over several files');
+  return { file, state: 'error', problems: [p], policies: [] };
 }
 
 /** Validates the bytes of `file`: UTF-8 text (else one problem at the first invalid byte), then as loadPolicyText. */
@@ -57,15 +69,17 @@ export function fileStateOf(states: readonly PolicyState[]): PolicyState {
   return states.every((s) => s === 'error') ? 'error' : 'partial';
 }
 
+/** A file that was not read (not a regular file, past the size cap, …): in error, saying why, at 1:1. */
+export function refusedFile(file: string, why: { expected: string; found: string; hint?: string }): PolicyFileResult {
+  return { file, state: 'error', problems: [fileProblem(file, why.expected, why.found, 1, 1, why.hint)], policies: [] };
+}
+
 /** Reads and validates one file; an unreadable or refused file (see read-file.ts) is a result in error, not an exception. */
 export async function loadPolicyFile(file: string): Promise<PolicyFileResult> {
   let bytes: Buffer;
   try {
     const read = await readPolicyFile(file);
-    if ('refused' in read) {
-      const { expected, found, hint } = read.refused;
-      return { file, state: 'error', problems: [fileProblem(file, expected, found, 1, 1, hint)], policies: [] };
-    }
+    if ('refused' in read) return refusedFile(file, read.refused);
     bytes = read.bytes;
   } catch (e) {
     // "ENOENT: no such file or directory, open 'x'" → "ENOENT (no such file or directory)".

@@ -10,6 +10,8 @@ export function formatPath(path: Path): string {
   let out = '';
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
+    // A key of thousands of characters would make the one line unreadable; the position says where it is.
+    else if (seg.length > 64) out += `[${JSON.stringify(`${seg.slice(0, 48)}…`)}]`;
     else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out ? `.${seg}` : seg;
     else out += `[${JSON.stringify(seg)}]`;
   }

@@ -112,7 +112,7 @@ export class Node {
     const obj = v as Record<string, unknown>;
     for (const k of Object.keys(obj)) {
       if (!known.includes(k)) {
-        this.doc.report('error', [...this.path, k], oneOf(known), `unknown key "${k}"`, didYouMean(k, known), true);
+        this.doc.report('error', [...this.path, k], oneOf(known), `unknown key ${describe(k)}`, didYouMean(k, known), true);
       }
     }
     return new Fields(this, obj);
