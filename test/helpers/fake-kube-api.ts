@@ -10,6 +10,11 @@
  * For hostile-input tests it also sends what a buggy API server or proxy
  * might: any raw line into the open watches, ERROR events, bookmarks, list
  * items of any shape, and list bodies verbatim.
+ *
+ * For load tests it can go down and come back (restart(): connections
+ * refused meanwhile, and the watch history lost, as a real restart loses
+ * its watch cache), keeps a bounded history (maxHistory), and records when
+ * each request came and what it was answered.
  */
 import * as http from 'node:http';
 import * as fs from 'node:fs';
@@ -46,8 +51,20 @@ export function podObject(p: PodSpec): Obj {
   };
 }
 
+/** One request as the server saw it: when (performance.now(), ms), what, and the status it answered. */
+export interface SeenRequest {
+  path: string;
+  query: URLSearchParams;
+  at: number;
+  status?: number;
+  /** A list's resourceVersion, as answered. */
+  listRv?: string;
+}
+
 export class FakeKubeApi {
-  readonly requests: Array<{ path: string; query: URLSearchParams }> = [];
+  readonly requests: SeenRequest[] = [];
+  /** Events kept for watches from an older resourceVersion; older ones answer 410 Gone. */
+  maxHistory = Infinity;
   private rv = 100;
   private oldestRv = 100;
   private readonly pods = new Map<string, Obj>();
@@ -58,6 +75,10 @@ export class FakeKubeApi {
   readonly extraListItems: unknown[] = [];
   /** Bodies the next lists answer with verbatim (status 200), one per list, before normal answers resume. */
   readonly nextListBodies: string[] = [];
+  /** Statuses the next owner lookups (ReplicaSets, Jobs) answer with, one each, before normal answers resume. */
+  readonly nextOwnerStatuses: number[] = [];
+  /** Owner lookups are answered after this long (so that lookups overlap). */
+  ownerDelayMs = 0;
   private server?: http.Server;
   port = 0;
 
@@ -65,7 +86,8 @@ export class FakeKubeApi {
   async start(port = 0): Promise<this> {
     const server = http.createServer((req, res) => this.handle(req, res));
     this.server = server;
-    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    // Thousands of simulated nodes connect at once after a restart.
+    await new Promise<void>((r) => server.listen({ port, host: '127.0.0.1', backlog: 65535 }, r));
     this.port = (server.address() as { port: number }).port;
     return this;
   }
@@ -103,6 +125,10 @@ export class FakeKubeApi {
     object.metadata.resourceVersion = String(this.rv);
     const ev = { rv: this.rv, type, object: JSON.parse(JSON.stringify(object)) as Obj };
     this.history.push(ev);
+    if (this.history.length > this.maxHistory) {
+      const dropped = this.history.splice(0, this.history.length - this.maxHistory);
+      this.oldestRv = dropped[dropped.length - 1].rv;
+    }
     for (const w of this.watches) if (this.matches(ev.object, w.node)) w.res.write(JSON.stringify({ type, object: ev.object }) + '\n');
   }
 
@@ -184,6 +210,11 @@ export class FakeKubeApi {
     return this.requests.filter((r) => r.path === '/api/v1/pods' && r.query.get('watch') === 'true').map((r) => r.query);
   }
 
+  /** Owner lookups (GETs of ReplicaSets and Jobs). */
+  ownerRequests(): SeenRequest[] {
+    return this.requests.filter((r) => r.path.startsWith('/apis/'));
+  }
+
   listRequests(): URLSearchParams[] {
     return this.requests.filter((r) => r.path === '/api/v1/pods' && r.query.get('watch') !== 'true').map((r) => r.query);
   }
@@ -194,7 +225,10 @@ export class FakeKubeApi {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
-    this.requests.push({ path: url.pathname, query: url.searchParams });
+    const seen: SeenRequest = { path: url.pathname, query: url.searchParams, at: performance.now() };
+    this.requests.push(seen);
+    res.on('finish', () => (seen.status = res.statusCode));
+    if (url.searchParams.get('watch') === 'true') seen.status = 200;
     const json = (code: number, body: unknown): void => {
       res.writeHead(code, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify(body));
@@ -211,6 +245,7 @@ export class FakeKubeApi {
           return;
         }
         const items = [...[...this.pods.values()].filter((o) => this.matches(o, node)), ...this.extraListItems];
+        seen.listRv = String(this.rv);
         json(200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
         return;
       }
@@ -234,12 +269,34 @@ export class FakeKubeApi {
     }
     const m = /^\/apis\/(?:apps|batch)\/v1\/namespaces\/([^/]+)\/(replicasets|jobs)\/([^/]+)$/.exec(url.pathname);
     if (m) {
-      const o = this.others.get(`${m[2]}/${m[1]}/${m[3]}`);
-      if (o) json(200, o);
-      else notFound();
+      const status = this.nextOwnerStatuses.shift();
+      const answer = (): void => {
+        if (res.destroyed) return;
+        const o = this.others.get(`${m[2]}/${m[1]}/${m[3]}`);
+        if (status !== undefined) json(status, { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: status });
+        else if (o) json(200, o);
+        else notFound();
+      };
+      if (this.ownerDelayMs > 0) setTimeout(answer, this.ownerDelayMs);
+      else answer();
       return;
     }
     notFound();
+  }
+
+  /**
+   * An API server restart: down for downMs (every connection closed, new
+   * ones refused), then up on the same port with the watch history gone, so
+   * a watch from a resourceVersion before the restart gets 410 Gone, as
+   * from a real API server's fresh watch cache. Resolves once it is up.
+   */
+  async restart(downMs: number, onDown?: () => void): Promise<void> {
+    const port = this.port;
+    await this.close();
+    onDown?.();
+    await new Promise((r) => setTimeout(r, downMs));
+    this.compact();
+    await this.start(port);
   }
 
   async close(): Promise<void> {
