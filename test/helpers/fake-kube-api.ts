@@ -81,14 +81,22 @@ export class FakeKubeApi {
   ownerDelayMs = 0;
   private server?: http.Server;
   port = 0;
+  /** While true (restart()), every connection is reset at once. */
+  private down = false;
+  /** When the server last came up (performance.now(), ms). */
+  upAt = 0;
 
   /** Listens on 127.0.0.1:port (0 = any free port). */
   async start(port = 0): Promise<this> {
     const server = http.createServer((req, res) => this.handle(req, res));
+    server.on('connection', (socket) => {
+      if (this.down) socket.destroy();
+    });
     this.server = server;
     // Thousands of simulated nodes connect at once after a restart.
     await new Promise<void>((r) => server.listen({ port, host: '127.0.0.1', backlog: 65535 }, r));
     this.port = (server.address() as { port: number }).port;
+    this.upAt = performance.now();
     return this;
   }
 
@@ -251,6 +259,8 @@ export class FakeKubeApi {
       }
       const from = Number(url.searchParams.get('resourceVersion') ?? '0');
       res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+      // The API server answers a watch at once, before any event: the client knows it is watching.
+      res.flushHeaders();
       if (from < this.oldestRv) {
         res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'too old resource version', reason: 'Expired', code: 410 } }) + '\n');
         return;
@@ -286,17 +296,20 @@ export class FakeKubeApi {
 
   /**
    * An API server restart: down for downMs (every connection closed, new
-   * ones refused), then up on the same port with the watch history gone, so
-   * a watch from a resourceVersion before the restart gets 410 Gone, as
-   * from a real API server's fresh watch cache. Resolves once it is up.
+   * ones reset at once), then up with the watch history gone, so that a
+   * watch from a resourceVersion before the restart gets 410 Gone, as from a
+   * real API server's fresh watch cache. The port stays bound throughout
+   * (so no other test can take it). Resolves once it is up (upAt).
    */
-  async restart(downMs: number, onDown?: () => void): Promise<void> {
-    const port = this.port;
-    await this.close();
-    onDown?.();
+  async restart(downMs: number, whileDown?: () => void): Promise<void> {
+    this.down = true;
+    this.dropWatches();
+    this.server?.closeAllConnections();
+    whileDown?.();
     await new Promise((r) => setTimeout(r, downMs));
     this.compact();
-    await this.start(port);
+    this.down = false;
+    this.upAt = performance.now();
   }
 
   async close(): Promise<void> {
