@@ -8,6 +8,7 @@ import * as assert from 'node:assert/strict';
 import { Backoff, jittered } from '../src/labels/kube/backoff';
 import { OutageLog } from '../src/labels/kube/outage-log';
 import { KubeRequestCounts, resourceOf } from '../src/labels/kube/request-counts';
+import { busiestWindow, quantile } from '../bench/kube-load/stats';
 import { Logger } from '../src/util/log';
 
 /** A random source that returns these values in turn. */
@@ -114,5 +115,19 @@ describe('tally_kube_requests_total labels', () => {
       { labels: { verb: 'get', resource: 'replicasets', code: '404' }, value: 1 },
     ]);
     assert.equal(c.total, 5);
+  });
+});
+
+describe('bench:kube arithmetic', () => {
+  it('quantiles by nearest rank', () => {
+    const xs = Array.from({ length: 100 }, (_, i) => 100 - i); // 1..100, unsorted
+    assert.deepEqual([0.05, 0.5, 0.95, 1].map((q) => quantile(xs, q)), [5, 50, 95, 100]);
+    assert.deepEqual([quantile([7], 0.05), quantile([7], 0.95)], [7, 7]);
+  });
+  it('the busiest window counts times in [t, t + width)', () => {
+    // [99.9, 199.9) holds 99.9, 100, 150 and 199; no other window holds more.
+    assert.equal(busiestWindow([0, 50, 99.9, 100, 150, 199, 500], 100), 4);
+    assert.equal(busiestWindow([0, 100, 200, 300], 100), 1);
+    assert.equal(busiestWindow([], 100), 0);
   });
 });
