@@ -25,6 +25,9 @@ export const MAX_LIST_BYTES = 64 * 1024 * 1024;
 /** The longest watch line (one event) read. */
 export const MAX_EVENT_BYTES = 16 * 1024 * 1024;
 
+/** How long a watch waits for the API server to answer (its headers; events may take minutes). */
+export const ANSWER_MS = 30_000;
+
 /** What went wrong with a request; the `reason` label values of tally_kube_watch_errors_total. */
 export type RequestFailure = 'connection' | 'http_status' | 'expired' | 'too_large' | 'invalid_json' | 'bad_list';
 
@@ -70,8 +73,21 @@ export class KubeHttp {
    * arrives for idleMs (a half-open connection), or signal aborts.
    * onStart is called once the server has answered 200.
    */
-  async watch(path: string, query: Record<string, string>, opts: { idleMs: number; signal: AbortSignal; onStart: () => void; onLine: (line: string) => void }): Promise<void> {
-    const res = await this.open('watch', path, query, opts.signal);
+  async watch(path: string, query: Record<string, string>, opts: { idleMs: number; signal: AbortSignal; onStart: () => void; onLine: (line: string) => void; answerMs?: number }): Promise<void> {
+    // A connection that never completes (a dropped SYN is retried by the kernel for minutes)
+    // must fail like any other, so that the retry comes from tally's backoff, in its cap.
+    const answerMs = opts.answerMs ?? ANSWER_MS;
+    const unanswered = new AbortController();
+    const timer = setTimeout(() => unanswered.abort(), answerMs);
+    let res: http.IncomingMessage;
+    try {
+      res = await this.open('watch', path, query, AbortSignal.any([opts.signal, unanswered.signal]));
+    } catch (e) {
+      if (unanswered.signal.aborted && !opts.signal.aborted) throw new KubeRequestError(`watch ${path}: no answer from the API server in ${answerMs} ms`, 'connection');
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
     if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, await readBody(res, 64 * 1024, `watch ${path}`), `watch ${path}`);
     opts.onStart();
     res.socket?.setKeepAlive(true, 30_000);

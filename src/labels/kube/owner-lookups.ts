@@ -11,6 +11,7 @@
  *     backoff a few times; a definite answer (404, 403) is cached like a hit,
  *     and the workload naming rule (workload.ts) decides.
  */
+import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import { CacheStats } from '../../util/cache-stats';
 import { Backoff, BackoffOptions, DEFAULT_BACKOFF } from './backoff';
@@ -44,6 +45,9 @@ export class OwnerLookups {
     private readonly http: KubeHttp,
     private readonly o: OwnerLookupsOptions = {},
   ) {
+    // Each lookup under way listens on it (through AbortSignal.any): one per owner
+    // at most, and a new node's first list starts dozens together.
+    setMaxListeners(0, this.stopping.signal);
     const max = o.capacity ?? 4096;
     this.stats = new CacheStats('kube_owners', max);
     this.cache = new LRUCache({

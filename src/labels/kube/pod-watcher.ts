@@ -134,7 +134,10 @@ export class PodWatcher {
       query: { fieldSelector: `spec.nodeName=${this.opts.nodeName}` },
       read: readPod,
       resourceVersion: (p) => p.resourceVersion,
-      onList: (pods) => this.replace(pods),
+      onList: (pods) => {
+        this.replace(pods);
+        this.scheduleResync(); // the period counts from the last list, whatever made it (410 Gone, a failure)
+      },
       onEvent: (type, pod) => {
         this.stats.events[type]++;
         if (type === 'DELETED') this.remove(pod);
@@ -158,6 +161,7 @@ export class PodWatcher {
 
   /** Each node's next resync at its own random time, so nodes started together do not relist together. */
   private scheduleResync(): void {
+    clearTimeout(this.resyncTimer);
     if (this.stopped) return;
     const base = this.opts.resyncMs ?? 5 * 60_000;
     this.resyncTimer = setTimeout(() => {
