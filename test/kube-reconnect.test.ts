@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FakeKubeApi, SeenRequest } from './helpers/fake-kube-api';
 import { PodWatcher } from '../src/labels/kube/pod-watcher';
 import { loadKubeConfig } from '../src/labels/kube/client';
@@ -115,6 +116,9 @@ describe('simulated nodes through an API server restart', () => {
       const refused = n.watcher.requests.samples().find((s) => s.labels.verb === 'watch' && s.labels.code === 'error')?.value ?? 0;
       before_.set(n.name, { connection: e.connection, expired: e.expired, lists: n.watcher.stats.lists, refused });
     }
+    // How late this process ran its timers meanwhile: the nodes' waits are late by as much.
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
     await api.restart(OUTAGE_MS, () => {
       for (const n of nodes) {
         const uid = randomUUID();
@@ -124,17 +128,20 @@ describe('simulated nodes through an API server restart', () => {
     });
     const up = api.upAt;
     await waitFor(() => nodes.every((n) => n.watcher.byUid(during.get(n.name)!) !== undefined) && api.openWatches === nodes.length, 'every node to catch up', 10_000);
+    lag.disable();
+    const slack = 100 + lag.max / 1e6;
 
     const back = (n: Node): number => since(n.name, up)[0].at - up;
     const jittered = nodes.filter((n) => n.jitter).map(back);
     const lockstep = nodes.filter((n) => !n.jitter).map(back);
-    // The slack: a failed attempt and a busy event loop (two CPUs shared by the whole suite).
+    // The slack: a failed attempt, and the longest the event loop was late (two CPUs shared by the whole suite).
     for (const [i, ms] of [...jittered, ...lockstep].entries()) {
-      assert.ok(ms <= CAP_MS + 250, `node-${i} came back ${ms.toFixed(0)} ms after the server, past its cap`);
+      assert.ok(ms <= CAP_MS + slack, `node-${i} came back ${ms.toFixed(0)} ms after the server, past its cap (+ ${slack.toFixed(0)} ms slack)`);
     }
     assert.ok(spread(jittered) >= CAP_MS / 4, `jittered nodes: p5–p95 ${spread(jittered).toFixed(0)} ms (${jittered.map((x) => x.toFixed(0))})`);
     assert.ok(densest(jittered, 50) <= JITTERED / 2, `jittered nodes: ${densest(jittered, 50)} in one 50 ms window (${jittered.map((x) => x.toFixed(0))})`);
-    assert.ok(Math.max(...lockstep) - Math.min(...lockstep) < CAP_MS / 4, `the control group comes back in step (${lockstep.map((x) => x.toFixed(0))})`);
+    // In step but for the event loop's own delays, which spread it as much.
+    assert.ok(Math.max(...lockstep) - Math.min(...lockstep) < CAP_MS / 4 + lag.max / 1e6, `the control group comes back in step (${lockstep.map((x) => x.toFixed(0))}; event loop up to ${(lag.max / 1e6).toFixed(0)} ms late)`);
   });
 
   it('the 410 Gone after the restart makes each node list exactly once, then watch from that list', () => {

@@ -6,6 +6,8 @@
  * each message { id, cmd, ...args } gets { id, result } or { id, error }.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
 import { FakeKubeApi, PodSpec } from '../../test/helpers/fake-kube-api';
 
 export interface ClusterShape {
@@ -94,7 +96,8 @@ class Cluster {
           ? this.rollout(this.replicaSets[Math.floor(Math.random() * this.replicaSets.length)].deployment)
           : this.replicaSets[Math.floor(Math.random() * this.replicaSets.length)];
         const uid = this.addPod(node, rs);
-        setTimeout(() => this.api.modifyPod(uid, (o) => ((o.status as Record<string, unknown>).phase = 'Running')), 1000).unref();
+        // Running a second later, unless churn has already deleted it.
+        setTimeout(() => pods.includes(uid) && this.api.modifyPod(uid, (o) => ((o.status as Record<string, unknown>).phase = 'Running')), 1000).unref();
         this.churned++;
       }
     }, 100);
@@ -112,17 +115,34 @@ class Cluster {
   }
 }
 
+/**
+ * A free port below the ephemeral range: while the server is down, no
+ * client's own connection can be given its port (and a connection to a
+ * closed port from that same port would connect to itself).
+ */
+async function portBelowEphemeral(): Promise<number> {
+  const [low] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  for (let tries = 0; tries < 50; tries++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error(`no free port between 10000 and ${low}`);
+}
+
 export const nodeName = (i: number): string => `sim-node-${String(i).padStart(5, '0')}`;
 
 if (require.main === module) {
   const cluster = new Cluster();
   const commands: Record<string, (m: Record<string, unknown>) => unknown> = {
-    start: async () => (await cluster.api.start(), { port: cluster.api.port }),
+    start: async () => (await cluster.api.start(await portBelowEphemeral()), { port: cluster.api.port }),
     setup: (m) => cluster.setup(m.shape as ClusterShape),
     churn: (m) => cluster.churn(m.rate as ChurnRate),
     now: () => ({ now: performance.now(), requests: cluster.api.requests.length, churned: cluster.churned, openWatches: cluster.api.openWatches }),
     requests: (m) => cluster.requests(Number(m.from)),
-    restart: async (m) => (await cluster.api.restart(Number(m.downMs)), { upAt: cluster.api.upAt }),
+    restart: async (m) => (await cluster.api.restart(Number(m.downMs), undefined, 'refuse'), { upAt: cluster.api.upAt }),
     close: async () => cluster.api.close(),
   };
   process.on('message', (m: Record<string, unknown>) => {

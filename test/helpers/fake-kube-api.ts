@@ -68,6 +68,8 @@ export class FakeKubeApi {
   private rv = 100;
   private oldestRv = 100;
   private readonly pods = new Map<string, Obj>();
+  /** The pods of each node, as the API server indexes them for fieldSelector spec.nodeName. */
+  private readonly byNode = new Map<string, Map<string, Obj>>();
   private readonly others = new Map<string, Obj>(); // "replicasets/ns/name" -> object
   private readonly history: Event[] = [];
   private readonly watches = new Set<{ res: http.ServerResponse; node?: string }>();
@@ -142,7 +144,7 @@ export class FakeKubeApi {
 
   addPod(p: PodSpec): void {
     const o = podObject(p);
-    this.pods.set(p.uid, o);
+    this.putPod(p.uid, o);
     this.bump('ADDED', o);
   }
 
@@ -157,15 +159,30 @@ export class FakeKubeApi {
    * client was away: only a list (a resync) can find out.
    */
   changeSilently(change: { add?: PodSpec; deleteUid?: string }): void {
-    if (change.add) this.pods.set(change.add.uid, podObject(change.add));
-    if (change.deleteUid) this.pods.delete(change.deleteUid);
+    if (change.add) this.putPod(change.add.uid, podObject(change.add));
+    if (change.deleteUid) this.dropPod(change.deleteUid);
     this.rv++;
   }
 
   deletePod(uid: string): void {
     const o = this.pods.get(uid)!;
-    this.pods.delete(uid);
+    this.dropPod(uid);
     this.bump('DELETED', o);
+  }
+
+  private putPod(uid: string, o: Obj): void {
+    this.dropPod(uid);
+    this.pods.set(uid, o);
+    const node = (o.spec as { nodeName: string }).nodeName;
+    if (!this.byNode.has(node)) this.byNode.set(node, new Map());
+    this.byNode.get(node)!.set(uid, o);
+  }
+
+  private dropPod(uid: string): void {
+    const o = this.pods.get(uid);
+    if (!o) return;
+    this.pods.delete(uid);
+    this.byNode.get((o.spec as { nodeName: string }).nodeName)?.delete(uid);
   }
 
   addOwned(resource: 'replicasets' | 'jobs', namespace: string, name: string, owner?: { kind: string; name: string }): void {
@@ -252,7 +269,8 @@ export class FakeKubeApi {
           res.end(verbatim);
           return;
         }
-        const items = [...[...this.pods.values()].filter((o) => this.matches(o, node)), ...this.extraListItems];
+        const pods = node === undefined ? this.pods : this.byNode.get(node) ?? new Map<string, Obj>();
+        const items = [...pods.values(), ...this.extraListItems];
         seen.listRv = String(this.rv);
         json(200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
         return;
@@ -301,7 +319,8 @@ export class FakeKubeApi {
    * real API server's fresh watch cache. The port stays bound throughout
    * (so no other test can take it). Resolves once it is up (upAt).
    */
-  async restart(downMs: number, whileDown?: () => void): Promise<void> {
+  async restart(downMs: number, whileDown?: () => void, how: 'reset' | 'refuse' = 'reset'): Promise<void> {
+    if (how === 'refuse') return this.restartRefusing(downMs, whileDown);
     this.down = true;
     this.dropWatches();
     this.server?.closeAllConnections();
@@ -310,6 +329,21 @@ export class FakeKubeApi {
     this.compact();
     this.down = false;
     this.upAt = performance.now();
+  }
+
+  /**
+   * The same, with the port closed while down, so that the kernel refuses
+   * connections (ECONNREFUSED) as for a stopped API server, at no cost to
+   * this process: for thousands of clients. Use a port outside the
+   * ephemeral range (a client's own port could take it meanwhile).
+   */
+  private async restartRefusing(downMs: number, whileDown?: () => void): Promise<void> {
+    const port = this.port;
+    await this.close();
+    whileDown?.();
+    await new Promise((r) => setTimeout(r, downMs));
+    this.compact();
+    await this.start(port);
   }
 
   async close(): Promise<void> {
