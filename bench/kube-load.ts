@@ -29,12 +29,12 @@ import * as path from 'node:path';
 import { fork, ChildProcess } from 'node:child_process';
 import { PodWatcher, PodWatcherOptions } from '../src/labels/kube/pod-watcher';
 import { loadKubeConfig } from '../src/labels/kube/client';
-import { DEFAULT_BACKOFF } from '../src/labels/kube/backoff';
+import { Backoff, DEFAULT_BACKOFF } from '../src/labels/kube/backoff';
 import { Logger } from '../src/util/log';
 import { PROJECT_ROOT } from '../src/util/paths';
 import { onExit } from '../test/helpers/cleanup';
 import { ChurnRate, ClusterShape, nodeName, RequestRecord } from './kube-load/api-process';
-import { busiestWindow, quantile } from './kube-load/stats';
+import { busiestWindow, modelReconnects, quantile } from './kube-load/stats';
 
 const env = (name: string, dflt: number): number => {
   const v = process.env[name];
@@ -206,6 +206,12 @@ const f2 = (x: number): string => x.toFixed(2);
 const sec = (ms: number): string => (ms / 1000).toFixed(1);
 const n0 = (x: number): string => Math.round(x).toLocaleString('en-US');
 
+/** The busiest 100 ms of the backoff alone for n nodes, as a share of them: the median of 20 draws. */
+function modelBusiest(n: number): number {
+  const shares = Array.from({ length: 20 }, () => busiestWindow(modelReconnects(n, OUTAGE_S * 1000, () => new Backoff(DEFAULT_BACKOFF)), 100) / n);
+  return quantile(shares, 0.5);
+}
+
 function table(steady: Steady, jittered: Outage, baseline?: Outage): string {
   const p = steady.perNodePerMinute;
   const base = p.list + p.rewatch + p.failed;
@@ -240,6 +246,7 @@ function table(steady: Steady, jittered: Outage, baseline?: Outage): string {
     row('spread, 5th to 95th percentile, s', (o) => sec(o.back.p95 - o.back.p5), ''),
     row('nodes back later than the 30 s cap', (o) => n0(o.lateNodes), '0'),
     row('most reconnects in any 100 ms', (o) => pct(o.busiestReconnects), `≤ ${n0(NODES * 0.02)} (2%)`),
+    `| the backoff alone (a model without I/O, median of 20 draws): most reconnects in any 100 ms | ${f1(100 * modelBusiest(NODES))}% of ${n0(NODES)} nodes; ${f1(100 * modelBusiest(5000))}% of 5,000 | ≤ 2% |${baseline ? ' 100% |' : ''}`,
     row('most requests in any 100 ms', (o) => n0(o.busiestRequests), ''),
     row('requests per node to recover (watch, 410, list, watch; owner lookups)', (o) => f1(o.requestsPerNode), ''),
     row('outage log lines per node (start, end)', (o) => `${f1(o.warningsPerNode)}, ${f1(o.endsPerNode)}`, '1, 1'),

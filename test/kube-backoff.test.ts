@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import { Backoff, jittered } from '../src/labels/kube/backoff';
 import { OutageLog } from '../src/labels/kube/outage-log';
 import { KubeRequestCounts, resourceOf } from '../src/labels/kube/request-counts';
-import { busiestWindow, quantile } from '../bench/kube-load/stats';
+import { busiestWindow, modelReconnects, quantile } from '../bench/kube-load/stats';
 import { Logger } from '../src/util/log';
 
 /** A random source that returns these values in turn. */
@@ -129,5 +129,13 @@ describe('bench:kube arithmetic', () => {
     assert.equal(busiestWindow([0, 50, 99.9, 100, 150, 199, 500], 100), 4);
     assert.equal(busiestWindow([0, 100, 200, 300], 100), 1);
     assert.equal(busiestWindow([], 100), 0);
+  });
+});
+
+describe('bench:kube model of the backoff alone', () => {
+  it('a node retries first at the end of the wait under way when the outage ends', () => {
+    // Waits of 100 ms each (+1 ms per failed attempt): attempts at 0, 101, 202, 303; the outage ends at 250.
+    const back = modelReconnects(1, 250, () => ({ next: () => 100 }));
+    assert.deepEqual(back, [53]);
   });
 });

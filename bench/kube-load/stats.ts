@@ -17,3 +17,20 @@ export function busiestWindow(times: number[], width: number): number {
   }
   return most;
 }
+
+/**
+ * The backoff alone, without I/O: when each of n nodes that lost the server
+ * at the same instant retries first after an outage of outageMs, given the
+ * wait each draws next (a Backoff's next()). Every attempt is taken to fail
+ * in 1 ms. Returns ms after the server answers again.
+ */
+export function modelReconnects(n: number, outageMs: number, newBackoff: () => { next(): number }): number[] {
+  const back: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const b = newBackoff();
+    let t = 0;
+    while (t < outageMs) t += b.next() + 1;
+    back.push(t - outageMs);
+  }
+  return back;
+}
