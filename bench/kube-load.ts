@@ -27,6 +27,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fork, ChildProcess } from 'node:child_process';
+import * as diagnostics from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
 import { PodWatcher, PodWatcherOptions } from '../src/labels/kube/pod-watcher';
 import { loadKubeConfig } from '../src/labels/kube/client';
 import { Backoff, DEFAULT_BACKOFF } from '../src/labels/kube/backoff';
@@ -55,6 +57,25 @@ const CHURN: ChurnRate = { podsPerNodePerMinute: 0.2, newReplicaSetShare: 0.1 };
 const START_SPREAD_MS = 10_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Every request the simulated nodes send, when they send it (ms since the
+ * epoch), and for which node: what tally does, before the API server's own
+ * queue (on a busy machine, a burst at the server may be a backlog).
+ */
+const sent: Array<{ at: number; node: string }> = [];
+diagnostics.subscribe('http.client.request.start', (message) => {
+  const req = (message as { request: ClientRequest }).request;
+  const selector = new URL(req.path, 'http://x').searchParams.get('fieldSelector') ?? '';
+  sent.push({ at: performance.timeOrigin + performance.now(), node: /^spec\.nodeName=(.*)$/.exec(selector)?.[1] ?? '' });
+});
+
+/** Each node's first request at or after t, in ms after t. */
+function firstAfter(records: Array<{ at: number; node: string }>, t: number): Map<string, number> {
+  const first = new Map<string, number>();
+  for (const r of records) if (r.node && r.at >= t && !first.has(r.node)) first.set(r.node, r.at - t);
+  return first;
+}
 
 /** The API server process and its IPC calls. */
 class ApiServer {
@@ -166,10 +187,13 @@ async function steadyState(api: ApiServer, kubeconfig: string): Promise<Steady> 
 }
 
 interface Outage {
+  /** When each node sent its first request after the server answered again, ms. */
   back: { p5: number; p50: number; p95: number; max: number };
   lateNodes: number;
   busiestRequests: number;
+  /** The most first requests in any 100 ms: as the nodes sent them, and as the server received them. */
   busiestReconnects: number;
+  busiestReconnectsReceived: number;
   requestsPerNode: number;
   warningsPerNode: number;
   endsPerNode: number;
@@ -181,20 +205,20 @@ async function outage(api: ApiServer, kubeconfig: string, jitter: boolean): Prom
   const nodes = await startNodes(kubeconfig, jitter ? {} : { backoff: { random: () => 0.999 } }, log.logger);
   await sleep(5_000);
   const { requests: from } = await api.call<{ requests: number }>('now');
+  sent.length = 0;
   const { upAt } = await api.call<{ upAt: number }>('restart', { downMs: OUTAGE_S * 1000 });
   const capMs = DEFAULT_BACKOFF.capMs;
   await waitUntil(() => nodes.every((n) => n.connectedSince !== undefined), capMs + 30_000, 'every node to be back').catch((e: Error) => process.stderr.write(`${e.message}\n`));
   await sleep(2_000);
   const after = (await api.requests(from)).filter((r) => r.at >= upAt);
   await Promise.all(nodes.map((n) => n.stop()));
-  const first = new Map<string, number>();
-  for (const r of after) if (r.node && !first.has(r.node)) first.set(r.node, r.at);
-  const back = [...first.values()].map((t) => t - upAt);
+  const back = [...firstAfter(sent, upAt).values()];
   return {
     back: { p5: quantile(back, 0.05), p50: quantile(back, 0.5), p95: quantile(back, 0.95), max: Math.max(...back) },
     lateNodes: NODES - back.filter((ms) => ms <= capMs).length,
     busiestRequests: busiestWindow(after.map((r) => r.at), 100),
-    busiestReconnects: busiestWindow([...first.values()], 100),
+    busiestReconnects: busiestWindow(back, 100),
+    busiestReconnectsReceived: busiestWindow([...firstAfter(after, upAt).values()], 100),
     requestsPerNode: after.filter((r) => r.at - upAt <= capMs + 2_000).length / NODES,
     warningsPerNode: log.started / NODES,
     endsPerNode: log.ended / NODES,
@@ -239,15 +263,16 @@ function table(steady: Steady, jittered: Outage, baseline?: Outage): string {
   ];
   const row = (what: string, f: (o: Outage) => string, goal: string): string => `| ${what} | ${f(jittered)} | ${goal} |${baseline ? ` ${f(baseline)} |` : ''}`;
   rows.push(
-    row('back after the server answers: 5th percentile, s', (o) => sec(o.back.p5), ''),
+    row('a node\'s first request after the server answers: 5th percentile, s', (o) => sec(o.back.p5), ''),
     row('median, s', (o) => sec(o.back.p50), ''),
     row('95th percentile, s', (o) => sec(o.back.p95), ''),
     row('last node, s', (o) => sec(o.back.max), '≤ 30'),
     row('spread, 5th to 95th percentile, s', (o) => sec(o.back.p95 - o.back.p5), ''),
     row('nodes back later than the 30 s cap', (o) => n0(o.lateNodes), '0'),
-    row('most reconnects in any 100 ms', (o) => pct(o.busiestReconnects), `≤ ${n0(NODES * 0.02)} (2%)`),
+    row('most reconnects in any 100 ms, as the nodes sent them', (o) => pct(o.busiestReconnects), `≤ ${n0(NODES * 0.02)} (2%)`),
+    row('most reconnects in any 100 ms, as the API server received them', (o) => pct(o.busiestReconnectsReceived), ''),
     `| the backoff alone (a model without I/O, median of 20 draws): most reconnects in any 100 ms | ${f1(100 * modelBusiest(NODES))}% of ${n0(NODES)} nodes; ${f1(100 * modelBusiest(5000))}% of 5,000 | ≤ 2% |${baseline ? ' 100% |' : ''}`,
-    row('most requests in any 100 ms', (o) => n0(o.busiestRequests), ''),
+    row('most requests the API server received in any 100 ms', (o) => n0(o.busiestRequests), ''),
     row('requests per node to recover (watch, 410, list, watch; owner lookups)', (o) => f1(o.requestsPerNode), ''),
     row('outage log lines per node (start, end)', (o) => `${f1(o.warningsPerNode)}, ${f1(o.endsPerNode)}`, '1, 1'),
   );

@@ -23,7 +23,7 @@ export interface ChurnRate {
   newReplicaSetShare: number;
 }
 
-/** One request as the bench needs it: when (ms, this process' clock), what, whose, and the answer. */
+/** One request as the bench needs it: when (ms since the epoch, to compare across processes), what, whose, and the answer. */
 export interface RequestRecord {
   at: number;
   kind: 'list' | 'watch' | 'get';
@@ -106,7 +106,7 @@ class Cluster {
   /** Requests from index `from` on. */
   requests(from: number): { next: number; records: RequestRecord[] } {
     const records = this.api.requests.slice(from).map((r): RequestRecord => ({
-      at: r.at,
+      at: performance.timeOrigin + r.at,
       kind: r.path.startsWith('/apis/') ? 'get' : r.query.get('watch') === 'true' ? 'watch' : 'list',
       node: /^spec\.nodeName=(.*)$/.exec(r.query.get('fieldSelector') ?? '')?.[1] ?? '',
       status: r.status ?? 0,
@@ -140,9 +140,9 @@ if (require.main === module) {
     start: async () => (await cluster.api.start(await portBelowEphemeral()), { port: cluster.api.port }),
     setup: (m) => cluster.setup(m.shape as ClusterShape),
     churn: (m) => cluster.churn(m.rate as ChurnRate),
-    now: () => ({ now: performance.now(), requests: cluster.api.requests.length, churned: cluster.churned, openWatches: cluster.api.openWatches }),
+    now: () => ({ now: performance.timeOrigin + performance.now(), requests: cluster.api.requests.length, churned: cluster.churned, openWatches: cluster.api.openWatches }),
     requests: (m) => cluster.requests(Number(m.from)),
-    restart: async (m) => (await cluster.api.restart(Number(m.downMs), undefined, 'refuse'), { upAt: cluster.api.upAt }),
+    restart: async (m) => (await cluster.api.restart(Number(m.downMs), undefined, 'refuse'), { upAt: performance.timeOrigin + cluster.api.upAt }),
     close: async () => cluster.api.close(),
   };
   process.on('message', (m: Record<string, unknown>) => {
