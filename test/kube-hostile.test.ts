@@ -93,4 +93,22 @@ describe('a hostile API server', () => {
     const res = await fetch(agent.url('/readyz'));
     assert.equal(res.status, 200);
   });
+
+  it('counts every request it made in tally_kube_requests_total, as the API server saw them', async () => {
+    const sum = (s: Series[], match: Record<string, string>): number => select(s, 'tally_kube_requests_total', match).reduce((n, x) => n + x.value, 0);
+    // A watch is counted once answered, a moment after the server has seen it.
+    const s = await agent.scrapeUntil((x) => sum(x, { verb: 'watch' }) === api.watchRequests().length, 'the agent to count its open watch');
+    assert.deepEqual(
+      { list: sum(s, { verb: 'list', resource: 'pods' }), watch: sum(s, { verb: 'watch', resource: 'pods' }), get: sum(s, { verb: 'get', resource: 'replicasets' }) },
+      { list: api.listRequests().length, watch: api.watchRequests().length, get: api.ownerRequests().length },
+    );
+    assert.equal(sum(s, {}), api.requests.length, 'no other request');
+    assert.deepEqual([...new Set(select(s, 'tally_kube_requests_total').map((x) => x.labels.code))], ['200'], 'every one answered 200 (ERROR events come inside a watch)');
+    // The web pod's ReplicaSet, looked up once for all the relists since; db-0's StatefulSet needs no lookup.
+    assert.equal(api.ownerRequests().length, 1);
+    assert.deepEqual(
+      ['tally_cache_misses_total', 'tally_cache_entries', 'tally_cache_capacity'].map((m) => select(s, m, { cache: 'kube_owners' })[0]?.value),
+      [1, 1, 4096],
+    );
+  });
 });

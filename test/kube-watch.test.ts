@@ -41,7 +41,7 @@ function useKubeApi(): { api: FakeKubeApi; dir: string; watcher?: PodWatcher } {
 
 async function watcherFor(api: FakeKubeApi, dir: string, port?: number, resyncMs = 60_000, initialBackoffMs?: number): Promise<PodWatcher> {
   const kc = await loadKubeConfig(api.writeKubeconfig(dir, port));
-  const w = new PodWatcher(kc!, { nodeName: NODE, resyncMs, initialBackoffMs }, quiet);
+  const w = new PodWatcher(kc!, { nodeName: NODE, resyncMs, backoff: initialBackoffMs ? { initialMs: initialBackoffMs } : undefined }, quiet);
   await w.start();
   return w;
 }

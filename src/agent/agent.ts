@@ -157,7 +157,7 @@ export class Agent {
       policyScanFailures: () => this.watchers.map((w) => ({ dir: w.dir, failures: w.scanFailures })),
       removals: this.removals,
       pods: this.pods,
-      caches: [cgroups.stats, binaries.stats, ...this.counters.core.caches],
+      caches: [cgroups.stats, binaries.stats, ...this.counters.core.caches, ...(this.pods ? [this.pods.ownerCache] : [])],
       binaryTruncated: () => binaries.truncated,
       bpfStats: this.bpfStatsFd !== undefined,
       scrapes: () => this.server?.scrapes ?? {},

@@ -113,6 +113,7 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
     const pods = src.pods;
     defineMetric(registry, catalog.KUBE_WATCH_EVENTS, () => Object.entries(pods.stats.events).map(([type, n]) => one({ type }, n)));
     defineMetric(registry, catalog.KUBE_WATCH_ERRORS, () => Object.entries(pods.stats.errors).map(([reason, n]) => one({ reason }, n)));
+    defineMetric(registry, catalog.KUBE_REQUESTS, () => pods.requests.samples());
     defineMetric(registry, catalog.KUBE_LIST_CALLS, () => [one({}, pods.stats.lists)]);
     defineMetric(registry, catalog.KUBE_SYNC_AGE, () => (pods.stats.lastSync ? [one({}, (Date.now() - pods.stats.lastSync) / 1000)] : []));
     defineMetric(registry, catalog.KUBE_PODS, () => [one({}, pods.size)]);

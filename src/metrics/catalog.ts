@@ -98,14 +98,14 @@ export const CACHE_CAPACITY: MetricSpec = {
 export const CACHE_HITS: MetricSpec = {
   name: 'tally_cache_hits_total',
   type: 'counter',
-  help: 'Lookups answered by a user-space cache.',
+  help: 'Lookups answered by a user-space cache (kube_owners: also lookups that joined the same request under way).',
   labels: ['cache'],
 };
 
 export const CACHE_MISSES: MetricSpec = {
   name: 'tally_cache_misses_total',
   type: 'counter',
-  help: 'Lookups a user-space cache could not answer (cgroup_path: resolved by a syscall; binary_path: id not announced yet; cgroup_labels, removed_cgroup_labels: asked of the labeler; series_labels_binary, series_labels_extra: labels built anew).',
+  help: 'Lookups a user-space cache could not answer (cgroup_path: resolved by a syscall; binary_path: id not announced yet; kube_owners: a ReplicaSet or Job asked of the API server; cgroup_labels, removed_cgroup_labels: asked of the labeler; series_labels_binary, series_labels_extra: labels built anew).',
   labels: ['cache'],
 };
 
@@ -221,6 +221,14 @@ export const KUBE_WATCH_ERRORS: MetricSpec = {
   help: 'Failed pod lists and watches, and watch events or list items skipped as unusable, by reason: connection, http_status, expired (410 Gone: relisted at once), error_event, too_large, invalid_json, bad_event, unknown_type, bad_list, no_object, no_metadata. Failures are retried with backoff; skipped events change nothing.',
   onlyWith: 'kubernetes',
   labels: ['reason'],
+};
+
+export const KUBE_REQUESTS: MetricSpec = {
+  name: 'tally_kube_requests_total',
+  type: 'counter',
+  help: 'Requests this agent made to the Kubernetes API server, by verb (list, watch, get), resource (pods; replicasets and jobs: owner lookups, cached) and code (the HTTP status of the answer, or "error" when none came). Multiply by the number of nodes for the cluster\'s cost; docs/api-server-load.md.',
+  onlyWith: 'kubernetes',
+  labels: ['verb', 'resource', 'code'],
 };
 
 export const KUBE_LIST_CALLS: MetricSpec = {
@@ -433,6 +441,7 @@ export const CATALOG: readonly MetricSpec[] = [
   CGROUP_REMOVAL_DROPS,
   KUBE_WATCH_EVENTS,
   KUBE_WATCH_ERRORS,
+  KUBE_REQUESTS,
   KUBE_LIST_CALLS,
   KUBE_SYNC_AGE,
   KUBE_PODS,

@@ -10,6 +10,11 @@
  * For hostile-input tests it also sends what a buggy API server or proxy
  * might: any raw line into the open watches, ERROR events, bookmarks, list
  * items of any shape, and list bodies verbatim.
+ *
+ * For load tests it can go down and come back (restart(): connections
+ * refused meanwhile, and the watch history lost, as a real restart loses
+ * its watch cache), keeps a bounded history (maxHistory), and records when
+ * each request came and what it was answered.
  */
 import * as http from 'node:http';
 import * as fs from 'node:fs';
@@ -46,11 +51,25 @@ export function podObject(p: PodSpec): Obj {
   };
 }
 
+/** One request as the server saw it: when (performance.now(), ms), what, and the status it answered. */
+export interface SeenRequest {
+  path: string;
+  query: URLSearchParams;
+  at: number;
+  status?: number;
+  /** A list's resourceVersion, as answered. */
+  listRv?: string;
+}
+
 export class FakeKubeApi {
-  readonly requests: Array<{ path: string; query: URLSearchParams }> = [];
+  readonly requests: SeenRequest[] = [];
+  /** Events kept for watches from an older resourceVersion; older ones answer 410 Gone. */
+  maxHistory = Infinity;
   private rv = 100;
   private oldestRv = 100;
   private readonly pods = new Map<string, Obj>();
+  /** The pods of each node, as the API server indexes them for fieldSelector spec.nodeName. */
+  private readonly byNode = new Map<string, Map<string, Obj>>();
   private readonly others = new Map<string, Obj>(); // "replicasets/ns/name" -> object
   private readonly history: Event[] = [];
   private readonly watches = new Set<{ res: http.ServerResponse; node?: string }>();
@@ -58,15 +77,28 @@ export class FakeKubeApi {
   readonly extraListItems: unknown[] = [];
   /** Bodies the next lists answer with verbatim (status 200), one per list, before normal answers resume. */
   readonly nextListBodies: string[] = [];
+  /** Statuses the next owner lookups (ReplicaSets, Jobs) answer with, one each, before normal answers resume. */
+  readonly nextOwnerStatuses: number[] = [];
+  /** Owner lookups are answered after this long (so that lookups overlap). */
+  ownerDelayMs = 0;
   private server?: http.Server;
   port = 0;
+  /** While true (restart()), every connection is reset at once. */
+  private down = false;
+  /** When the server last came up (performance.now(), ms). */
+  upAt = 0;
 
   /** Listens on 127.0.0.1:port (0 = any free port). */
   async start(port = 0): Promise<this> {
     const server = http.createServer((req, res) => this.handle(req, res));
+    server.on('connection', (socket) => {
+      if (this.down) socket.destroy();
+    });
     this.server = server;
-    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    // Thousands of simulated nodes connect at once after a restart.
+    await new Promise<void>((r) => server.listen({ port, host: '127.0.0.1', backlog: 65535 }, r));
     this.port = (server.address() as { port: number }).port;
+    this.upAt = performance.now();
     return this;
   }
 
@@ -103,12 +135,16 @@ export class FakeKubeApi {
     object.metadata.resourceVersion = String(this.rv);
     const ev = { rv: this.rv, type, object: JSON.parse(JSON.stringify(object)) as Obj };
     this.history.push(ev);
+    if (this.history.length > this.maxHistory) {
+      const dropped = this.history.splice(0, this.history.length - this.maxHistory);
+      this.oldestRv = dropped[dropped.length - 1].rv;
+    }
     for (const w of this.watches) if (this.matches(ev.object, w.node)) w.res.write(JSON.stringify({ type, object: ev.object }) + '\n');
   }
 
   addPod(p: PodSpec): void {
     const o = podObject(p);
-    this.pods.set(p.uid, o);
+    this.putPod(p.uid, o);
     this.bump('ADDED', o);
   }
 
@@ -123,15 +159,30 @@ export class FakeKubeApi {
    * client was away: only a list (a resync) can find out.
    */
   changeSilently(change: { add?: PodSpec; deleteUid?: string }): void {
-    if (change.add) this.pods.set(change.add.uid, podObject(change.add));
-    if (change.deleteUid) this.pods.delete(change.deleteUid);
+    if (change.add) this.putPod(change.add.uid, podObject(change.add));
+    if (change.deleteUid) this.dropPod(change.deleteUid);
     this.rv++;
   }
 
   deletePod(uid: string): void {
     const o = this.pods.get(uid)!;
-    this.pods.delete(uid);
+    this.dropPod(uid);
     this.bump('DELETED', o);
+  }
+
+  private putPod(uid: string, o: Obj): void {
+    this.dropPod(uid);
+    this.pods.set(uid, o);
+    const node = (o.spec as { nodeName: string }).nodeName;
+    if (!this.byNode.has(node)) this.byNode.set(node, new Map());
+    this.byNode.get(node)!.set(uid, o);
+  }
+
+  private dropPod(uid: string): void {
+    const o = this.pods.get(uid);
+    if (!o) return;
+    this.pods.delete(uid);
+    this.byNode.get((o.spec as { nodeName: string }).nodeName)?.delete(uid);
   }
 
   addOwned(resource: 'replicasets' | 'jobs', namespace: string, name: string, owner?: { kind: string; name: string }): void {
@@ -184,6 +235,11 @@ export class FakeKubeApi {
     return this.requests.filter((r) => r.path === '/api/v1/pods' && r.query.get('watch') === 'true').map((r) => r.query);
   }
 
+  /** Owner lookups (GETs of ReplicaSets and Jobs). */
+  ownerRequests(): SeenRequest[] {
+    return this.requests.filter((r) => r.path.startsWith('/apis/'));
+  }
+
   listRequests(): URLSearchParams[] {
     return this.requests.filter((r) => r.path === '/api/v1/pods' && r.query.get('watch') !== 'true').map((r) => r.query);
   }
@@ -194,7 +250,10 @@ export class FakeKubeApi {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
-    this.requests.push({ path: url.pathname, query: url.searchParams });
+    const seen: SeenRequest = { path: url.pathname, query: url.searchParams, at: performance.now() };
+    this.requests.push(seen);
+    res.on('finish', () => (seen.status = res.statusCode));
+    if (url.searchParams.get('watch') === 'true') seen.status = 200;
     const json = (code: number, body: unknown): void => {
       res.writeHead(code, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify(body));
@@ -210,12 +269,16 @@ export class FakeKubeApi {
           res.end(verbatim);
           return;
         }
-        const items = [...[...this.pods.values()].filter((o) => this.matches(o, node)), ...this.extraListItems];
+        const pods = node === undefined ? this.pods : this.byNode.get(node) ?? new Map<string, Obj>();
+        const items = [...pods.values(), ...this.extraListItems];
+        seen.listRv = String(this.rv);
         json(200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
         return;
       }
       const from = Number(url.searchParams.get('resourceVersion') ?? '0');
       res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+      // The API server answers a watch at once, before any event: the client knows it is watching.
+      res.flushHeaders();
       if (from < this.oldestRv) {
         res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'too old resource version', reason: 'Expired', code: 410 } }) + '\n');
         return;
@@ -234,12 +297,53 @@ export class FakeKubeApi {
     }
     const m = /^\/apis\/(?:apps|batch)\/v1\/namespaces\/([^/]+)\/(replicasets|jobs)\/([^/]+)$/.exec(url.pathname);
     if (m) {
-      const o = this.others.get(`${m[2]}/${m[1]}/${m[3]}`);
-      if (o) json(200, o);
-      else notFound();
+      const status = this.nextOwnerStatuses.shift();
+      const answer = (): void => {
+        if (res.destroyed) return;
+        const o = this.others.get(`${m[2]}/${m[1]}/${m[3]}`);
+        if (status !== undefined) json(status, { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: status });
+        else if (o) json(200, o);
+        else notFound();
+      };
+      if (this.ownerDelayMs > 0) setTimeout(answer, this.ownerDelayMs);
+      else answer();
       return;
     }
     notFound();
+  }
+
+  /**
+   * An API server restart: down for downMs (every connection closed, new
+   * ones reset at once), then up with the watch history gone, so that a
+   * watch from a resourceVersion before the restart gets 410 Gone, as from a
+   * real API server's fresh watch cache. The port stays bound throughout
+   * (so no other test can take it). Resolves once it is up (upAt).
+   */
+  async restart(downMs: number, whileDown?: () => void, how: 'reset' | 'refuse' = 'reset'): Promise<void> {
+    if (how === 'refuse') return this.restartRefusing(downMs, whileDown);
+    this.down = true;
+    this.dropWatches();
+    this.server?.closeAllConnections();
+    whileDown?.();
+    await new Promise((r) => setTimeout(r, downMs));
+    this.compact();
+    this.down = false;
+    this.upAt = performance.now();
+  }
+
+  /**
+   * The same, with the port closed while down, so that the kernel refuses
+   * connections (ECONNREFUSED) as for a stopped API server, at no cost to
+   * this process: for thousands of clients. Use a port outside the
+   * ephemeral range (a client's own port could take it meanwhile).
+   */
+  private async restartRefusing(downMs: number, whileDown?: () => void): Promise<void> {
+    const port = this.port;
+    await this.close();
+    whileDown?.();
+    await new Promise((r) => setTimeout(r, downMs));
+    this.compact();
+    await this.start(port);
   }
 
   async close(): Promise<void> {

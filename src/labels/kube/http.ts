@@ -16,6 +16,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { K8s } from './client';
 import { isMapping } from './pod-object';
+import { KubeAnswer, KubeRequestCounts, KubeVerb, resourceOf } from './request-counts';
 
 type KubeConfig = InstanceType<K8s['KubeConfig']>;
 
@@ -23,6 +24,9 @@ type KubeConfig = InstanceType<K8s['KubeConfig']>;
 export const MAX_LIST_BYTES = 64 * 1024 * 1024;
 /** The longest watch line (one event) read. */
 export const MAX_EVENT_BYTES = 16 * 1024 * 1024;
+
+/** How long a watch waits for the API server to answer (its headers; events may take minutes). */
+export const ANSWER_MS = 30_000;
 
 /** What went wrong with a request; the `reason` label values of tally_kube_watch_errors_total. */
 export type RequestFailure = 'connection' | 'http_status' | 'expired' | 'too_large' | 'invalid_json' | 'bad_list';
@@ -38,6 +42,9 @@ export class KubeRequestError extends Error {
 }
 
 export class KubeHttp {
+  /** Every request made through this client, by verb, resource and answer. */
+  readonly requests = new KubeRequestCounts();
+
   constructor(private readonly kc: KubeConfig) {}
 
   /** The API server's address, for messages. */
@@ -45,10 +52,10 @@ export class KubeHttp {
     return this.kc.getCurrentCluster()?.server ?? '(no cluster)';
   }
 
-  /** GETs a JSON document. 410 Gone rejects with reason expired. */
-  async getJson(path: string, query: Record<string, string>, opts: { timeoutMs: number; signal?: AbortSignal; maxBytes?: number }): Promise<unknown> {
+  /** GETs a JSON document (verb: a list or one object). 410 Gone rejects with reason expired. */
+  async getJson(path: string, query: Record<string, string>, opts: { verb: 'list' | 'get'; timeoutMs: number; signal?: AbortSignal; maxBytes?: number }): Promise<unknown> {
     const signals = [AbortSignal.timeout(opts.timeoutMs), ...(opts.signal ? [opts.signal] : [])];
-    const res = await this.open(path, query, AbortSignal.any(signals));
+    const res = await this.open(opts.verb, path, query, AbortSignal.any(signals));
     const maxBytes = opts.maxBytes ?? MAX_LIST_BYTES;
     const body = await readBody(res, maxBytes, `GET ${path}`);
     if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, body, `GET ${path}`);
@@ -66,8 +73,21 @@ export class KubeHttp {
    * arrives for idleMs (a half-open connection), or signal aborts.
    * onStart is called once the server has answered 200.
    */
-  async watch(path: string, query: Record<string, string>, opts: { idleMs: number; signal: AbortSignal; onStart: () => void; onLine: (line: string) => void }): Promise<void> {
-    const res = await this.open(path, query, opts.signal);
+  async watch(path: string, query: Record<string, string>, opts: { idleMs: number; signal: AbortSignal; onStart: () => void; onLine: (line: string) => void; answerMs?: number }): Promise<void> {
+    // A connection that never completes (a dropped SYN is retried by the kernel for minutes)
+    // must fail like any other, so that the retry comes from tally's backoff, in its cap.
+    const answerMs = opts.answerMs ?? ANSWER_MS;
+    const unanswered = new AbortController();
+    const timer = setTimeout(() => unanswered.abort(), answerMs);
+    let res: http.IncomingMessage;
+    try {
+      res = await this.open('watch', path, query, AbortSignal.any([opts.signal, unanswered.signal]));
+    } catch (e) {
+      if (unanswered.signal.aborted && !opts.signal.aborted) throw new KubeRequestError(`watch ${path}: no answer from the API server in ${answerMs} ms`, 'connection');
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
     if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, await readBody(res, 64 * 1024, `watch ${path}`), `watch ${path}`);
     opts.onStart();
     res.socket?.setKeepAlive(true, 30_000);
@@ -121,7 +141,19 @@ export class KubeHttp {
     });
   }
 
-  private async open(path: string, query: Record<string, string>, signal: AbortSignal): Promise<http.IncomingMessage> {
+  /** Sends one request and counts it once, by the status of its answer or as an error. */
+  private async open(verb: KubeVerb, path: string, query: Record<string, string>, signal: AbortSignal): Promise<http.IncomingMessage> {
+    let answer: KubeAnswer = 'error';
+    try {
+      const res = await this.send(path, query, signal);
+      answer = res.statusCode ?? 'error';
+      return res;
+    } finally {
+      this.requests.count(verb, resourceOf(path), answer);
+    }
+  }
+
+  private async send(path: string, query: Record<string, string>, signal: AbortSignal): Promise<http.IncomingMessage> {
     let url: URL;
     const opts: https.RequestOptions = {};
     try {

@@ -5,15 +5,21 @@
  *   list ─► watch from the list's resourceVersion ─► events …
  *     ▲        │ the stream ends (server timeout, load balancer): watch again from the last resourceVersion
  *     │        │ the connection breaks: the same, after backoff
- *     └────────┤ 410 Gone / ERROR event "Expired": list again at once (the history is gone)
+ *     └────────┤ 410 Gone / ERROR event "Expired": list again at once (the history is gone), once
  *              │ any other ERROR event, an HTTP error, an event too large: list again, after backoff
  *              └ resync(): list again at once (reconciles whatever was missed)
+ *
+ * tally runs on every node, so whatever one node does, thousands do at once
+ * when the API server restarts. Every wait before a retry is drawn with full
+ * jitter (backoff.ts), and each watch asks the server for its own random
+ * timeout, so that neither reconnects nor renewals move in step.
  *
  * It replaces the client library's ListWatch informer, whose stream handler
  * threw on an event without metadata and took the process down. Here every
  * line is decoded by `read` at the boundary; one that cannot be used is
  * reported (onError, with a reason) and skipped, and the watch goes on.
  */
+import { Backoff, BackoffOptions, DEFAULT_BACKOFF, jittered } from './backoff';
 import { KubeHttp, KubeRequestError } from './http';
 import { isMapping, UnusableObject } from './pod-object';
 
@@ -47,17 +53,24 @@ export interface ListWatchOptions<T extends object> {
   /** A list succeeded: these are all the objects there are now. */
   onList: (items: T[]) => void;
   onEvent: (type: WatchEventType, item: T) => void;
-  /** Something was unusable or failed; counted by the caller. */
-  onError: (reason: WatchErrorReason, message: string) => void;
+  /**
+   * Something was unusable or failed; counted by the caller. retrying: a
+   * request failed and is retried after backoff (the caller logs it once per
+   * outage), rather than one event or item skipped.
+   */
+  onError: (reason: WatchErrorReason, message: string, retrying: boolean) => void;
   /** The API server answered (a list, or a watch event): the objects are current. */
   onSync?: () => void;
   /** Failures leave the objects possibly stale until the next list or watch answers. */
   onDisconnected?: () => void;
-  /** The server ends each watch after this long (a random 5 to 10 minutes by default, as client-go). */
+  /**
+   * Each watch asks the server to end it after a random time between this and
+   * twice this (5 to 10 minutes by default, as client-go's reflector does).
+   */
   watchTimeoutSeconds?: number;
   listTimeoutMs?: number;
-  initialBackoffMs?: number;
-  maxBackoffMs?: number;
+  /** Retries: full-jitter backoff, 0.5 s first step, 30 s cap by default. */
+  backoff?: Partial<BackoffOptions>;
 }
 
 /** How a watch ended, and what comes next. */
@@ -65,7 +78,8 @@ type Next = { relist: boolean; backoff: boolean };
 
 export class ListWatch<T extends object> {
   private rv?: string;
-  private backoffMs: number;
+  private readonly backoff: Backoff;
+  private readonly random: () => number;
   private stopped = false;
   /** Aborts a list under way at stop(), which must not wait out the list's timeout. */
   private readonly stopping = new AbortController();
@@ -75,7 +89,8 @@ export class ListWatch<T extends object> {
   private sleeping?: { timer: NodeJS.Timeout; wake: () => void };
 
   constructor(private readonly o: ListWatchOptions<T>) {
-    this.backoffMs = o.initialBackoffMs ?? 500;
+    this.backoff = new Backoff({ ...DEFAULT_BACKOFF, ...o.backoff });
+    this.random = o.backoff?.random ?? Math.random;
   }
 
   /** Starts listing and watching; returns at once. */
@@ -112,22 +127,23 @@ export class ListWatch<T extends object> {
         next = this.failed(e);
       }
       if (next.relist) this.rv = undefined;
-      if (next.backoff) await this.sleep(this.nextBackoff());
+      if (next.backoff) await this.sleep(this.backoff.next());
     }
   }
 
   /** A list or watch request failed: count it, and say whether the resourceVersion is still good. */
   private failed(e: unknown): Next {
     const err = e instanceof KubeRequestError ? e : new KubeRequestError((e as Error)?.message ?? String(e), 'connection');
-    this.o.onError(err.reason, err.message);
+    const expired = err.reason === 'expired';
+    this.o.onError(err.reason, err.message, !expired);
     this.o.onDisconnected?.();
     // Only a broken connection keeps the place in the stream; anything else may have lost an event.
-    return err.reason === 'expired' ? { relist: true, backoff: false } : { relist: err.reason !== 'connection', backoff: true };
+    return expired ? { relist: true, backoff: false } : { relist: err.reason !== 'connection', backoff: true };
   }
 
   private async list(): Promise<void> {
     this.wantRelist = false;
-    const body = await this.o.http.getJson(this.o.path, this.o.query, { timeoutMs: this.o.listTimeoutMs ?? 60_000, signal: this.stopping.signal });
+    const body = await this.o.http.getJson(this.o.path, this.o.query, { verb: 'list', timeoutMs: this.o.listTimeoutMs ?? 60_000, signal: this.stopping.signal });
     const rv = isMapping(body) && isMapping(body.metadata) ? body.metadata.resourceVersion : undefined;
     if (!isMapping(body) || !Array.isArray(body.items) || typeof rv !== 'string' || rv === '') {
       throw new KubeRequestError(`GET ${this.o.path}: the answer is not a list with items and a resourceVersion`, 'bad_list');
@@ -135,13 +151,13 @@ export class ListWatch<T extends object> {
     const items: T[] = [];
     for (const raw of body.items) {
       const item = this.o.read(raw);
-      if (typeof item === 'string') this.o.onError(item, `GET ${this.o.path}: a list item was skipped (${item})`);
+      if (typeof item === 'string') this.o.onError(item, `GET ${this.o.path}: a list item was skipped (${item})`, false);
       else items.push(item);
     }
     this.o.onList(items);
     this.o.onSync?.();
     this.rv = rv;
-    this.backoffMs = this.o.initialBackoffMs ?? 500;
+    this.backoff.reset();
   }
 
   /** One watch, from this.rv, until it ends. */
@@ -150,7 +166,7 @@ export class ListWatch<T extends object> {
     if (this.wantRelist) return { relist: true, backoff: false };
     const ac = new AbortController();
     this.current = ac;
-    const timeoutSeconds = this.o.watchTimeoutSeconds ?? 300 + Math.floor(Math.random() * 300);
+    const timeoutSeconds = Math.max(1, Math.round(jittered(this.o.watchTimeoutSeconds ?? 300, 1, this.random)));
     const started = Date.now();
     let events = 0;
     let ending: Next | undefined;
@@ -173,7 +189,7 @@ export class ListWatch<T extends object> {
             const r = this.line(line);
             if (r === 'event') {
               events++;
-              this.backoffMs = this.o.initialBackoffMs ?? 500;
+              this.backoff.reset();
             } else if (r) end(r);
           },
         },
@@ -198,11 +214,11 @@ export class ListWatch<T extends object> {
     try {
       ev = JSON.parse(line);
     } catch {
-      this.o.onError('invalid_json', `watch ${this.o.path}: a line that is not JSON was skipped: ${clip(line)}`);
+      this.o.onError('invalid_json', `watch ${this.o.path}: a line that is not JSON was skipped: ${clip(line)}`, false);
       return undefined;
     }
     if (!isMapping(ev) || typeof ev.type !== 'string' || !('object' in ev)) {
-      this.o.onError('bad_event', `watch ${this.o.path}: a line that is not an event was skipped: ${clip(line)}`);
+      this.o.onError('bad_event', `watch ${this.o.path}: a line that is not an event was skipped: ${clip(line)}`, false);
       return undefined;
     }
     const { type, object } = ev;
@@ -210,26 +226,26 @@ export class ListWatch<T extends object> {
       const status = isMapping(object) ? object : {};
       const message = `watch ${this.o.path}: ERROR event: ${typeof status.message === 'string' ? status.message : clip(line)}`;
       if (status.code === 410 || status.reason === 'Expired' || status.reason === 'Gone') {
-        this.o.onError('expired', message);
+        this.o.onError('expired', message, false);
         return { relist: true, backoff: false };
       }
-      this.o.onError('error_event', message);
+      this.o.onError('error_event', message, true);
       this.o.onDisconnected?.();
       return { relist: true, backoff: true };
     }
     if (type === 'BOOKMARK') {
       const rv = isMapping(object) && isMapping(object.metadata) ? object.metadata.resourceVersion : undefined;
       if (typeof rv === 'string' && rv !== '') this.rv = rv;
-      else this.o.onError(isMapping(object) ? 'no_metadata' : 'no_object', `watch ${this.o.path}: a BOOKMARK without a resourceVersion was skipped`);
+      else this.o.onError(isMapping(object) ? 'no_metadata' : 'no_object', `watch ${this.o.path}: a BOOKMARK without a resourceVersion was skipped`, false);
       return undefined;
     }
     if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') {
-      this.o.onError('unknown_type', `watch ${this.o.path}: an event of unknown type ${JSON.stringify(clip(type))} was skipped`);
+      this.o.onError('unknown_type', `watch ${this.o.path}: an event of unknown type ${JSON.stringify(clip(type))} was skipped`, false);
       return undefined;
     }
     const item = this.o.read(object);
     if (typeof item === 'string') {
-      this.o.onError(item, `watch ${this.o.path}: a ${type} event was skipped (${item}): ${clip(line)}`);
+      this.o.onError(item, `watch ${this.o.path}: a ${type} event was skipped (${item}): ${clip(line)}`, false);
       return undefined;
     }
     const rv = this.o.resourceVersion(item);
@@ -237,12 +253,6 @@ export class ListWatch<T extends object> {
     this.o.onEvent(type, item);
     this.o.onSync?.();
     return 'event';
-  }
-
-  private nextBackoff(): number {
-    const d = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.o.maxBackoffMs ?? 30_000);
-    return d;
   }
 
   private sleep(ms: number): Promise<void> {

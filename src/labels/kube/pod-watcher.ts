@@ -3,17 +3,25 @@
  * spec.nodeName), indexed by UID: the kubelet names pod cgroups after it.
  *
  * The watch resumes from the last resourceVersion when it drops, relists on
- * 410 Gone, retries with backoff when the API server is unreachable (also at
- * start), and relists every resync period to reconcile anything missed (see
- * list-watch.ts). An event or list item that cannot be used is counted by
- * reason (tally_kube_watch_errors_total) and skipped.
+ * 410 Gone, retries with jittered backoff when the API server is unreachable
+ * (also at start), and relists every resync period (jittered) to reconcile
+ * anything missed (see list-watch.ts). An event or list item that cannot be
+ * used is counted by reason (tally_kube_watch_errors_total) and skipped.
+ *
+ * A pod's workload is resolved once, when the pod is first seen (or its
+ * owner changes), through owner lookups that are cached and single-flight
+ * (owner-lookups.ts): updates and relists of known pods cost no request.
  */
-import { LRUCache } from 'lru-cache';
 import type { K8s } from './client';
+import { BackoffOptions, jittered } from './backoff';
 import { KubeHttp } from './http';
 import { ListWatch, WATCH_ERROR_REASONS, WatchErrorReason } from './list-watch';
-import { ownerOf, PodRecord, readPod } from './pod-object';
-import { OwnerRef, resolveWorkload } from './workload';
+import { OutageLog } from './outage-log';
+import { OwnerLookups } from './owner-lookups';
+import { PodRecord, readPod } from './pod-object';
+import { KubeRequestCounts } from './request-counts';
+import { resolveWorkload } from './workload';
+import { CacheStats } from '../../util/cache-stats';
 import { Logger } from '../../util/log';
 
 type KubeConfig = InstanceType<K8s['KubeConfig']>;
@@ -33,6 +41,8 @@ export interface PodInfo {
   deletedAt?: number;
   /** The pod object's resourceVersion, when it had one. */
   resourceVersion?: string;
+  /** The owner reference the workload was resolved from ("" for none). */
+  ownerKey: string;
 }
 
 export interface PodWatcherStats {
@@ -46,14 +56,18 @@ export interface PodWatcherStats {
 
 export interface PodWatcherOptions {
   nodeName: string;
+  /** A full relist every this long, or up to half as long again (jittered per node and period). */
   resyncMs?: number;
   /** Deleted pods are kept this long, so their series keep their labels until staleness removes them. */
   deletedRetentionMs?: number;
   /** The series TTL: deleted pods are kept for at least twice as long. */
   seriesTtlMs?: number;
-  /** Passed on to the list+watch (tests shorten them). */
+  /** Passed on to the list+watch and the owner lookups (tests and benches shorten them). */
   watchTimeoutSeconds?: number;
-  initialBackoffMs?: number;
+  backoff?: Partial<BackoffOptions>;
+  /** Owner lookup cache: its bound and TTL. */
+  ownerCacheCapacity?: number;
+  ownerCacheTtlMs?: number;
 }
 
 /** A reason is logged at its first occurrence, then at most this often, with how many went unlogged. */
@@ -74,12 +88,16 @@ export class PodWatcher {
   private readonly mirrors = new Map<string, PodInfo>();
   /** Since when the pods listed are known to be current (the API server answered and no error since). */
   connectedSince?: number;
-  private readonly owners = new LRUCache<string, { ref?: OwnerRef }>({ max: 4096, ttl: 5 * 60_000 });
+  private readonly owners: OwnerLookups;
   private readonly http: KubeHttp;
   private listWatch?: ListWatch<PodRecord>;
   private resyncTimer?: NodeJS.Timeout;
   private expireTimer?: NodeJS.Timeout;
+  private stopped = false;
   private readonly logged = new Map<WatchErrorReason, { at: number; unlogged: number }>();
+  private readonly watchOutage: OutageLog;
+  /** Pods whose workload lookup is under way, by uid: the record to fill in when it answers. */
+  private readonly resolving = new Map<string, PodInfo>();
 
   constructor(
     kc: KubeConfig,
@@ -87,6 +105,25 @@ export class PodWatcher {
     private readonly log: Logger,
   ) {
     this.http = new KubeHttp(kc);
+    this.watchOutage = new OutageLog(log, 'kubernetes pod watch', { server: this.http.server });
+    const ownerOutage = new OutageLog(log, 'kubernetes owner lookups', { server: this.http.server });
+    this.owners = new OwnerLookups(this.http, {
+      capacity: opts.ownerCacheCapacity,
+      ttlMs: opts.ownerCacheTtlMs,
+      backoff: opts.backoff,
+      onRetry: (reason, message) => ownerOutage.failed(reason, message),
+      onAnswer: () => ownerOutage.answered(),
+    });
+  }
+
+  /** Every request to the API server so far (tally_kube_requests_total). */
+  get requests(): KubeRequestCounts {
+    return this.http.requests;
+  }
+
+  /** The owner lookup cache, for tally_cache_*. */
+  get ownerCache(): CacheStats {
+    return this.owners.stats;
   }
 
   /** Starts watching; resolves at once, before the first list succeeds. */
@@ -97,31 +134,54 @@ export class PodWatcher {
       query: { fieldSelector: `spec.nodeName=${this.opts.nodeName}` },
       read: readPod,
       resourceVersion: (p) => p.resourceVersion,
-      onList: (pods) => this.replace(pods),
+      onList: (pods) => {
+        this.replace(pods);
+        this.scheduleResync(); // the period counts from the last list, whatever made it (410 Gone, a failure)
+      },
       onEvent: (type, pod) => {
         this.stats.events[type]++;
         if (type === 'DELETED') this.remove(pod);
         else this.upsert(pod);
       },
-      onError: (reason, message) => this.failed(reason, message),
+      onError: (reason, message, retrying) => this.failed(reason, message, retrying),
       onSync: () => {
         this.stats.lastSync = Date.now();
         this.connectedSince ??= Date.now();
+        this.watchOutage.answered();
       },
       onDisconnected: () => (this.connectedSince = undefined),
       watchTimeoutSeconds: this.opts.watchTimeoutSeconds,
-      initialBackoffMs: this.opts.initialBackoffMs,
+      backoff: this.opts.backoff,
     });
     this.listWatch.start();
-    this.resyncTimer = setInterval(() => this.listWatch?.resync(), this.opts.resyncMs ?? 5 * 60_000);
-    this.resyncTimer.unref();
+    this.scheduleResync();
     this.expireTimer = setInterval(() => this.expireDeleted(), 60_000);
     this.expireTimer.unref();
   }
 
-  /** Counts a failure or a skipped event; logs it without flooding the log when an API server sends thousands. */
-  private failed(reason: WatchErrorReason, message: string): void {
+  /** Each node's next resync at its own random time, so nodes started together do not relist together. */
+  private scheduleResync(): void {
+    clearTimeout(this.resyncTimer);
+    if (this.stopped) return;
+    const base = this.opts.resyncMs ?? 5 * 60_000;
+    this.resyncTimer = setTimeout(() => {
+      this.listWatch?.resync();
+      this.scheduleResync();
+    }, jittered(base, 0.5, this.opts.backoff?.random));
+    this.resyncTimer.unref();
+  }
+
+  /**
+   * Counts a failure or a skipped event. A failed request is logged once per
+   * outage (OutageLog); skipped events are logged without flooding the log
+   * when an API server sends thousands.
+   */
+  private failed(reason: WatchErrorReason, message: string, retrying: boolean): void {
     this.stats.errors[reason]++;
+    if (retrying) {
+      this.watchOutage.failed(reason, message);
+      return;
+    }
     const now = Date.now();
     const seen = this.logged.get(reason);
     if (seen && now - seen.at < LOG_EVERY_MS) {
@@ -137,23 +197,6 @@ export class PodWatcher {
       ...(unlogged ? { more_since_last_log: unlogged } : {}),
     });
   }
-
-  /** The owner of a ReplicaSet or Job, for workload names; cached, and undefined when unreadable. */
-  private readonly lookup = async (kind: 'ReplicaSet' | 'Job', namespace: string, name: string): Promise<OwnerRef | undefined> => {
-    const key = `${kind}/${namespace}/${name}`;
-    const hit = this.owners.get(key);
-    if (hit) return hit.ref;
-    const path = kind === 'ReplicaSet' ? `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/replicasets/${encodeURIComponent(name)}` : `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/jobs/${encodeURIComponent(name)}`;
-    let ref: OwnerRef | undefined;
-    try {
-      const obj = await this.http.getJson(path, {}, { timeoutMs: 30_000, maxBytes: 4 * 1024 * 1024 });
-      ref = ownerOf((obj as { metadata?: { ownerReferences?: unknown } } | null)?.metadata?.ownerReferences);
-    } catch {
-      ref = undefined; // not found or not allowed: the naming rule decides
-    }
-    this.owners.set(key, { ref });
-    return ref;
-  };
 
   /**
    * A full list: it is the truth; pods known but not in it were deleted while
@@ -180,25 +223,43 @@ export class PodWatcher {
 
   private upsert(pod: PodRecord): void {
     const prev = this.pods.get(pod.uid);
+    const ownerKey = pod.owner ? `${pod.owner.kind}/${pod.owner.name}` : '';
+    // The same owner as before: its workload is known (or being resolved), and costs no request.
+    const sameOwner = prev !== undefined && prev.ownerKey === ownerKey;
     const info: PodInfo = {
       uid: pod.uid,
       namespace: pod.namespace,
       name: pod.name,
       workload: prev?.workload ?? pod.name,
       workloadKind: prev?.workloadKind ?? 'Pod',
-      resolved: prev?.resolved ?? false,
+      resolved: sameOwner ? prev.resolved : false,
       containers: pod.containers,
       resourceVersion: pod.resourceVersion,
+      ownerKey,
     };
     this.pods.set(pod.uid, info);
     if (pod.mirrorHash) this.mirrors.set(pod.mirrorHash, info);
-    resolveWorkload({ namespace: pod.namespace, name: pod.name, labels: pod.labels, owner: pod.owner }, this.lookup).then(
+    if (sameOwner) {
+      // A lookup under way finishes into the record that replaced prev.
+      if (!prev.resolved) this.resolving.set(pod.uid, info);
+      this.expireDeleted();
+      return;
+    }
+    this.resolving.set(pod.uid, info);
+    resolveWorkload({ namespace: pod.namespace, name: pod.name, labels: pod.labels, owner: pod.owner }, this.owners.lookup).then(
       (w) => {
-        info.workload = w.name;
-        info.workloadKind = w.kind;
-        info.resolved = true;
+        // The newest record of this pod, unless its owner changed again meanwhile.
+        const current = this.resolving.get(pod.uid);
+        if (!current || current.ownerKey !== ownerKey) return;
+        this.resolving.delete(pod.uid);
+        current.workload = w.name;
+        current.workloadKind = w.kind;
+        current.resolved = true;
       },
-      (e: Error) => this.log.warn('resolving a pod\'s workload failed; it keeps the pod\'s name', { pod: `${pod.namespace}/${pod.name}`, error: e.message }),
+      (e: Error) => {
+        this.resolving.delete(pod.uid);
+        this.log.warn('resolving a pod\'s workload failed; it keeps the pod\'s name', { pod: `${pod.namespace}/${pod.name}`, error: e.message });
+      },
     );
     this.expireDeleted();
   }
@@ -239,10 +300,12 @@ export class PodWatcher {
     return n;
   }
 
-  /** Stops watching and every timer. */
+  /** Stops watching, owner lookups and every timer. */
   async stop(): Promise<void> {
-    clearInterval(this.resyncTimer);
+    this.stopped = true;
+    clearTimeout(this.resyncTimer);
     clearInterval(this.expireTimer);
+    this.owners.stop();
     await this.listWatch?.stop();
   }
 }
