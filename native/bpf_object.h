@@ -4,6 +4,8 @@
 #pragma once
 #include <napi.h>
 
+#include <string>
+#include <utility>
 #include <vector>
 
 struct bpf_object;
@@ -26,6 +28,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value SetMaxEntries(const Napi::CallbackInfo& info);
   Napi::Value SetConstant(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value LoadAsync(const Napi::CallbackInfo& info);  // bpf_object_load.cc
+  Napi::Value FreeObject(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value ReuseMap(const Napi::CallbackInfo& info);
   Napi::Value SetAttachTarget(const Napi::CallbackInfo& info);
@@ -37,9 +41,19 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   bpf_map* FindMap(Napi::Env env, const Napi::Value& name);
   void Release();
 
+  bool RequireObject(Napi::Env env);
+
+  friend class LoadWorker;
+
   bpf_object* obj_ = nullptr;
   bool loaded_ = false;
+  // A libuv worker is loading obj_ (loadAsync): nothing else may touch it.
+  bool loading_ = false;
+  // freeObject() was called: obj_ is gone, the links and programs run on.
+  bool freed_ = false;
   std::vector<bpf_link*> links_;
+  // After freeObject(): a duplicate fd of each program that was loaded, by name, for programInfo().
+  std::vector<std::pair<std::string, int>> program_fds_;
 };
 
 }  // namespace tally

@@ -128,6 +128,8 @@ export class Agent {
       this.watchers.push(w);
       await w.ready;
     }
+    // Ready means the policies found at startup are loaded (or reported as failed).
+    await this.policies.settled();
     registerHealthMetrics(this.registry, {
       counters: this.counters,
       objects: () => [
@@ -162,19 +164,27 @@ export class Agent {
     this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.toString(), ready: this.notReadyReason() ?? 'yes' });
   }
 
-  /** A policy file was added, changed or removed (or SIGHUP found it so). */
+  /**
+   * A policy file was added, changed or removed (or SIGHUP found it so).
+   * The change is queued (PolicyManager applies them in order, loading off
+   * the event loop); its outcome is logged when it is done.
+   */
   private onPolicyFile(e: PolicyDirEvent): void {
-    try {
-      if (e.type === 'remove') {
-        this.policies?.removeFile(e.file);
-        this.log.info('policy file removed', { file: e.file });
-      } else {
-        this.policies?.applyFile(loadPolicyBytes(e.bytes ?? Buffer.alloc(0), e.file));
+    const policies = this.policies;
+    if (!policies) return;
+    const change = e.type === 'remove' ? policies.removeFile(e.file).then(() => this.log.info('policy file removed', { file: e.file })) : (() => {
+      let parsed;
+      try {
+        parsed = loadPolicyBytes(e.bytes ?? Buffer.alloc(0), e.file);
+      } catch (err) {
+        return Promise.reject(err);
       }
-      this.counters?.invalidate();
-    } catch (err) {
-      this.log.error('applying a policy file failed', { file: e.file, error: (err as Error).message });
-    }
+      return policies.applyFile(parsed);
+    })();
+    change.then(
+      () => this.counters?.invalidate(),
+      (err: Error) => this.log.error('applying a policy file failed', { file: e.file, error: err.message }),
+    );
   }
 
   /** SIGHUP: look at the policy directories again now, rather than at their next change. */
@@ -209,7 +219,7 @@ export class Agent {
       await this.otlp?.stop();
       await this.server?.close();
       for (const w of this.watchers) w.close();
-      this.policies?.close();
+      await this.policies?.close();
       this.counters?.close();
       this.core?.close();
       this.removals?.close();

@@ -76,6 +76,26 @@ export interface HookResult {
   refused: AttachAttempt[];
   /** The kernel's run time (all the hook's programs) and run count (its first), while its object is loaded. */
   programInfo?: () => NativeProgramInfo | null;
+  /** Where in the kernel (or a binary) each of its programs is attached: attachPointOf. */
+  attachPoints?: string[];
+}
+
+/**
+ * The kernel's attach point of a program, named by how it attaches there:
+ * "tracepoint:syscalls:sys_exit_write", "raw_tp:sys_exit", "tp_btf:sched_process_exec",
+ * "kprobe:tcp_sendmsg", "kretprobe:…", "fentry:…", "uprobe:/bin/bash:readline".
+ * Programs of any policy on one point add up there: the kernel caps a
+ * tracepoint at 64 perf-event programs (BPF_TRACE_MAX_PROGS), for every tool
+ * on the host together.
+ */
+export function attachPointOf(p: CandidateProgram, section: string): string {
+  const t = p.target;
+  if (t?.kind === 'kprobe') return `${t.retprobe ? 'kretprobe' : 'kprobe'}:${t.func}`;
+  if (t?.kind === 'uprobe') return `${t.retprobe ? 'uretprobe' : 'uprobe'}:${t.path}:${t.func}`;
+  if (t?.kind === 'tracepoint') return `tracepoint:${t.category}:${t.name}`;
+  if (t?.kind === 'raw_tp') return `raw_tp:${t.name}`;
+  const [, ...rest] = section.split('/');
+  return `${attachTypeOf(section)}:${p.attachTo ?? rest.join(':')}`;
 }
 
 export interface LoadOptions {
@@ -90,6 +110,8 @@ export interface LoadOptions {
   reuseMaps?: Record<string, number>;
   /** Runs after load and before any attach, e.g. to seed maps. */
   beforeAttach?: (obj: NativeBpfObject) => void;
+  /** Once attached, keep only the links and programs (NativeBpfObject.freeObject): its maps are not needed by name again. */
+  freeAfterAttach?: boolean;
 }
 
 export interface LoadedObject {
@@ -127,7 +149,12 @@ export function failedProgram(log: string[]): string | undefined {
   return undefined;
 }
 
-export function loadObject(opts: LoadOptions): LoadedObject {
+/**
+ * The attempts of a load: yields each object configured and ready to load,
+ * and is told whether its load() threw. One sequence for both ways of
+ * loading (loadObject on the event loop, loadObjectAsync off it).
+ */
+function* attempts(opts: LoadOptions): Generator<NativeBpfObject, LoadedObject, unknown> {
   const addon = native();
   const choice = new Map<string, number>(opts.hooks.map((h) => [h.hook, 0]));
   const refused = new Map<string, AttachAttempt[]>(opts.hooks.map((h) => [h.hook, []]));
@@ -172,9 +199,9 @@ export function loadObject(opts: LoadOptions): LoadedObject {
       for (const m of obj.maps()) if (CPU_INDEXED_MAPS.includes(m.name)) obj.setMaxEntries(m.name, addon.numPossibleCpus());
       for (const [name, fd] of Object.entries(opts.reuseMaps ?? {})) obj.reuseMap(name, fd);
 
-      try {
-        obj.load();
-      } catch (e) {
+      const loadError = yield obj;
+      if (loadError !== undefined) {
+        const e = loadError;
         const prog = isNativeError(e) ? failedProgram(e.log) : undefined;
         if (!prog || !enabled.has(prog)) throw e; // not a program we can fall back from
         refuse(prog, 'load', e, sections);
@@ -197,6 +224,8 @@ export function loadObject(opts: LoadOptions): LoadedObject {
         obj.close();
         continue;
       }
+      // The kernel holds what runs; libbpf's copy of the object is megabytes that nothing reads again.
+      if (opts.freeAfterAttach) obj.freeObject();
       return {
         object: obj,
         hooks: opts.hooks.map((h) => {
@@ -208,6 +237,7 @@ export function loadObject(opts: LoadOptions): LoadedObject {
             attachType: program ? attachTypeOf(sections.get(program)!) : undefined,
             refused: refused.get(h.hook)!,
             programInfo: c ? () => hookProgramInfo(obj, programsOf(c).map((p) => p.name)) : undefined,
+            attachPoints: c ? programsOf(c).map((p) => attachPointOf(p, sections.get(p.name)!)) : [],
           };
         }),
       };
@@ -217,6 +247,42 @@ export function loadObject(opts: LoadOptions): LoadedObject {
     }
   }
   throw new Error(`loading ${opts.objectPath}: gave up after ${maxAttempts} attempts`);
+}
+
+/** Loads and attaches on the event loop: for small objects (the core, the probes). */
+export function loadObject(opts: LoadOptions): LoadedObject {
+  const gen = attempts(opts);
+  let step = gen.next();
+  while (!step.done) {
+    let failure: unknown;
+    try {
+      step.value.load();
+    } catch (e) {
+      failure = e ?? new Error('load failed');
+    }
+    step = gen.next(failure);
+  }
+  return step.value;
+}
+
+/**
+ * Loads and attaches with the kernel's verification on a worker thread
+ * (NativeBpfObject.loadAsync): what a policy hook costs, 100-250 ms, is not
+ * spent on the event loop. The caller loads one object at a time.
+ */
+export async function loadObjectAsync(opts: LoadOptions): Promise<LoadedObject> {
+  const gen = attempts(opts);
+  let step = gen.next();
+  while (!step.done) {
+    let failure: unknown;
+    try {
+      await step.value.loadAsync();
+    } catch (e) {
+      failure = e ?? new Error('load failed');
+    }
+    step = gen.next(failure);
+  }
+  return step.value;
 }
 
 /** One line per hook, for logs and errors. */
