@@ -48,7 +48,9 @@ export async function main(argv: string[]): Promise<void> {
   // `tally policy check …` validates files and exits; it needs neither privileges nor BTF.
   if (argv[0] === 'policy') {
     if (argv[1] !== 'check') fail(`${argv[1] === undefined ? 'no command after "policy"' : `unknown command "policy ${argv[1]}"`}; ${POLICY_CHECK_USAGE}`, 2);
-    process.exitCode = await runPolicyCheck(argv.slice(2), (line) => process.stdout.write(`${line}\n`), policyTrialLoader());
+    process.exitCode = await runPolicyCheck(argv.slice(2), (line) => process.stdout.write(`${line}\n`), policyTrialLoader(), {
+      report: (line) => process.stderr.write(`${line}\n`),
+    });
     return;
   }
   let parsed;
