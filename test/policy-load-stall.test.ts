@@ -4,7 +4,8 @@
  * verifies each hook on a worker thread and the policy manager yields to
  * the event loop between hooks, so /metrics, /healthz and /readyz keep
  * answering; a running hook holds one program fd and one link fd, no map
- * fds, and next to no memory; removed, it leaves nothing.
+ * fds, and next to no memory; removed, it leaves nothing;
+ * tally_bpf_hook_attachments counts its programs at each tracepoint.
  *
  * The latency bound is generous on purpose (this is not a benchmark; see
  * BENCHMARKS.md, "What each policy hook costs the agent"): when loading ran
@@ -18,7 +19,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentProcess, scaled } from './helpers/agent-process';
 import { parsePromText, select } from './helpers/prom-text';
-import { manyHookPolicy } from './helpers/test-policies';
+import { manyHookPolicy, SCHED_EVENTS } from './helpers/test-policies';
 
 const HOOKS = 48;
 const POLICY = 'stall-test';
@@ -68,7 +69,7 @@ describe('a policy of many hooks, loaded and removed while the agent serves', ()
    * Probes /healthz, /readyz and /metrics in turn, one at a time, until
    * `done` holds of a scrape; returns how long each answer took.
    */
-  async function probeUntil(done: (text: string) => boolean, what: string): Promise<{ ms: number[]; tookMs: number }> {
+  async function probeUntil(done: (text: string) => boolean, what: string): Promise<{ ms: number[]; tookMs: number; last: string }> {
     const ms: number[] = [];
     const started = Date.now();
     const deadline = started + scaled(180000);
@@ -85,7 +86,7 @@ describe('a policy of many hooks, loaded and removed while the agent serves', ()
       }
       ms.push(Date.now() - t0);
       assert.equal(res.status, 200, `${p} answered ${res.status} while ${what}: ${text}`);
-      if (p === '/metrics' && done(text)) return { ms, tookMs: Date.now() - started };
+      if (p === '/metrics' && done(text)) return { ms, tookMs: Date.now() - started, last: text };
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -95,6 +96,7 @@ describe('a policy of many hooks, loaded and removed while the agent serves', ()
     const pid = agent.child.pid!;
     const idle = bpfFds(pid);
     const rssBefore = rssMiB(pid);
+    const idleText = await agent.metricsText();
 
     fs.writeFileSync(path.join(dir, 'many.yaml'), manyHookPolicy(POLICY, HOOKS));
     const loading = await probeUntil((t) => select(parsePromText(t), 'tally_policy_state', { policy: POLICY, state: 'ok' })[0]?.value === 1, 'the policy loads');
@@ -107,6 +109,13 @@ describe('a policy of many hooks, loaded and removed while the agent serves', ()
     await new Promise((r) => setTimeout(r, 200));
     const gone = bpfFds(pid);
     const rssAfter = rssMiB(pid);
+
+    // Each tracepoint holds the hooks of the policy on it: 48 spread over 4, whichever attach type this kernel gives them.
+    const attachments = (text: string): Record<string, number> =>
+      Object.fromEntries(select(parsePromText(text), 'tally_bpf_hook_attachments').map((x) => [x.labels.hook.replace(/^[a-z_]+:/, ''), x.value]));
+    const before = attachments(idleText); // the agent's own (cgroup_rmdir)
+    assert.deepEqual(attachments(loading.last), { ...before, ...Object.fromEntries(SCHED_EVENTS.map((e) => [e, HOOKS / SCHED_EVENTS.length])) });
+    assert.deepEqual(attachments(removing.last), before);
 
     const all = [...loading.ms, ...removing.ms];
     const summary = `load ${loading.tookMs} ms (${loading.ms.length} probes), removal ${removing.tookMs} ms (${removing.ms.length}); answers: p50 ${quantile(all, 0.5)} ms, p99 ${quantile(all, 0.99)} ms, slowest ${Math.max(...all)} ms`;
