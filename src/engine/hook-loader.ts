@@ -55,6 +55,8 @@ export async function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: Hook
         tally_pol_binaries: Math.max(1, plan.binaries.length),
         tally_pol_seen: plan.seenCapacity,
         tally_pol_groups_ended: plan.groupEndsCapacity,
+        tally_pol_inflight: plan.inflightCapacity,
+        tally_pol_binary_paths: plan.binaryPathsCapacity,
       },
       reuseMaps: opts.reuseMaps,
       kernelBtfPath: opts.kernelBtfPath,
