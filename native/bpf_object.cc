@@ -16,8 +16,10 @@
 
 namespace tally {
 
+Napi::FunctionReference BpfObject::constructor_;
+
 Napi::Function BpfObject::Init(Napi::Env env) {
-  return DefineClass(env, "BpfObject",
+  Napi::Function cls = DefineClass(env, "BpfObject",
                      {
                          InstanceMethod("programs", &BpfObject::Programs),
                          InstanceMethod("maps", &BpfObject::Maps),
@@ -34,10 +36,19 @@ Napi::Function BpfObject::Init(Napi::Env env) {
                          InstanceMethod("programInfo", &BpfObject::ProgramInfo),
                          InstanceMethod("close", &BpfObject::Close),
                      });
+  // The addon is loaded once per process (tally runs no worker_threads), so one reference serves openAsync.
+  constructor_ = Napi::Persistent(cls);
+  constructor_.SuppressDestruct();
+  return cls;
 }
 
 BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObject>(info) {
   Napi::Env env = info.Env();
+  // An object openAsync() opened on a worker (bpf_object_load.cc), adopted as is.
+  if (info[0].IsExternal()) {
+    obj_ = info[0].As<Napi::External<bpf_object>>().Data();
+    return;
+  }
   if (!info[0].IsString()) {
     Napi::TypeError::New(env, "BpfObject(path): path must be a string").ThrowAsJavaScriptException();
     return;

@@ -18,6 +18,9 @@ namespace tally {
 class BpfObject : public Napi::ObjectWrap<BpfObject> {
  public:
   static Napi::Function Init(Napi::Env env);
+  // openAsync(path[, {kernelBtfPath}]) -> Promise<BpfObject>: the constructor's
+  // bpf_object__open_file on a libuv worker (bpf_object_load.cc).
+  static Napi::Value OpenAsync(const Napi::CallbackInfo& info);
   explicit BpfObject(const Napi::CallbackInfo& info);
   ~BpfObject() override;  // backstop only: JavaScript calls close()
 
@@ -44,6 +47,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   bool RequireObject(Napi::Env env);
 
   friend class LoadWorker;
+  friend class OpenWorker;
+  static Napi::FunctionReference constructor_;
 
   bpf_object* obj_ = nullptr;
   bool loaded_ = false;

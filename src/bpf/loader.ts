@@ -150,11 +150,12 @@ export function failedProgram(log: string[]): string | undefined {
 }
 
 /**
- * The attempts of a load: yields each object configured and ready to load,
- * and is told whether its load() threw. One sequence for both ways of
- * loading (loadObject on the event loop, loadObjectAsync off it).
+ * The attempts of a load, as steps for a driver (Step): open the object,
+ * then load it configured for the current candidates; on a refusal, again
+ * with the next. One sequence for both ways of loading (loadObject on the
+ * event loop, loadObjectAsync off it).
  */
-function* attempts(opts: LoadOptions): Generator<NativeBpfObject, LoadedObject, unknown> {
+function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
   const addon = native();
   const choice = new Map<string, number>(opts.hooks.map((h) => [h.hook, 0]));
   const refused = new Map<string, AttachAttempt[]>(opts.hooks.map((h) => [h.hook, []]));
@@ -179,7 +180,7 @@ function* attempts(opts: LoadOptions): Generator<NativeBpfObject, LoadedObject, 
 
   const maxAttempts = opts.hooks.reduce((n, h) => n + h.candidates.length, 0) + 1;
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
-    const obj = new addon.BpfObject(opts.objectPath, opts.kernelBtfPath ? { kernelBtfPath: opts.kernelBtfPath } : undefined);
+    const obj = (yield { open: opts.objectPath, options: opts.kernelBtfPath ? { kernelBtfPath: opts.kernelBtfPath } : undefined }) as NativeBpfObject;
     const sections = new Map(obj.programs().map((p) => [p.name, p.section]));
     try {
       for (const h of opts.hooks) for (const c of h.candidates) for (const p of programsOf(c)) {
@@ -188,7 +189,7 @@ function* attempts(opts: LoadOptions): Generator<NativeBpfObject, LoadedObject, 
       const chosen = opts.hooks.map(active).filter((c): c is Candidate => c !== undefined).flatMap(programsOf);
       const enabled = new Set(chosen.map((p) => p.name));
       for (const p of sections.keys()) obj.setAutoload(p, enabled.has(p));
-      for (const p of chosen) if (p.attachTo) obj.setAttachTarget(p.name, p.attachTo);
+      const attachTargets = Object.fromEntries(chosen.filter((p) => p.attachTo).map((p) => [p.name, p.attachTo!]));
       const constants = { ...opts.constants };
       for (const h of opts.hooks) {
         const c = active(h);
@@ -199,7 +200,7 @@ function* attempts(opts: LoadOptions): Generator<NativeBpfObject, LoadedObject, 
       for (const m of obj.maps()) if (CPU_INDEXED_MAPS.includes(m.name)) obj.setMaxEntries(m.name, addon.numPossibleCpus());
       for (const [name, fd] of Object.entries(opts.reuseMaps ?? {})) obj.reuseMap(name, fd);
 
-      const loadError = yield obj;
+      const loadError = yield { load: obj, attachTargets };
       if (loadError !== undefined) {
         const e = loadError;
         const prog = isNativeError(e) ? failedProgram(e.log) : undefined;
@@ -249,14 +250,28 @@ function* attempts(opts: LoadOptions): Generator<NativeBpfObject, LoadedObject, 
   throw new Error(`loading ${opts.objectPath}: gave up after ${maxAttempts} attempts`);
 }
 
+/**
+ * What an attempt asks of its driver: an object opened (the driver answers
+ * with it), or one configured and loaded with its fentry/fexit/tp_btf attach
+ * targets, which are set with the load since resolving one parses the
+ * kernel's BTF (the driver answers with the load's error, or undefined).
+ */
+type Step = { open: string; options?: { kernelBtfPath?: string } } | { load: NativeBpfObject; attachTargets: Record<string, string> };
+
 /** Loads and attaches on the event loop: for small objects (the core, the probes). */
 export function loadObject(opts: LoadOptions): LoadedObject {
   const gen = attempts(opts);
   let step = gen.next();
   while (!step.done) {
+    const s = step.value;
+    if ('open' in s) {
+      step = gen.next(new (native().BpfObject)(s.open, s.options));
+      continue;
+    }
     let failure: unknown;
     try {
-      step.value.load();
+      for (const [program, func] of Object.entries(s.attachTargets)) s.load.setAttachTarget(program, func);
+      s.load.load();
     } catch (e) {
       failure = e ?? new Error('load failed');
     }
@@ -266,17 +281,23 @@ export function loadObject(opts: LoadOptions): LoadedObject {
 }
 
 /**
- * Loads and attaches with the kernel's verification on a worker thread
- * (NativeBpfObject.loadAsync): what a policy hook costs, 100-250 ms, is not
- * spent on the event loop. The caller loads one object at a time.
+ * Loads and attaches with the object's open and the kernel's verification
+ * on a worker thread (openAsync, loadAsync): what a policy hook costs,
+ * 100-250 ms, is not spent on the event loop. The caller loads one object
+ * at a time.
  */
 export async function loadObjectAsync(opts: LoadOptions): Promise<LoadedObject> {
   const gen = attempts(opts);
   let step = gen.next();
   while (!step.done) {
+    const s = step.value;
+    if ('open' in s) {
+      step = gen.next(await native().BpfObject.openAsync(s.open, s.options));
+      continue;
+    }
     let failure: unknown;
     try {
-      await step.value.loadAsync();
+      await s.load.loadAsync(s.attachTargets);
     } catch (e) {
       failure = e ?? new Error('load failed');
     }
