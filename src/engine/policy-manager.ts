@@ -20,19 +20,19 @@
  * thousand policies load or go.
  */
 import { Registry } from 'prom-client';
-import { describeHook, describeHookChain, HookResult, LoadedObject } from '../bpf/loader';
-import { CounterMetric, KernelCounters } from '../collectors/kernel-counters';
+import { HookResult, LoadedObject } from '../bpf/loader';
+import { describeHook, describeHookChain } from '../bpf/hook-report';
+import { KernelCounters } from '../collectors/kernel-counters';
 import { derivedCounters } from './derived-counters';
-import { LABEL_OVERFLOW, LATENCY_UNIT_LOG2 } from '../bpf/layout';
 import { LabelFilter } from '../labels/label-filter';
 import { Logger } from '../util/log';
-import { EXIT_STATUSES, Hook, Metric, Policy, PolicyFileResult, PolicyState, TETRAGON_EVENTS_METRIC } from '../policy/model';
+import { Hook, Metric, Policy, PolicyFileResult, PolicyState, TETRAGON_EVENTS_METRIC } from '../policy/model';
 import { formatProblem } from '../policy/problems';
-import { CompileContext, namespaceSet, selectsByNamespace } from './compile';
-import { namespaceId } from '../labels/namespace-id';
+import { CompileContext, selectsByNamespace } from './compile';
 import { loadPolicyHook } from './hook-loader';
 import { KernelFeatures } from './kernel-features';
 import { native } from '../native/addon';
+import { counterMetric, namespaceVerdict } from './policy-metrics';
 
 /** Lets the event loop run what is waiting (a scrape, a probe) before the next piece of work. */
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -285,7 +285,7 @@ export class PolicyManager {
         const m = policy.hooks.flatMap((h) => h.metrics).find((x) => x.name === metricName)!;
         const hook = policy.hooks.find((h) => h.metrics.includes(m))!;
         const sumOf = derived.get(metricName);
-        this.opts.counters.define({ ...this.counterMetric(m, id, hook, policy), ...(sumOf ? { sumOf: ids.get(sumOf)! } : {}) }, this.opts.registry);
+        this.opts.counters.define({ ...counterMetric(m, id, hook, policy), ...(sumOf ? { sumOf: ids.get(sumOf)! } : {}) }, this.opts.registry);
         if (metricName !== TETRAGON_EVENTS_METRIC) this.owners.set(metricName, running);
       }
     } catch (e) {
@@ -307,35 +307,6 @@ export class PolicyManager {
     return running;
   }
 
-  /** What KernelCounters needs to label a policy metric's series. */
-  private counterMetric(m: Metric, id: number, hook: Hook, policy: Policy): CounterMetric {
-    const base = { id, name: m.name, help: m.help, type: m.type, unitLog2: m.value.kind === 'latency' ? LATENCY_UNIT_LOG2 : 0 } as const;
-    if (Object.keys(m.constLabels).length > 0) {
-      const hookNames = policy.hooks.map((h) => h.name);
-      return { ...base, labelNames: ['policy', 'hook'], labels: (l0) => ({ policy: policy.name!, hook: hookNames[Number(l0)] ?? 'unknown' }) };
-    }
-    if (m.labels.length === 0) return base;
-    const decoders = m.labels.map((l) => {
-      const arg = hook.args.find((a) => a.index === l.arg);
-      const signed = !l.field && arg !== undefined && /^(int|int8|int16|int32|int64|long|fd)$/.test(arg.type);
-      return (v: bigint): string => {
-        if (v === LABEL_OVERFLOW) return l.overflowValue;
-        if (l.prefixes) return l.prefixes[Number(v) - 1] ?? l.overflowValue;
-        if (l.field === 'exitStatus') return EXIT_STATUSES[Number(v)] ?? l.overflowValue;
-        return (signed ? BigInt.asIntN(64, v) : v).toString();
-      };
-    });
-    return {
-      ...base,
-      labelNames: m.labels.map((l) => l.name),
-      labels: (l0, l1) => {
-        const out: Record<string, string> = {};
-        m.labels.forEach((l, i) => (out[l.name] = decoders[i](i === 0 ? l0 : l1)));
-        return out;
-      },
-    };
-  }
-
   private stop(r: Running): void {
     for (const o of r.objects) o.object.close();
     this.release(r.metricIds);
@@ -346,17 +317,4 @@ export class PolicyManager {
     this.opts.counters.undefine(ids);
     this.freeIds.push(...ids);
   }
-}
-
-/**
- * For counts a hook made pending a namespace: whether the namespace, once
- * known, satisfies one of the selectors the event waited on, as the kernel
- * would have decided (engine/compile.ts namespaceSet).
- */
-function namespaceVerdict(hook: Hook): (selectors: number, namespace: string | undefined) => boolean {
-  const sets = hook.selectors.map((s) => namespaceSet(s.matchNamespaces));
-  return (selectors, namespace) => {
-    const id = namespaceId(namespace);
-    return sets.some((set, i) => (selectors & (1 << i)) !== 0 && set !== undefined && set.ids.includes(id) === set.in);
-  };
 }

@@ -3,7 +3,8 @@
  * the kernel, attached and detached again, on maps of its own. What the
  * kernel refuses is reported where the hook is declared.
  */
-import { describeHook, describeHookChain, HookResult } from '../bpf/loader';
+import { HookResult } from '../bpf/loader';
+import { describeHook, describeHookChain } from '../bpf/hook-report';
 import { WIDEST_LABEL_FILTER } from '../labels/label-filter';
 import { Hook, Policy, Problem } from '../policy/model';
 import { KernelFeatures } from './kernel-features';
