@@ -2,6 +2,12 @@
 # what is older than its sources and says what it builds.
 
 CLANG      ?= clang-16
+LLVM_STRIP ?= llvm-strip-16
+# What libbpf reads of a BPF object is its code, maps, symbols, .BTF and
+# .BTF.ext; the DWARF (-g is what makes clang emit BTF) and the relocations
+# of the BTF sections (libbpf skips them) are 40% of a policy object, read
+# and paged in again for every hook that opens it.
+STRIP_BPF   = $(LLVM_STRIP) -g --remove-section=.rel.BTF --remove-section=.rel.BTF.ext $@
 BPFTOOL    ?= bpftool
 ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
@@ -75,12 +81,14 @@ build/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX_H) $(LIBBPF_A)
 	@mkdir -p $(dir $@)
 	@$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf -c $< -o $@
+	@$(STRIP_BPF)
 
 build/bpf/policy-compat.bpf.o: bpf/policy.bpf.c $(BPF_HDRS) $(VMLINUX_H) $(LIBBPF_A)
 	@echo "[build] $@"
 	@mkdir -p $(dir $@)
 	@$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -DTALLY_COMPAT -Wall -Werror \
 	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf -c $< -o $@
+	@$(STRIP_BPF)
 
 build/bench-bpf/%.bpf.o: bench/bpf/%.bpf.c $(VMLINUX_H) $(LIBBPF_A)
 	@echo "[build] $@"

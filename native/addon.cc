@@ -44,7 +44,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
                                                           std::to_string(libbpf_minor_version())));
   exports.Set("numPossibleCpus", Napi::Function::New(env, NumPossibleCpus));
   exports.Set("enableBpfStats", Napi::Function::New(env, EnableBpfStats));
-  exports.Set("BpfObject", BpfObject::Init(env));
+  Napi::Function bpf_object = BpfObject::Init(env);
+  bpf_object.Set("openAsync", Napi::Function::New(env, BpfObject::OpenAsync));
+  exports.Set("BpfObject", bpf_object);
   exports.Set("RingBuffer", InitRingBuffer(env));
   InitMapOps(env, exports);
   InitCgroup(env, exports);

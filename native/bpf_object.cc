@@ -5,7 +5,9 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -14,8 +16,10 @@
 
 namespace tally {
 
+Napi::FunctionReference BpfObject::constructor_;
+
 Napi::Function BpfObject::Init(Napi::Env env) {
-  return DefineClass(env, "BpfObject",
+  Napi::Function cls = DefineClass(env, "BpfObject",
                      {
                          InstanceMethod("programs", &BpfObject::Programs),
                          InstanceMethod("maps", &BpfObject::Maps),
@@ -23,6 +27,8 @@ Napi::Function BpfObject::Init(Napi::Env env) {
                          InstanceMethod("setMaxEntries", &BpfObject::SetMaxEntries),
                          InstanceMethod("setConstant", &BpfObject::SetConstant),
                          InstanceMethod("load", &BpfObject::Load),
+                         InstanceMethod("loadAsync", &BpfObject::LoadAsync),
+                         InstanceMethod("freeObject", &BpfObject::FreeObject),
                          InstanceMethod("attach", &BpfObject::Attach),
                          InstanceMethod("reuseMap", &BpfObject::ReuseMap),
                          InstanceMethod("setAttachTarget", &BpfObject::SetAttachTarget),
@@ -30,10 +36,19 @@ Napi::Function BpfObject::Init(Napi::Env env) {
                          InstanceMethod("programInfo", &BpfObject::ProgramInfo),
                          InstanceMethod("close", &BpfObject::Close),
                      });
+  // The addon is loaded once per process (tally runs no worker_threads), so one reference serves openAsync.
+  constructor_ = Napi::Persistent(cls);
+  constructor_.SuppressDestruct();
+  return cls;
 }
 
 BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObject>(info) {
   Napi::Env env = info.Env();
+  // An object openAsync() opened on a worker (bpf_object_load.cc), adopted as is.
+  if (info[0].IsExternal()) {
+    obj_ = info[0].As<Napi::External<bpf_object>>().Data();
+    return;
+  }
   if (!info[0].IsString()) {
     Napi::TypeError::New(env, "BpfObject(path): path must be a string").ThrowAsJavaScriptException();
     return;
@@ -62,6 +77,8 @@ void BpfObject::Release() {
   // Reverse order of acquisition: links first, then programs and maps.
   for (auto it = links_.rbegin(); it != links_.rend(); ++it) bpf_link__destroy(*it);
   links_.clear();
+  for (auto& p : program_fds_) close(p.second);
+  program_fds_.clear();
   if (obj_) {
     bpf_object__close(obj_);
     ForgetMapShapes();
@@ -69,14 +86,18 @@ void BpfObject::Release() {
   obj_ = nullptr;
 }
 
-static bool RequireOpen(Napi::Env env, bpf_object* obj) {
-  if (obj) return true;
-  Napi::Error::New(env, "BpfObject is closed").ThrowAsJavaScriptException();
+bool BpfObject::RequireObject(Napi::Env env) {
+  const char* why = loading_ ? "BpfObject is being loaded (loadAsync)"
+                    : freed_ ? "BpfObject was freed after load (freeObject): only its links and programs remain"
+                    : !obj_  ? "BpfObject is closed"
+                             : nullptr;
+  if (!why) return true;
+  Napi::Error::New(env, why).ThrowAsJavaScriptException();
   return false;
 }
 
 bpf_program* BpfObject::FindProgram(Napi::Env env, const Napi::Value& name) {
-  if (!RequireOpen(env, obj_)) return nullptr;
+  if (!RequireObject(env)) return nullptr;
   std::string n = name.As<Napi::String>();
   bpf_program* prog = bpf_object__find_program_by_name(obj_, n.c_str());
   if (!prog) Napi::Error::New(env, "no BPF program named '" + n + "'").ThrowAsJavaScriptException();
@@ -84,7 +105,7 @@ bpf_program* BpfObject::FindProgram(Napi::Env env, const Napi::Value& name) {
 }
 
 bpf_map* BpfObject::FindMap(Napi::Env env, const Napi::Value& name) {
-  if (!RequireOpen(env, obj_)) return nullptr;
+  if (!RequireObject(env)) return nullptr;
   std::string n = name.As<Napi::String>();
   bpf_map* map = bpf_object__find_map_by_name(obj_, n.c_str());
   if (!map) Napi::Error::New(env, "no BPF map named '" + n + "'").ThrowAsJavaScriptException();
@@ -95,7 +116,7 @@ static const char* OrUnknown(const char* s) { return s ? s : "unknown"; }
 
 Napi::Value BpfObject::Programs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!RequireOpen(env, obj_)) return env.Undefined();
+  if (!RequireObject(env)) return env.Undefined();
   Napi::Array out = Napi::Array::New(env);
   bpf_program* prog;
   uint32_t i = 0;
@@ -114,7 +135,7 @@ Napi::Value BpfObject::Programs(const Napi::CallbackInfo& info) {
 
 Napi::Value BpfObject::Maps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!RequireOpen(env, obj_)) return env.Undefined();
+  if (!RequireObject(env)) return env.Undefined();
   Napi::Array out = Napi::Array::New(env);
   bpf_map* map;
   uint32_t i = 0;
@@ -154,7 +175,7 @@ Napi::Value BpfObject::SetMaxEntries(const Napi::CallbackInfo& info) {
 // through the object's BTF, and its size must match the bytes given.
 Napi::Value BpfObject::SetConstant(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!RequireOpen(env, obj_)) return env.Undefined();
+  if (!RequireObject(env)) return env.Undefined();
   std::string name = info[0].As<Napi::String>();
   Napi::Buffer<uint8_t> bytes = info[1].As<Napi::Buffer<uint8_t>>();
   if (loaded_) {
@@ -204,7 +225,7 @@ Napi::Value BpfObject::SetConstant(const Napi::CallbackInfo& info) {
 
 Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!RequireOpen(env, obj_)) return env.Undefined();
+  if (!RequireObject(env)) return env.Undefined();
   LogCapture log;
   int err = bpf_object__load(obj_);
   if (err) {
@@ -304,9 +325,16 @@ Napi::Value BpfObject::MapFd(const Napi::CallbackInfo& info) {
 // is on, cumulative run time and run count.
 Napi::Value BpfObject::ProgramInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  bpf_program* prog = FindProgram(env, info[0]);
-  if (!prog) return env.Undefined();
-  int fd = bpf_program__fd(prog);
+  int fd = -1;
+  if (freed_) {
+    std::string name = info[0].As<Napi::String>();
+    for (auto& p : program_fds_)
+      if (p.first == name) fd = p.second;
+  } else {
+    bpf_program* prog = FindProgram(env, info[0]);
+    if (!prog) return env.Undefined();
+    fd = bpf_program__fd(prog);
+  }
   if (fd < 0) return env.Null();
   bpf_prog_info pi;
   memset(&pi, 0, sizeof(pi));
@@ -323,8 +351,44 @@ Napi::Value BpfObject::ProgramInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// freeObject(): once loaded and attached, gives back libbpf's copy of the
+// object: every program's instructions and relocations, the object's BTF and
+// BTF.ext, its ELF data, megabytes per object. The kernel keeps what runs:
+// each link holds its program, each program its maps and BTF. What stays
+// here is the links (close() detaches them) and one fd per loaded program
+// (programInfo()); maps can no longer be reached by name.
+Napi::Value BpfObject::FreeObject(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireObject(env)) return env.Undefined();
+  if (!loaded_) {
+    Napi::Error::New(env, "freeObject: the object is not loaded").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj_) {
+    int fd = bpf_program__fd(prog);
+    if (fd < 0) continue;
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) {
+      ErrnoError(env, std::string("freeObject: keeping program ") + bpf_program__name(prog), errno).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    program_fds_.emplace_back(bpf_program__name(prog), dup);
+  }
+  bpf_object__close(obj_);
+  ForgetMapShapes();
+  obj_ = nullptr;
+  freed_ = true;
+  return env.Undefined();
+}
+
 Napi::Value BpfObject::Close(const Napi::CallbackInfo& info) {
+  if (loading_) {
+    Napi::Error::New(info.Env(), "BpfObject is being loaded (loadAsync): close it once the load settles").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
   Release();
+  freed_ = false;
   return info.Env().Undefined();
 }
 

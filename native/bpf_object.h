@@ -4,6 +4,8 @@
 #pragma once
 #include <napi.h>
 
+#include <string>
+#include <utility>
 #include <vector>
 
 struct bpf_object;
@@ -16,6 +18,9 @@ namespace tally {
 class BpfObject : public Napi::ObjectWrap<BpfObject> {
  public:
   static Napi::Function Init(Napi::Env env);
+  // openAsync(path[, {kernelBtfPath}]) -> Promise<BpfObject>: the constructor's
+  // bpf_object__open_file on a libuv worker (bpf_object_load.cc).
+  static Napi::Value OpenAsync(const Napi::CallbackInfo& info);
   explicit BpfObject(const Napi::CallbackInfo& info);
   ~BpfObject() override;  // backstop only: JavaScript calls close()
 
@@ -26,6 +31,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value SetMaxEntries(const Napi::CallbackInfo& info);
   Napi::Value SetConstant(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value LoadAsync(const Napi::CallbackInfo& info);  // bpf_object_load.cc
+  Napi::Value FreeObject(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value ReuseMap(const Napi::CallbackInfo& info);
   Napi::Value SetAttachTarget(const Napi::CallbackInfo& info);
@@ -37,9 +44,21 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   bpf_map* FindMap(Napi::Env env, const Napi::Value& name);
   void Release();
 
+  bool RequireObject(Napi::Env env);
+
+  friend class LoadWorker;
+  friend class OpenWorker;
+  static Napi::FunctionReference constructor_;
+
   bpf_object* obj_ = nullptr;
   bool loaded_ = false;
+  // A libuv worker is loading obj_ (loadAsync): nothing else may touch it.
+  bool loading_ = false;
+  // freeObject() was called: obj_ is gone, the links and programs run on.
+  bool freed_ = false;
   std::vector<bpf_link*> links_;
+  // After freeObject(): a duplicate fd of each program that was loaded, by name, for programInfo().
+  std::vector<std::pair<std::string, int>> program_fds_;
 };
 
 }  // namespace tally

@@ -8,9 +8,11 @@
 
 namespace tally {
 
-// libbpf calls are made on the JavaScript thread only; the ring-buffer thread
-// never calls into libbpf's printing paths. One active capture is enough.
-static LogCapture* g_capture = nullptr;
+// One capture per thread: libbpf prints from whichever thread calls it, the
+// JavaScript thread for most calls and a libuv worker for an object loaded
+// off the event loop (bpf_object_load.cc), and each call's lines belong to
+// the capture of the thread that made it.
+static thread_local LogCapture* g_capture = nullptr;
 
 LogCapture::LogCapture() : previous_(g_capture) { g_capture = this; }
 LogCapture::~LogCapture() { g_capture = previous_; }

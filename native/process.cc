@@ -6,6 +6,7 @@
 // runtime, npm) keeps supervising the agent, and signals reach it.
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <napi.h>
 #include <unistd.h>
 
@@ -40,6 +41,18 @@ static Napi::Value Reexec(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-void InitProcess(Napi::Env env, Napi::Object exports) { exports.Set("reexec", Napi::Function::New(env, Reexec)); }
+// mallocTrim(): hands the C heap's free pages back to the kernel. libbpf
+// allocates and frees megabytes per BPF object (the kernel's BTF, program
+// instructions, relocation tables); glibc keeps freed memory below the top of
+// its heaps for reuse, so without this the agent's RSS only ever grows as
+// policies come and go. Returns whether any memory was released.
+static Napi::Value MallocTrim(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+}
+
+void InitProcess(Napi::Env env, Napi::Object exports) {
+  exports.Set("reexec", Napi::Function::New(env, Reexec));
+  exports.Set("mallocTrim", Napi::Function::New(env, MallocTrim));
+}
 
 }  // namespace tally

@@ -42,12 +42,12 @@ describe('binary announcements', () => {
   let ring: NativeRingBuffer;
   const events: BinaryEvent[] = [];
 
-  before(() => {
+  before(async () => {
     const [policy] = loadPolicyText(EXECS, 'announce-test.yaml').policies;
-    const { result, loaded: l } = loadPolicyHook(
+    const { result, loaded: l } = await loadPolicyHook(
       policy.hooks[0],
       { features: probeKernel(), syscalls: loadSyscalls(), metricId: () => 16 },
-      { filter: WIDEST_LABEL_FILTER },
+      { filter: WIDEST_LABEL_FILTER, keepObject: true },
     );
     assert.ok(l, `the exec hook attaches: ${JSON.stringify(result.refused)}`);
     loaded = l;

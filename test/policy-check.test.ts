@@ -11,6 +11,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { runPolicyCheck, PolicyLoader } from '../src/cli/policy-check';
 import { PROJECT_ROOT } from '../src/util/paths';
 import { LIMITS } from '../src/policy/limits';
+import { trueExecsPolicy } from './helpers/test-policies';
 
 const F = 'test/fixtures/policies';
 const at = (p: string) => path.join(PROJECT_ROOT, p);
@@ -96,6 +97,26 @@ describe('tally policy check', () => {
       `${F}/bad/bad-port.yaml: error (1 policy, 0 hooks; 3 errors)`,
     ]);
     assert.equal(r.code, 1);
+  });
+
+  it('--load on a file of many policies says how far it is, on stderr, and the report is unchanged', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-check-progress-'));
+    const file = path.join(dir, 'three.yaml');
+    fs.writeFileSync(file, ['a', 'b', 'c'].map((n) => trueExecsPolicy(`p-${n}`, `p_${n}_total`)).join('---\n'));
+    try {
+      const lines: string[] = [];
+      const progress: string[] = [];
+      const code = await runPolicyCheck(['--load', file], (l) => lines.push(l), async () => [], { report: (l) => progress.push(l), everyMs: 0 });
+      assert.equal(code, 0);
+      assert.deepEqual(lines, [`${file}: ok (3 policies, 3 hooks)`]);
+      assert.deepEqual(progress.map((l) => l.replace(/ \(\d+ s\)$/, '')), [0, 1, 2].map((n) => `tally policy check: ${file}: loaded ${n} of 3 policies`));
+      // At the default pace (a line every 5 s), a run this short prints none.
+      progress.length = 0;
+      await runPolicyCheck(['--load', file], () => undefined, async () => [], { report: (l) => progress.push(l) });
+      assert.deepEqual(progress, []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('usage errors exit 2', async () => {

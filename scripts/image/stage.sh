@@ -45,7 +45,7 @@ install -m 0644 native/build/Release/tally_native.node "$APP/native/build/Releas
 install -m 0644 build/syscalls.json "$APP/build/"
 install -m 0644 policies/*.yaml "$APP/policies/"
 # libbpf needs the objects' BTF (.BTF, .BTF.ext), not their DWARF: stripping
-# -g takes the policy objects from about 10 MB each to a few hundred KB.
+# -g (the Makefile already does) is kept here for objects built before it did.
 for o in build/bpf/*.bpf.o; do
   llvm-strip-16 -g -o "$APP/$o" "$o"
 done

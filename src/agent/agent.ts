@@ -22,7 +22,8 @@ import { Labeler } from '../labels/labeler';
 import { PodWatcher } from '../labels/kube/pod-watcher';
 import { loadKubeConfig } from '../labels/kube/client';
 import { checkLayout } from '../bpf/layout';
-import { describeHook, HookResult } from '../bpf/loader';
+import { HookResult } from '../bpf/loader';
+import { describeHook } from '../bpf/hook-report';
 import { Logger } from '../util/log';
 import { native } from '../native/addon';
 import { formatAddress } from '../cli/address';
@@ -147,6 +148,8 @@ export class Agent {
       this.watchers.push(w);
       await w.ready;
     }
+    // Ready means the policies found at startup are loaded (or reported as failed).
+    await this.policies.settled();
     registerHealthMetrics(this.registry, {
       counters: this.counters,
       objects: () => [
@@ -190,25 +193,41 @@ export class Agent {
     this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.toString(), ready: this.notReadyReason() ?? 'yes', http_max_connections: limits?.cap, fd_limit: limits?.fdLimit ?? 'unlimited' });
   }
 
-  /** A policy file was added, changed or removed (or SIGHUP found it so); `read` when it was refused unread. */
+  /**
+   * A policy file was added, changed or removed (or SIGHUP found it so);
+   * `read` when it was refused unread. The hooks-per-agent budget decides
+   * first; the changes it lets through are queued (PolicyManager applies them
+   * in order, loading off the event loop) and logged when they are done.
+   */
   private onPolicyFile(e: PolicyDirEvent, read?: PolicyFileResult): void {
+    const policies = this.policies;
+    if (!policies) return;
+    let results: PolicyFileResult[];
     try {
       if (e.type === 'remove') {
-        this.policies?.removeFile(e.file);
-        this.log.info('policy file removed', { file: e.file });
+        this.track(policies.removeFile(e.file).then(() => this.log.info('policy file removed', { file: e.file })), e.file);
         // Hooks it held may let in files refused for the hooks-per-agent limit.
-        this.applyResults(this.hookBudget.remove(e.file));
+        results = this.hookBudget.remove(e.file);
       } else {
-        this.applyResults(this.hookBudget.offer(read ?? loadPolicyBytes(e.bytes ?? Buffer.alloc(0), e.file)));
+        results = this.hookBudget.offer(read ?? loadPolicyBytes(e.bytes ?? Buffer.alloc(0), e.file));
       }
-      this.counters?.invalidate();
     } catch (err) {
       this.log.error('applying a policy file failed', { file: e.file, error: (err as Error).message });
+      return;
     }
+    this.applyResults(results);
   }
 
   private applyResults(results: PolicyFileResult[]): void {
-    for (const r of results) this.policies?.applyFile(r);
+    for (const r of results) if (this.policies) this.track(this.policies.applyFile(r), r.file);
+  }
+
+  /** A queued change: the counters learn its metrics when it is done; a failure is logged. */
+  private track(change: Promise<unknown>, file: string): void {
+    change.then(
+      () => this.counters?.invalidate(),
+      (err: Error) => this.log.error('applying a policy file failed', { file, error: err.message }),
+    );
   }
 
   /** SIGHUP: look at the policy directories again now, rather than at their next change. */
@@ -245,7 +264,7 @@ export class Agent {
       await this.otlp?.stop();
       await this.server?.close();
       for (const w of this.watchers) w.close();
-      this.policies?.close();
+      await this.policies?.close();
       this.counters?.close();
       this.core?.close();
       this.removals?.close();

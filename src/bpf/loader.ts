@@ -76,6 +76,26 @@ export interface HookResult {
   refused: AttachAttempt[];
   /** The kernel's run time (all the hook's programs) and run count (its first), while its object is loaded. */
   programInfo?: () => NativeProgramInfo | null;
+  /** Where in the kernel (or a binary) each of its programs is attached: attachPointOf. */
+  attachPoints?: string[];
+}
+
+/**
+ * The kernel's attach point of a program, named by how it attaches there:
+ * "tracepoint:syscalls:sys_exit_write", "raw_tp:sys_exit", "tp_btf:sched_process_exec",
+ * "kprobe:tcp_sendmsg", "kretprobe:…", "fentry:…", "uprobe:/bin/bash:readline".
+ * Programs of any policy on one point add up there: the kernel caps a
+ * tracepoint at 64 perf-event programs (BPF_TRACE_MAX_PROGS), for every tool
+ * on the host together.
+ */
+export function attachPointOf(p: CandidateProgram, section: string): string {
+  const t = p.target;
+  if (t?.kind === 'kprobe') return `${t.retprobe ? 'kretprobe' : 'kprobe'}:${t.func}`;
+  if (t?.kind === 'uprobe') return `${t.retprobe ? 'uretprobe' : 'uprobe'}:${t.path}:${t.func}`;
+  if (t?.kind === 'tracepoint') return `tracepoint:${t.category}:${t.name}`;
+  if (t?.kind === 'raw_tp') return `raw_tp:${t.name}`;
+  const [, ...rest] = section.split('/');
+  return `${attachTypeOf(section)}:${p.attachTo ?? rest.join(':')}`;
 }
 
 export interface LoadOptions {
@@ -90,6 +110,8 @@ export interface LoadOptions {
   reuseMaps?: Record<string, number>;
   /** Runs after load and before any attach, e.g. to seed maps. */
   beforeAttach?: (obj: NativeBpfObject) => void;
+  /** Once attached, keep only the links and programs (NativeBpfObject.freeObject): its maps are not needed by name again. */
+  freeAfterAttach?: boolean;
 }
 
 export interface LoadedObject {
@@ -127,7 +149,13 @@ export function failedProgram(log: string[]): string | undefined {
   return undefined;
 }
 
-export function loadObject(opts: LoadOptions): LoadedObject {
+/**
+ * The attempts of a load, as steps for a driver (Step): open the object,
+ * then load it configured for the current candidates; on a refusal, again
+ * with the next. One sequence for both ways of loading (loadObject on the
+ * event loop, loadObjectAsync off it).
+ */
+function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
   const addon = native();
   const choice = new Map<string, number>(opts.hooks.map((h) => [h.hook, 0]));
   const refused = new Map<string, AttachAttempt[]>(opts.hooks.map((h) => [h.hook, []]));
@@ -152,7 +180,7 @@ export function loadObject(opts: LoadOptions): LoadedObject {
 
   const maxAttempts = opts.hooks.reduce((n, h) => n + h.candidates.length, 0) + 1;
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
-    const obj = new addon.BpfObject(opts.objectPath, opts.kernelBtfPath ? { kernelBtfPath: opts.kernelBtfPath } : undefined);
+    const obj = (yield { open: opts.objectPath, options: opts.kernelBtfPath ? { kernelBtfPath: opts.kernelBtfPath } : undefined }) as NativeBpfObject;
     const sections = new Map(obj.programs().map((p) => [p.name, p.section]));
     try {
       for (const h of opts.hooks) for (const c of h.candidates) for (const p of programsOf(c)) {
@@ -161,7 +189,7 @@ export function loadObject(opts: LoadOptions): LoadedObject {
       const chosen = opts.hooks.map(active).filter((c): c is Candidate => c !== undefined).flatMap(programsOf);
       const enabled = new Set(chosen.map((p) => p.name));
       for (const p of sections.keys()) obj.setAutoload(p, enabled.has(p));
-      for (const p of chosen) if (p.attachTo) obj.setAttachTarget(p.name, p.attachTo);
+      const attachTargets = Object.fromEntries(chosen.filter((p) => p.attachTo).map((p) => [p.name, p.attachTo!]));
       const constants = { ...opts.constants };
       for (const h of opts.hooks) {
         const c = active(h);
@@ -172,9 +200,9 @@ export function loadObject(opts: LoadOptions): LoadedObject {
       for (const m of obj.maps()) if (CPU_INDEXED_MAPS.includes(m.name)) obj.setMaxEntries(m.name, addon.numPossibleCpus());
       for (const [name, fd] of Object.entries(opts.reuseMaps ?? {})) obj.reuseMap(name, fd);
 
-      try {
-        obj.load();
-      } catch (e) {
+      const loadError = yield { load: obj, attachTargets };
+      if (loadError !== undefined) {
+        const e = loadError;
         const prog = isNativeError(e) ? failedProgram(e.log) : undefined;
         if (!prog || !enabled.has(prog)) throw e; // not a program we can fall back from
         refuse(prog, 'load', e, sections);
@@ -197,6 +225,8 @@ export function loadObject(opts: LoadOptions): LoadedObject {
         obj.close();
         continue;
       }
+      // The kernel holds what runs; libbpf's copy of the object is megabytes that nothing reads again.
+      if (opts.freeAfterAttach) obj.freeObject();
       return {
         object: obj,
         hooks: opts.hooks.map((h) => {
@@ -208,6 +238,7 @@ export function loadObject(opts: LoadOptions): LoadedObject {
             attachType: program ? attachTypeOf(sections.get(program)!) : undefined,
             refused: refused.get(h.hook)!,
             programInfo: c ? () => hookProgramInfo(obj, programsOf(c).map((p) => p.name)) : undefined,
+            attachPoints: c ? programsOf(c).map((p) => attachPointOf(p, sections.get(p.name)!)) : [],
           };
         }),
       };
@@ -219,24 +250,58 @@ export function loadObject(opts: LoadOptions): LoadedObject {
   throw new Error(`loading ${opts.objectPath}: gave up after ${maxAttempts} attempts`);
 }
 
-/** One line per hook, for logs and errors. */
 /**
- * One hook in a short line: how it attached, or why it could not, with the
- * attach types the startup probe found missing named once rather than with
- * their probe's whole refusal (the agent logs the kernel's attach support
- * once at startup; describeHookChain has every detail).
+ * What an attempt asks of its driver: an object opened (the driver answers
+ * with it), or one configured and loaded with its fentry/fexit/tp_btf attach
+ * targets, which are set with the load since resolving one parses the
+ * kernel's BTF (the driver answers with the load's error, or undefined).
  */
-export function describeHook(r: HookResult): string {
-  if (r.program) return `${r.hook}: ${r.attachType}`;
-  const probed = r.refused.filter((a) => a.program === 'probe').map((a) => a.attachType);
-  const other = r.refused.filter((a) => a.program !== 'probe').map((a) => `${a.attachType} ${a.program} refused at ${a.stage}: ${a.code} ${a.reason}`);
-  const parts = [...(probed.length ? [`${[...new Set(probed)].join(', ')} not offered by this kernel`] : []), ...other];
-  return `${r.hook}: not attached; ${parts.join('; ') || 'no candidate programs'}`;
+type Step = { open: string; options?: { kernelBtfPath?: string } } | { load: NativeBpfObject; attachTargets: Record<string, string> };
+
+/** Loads and attaches on the event loop: for small objects (the core, the probes). */
+export function loadObject(opts: LoadOptions): LoadedObject {
+  const gen = attempts(opts);
+  let step = gen.next();
+  while (!step.done) {
+    const s = step.value;
+    if ('open' in s) {
+      step = gen.next(new (native().BpfObject)(s.open, s.options));
+      continue;
+    }
+    let failure: unknown;
+    try {
+      for (const [program, func] of Object.entries(s.attachTargets)) s.load.setAttachTarget(program, func);
+      s.load.load();
+    } catch (e) {
+      failure = e ?? new Error('load failed');
+    }
+    step = gen.next(failure);
+  }
+  return step.value;
 }
 
-/** Every attach type the hook tried, in order, with the kernel's or libbpf's answer to each: for --verbose and debug logs. */
-export function describeHookChain(r: HookResult): string {
-  const tried = r.refused.map((a) => `${a.attachType} ${a.program} refused at ${a.stage}: ${a.code} ${a.reason}`);
-  if (r.program) return `${r.hook}: attached via ${r.attachType} (${r.program})${tried.length ? `; ${tried.join('; ')}` : ''}`;
-  return `${r.hook}: not attached; ${tried.join('; ') || 'no candidate programs'}`;
+/**
+ * Loads and attaches with the object's open and the kernel's verification
+ * on a worker thread (openAsync, loadAsync): what a policy hook costs,
+ * 100-250 ms, is not spent on the event loop. The caller loads one object
+ * at a time.
+ */
+export async function loadObjectAsync(opts: LoadOptions): Promise<LoadedObject> {
+  const gen = attempts(opts);
+  let step = gen.next();
+  while (!step.done) {
+    const s = step.value;
+    if ('open' in s) {
+      step = gen.next(await native().BpfObject.openAsync(s.open, s.options));
+      continue;
+    }
+    let failure: unknown;
+    try {
+      await s.load.loadAsync(s.attachTargets);
+    } catch (e) {
+      failure = e ?? new Error('load failed');
+    }
+    step = gen.next(failure);
+  }
+  return step.value;
 }

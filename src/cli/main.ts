@@ -66,7 +66,9 @@ export async function main(argv: string[]): Promise<void> {
   // `tally policy check …` validates files and exits; it needs neither privileges nor BTF.
   if (argv[0] === 'policy') {
     if (argv[1] !== 'check') fail(`${argv[1] === undefined ? 'no command after "policy"' : `unknown command "policy ${argv[1]}"`}; ${POLICY_CHECK_USAGE}`, 2);
-    process.exitCode = await runPolicyCheck(argv.slice(2), stdoutLines(), policyTrialLoader());
+    process.exitCode = await runPolicyCheck(argv.slice(2), stdoutLines(), policyTrialLoader(), {
+      report: (line) => process.stderr.write(`${line}\n`),
+    });
     return;
   }
   // `tally top …` reads a running agent over HTTP; it needs no privileges either.

@@ -24,7 +24,17 @@ export const POLICY_CHECK_USAGE = 'usage: tally policy check [--load [--verbose]
 /** Loads one validated policy (state ok or partial) into the kernel and back out; returns what went wrong. */
 export type PolicyLoader = (policy: Policy, opts: { verbose: boolean }) => Promise<Problem[]>;
 
-export async function runPolicyCheck(argv: string[], out: (line: string) => void, load?: PolicyLoader): Promise<number> {
+/** How a long --load run says how far it is (each policy takes the kernel 0.1-0.3 s per hook to verify). */
+export interface CheckProgress {
+  /** Where progress lines go: stderr, so that stdout stays the report (and --json stays JSON). */
+  report: (line: string) => void;
+  /** At most one line this often, and none for a run shorter than that (default 5 s). */
+  everyMs?: number;
+}
+
+const PROGRESS_EVERY_MS = 5000;
+
+export async function runPolicyCheck(argv: string[], out: (line: string) => void, load?: PolicyLoader, progress?: CheckProgress): Promise<number> {
   let values;
   let positionals: string[];
   try {
@@ -64,7 +74,7 @@ export async function runPolicyCheck(argv: string[], out: (line: string) => void
     for (const read of await resultsFor(arg, out)) {
       const [result] = budget.offer(read);
       metricNames.claim(result);
-      if (values.load && load) await loadAll(result, load, values.verbose === true);
+      if (values.load && load) await loadAll(result, load, values.verbose === true, progress);
       if (values.json) out(JSON.stringify(asJson(result)));
       else {
         for (const p of result.problems) out(formatProblem(p));
@@ -89,9 +99,19 @@ async function resultsFor(arg: string, out: (line: string) => void): Promise<Pol
 }
 
 /** Adds what loading found to each loadable policy, and recomputes the states. */
-async function loadAll(result: PolicyFileResult, load: PolicyLoader, verbose: boolean): Promise<void> {
+async function loadAll(result: PolicyFileResult, load: PolicyLoader, verbose: boolean, progress?: CheckProgress): Promise<void> {
+  const started = Date.now();
+  let reported = started;
+  const loadable = result.policies.filter((p) => p.state !== 'error').length;
+  let done = 0;
   for (const policy of result.policies) {
     if (policy.state === 'error') continue;
+    const now = Date.now();
+    if (progress && now - reported >= (progress.everyMs ?? PROGRESS_EVERY_MS)) {
+      reported = now;
+      progress.report(`tally policy check: ${result.file}: loaded ${done} of ${loadable} policies (${Math.round((now - started) / 1000)} s)`);
+    }
+    done++;
     let found: Problem[];
     try {
       found = await load(policy, { verbose });

@@ -43,6 +43,14 @@ export interface HookPlan {
   seenCapacity: number;
   /** Entries of tally_pol_groups_ended: some arg is derived as groupDead. */
   groupEndsCapacity: number;
+  /**
+   * Entries of tally_pol_inflight (an entry waiting for its return, per
+   * task) and tally_pol_binary_paths (a binary's Prefix/Postfix verdict):
+   * a hook without a return or without binaries by path never writes them,
+   * and at full size they are 5 MB of kernel memory per hook.
+   */
+  inflightCapacity: number;
+  binaryPathsCapacity: number;
 }
 
 export interface CompileContext {
@@ -99,6 +107,9 @@ type ArgPlace = { source: number; index(arg: Arg): { index: number; size?: numbe
 
 /** Exits counted at once by threads of many groups, at most, before a claim is evicted: see tally_pol_groups_ended. */
 const GROUP_ENDS_CAPACITY = 4096;
+/** As bpf/policy.bpf.c declares them: tasks between an entry and its return, binaries judged by path. */
+const INFLIGHT_CAPACITY = 16384;
+const BINARY_PATHS_CAPACITY = 4096;
 
 export function compileHook(hook: Hook, ctx: CompileContext): HookPlan {
   const b = new PlanBuilder(hook, ctx);
@@ -147,6 +158,7 @@ class PlanBuilder {
   private readonly lpm: Array<{ key: Buffer; value: number }> = [];
   private readonly binaries: Buffer[] = [];
   private seenCapacity = 0;
+  private binariesByPath = false;
   private groupEnds = false;
   /** args that are read, in declaration order: the config's slots. */
   private readonly args: Arg[];
@@ -184,7 +196,17 @@ class PlanBuilder {
       };
       candidates.push({ attach: w.attach, programs: w.programs, config: encodeHookConfig(config) });
     }
-    return { hook: this.hook.name, candidates, unavailable, lpm: this.lpm, binaries: this.binaries, seenCapacity: Math.max(1, this.seenCapacity), groupEndsCapacity: this.groupEnds ? GROUP_ENDS_CAPACITY : 1 };
+    return {
+      hook: this.hook.name,
+      candidates,
+      unavailable,
+      lpm: this.lpm,
+      binaries: this.binaries,
+      seenCapacity: Math.max(1, this.seenCapacity),
+      groupEndsCapacity: this.groupEnds ? GROUP_ENDS_CAPACITY : 1,
+      inflightCapacity: this.hasReturn() ? INFLIGHT_CAPACITY : 1,
+      binaryPathsCapacity: this.binariesByPath ? BINARY_PATHS_CAPACITY : 1,
+    };
   }
 
   private slotOf(index: number, what: string): number {
@@ -259,6 +281,7 @@ class PlanBuilder {
         const postfix = m.operator === 'Postfix' || m.operator === 'NotPostfix';
         if (postfix || m.operator === 'Prefix' || m.operator === 'NotPrefix') {
           // By path: the kernel judges each binary once, from the path it walks, as a string arg.
+          this.binariesByPath = true;
           this.lpmStrings(slot, m.values, false, postfix);
           return { in: !m.operator.startsWith('Not'), slot, field: postfix ? Field.stringEnd : Field.string };
         }

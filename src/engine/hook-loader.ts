@@ -3,8 +3,12 @@
  * bpf/policy.bpf.o, attached with the best attach type that works. The
  * agent shares its counter maps with it (reuseMaps); `tally policy check
  * --load` lets it have maps of its own, loads, attaches and lets go.
+ *
+ * The kernel verifies it on a worker thread (loadObjectAsync), and once it
+ * is attached libbpf's copy of the object is freed: a running hook holds a
+ * link and a program fd here, and nothing of the 6 MB object.
  */
-import { AttachAttempt, attachTypeOf, HookResult, loadObject, LoadedObject } from '../bpf/loader';
+import { AttachAttempt, attachTypeOf, HookResult, loadObjectAsync, LoadedObject } from '../bpf/loader';
 import { native } from '../native/addon';
 import { bpfObjectPath } from '../util/paths';
 import { LabelFilter } from '../labels/label-filter';
@@ -18,6 +22,8 @@ export interface HookLoadOptions {
   kernelBtfPath?: string;
   /** Maps shared with the agent's other counting objects, by name. */
   reuseMaps?: Record<string, number>;
+  /** Keep libbpf's object after attach, to reach the hook's own maps by name (tests); by default it is freed. */
+  keepObject?: boolean;
 }
 
 /** A refusal that is not the kernel's: the compiler's, or the startup probe's. */
@@ -25,7 +31,7 @@ function refusal(code: string, reason: string): AttachAttempt {
   return { program: '-', attachType: 'unknown', stage: 'load', errno: 0, code, reason };
 }
 
-export function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: HookLoadOptions): { result: HookResult; loaded?: LoadedObject } {
+export async function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: HookLoadOptions): Promise<{ result: HookResult; loaded?: LoadedObject }> {
   let plan: HookPlan;
   try {
     plan = compileHook(hook, ctx);
@@ -36,7 +42,7 @@ export function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: HookLoadOp
   const probed = plan.unavailable.map((u): AttachAttempt => ({ ...refusal('EOPNOTSUPP', u.reason), attachType: attachTypeOf(u.attach.split(/[+ ]/)[0]), program: 'probe' }));
   if (plan.candidates.length === 0) return { result: { hook: hook.name, refused: probed } };
   try {
-    const loaded = loadObject({
+    const loaded = await loadObjectAsync({
       objectPath: bpfObjectPath(policyObjectName(ctx.features)),
       hooks: [{ hook: hook.name, candidates: plan.candidates.map((c) => ({ programs: c.programs, constants: { pol: c.config } })) }],
       constants: {
@@ -49,9 +55,12 @@ export function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: HookLoadOp
         tally_pol_binaries: Math.max(1, plan.binaries.length),
         tally_pol_seen: plan.seenCapacity,
         tally_pol_groups_ended: plan.groupEndsCapacity,
+        tally_pol_inflight: plan.inflightCapacity,
+        tally_pol_binary_paths: plan.binaryPathsCapacity,
       },
       reuseMaps: opts.reuseMaps,
       kernelBtfPath: opts.kernelBtfPath,
+      freeAfterAttach: !opts.keepObject,
       beforeAttach: (obj) => {
         const lpm = obj.mapFd('tally_pol_lpm');
         for (const e of plan.lpm) native().mapUpdate(lpm, e.key, u32(e.value));

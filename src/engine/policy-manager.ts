@@ -12,20 +12,30 @@
  * A metric name belongs to one policy. A policy refused because another held
  * one of its names is tried again whenever a policy is removed or replaced:
  * the error goes away with its cause, without anyone touching its file.
+ *
+ * Changes apply one at a time, in the order they were asked for, and off the
+ * event loop's critical path: the kernel verifies each hook on a worker
+ * thread (hook-loader.ts), and the manager yields to the event loop between
+ * hooks and between policies, so scrapes and probes are answered while a
+ * thousand policies load or go.
  */
 import { Registry } from 'prom-client';
-import { describeHook, describeHookChain, HookResult, LoadedObject } from '../bpf/loader';
-import { CounterMetric, KernelCounters } from '../collectors/kernel-counters';
+import { HookResult, LoadedObject } from '../bpf/loader';
+import { describeHook, describeHookChain } from '../bpf/hook-report';
+import { KernelCounters } from '../collectors/kernel-counters';
 import { derivedCounters } from './derived-counters';
-import { LABEL_OVERFLOW, LATENCY_UNIT_LOG2 } from '../bpf/layout';
 import { LabelFilter } from '../labels/label-filter';
 import { Logger } from '../util/log';
-import { EXIT_STATUSES, Hook, Metric, Policy, PolicyFileResult, PolicyState, TETRAGON_EVENTS_METRIC } from '../policy/model';
+import { Hook, Metric, Policy, PolicyFileResult, PolicyState, TETRAGON_EVENTS_METRIC } from '../policy/model';
 import { formatProblem } from '../policy/problems';
-import { CompileContext, namespaceSet, selectsByNamespace } from './compile';
-import { namespaceId } from '../labels/namespace-id';
+import { CompileContext, selectsByNamespace } from './compile';
 import { loadPolicyHook } from './hook-loader';
 import { KernelFeatures } from './kernel-features';
+import { native } from '../native/addon';
+import { counterMetric, namespaceVerdict } from './policy-metrics';
+
+/** Lets the event loop run what is waiting (a scrape, a probe) before the next piece of work. */
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Ids below this are the fixed metrics of hand-written objects (bpf/tcp_bytes.h). */
 const FIRST_POLICY_METRIC_ID = 16;
@@ -66,31 +76,74 @@ export class PolicyManager {
   private readonly owners = new Map<string, Running>();
   private nextId = FIRST_POLICY_METRIC_ID;
   private readonly freeIds: number[] = [];
+  /** The last change asked for: each change starts when the one before it has finished. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private closing = false;
 
   constructor(private readonly opts: PolicyManagerOptions) {}
 
   /** Replaces whatever the file had running with its policies as they are now. */
-  applyFile(result: PolicyFileResult): PolicyStatus[] {
-    this.stopFile(result.file);
-    const running: Running[] = [];
-    if (result.policies.length === 0) running.push(this.failed(undefined, result.file, result.problems.map(formatProblem)));
-    // The file's own policies first: a name the file held before is its own again, not taken by a policy it blocked.
-    for (const policy of result.policies) running.push(this.start(policy));
-    this.byFile.set(result.file, running);
-    for (const r of running) this.report(r.status);
-    this.unblock();
-    return running.map((r) => r.status);
+  applyFile(result: PolicyFileResult): Promise<PolicyStatus[]> {
+    return this.enqueue(async () => {
+      await this.stopFile(result.file);
+      const running: Running[] = [];
+      if (result.policies.length === 0) running.push(this.failed(undefined, result.file, result.problems.map(formatProblem)));
+      // Registered before its policies start, so statuses() shows those already running while the rest load.
+      this.byFile.set(result.file, running);
+      // The file's own policies first: a name the file held before is its own again, not taken by a policy it blocked.
+      for (const policy of result.policies) {
+        if (this.closing) break;
+        const r = await this.start(policy);
+        running.push(r);
+        this.report(r.status);
+        // What libbpf freed for this policy's hooks goes back now, not after a file of a thousand.
+        native().mallocTrim();
+      }
+      if (result.policies.length === 0) this.report(running[0].status);
+      await this.unblock();
+      return running.map((r) => r.status);
+    }, []);
   }
 
   /** Stops the file's policies: detaches their hooks and deletes their counters. */
-  removeFile(file: string): void {
-    if (!this.byFile.has(file)) return;
-    this.stopFile(file);
-    this.unblock();
+  removeFile(file: string): Promise<void> {
+    return this.enqueue(async () => {
+      if (!this.byFile.has(file)) return;
+      await this.stopFile(file);
+      await this.unblock();
+    }, undefined);
   }
 
-  private stopFile(file: string): void {
-    for (const r of this.byFile.get(file) ?? []) this.stop(r);
+  /** Resolves once every change asked for so far has been applied. */
+  settled(): Promise<void> {
+    return this.queue.then(() => undefined);
+  }
+
+  /**
+   * Runs `change` after the changes before it, with the event loop let run
+   * first; `closed` is what a change asked for after close() returns. libbpf
+   * frees megabytes per object, which glibc would otherwise keep: the heap is
+   * trimmed after each change.
+   */
+  private enqueue<T>(change: () => Promise<T>, closed: T): Promise<T> {
+    const run = this.queue.then(async () => {
+      if (this.closing) return closed;
+      await yieldToLoop();
+      try {
+        return await change();
+      } finally {
+        native().mallocTrim();
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async stopFile(file: string): Promise<void> {
+    for (const r of this.byFile.get(file) ?? []) {
+      this.stop(r);
+      await yieldToLoop();
+    }
     this.byFile.delete(file);
   }
 
@@ -99,16 +152,16 @@ export class PolicyManager {
    * policy held, in file order (the order of a fresh start). One pass is
    * enough: a policy that starts here only takes names, it frees none.
    */
-  private unblock(): void {
+  private async unblock(): Promise<void> {
     for (const file of [...this.byFile.keys()].sort()) {
       const running = this.byFile.get(file)!;
-      running.forEach((r, i) => {
-        if (!r.blocked) return;
-        const next = this.start(r.blocked);
+      for (const [i, r] of running.entries()) {
+        if (!r.blocked || this.closing) continue;
+        const next = await this.start(r.blocked);
         running[i] = next;
         // Still blocked, by the same policy: nothing to report again.
         if (!next.blocked || next.status.reasons.join() !== r.status.reasons.join()) this.report(next.status);
-      });
+      }
     }
   }
 
@@ -116,8 +169,12 @@ export class PolicyManager {
     return [...this.byFile.values()].flat().map((r) => r.status);
   }
 
-  close(): void {
-    for (const file of [...this.byFile.keys()]) this.stopFile(file);
+  /** Waits for the change under way (a load in the kernel cannot be cut short), drops those queued, and stops every policy. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.queue;
+    for (const r of [...this.byFile.values()].flat()) this.stop(r);
+    this.byFile.clear();
   }
 
   private report(s: PolicyStatus): void {
@@ -132,7 +189,7 @@ export class PolicyManager {
     return { status: { policy: policy?.name ?? '(unnamed)', file, state: 'error', reasons, hooks }, objects: [], metricIds: [] };
   }
 
-  private start(policy: Policy): Running {
+  private async start(policy: Policy): Promise<Running> {
     // As tally policy check prints them (FILE:LINE:COLUMN: PATH: MESSAGE), so the log and the checker say the same.
     const unsupported = policy.problems.filter((p) => p.severity !== 'warning').map(formatProblem);
     if (policy.state === 'error' || !policy.name) return this.failed(policy, policy.file, unsupported);
@@ -198,7 +255,8 @@ export class PolicyManager {
         derived: (m) => derived.has(m.name),
         constLabel: () => hookNumber.get(hook),
       };
-      const { result, loaded } = loadPolicyHook(hook, ctx, {
+      await yieldToLoop();
+      const { result, loaded } = await loadPolicyHook(hook, ctx, {
         filter: this.opts.filter,
         kernelBtfPath: this.opts.kernelBtfPath,
         reuseMaps: this.opts.counters.sharedMaps(),
@@ -227,7 +285,7 @@ export class PolicyManager {
         const m = policy.hooks.flatMap((h) => h.metrics).find((x) => x.name === metricName)!;
         const hook = policy.hooks.find((h) => h.metrics.includes(m))!;
         const sumOf = derived.get(metricName);
-        this.opts.counters.define({ ...this.counterMetric(m, id, hook, policy), ...(sumOf ? { sumOf: ids.get(sumOf)! } : {}) }, this.opts.registry);
+        this.opts.counters.define({ ...counterMetric(m, id, hook, policy), ...(sumOf ? { sumOf: ids.get(sumOf)! } : {}) }, this.opts.registry);
         if (metricName !== TETRAGON_EVENTS_METRIC) this.owners.set(metricName, running);
       }
     } catch (e) {
@@ -249,35 +307,6 @@ export class PolicyManager {
     return running;
   }
 
-  /** What KernelCounters needs to label a policy metric's series. */
-  private counterMetric(m: Metric, id: number, hook: Hook, policy: Policy): CounterMetric {
-    const base = { id, name: m.name, help: m.help, type: m.type, unitLog2: m.value.kind === 'latency' ? LATENCY_UNIT_LOG2 : 0 } as const;
-    if (Object.keys(m.constLabels).length > 0) {
-      const hookNames = policy.hooks.map((h) => h.name);
-      return { ...base, labelNames: ['policy', 'hook'], labels: (l0) => ({ policy: policy.name!, hook: hookNames[Number(l0)] ?? 'unknown' }) };
-    }
-    if (m.labels.length === 0) return base;
-    const decoders = m.labels.map((l) => {
-      const arg = hook.args.find((a) => a.index === l.arg);
-      const signed = !l.field && arg !== undefined && /^(int|int8|int16|int32|int64|long|fd)$/.test(arg.type);
-      return (v: bigint): string => {
-        if (v === LABEL_OVERFLOW) return l.overflowValue;
-        if (l.prefixes) return l.prefixes[Number(v) - 1] ?? l.overflowValue;
-        if (l.field === 'exitStatus') return EXIT_STATUSES[Number(v)] ?? l.overflowValue;
-        return (signed ? BigInt.asIntN(64, v) : v).toString();
-      };
-    });
-    return {
-      ...base,
-      labelNames: m.labels.map((l) => l.name),
-      labels: (l0, l1) => {
-        const out: Record<string, string> = {};
-        m.labels.forEach((l, i) => (out[l.name] = decoders[i](i === 0 ? l0 : l1)));
-        return out;
-      },
-    };
-  }
-
   private stop(r: Running): void {
     for (const o of r.objects) o.object.close();
     this.release(r.metricIds);
@@ -288,17 +317,4 @@ export class PolicyManager {
     this.opts.counters.undefine(ids);
     this.freeIds.push(...ids);
   }
-}
-
-/**
- * For counts a hook made pending a namespace: whether the namespace, once
- * known, satisfies one of the selectors the event waited on, as the kernel
- * would have decided (engine/compile.ts namespaceSet).
- */
-function namespaceVerdict(hook: Hook): (selectors: number, namespace: string | undefined) => boolean {
-  const sets = hook.selectors.map((s) => namespaceSet(s.matchNamespaces));
-  return (selectors, namespace) => {
-    const id = namespaceId(namespace);
-    return sets.some((set, i) => (selectors & (1 << i)) !== 0 && set !== undefined && set.ids.includes(id) === set.in);
-  };
 }

@@ -3,11 +3,13 @@
  * the kernel, attached and detached again, on maps of its own. What the
  * kernel refuses is reported where the hook is declared.
  */
-import { describeHook, describeHookChain, HookResult } from '../bpf/loader';
+import { HookResult } from '../bpf/loader';
+import { describeHook, describeHookChain } from '../bpf/hook-report';
 import { WIDEST_LABEL_FILTER } from '../labels/label-filter';
 import { Hook, Policy, Problem } from '../policy/model';
 import { KernelFeatures } from './kernel-features';
 import { loadPolicyHook } from './hook-loader';
+import { native } from '../native/addon';
 
 export interface TrialOptions {
   features: KernelFeatures;
@@ -17,7 +19,7 @@ export interface TrialOptions {
   verbose?: boolean;
 }
 
-export function trialLoad(policy: Policy, opts: TrialOptions): Problem[] {
+export async function trialLoad(policy: Policy, opts: TrialOptions): Promise<Problem[]> {
   const attached = new Set<string>();
   const failed = new Map<string, { hook: Hook; result: HookResult }>();
   // Hooks first, then the fallbacks of those that could not attach, as the agent does.
@@ -25,7 +27,7 @@ export function trialLoad(policy: Policy, opts: TrialOptions): Problem[] {
   for (const hook of order) {
     if (hook.fallbackFor && attached.has(hook.fallbackFor)) continue;
     const i = policy.hooks.indexOf(hook);
-    const { result, loaded } = loadPolicyHook(
+    const { result, loaded } = await loadPolicyHook(
       hook,
       { features: opts.features, syscalls: opts.syscalls, metricId: () => 16 + i, pendingMetricId: () => 1016 + i, constLabel: () => i },
       // The widest filter: the program the agent would load under any filter verifies too.
@@ -39,6 +41,8 @@ export function trialLoad(policy: Policy, opts: TrialOptions): Problem[] {
       failed.set(hook.name, { hook, result });
     }
   }
+  // libbpf freed megabytes per hook; glibc would keep them for a process that checks a thousand policies.
+  native().mallocTrim();
   const describe = opts.verbose ? describeHookChain : describeHook;
   return [...failed.values()].map(({ hook, result }) => {
     const o = hook.origin;

@@ -50,6 +50,11 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
       hooks.map((h) => one({ object, hook: h.hook, attach_type: h.attachType ?? 'none', program: h.program ?? 'none' }, h.program ? 1 : 0)),
     ),
   );
+  defineMetric(registry, catalog.HOOK_ATTACHMENTS, () => {
+    const byPoint = new Map<string, number>();
+    for (const [, hooks] of objects()) for (const h of hooks) for (const p of h.attachPoints ?? []) byPoint.set(p, (byPoint.get(p) ?? 0) + 1);
+    return [...byPoint].sort(([a], [b]) => a.localeCompare(b)).map(([hook, n]) => one({ hook }, n));
+  });
   defineMetric(registry, catalog.HOOK_REFUSED, () =>
     objects().flatMap(([object, hooks]) =>
       hooks.flatMap((h) => h.refused.map((r) => one({ object, hook: h.hook, attach_type: r.attachType, stage: r.stage, errno: r.code }, 1))),

@@ -8,7 +8,8 @@
  */
 import { LRUCache } from 'lru-cache';
 import { native, NativeRingBuffer } from '../native/addon';
-import { loadObject, LoadedObject, describeHook } from '../bpf/loader';
+import { loadObject, LoadedObject } from '../bpf/loader';
+import { describeHook } from '../bpf/hook-report';
 import { CGROUP_EVENT } from '../bpf/layout';
 import { bpfObjectPath } from '../util/paths';
 import { bssMap } from '../bpf/bss';

@@ -32,6 +32,13 @@ export const HOOK_ATTACHED: MetricSpec = {
   labels: ['object', 'hook', 'attach_type', 'program'],
 };
 
+export const HOOK_ATTACHMENTS: MetricSpec = {
+  name: 'tally_bpf_hook_attachments',
+  type: 'gauge',
+  help: 'Programs tally has attached at each point of the kernel or of a binary (tracepoint:syscalls:sys_exit_write, raw_tp:sys_exit, kprobe:tcp_sendmsg, uprobe:PATH:FUNC), whatever policies they serve. The kernel allows 64 perf-event programs per tracepoint for every tool on the host together.',
+  labels: ['hook'],
+};
+
 export const HOOK_REFUSED: MetricSpec = {
   name: 'tally_bpf_attach_refusals',
   type: 'gauge',
@@ -413,6 +420,7 @@ export const WEB_CONFIG_LAST_RELOAD_SUCCESSFUL: MetricSpec = {
 export const CATALOG: readonly MetricSpec[] = [
   BUILD_INFO,
   HOOK_ATTACHED,
+  HOOK_ATTACHMENTS,
   HOOK_REFUSED,
   PROGRAM_RUN_SECONDS,
   PROGRAM_RUNS,

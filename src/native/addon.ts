@@ -46,6 +46,21 @@ export interface NativeBpfObject {
   setMaxEntries(map: string, n: number): void;
   setConstant(name: string, bytes: Buffer): void;
   load(): void;
+  /**
+   * load() on a libuv worker thread: the event loop keeps running while the
+   * kernel verifies. Every other method throws until the promise settles;
+   * load one object at a time (libbpf's feature cache is not locked).
+   * `attachTargets` (program -> kernel function or tracepoint, as
+   * setAttachTarget) are set on the worker too: each parses the kernel's BTF.
+   */
+  loadAsync(attachTargets?: Record<string, string>): Promise<void>;
+  /**
+   * Once loaded and attached: frees libbpf's copy of the object (megabytes:
+   * every program's instructions, the object's BTF); the links and programs
+   * stay in the kernel until close(). Afterwards only programInfo() and
+   * close() work.
+   */
+  freeObject(): void;
   attach(program: string, target?: AttachTarget): void;
   /** Before load: use an existing map (by fd) instead of creating this one. */
   reuseMap(map: string, fd: number): void;
@@ -110,7 +125,11 @@ export interface Addon {
   numPossibleCpus(): number;
   /** Turns on the kernel's BPF run-time statistics until the returned fd is closed (closeFd). */
   enableBpfStats(): number;
-  BpfObject: new (path: string, options?: { kernelBtfPath?: string }) => NativeBpfObject;
+  BpfObject: {
+    new (path: string, options?: { kernelBtfPath?: string }): NativeBpfObject;
+    /** The constructor's open (ELF, BTF, every program's instructions: 10-40 ms for the policy object) on a worker thread. */
+    openAsync(path: string, options?: { kernelBtfPath?: string }): Promise<NativeBpfObject>;
+  };
   RingBuffer: new (mapFd: number, onRecords: (records: Buffer[]) => void) => NativeRingBuffer;
   mapInfo(fd: number): MapInfo;
   mapLookupAll(fd: number, options?: { batch?: boolean }): MapDump;
@@ -128,6 +147,8 @@ export interface Addon {
   layout: NativeLayout;
   /** execv(path, argv): replaces the process, same pid; returns only by throwing (errno). */
   reexec(path: string, argv: string[]): never;
+  /** malloc_trim(0): gives the C heap's free pages back to the kernel (libbpf frees megabytes per object); true if any were. */
+  mallocTrim(): boolean;
 }
 
 export function isNativeError(e: unknown): e is NativeError {

@@ -40,3 +40,27 @@ spec:
       type: counter
 `;
 }
+
+/** Raw scheduler tracepoints every kernel of the matrix has, with BTF. */
+export const SCHED_EVENTS = ['sched_process_exec', 'sched_process_fork', 'sched_process_free', 'task_newtask'];
+
+/**
+ * A policy named `name` of `hooks` counting hooks, spread over `events` (raw
+ * sched tracepoints) in turn, each with its own metric `<name>_<i>_total`:
+ * as many programs to load as hooks, few enough on each tracepoint.
+ */
+export function manyHookPolicy(name: string, hooks: number, events = SCHED_EVENTS): string {
+  const lines = ['apiVersion: tally.dev/v1alpha1', 'kind: MetricsPolicy', 'metadata:', `  name: ${name}`, 'spec:', '  tracepoints:'];
+  for (let i = 0; i < hooks; i++) {
+    lines.push(
+      '  - subsystem: sched',
+      `    event: ${events[i % events.length]}`,
+      '    raw: true',
+      '    metrics:',
+      `    - name: ${name.replace(/-/g, '_')}_${i}_total`,
+      `      help: Events of hook ${i}.`,
+      '      type: counter',
+    );
+  }
+  return lines.join('\n') + '\n';
+}

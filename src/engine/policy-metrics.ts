@@ -1,0 +1,51 @@
+/**
+ * A running policy's metrics as the rest of tally sees them: how its
+ * kernel counters are labelled, and which pending counts a namespace admits.
+ */
+import { CounterMetric } from '../collectors/kernel-counters';
+import { LABEL_OVERFLOW, LATENCY_UNIT_LOG2 } from '../bpf/layout';
+import { EXIT_STATUSES, Hook, Metric, Policy } from '../policy/model';
+import { namespaceSet } from './compile';
+import { namespaceId } from '../labels/namespace-id';
+
+/** What KernelCounters needs to label a policy metric's series. */
+export function counterMetric(m: Metric, id: number, hook: Hook, policy: Policy): CounterMetric {
+  const base = { id, name: m.name, help: m.help, type: m.type, unitLog2: m.value.kind === 'latency' ? LATENCY_UNIT_LOG2 : 0 } as const;
+  if (Object.keys(m.constLabels).length > 0) {
+    const hookNames = policy.hooks.map((h) => h.name);
+    return { ...base, labelNames: ['policy', 'hook'], labels: (l0) => ({ policy: policy.name!, hook: hookNames[Number(l0)] ?? 'unknown' }) };
+  }
+  if (m.labels.length === 0) return base;
+  const decoders = m.labels.map((l) => {
+    const arg = hook.args.find((a) => a.index === l.arg);
+    const signed = !l.field && arg !== undefined && /^(int|int8|int16|int32|int64|long|fd)$/.test(arg.type);
+    return (v: bigint): string => {
+      if (v === LABEL_OVERFLOW) return l.overflowValue;
+      if (l.prefixes) return l.prefixes[Number(v) - 1] ?? l.overflowValue;
+      if (l.field === 'exitStatus') return EXIT_STATUSES[Number(v)] ?? l.overflowValue;
+      return (signed ? BigInt.asIntN(64, v) : v).toString();
+    };
+  });
+  return {
+    ...base,
+    labelNames: m.labels.map((l) => l.name),
+    labels: (l0, l1) => {
+      const out: Record<string, string> = {};
+      m.labels.forEach((l, i) => (out[l.name] = decoders[i](i === 0 ? l0 : l1)));
+      return out;
+    },
+  };
+}
+
+/**
+ * For counts a hook made pending a namespace: whether the namespace, once
+ * known, satisfies one of the selectors the event waited on, as the kernel
+ * would have decided (engine/compile.ts namespaceSet).
+ */
+export function namespaceVerdict(hook: Hook): (selectors: number, namespace: string | undefined) => boolean {
+  const sets = hook.selectors.map((s) => namespaceSet(s.matchNamespaces));
+  return (selectors, namespace) => {
+    const id = namespaceId(namespace);
+    return sets.some((set, i) => (selectors & (1 << i)) !== 0 && set !== undefined && set.ids.includes(id) === set.in);
+  };
+}

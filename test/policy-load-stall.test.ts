@@ -1,0 +1,146 @@
+/**
+ * Loading and removing a policy of many hooks does not stall the agent, and
+ * costs it what runs, not what was opened (issue 20 §2, §3): the kernel
+ * verifies each hook on a worker thread and the policy manager yields to
+ * the event loop between hooks, so /metrics, /healthz and /readyz keep
+ * answering; a running hook holds one program fd and one link fd, no map
+ * fds, and next to no memory; removed, it leaves nothing;
+ * tally_bpf_hook_attachments counts its programs at each tracepoint.
+ *
+ * The latency bound is generous on purpose (this is not a benchmark; see
+ * BENCHMARKS.md, "What each policy hook costs the agent"): when loading ran
+ * on the event loop, the first probe sent during a 48-hook load waited for
+ * all of it, about 10 s. Answers take about 10 ms here, 0.2-0.4 s at the
+ * 99th percentile on a loaded 2-CPU machine, as they do with nothing loading.
+ */
+import { after, before, describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AgentProcess, scaled } from './helpers/agent-process';
+import { parsePromText, select } from './helpers/prom-text';
+import { manyHookPolicy, SCHED_EVENTS } from './helpers/test-policies';
+
+const HOOKS = 48;
+const POLICY = 'stall-test';
+/** The slowest answer allowed while hooks load or go. */
+const BOUND_MS = 3000;
+
+interface BpfFds {
+  progs: number;
+  links: number;
+  maps: number;
+}
+
+function bpfFds(pid: number): BpfFds {
+  const n: BpfFds = { progs: 0, links: 0, maps: 0 };
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    let target = '';
+    try {
+      target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue; // closed since the listing
+    }
+    if (target === 'anon_inode:bpf-prog') n.progs++;
+    else if (target === 'anon_inode:bpf_link') n.links++;
+    else if (target === 'anon_inode:bpf-map') n.maps++;
+  }
+  return n;
+}
+
+const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+
+describe('a policy of many hooks, loaded and removed while the agent serves', () => {
+  let dir: string;
+  let agent: AgentProcess;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-stall-'));
+    agent = await AgentProcess.start(['--policy-dir', dir, '--builtin-policies', 'none']);
+  });
+  after(async () => {
+    await agent?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * Probes /healthz, /readyz and /metrics in turn, one at a time, until
+   * `done` holds of a scrape; returns how long each answer took.
+   */
+  async function probeUntil(done: (text: string) => boolean, what: string): Promise<{ ms: number[]; tookMs: number; last: string }> {
+    const ms: number[] = [];
+    const started = Date.now();
+    const deadline = started + scaled(180000);
+    for (let i = 0; ; i++) {
+      const p = ['/healthz', '/readyz', '/metrics'][i % 3];
+      const t0 = Date.now();
+      let res: Response;
+      let text: string;
+      try {
+        res = await fetch(agent.url(p), { signal: AbortSignal.timeout(scaled(BOUND_MS)) });
+        text = await res.text();
+      } catch (e) {
+        throw new Error(`${p} did not answer within ${scaled(BOUND_MS)} ms while ${what} (${(e as Error).message}; ${ms.length} probes answered before)`);
+      }
+      ms.push(Date.now() - t0);
+      assert.equal(res.status, 200, `${p} answered ${res.status} while ${what}: ${text}`);
+      if (p === '/metrics' && done(text)) return { ms, tookMs: Date.now() - started, last: text };
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it('answers every probe within the bound while 48 hooks load and go, and holds two fds per hook', async (t) => {
+    const pid = agent.child.pid!;
+    // A policy loaded and removed first: the first loads grow the C heap of each thread that loads (glibc keeps
+    // the top of a thread's arena) to a high-water mark that later loads reuse; that is once per process, not per hook.
+    fs.writeFileSync(path.join(dir, 'warm.yaml'), manyHookPolicy('warm-up', 16));
+    await agent.scrapeUntil((x) => select(x, 'tally_policy_state', { policy: 'warm-up', state: 'ok' })[0]?.value === 1, 'the warm-up policy', 120000);
+    fs.rmSync(path.join(dir, 'warm.yaml'));
+    await agent.scrapeUntil((x) => select(x, 'tally_policy_state', { policy: 'warm-up' }).length === 0, 'the warm-up policy gone', 60000);
+    const idle = bpfFds(pid);
+    // As many probes first with nothing loading: what serving them costs the JavaScript heap is not the hooks' cost.
+    let warm = 0;
+    await probeUntil(() => ++warm >= 150, 'nothing loads');
+    const rssBefore = rssMiB(pid);
+    const idleText = await agent.metricsText();
+
+    fs.writeFileSync(path.join(dir, 'many.yaml'), manyHookPolicy(POLICY, HOOKS));
+    const loading = await probeUntil((t) => select(parsePromText(t), 'tally_policy_state', { policy: POLICY, state: 'ok' })[0]?.value === 1, 'the policy loads');
+    const loaded = bpfFds(pid);
+    const rssLoaded = rssMiB(pid);
+
+    fs.rmSync(path.join(dir, 'many.yaml'));
+    const removing = await probeUntil((t) => select(parsePromText(t), 'tally_policy_state', { policy: POLICY }).length === 0, 'the policy goes');
+    const gone = bpfFds(pid);
+    // The native side is given back with the removal (malloc_trim); V8 shrinks its heap once the agent is idle for a while (its memory reducer).
+    let rssAfter = rssMiB(pid);
+    for (const deadline = Date.now() + scaled(30000); rssAfter > rssBefore * 1.1 && Date.now() < deadline; rssAfter = rssMiB(pid)) {
+      await new Promise((r) => setTimeout(r, 500));
+    }
+
+    // Each tracepoint holds the hooks of the policy on it: 48 spread over 4, whichever attach type this kernel gives them.
+    const attachments = (text: string): Record<string, number> =>
+      Object.fromEntries(select(parsePromText(text), 'tally_bpf_hook_attachments').map((x) => [x.labels.hook.replace(/^[a-z_]+:/, ''), x.value]));
+    const before = attachments(idleText); // the agent's own (cgroup_rmdir)
+    assert.deepEqual(attachments(loading.last), { ...before, ...Object.fromEntries(SCHED_EVENTS.map((e) => [e, HOOKS / SCHED_EVENTS.length])) });
+    assert.deepEqual(attachments(removing.last), before);
+
+    const all = [...loading.ms, ...removing.ms];
+    const summary = `load ${loading.tookMs} ms (${loading.ms.length} probes), removal ${removing.tookMs} ms (${removing.ms.length}); answers: p50 ${quantile(all, 0.5)} ms, p99 ${quantile(all, 0.99)} ms, slowest ${Math.max(...all)} ms`;
+    t.diagnostic(summary);
+    t.diagnostic(`RSS ${rssBefore.toFixed(1)} MiB, ${rssLoaded.toFixed(1)} with ${HOOKS} hooks, ${rssAfter.toFixed(1)} after removal; bpf fds ${JSON.stringify(idle)} -> ${JSON.stringify(loaded)} -> ${JSON.stringify(gone)}`);
+    assert.ok(loading.ms.length >= 10, `the load was long enough to probe during it: ${summary}`);
+    assert.ok(Math.max(...all) <= scaled(BOUND_MS), `every probe answered within ${scaled(BOUND_MS)} ms: ${summary}`);
+
+    // One program and one link per hook; its maps are held by its program in the kernel, not by fds here.
+    assert.deepEqual(loaded, { progs: idle.progs + HOOKS, links: idle.links + HOOKS, maps: idle.maps }, 'fds while loaded');
+    assert.deepEqual(gone, idle, 'fds after removal');
+    // ≤ 0.5 MiB per hook (issue 20's goal) and back within 10% once removed.
+    assert.ok(rssLoaded - rssBefore <= HOOKS * 0.5, `RSS grew ${(rssLoaded - rssBefore).toFixed(1)} MiB for ${HOOKS} hooks (${rssBefore.toFixed(1)} -> ${rssLoaded.toFixed(1)})`);
+    assert.ok(rssAfter <= rssBefore * 1.1, `RSS after removal ${rssAfter.toFixed(1)} MiB, before ${rssBefore.toFixed(1)} MiB`);
+  });
+});
