@@ -61,20 +61,22 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
     ),
   );
 
+  const runs = (): Array<{ labels: Record<string, string>; info: NativeProgramInfo }> =>
+    objects().flatMap(([object, hooks]) =>
+      hooks.flatMap((h) => {
+        // A policy replaced between objects() and here has closed its object.
+        let info: NativeProgramInfo | null | undefined;
+        try {
+          info = h.programInfo?.();
+        } catch {
+          info = undefined;
+        }
+        return info && h.program ? [{ labels: { object, hook: h.hook, program: h.program }, info }] : [];
+      }),
+    );
+  // The kernel counts recursion misses whether or not its run-time statistics are on.
+  defineMetric(registry, catalog.PROGRAM_MISSES, () => runs().map((r) => one(r.labels, r.info.recursionMisses)));
   if (src.bpfStats) {
-    const runs = (): Array<{ labels: Record<string, string>; info: NativeProgramInfo }> =>
-      objects().flatMap(([object, hooks]) =>
-        hooks.flatMap((h) => {
-          // A policy replaced between objects() and here has closed its object.
-          let info: NativeProgramInfo | null | undefined;
-          try {
-            info = h.programInfo?.();
-          } catch {
-            info = undefined;
-          }
-          return info && h.program ? [{ labels: { object, hook: h.hook, program: h.program }, info }] : [];
-        }),
-      );
     defineMetric(registry, catalog.PROGRAM_RUN_SECONDS, () => runs().map((r) => one(r.labels, r.info.runTimeNs / 1e9)));
     defineMetric(registry, catalog.PROGRAM_RUNS, () => runs().map((r) => one(r.labels, r.info.runCount)));
   }

@@ -369,6 +369,13 @@ export const PROGRAM_RUNS: MetricSpec = {
   onlyWith: 'bpf-stats',
 };
 
+export const PROGRAM_MISSES: MetricSpec = {
+  name: 'tally_bpf_program_recursion_misses_total',
+  type: 'counter',
+  help: 'Events a hook\'s BPF programs did not count because the kernel skipped them: the same program was already running on that CPU (an interrupt or softirq fired the hook again mid-run). Counted by the kernel for every program, --bpf-stats or not; each one is an event missing from the hook\'s metrics. Starts over when a policy is replaced.',
+  labels: ['object', 'hook', 'program'],
+};
+
 export const HOST_CPUS: MetricSpec = {
   name: 'tally_host_cpus',
   type: 'gauge',
@@ -424,6 +431,7 @@ export const CATALOG: readonly MetricSpec[] = [
   HOOK_REFUSED,
   PROGRAM_RUN_SECONDS,
   PROGRAM_RUNS,
+  PROGRAM_MISSES,
   HOST_CPUS,
   MAP_ENTRIES,
   MAP_CAPACITY,
