@@ -52,6 +52,9 @@ const EXECS = 'while :; do /bin/true; sleep 0.2; done';
 /** Writes 8 KiB to a regular file every 50 ms until killed. */
 const WRITER = 'import sys, time\nf = open(sys.argv[1], "wb")\nwhile True:\n    f.write(b"w" * 8192); f.flush(); time.sleep(0.05)\n';
 
+/** How far a rate may run over its bound: two reads of /metrics are timed by the client, the counts by the agent. */
+const SLACK = 1.5;
+
 describe('tally top against a running agent', () => {
   const sc = useScenario([], ['sender', 'receiver', 'writer', 'snapsend', 'snaprecv']);
 
@@ -90,16 +93,17 @@ describe('tally top against a running agent', () => {
       let t = tableOf(lines);
       assert.deepEqual(t.heading, ['WORKLOAD', '*TCP SENT/s', 'TCP RECV/s', 'RETRANS/s', 'FILE WR/s', 'EXECS/s']);
       // Each busy in its own column, idle in the others it has nothing to do with.
-      // Bounds from the sleeps: at most one more chunk than whole periods in an interval of 1 s or more (plus rounding on screen).
+      // Bounds from the sleeps: at most one more chunk than whole periods in an interval of 1 s or more, and
+      // SLACK for a scrape the loaded machine answered late (its counts then cover more than the interval).
       const [sent, recv, , file, execs] = t.rows.get(sender.name)!.map(rateOf);
-      assert.ok(sent > 0 && sent <= 4096 * 51 * 1.01, `sender: ${sent} B/s`);
-      assert.ok(execs > 0 && execs <= 2 * 6 * 1.01, `sender: ${execs} execs/s`);
+      assert.ok(sent > 0 && sent <= 4096 * 51 * SLACK, `sender: ${sent} B/s`);
+      assert.ok(execs > 0 && execs <= 2 * 6 * SLACK, `sender: ${execs} execs/s`);
       assert.equal(recv, 0);
       assert.equal(file, 0);
       assert.equal(rateOf(t.rows.get(receiver.name)![0]), 0, 'the receiver sends nothing');
       const fileRate = rateOf(t.rows.get(writer.name)![3]);
-      assert.ok(fileRate > 0 && fileRate <= 8192 * 21 * 1.01, `writer: ${fileRate} B/s`);
-      assert.ok(rateOf(t.rows.get(receiver.name)![1]) <= 4096 * 51 * 1.01);
+      assert.ok(fileRate > 0 && fileRate <= 8192 * 21 * SLACK, `writer: ${fileRate} B/s`);
+      assert.ok(rateOf(t.rows.get(receiver.name)![1]) <= 4096 * 51 * SLACK);
       assert.ok(above(t, sender.name, receiver.name), `sorted by sent: ${t.order.join(', ')}`);
 
       term.press('Right');
