@@ -51,10 +51,21 @@ source "$job/job.env"
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-# The root is read-only; these are where tests and tools write.
+# The root is read-only; these are where tests and tools write. A repository
+# under one of them (a CI's clean clone in /tmp) would vanish under its tmpfs:
+# it is held aside on a bind mount and put back over its own path.
+held=""
+case "$TALLY_JOB_CWD/" in
+  /tmp/* | /run/* | /var/tmp/*)
+    mkdir -p /dev/.tally-repo && mount --bind "$TALLY_JOB_CWD" /dev/.tally-repo && held=1 \
+      || fail "holding the repository $TALLY_JOB_CWD aside from the tmpfs" ;;
+esac
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=755 tmpfs /run
 mount -t tmpfs -o mode=1777 tmpfs /var/tmp
+if [ -n "$held" ]; then
+  mkdir -p "$TALLY_JOB_CWD" && mount --bind /dev/.tally-repo "$TALLY_JOB_CWD" || fail "putting the repository back at $TALLY_JOB_CWD"
+fi
 mkdir -p /run/lock /run/netns
 
 mount -t bpf -o mode=700 bpf /sys/fs/bpf || fail "mounting bpffs"
