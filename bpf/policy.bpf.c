@@ -30,6 +30,7 @@
 #include "binary.bpf.h"
 #include "label_sets.bpf.h"
 #include "policy.h"
+#include "value_sets.bpf.h"
 #include "task_filters.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -994,22 +995,11 @@ static __always_inline bool selector_matches(struct tally_pol_event *ev, const v
  */
 static __noinline bool namespace_admits(__u64 namespace_id, __u32 sel)
 {
-	bool found = false;
-
 	if (sel >= TALLY_POL_SELECTORS)
 		return false;
 	const volatile struct tally_pol_namespaces *n = &pol.selectors[sel].namespaces;
 
-	#pragma unroll
-	for (__u32 k = 0; k < TALLY_POL_VALUES; k++) {
-		if (k >= n->nvalues)
-			break;
-		if (n->values[k] == namespace_id) {
-			found = true;
-			break;
-		}
-	}
-	return n->op == TALLY_OP_EQ ? found : !found;
+	return value_set_admits(n->values, n->nvalues, TALLY_POL_VALUES, n->op, namespace_id);
 }
 
 /*

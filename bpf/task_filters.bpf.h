@@ -81,22 +81,12 @@ static __noinline __u64 task_field(__u8 field)
 static __always_inline bool task_filter_matches(const volatile struct tally_pol_task_filter *f)
 {
 	__u64 v = task_field(f->field);
-	bool found = false;
 
 	if (f->op == TALLY_OP_MASK)
 		return (v & f->values[0]) != 0;
 	if (f->op == TALLY_OP_NOT_MASK)
 		return (v & f->values[0]) == 0;
-	#pragma unroll
-	for (__u32 k = 0; k < TALLY_POL_TASK_VALUES; k++) {
-		if (k >= f->nvalues)
-			break;
-		if (f->values[k] == v) {
-			found = true;
-			break;
-		}
-	}
-	return f->op == TALLY_OP_EQ ? found : !found;
+	return value_set_admits(f->values, f->nvalues, TALLY_POL_TASK_VALUES, f->op, v);
 }
 
 #endif
