@@ -14,6 +14,7 @@ import { parseAll, readArgFilter } from './match-args';
 import { parseString } from './values';
 import { DNS_LABEL, DNS_LABEL_EXPECTED } from './metadata';
 import { readTaskFilters } from './task-filters';
+import { filters } from './filter-list';
 
 const TALLY_SELECTOR_KEYS = ['matchArgs', 'matchBinaries', 'matchNamespaces'] as const;
 /** Every field of Tetragon's KProbeSelector. */
@@ -52,13 +53,6 @@ export function readSelectors(hook: Fields, args: ArgDecl[], cx: HookCx): { sele
     selectors.push(s);
   }
   return { selectors, fields: all };
-}
-
-/** The entries of a filter list; a field written with nothing (`matchPIDs:`) filters nothing, as in Tetragon. */
-export function filters(f: Fields, key: string, max: number): Node[] {
-  const n = f.get(key);
-  if (!n || n.value === null) return [];
-  return n.list(max, `${key} entries`) ?? [];
 }
 
 const BINARY_OPS: readonly BinaryOperator[] = ['In', 'NotIn', 'Prefix', 'NotPrefix', 'Postfix', 'NotPostfix'];

@@ -13,7 +13,7 @@
 import { CAPABILITY_SETS, LINUX_NAMESPACES, TaskFilter } from './model';
 import { Fields, Node } from './reader';
 import { HookCx } from './hook-context';
-import { filters } from './selectors';
+import { filters } from './filter-list';
 import { oneOf } from './problems';
 
 /** Capability numbers (linux/capability.h). */

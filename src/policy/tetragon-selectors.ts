@@ -5,7 +5,7 @@
  */
 import { Fields, Node } from './reader';
 import { HookCx } from './hook-context';
-import { filters } from './selectors';
+import { filters } from './filter-list';
 import { oneOf } from './problems';
 
 /** Filters tally cannot evaluate, and why. Leaving one out would count calls the policy does not select. */
