@@ -2,23 +2,12 @@
  * Policy files generated at a given size, to reach tally's limits on policies
  * per file and hooks per agent (src/policy/limits.ts) exactly.
  */
+import { policyDocument } from './test-policies';
 
 /** One MetricsPolicy document named `name` with `hooks` kprobes on getpid, all feeding `metric`. */
 export function getpidPolicy(name: string, hooks: number, metric = `${name.replace(/-/g, '_')}_calls_total`): string {
-  const hook = `  - call: sys_getpid
-    syscall: true
-    metrics:
-    - name: ${metric}
-      help: Calls of getpid.
-      type: counter
-`;
-  return `apiVersion: tally.dev/v1alpha1
-kind: MetricsPolicy
-metadata:
-  name: ${name}
-spec:
-  kprobes:
-${hook.repeat(hooks)}`;
+  const hook = ['  - call: sys_getpid', '    syscall: true', '    metrics:', `    - name: ${metric}`, '      help: Calls of getpid.', '      type: counter'];
+  return policyDocument(name, 'kprobes', Array.from({ length: hooks }, () => hook).flat());
 }
 
 /** A file of `policies` documents (named `${prefix}-1`, …), each with `hooksEach` hooks. */

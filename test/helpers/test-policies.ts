@@ -1,5 +1,14 @@
 /** Policies more than one suite loads from a --policy-dir of its own. */
 
+/**
+ * A MetricsPolicy document named `name` whose spec holds `section` with the
+ * hook lines given (indented as list entries under it): 6 header lines, then
+ * the hooks, then a newline.
+ */
+export function policyDocument(name: string, section: 'kprobes' | 'tracepoints' | 'uprobes', hookLines: string[]): string {
+  return ['apiVersion: tally.dev/v1alpha1', 'kind: MetricsPolicy', 'metadata:', `  name: ${name}`, 'spec:', `  ${section}:`, ...hookLines].join('\n') + '\n';
+}
+
 /** A latency histogram of clock_nanosleep, named `metric`, in a policy named `name`. */
 export function sleepLatencyPolicy(name: string, metric: string): string {
   return `apiVersion: tally.dev/v1alpha1
@@ -50,7 +59,7 @@ export const SCHED_EVENTS = ['sched_process_exec', 'sched_process_fork', 'sched_
  * as many programs to load as hooks, few enough on each tracepoint.
  */
 export function manyHookPolicy(name: string, hooks: number, events = SCHED_EVENTS): string {
-  const lines = ['apiVersion: tally.dev/v1alpha1', 'kind: MetricsPolicy', 'metadata:', `  name: ${name}`, 'spec:', '  tracepoints:'];
+  const lines: string[] = [];
   for (let i = 0; i < hooks; i++) {
     lines.push(
       '  - subsystem: sched',
@@ -62,5 +71,5 @@ export function manyHookPolicy(name: string, hooks: number, events = SCHED_EVENT
       '      type: counter',
     );
   }
-  return lines.join('\n') + '\n';
+  return policyDocument(name, 'tracepoints', lines);
 }
