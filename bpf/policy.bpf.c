@@ -1336,7 +1336,16 @@ int pol_fexit(__u64 *ctx)
 {
 	__u64 ret = 0;
 
+#ifdef TALLY_COMPAT
+	/*
+	 * The verifier takes a context load only from the unmodified context
+	 * pointer, and clang turns a switch over constant slots back into one
+	 * load through a computed pointer: a probe read takes any address.
+	 */
+	bpf_probe_read_kernel(&ret, sizeof(ret), &ctx[pol.fexit_ret_slot & 7]);
+#else
 	bpf_get_func_ret(ctx, &ret);
+#endif
 	return on_return((__s64)ret, true);
 }
 

@@ -228,7 +228,13 @@ struct tally_pol_config {
 	__u8 match_binaries; /* some selector has matchBinaries: the binary id is needed to select */
 	__u32 syscall_nr; /* raw syscall tracepoints: the one syscall this hook is */
 	__u8 match_namespaces; /* some selector has matchNamespaces: the owner's namespace is needed to select */
-	__u8 pad2[3];
+	/*
+	 * fexit in the compat build: the context slot of the return value, which
+	 * follows the function's arguments. bpf_get_func_ret() is 5.17, so the
+	 * compat build reads it with a probe read (bpf/policy.bpf.c, pol_fexit).
+	 */
+	__u8 fexit_ret_slot;
+	__u8 pad2[2];
 	/*
 	 * What every event reads first: on hooks that run cache-cold (exec,
 	 * exit), each cache line of this read-only data the program touches is

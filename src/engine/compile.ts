@@ -17,9 +17,9 @@ import {
   ArgConfig, ArgKind, binaryKey, encodeHookConfig, Field, FilterConfig, HookConfig, LabelConfig, LabelKind, lpmKey, MetricConfig, Op, POL,
   SelectorConfig, Source, ValueKind, WantFile,
 } from './hook-config';
-import { KernelFeatures, ProbedAttach } from './kernel-features';
+import { KernelFeatures, ProbedAttach, policyObjectName } from './kernel-features';
 import { FormatField, readFormat } from './tracefs';
-import { tracepointArity } from './kernel-btf';
+import { functionArity, tracepointArity } from './kernel-btf';
 import { CompileError } from './compile-error';
 import { compileTaskFilters } from './task-filters';
 
@@ -73,6 +73,8 @@ export interface CompileContext {
   format?: (subsystem: string, event: string) => FormatField[];
   /** Arguments a raw tracepoint passes on this kernel, -1 if BTF does not know it (kernel-btf.ts); replaceable in tests. */
   tracepointArity?: (event: string) => number;
+  /** Arguments a kernel function takes, -1 if BTF does not know it (kernel-btf.ts); replaceable in tests. */
+  functionArity?: (func: string) => number;
 }
 
 const ARCH_PREFIX: Record<string, string> = { x64: '__x64_sys_', arm64: '__arm64_sys_' };
@@ -190,6 +192,7 @@ class PlanBuilder {
         matchBinaries: this.hook.selectors.some((s) => s.matchBinaries.length > 0),
         matchNamespaces: selectsByNamespace(this.hook),
         syscallNr: w.syscallNr ?? 0xffffffff,
+        fexitRetSlot: w.fexitRetSlot,
         args: this.args.map((a, slot) => this.argConfig(a, slot, w.place)),
         selectors,
         metrics,
@@ -408,7 +411,7 @@ class PlanBuilder {
   }
 
   /** The ways this hook can attach, most preferred first. */
-  private attachWays(): Array<{ attach: string; feature: ProbedAttach; programs: CandidateProgram[]; place: ArgPlace; syscallNr?: number }> {
+  private attachWays(): Array<{ attach: string; feature: ProbedAttach; programs: CandidateProgram[]; place: ArgPlace; syscallNr?: number; fexitRetSlot?: number }> {
     const h = this.hook;
     if (h.kind === 'kprobe') return this.kprobeWays(h);
     if (h.kind === 'tracepoint') return this.tracepointWays(h);
@@ -435,6 +438,7 @@ class PlanBuilder {
         feature: 'fentry',
         programs: [{ name: 'pol_fentry', attachTo: func }, ...(ret ? [{ name: 'pol_fexit', attachTo: func }] : [])],
         place: ctxPlace,
+        fexitRetSlot: ret ? this.fexitRetSlot(func) : undefined,
       },
       {
         attach: ret ? 'kprobe+kretprobe' : 'kprobe',
@@ -478,6 +482,18 @@ class PlanBuilder {
       });
     }
     return ways;
+  }
+
+  /**
+   * The compat build's fexit reads the return value from the context slot
+   * after the function's arguments (bpf/policy.h, fexit_ret_slot); the
+   * default build asks bpf_get_func_ret() and needs no BTF lookup.
+   */
+  private fexitRetSlot(func: string): number | undefined {
+    if (policyObjectName(this.ctx.features) !== 'policy-compat') return undefined;
+    const n = (this.ctx.functionArity ?? functionArity)(func);
+    // Unknown to BTF: fentry cannot attach there either, and says so at load.
+    return n < 0 ? undefined : n;
   }
 
   private tracepointWays(h: TracepointHook): ReturnType<PlanBuilder['attachWays']> {

@@ -100,6 +100,8 @@ export interface HookConfig {
   matchBinaries: boolean;
   /** Some selector filters on the Kubernetes namespace. */
   matchNamespaces: boolean;
+  /** fexit in the compat build: the context slot of the return value (the function's argument count); 0 otherwise. */
+  fexitRetSlot?: number;
   syscallNr: number;
   args: ArgConfig[];
   selectors: SelectorConfig[];
@@ -110,6 +112,7 @@ const L = {
   config: 5176,
   configSyscallNr: 8,
   configMatchNamespaces: 12,
+  configFexitRetSlot: 13,
   configArgs: 16,
   configMetrics: 112,
   configSelectors: 496,
@@ -159,6 +162,7 @@ export function encodeHookConfig(c: HookConfig): Buffer {
   b.writeUInt8(c.matchBinaries ? 1 : 0, 7);
   b.writeUInt32LE(c.syscallNr >>> 0, L.configSyscallNr);
   b.writeUInt8(c.matchNamespaces ? 1 : 0, L.configMatchNamespaces);
+  b.writeUInt8(c.fexitRetSlot ?? 0, L.configFexitRetSlot);
   c.args.forEach((a, i) => {
     const o = L.configArgs + i * L.arg;
     b.writeUInt8(a.source, o);
@@ -258,6 +262,7 @@ export function checkHookConfigLayout(): void {
     ['config_selectors', L.configSelectors],
     ['config_metrics', L.configMetrics],
     ['config_match_namespaces', L.configMatchNamespaces],
+    ['config_fexit_ret_slot', L.configFexitRetSlot],
     ['arg', L.arg],
     ['arg_index', L.argIndex],
     ['arg_konst', L.argKonst],

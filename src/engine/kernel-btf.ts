@@ -34,3 +34,15 @@ export function tracepointArity(event: string): number {
   }
   return n;
 }
+
+const functionArities = new Map<string, number>();
+
+/** Arguments the kernel function `name` takes; -1 when the kernel's BTF has no such function. */
+export function functionArity(name: string): number {
+  let n = functionArities.get(name);
+  if (n === undefined) {
+    n = native().btfArity('function', name);
+    functionArities.set(name, n);
+  }
+  return n;
+}
