@@ -243,8 +243,8 @@ const STATS_ON = (policy: string): Config => ({ name: 'tally, --bpf-stats on', s
 /*
  * file-writes on each attach path a syscall hook can take, forced by leaving
  * the better ones out (TALLY_KERNEL_WITHOUT); only those this kernel has.
- * Run on the kernel matrix's guests (npm run test:kernels -- --bench), whose
- * TCG timings are only comparable within one table.
+ * Run on the kernel matrix's guests (scripts/kernels/bench-attach-paths.sh),
+ * whose TCG timings are only comparable within one table.
  */
 const ATTACH_PATHS: Array<{ name: string; needs: ProbedFeature; without: string }> = [
   { name: 'tally via fentry+fexit', needs: 'fentry', without: '' },
