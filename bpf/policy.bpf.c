@@ -1286,8 +1286,23 @@ static __always_inline int on_entry(void *ctx, enum prog_kind kind, bool preempt
 	return on_event(ctx, kind, 0, preemptible);
 }
 
-static __always_inline int on_return(__s64 ret, bool preemptible)
+/* The return value at its declared width (pol.ret_size), sign- or zero-extended. */
+static __always_inline __s64 return_value(__u64 raw)
 {
+	switch (pol.ret_size) {
+	case 1:
+		return pol.ret_signed ? (__s64)(__s8)raw : (__s64)(__u8)raw;
+	case 2:
+		return pol.ret_signed ? (__s64)(__s16)raw : (__s64)(__u16)raw;
+	case 4:
+		return pol.ret_signed ? (__s64)(__s32)raw : (__s64)(__u32)raw;
+	}
+	return (__s64)raw;
+}
+
+static __always_inline int on_return(__u64 raw, bool preemptible)
+{
+	__s64 ret = return_value(raw);
 	__u64 task = bpf_get_current_pid_tgid();
 	struct tally_pol_pending *p = bpf_map_lookup_elem(&tally_pol_inflight, &task);
 	__u64 now = bpf_ktime_get_ns();
@@ -1346,7 +1361,7 @@ int pol_fexit(__u64 *ctx)
 #else
 	bpf_get_func_ret(ctx, &ret);
 #endif
-	return on_return((__s64)ret, true);
+	return on_return(ret, true);
 }
 
 SEC("tracepoint")

@@ -234,7 +234,15 @@ struct tally_pol_config {
 	 * compat build reads it with a probe read (bpf/policy.bpf.c, pol_fexit).
 	 */
 	__u8 fexit_ret_slot;
-	__u8 pad2[2];
+	/*
+	 * Bytes of the hooked function's return value (1, 2, 4; 0 or 8: all
+	 * 64 bits). fexit and kretprobes see the whole register, whose upper
+	 * half an int return leaves zero: tcp_recvmsg()'s -EAGAIN would read
+	 * as 4294967285 bytes received. Narrower values are extended by
+	 * ret_signed first.
+	 */
+	__u8 ret_size;
+	__u8 pad2;
 	/*
 	 * What every event reads first: on hooks that run cache-cold (exec,
 	 * exit), each cache line of this read-only data the program touches is

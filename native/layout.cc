@@ -83,6 +83,7 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   pol.Set("config_metrics", offsetof(tally_pol_config, metrics));
   pol.Set("config_match_namespaces", offsetof(tally_pol_config, match_namespaces));
   pol.Set("config_fexit_ret_slot", offsetof(tally_pol_config, fexit_ret_slot));
+  pol.Set("config_ret_size", offsetof(tally_pol_config, ret_size));
   pol.Set("arg", sizeof(tally_pol_arg));
   pol.Set("arg_index", offsetof(tally_pol_arg, index));
   pol.Set("arg_konst", offsetof(tally_pol_arg, konst));

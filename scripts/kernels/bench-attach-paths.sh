@@ -8,7 +8,8 @@
 # attach-paths markers of BENCHMARKS.md. The guests run under TCG: their
 # nanoseconds compare only within one table.
 #
-#   BENCH_ROUNDS=3 BENCH_CALLS=200000 (the defaults here) size the run.
+#   BENCH_ROUNDS=3 BENCH_CALLS=200000 (the defaults here) size the run; the
+#   guest gets them on its command line (run-guest.sh passes on only TALLY_*).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -24,7 +25,8 @@ results="$(mktemp)"
 trap 'rm -f "$tables" "$results"' EXIT
 for s in "${series[@]}"; do
   say "=== kernel $s: attach paths, $BENCH_ROUNDS rounds × $BENCH_CALLS writes"
-  TALLY_KERNEL_RESULT="$results" bash "$KERNELS_DIR/run-guest.sh" "$s" -- node dist/bench/hook-overhead.js "attach paths" \
+  TALLY_KERNEL_RESULT="$results" bash "$KERNELS_DIR/run-guest.sh" "$s" -- \
+    env BENCH_ROUNDS="$BENCH_ROUNDS" BENCH_CALLS="$BENCH_CALLS" node dist/bench/hook-overhead.js "attach paths" \
     || die "the bench failed on $s; its console log: $(sed -n 's/^log=//p' "$results")"
   log="$(sed -n 's/^log=//p' "$results")"
   kernel="$(sed -n 's/^kernel=//p' "$results")"

@@ -188,6 +188,7 @@ class PlanBuilder {
         ownerArg: this.ownerSlot(),
         hasReturn: this.hasReturn(),
         retSigned: this.returnSigned(),
+        retSize: this.returnSize(),
         taskContext: this.hook.taskContext === true,
         matchBinaries: this.hook.selectors.some((s) => s.matchBinaries.length > 0),
         matchNamespaces: selectsByNamespace(this.hook),
@@ -229,6 +230,14 @@ class PlanBuilder {
     if (h.kind === 'kprobe' && h.syscall) return true;
     const t = h.returnArg?.type;
     return t === undefined || !t.startsWith('uint') && t !== 'size_t';
+  }
+
+  /** Bytes of the return value: a syscall's is a long; a returnArg's its type's; undeclared, all 8. */
+  private returnSize(): number {
+    const h = this.hook;
+    if (h.kind === 'tracepoint' || (h.kind === 'kprobe' && h.syscall)) return 8;
+    const t = h.returnArg?.type;
+    return (t !== undefined && INT_SIZES[t]?.[1]) || 8;
   }
 
   /** A sock or skb arg owns the event: its socket's cgroup, not the task on the CPU. */

@@ -102,6 +102,8 @@ export interface HookConfig {
   matchNamespaces: boolean;
   /** fexit in the compat build: the context slot of the return value (the function's argument count); 0 otherwise. */
   fexitRetSlot?: number;
+  /** Bytes of the return value as declared (1, 2, 4 or 8): the kernel extends a narrower one from its low bytes. */
+  retSize: number;
   syscallNr: number;
   args: ArgConfig[];
   selectors: SelectorConfig[];
@@ -113,6 +115,7 @@ const L = {
   configSyscallNr: 8,
   configMatchNamespaces: 12,
   configFexitRetSlot: 13,
+  configRetSize: 14,
   configArgs: 16,
   configMetrics: 112,
   configSelectors: 496,
@@ -163,6 +166,7 @@ export function encodeHookConfig(c: HookConfig): Buffer {
   b.writeUInt32LE(c.syscallNr >>> 0, L.configSyscallNr);
   b.writeUInt8(c.matchNamespaces ? 1 : 0, L.configMatchNamespaces);
   b.writeUInt8(c.fexitRetSlot ?? 0, L.configFexitRetSlot);
+  b.writeUInt8(c.retSize, L.configRetSize);
   c.args.forEach((a, i) => {
     const o = L.configArgs + i * L.arg;
     b.writeUInt8(a.source, o);
@@ -263,6 +267,7 @@ export function checkHookConfigLayout(): void {
     ['config_metrics', L.configMetrics],
     ['config_match_namespaces', L.configMatchNamespaces],
     ['config_fexit_ret_slot', L.configFexitRetSlot],
+    ['config_ret_size', L.configRetSize],
     ['arg', L.arg],
     ['arg_index', L.argIndex],
     ['arg_konst', L.argKonst],
