@@ -26,6 +26,12 @@ export interface CgroupResolver {
   podDeletedAt(cgroupId: bigint): number | undefined;
   /** labelKeys of cgroup-derived label sets with a live pod behind them, busy or idle. */
   liveSetKeys(): Iterable<string>;
+  /**
+   * Moves when final labels may have changed since (a pod's labels joined by
+   * --metrics-pod-labels were edited): the core then resolves its cgroups
+   * again (relabel.ts). Constant, or absent, when labels never change.
+   */
+  labelsVersion?(): number;
 }
 
 /** Which cgroups were removed, and when (src/labels/cgroup-removals.ts). */

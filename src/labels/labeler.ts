@@ -39,6 +39,8 @@ export interface LabelerOptions {
 
 export interface Resolution {
   values: LabelValues;
+  /** The pod's Kubernetes labels, for a cgroup of a known pod (--metrics-pod-labels picks from them). */
+  podLabels?: Readonly<Record<string, string>>;
   /**
    * False while the labels may still change (the pod, its workload or the
    * container is not known yet). Counts under labels that are not final are
@@ -78,7 +80,7 @@ export class Labeler {
     if (!pod) return stopWaiting ? { values: UNRESOLVED_POD_LABELS, final: true } : { values: {}, final: false };
     const container = k.containerId ? pod.containers.get(k.containerId) : undefined;
     const complete = pod.resolved && (!this.opts.needsContainer || k.containerId === undefined || container !== undefined);
-    return { values: podLabels(pod, container), final: complete || stopWaiting };
+    return { values: podValues(pod, container), podLabels: pod.labels, final: complete || stopWaiting };
   }
 
   /** Waited the grace period while the watch was connected (an API server that is down is waited out). */
@@ -100,18 +102,23 @@ export class Labeler {
    * known containers: a label set with a live pod behind it is live even
    * when idle (a Deployment mid-rollout), so it keeps counting from where it was.
    */
-  livePodLabels(): LabelValues[] {
+  livePodLabels(): Array<Pick<Resolution, 'values' | 'podLabels'>> {
     if (!this.pods) return [];
-    const out: LabelValues[] = [];
+    const out: Array<Pick<Resolution, 'values' | 'podLabels'>> = [];
     for (const pod of this.pods.alive()) {
       if (!pod.resolved) continue;
-      out.push(podLabels(pod, undefined));
-      if (this.opts.needsContainer) for (const name of pod.containers.values()) out.push(podLabels(pod, name));
+      out.push({ values: podValues(pod, undefined), podLabels: pod.labels });
+      if (this.opts.needsContainer) for (const name of pod.containers.values()) out.push({ values: podValues(pod, name), podLabels: pod.labels });
     }
     return out;
   }
+
+  /** Moves whenever some pod's labels change: resolutions made before may be out of date. */
+  get podLabelsVersion(): number {
+    return this.pods?.labelsVersion ?? 0;
+  }
 }
 
-function podLabels(pod: PodInfo, container: string | undefined): LabelValues {
+function podValues(pod: PodInfo, container: string | undefined): LabelValues {
   return { namespace: pod.namespace, pod: pod.name, workload: pod.workload, container };
 }

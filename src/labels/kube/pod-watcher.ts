@@ -43,6 +43,8 @@ export interface PodInfo {
   resourceVersion?: string;
   /** The owner reference the workload was resolved from ("" for none). */
   ownerKey: string;
+  /** The pod's Kubernetes labels, as the last list or event had them. */
+  labels: Readonly<Record<string, string>>;
 }
 
 export interface PodWatcherStats {
@@ -98,6 +100,11 @@ export class PodWatcher {
   private readonly watchOutage: OutageLog;
   /** Pods whose workload lookup is under way, by uid: the record to fill in when it answers. */
   private readonly resolving = new Map<string, PodInfo>();
+  /**
+   * Counts changes of pods' labels (a MODIFIED event or a relist with other
+   * labels): whoever joins pod labels onto series looks again when it moves.
+   */
+  labelsVersion = 0;
 
   constructor(
     kc: KubeConfig,
@@ -236,7 +243,9 @@ export class PodWatcher {
       containers: pod.containers,
       resourceVersion: pod.resourceVersion,
       ownerKey,
+      labels: pod.labels,
     };
+    if (prev && !sameLabels(prev.labels, pod.labels)) this.labelsVersion++;
     this.pods.set(pod.uid, info);
     if (pod.mirrorHash) this.mirrors.set(pod.mirrorHash, info);
     if (sameOwner) {
@@ -308,4 +317,9 @@ export class PodWatcher {
     this.owners.stop();
     await this.listWatch?.stop();
   }
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
