@@ -23,10 +23,10 @@ export interface PodLabel {
 /** Labels tally puts on series itself, and why: a pod label may not take their names. */
 export const OWN_LABELS: Readonly<Record<string, string>> = {
   ...Object.fromEntries(FILTER_LABELS.map((l) => [l, `tally's own label (--metrics-label-filter)`])),
-  node: 'reserved by tally for the node label',
-  overflow: 'tally marks rolled-up series with it',
-  le: 'Prometheus names histogram buckets with it',
-  quantile: 'Prometheus names summary quantiles with it',
+  node: 'the label tally keeps for the node',
+  overflow: 'the label tally marks rolled-up series with',
+  le: 'the label Prometheus names histogram buckets with',
+  quantile: 'the label Prometheus names summary quantiles with',
 };
 
 /** The roll-up order's name for the pod labels, dropped together (rollup-plan.ts). */
