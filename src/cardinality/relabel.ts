@@ -73,6 +73,8 @@ export class Relabelling {
     }
     if (changed.size === 0) return;
     // What a cgroup counted raw before the change stays under the labels it had.
+    // (A key counted pending its namespace is not among them: it exists only
+    // before a cgroup's labels are final, and is settled under the new ones.)
     for (const e of raw) {
       if (e.key.flags !== KEY_RAW_CGROUP || !changed.has(e.key.cgroupId)) continue;
       const old = labels.labelsOf(e.key);

@@ -18,7 +18,7 @@ import { KubeHttp } from './http';
 import { ListWatch, WATCH_ERROR_REASONS, WatchErrorReason } from './list-watch';
 import { OutageLog } from './outage-log';
 import { OwnerLookups } from './owner-lookups';
-import { PodRecord, readPod } from './pod-object';
+import { PodRecord, readPod, sameLabels } from './pod-object';
 import { KubeRequestCounts } from './request-counts';
 import { resolveWorkload } from './workload';
 import { CacheStats } from '../../util/cache-stats';
@@ -317,9 +317,4 @@ export class PodWatcher {
     this.owners.stop();
     await this.listWatch?.stop();
   }
-}
-
-function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
