@@ -11,6 +11,7 @@ import * as assert from 'node:assert/strict';
 import { labelKey } from '../../src/cardinality/series-limiter';
 import { FilterLabel } from '../../src/labels/label-filter';
 import { PodLabels } from '../../src/labels/pod-labels';
+import { metricCardinality } from '../../src/cardinality/cardinality-report';
 import { Cgroup, COUNTER, World } from './helpers/world';
 
 const TTL = 2000;
@@ -175,4 +176,35 @@ describe('counting core: pod labels', () => {
       }
     });
   }
+});
+
+describe('counting core: pod labels past the series limit', () => {
+  it('count in the limit, roll up with pod, keep namespace and workload sums exact, and show in the accounting', () => {
+    // 6 series, 3 of them own: 3 places for roll-ups.
+    const w = new World({ filter: ['namespace', 'workload', 'pod'], seriesLimit: 6, ttlMs: TTL, store: { capacity: 1000 }, rollupReserve: 50, podLabels: PodLabels.parse('team') });
+    const pods = ['web-1', 'web-2', 'web-3', 'web-4', 'web-5'].map((pod, i) => {
+      const cg = w.addCgroup({ ...WEB, pod });
+      cg.podLabels = { team: i % 2 === 0 ? 'a' : 'b' };
+      return cg;
+    });
+    pods.forEach((cg, i) => w.count(cg, COUNTER, 1000 * (i + 1)));
+    w.now += TTL / 4;
+    w.sweep();
+    const s = w.core.read(w.store.dump(), w.store.dumpOverflow(), w.now).series.get('test_events_total')!;
+    const shown = new Map(s.map((x) => [labelKey(x.labels), x.value]));
+    // The first three have series of their own, pod labels included; the others fold
+    // into their workload, with neither pod nor team (team goes with pod).
+    assert.deepEqual(shown, new Map([
+      [labelKey(web1({ team: 'a' })), 1000],
+      [labelKey({ ...WEB, pod: 'web-2', team: 'b' }), 2000],
+      [labelKey({ ...WEB, pod: 'web-3', team: 'a' }), 3000],
+      [labelKey({ ...WEB, overflow: 'true' }), 9000],
+    ]));
+    const f = w.core.families.family('test_events_total')!;
+    const report = metricCardinality(f, s, 0, 5, w.now);
+    assert.equal(report.series, 3);
+    assert.deepEqual(report.rolledUp.map((l) => [l.level, l.series, l.labelSets]), [['workload', 1, 2], ['namespace', 0, 0], ['flat', 0, 0]]);
+    assert.deepEqual(report.topValues.team, [{ value: 'a', series: 2 }, { value: 'b', series: 1 }]);
+    assert.equal([...shown.values()].reduce((a, b) => a + b, 0), w.truth.get(`${COUNTER}:0`), 'the total is exact');
+  });
 });
