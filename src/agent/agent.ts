@@ -105,6 +105,7 @@ export class Agent {
     for (const h of this.core.loaded.hooks.filter((x) => !x.program)) {
       this.log.warn('exits will not be labelled by binary on kernels that fire sched_process_exit after the task lost its memory map (6.1 does)', { hook: describeHook(h) });
     }
+    const labeler = new Labeler(cgroups, this.pods, { needsContainer: this.config.labelFilter.has('container') });
     this.counters = new KernelCounters({
       core: this.core.loaded,
       seriesTtlMs: this.config.seriesTtlMs,
@@ -114,8 +115,11 @@ export class Agent {
       seriesLimit: this.config.seriesLimit,
       rollup: this.config.rollup,
       counterCapacity: this.config.counterMapCapacity,
-      labeler: new Labeler(cgroups, this.pods, { needsContainer: this.config.labelFilter.has('container') }),
-      cgroupGone: (id) => cgroups.forget(id),
+      labeler,
+      cgroupGone: (id) => {
+        cgroups.forget(id);
+        labeler.forget(id);
+      },
       binaries,
       log: this.log,
     });

@@ -69,11 +69,6 @@ export class BoundedCache<K, V> {
     this.stats.entries = 0;
   }
 
-  /** Every entry, without counting hits: for bookkeeping. */
-  entries(): IterableIterator<[K, V]> {
-    return this.map.entries();
-  }
-
   get size(): number {
     return this.map.size;
   }

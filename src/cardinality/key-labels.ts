@@ -117,11 +117,6 @@ export class KeyLabels {
     return e;
   }
 
-  /** Live cgroups with final labels memoised, and those labels. */
-  memoised(): IterableIterator<[bigint, CgroupLabels]> {
-    return this.resolved.entries();
-  }
-
   /** A live cgroup's labels changed (relabel.ts): later reads and fold-in use the new ones. */
   relabel(cgroupId: bigint, labels: CgroupLabels): void {
     this.resolved.set(cgroupId, labels);

@@ -36,38 +36,30 @@ export interface RelabelParts {
 }
 
 export class Relabelling {
-  private seenVersion: number;
   /** Label sets cgroups have left, by key: live until then (ms). */
   private readonly leaving = new Map<string, number>();
 
-  constructor(private readonly p: RelabelParts) {
-    this.seenVersion = p.resolver.labelsVersion?.() ?? 0;
-  }
+  constructor(private readonly p: RelabelParts) {}
 
   /** A sweep's first step, after the dump: relabels what changed, and keeps left label sets live for their TTL. */
   run(raw: readonly CounterEntry[], pass: SweepPass): void {
-    const version = this.p.resolver.labelsVersion?.() ?? 0;
-    if (version !== this.seenVersion) {
-      this.seenVersion = version;
-      this.relabelChanged(raw, pass);
-    }
+    // Only the cgroups of pods whose labels changed: a sweep never walks every cgroup for this.
+    const candidates = [...(this.p.resolver.relabelled?.() ?? [])];
+    if (candidates.length > 0) this.relabel(candidates, raw, pass);
     for (const [key, until] of this.leaving) {
       if (pass.now < until) pass.live.add(key);
       else this.leaving.delete(key);
     }
   }
 
-  private relabelChanged(raw: readonly CounterEntry[], pass: SweepPass): void {
+  private relabel(candidates: readonly bigint[], raw: readonly CounterEntry[], pass: SweepPass): void {
     const { labels, mappings, labelSets } = this.p;
     const changed = new Map<bigint, { before: string; after: CgroupLabels }>();
-    for (const [cgroupId, before] of labels.memoised()) {
-      const after = this.current(cgroupId);
-      if (after && after.key !== before.key) changed.set(cgroupId, { before: before.key, after });
-    }
-    // A mapped cgroup whose memo was dropped (the memo is bounded) is found by its label set.
-    for (const [cgroupId, m] of mappings.entries()) {
-      const before = labelSets.get(m.id)?.key;
-      if (changed.has(cgroupId) || before === undefined) continue;
+    for (const cgroupId of candidates) {
+      // Its labels as series show them now: memoised, or (the memo is bounded) its mapping's label set.
+      const m = mappings.get(cgroupId);
+      const before = labels.finalLabels(cgroupId)?.key ?? (m && labelSets.get(m.id)?.key);
+      if (before === undefined) continue; // never final yet: it resolves under the new labels
       const after = this.current(cgroupId);
       if (after && after.key !== before) changed.set(cgroupId, { before, after });
     }

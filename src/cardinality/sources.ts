@@ -27,11 +27,11 @@ export interface CgroupResolver {
   /** labelKeys of cgroup-derived label sets with a live pod behind them, busy or idle. */
   liveSetKeys(): Iterable<string>;
   /**
-   * Moves when final labels may have changed since (a pod's labels joined by
-   * --metrics-pod-labels were edited): the core then resolves its cgroups
-   * again (relabel.ts). Constant, or absent, when labels never change.
+   * cgroups whose final labels may have changed since the last call (their
+   * pod's labels, joined by --metrics-pod-labels, were edited): the core
+   * resolves them again (relabel.ts). Absent when labels never change.
    */
-  labelsVersion?(): number;
+  relabelled?(): Iterable<bigint>;
 }
 
 /** Which cgroups were removed, and when (src/labels/cgroup-removals.ts). */

@@ -23,7 +23,10 @@ export function filteredResolver(labeler: Labeler, filter: LabelFilter, podLabel
     },
     podDeletedAt: (id) => labeler.podDeletedAt(id),
     liveSetKeys: () => labeler.livePodLabels().map((v) => labelKey(labelsOf(v))),
-    // Without pod labels on series, a change of a pod's labels changes no cgroup's.
-    labelsVersion: () => (podLabels.size === 0 ? 0 : labeler.podLabelsVersion),
+    relabelled: () => {
+      const ids = labeler.relabelled(); // taken either way, so nothing piles up
+      // Without pod labels on series, a change of a pod's labels changes no cgroup's.
+      return podLabels.size === 0 ? [] : ids;
+    },
   };
 }

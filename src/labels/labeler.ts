@@ -52,6 +52,12 @@ export interface Resolution {
 
 export class Labeler {
   private readonly graceMs: number;
+  /**
+   * The cgroups resolved to each pod, by pod uid, and back: what a change of
+   * the pod's labels relabels. Entries leave with their cgroup (forget()).
+   */
+  private readonly podCgroups = new Map<string, Set<bigint>>();
+  private readonly cgroupPod = new Map<bigint, string>();
 
   constructor(
     private readonly cgroups: CgroupPaths,
@@ -78,6 +84,7 @@ export class Labeler {
     const stopWaiting = giveUp || (pendingSinceMs !== undefined && this.waitedEnough(pendingSinceMs));
     const pod = this.pods!.byUid(k.podUid);
     if (!pod) return stopWaiting ? { values: UNRESOLVED_POD_LABELS, final: true } : { values: {}, final: false };
+    this.remember(cgroupId, pod.uid);
     const container = k.containerId ? pod.containers.get(k.containerId) : undefined;
     const complete = pod.resolved && (!this.opts.needsContainer || k.containerId === undefined || container !== undefined);
     return { values: podValues(pod, container), podLabels: pod.labels, final: complete || stopWaiting };
@@ -113,9 +120,29 @@ export class Labeler {
     return out;
   }
 
-  /** Moves whenever some pod's labels change: resolutions made before may be out of date. */
-  get podLabelsVersion(): number {
-    return this.pods?.labelsVersion ?? 0;
+  /** The cgroups of the pods whose labels changed since the last call: their resolutions may be out of date. */
+  relabelled(): bigint[] {
+    if (!this.pods) return [];
+    return this.pods.takeLabelChanges().flatMap((uid) => [...(this.podCgroups.get(uid) ?? [])]);
+  }
+
+  private remember(cgroupId: bigint, uid: string): void {
+    if (this.cgroupPod.get(cgroupId) === uid) return;
+    this.forget(cgroupId);
+    this.cgroupPod.set(cgroupId, uid);
+    let set = this.podCgroups.get(uid);
+    if (!set) this.podCgroups.set(uid, (set = new Set()));
+    set.add(cgroupId);
+  }
+
+  /** A removed cgroup is retired: nothing will resolve it again. */
+  forget(cgroupId: bigint): void {
+    const uid = this.cgroupPod.get(cgroupId);
+    if (uid === undefined) return;
+    this.cgroupPod.delete(cgroupId);
+    const set = this.podCgroups.get(uid);
+    set?.delete(cgroupId);
+    if (set?.size === 0) this.podCgroups.delete(uid);
   }
 }
 

@@ -100,11 +100,8 @@ export class PodWatcher {
   private readonly watchOutage: OutageLog;
   /** Pods whose workload lookup is under way, by uid: the record to fill in when it answers. */
   private readonly resolving = new Map<string, PodInfo>();
-  /**
-   * Counts changes of pods' labels (a MODIFIED event or a relist with other
-   * labels): whoever joins pod labels onto series looks again when it moves.
-   */
-  labelsVersion = 0;
+  /** Pods whose labels changed (a MODIFIED event, or a relist with other labels) since last taken, by uid. */
+  private readonly labelChanges = new Set<string>();
 
   constructor(
     kc: KubeConfig,
@@ -245,7 +242,7 @@ export class PodWatcher {
       ownerKey,
       labels: pod.labels,
     };
-    if (prev && !sameLabels(prev.labels, pod.labels)) this.labelsVersion++;
+    if (prev && !sameLabels(prev.labels, pod.labels)) this.labelChanges.add(pod.uid);
     this.pods.set(pod.uid, info);
     if (pod.mirrorHash) this.mirrors.set(pod.mirrorHash, info);
     if (sameOwner) {
@@ -285,6 +282,13 @@ export class PodWatcher {
     const expired = (p: PodInfo): boolean => p.deletedAt !== undefined && now - p.deletedAt > keep;
     for (const [uid, p] of this.pods) if (expired(p)) this.pods.delete(uid);
     for (const [hash, p] of this.mirrors) if (expired(p) || this.pods.get(p.uid) !== p) this.mirrors.delete(hash);
+  }
+
+  /** The uids of pods whose labels changed since the last call (a set: at most one per pod). */
+  takeLabelChanges(): string[] {
+    const uids = [...this.labelChanges];
+    this.labelChanges.clear();
+    return uids;
   }
 
   /** The pod a kubelet cgroup names: by uid, or by config hash for a static pod. */

@@ -56,8 +56,8 @@ export class World {
   /** Ground truth per workload: per `${metric}:${bucket}:${namespace}/${workload}`, what counted. */
   readonly truthByWorkload = new Map<string, number>();
   private nextCgroup = 1000n;
-  /** Moves when a pod's labels change, as PodWatcher.labelsVersion does. */
-  private labelsVersion = 0;
+  /** cgroups whose pod's labels changed, as the labeler reports them. */
+  private relabelled: bigint[] = [];
   readonly podLabels: PodLabels;
 
   constructor(readonly opts: WorldOptions) {
@@ -92,7 +92,7 @@ export class World {
   /** The API server reports new labels for the pod of these cgroups (a MODIFIED event). */
   setPodLabels(labels: Record<string, string>, ...cgroups: Cgroup[]): void {
     for (const c of cgroups) c.podLabels = labels;
-    this.labelsVersion++;
+    this.relabelled.push(...cgroups.map((c) => c.id));
   }
 
   /** A cgroup's labels as the agent's filtered resolver joins them. */
@@ -153,7 +153,7 @@ export class World {
         [...this.cgroups.values()]
           .filter((c) => c.deletedAt === undefined && c.removedAt === undefined && this.now >= c.finalAt)
           .map((c) => labelKey(this.labelsOf(c))),
-      labelsVersion: () => this.labelsVersion,
+      relabelled: () => this.relabelled.splice(0),
     };
   }
 
