@@ -333,7 +333,7 @@ describe('helm chart with default values', () => {
     assert.deepEqual(cm.data, {
       'metrics-label-filter': 'namespace,workload,pod,binary',
       'metrics-series-limit': '2000',
-      'metrics-rollup-order': 'container,pod,binary,workload,namespace',
+      'metrics-rollup-order': 'container,pod_labels,pod,binary,workload,namespace',
       'metrics-rollup-reserve': '25',
       'metrics-series-ttl': '1m',
       'log-level': 'info',
@@ -611,6 +611,19 @@ describe('helm chart toggles', () => {
     const otlp = agentArgs(r).filter((a) => a.startsWith('--otlp-'));
     assert.deepEqual(otlp.sort(), ['--otlp-endpoint=http://collector:4318', '--otlp-interval=15s', '--otlp-protocol=grpc']);
     assert.deepEqual(agentArgs(render({ otlp: { protocol: 'grpc' } })).filter((a) => a.startsWith('--otlp-')), []);
+  });
+
+  it('config.podLabels passes --metrics-pod-labels, and only then; the agent parses it, and refuses a malformed key', () => {
+    assert.deepEqual(agentArgs(render()).filter((a) => a.startsWith('--metrics-pod-labels')), []);
+    const r = render({ config: { podLabels: ['app.kubernetes.io/name', 'team=owner_team'] } });
+    assert.equal(one(r, 'ConfigMap', 'obs-tally-config').data['metrics-pod-labels'], 'app.kubernetes.io/name,team=owner_team');
+    const parsed = parseFlags(agentArgs(r));
+    assert.equal(parsed.kind, 'run');
+    if (parsed.kind !== 'run') return;
+    assert.deepEqual(parsed.config.podLabels.names, ['app_kubernetes_io_name', 'owner_team']);
+    assert.deepEqual(parsed.config.rollup.levels, ['binary', 'workload', 'namespace'], 'pod labels roll up with pod');
+    assert.equal(validate(mergeValues(chart.values, { config: { podLabels: ['app name'] } })), false, 'a key with a space');
+    assert.equal(validate(mergeValues(chart.values, { config: { podLabels: ['team', 'team'] } })), false, 'a key twice');
   });
 
   it('every flag any toggle passes is a flag of the agent or one being added', () => {

@@ -354,3 +354,31 @@ describe('PodWatcher.stop while a list hangs', () => {
     assert.deepEqual(seenErrors(watcher), {}, 'stopping is not an error');
   });
 });
+
+describe('PodWatcher: pod labels (--metrics-pod-labels)', () => {
+  const k = useKubeApi();
+
+  it('keeps each pod\'s labels, and reports a pod\'s uid once its labels change, and only then', async () => {
+    const p = pod('web-0', { labels: { team: 'a' } });
+    k.api.addPod(p);
+    k.watcher = await watcherFor(k.api, k.dir);
+    await waitFor(() => k.watcher!.byUid(p.uid) !== undefined, 'the initial list');
+    assert.deepEqual(k.watcher!.byUid(p.uid)!.labels, { team: 'a' });
+    assert.deepEqual(k.watcher!.takeLabelChanges(), [], 'a pod first seen changes no label');
+
+    const meta = (o: Record<string, unknown>): { labels: Record<string, string>; annotations?: Record<string, string> } => o.metadata as { labels: Record<string, string> };
+    k.api.modifyPod(p.uid, (o) => (meta(o).annotations = { note: 'x' }));
+    await waitFor(() => k.watcher!.stats.events.MODIFIED === 1, 'a MODIFIED event without a label change');
+    assert.deepEqual(k.watcher!.takeLabelChanges(), []);
+
+    k.api.modifyPod(p.uid, (o) => (meta(o).labels = { team: 'b' }));
+    await waitFor(() => k.watcher!.stats.events.MODIFIED === 2, 'a MODIFIED event with another label');
+    assert.deepEqual(k.watcher!.takeLabelChanges(), [p.uid]);
+    assert.deepEqual(k.watcher!.takeLabelChanges(), [], 'taken once');
+    assert.deepEqual(k.watcher!.byUid(p.uid)!.labels, { team: 'b' });
+
+    k.api.modifyPod(p.uid, (o) => (meta(o).labels = { team: 'b', tier: 'front' }));
+    await waitFor(() => k.watcher!.stats.events.MODIFIED === 3, 'a MODIFIED event with one more label');
+    assert.deepEqual(k.watcher!.takeLabelChanges(), [p.uid]);
+  });
+});

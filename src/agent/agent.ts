@@ -85,6 +85,8 @@ export class Agent {
       this.pods = new PodWatcher(kc, { nodeName: this.config.nodeName, seriesTtlMs: this.config.seriesTtlMs }, this.log);
       await this.pods.start();
       this.log.info('watching the pods of this node', { node: this.config.nodeName, server: kc.getCurrentCluster()?.server ?? '?' });
+    } else if (this.config.podLabels.size > 0) {
+      this.log.warn('--metrics-pod-labels has no effect without Kubernetes: give --kubeconfig, or run in a pod', { pod_labels: this.config.podLabels.toString() });
     }
     const mount = findCgroup2Mount();
     const cgroups = new CgroupPaths(mount, this.config.cgroupCacheCapacity);
@@ -103,16 +105,21 @@ export class Agent {
     for (const h of this.core.loaded.hooks.filter((x) => !x.program)) {
       this.log.warn('exits will not be labelled by binary on kernels that fire sched_process_exit after the task lost its memory map (6.1 does)', { hook: describeHook(h) });
     }
+    const labeler = new Labeler(cgroups, this.pods, { needsContainer: this.config.labelFilter.has('container') });
     this.counters = new KernelCounters({
       core: this.core.loaded,
       seriesTtlMs: this.config.seriesTtlMs,
       removals: this.removals,
       filter: this.config.labelFilter,
+      podLabels: this.config.podLabels,
       seriesLimit: this.config.seriesLimit,
       rollup: this.config.rollup,
       counterCapacity: this.config.counterMapCapacity,
-      labeler: new Labeler(cgroups, this.pods, { needsContainer: this.config.labelFilter.has('container') }),
-      cgroupGone: (id) => cgroups.forget(id),
+      labeler,
+      cgroupGone: (id) => {
+        cgroups.forget(id);
+        labeler.forget(id);
+      },
       binaries,
       log: this.log,
     });
@@ -168,7 +175,7 @@ export class Agent {
     registerProcessMetrics(this.registry);
     if (this.config.otlp) {
       // Loaded only when used: the SDK, exporters and gRPC cost ~150 ms and 10 MB at startup.
-      const { OtlpExport, workloadKinds } = await import('../exporters/otlp/index.js');
+      const { OtlpExport, workloadKinds, podLabelAttributes } = await import('../exporters/otlp/index.js');
       const pods = this.pods;
       const namespaced = this.config.labelFilter.has('namespace');
       this.otlp = new OtlpExport({
@@ -178,6 +185,7 @@ export class Agent {
         log: this.log,
         kubernetesNode: pods ? this.config.nodeName : undefined,
         workloadKinds: pods ? () => workloadKinds(pods.known(), namespaced) : undefined,
+        labelAttributes: podLabelAttributes(this.config.podLabels),
       });
     }
     this.started = true;
@@ -190,7 +198,7 @@ export class Agent {
         connections: limits.cap,
       });
     }
-    this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.toString(), ready: this.notReadyReason() ?? 'yes', http_max_connections: limits?.cap, fd_limit: limits?.fdLimit ?? 'unlimited' });
+    this.log.info('agent started', { cgroup2: mount, label_filter: this.config.labelFilter.toString(), ...(this.config.podLabels.size > 0 ? { pod_labels: this.config.podLabels.toString() } : {}), ready: this.notReadyReason() ?? 'yes', http_max_connections: limits?.cap, fd_limit: limits?.fdLimit ?? 'unlimited' });
   }
 
   /**

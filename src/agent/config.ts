@@ -1,6 +1,7 @@
 /** Everything the agent needs to run, validated and defaulted by src/cli/args.ts. */
 import { ListenAddress } from '../cli/address';
 import { LabelFilter } from '../labels/label-filter';
+import type { PodLabels } from '../labels/pod-labels';
 import type { RollupPlan } from '../cardinality/rollup-plan';
 import { LogLevel } from '../util/log';
 import { OtlpConfig } from '../exporters/otlp/config';
@@ -15,6 +16,8 @@ export interface AgentConfig {
   httpLimits: HttpLimits;
   /** --metrics-label-filter, compiled once. */
   labelFilter: LabelFilter;
+  /** --metrics-pod-labels: the Kubernetes pod labels series carry, compiled once. */
+  podLabels: PodLabels;
   /** Series per metric, rolled-up ones included (the flat overflow series aside). */
   seriesLimit: number;
   /** --metrics-rollup-order and --metrics-rollup-reserve under the filter: how label sets past the limit roll up. */

@@ -18,6 +18,7 @@ import { LabelSets } from './label-sets';
 import { CounterMetric, Family, MetricFamilies } from './metric-families';
 import { PendingCgroups, PendingMetric } from './pending-labels';
 import { Promotion } from './promotion';
+import { Relabelling } from './relabel';
 import { RollupPlan } from './rollup-plan';
 import { SeriesRead, SeriesReader } from './series-read';
 import { CgroupResolver, Removals } from './sources';
@@ -91,6 +92,7 @@ export class CountingCore {
       mappings: this.mappings,
       foldIn: new FoldIn(this.mappings, this.labels, this.labelSets, this.counts),
       staleness,
+      relabelling: new Relabelling({ resolver: opts.resolver, removals: opts.removals, mappings: this.mappings, labels: this.labels, labelSets: this.labelSets, counts: this.counts, ttlMs: opts.ttlMs }),
       promotion: new Promotion(store, this.labels, (key) => this.families.get(key.metric) !== undefined),
       resolver: opts.resolver,
       removals: opts.removals,

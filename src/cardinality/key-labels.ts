@@ -117,6 +117,11 @@ export class KeyLabels {
     return e;
   }
 
+  /** A live cgroup's labels changed (relabel.ts): later reads and fold-in use the new ones. */
+  relabel(cgroupId: bigint, labels: CgroupLabels): void {
+    this.resolved.set(cgroupId, labels);
+  }
+
   /** A live cgroup's final labels, if it has them: what fold-in maps it to. */
   finalLabels(cgroupId: bigint): CgroupLabels | undefined {
     return this.resolved.peek(cgroupId);

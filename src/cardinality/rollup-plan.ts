@@ -12,11 +12,20 @@
  *
  * Labels outside the order (a policy metric's own labels, such as a syscall
  * name, bounded by their maxValues) are kept at every level but the flat one.
+ *
+ * The pod labels (--metrics-pod-labels) are one step of the order,
+ * `pod_labels`: they are dropped together, before pod in the default order,
+ * and in the same level as pod when pod follows them (see the constructor).
  */
 import { FILTER_LABELS, FilterLabel, LabelFilter, LabelFilterError } from '../labels/label-filter';
+import { NO_POD_LABELS, POD_LABELS_STEP, PodLabels } from '../labels/pod-labels';
+
+/** A step of the roll-up order: a label of the filter, or the pod labels together. */
+export type RollupStep = FilterLabel | typeof POD_LABELS_STEP;
+const ROLLUP_STEPS: readonly RollupStep[] = [...FILTER_LABELS, POD_LABELS_STEP];
 
 /** The default order: the label with the most values per node first. */
-export const DEFAULT_ROLLUP_ORDER: readonly FilterLabel[] = ['container', 'pod', 'binary', 'workload', 'namespace'];
+export const DEFAULT_ROLLUP_ORDER: readonly RollupStep[] = ['container', POD_LABELS_STEP, 'pod', 'binary', 'workload', 'namespace'];
 
 /**
  * The default share of the limit kept for rolled-up series, in percent:
@@ -38,8 +47,8 @@ export function labelKey(labels: Readonly<Record<string, string>>): string {
 export const OVERFLOW_KEY = labelKey(OVERFLOW_LABELS);
 
 export class RollupPlan {
-  /** The roll-up labels of the filter, in the order they are dropped. */
-  readonly order: readonly FilterLabel[];
+  /** The roll-up steps of the filter (and the pod labels, if any), in the order they are dropped. */
+  readonly order: readonly RollupStep[];
   /** Level names, finest first: the finest label each level keeps. */
   readonly levels: readonly string[];
   /** Per level: the labels it drops. Made once: a read may place 100k label sets. */
@@ -48,14 +57,27 @@ export class RollupPlan {
 
   constructor(
     filter: LabelFilter,
-    order: readonly FilterLabel[] = DEFAULT_ROLLUP_ORDER,
+    order: readonly RollupStep[] = DEFAULT_ROLLUP_ORDER,
     /** Percent of the limit kept for rolled-up series. */
     readonly reservePercent = DEFAULT_ROLLUP_RESERVE_PERCENT,
+    podLabels: PodLabels = NO_POD_LABELS,
   ) {
-    this.order = order.filter((l) => filter.has(l));
-    this.levels = this.order.slice(1);
-    this.dropped = this.order.map((_, level) => new Set(this.order.slice(0, level + 1)));
-    this.inOrder = new Set(this.order);
+    this.order = order.filter((l) => (l === POD_LABELS_STEP ? podLabels.size > 0 : filter.has(l)));
+    // pod_labels right before pod is dropped with it: a pod's labels are the
+    // pod's, so a level keeping pod without them would merge no series and
+    // only spend places of the limit. Separated (pod not in the filter, or an
+    // order that puts them apart), each step is a level of its own.
+    const groups: RollupStep[][] = [];
+    for (const step of this.order) {
+      const last = groups[groups.length - 1];
+      if (step === 'pod' && last?.[last.length - 1] === POD_LABELS_STEP) last.push(step);
+      else groups.push([step]);
+    }
+    this.levels = groups.slice(1).map((g) => g[g.length - 1]);
+    // A step's label names: the pod labels step stands for every pod label's.
+    const names = (step: RollupStep): readonly string[] => (step === POD_LABELS_STEP ? podLabels.names : [step]);
+    this.dropped = groups.map((_, level) => new Set(groups.slice(0, level + 1).flat().flatMap(names)));
+    this.inOrder = new Set(this.order.flatMap(names));
   }
 
   /** No roll-up: every label set past the limit goes to the flat series, as before roll-up existed. */
@@ -89,17 +111,22 @@ export class RollupPlan {
   }
 }
 
-/** Parses --metrics-rollup-order: every label the filter has, each once, coarsest last. */
-export function parseRollupOrder(text: string, filter: LabelFilter): FilterLabel[] {
+/**
+ * Parses --metrics-rollup-order: every label the filter has, each once,
+ * coarsest last. pod_labels may be placed anywhere; an order that leaves it
+ * out, with pod labels given, drops them just before pod (first, without pod).
+ */
+export function parseRollupOrder(text: string, filter: LabelFilter, podLabels: PodLabels = NO_POD_LABELS): RollupStep[] {
   const names = text.split(',').map((s) => s.trim());
-  const seen: FilterLabel[] = [];
+  const seen: RollupStep[] = [];
   for (const n of names) {
-    if (!(FILTER_LABELS as readonly string[]).includes(n)) {
-      throw new LabelFilterError(`unknown label "${n}" in --metrics-rollup-order; valid labels: ${FILTER_LABELS.join(', ')}`);
+    if (!(ROLLUP_STEPS as readonly string[]).includes(n)) {
+      throw new LabelFilterError(`unknown label "${n}" in --metrics-rollup-order; valid labels: ${ROLLUP_STEPS.join(', ')}`);
     }
-    if (seen.includes(n as FilterLabel)) throw new LabelFilterError(`label "${n}" appears twice in --metrics-rollup-order`);
-    seen.push(n as FilterLabel);
+    if (seen.includes(n as RollupStep)) throw new LabelFilterError(`label "${n}" appears twice in --metrics-rollup-order`);
+    seen.push(n as RollupStep);
   }
+  if (podLabels.size > 0 && !seen.includes(POD_LABELS_STEP)) seen.splice(Math.max(0, seen.indexOf('pod')), 0, POD_LABELS_STEP);
   const missing = filter.labels.filter((l) => !seen.includes(l));
   if (missing.length > 0) {
     throw new LabelFilterError(`--metrics-rollup-order "${text}" leaves out ${missing.join(', ')}, which --metrics-label-filter has; name every label of the filter, the first dropped first`);

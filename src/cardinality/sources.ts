@@ -26,6 +26,12 @@ export interface CgroupResolver {
   podDeletedAt(cgroupId: bigint): number | undefined;
   /** labelKeys of cgroup-derived label sets with a live pod behind them, busy or idle. */
   liveSetKeys(): Iterable<string>;
+  /**
+   * cgroups whose final labels may have changed since the last call (their
+   * pod's labels, joined by --metrics-pod-labels, were edited): the core
+   * resolves them again (relabel.ts). Absent when labels never change.
+   */
+  relabelled?(): Iterable<bigint>;
 }
 
 /** Which cgroups were removed, and when (src/labels/cgroup-removals.ts). */

@@ -21,6 +21,8 @@ export class SweepCounts {
   unmappedMapFull = 0;
   /** Entries counted pending a namespace that, once known, no selector admitted. */
   unmatchedEntries = 0;
+  /** Live cgroups whose labels changed (a pod label of --metrics-pod-labels was edited). */
+  relabelledCgroups = 0;
 }
 
 export class SweepPass {

@@ -4,13 +4,14 @@
  * this order:
  *
  * 1. late counts of keys promotion retired earlier go to the overflow series;
- * 2. removed cgroups lose their mappings (staleness, phase one);
- * 3. each raw entry is settled (a namespace-pending key), labelled (or held
+ * 2. live cgroups whose labels changed are relabelled (relabel.ts);
+ * 3. removed cgroups lose their mappings (staleness, phase one);
+ * 4. each raw entry is settled (a namespace-pending key), labelled (or held
  *    back while its labels are not final), then handed to staleness if its
  *    cgroup was removed, else to fold-in;
- * 4. stale label sets are retired;
- * 5. keys the kernel will count again are promoted;
- * 6. label-set ids idle since the last sweep are released.
+ * 5. stale label sets are retired;
+ * 6. keys the kernel will count again are promoted;
+ * 7. label-set ids idle since the last sweep are released.
  */
 import { CounterEntry, CounterStore } from '../bpf/counter-store';
 import { KEY_LABEL_SET, KEY_OVERFLOW, pendingSelectors } from '../bpf/layout';
@@ -21,6 +22,7 @@ import { MetricFamilies } from './metric-families';
 import { PendingCgroups, settle } from './pending-labels';
 import { Promotion } from './promotion';
 import { QuietEntries } from './quiet-entries';
+import { Relabelling } from './relabel';
 import { CgroupMappings } from './cgroup-mappings';
 import { Staleness } from './staleness';
 import { CgroupResolver, Removals } from './sources';
@@ -35,6 +37,7 @@ export interface SweepParts {
   mappings: CgroupMappings;
   foldIn: FoldIn;
   staleness: Staleness;
+  relabelling: Relabelling;
   promotion: Promotion;
   resolver: CgroupResolver;
   removals: Removals;
@@ -60,6 +63,7 @@ export class Sweeper {
 
     this.quiet.nextSweep();
     const pass = new SweepPass(sweep, now, new Set(this.p.resolver.liveSetKeys()), store, this.quiet, held, this.p.counts);
+    this.p.relabelling.run(raw, pass);
     staleness.unmapRemoved(pass);
     foldIn.begin();
     const waiting = new Set<bigint>();

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { AgentConfig } from '../agent/config';
 import { parseListenAddress } from './address';
 import { DEFAULT_LABEL_FILTER, FILTER_LABELS, LabelFilter } from '../labels/label-filter';
+import { PodLabels } from '../labels/pod-labels';
 import { LOG_LEVELS, LogLevel } from '../util/log';
 import { parseDuration } from '../util/duration';
 import { DEFAULT_OTLP_INTERVAL, OTLP_PROTOCOLS, resolveOtlpConfig } from '../exporters/otlp/config';
@@ -44,6 +45,9 @@ Flags:
                                  (default "${DEFAULT_LABEL_FILTER.join(',')}")
   --metrics-series-limit N       series per metric, rolled-up ones included; further label sets
                                  roll up into coarser overflow="true" series (default 2000)
+  --metrics-pod-labels LIST      Kubernetes pod labels series carry, as KEY or KEY=NAME
+                                 (app.kubernetes.io/name is exported as app_kubernetes_io_name;
+                                 default none; see docs/pod-labels.md)
   --metrics-rollup-order LIST    the order labels are dropped in when label sets roll up
                                  (default "${DEFAULT_ROLLUP_ORDER.join(',')}"; see docs/rollup.md)
   --metrics-rollup-reserve PCT   share of the series limit kept for rolled-up series
@@ -166,6 +170,7 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
         'metrics-label-filter': { type: 'string', default: DEFAULT_LABEL_FILTER.join(',') },
         'metrics-series-limit': { type: 'string', default: '2000' },
         'metrics-series-ttl': { type: 'string', default: '1m' },
+        'metrics-pod-labels': { type: 'string', default: '' },
         'metrics-rollup-order': { type: 'string', default: DEFAULT_ROLLUP_ORDER.join(',') },
         'metrics-rollup-reserve': { type: 'string', default: String(DEFAULT_ROLLUP_RESERVE_PERCENT) },
         'log-level': { type: 'string', default: 'info' },
@@ -197,6 +202,7 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
   }
   try {
     const labelFilter = LabelFilter.parse(values['metrics-label-filter']!);
+    const podLabels = PodLabels.parse(values['metrics-pod-labels']!);
     return {
       kind: 'run',
       config: {
@@ -209,7 +215,8 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
           idleTimeoutMs: timeout('--web.idle-timeout', values['web.idle-timeout']!),
         },
         labelFilter,
-        rollup: new RollupPlan(labelFilter, parseRollupOrder(values['metrics-rollup-order']!, labelFilter), percent('--metrics-rollup-reserve', values['metrics-rollup-reserve']!)),
+        podLabels,
+        rollup: new RollupPlan(labelFilter, parseRollupOrder(values['metrics-rollup-order']!, labelFilter, podLabels), percent('--metrics-rollup-reserve', values['metrics-rollup-reserve']!), podLabels),
         seriesLimit: positiveInt('--metrics-series-limit', values['metrics-series-limit']!, 10_000_000),
         seriesTtlMs: parseDuration('--metrics-series-ttl', values['metrics-series-ttl']!),
         logLevel: level as LogLevel,

@@ -25,6 +25,7 @@ import { RollupPlan } from '../cardinality/rollup-plan';
 import { LimitWarnings } from '../cardinality/cardinality-report';
 import { LabelFilter } from '../labels/label-filter';
 import { Labeler } from '../labels/labeler';
+import { PodLabels } from '../labels/pod-labels';
 import { filteredResolver } from './filtered-resolver';
 import { BinaryPaths } from '../labels/binary-paths';
 import { CgroupRemovals } from '../labels/cgroup-removals';
@@ -42,6 +43,8 @@ export interface KernelCountersOptions {
   /** The object that created the shared maps. */
   core: LoadedObject;
   filter: LabelFilter;
+  /** --metrics-pod-labels: joined onto every series of a pod's cgroups. */
+  podLabels?: PodLabels;
   seriesTtlMs: number;
   removals: CgroupRemovals;
   seriesLimit: number;
@@ -99,7 +102,7 @@ export class KernelCounters {
       seriesLimit: opts.seriesLimit,
       rollup: opts.rollup,
       ttlMs: opts.seriesTtlMs,
-      resolver: filteredResolver(opts.labeler, opts.filter),
+      resolver: filteredResolver(opts.labeler, opts.filter, opts.podLabels),
       removals: opts.removals,
       binaryLabels: (id): Record<string, string> => {
         const path = keyByBinary ? opts.binaries.path(id) : undefined;
@@ -130,6 +133,14 @@ export class KernelCounters {
   /** Starts exposing a metric, with its overflow entries (see CountingCore.define). */
   define(metric: CounterMetric, registry: Registry): void {
     const { family, created } = this.core.define(metric);
+    const clash = this.opts.podLabels?.collisions(metric.labelNames) ?? [];
+    if (created && clash.length > 0) {
+      this.opts.log.warn('a metric has labels of its own named like pod labels; on its series its own label wins, and the pod label is not shown', {
+        metric: metric.name,
+        labels: clash.join(','),
+        fix: `rename the pod label in --metrics-pod-labels, e.g. ${clash.map((n) => `${this.opts.podLabels!.keyOf(n)}=pod_${n}`).join(',')}`,
+      });
+    }
     if (created) {
       const collect = async (): Promise<{ series: SeriesValues[]; topBucket: number }> => ({ series: (await this.memo.get()).series.get(family.name) ?? [], topBucket: family.topBucket });
       this.exposed.set(family, exposeSeries(registry, metric, collect));

@@ -106,6 +106,7 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   defineMetric(registry, catalog.MAP_DELETED_ENTRIES, () => [one(map, tcp.core.counts.deletedEntries)]);
   defineMetric(registry, catalog.STALE_LABEL_SETS, () => [one({}, tcp.core.counts.staleLabelSets)]);
   defineMetric(registry, catalog.FOLDED_ENTRIES, () => [one(map, tcp.core.counts.foldedEntries)]);
+  defineMetric(registry, catalog.RELABELLED_CGROUPS, () => [one({}, tcp.core.counts.relabelledCgroups)]);
   defineMetric(registry, catalog.NAMESPACE_UNMATCHED_ENTRIES, () => [one(map, tcp.core.counts.unmatchedEntries)]);
   defineMetric(registry, catalog.LABEL_SETS, () => [one({}, tcp.core.labelSets.size)]);
   defineMetric(registry, catalog.LABEL_SET_MAP_FULL, () => [one({}, tcp.core.counts.unmappedMapFull)]);

@@ -39,6 +39,8 @@ export interface LabelerOptions {
 
 export interface Resolution {
   values: LabelValues;
+  /** The pod's Kubernetes labels, for a cgroup of a known pod (--metrics-pod-labels picks from them). */
+  podLabels?: Readonly<Record<string, string>>;
   /**
    * False while the labels may still change (the pod, its workload or the
    * container is not known yet). Counts under labels that are not final are
@@ -50,6 +52,12 @@ export interface Resolution {
 
 export class Labeler {
   private readonly graceMs: number;
+  /**
+   * The cgroups resolved to each pod, by pod uid, and back: what a change of
+   * the pod's labels relabels. Entries leave with their cgroup (forget()).
+   */
+  private readonly podCgroups = new Map<string, Set<bigint>>();
+  private readonly cgroupPod = new Map<bigint, string>();
 
   constructor(
     private readonly cgroups: CgroupPaths,
@@ -76,9 +84,10 @@ export class Labeler {
     const stopWaiting = giveUp || (pendingSinceMs !== undefined && this.waitedEnough(pendingSinceMs));
     const pod = this.pods!.byUid(k.podUid);
     if (!pod) return stopWaiting ? { values: UNRESOLVED_POD_LABELS, final: true } : { values: {}, final: false };
+    this.remember(cgroupId, pod.uid);
     const container = k.containerId ? pod.containers.get(k.containerId) : undefined;
     const complete = pod.resolved && (!this.opts.needsContainer || k.containerId === undefined || container !== undefined);
-    return { values: podLabels(pod, container), final: complete || stopWaiting };
+    return { values: podValues(pod, container), podLabels: pod.labels, final: complete || stopWaiting };
   }
 
   /** Waited the grace period while the watch was connected (an API server that is down is waited out). */
@@ -100,18 +109,43 @@ export class Labeler {
    * known containers: a label set with a live pod behind it is live even
    * when idle (a Deployment mid-rollout), so it keeps counting from where it was.
    */
-  livePodLabels(): LabelValues[] {
+  livePodLabels(): Array<Pick<Resolution, 'values' | 'podLabels'>> {
     if (!this.pods) return [];
-    const out: LabelValues[] = [];
+    const out: Array<Pick<Resolution, 'values' | 'podLabels'>> = [];
     for (const pod of this.pods.alive()) {
       if (!pod.resolved) continue;
-      out.push(podLabels(pod, undefined));
-      if (this.opts.needsContainer) for (const name of pod.containers.values()) out.push(podLabels(pod, name));
+      out.push({ values: podValues(pod, undefined), podLabels: pod.labels });
+      if (this.opts.needsContainer) for (const name of pod.containers.values()) out.push({ values: podValues(pod, name), podLabels: pod.labels });
     }
     return out;
   }
+
+  /** The cgroups of the pods whose labels changed since the last call: their resolutions may be out of date. */
+  relabelled(): bigint[] {
+    if (!this.pods) return [];
+    return this.pods.takeLabelChanges().flatMap((uid) => [...(this.podCgroups.get(uid) ?? [])]);
+  }
+
+  private remember(cgroupId: bigint, uid: string): void {
+    if (this.cgroupPod.get(cgroupId) === uid) return;
+    this.forget(cgroupId);
+    this.cgroupPod.set(cgroupId, uid);
+    let set = this.podCgroups.get(uid);
+    if (!set) this.podCgroups.set(uid, (set = new Set()));
+    set.add(cgroupId);
+  }
+
+  /** A removed cgroup is retired: nothing will resolve it again. */
+  forget(cgroupId: bigint): void {
+    const uid = this.cgroupPod.get(cgroupId);
+    if (uid === undefined) return;
+    this.cgroupPod.delete(cgroupId);
+    const set = this.podCgroups.get(uid);
+    set?.delete(cgroupId);
+    if (set?.size === 0) this.podCgroups.delete(uid);
+  }
 }
 
-function podLabels(pod: PodInfo, container: string | undefined): LabelValues {
+function podValues(pod: PodInfo, container: string | undefined): LabelValues {
   return { namespace: pod.namespace, pod: pod.name, workload: pod.workload, container };
 }

@@ -158,6 +158,13 @@ export const FOLDED_ENTRIES: MetricSpec = {
   labels: ['map'],
 };
 
+export const RELABELLED_CGROUPS: MetricSpec = {
+  name: 'tally_relabelled_cgroups_total',
+  type: 'counter',
+  help: 'Live cgroups whose labels changed because a pod label of --metrics-pod-labels was edited: the old series stopped and stays until --metrics-series-ttl, the new one counts from the change.',
+  labels: [],
+};
+
 export const NAMESPACE_UNMATCHED_ENTRIES: MetricSpec = {
   name: 'tally_namespace_unmatched_entries_total',
   type: 'counter',
@@ -447,6 +454,7 @@ export const CATALOG: readonly MetricSpec[] = [
   MAP_DELETED_ENTRIES,
   STALE_LABEL_SETS,
   FOLDED_ENTRIES,
+  RELABELLED_CGROUPS,
   NAMESPACE_UNMATCHED_ENTRIES,
   LABEL_SET_MAP_FULL,
   PENDING_CGROUPS,

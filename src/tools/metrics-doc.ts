@@ -33,7 +33,7 @@ export async function builtinPolicyMetrics(): Promise<PolicyMetricDoc[]> {
   return [...out.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
-const filterLabelsCell = `${FILTER_LABELS.map((l) => `\`${l}\``).join(', ')} (those in \`--metrics-label-filter\`, when known)`;
+const filterLabelsCell = `${FILTER_LABELS.map((l) => `\`${l}\``).join(', ')} (those in \`--metrics-label-filter\`, when known); the pod labels of \`--metrics-pod-labels\`, when the pod has them`;
 
 function labelsCell(spec: (typeof CATALOG)[number]): string {
   const own = spec.labels.map((l) => `\`${l}\``);

@@ -71,13 +71,16 @@ The agent's flags, as YAML "flag-name: value" lines: the one list from which
 configmap.yaml writes the flags ConfigMap and the DaemonSet derives an
 environment variable and a --flag=$(VAR) argument per flag.
 
-Flags whose default means "none" (--otlp-*, --policy-dir) appear only when
+Flags whose default means "none" (--otlp-*, --policy-dir, --metrics-pod-labels) appear only when
 their value is set.
 Numbers go through int: Helm reads values.yaml numbers as float64, which
 print as 1e+06 from a million up.
 */}}
 {{- define "tally.flags" -}}
 metrics-label-filter: {{ join "," .Values.config.labelFilter | quote }}
+{{- if .Values.config.podLabels }}
+metrics-pod-labels: {{ join "," .Values.config.podLabels | quote }}
+{{- end }}
 metrics-series-limit: {{ .Values.config.seriesLimit | int | quote }}
 metrics-rollup-order: {{ join "," .Values.config.rollupOrder | quote }}
 metrics-rollup-reserve: {{ .Values.config.rollupReserve | int | quote }}

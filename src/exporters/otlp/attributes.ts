@@ -35,16 +35,27 @@ export const WORKLOAD_ATTRIBUTES: Readonly<Record<string, string>> = {
 
 export const WORKLOAD_NAME_ATTRIBUTE = 'tally.workload.name';
 export const WORKLOAD_KIND_ATTRIBUTE = 'tally.workload.kind';
+/** A pod label joined by --metrics-pod-labels: the semantic conventions' k8s.pod.label.<key>, with the Kubernetes key as it is. */
+export const POD_LABEL_ATTRIBUTE_PREFIX = 'k8s.pod.label.';
+
 /** The overflow series (label overflow="true"), as the OpenTelemetry SDKs mark theirs. */
 export const OVERFLOW_ATTRIBUTE = 'otel.metric.overflow';
 
 /** The kind of controller a series' workload label names, when known. */
 export type WorkloadKindOf = (labels: Readonly<Record<string, string>>) => string | undefined;
 
-export function seriesAttributes(labels: Readonly<Record<string, string>>, kindOf?: WorkloadKindOf): Attributes {
+/**
+ * @param attributeOf labels whose attribute is given (the pod labels, by their
+ *   series name): checked before the rules above, because a pod label may
+ *   have been renamed to anything but tally's own labels
+ */
+export function seriesAttributes(labels: Readonly<Record<string, string>>, kindOf?: WorkloadKindOf, attributeOf?: Readonly<Record<string, string>>): Attributes {
   const out: Attributes = {};
   for (const [label, value] of Object.entries(labels)) {
-    if (label === 'overflow') {
+    const given = attributeOf?.[label];
+    if (given !== undefined) {
+      out[given] = value;
+    } else if (label === 'overflow') {
       out[OVERFLOW_ATTRIBUTE] = value === 'true';
     } else if (label === 'workload') {
       const kind = kindOf?.(labels);
@@ -60,6 +71,11 @@ export function seriesAttributes(labels: Readonly<Record<string, string>>, kindO
     }
   }
   return out;
+}
+
+/** The pod labels' attributes: k8s.pod.label.<Kubernetes key>, by series label name. */
+export function podLabelAttributes(podLabels: { labels: ReadonlyArray<{ key: string; name: string }> }): Record<string, string> {
+  return Object.fromEntries(podLabels.labels.map((l) => [l.name, POD_LABEL_ATTRIBUTE_PREFIX + l.key]));
 }
 
 export interface PodWorkload {

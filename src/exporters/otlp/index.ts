@@ -21,7 +21,7 @@ import { tallyResource } from './resource';
 import type { WorkloadKindOf } from './attributes';
 
 export { resolveOtlpConfig, type OtlpConfig } from './config';
-export { workloadKinds } from './attributes';
+export { podLabelAttributes, workloadKinds } from './attributes';
 
 /** The longest stop() waits for the last export. */
 export const STOP_FLUSH_MS = 2000;
@@ -34,6 +34,8 @@ export interface OtlpExportOptions {
   /** The node's name when the agent watches Kubernetes. */
   kubernetesNode?: string;
   workloadKinds?: () => WorkloadKindOf;
+  /** See TallyProducerOptions.labelAttributes. */
+  labelAttributes?: Readonly<Record<string, string>>;
 }
 
 export class OtlpExport {
@@ -52,6 +54,7 @@ export class OtlpExport {
       startTime: hrTime(),
       scope: { name: 'tally', version: VERSION },
       workloadKinds: opts.workloadKinds,
+      labelAttributes: opts.labelAttributes,
     });
     const reader = new PushReader({
       exporter: createExporter(config),

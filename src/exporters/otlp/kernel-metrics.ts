@@ -14,12 +14,12 @@ import { exponentialHistogram } from './exponential';
 import { otlpName } from './names';
 import type { SeriesMemory } from './series-memory';
 
-export function kernelMetrics(families: readonly CollectedFamily[], memory: SeriesMemory, now: HrTime, kindOf?: WorkloadKindOf): MetricData[] {
+export function kernelMetrics(families: readonly CollectedFamily[], memory: SeriesMemory, now: HrTime, kindOf?: WorkloadKindOf, attributeOf?: Readonly<Record<string, string>>): MetricData[] {
   const out: MetricData[] = [];
   for (const { metric, series } of families) {
     if (series.length === 0) continue;
     const { name, unit } = otlpName(metric.name, metric.type);
-    const entry = (s: (typeof series)[number]) => memory.entry(name, s.key ?? labelKey(s.labels), () => seriesAttributes(s.labels, kindOf));
+    const entry = (s: (typeof series)[number]) => memory.entry(name, s.key ?? labelKey(s.labels), () => seriesAttributes(s.labels, kindOf, attributeOf));
     const base = { aggregationTemporality: AggregationTemporality.CUMULATIVE } as const;
     if (metric.type === 'histogram') {
       out.push({

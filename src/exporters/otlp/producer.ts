@@ -30,6 +30,8 @@ export interface TallyProducerOptions {
   scope: { name: string; version: string };
   /** Built at each collection from the pods known then; undefined outside Kubernetes. */
   workloadKinds?: () => WorkloadKindOf;
+  /** Attributes of labels that are not tally's own (the pod labels): series label name -> attribute name. */
+  labelAttributes?: Readonly<Record<string, string>>;
 }
 
 export class TallyMetricProducer implements MetricProducer {
@@ -45,7 +47,7 @@ export class TallyMetricProducer implements MetricProducer {
     const now = hrTime();
     let kernel;
     try {
-      kernel = kernelMetrics(families, this.memory, now, this.opts.workloadKinds?.());
+      kernel = kernelMetrics(families, this.memory, now, this.opts.workloadKinds?.(), this.opts.labelAttributes);
     } catch (e) {
       this.memory.abandon();
       throw e;

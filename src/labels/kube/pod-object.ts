@@ -65,6 +65,12 @@ export function ownerOf(refs: unknown): OwnerRef | undefined {
   return r ? { kind: r.kind as string, name: r.name as string } : undefined;
 }
 
+/** Two label maps with the same keys and values. */
+export function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
 function stringMap(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (!isMapping(v)) return out;

@@ -18,7 +18,7 @@ import { KubeHttp } from './http';
 import { ListWatch, WATCH_ERROR_REASONS, WatchErrorReason } from './list-watch';
 import { OutageLog } from './outage-log';
 import { OwnerLookups } from './owner-lookups';
-import { PodRecord, readPod } from './pod-object';
+import { PodRecord, readPod, sameLabels } from './pod-object';
 import { KubeRequestCounts } from './request-counts';
 import { resolveWorkload } from './workload';
 import { CacheStats } from '../../util/cache-stats';
@@ -43,6 +43,8 @@ export interface PodInfo {
   resourceVersion?: string;
   /** The owner reference the workload was resolved from ("" for none). */
   ownerKey: string;
+  /** The pod's Kubernetes labels, as the last list or event had them. */
+  labels: Readonly<Record<string, string>>;
 }
 
 export interface PodWatcherStats {
@@ -98,6 +100,8 @@ export class PodWatcher {
   private readonly watchOutage: OutageLog;
   /** Pods whose workload lookup is under way, by uid: the record to fill in when it answers. */
   private readonly resolving = new Map<string, PodInfo>();
+  /** Pods whose labels changed (a MODIFIED event, or a relist with other labels) since last taken, by uid. */
+  private readonly labelChanges = new Set<string>();
 
   constructor(
     kc: KubeConfig,
@@ -236,7 +240,9 @@ export class PodWatcher {
       containers: pod.containers,
       resourceVersion: pod.resourceVersion,
       ownerKey,
+      labels: pod.labels,
     };
+    if (prev && !sameLabels(prev.labels, pod.labels)) this.labelChanges.add(pod.uid);
     this.pods.set(pod.uid, info);
     if (pod.mirrorHash) this.mirrors.set(pod.mirrorHash, info);
     if (sameOwner) {
@@ -276,6 +282,13 @@ export class PodWatcher {
     const expired = (p: PodInfo): boolean => p.deletedAt !== undefined && now - p.deletedAt > keep;
     for (const [uid, p] of this.pods) if (expired(p)) this.pods.delete(uid);
     for (const [hash, p] of this.mirrors) if (expired(p) || this.pods.get(p.uid) !== p) this.mirrors.delete(hash);
+  }
+
+  /** The uids of pods whose labels changed since the last call (a set: at most one per pod). */
+  takeLabelChanges(): string[] {
+    const uids = [...this.labelChanges];
+    this.labelChanges.clear();
+    return uids;
   }
 
   /** The pod a kubelet cgroup names: by uid, or by config hash for a static pod. */

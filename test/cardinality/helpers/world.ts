@@ -12,6 +12,7 @@ import { DEFAULT_ROLLUP_ORDER, DEFAULT_ROLLUP_RESERVE_PERCENT, RollupPlan } from
 import { CgroupResolver, Removals } from '../../../src/cardinality/sources';
 import { FilterLabel, LabelFilter, LabelValues } from '../../../src/labels/label-filter';
 import { namespaceId } from '../../../src/labels/namespace-id';
+import { NO_POD_LABELS, PodLabels } from '../../../src/labels/pod-labels';
 
 export const COUNTER = 16;
 export const HISTOGRAM = 17;
@@ -27,6 +28,8 @@ export interface Cgroup {
   removedAt?: number;
   /** When the API server said its pod was deleted. */
   deletedAt?: number;
+  /** Its pod's Kubernetes labels (setPodLabels() changes them). */
+  podLabels?: Record<string, string>;
 }
 
 export interface WorldOptions {
@@ -38,6 +41,8 @@ export interface WorldOptions {
   admitted?: readonly string[];
   /** Percent of the limit kept for rolled-up series (the agent's default unless given). */
   rollupReserve?: number;
+  /** --metrics-pod-labels. */
+  podLabels?: PodLabels;
 }
 
 export class World {
@@ -51,14 +56,18 @@ export class World {
   /** Ground truth per workload: per `${metric}:${bucket}:${namespace}/${workload}`, what counted. */
   readonly truthByWorkload = new Map<string, number>();
   private nextCgroup = 1000n;
+  /** cgroups whose pod's labels changed, as the labeler reports them. */
+  private relabelled: bigint[] = [];
+  readonly podLabels: PodLabels;
 
   constructor(readonly opts: WorldOptions) {
     this.filter = new LabelFilter(opts.filter);
+    this.podLabels = opts.podLabels ?? NO_POD_LABELS;
     this.store = new MemoryCounterStore(opts.store);
     this.core = new CountingCore({
       store: this.store,
       seriesLimit: opts.seriesLimit,
-      rollup: new RollupPlan(this.filter, DEFAULT_ROLLUP_ORDER, opts.rollupReserve ?? DEFAULT_ROLLUP_RESERVE_PERCENT),
+      rollup: new RollupPlan(this.filter, DEFAULT_ROLLUP_ORDER, opts.rollupReserve ?? DEFAULT_ROLLUP_RESERVE_PERCENT, this.podLabels),
       ttlMs: opts.ttlMs,
       resolver: this.resolver(),
       removals: this.removals(),
@@ -78,6 +87,17 @@ export class World {
     const c: Cgroup = { id: this.nextCgroup++, values, finalAt: this.now + finalAfterMs };
     this.cgroups.set(c.id, c);
     return c;
+  }
+
+  /** The API server reports new labels for the pod of these cgroups (a MODIFIED event). */
+  setPodLabels(labels: Record<string, string>, ...cgroups: Cgroup[]): void {
+    for (const c of cgroups) c.podLabels = labels;
+    this.relabelled.push(...cgroups.map((c) => c.id));
+  }
+
+  /** A cgroup's labels as the agent's filtered resolver joins them. */
+  labelsOf(c: Cgroup): Record<string, string> {
+    return { ...this.filter.cgroupValues(c.values), ...this.podLabels.select(c.podLabels) };
   }
 
   /** What a BPF program does with one event of cgroup c (bpf/label_sets.bpf.h, counters.bpf.h). */
@@ -126,13 +146,14 @@ export class World {
         const c = this.cgroups.get(id);
         if (!c) return { labels: {}, final: true };
         if (!giveUp && this.now < c.finalAt) return { labels: {}, final: false };
-        return { labels: this.filter.cgroupValues(c.values), namespace: c.values.namespace, final: true };
+        return { labels: this.labelsOf(c), namespace: c.values.namespace, final: true };
       },
       podDeletedAt: (id) => this.cgroups.get(id)?.deletedAt,
       liveSetKeys: () =>
         [...this.cgroups.values()]
           .filter((c) => c.deletedAt === undefined && c.removedAt === undefined && this.now >= c.finalAt)
-          .map((c) => labelKey(this.filter.cgroupValues(c.values))),
+          .map((c) => labelKey(this.labelsOf(c))),
+      relabelled: () => this.relabelled.splice(0),
     };
   }
 
