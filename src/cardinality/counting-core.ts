@@ -10,6 +10,7 @@
 import { CounterEntry, CounterStore, OverflowEntriesFull } from '../bpf/counter-store';
 import { BUCKETS, BUCKET_SUM, BUCKET_ZERO } from '../bpf/layout';
 import { CacheStats } from '../util/cache-stats';
+import { Adoption } from './adoption';
 import { CgroupMappings } from './cgroup-mappings';
 import { FoldIn } from './fold-in';
 import { HeldCounts } from './held-counts';
@@ -50,6 +51,8 @@ export class CountingCore {
   readonly counts = new SweepCounts();
   private readonly labels: KeyLabels;
   private readonly held = new HeldCounts();
+  /** What this agent took over from the previous one (--bpf-pin-dir). */
+  readonly adoption: Adoption;
   private readonly mappings: CgroupMappings;
   private readonly sweeper: Sweeper;
   private readonly reader: SeriesReader;
@@ -96,7 +99,8 @@ export class CountingCore {
       removals: opts.removals,
       counts: this.counts,
     });
-    this.reader = new SeriesReader(this.families, this.labels, this.held);
+    this.adoption = new Adoption(this.labels, this.held);
+    this.reader = new SeriesReader(this.families, this.labels, this.held, this.adoption);
   }
 
   /**
@@ -151,7 +155,36 @@ export class CountingCore {
 
   /** Folds resolved cgroups into label sets and retires what went stale; true when fold-in work is left. */
   sweep(now: number): boolean {
+    this.adoption.settle();
     return this.sweeper.sweep(now);
+  }
+
+  /** Overflow counts a previous agent's programs made after its last read (docs/restart.md). */
+  adoptOverflow(metric: number, bucket: number, n: number): void {
+    this.held.addOverflow(metric, bucket, n);
+  }
+
+  /**
+   * The last read before the agent hands over (docs/restart.md): every
+   * entry a read shows is taken out of the store (read and deleted at
+   * once), so the series returned hold exactly what was taken, plus what
+   * user space held. What the kernel counts afterwards, and entries whose
+   * labels are not final yet, stay for the next agent. Overflow entries
+   * stay too (the kernel needs them); the next agent counts only what they
+   * gained since the values returned here.
+   */
+  handOver(now: number): { read: SeriesRead; overflow: CounterEntry[] } {
+    const { store } = this.opts;
+    store.beginPass();
+    const taken: CounterEntry[] = [];
+    for (const e of store.dump()) {
+      if (!this.reader.shows(e.key)) continue;
+      const value = store.take(e.key);
+      if (value !== undefined) taken.push({ key: e.key, value });
+    }
+    const overflow = store.dumpOverflow();
+    store.lateCounts((key, n) => this.held.addOverflow(key.metric, key.bucket ?? 0, n));
+    return { read: this.reader.read(taken, overflow, now), overflow };
   }
 
   /** Each family's series from one read of the store (entries and overflow entries). */

@@ -52,6 +52,8 @@ export interface KernelCountersOptions {
   cgroupGone?: (cgroupId: bigint) => void;
   binaries: BinaryPaths;
   log: Logger;
+  /** tally_owner_epoch of the counting programs (--bpf-pin-dir, docs/restart.md); 0 without. */
+  ownerEpoch?: number;
 }
 
 /** One metric's series from a read: see KernelCounters.collect(). */
@@ -113,6 +115,10 @@ export class KernelCounters {
 
   /** fds of the shared maps, for other objects to reuse before they load. */
   sharedMaps = (): Record<string, number> => ({ ...this.fds });
+
+  get ownerEpoch(): number {
+    return this.opts.ownerEpoch ?? 0;
+  }
 
   get counterMapCapacity(): number {
     return this.opts.counterCapacity;

@@ -170,6 +170,16 @@ export class PolicyManager {
   }
 
   /** Waits for the change under way (a load in the kernel cannot be cut short), drops those queued, and stops every policy. */
+  /**
+   * Stops applying changes and returns the fds of every running hook's
+   * links, to pin them before close() (docs/restart.md).
+   */
+  async quiesce(): Promise<number[]> {
+    this.closing = true;
+    await this.queue;
+    return [...this.byFile.values()].flat().flatMap((r) => r.objects.flatMap((o) => o.object.linkFds()));
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     await this.queue;
@@ -260,6 +270,7 @@ export class PolicyManager {
         filter: this.opts.filter,
         kernelBtfPath: this.opts.kernelBtfPath,
         reuseMaps: this.opts.counters.sharedMaps(),
+        ownerEpoch: this.opts.counters.ownerEpoch,
       });
       results.push(result);
       if (loaded) objects.push(loaded);

@@ -1,0 +1,55 @@
+/**
+ * The previous agent's keys in this agent's terms (docs/restart.md): its
+ * metric ids become this agent's ids for the same metric (same name, type
+ * and signature), its label-set ids this agent's ids for the same labels.
+ * A key that cannot be read so is dropped and counted, never misread.
+ */
+import { CounterEntry } from '../bpf/counter-store';
+import { KEY_LABEL_SET, KEY_RAW_CGROUP } from '../bpf/layout';
+import { HandoverState } from './state';
+
+export interface TranslateTarget {
+  /** This agent's id for a metric, if it defines one with this name, type and signature. */
+  metricId(name: string, type: 'counter' | 'histogram', signature: string): number | undefined;
+  /** This agent's label-set id for these labels (interned if new). */
+  labelSetId(key: string, labels: Record<string, string>): number;
+}
+
+export interface Translated {
+  entries: CounterEntry[];
+  /** Overflow counts gained since the state was written: [metric, bucket, count]. */
+  overflow: [number, number, number][];
+  /** Counts that could not be read in this agent's terms: a metric it does not define alike, a namespace-pending key. */
+  dropped: number;
+}
+
+export function translate(state: HandoverState, entries: CounterEntry[], overflow: CounterEntry[], target: TranslateTarget): Translated {
+  const metric = new Map<number, number | undefined>();
+  for (const m of state.metrics) metric.set(m.id, target.metricId(m.name, m.type, m.signature));
+  const labelSets = new Map(state.labelSets.map((l) => [l.id, l]));
+  const out: Translated = { entries: [], overflow: [], dropped: 0 };
+  for (const e of entries) {
+    const id = metric.get(e.key.metric);
+    let cgroupId = e.key.cgroupId;
+    let ok = id !== undefined && (e.key.flags === KEY_RAW_CGROUP || e.key.flags === KEY_LABEL_SET);
+    if (ok && e.key.flags === KEY_LABEL_SET) {
+      const ls = labelSets.get(Number(e.key.cgroupId));
+      if (ls) cgroupId = BigInt(target.labelSetId(ls.key, ls.labels));
+      else ok = false;
+    }
+    if (!ok) {
+      out.dropped += e.value;
+      continue;
+    }
+    out.entries.push({ key: { ...e.key, metric: id!, cgroupId }, value: e.value });
+  }
+  const base = new Map(state.overflowBase.map((o) => [`${o.metric}:${o.bucket}`, o.value]));
+  for (const e of overflow) {
+    const gained = e.value - (base.get(`${e.key.metric}:${e.key.bucket ?? 0}`) ?? 0);
+    if (gained <= 0) continue;
+    const id = metric.get(e.key.metric);
+    if (id === undefined) out.dropped += gained;
+    else out.overflow.push([id, e.key.bucket ?? 0, gained]);
+  }
+  return out;
+}
