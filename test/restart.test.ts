@@ -21,6 +21,8 @@ import { PinDir } from '../src/persist/pin-dir';
 
 const SENT = 'tally_tcp_sent_bytes_total';
 const RECEIVED = 'tally_tcp_received_bytes_total';
+/** Only the policy under test, and room for every series of a host where other suites make thousands of cgroups. */
+const ISOLATED = ['--builtin-policies', 'tcp-bytes', '--metrics-series-limit', '1000000'];
 const PEER = path.join(__dirname, 'fixtures', 'tcp-peer.js');
 
 /**
@@ -95,7 +97,7 @@ describe('restart with --bpf-pin-dir', () => {
     const sender = TestCgroup.create('sender');
     const receiver = TestCgroup.create('receiver');
     cgs.push(sender, receiver);
-    const flags = ['--bpf-pin-dir', dir, '--builtin-policies', 'tcp-bytes'];
+    const flags = ['--bpf-pin-dir', dir, ...ISOLATED];
     const a = await AgentProcess.start(flags);
     agents.push(a);
     assert.deepEqual(restartState(await a.scrape()), { fresh: 1 });
@@ -135,7 +137,7 @@ describe('restart with --bpf-pin-dir', () => {
     const sender = TestCgroup.create('sender');
     const receiver = TestCgroup.create('receiver');
     cgs.push(sender, receiver);
-    const flags = ['--bpf-pin-dir', dir, '--builtin-policies', 'tcp-bytes'];
+    const flags = ['--bpf-pin-dir', dir, ...ISOLATED];
     const a = await AgentProcess.start(flags);
     agents.push(a);
     await transfer(sender, receiver, 50_000);
@@ -163,7 +165,7 @@ describe('restart with --bpf-pin-dir', () => {
     cgs.push(sender, receiver);
     const dir = usePinDir();
     const bpffsBefore = fs.readdirSync(path.dirname(dir));
-    const a = await AgentProcess.start(['--builtin-policies', 'tcp-bytes']);
+    const a = await AgentProcess.start([...ISOLATED]);
     agents.push(a);
     assert.deepEqual(restartState(await a.scrape()), {}, 'no restart state without the flag');
     await transfer(sender, receiver, 10_000);
@@ -171,7 +173,7 @@ describe('restart with --bpf-pin-dir', () => {
     await a.stop();
     assert.deepEqual(await awaitUnloaded(aPrograms), []);
     assert.deepEqual(fs.readdirSync(path.dirname(dir)), bpffsBefore, 'nothing pinned');
-    const b = await AgentProcess.start(['--bpf-pin-dir', dir, '--builtin-policies', 'tcp-bytes']);
+    const b = await AgentProcess.start(['--bpf-pin-dir', dir, ...ISOLATED]);
     agents.push(b);
     await transfer(sender, receiver, 10_000);
     const bPrograms = b.programIds();
