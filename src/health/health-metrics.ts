@@ -103,8 +103,7 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   defineMetric(registry, catalog.MAP_OVERFLOW_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).mapFull))]);
   defineMetric(registry, catalog.MAP_LOST_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).lost))]);
   defineMetric(registry, catalog.SCRAPES, () => Object.entries(src.scrapes()).map(([format, n]) => one({ format }, n)));
-  const restart = src.restart;
-  if (restart) defineMetric(registry, catalog.RESTART_STATE, () => [one({ outcome: restart.outcome }, 1)]);
+  defineMetric(registry, catalog.RESTART_STATE, () => [one({ outcome: src.restart?.outcome ?? 'off' }, 1)]);
   defineMetric(registry, catalog.SCRAPE_READ_SECONDS, async () => [one({}, (await tcp.kernelStats()).readSeconds)]);
 
   defineMetric(registry, catalog.MAP_DELETED_ENTRIES, () => [one(map, tcp.core.counts.deletedEntries)]);

@@ -328,7 +328,7 @@ export const SCRAPES: MetricSpec = {
 export const RESTART_STATE: MetricSpec = {
   name: 'tally_restart_state',
   type: 'gauge',
-  help: 'With --bpf-pin-dir: 1 for what this agent found pinned at its start (docs/restart.md): fresh (nothing), adopted (a previous agent\'s counters, continued), or replaced (pins it could not read, such as another layout: removed, and the counters restarted from zero; the log says why). Absent without the flag.',
+  help: 'Restart persistence (--bpf-pin-dir, docs/restart.md): 1 for what this agent found pinned at its start: fresh (nothing), adopted (a previous agent\'s counters, continued), or replaced (pins it could not read, such as another layout: removed, and the counters restarted from zero; the log says why); off without the flag.',
   labels: ['outcome'],
 };
 
