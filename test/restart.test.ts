@@ -123,13 +123,36 @@ describe('restart with --bpf-pin-dir', () => {
     const t = await traffic;
     assert.equal(t.received, t.sent, 'the receiver read every byte');
     const series = await b.scrapeUntil((s) => sum(select(s, RECEIVED, { workload: receiver.name })) >= t.received, 'every byte').catch(() => b.scrape());
-    assert.equal(sum(select(series, SENT, { workload: sender.name })), t.sent, `every byte sent, exactly; before the restart ${last}, the new agent's log:\n${b.stderr}`);
+    const overflow = select(series, SENT).filter((x) => x.labels.overflow === 'true');
+    assert.equal(sum(select(series, SENT, { workload: sender.name })), t.sent, `every byte sent, exactly; before the restart ${last}; overflow ${JSON.stringify(overflow)}; the previous agent's log:\n${a.stderr}\nthe new agent's log:\n${b.stderr}`);
     assert.equal(sum(select(series, RECEIVED, { workload: receiver.name })), t.received, 'every byte received, exactly');
 
     // And counting goes on as before, in the new agent's own maps.
     const more = await transfer(sender, receiver, 123_457);
     const after2 = await b.scrape();
     assert.equal(sum(select(after2, SENT, { workload: sender.name })), t.sent + more.sent);
+  });
+
+  it('exports a cgroup removed while no agent ran with every byte it sent, until the TTL retires it', async () => {
+    const dir = usePinDir();
+    const doomed = TestCgroup.create('doomed');
+    const receiver = TestCgroup.create('receiver');
+    cgs.push(doomed, receiver);
+    const flags = ['--bpf-pin-dir', dir, '--metrics-series-ttl', '3s', ...ISOLATED];
+    const a = await AgentProcess.start(flags);
+    agents.push(a);
+    const first = await transfer(doomed, receiver, 111_111);
+    assert.equal(sum(select(await a.scrape(), SENT, { workload: doomed.name })), first.sent);
+    await a.stop();
+    // While no agent runs: more bytes, then the cgroup goes.
+    const second = await transfer(doomed, receiver, 22_222);
+    doomed.destroy();
+
+    const b = await AgentProcess.start(flags);
+    agents.push(b);
+    assert.deepEqual(restartState(await b.scrape()), { adopted: 1 });
+    assert.equal(sum(select(await b.scrape(), SENT, { workload: doomed.name })), first.sent + second.sent, 'every byte of the removed cgroup, under its own labels');
+    await b.scrapeUntil((s) => select(s, SENT, { workload: doomed.name }).length === 0, 'the TTL to retire the removed cgroup', 20000);
   });
 
   it('replaces pins of another layout, reports it, and counts from zero', async () => {

@@ -127,7 +127,7 @@ export class Agent {
       log: this.log,
       ownerEpoch: this.handover?.epoch,
     });
-    this.handover?.begin(this.counters, binaries, this.config.seriesTtlMs);
+    this.handover?.begin(this.counters, binaries, this.removals, this.config.seriesTtlMs);
 
     if (this.config.bpfStats) {
       try {
@@ -278,10 +278,13 @@ export class Agent {
       await this.otlp?.stop();
       await this.server?.close();
       for (const w of this.watchers) w.close();
+      let handedOver = false;
       if (this.handover && this.policies && this.binaries && this.started) {
         try {
-          this.handover.handOff(await this.policies.quiesce(), this.config.labelFilter.toString(), this.binaries);
+          handedOver = true;
+          await this.handover.handOff(await this.policies.quiesce(), this.config.labelFilter.toString(), this.binaries);
         } catch (e) {
+          handedOver = false;
           this.log.error('pinning the counters for the next agent failed; they restart from zero', { dir: this.handover.pins.dir, error: (e as Error).message });
           try {
             this.handover.pins.clear();
@@ -290,7 +293,7 @@ export class Agent {
           }
         }
       }
-      await this.policies?.close();
+      await this.policies?.close({ handedOver });
       this.counters?.close();
       this.core?.close();
       this.removals?.close();

@@ -2,12 +2,15 @@
  * What a new agent takes over from the previous one (docs/restart.md), on
  * the counting core's side.
  *
- * - The carry: each series as the previous agent's last read showed it. Its
- *   counts left the kernel with that read, so this agent adds them to the
- *   series of the same key, after the series limit: a series continues from
- *   where it was whatever this agent's limiter decides. A carried series no
- *   read of this agent shows is still exported until the TTL after the
- *   takeover (a cgroup that died while no agent ran is seen once), then ends.
+ * - The carry: each series as the previous agent's last read showed it, whose
+ *   counts left the kernel with that read. Until this agent's policies are
+ *   loaded, it is added to the series of the same key after the series
+ *   limit, so the first scrapes already continue every series. Then
+ *   (holdCarried) a label set's own series and the flat overflow series
+ *   become held counts, which live, roll up and go stale like anything
+ *   fold-in moved out of the kernel: an idle but live workload keeps its
+ *   count. A rolled-up series stays added after the limit, while this
+ *   agent's reads show it or until the TTL after the takeover.
  * - Adopted entries: what the previous agent's programs counted after that
  *   read (while no agent ran, and until this agent took over), already
  *   translated into this agent's metric ids and label sets. Each is held
@@ -18,6 +21,7 @@ import { CounterEntry } from '../bpf/counter-store';
 import { HeldCounts } from './held-counts';
 import { KeyLabels } from './key-labels';
 import { SeriesValues } from './series-values';
+import { OVERFLOW_KEY } from './series-limiter';
 
 export interface Carried {
   labels: Readonly<Record<string, string>>;
@@ -62,6 +66,35 @@ export class Adoption {
   /** Adopted entries still waiting for their labels. */
   get waitingEntries(): number {
     return this.waiting.length;
+  }
+
+  /**
+   * Holds the carried own and flat overflow series (see the top), under the
+   * metric id idOf gives their family; what it gives none (a family this
+   * agent does not define) is dropped. Returns the series held.
+   */
+  holdCarried(idOf: (family: string) => number | undefined, setKeyOf: (labels: Readonly<Record<string, string>>) => string): number {
+    let n = 0;
+    for (const [name, carried] of this.carry) {
+      const metric = idOf(name);
+      if (metric === undefined) {
+        this.carry.delete(name);
+        continue;
+      }
+      for (const [key, c] of carried) {
+        const flat = key === OVERFLOW_KEY;
+        if (!flat && c.labels.overflow !== undefined) continue; // rolled up: stays added after the limit
+        const buckets = c.buckets ?? new Map([[0, c.value]]);
+        for (const [b, v] of buckets) {
+          if (flat) this.held.addOverflow(metric, b, v);
+          else this.held.add(metric, { labels: { ...c.labels }, key, setKey: setKeyOf(c.labels) }, b, v);
+        }
+        carried.delete(key);
+        n++;
+      }
+      if (carried.size === 0) this.carry.delete(name);
+    }
+    return n;
   }
 
   /** A family's series with the carry added: the same key continues, a key this read lacks is shown while the carry is kept. */

@@ -245,6 +245,11 @@ export class KernelCounters {
     };
   }
 
+  /** No sweep runs from now on: a handover's last read (docs/restart.md) must not meet one promoting keys again. */
+  stopSweeping(): void {
+    this.schedule.close();
+  }
+
   /** Stops sweeping and consuming; the maps close with the objects that hold them. Idempotent. */
   close(): void {
     if (this.closed) return;

@@ -180,10 +180,19 @@ export class PolicyManager {
     return [...this.byFile.values()].flat().flatMap((r) => r.objects.flatMap((o) => o.object.linkFds()));
   }
 
-  async close(): Promise<void> {
+  /**
+   * Detaches every policy (closing its objects) and undefines its metrics.
+   * handedOver: the counter maps, and links pinned from these objects, go on
+   * for the next agent (docs/restart.md): the objects close, but their
+   * metrics' kernel entries stay, for the next agent to read.
+   */
+  async close(opts: { handedOver?: boolean } = {}): Promise<void> {
     this.closing = true;
     await this.queue;
-    for (const r of [...this.byFile.values()].flat()) this.stop(r);
+    for (const r of [...this.byFile.values()].flat()) {
+      if (opts.handedOver) for (const o of r.objects) o.object.close();
+      else this.stop(r);
+    }
     this.byFile.clear();
   }
 

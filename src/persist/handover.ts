@@ -21,8 +21,11 @@
  */
 import { native } from '../native/addon';
 import { readCounterMap } from '../bpf/counter-map';
+import { counterKeyId } from '../bpf/counter-store';
 import { KernelCounters } from '../collectors/kernel-counters';
 import { BinaryPaths } from '../labels/binary-paths';
+import { CgroupRemovals } from '../labels/cgroup-removals';
+import { WIDEST_LABEL_FILTER } from '../labels/label-filter';
 import { Carried } from '../cardinality/adoption';
 import { SeriesValues } from '../cardinality/series-values';
 import { labelKey } from '../cardinality/series-limiter';
@@ -34,6 +37,9 @@ import { CarriedSeries, HandoverState, layoutStamp, STATE_FORMAT } from './state
 import { translate } from './translate';
 
 export type Outcome = 'fresh' | 'adopted' | 'replaced';
+
+/** The labels a label set is made of (the filter's cgroup-derived ones): what liveness is decided on. */
+const CGROUP_LABELS: ReadonlySet<string> = new Set(WIDEST_LABEL_FILTER.cgroupLabels);
 
 /** How long A's programs may still be inside an event that passed the epoch check when B flips it. */
 const FLIP_SETTLE_MS = 50;
@@ -91,13 +97,22 @@ export class Handover {
    * its own epoch current; an adoption shows the previous agent's carry and
    * knows its binaries' paths.
    */
-  begin(counters: KernelCounters, binaries: BinaryPaths, ttlMs: number): void {
+  begin(counters: KernelCounters, binaries: BinaryPaths, removals: Pick<CgroupRemovals, 'rescan'>, ttlMs: number): void {
     this.counters = counters;
     if (!this.state) {
       setEpoch(counters.sharedMaps().tally_epoch, this.epoch);
       return;
     }
     for (const [id, path] of this.state.binaries) binaries.learn({ binaryId: BigInt(id), path, truncated: false });
+    // The previous agent's mappings, so that live cgroups keep their label sets (and series) even while idle.
+    const labelSets = new Map(this.state.labelSets.map((l) => [l.id, l]));
+    const restored: bigint[] = [];
+    for (const [cgroup, labelSet, ns] of this.state.cgroups) {
+      const ls = labelSets.get(labelSet);
+      if (ls && counters.core.restoreMapping(BigInt(cgroup), ls.key, ls.labels, BigInt(ns))) restored.push(BigInt(cgroup));
+    }
+    // Those removed while no agent ran are removed as of now: exported until the TTL retires them.
+    removals.rescan(restored);
     const carry = new Map<string, Map<string, Carried>>();
     for (const f of this.state.carry) {
       carry.set(f.name, new Map(f.series.map((s) => [s.key, { labels: s.labels, value: s.value, buckets: s.buckets ? new Map(s.buckets) : undefined }])));
@@ -131,6 +146,13 @@ export class Handover {
         }),
         labelSetId: (key, labels) => core.labelSets.idFor(key, labels),
       });
+      const held = core.adoption.holdCarried(
+        (name) => {
+          const f = core.families.family(name);
+          return f && f.metric.sumOf === undefined ? [...f.ids][0] : undefined;
+        },
+        (labels) => labelKey(Object.fromEntries(Object.entries(labels).filter(([k]) => CGROUP_LABELS.has(k)))),
+      );
       core.adoption.adopt(t.entries);
       for (const [metric, bucket, n] of t.overflow) core.adoptOverflow(metric, bucket, n);
       this.log.info('took over the counters of the previous agent', {
@@ -139,6 +161,7 @@ export class Handover {
         stopped_ms_ago: Date.now() - state.stoppedAt,
         links_detached: links,
         entries: entries.length,
+        series_held: held,
         waiting_for_labels: core.adoption.waitingEntries,
         ...(t.dropped ? { dropped_counts: t.dropped } : {}),
       });
@@ -150,6 +173,8 @@ export class Handover {
       this.pins.clear();
       counters.invalidate();
     }
+    // One read now places every label set taken over in the series limiter, before a sweep could find one idle.
+    await counters.snapshot();
   }
 
   /**
@@ -157,15 +182,16 @@ export class Handover {
    * pins (see the top of this file). `links` are the fds of every running
    * hook's links.
    */
-  handOff(links: number[], labelFilter: string, binaries: BinaryPaths): void {
+  async handOff(links: number[], labelFilter: string, binaries: BinaryPaths): Promise<void> {
     const counters = this.counters;
     if (!counters) return;
     const core = counters.core;
+    counters.stopSweeping(); // its waits yield to the event loop: no sweep may move or promote keys meanwhile
     const now = Date.now();
     // Binaries of what is counted now too: A's programs may count again under a key its last read took.
     const binaryIds = new Set<bigint>();
     for (const e of readCounterMap(counters.sharedMaps().tally_counters).entries) binaryIds.add(e.key.binaryId);
-    const { read, overflow } = core.handOver(now);
+    const { read, overflow, bases } = await core.handOver(() => now, () => new Promise((r) => setTimeout(r, FLIP_SETTLE_MS)));
     const carry = [...read.series].map(([name, series]) => ({ name, type: core.families.family(name)?.type ?? 'counter', series: series.map(carried) }));
     for (const e of readCounterMap(counters.sharedMaps().tally_counters).entries) binaryIds.add(e.key.binaryId);
     const state: HandoverState = {
@@ -177,11 +203,13 @@ export class Handover {
       labelFilter,
       metrics: core.families.all().flatMap((f) => [...f.ids].map((id) => core.families.get(id)!.metric)).map((m) => ({ id: m.id, name: m.name, type: m.type, signature: m.signature ?? '' })),
       labelSets: [...core.labelSets.entries()].map(([id, ls]) => ({ id, key: ls.key, labels: ls.labels })),
+      cgroups: readMappings(counters.sharedMaps().tally_cgroup_label_sets),
       binaries: [...binaryIds].flatMap((id): [string, string][] => {
         const p = binaries.path(id);
         return p === undefined ? [] : [[id.toString(), p]];
       }),
       carry,
+      entryBase: bases.map((e): [string, number] => [counterKeyId(e.key), e.value]),
       overflowBase: overflow.map((e) => ({ metric: e.key.metric, bucket: e.key.bucket ?? 0, value: e.value })),
     };
     const fds = counters.sharedMaps();
@@ -192,6 +220,18 @@ export class Handover {
 
 function carried(s: SeriesValues): CarriedSeries {
   return { key: s.key ?? labelKey(s.labels), labels: { ...s.labels }, value: s.value, ...(s.buckets ? { buckets: [...s.buckets] } : {}) };
+}
+
+/** tally_cgroup_label_sets as [cgroup id, label-set id, namespace id]. */
+function readMappings(fd: number): [string, number, string][] {
+  const d = native().mapLookupAll(fd);
+  const m = native().layout.cgroupMapping;
+  const out: [string, number, string][] = [];
+  for (let i = 0; i < d.count; i++) {
+    const v = d.values.subarray(i * d.valueStride, (i + 1) * d.valueStride);
+    out.push([d.keys.readBigUInt64LE(i * d.keySize).toString(), v.readUInt32LE(m.label_set), v.readBigUInt64LE(m.namespace_id).toString()]);
+  }
+  return out;
 }
 
 function setEpoch(fd: number, epoch: number): void {

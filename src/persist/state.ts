@@ -46,10 +46,14 @@ export interface HandoverState {
   metrics: StateMetric[];
   /** Label-set id -> its key and labels, as the writer interned them (keys flagged TALLY_KEY_LABEL_SET). */
   labelSets: { id: number; key: string; labels: Record<string, string> }[];
+  /** The cgroups the writer had mapped to label sets: [cgroup id, label-set id, namespace id] (ids decimal but the label set's). */
+  cgroups: [string, number, string][];
   /** Binary id (decimal) -> path, for keys counted by binary. */
   binaries: [string, string][];
   /** Per family name: its series as the writer's last read showed them, after it took their counts out of the kernel. */
   carry: { name: string; type: 'counter' | 'histogram'; series: CarriedSeries[] }[];
+  /** What each counter entry the carry includes held at that read, by counterKeyId: the reader counts only what came after. */
+  entryBase: [string, number][];
   /** What each overflow entry (metric id, bucket) held at that read: the reader counts only what came after. */
   overflowBase: { metric: number; bucket: number; value: number }[];
 }
@@ -84,12 +88,15 @@ export function decodeState(bytes: Buffer, where: string): HandoverState {
   if (s.format !== STATE_FORMAT) throw new StateError(`${where}: state format ${String(s.format)}, this tally reads format ${STATE_FORMAT}`);
   for (const f of ['layout', 'version', 'labelFilter'] as const) if (typeof s[f] !== 'string') bad(f, 'a string');
   for (const f of ['epoch', 'stoppedAt'] as const) if (!isCount(s[f])) bad(f, 'a non-negative integer');
-  for (const f of ['metrics', 'labelSets', 'binaries', 'carry', 'overflowBase'] as const) if (!Array.isArray(s[f])) bad(f, 'a list');
+  for (const f of ['metrics', 'labelSets', 'cgroups', 'binaries', 'carry', 'entryBase', 'overflowBase'] as const) if (!Array.isArray(s[f])) bad(f, 'a list');
   (s.metrics as unknown[]).forEach((m, i) => {
     if (!isObject(m) || !isCount(m.id) || typeof m.name !== 'string' || !isType(m.type) || typeof m.signature !== 'string') bad(`metrics[${i}]`, '{id, name, type, signature}');
   });
   (s.labelSets as unknown[]).forEach((l, i) => {
     if (!isObject(l) || !isCount(l.id) || l.id === 0 || typeof l.key !== 'string' || !isLabels(l.labels)) bad(`labelSets[${i}]`, '{id > 0, key, labels}');
+  });
+  (s.cgroups as unknown[]).forEach((c, i) => {
+    if (!Array.isArray(c) || c.length !== 3 || !isDecimal(c[0]) || !isCount(c[1]) || c[1] === 0 || !isDecimal(c[2])) bad(`cgroups[${i}]`, '[decimal cgroup id, label-set id > 0, decimal namespace id]');
   });
   (s.binaries as unknown[]).forEach((b, i) => {
     if (!Array.isArray(b) || b.length !== 2 || typeof b[0] !== 'string' || !/^\d+$/.test(b[0]) || typeof b[1] !== 'string') bad(`binaries[${i}]`, '[decimal id, path]');
@@ -101,6 +108,9 @@ export function decodeState(bytes: Buffer, where: string): HandoverState {
       if (!ok) bad(`carry[${i}].series[${j}]`, '{key, labels, value >= 0, buckets?: [[bucket, count]]}');
     });
   });
+  (s.entryBase as unknown[]).forEach((e, i) => {
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || !isCount(e[1])) bad(`entryBase[${i}]`, '[key id, value]');
+  });
   (s.overflowBase as unknown[]).forEach((o, i) => {
     if (!isObject(o) || !isCount(o.metric) || !isCount(o.bucket) || !isCount(o.value)) bad(`overflowBase[${i}]`, '{metric, bucket, value}');
   });
@@ -109,6 +119,9 @@ export function decodeState(bytes: Buffer, where: string): HandoverState {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function isDecimal(v: unknown): boolean {
+  return typeof v === 'string' && /^\d+$/.test(v);
 }
 function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;

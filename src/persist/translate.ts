@@ -4,7 +4,7 @@
  * and signature), its label-set ids this agent's ids for the same labels.
  * A key that cannot be read so is dropped and counted, never misread.
  */
-import { CounterEntry } from '../bpf/counter-store';
+import { CounterEntry, counterKeyId } from '../bpf/counter-store';
 import { KEY_LABEL_SET, KEY_RAW_CGROUP } from '../bpf/layout';
 import { HandoverState } from './state';
 
@@ -27,8 +27,12 @@ export function translate(state: HandoverState, entries: CounterEntry[], overflo
   const metric = new Map<number, number | undefined>();
   for (const m of state.metrics) metric.set(m.id, target.metricId(m.name, m.type, m.signature));
   const labelSets = new Map(state.labelSets.map((l) => [l.id, l]));
+  const entryBase = new Map(state.entryBase);
   const out: Translated = { entries: [], overflow: [], dropped: 0 };
-  for (const e of entries) {
+  for (const raw of entries) {
+    // Only what came after the previous agent's last read: the carry holds the rest.
+    const e = { key: raw.key, value: raw.value - (entryBase.get(counterKeyId(raw.key)) ?? 0) };
+    if (e.value <= 0) continue;
     const id = metric.get(e.key.metric);
     let cgroupId = e.key.cgroupId;
     let ok = id !== undefined && (e.key.flags === KEY_RAW_CGROUP || e.key.flags === KEY_LABEL_SET);

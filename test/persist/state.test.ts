@@ -19,8 +19,10 @@ const STATE: HandoverState = {
     { id: 8, name: 'gone_total', type: 'counter', signature: 's2' },
   ],
   labelSets: [{ id: 1, key: '{"workload":"web"}', labels: { workload: 'web' } }],
+  cgroups: [['4242', 1, '0']],
   binaries: [['9223372036854775809', '/usr/bin/python3']],
   carry: [{ name: 'tally_tcp_sent_bytes_total', type: 'counter', series: [{ key: 'k', labels: { workload: 'web' }, value: 10 }] }],
+  entryBase: [['1:0:7:2:0:0:0', 60]],
   overflowBase: [{ metric: 7, bucket: 0, value: 5 }],
 };
 
@@ -35,6 +37,7 @@ describe('handover state', () => {
     ['a negative epoch', gzipSync(JSON.stringify({ ...STATE, epoch: -1 })), /field epoch should be a non-negative integer/],
     ['label set 0', gzipSync(JSON.stringify({ ...STATE, labelSets: [{ id: 0, key: 'k', labels: {} }] })), /field labelSets\[0\] should be \{id > 0, key, labels\}/],
     ['a carried value that is not a count', gzipSync(JSON.stringify({ ...STATE, carry: [{ name: 'x', type: 'counter', series: [{ key: 'k', labels: {}, value: 1.5 }] }] })), /field carry\[0\]\.series\[0\]/],
+    ['a cgroup mapped to label set 0', gzipSync(JSON.stringify({ ...STATE, cgroups: [['4242', 0, '0']] })), /field cgroups\[0\] should be \[decimal cgroup id, label-set id > 0, decimal namespace id\]/],
     ['a binary id that is not decimal', gzipSync(JSON.stringify({ ...STATE, binaries: [['0x1', '/bin/sh']] })), /field binaries\[0\] should be \[decimal id, path\]/],
   ];
   for (const [what, bytes, error] of bad) {
@@ -61,11 +64,11 @@ describe('adopt or replace', () => {
 
 describe('translating the previous agent\'s keys', () => {
   const key = (cgroupId: bigint, metric: number, flags: number) => ({ cgroupId, binaryId: 0n, metric, flags, bucket: 0 });
-  it('maps metric ids by name and signature and label sets by labels; drops what it cannot read; counts overflow past its base', () => {
+  it('maps metric ids by name and signature and label sets by labels; drops what it cannot read; counts entries and overflow past their bases', () => {
     const t = translate(
       STATE,
       [
-        { key: key(1n, 7, KEY_LABEL_SET), value: 100 }, // label set 1 -> this agent's 41
+        { key: key(1n, 7, KEY_LABEL_SET), value: 160 }, // label set 1 -> this agent's 41; 60 of it shown already (entryBase)
         { key: key(5555n, 7, KEY_RAW_CGROUP), value: 20 }, // a raw cgroup keeps its id
         { key: key(2n, 7, KEY_LABEL_SET), value: 3 }, // a label set the state does not know
         { key: key(1n, 8, KEY_LABEL_SET), value: 4 }, // a metric this agent does not define alike
