@@ -7,48 +7,17 @@
 import { after, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { AgentProcess, awaitUnloaded, MAIN, scaled, waitExit } from './helpers/agent-process';
+import { AgentProcess, awaitUnloaded, scaled, waitExit } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
-import { onExit } from './helpers/cleanup';
 import { select, sum } from './helpers/prom-text';
 import { transfer } from './helpers/tcp-traffic';
-import { PinDir } from '../src/persist/pin-dir';
+import { ISOLATED, restartState, usePinDir } from './helpers/pin-dir';
 
 const SENT = 'tally_tcp_sent_bytes_total';
 const RECEIVED = 'tally_tcp_received_bytes_total';
-/** Only the policy under test, and room for every series of a host where other suites make thousands of cgroups. */
-const ISOLATED = ['--builtin-policies', 'tcp-bytes', '--metrics-series-limit', '1000000'];
 const PEER = path.join(__dirname, 'fixtures', 'tcp-peer.js');
-
-/**
- * A pin directory of this test's own, in a bpffs mounted for it (the host
- * may have none at /sys/fs/bpf), removed (links first) and unmounted even
- * if the test fails.
- */
-function usePinDir(): string {
-  const mount = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-test-bpffs-'));
-  execFileSync('mount', ['-t', 'bpf', 'bpf', mount]);
-  const dir = path.join(mount, `tally-${randomBytes(4).toString('hex')}`);
-  let done = false;
-  const clear = (): void => {
-    if (done) return;
-    done = true;
-    try {
-      new PinDir(dir).clear();
-    } finally {
-      execFileSync('umount', [mount]);
-      fs.rmdirSync(mount);
-    }
-  };
-  onExit(clear);
-  after(clear);
-  return dir;
-}
 
 /** Sends `chunk` bytes every `everyMs` for `forMs`, then prints {"sent": n}: traffic that spans a restart. */
 const PACED_SEND = [
@@ -80,9 +49,6 @@ function pacedTransfer(from: TestCgroup, to: TestCgroup, forMs: number): Promise
     return { sent, received: JSON.parse(rx.value).received };
   })();
 }
-
-const restartState = (series: Awaited<ReturnType<AgentProcess['scrape']>>): Record<string, number> =>
-  Object.fromEntries(select(series, 'tally_restart_state').map((s) => [s.labels.outcome, s.value]));
 
 describe('restart with --bpf-pin-dir', () => {
   const cgs: TestCgroup[] = [];
@@ -155,56 +121,4 @@ describe('restart with --bpf-pin-dir', () => {
     await b.scrapeUntil((s) => select(s, SENT, { workload: doomed.name }).length === 0, 'the TTL to retire the removed cgroup', 20000);
   });
 
-  it('replaces pins of another layout, reports it, and counts from zero', async () => {
-    const dir = usePinDir();
-    const sender = TestCgroup.create('sender');
-    const receiver = TestCgroup.create('receiver');
-    cgs.push(sender, receiver);
-    const flags = ['--bpf-pin-dir', dir, ...ISOLATED];
-    const a = await AgentProcess.start(flags);
-    agents.push(a);
-    await transfer(sender, receiver, 50_000);
-    const aPrograms = a.programIds();
-    await a.stop();
-    // An agent of another layout wrote this state.
-    const pins = new PinDir(dir);
-    const found = pins.read();
-    assert.equal(found.kind, 'state');
-    if (found.kind === 'state') pins.writeState({ ...found.state, layout: '0123456789abcdef' });
-
-    const b = await AgentProcess.start(flags);
-    agents.push(b);
-    assert.deepEqual(restartState(await b.scrape()), { replaced: 1 });
-    assert.match(b.stderr, /cannot be read by this one: replaced.*layout 0123456789abcdef/);
-    assert.deepEqual(await awaitUnloaded(aPrograms), [], "the previous agent's programs are detached");
-    assert.ok(!fs.existsSync(dir), 'its pins are removed');
-    const t = await transfer(sender, receiver, 77_777);
-    assert.equal(sum(select(await b.scrape(), SENT, { workload: sender.name })), t.sent, 'counted from zero: the old counts are not misread into it');
-  });
-
-  it('without the flag, and after `tally state clear`, nothing stays pinned', async () => {
-    const sender = TestCgroup.create('sender');
-    const receiver = TestCgroup.create('receiver');
-    cgs.push(sender, receiver);
-    const dir = usePinDir();
-    const bpffsBefore = fs.readdirSync(path.dirname(dir));
-    const a = await AgentProcess.start([...ISOLATED]);
-    agents.push(a);
-    assert.deepEqual(restartState(await a.scrape()), { off: 1 });
-    await transfer(sender, receiver, 10_000);
-    const aPrograms = a.programIds();
-    await a.stop();
-    assert.deepEqual(await awaitUnloaded(aPrograms), []);
-    assert.deepEqual(fs.readdirSync(path.dirname(dir)), bpffsBefore, 'nothing pinned');
-    const b = await AgentProcess.start(['--bpf-pin-dir', dir, ...ISOLATED]);
-    agents.push(b);
-    await transfer(sender, receiver, 10_000);
-    const bPrograms = b.programIds();
-    await b.stop();
-    assert.ok(fs.existsSync(path.join(dir, 'state')));
-    const out = execFileSync(process.execPath, [MAIN, 'state', 'clear', '--bpf-pin-dir', dir], { encoding: 'utf8' });
-    assert.match(out, /removed \d+ pins \(\d+ links, their programs detached\) and the directory/);
-    assert.ok(!fs.existsSync(dir));
-    assert.deepEqual(await awaitUnloaded(bPrograms), [], 'the pinned programs are gone');
-  });
 });

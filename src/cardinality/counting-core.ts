@@ -171,6 +171,11 @@ export class CountingCore {
     return ok;
   }
 
+  /** A cgroup's final labels (and namespace), if known: what a handover tells the next agent of a raw cgroup. */
+  cgroupLabelsOf(cgroupId: bigint): { key: string; labels: Record<string, string>; namespace?: string } | undefined {
+    return this.labels.cgroupLabels(cgroupId, false);
+  }
+
   /** Overflow counts a previous agent's programs made after its last read (docs/restart.md). */
   adoptOverflow(metric: number, bucket: number, n: number): void {
     this.held.addOverflow(metric, bucket, n);

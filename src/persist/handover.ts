@@ -22,6 +22,8 @@
 import { native } from '../native/addon';
 import { readCounterMap } from '../bpf/counter-map';
 import { counterKeyId } from '../bpf/counter-store';
+import { KEY_RAW_CGROUP } from '../bpf/layout';
+import { namespaceId } from '../labels/namespace-id';
 import { KernelCounters } from '../collectors/kernel-counters';
 import { BinaryPaths } from '../labels/binary-paths';
 import { CgroupRemovals } from '../labels/cgroup-removals';
@@ -194,6 +196,17 @@ export class Handover {
     const { read, overflow, bases } = await core.handOver(() => now, () => new Promise((r) => setTimeout(r, FLIP_SETTLE_MS)));
     const carry = [...read.series].map(([name, series]) => ({ name, type: core.families.family(name)?.type ?? 'counter', series: series.map(carried) }));
     for (const e of readCounterMap(counters.sharedMaps().tally_counters).entries) binaryIds.add(e.key.binaryId);
+    // Raw cgroups whose labels this agent knows go as mappings too: the next agent may not resolve them any more (removed meanwhile).
+    const cgroups = readMappings(counters.sharedMaps().tally_cgroup_label_sets);
+    const mapped = new Set(cgroups.map(([id]) => id));
+    for (const e of bases) {
+      const id = e.key.cgroupId.toString();
+      if (e.key.flags !== KEY_RAW_CGROUP || e.key.cgroupId === 0n || mapped.has(id)) continue;
+      const cl = core.cgroupLabelsOf(e.key.cgroupId);
+      if (!cl) continue;
+      cgroups.push([id, core.labelSets.idFor(cl.key, cl.labels), namespaceId(cl.namespace).toString()]);
+      mapped.add(id);
+    }
     const state: HandoverState = {
       format: STATE_FORMAT,
       layout: currentLayout(),
@@ -203,7 +216,7 @@ export class Handover {
       labelFilter,
       metrics: core.families.all().flatMap((f) => [...f.ids].map((id) => core.families.get(id)!.metric)).map((m) => ({ id: m.id, name: m.name, type: m.type, signature: m.signature ?? '' })),
       labelSets: [...core.labelSets.entries()].map(([id, ls]) => ({ id, key: ls.key, labels: ls.labels })),
-      cgroups: readMappings(counters.sharedMaps().tally_cgroup_label_sets),
+      cgroups,
       binaries: [...binaryIds].flatMap((id): [string, string][] => {
         const p = binaries.path(id);
         return p === undefined ? [] : [[id.toString(), p]];

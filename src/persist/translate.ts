@@ -28,6 +28,8 @@ export function translate(state: HandoverState, entries: CounterEntry[], overflo
   for (const m of state.metrics) metric.set(m.id, target.metricId(m.name, m.type, m.signature));
   const labelSets = new Map(state.labelSets.map((l) => [l.id, l]));
   const entryBase = new Map(state.entryBase);
+  // A raw cgroup the previous agent knew the labels of counts as its label set: this agent may not resolve it (removed meanwhile).
+  const cgroupSet = new Map(state.cgroups.map(([cgroup, labelSet]) => [BigInt(cgroup), labelSet]));
   const out: Translated = { entries: [], overflow: [], dropped: 0 };
   for (const raw of entries) {
     // Only what came after the previous agent's last read: the carry holds the rest.
@@ -36,16 +38,22 @@ export function translate(state: HandoverState, entries: CounterEntry[], overflo
     const id = metric.get(e.key.metric);
     let cgroupId = e.key.cgroupId;
     let ok = id !== undefined && (e.key.flags === KEY_RAW_CGROUP || e.key.flags === KEY_LABEL_SET);
-    if (ok && e.key.flags === KEY_LABEL_SET) {
-      const ls = labelSets.get(Number(e.key.cgroupId));
-      if (ls) cgroupId = BigInt(target.labelSetId(ls.key, ls.labels));
-      else ok = false;
+    let flags = e.key.flags;
+    const known = e.key.flags === KEY_RAW_CGROUP ? cgroupSet.get(e.key.cgroupId) : undefined;
+    if (ok && (e.key.flags === KEY_LABEL_SET || known !== undefined)) {
+      const ls = labelSets.get(known ?? Number(e.key.cgroupId));
+      if (ls) {
+        cgroupId = BigInt(target.labelSetId(ls.key, ls.labels));
+        flags = KEY_LABEL_SET;
+      } else {
+        ok = false;
+      }
     }
     if (!ok) {
       out.dropped += e.value;
       continue;
     }
-    out.entries.push({ key: { ...e.key, metric: id!, cgroupId }, value: e.value });
+    out.entries.push({ key: { ...e.key, metric: id!, cgroupId, flags }, value: e.value });
   }
   const base = new Map(state.overflowBase.map((o) => [`${o.metric}:${o.bucket}`, o.value]));
   for (const e of overflow) {

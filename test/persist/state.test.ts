@@ -70,6 +70,7 @@ describe('translating the previous agent\'s keys', () => {
       [
         { key: key(1n, 7, KEY_LABEL_SET), value: 160 }, // label set 1 -> this agent's 41; 60 of it shown already (entryBase)
         { key: key(5555n, 7, KEY_RAW_CGROUP), value: 20 }, // a raw cgroup keeps its id
+        { key: key(4242n, 7, KEY_RAW_CGROUP), value: 9 }, // a raw cgroup the previous agent had labelled: its label set
         { key: key(2n, 7, KEY_LABEL_SET), value: 3 }, // a label set the state does not know
         { key: key(1n, 8, KEY_LABEL_SET), value: 4 }, // a metric this agent does not define alike
         { key: key(5555n, 7, KEY_NS_PENDING), value: 6 }, // waiting for a namespace
@@ -83,6 +84,7 @@ describe('translating the previous agent\'s keys', () => {
     assert.deepEqual(t.entries, [
       { key: key(41n, 2, KEY_LABEL_SET), value: 100 },
       { key: key(5555n, 2, KEY_RAW_CGROUP), value: 20 },
+      { key: key(41n, 2, KEY_LABEL_SET), value: 9 },
     ]);
     assert.deepEqual(t.overflow, [[2, 0, 7]]);
     assert.equal(t.dropped, 3 + 4 + 6);
