@@ -2,8 +2,8 @@
  * What a new agent takes over from the previous one (docs/restart.md), on
  * the counting core's side.
  *
- * - The carry: each series as the previous agent's last read showed it, whose
- *   counts left the kernel with that read. Until this agent's policies are
+ * - The carry: each series as the previous agent's last read showed it
+ *   (what its entries gained after it is adopted below). Until this agent's policies are
  *   loaded, it is added to the series of the same key after the series
  *   limit, so the first scrapes already continue every series. Then
  *   (holdCarried) a label set's own series and the flat overflow series

@@ -2,9 +2,9 @@
  * Counters that survive an agent restart or upgrade (--bpf-pin-dir,
  * docs/restart.md). The sequence, across two agents A and B:
  *
- * 1. A stops: its last read takes every shown count out of the kernel (the
- *    series it returns are A's last word, the carry); A pins its counter
- *    maps, tally_epoch and its programs' links, then the state. Its
+ * 1. A stops: its last read (CountingCore.handOver) gives its last word,
+ *    the carry, and each kernel entry's value then, its base; A pins its
+ *    counter maps, tally_epoch and its programs' links, then the state. Its
  *    programs keep counting, into its pinned maps, while no agent runs.
  * 2. B starts: it reads the state and decides (compat.ts). Adopting, it
  *    shares A's tally_epoch and loads its own programs with the next epoch:
