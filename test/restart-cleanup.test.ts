@@ -25,8 +25,8 @@ describe('restart persistence: incompatible pins and cleanup', () => {
     for (const c of cgs) c.destroy();
   });
 
-  it('replaces pins of another layout, reports it, and counts from zero', async () => {
-    const dir = usePinDir();
+  it('replaces pins of another layout, reports it, and counts from zero', async (tc) => {
+    const dir = usePinDir(tc);
     const sender = TestCgroup.create('sender');
     const receiver = TestCgroup.create('receiver');
     cgs.push(sender, receiver);
@@ -52,11 +52,11 @@ describe('restart persistence: incompatible pins and cleanup', () => {
     assert.equal(sum(select(await b.scrape(), SENT, { workload: sender.name })), t.sent, 'counted from zero: the old counts are not misread into it');
   });
 
-  it('without the flag, and after `tally state clear`, nothing stays pinned', async () => {
+  it('without the flag, and after `tally state clear`, nothing stays pinned', async (tc) => {
     const sender = TestCgroup.create('sender');
     const receiver = TestCgroup.create('receiver');
     cgs.push(sender, receiver);
-    const dir = usePinDir();
+    const dir = usePinDir(tc);
     const bpffsBefore = fs.readdirSync(path.dirname(dir));
     const a = await AgentProcess.start([...ISOLATED]);
     agents.push(a);

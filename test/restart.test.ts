@@ -58,8 +58,8 @@ describe('restart with --bpf-pin-dir', () => {
     for (const c of cgs) c.destroy();
   });
 
-  it('finds every byte sent before, during (no agent running) and after a restart, and no series restarts', async () => {
-    const dir = usePinDir();
+  it('finds every byte sent before, during (no agent running) and after a restart, and no series restarts', async (tc) => {
+    const dir = usePinDir(tc);
     const sender = TestCgroup.create('sender');
     const receiver = TestCgroup.create('receiver');
     cgs.push(sender, receiver);
@@ -99,8 +99,8 @@ describe('restart with --bpf-pin-dir', () => {
     assert.equal(sum(select(after2, SENT, { workload: sender.name })), t.sent + more.sent);
   });
 
-  it('exports a cgroup removed while no agent ran with every byte it sent, until the TTL retires it', async () => {
-    const dir = usePinDir();
+  it('exports a cgroup removed while no agent ran with every byte it sent, until the TTL retires it', async (tc) => {
+    const dir = usePinDir(tc);
     const doomed = TestCgroup.create('doomed');
     const receiver = TestCgroup.create('receiver');
     cgs.push(doomed, receiver);

@@ -2,7 +2,7 @@
  * For the restart-persistence tests (docs/restart.md): a pin directory in a
  * bpffs mounted for the test alone, and the agent's tally_restart_state.
  */
-import { after } from 'node:test';
+import type { TestContext } from 'node:test';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,7 +20,7 @@ export const ISOLATED = ['--builtin-policies', 'tcp-bytes', '--metrics-series-li
  * may have none at /sys/fs/bpf), removed (links first) and unmounted even
  * if the test fails.
  */
-export function usePinDir(): string {
+export function usePinDir(t: TestContext): string {
   const mount = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-test-bpffs-'));
   execFileSync('mount', ['-t', 'bpf', 'bpf', mount]);
   const dir = path.join(mount, `tally-${randomBytes(4).toString('hex')}`);
@@ -28,15 +28,20 @@ export function usePinDir(): string {
   const clear = (): void => {
     if (done) return;
     done = true;
-    try {
-      new PinDir(dir).clear();
-    } finally {
-      execFileSync('umount', [mount]);
-      fs.rmdirSync(mount);
+    // Each step whatever the one before did: unmounting the bpffs releases whatever is still pinned in it.
+    const steps = [() => new PinDir(dir).clear(), () => execFileSync('umount', [mount]), () => fs.rmdirSync(mount)];
+    const failures: string[] = [];
+    for (const step of steps) {
+      try {
+        step();
+      } catch (e) {
+        failures.push((e as Error).message);
+      }
     }
+    if (failures.length) process.stderr.write(`cleaning up ${dir}: ${failures.join('; ')}\n`);
   };
   onExit(clear);
-  after(clear);
+  t.after(clear);
   return dir;
 }
 
