@@ -62,6 +62,23 @@ struct {
 	__type(value, struct tally_fast_counters);
 } tally_fast_counters SEC(".maps");
 
+/*
+ * Who counts (docs/restart.md): tally_epoch[0] names the agent whose
+ * programs count now; each object's programs count only while it equals
+ * their own tally_owner_epoch. Shared by every object, and pinned with
+ * --bpf-pin-dir, so a new agent can attach its programs beside a previous
+ * agent's still-counting ones and take over with one write: every event is
+ * then counted by exactly one of them. Without the flag both are 0.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} tally_epoch SEC(".maps");
+
+const volatile __u64 tally_owner_epoch = 0;
+
 /* splitmix64's finaliser: spreads 64 bits over 64 bits. */
 static __always_inline __u64 tally_mix(__u64 x)
 {
@@ -145,9 +162,13 @@ static __always_inline bool tally_fast_add(const struct tally_counter_key *key, 
  */
 static __always_inline void tally_add(struct tally_counter_key *key, __u64 v, bool atomic)
 {
+	__u32 zero = 0;
+	__u64 *epoch = bpf_map_lookup_elem(&tally_epoch, &zero);
 	__u64 *cur;
 	long err;
 
+	if (epoch && *epoch != tally_owner_epoch)
+		return; /* another agent's programs count now */
 	if (tally_fast_add(key, v, atomic))
 		return;
 	cur = bpf_map_lookup_elem(&tally_counters, key);

@@ -15,6 +15,7 @@ void InitCgroup(Napi::Env env, Napi::Object exports);
 void InitLayout(Napi::Env env, Napi::Object exports);
 void InitKernelBtf(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
+void InitPins(Napi::Env env, Napi::Object exports);
 Napi::Function InitRingBuffer(Napi::Env env);
 
 static Napi::Value NumPossibleCpus(const Napi::CallbackInfo& info) {
@@ -53,6 +54,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitLayout(env, exports);
   InitKernelBtf(env, exports);
   InitProcess(env, exports);
+  InitPins(env, exports);
   return exports;
 }
 

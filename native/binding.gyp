@@ -1,7 +1,7 @@
 {
   "targets": [{
     "target_name": "tally_native",
-    "sources": ["addon.cc", "errors.cc", "bpf_object.cc", "bpf_object_load.cc", "map_ops.cc", "ring_buffer.cc", "cgroup.cc", "layout.cc", "kernel_btf.cc", "process.cc"],
+    "sources": ["addon.cc", "errors.cc", "bpf_object.cc", "bpf_object_load.cc", "map_ops.cc", "ring_buffer.cc", "cgroup.cc", "layout.cc", "kernel_btf.cc", "process.cc", "pins.cc"],
     "include_dirs": [
       "<!(node -p \"require('node-addon-api').include_dir\")",
       "../build/libbpf/root/include",

@@ -30,6 +30,7 @@ Napi::Function BpfObject::Init(Napi::Env env) {
                          InstanceMethod("loadAsync", &BpfObject::LoadAsync),
                          InstanceMethod("freeObject", &BpfObject::FreeObject),
                          InstanceMethod("attach", &BpfObject::Attach),
+                         InstanceMethod("linkFds", &BpfObject::LinkFds),
                          InstanceMethod("reuseMap", &BpfObject::ReuseMap),
                          InstanceMethod("setAttachTarget", &BpfObject::SetAttachTarget),
                          InstanceMethod("mapFd", &BpfObject::MapFd),
@@ -288,6 +289,15 @@ Napi::Value BpfObject::Attach(const Napi::CallbackInfo& info) {
   }
   links_.push_back(link);
   return env.Undefined();
+}
+
+// linkFds() -> the fd of each link attach() made, in attach order: to pin
+// them (the fds stay the object's; close() still releases them).
+Napi::Value BpfObject::LinkFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env, links_.size());
+  for (size_t i = 0; i < links_.size(); i++) out.Set(i, Napi::Number::New(env, bpf_link__fd(links_[i])));
+  return out;
 }
 
 // reuseMap(name, fd): before load, use an existing map instead of creating

@@ -34,6 +34,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value LoadAsync(const Napi::CallbackInfo& info);  // bpf_object_load.cc
   Napi::Value FreeObject(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info);
+  Napi::Value LinkFds(const Napi::CallbackInfo& info);
   Napi::Value ReuseMap(const Napi::CallbackInfo& info);
   Napi::Value SetAttachTarget(const Napi::CallbackInfo& info);
   Napi::Value MapFd(const Napi::CallbackInfo& info);

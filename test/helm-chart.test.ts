@@ -293,13 +293,13 @@ describe('helm chart with default values', () => {
     assert.equal(pod.serviceAccountName, 'obs-tally');
   });
 
-  it('mounts the host paths the agent reads, read-only at the same paths, and no /proc', () => {
+  it('mounts the host paths the agent reads, read-only at the same paths (the bpffs writable, for --bpf-pin-dir), and no /proc', () => {
     const pod = one(r, 'DaemonSet').spec.template.spec;
     const mounts = pod.containers[0].volumeMounts as Obj[];
     const byMount = new Map(mounts.map((m) => [m.mountPath, m]));
     assert.deepEqual([...byMount.keys()].sort(), ['/sys/fs/bpf', '/sys/fs/cgroup', '/sys/kernel/btf', '/sys/kernel/tracing']);
     for (const m of mounts) {
-      assert.equal(m.readOnly, true, `${m.mountPath} read-only`);
+      assert.equal(m.readOnly, m.mountPath !== '/sys/fs/bpf', `${m.mountPath} read-only unless the bpffs`);
       const v = pod.volumes.find((x: Obj) => x.name === m.name);
       assert.deepEqual(v.hostPath, { path: m.mountPath, type: 'Directory' }, `${m.mountPath} is the host's`);
     }
@@ -318,14 +318,25 @@ describe('helm chart with default values', () => {
     assert.deepEqual(e, { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
   });
 
-  it("passes only the agent's real flags, which parse to the agent's own defaults", () => {
+  it("passes only the agent's real flags, which parse to the agent's own defaults but for restart persistence, which the chart turns on", () => {
     const args = agentArgs(r);
     const unknown = flagsOf(args).filter((f) => !AGENT_FLAGS.has(f));
     assert.deepEqual(unknown, [], `flags the agent does not have (tally --help): ${unknown.join(' ')}`);
     const parsed = parseFlags(args);
     const defaults = parseFlags([]);
-    assert.equal(parsed.kind, 'run');
-    assert.deepEqual(parsed, defaults, 'the chart defaults are the agent defaults');
+    assert.ok(parsed.kind === 'run' && defaults.kind === 'run');
+    assert.equal(parsed.config.pinDir, '/sys/fs/bpf/tally');
+    assert.equal(defaults.config.pinDir, undefined);
+    assert.deepEqual({ ...parsed.config, pinDir: undefined }, defaults.config, 'the chart defaults are the agent defaults');
+  });
+
+  it('mounts the bpffs writable for --bpf-pin-dir, and read-only with no flag when config.bpfPinDir is empty', () => {
+    const mountOf = (rr: typeof r): Obj => container(rr).volumeMounts.find((m: Obj) => m.name === 'bpffs');
+    assert.deepEqual(mountOf(r), { name: 'bpffs', mountPath: '/sys/fs/bpf', readOnly: false });
+    const off = render({ config: { bpfPinDir: '' } });
+    assert.deepEqual(mountOf(off), { name: 'bpffs', mountPath: '/sys/fs/bpf', readOnly: true });
+    assert.equal(one(off, 'ConfigMap', 'obs-tally-config').data['bpf-pin-dir'], undefined);
+    assert.ok(!agentArgs(off).some((a) => a.startsWith('--bpf-pin-dir')));
   });
 
   it('writes every flag but --metrics-server to the ConfigMap, and passes each through one env var', () => {
@@ -338,6 +349,7 @@ describe('helm chart with default values', () => {
       'metrics-series-ttl': '1m',
       'log-level': 'info',
       'bpf-stats': 'off',
+      'bpf-pin-dir': '/sys/fs/bpf/tally',
     });
     const viaEnv = (container(r).args as string[]).filter((a) => a.includes('$('));
     assert.deepEqual(viaEnv.map((a) => a.replace(/=.*/, '')).sort(), Object.keys(cm.data).map((k) => `--${k}`).sort());

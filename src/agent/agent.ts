@@ -36,6 +36,7 @@ import { HookBudget } from '../policy/hook-budget';
 import { BUILTIN_POLICY_DIR } from '../util/paths';
 import * as path from 'node:path';
 import type { OtlpExport } from '../exporters/otlp';
+import { Handover } from '../persist/handover';
 
 export class Agent {
   readonly registry = new Registry();
@@ -46,6 +47,9 @@ export class Agent {
   private pods?: PodWatcher;
   private policies?: PolicyManager;
   private otlp?: OtlpExport;
+  /** --bpf-pin-dir: what this agent took over, and hands over at stop. */
+  private handover?: Handover;
+  private binaries?: BinaryPaths;
   private readonly watchers: PolicyDirectoryWatcher[] = [];
   /** LIMITS.hooksPerAgent over every policy file, built-ins included. */
   private readonly hookBudget = new HookBudget();
@@ -95,12 +99,18 @@ export class Agent {
     const removals = this.removals;
     cgroups.removedPath = (id) => removals.removedPath(id);
     const features = probeKernel(this.config.kernelBtfPath);
+    this.binaries = binaries;
+    if (this.config.pinDir) {
+      this.handover = Handover.prepare(this.config.pinDir, this.labelSetShape(), this.log);
+      this.log.info('counters persist across restarts', { dir: this.config.pinDir, outcome: this.handover.outcome, epoch: this.handover.epoch });
+    }
     this.log.info('kernel attach support', { probed: describeFeatures(features) });
     this.core = new CoreObject({
       counterCapacity: this.config.counterMapCapacity,
       kernelBtfPath: this.config.kernelBtfPath,
       // Exits are labelled by binary only when it is in the filter; the program needs fentry or kprobes.
       rememberExiting: this.config.labelFilter.has('binary') && (features.get('fentry')?.ok === true || features.get('kprobe')?.ok === true),
+      reuseMaps: this.handover?.reuseMaps,
     });
     for (const h of this.core.loaded.hooks.filter((x) => !x.program)) {
       this.log.warn('exits will not be labelled by binary on kernels that fire sched_process_exit after the task lost its memory map (6.1 does)', { hook: describeHook(h) });
@@ -122,7 +132,9 @@ export class Agent {
       },
       binaries,
       log: this.log,
+      ownerEpoch: this.handover?.epoch,
     });
+    this.handover?.begin(this.counters, binaries, this.removals, this.config.seriesTtlMs);
 
     if (this.config.bpfStats) {
       try {
@@ -157,6 +169,7 @@ export class Agent {
     }
     // Ready means the policies found at startup are loaded (or reported as failed).
     await this.policies.settled();
+    await this.handover?.takeOver();
     registerHealthMetrics(this.registry, {
       counters: this.counters,
       objects: () => [
@@ -171,6 +184,7 @@ export class Agent {
       binaryTruncated: () => binaries.truncated,
       bpfStats: this.bpfStatsFd !== undefined,
       scrapes: () => this.server?.scrapes ?? {},
+      restart: this.handover ? { outcome: this.handover.outcome } : undefined,
     });
     registerProcessMetrics(this.registry);
     if (this.config.otlp) {
@@ -243,6 +257,15 @@ export class Agent {
     await Promise.all(this.watchers.map((w) => w.rescan()));
   }
 
+  /**
+   * What the label sets' labels were made from, which a restart must share to
+   * adopt them (src/persist/compat.ts): the filter, and the pod labels joined.
+   */
+  private labelSetShape(): string {
+    const pods = this.config.podLabels.size > 0 ? ` --metrics-pod-labels ${this.config.podLabels.toString()}` : '';
+    return this.config.labelFilter.toString() + pods;
+  }
+
   private notReadyReason(): string | undefined {
     if (!this.core || !this.started) return 'BPF programs and policies are not loaded yet';
     // Neither the removal hook (without it, staleness rescans) nor the core's
@@ -272,7 +295,22 @@ export class Agent {
       await this.otlp?.stop();
       await this.server?.close();
       for (const w of this.watchers) w.close();
-      await this.policies?.close();
+      let handedOver = false;
+      if (this.handover && this.policies && this.binaries && this.started) {
+        try {
+          handedOver = true;
+          await this.handover.handOff(await this.policies.quiesce(), this.labelSetShape(), this.binaries);
+        } catch (e) {
+          handedOver = false;
+          this.log.error('pinning the counters for the next agent failed; they restart from zero', { dir: this.handover.pins.dir, error: (e as Error).message });
+          try {
+            this.handover.pins.clear();
+          } catch {
+            // reported above; `tally state clear` removes what is left
+          }
+        }
+      }
+      await this.policies?.close({ handedOver });
       this.counters?.close();
       this.core?.close();
       this.removals?.close();

@@ -33,6 +33,8 @@ export interface AgentConfig {
   kernelBtfPath?: string;
   /** max_entries of the in-kernel counter map. */
   counterMapCapacity: number;
+  /** --bpf-pin-dir: where counters are pinned across restarts (docs/restart.md); off when undefined. */
+  pinDir?: string;
   /** Keep the kernel's BPF run-time statistics on while the agent runs. */
   bpfStats: boolean;
   cgroupCacheCapacity: number;

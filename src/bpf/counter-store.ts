@@ -55,6 +55,14 @@ export interface CounterStore {
   remapped(): void;
   /** Keys counted outside the hash (src/bpf/promoted-counters.ts), to spare the kernel its hash lookups. */
   promote(keys: CounterKey[]): void;
+  /**
+   * Retires every promoted key at once, so the kernel counts them all in the
+   * hash from now on, and returns what each counted while promoted, read
+   * after `settle` (when no program can still be adding to a retired
+   * position). For a handover (docs/restart.md): nothing comes late after
+   * it; what came late to keys retired earlier is handed to `late`.
+   */
+  retireAllPromoted(settle: () => Promise<void>, late: (key: CounterKey, n: number) => void): Promise<CounterEntry[]>;
   /** How many keys are promoted now. */
   readonly promotedCount: number;
   /**

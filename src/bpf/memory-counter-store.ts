@@ -126,6 +126,13 @@ export class MemoryCounterStore implements CounterStore {
     }
   }
 
+  async retireAllPromoted(settle: () => Promise<void>, _late: (key: CounterKey, n: number) => void): Promise<CounterEntry[]> {
+    const out = [...this.promoted.values()];
+    this.promoted.clear();
+    await settle();
+    return out;
+  }
+
   get promotedCount(): number {
     return this.promoted.size;
   }

@@ -102,6 +102,12 @@ export class NativeCounterStore implements CounterStore {
     this.promoted.promote(keys, this.passTotals());
   }
 
+  async retireAllPromoted(settle: () => Promise<void>, late: (key: CounterKey, n: number) => void): Promise<CounterEntry[]> {
+    const out = await this.promoted.retireAll(settle, late);
+    this.totals = undefined;
+    return out;
+  }
+
   get promotedCount(): number {
     return this.promoted.size;
   }

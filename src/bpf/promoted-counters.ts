@@ -162,6 +162,30 @@ export class PromotedCounters {
     return counted;
   }
 
+  /**
+   * Retires every key at once (a handover, docs/restart.md), then reads,
+   * after settle, what each counted while promoted: one read after every
+   * program that found a key promoted has finished adding, so nothing comes
+   * late. Every position is free afterwards; what came late to keys
+   * retired earlier goes to late(), as sweep() would.
+   */
+  async retireAll(settle: () => Promise<void>, late: (key: CounterKey, n: number) => void): Promise<CounterEntry[]> {
+    const promoted = [...this.byId.values()];
+    for (const p of promoted) this.write(p.pos, { cgroupId: 0n, binaryId: 0n, metric: 0, flags: 0 }, 0n);
+    await settle();
+    const t = this.totals();
+    for (const p of this.positions) {
+      if (!p?.retired) continue;
+      const after = t[p.pos] - p.base - p.retired.counted;
+      if (after > 0 && !p.retired.dropLate) late(p.key, after);
+    }
+    const out = promoted.map((p) => ({ key: p.key, value: t[p.pos] - p.base }));
+    for (const p of promoted) this.byId.delete(p.id);
+    this.positions.fill(undefined);
+    this.blocked.clear();
+    return out;
+  }
+
   /** Metrics undefined: keys of theirs retired earlier report nothing late either (their ids may be reused). */
   dropMetrics(ids: Set<number>): void {
     for (const p of this.positions) if (p?.retired && ids.has(p.key.metric)) p.retired.dropLate = true;

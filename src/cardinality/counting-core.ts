@@ -7,9 +7,10 @@
  * kernel's maps in the agent and over an in-memory store in the core tests
  * (test/cardinality/), on a clock they drive.
  */
-import { CounterEntry, CounterStore, OverflowEntriesFull } from '../bpf/counter-store';
+import { CounterEntry, counterKeyId, CounterStore, OverflowEntriesFull } from '../bpf/counter-store';
 import { BUCKETS, BUCKET_SUM, BUCKET_ZERO } from '../bpf/layout';
 import { CacheStats } from '../util/cache-stats';
+import { Adoption } from './adoption';
 import { CgroupMappings } from './cgroup-mappings';
 import { FoldIn } from './fold-in';
 import { HeldCounts } from './held-counts';
@@ -51,6 +52,8 @@ export class CountingCore {
   readonly counts = new SweepCounts();
   private readonly labels: KeyLabels;
   private readonly held = new HeldCounts();
+  /** What this agent took over from the previous one (--bpf-pin-dir). */
+  readonly adoption: Adoption;
   private readonly mappings: CgroupMappings;
   private readonly sweeper: Sweeper;
   private readonly reader: SeriesReader;
@@ -98,7 +101,8 @@ export class CountingCore {
       removals: opts.removals,
       counts: this.counts,
     });
-    this.reader = new SeriesReader(this.families, this.labels, this.held);
+    this.adoption = new Adoption(this.labels, this.held);
+    this.reader = new SeriesReader(this.families, this.labels, this.held, this.adoption);
   }
 
   /**
@@ -153,7 +157,67 @@ export class CountingCore {
 
   /** Folds resolved cgroups into label sets and retires what went stale; true when fold-in work is left. */
   sweep(now: number): boolean {
+    this.adoption.settle();
     return this.sweeper.sweep(now);
+  }
+
+  /**
+   * Maps a cgroup as a previous agent had it (docs/restart.md), before this
+   * agent's programs count: its events land under its label set from the
+   * first, and the set stays live (its series kept) while the cgroup is.
+   * False when the mapping table is full: fold-in maps it later.
+   */
+  restoreMapping(cgroupId: bigint, key: string, labels: Record<string, string>, namespaceId: bigint): boolean {
+    const ok = this.mappings.map(cgroupId, this.labelSets.idFor(key, labels), namespaceId, 0);
+    this.mappings.publish();
+    return ok;
+  }
+
+  /** A cgroup's final labels (and namespace), if known: what a handover tells the next agent of a raw cgroup. */
+  cgroupLabelsOf(cgroupId: bigint): { key: string; labels: Record<string, string>; namespace?: string } | undefined {
+    return this.labels.cgroupLabels(cgroupId, false);
+  }
+
+  /** Overflow counts a previous agent's programs made after its last read (docs/restart.md). */
+  adoptOverflow(metric: number, bucket: number, n: number): void {
+    this.held.addOverflow(metric, bucket, n);
+  }
+
+  /**
+   * The last read before the agent hands over (docs/restart.md). Promoted
+   * keys are retired first, all at once, and what they counted read once no
+   * program can still add to them; the kernel then counts every key in the
+   * hash. Nothing is deleted: a program may be adding to an entry through a
+   * pointer it looked up, and a delete would lose that event (hence the
+   * quiet entries of staleness). Instead the hash values this read saw are
+   * returned as bases: the next agent counts only what each entry gained
+   * after them. Overflow entries likewise.
+   */
+  async handOver(now: () => number, settle: () => Promise<void>): Promise<{ read: SeriesRead; overflow: CounterEntry[]; bases: CounterEntry[] }> {
+    const { store } = this.opts;
+    const late = (key: CounterEntry['key'], n: number): void => this.held.addOverflow(key.metric, key.bucket ?? 0, n);
+    const promoted = new Map((await store.retireAllPromoted(settle, late)).map((e) => [counterKeyId(e.key), e]));
+    store.beginPass();
+    const shown: CounterEntry[] = [];
+    const bases: CounterEntry[] = [];
+    for (const e of store.dump()) {
+      const id = counterKeyId(e.key);
+      const extra = promoted.get(id)?.value ?? 0;
+      promoted.delete(id);
+      if (!this.reader.shows(e.key)) {
+        if (extra > 0) late(e.key, extra); // never happens: only shown keys are promoted
+        continue; // the next agent reads it whole
+      }
+      shown.push({ key: e.key, value: e.value + extra });
+      bases.push(e);
+    }
+    // Keys that counted only while promoted, with no hash entry (yet).
+    for (const e of promoted.values()) {
+      if (this.reader.shows(e.key)) shown.push(e);
+      else late(e.key, e.value);
+    }
+    const overflow = store.dumpOverflow();
+    return { read: this.reader.read(shown, overflow, now()), overflow, bases };
   }
 
   /** Each family's series from one read of the store (entries and overflow entries). */

@@ -35,6 +35,8 @@ export interface CounterMetric {
    * with this id (same hooks, value and labels; engine/derived-counters.ts).
    */
   sumOf?: number;
+  /** What its keys mean (engine/policy-metrics.ts): a next agent reads this metric's keys only under an equal signature. */
+  signature?: string;
 }
 
 /** The metrics exposed under one name. */

@@ -13,6 +13,7 @@ import { KeyLabels } from './key-labels';
 import { Family, MetricFamilies } from './metric-families';
 import { settle } from './pending-labels';
 import { OVERFLOW_KEY, OVERFLOW_LABELS } from './series-limiter';
+import { Adoption } from './adoption';
 
 export interface SeriesRead {
   /** Per family name: its series after the series limit. */
@@ -31,7 +32,23 @@ export class SeriesReader {
     private readonly families: MetricFamilies,
     private readonly labels: KeyLabels,
     private readonly held: HeldCounts,
+    private readonly adoption: Adoption,
   ) {}
+
+  /**
+   * Whether a read shows this counter-map key's count in a series (fold()
+   * decides alike): what a handover takes out of the kernel, leaving the
+   * rest (labels not final, namespaces pending) for the next agent.
+   */
+  shows(key: CounterEntry['key']): boolean {
+    if (key.flags === KEY_OVERFLOW) return false;
+    if (pendingSelectors(key)) {
+      const settled = settle(key, this.families, this.labels);
+      if (!settled?.counts) return false;
+      key = settled.key;
+    }
+    return this.families.get(key.metric) !== undefined && this.labels.labelsOf(key) !== undefined;
+  }
 
   read(entries: CounterEntry[], overflow: CounterEntry[], now: number): SeriesRead {
     const byName: ByName = new Map();
@@ -48,7 +65,8 @@ export class SeriesReader {
     const series = new Map<string, SeriesValues[]>();
     for (const [name, all] of byName) {
       const f = this.families.family(name)!;
-      if (f.metric.sumOf === undefined) series.set(name, this.limit(f, all, now));
+      // What the previous agent showed continues, whatever this agent's limiter decides (adoption.ts).
+      if (f.metric.sumOf === undefined) series.set(name, this.adoption.merge(name, this.limit(f, all, now), now));
     }
     // A counter read from a histogram's sum is that histogram's series, limits,
     // overflow and held counts included: the same labels, the sum as value.

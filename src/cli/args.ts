@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import * as os from 'node:os';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { AgentConfig } from '../agent/config';
 import { parseListenAddress } from './address';
 import { DEFAULT_LABEL_FILTER, FILTER_LABELS, LabelFilter } from '../labels/label-filter';
@@ -25,6 +26,7 @@ export const HELP = `Usage: tally [flags]
        tally policy check [--load] FILE|DIR...
        tally top [--server ADDR] [--by LABEL] [--metric LIST]   (tally top --help)
        tally cardinality [--top N] [--server ADDR]
+       tally state clear [--bpf-pin-dir DIR]
 
 eBPF metrics agent: counts kernel events in the kernel and serves them to Prometheus.
 
@@ -62,6 +64,10 @@ Flags:
   --bpf-stats on|off             have the kernel time every BPF program of the host, for the
                                  run-time metrics (costs every program run, tally's or not,
                                  two clock reads; default "off")
+  --bpf-pin-dir DIR              keep counting across restarts and upgrades: pin the counters,
+                                 and the programs that count, in DIR (in a bpffs, usually
+                                 /sys/fs/bpf/tally) at stop, and continue them at the next
+                                 start (default: off, nothing pinned; see docs/restart.md)
   --binary-cache-capacity N      executable paths kept in user space (default 16384)
   --policy-dir DIR               your policy files (MetricsPolicy or Tetragon TracingPolicy YAML),
                                  applied as they are added, changed or removed, and on SIGHUP
@@ -179,6 +185,7 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
         'node-name': { type: 'string' },
         'bpf-map-capacity': { type: 'string', default: '16384' },
         'bpf-stats': { type: 'string', default: 'off' },
+        'bpf-pin-dir': { type: 'string' },
         'binary-cache-capacity': { type: 'string', default: '16384' },
         'policy-dir': { type: 'string' },
         'builtin-policies': { type: 'string', default: BUILTIN_POLICIES.join(',') },
@@ -225,6 +232,7 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
         nodeName: values['node-name'] ?? env.NODE_NAME ?? os.hostname(),
         counterMapCapacity: positiveInt('--bpf-map-capacity', values['bpf-map-capacity']!, 1 << 24),
         bpfStats: onOff('--bpf-stats', values['bpf-stats']!),
+        pinDir: values['bpf-pin-dir'] === undefined ? undefined : pinDir(values['bpf-pin-dir']),
         cgroupCacheCapacity: 131072,
         binaryCacheCapacity: positiveInt('--binary-cache-capacity', values['binary-cache-capacity']!, 1 << 22),
         policyDir: values['policy-dir'] === undefined ? undefined : existingDir('--policy-dir', values['policy-dir']),
@@ -236,4 +244,10 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
     if (e instanceof UsageError) throw e;
     throw new UsageError((e as Error).message);
   }
+}
+
+/** --bpf-pin-dir: an absolute path, so that an agent started elsewhere finds the same pins. */
+export function pinDir(dir: string): string {
+  if (!path.isAbsolute(dir)) throw new UsageError(`--bpf-pin-dir "${dir}" is not an absolute path; give one in a bpffs, such as /sys/fs/bpf/tally`);
+  return path.normalize(dir);
 }

@@ -18,6 +18,7 @@ import { checkLayout } from '../bpf/layout';
 import { checkHookConfigLayout } from '../engine/hook-config';
 import { installFatalHandlers } from './fatal';
 import { CardinalityUsageError, runCardinality } from './cardinality';
+import { runStateCommand, StateUsageError } from './state';
 import { ensureHeapLimit } from './heap';
 import { runTop } from '../top/top';
 
@@ -83,6 +84,16 @@ export async function main(argv: string[]): Promise<void> {
     } catch (e) {
       if (e instanceof CardinalityUsageError) fail(e.message, 2);
       throw e;
+    }
+    return;
+  }
+  // `tally state clear` removes what --bpf-pin-dir pinned (an uninstall); it needs root only for the bpffs.
+  if (argv[0] === 'state') {
+    try {
+      process.exitCode = runStateCommand(argv.slice(1), (line) => process.stdout.write(`${line}\n`));
+    } catch (e) {
+      if (e instanceof StateUsageError) fail(e.message, 2);
+      fail((e as Error).message, 1);
     }
     return;
   }

@@ -18,6 +18,8 @@ export interface CoreObjectOptions {
   kernelBtfPath?: string;
   /** Attach the program that remembers exiting threads' executables. */
   rememberExiting?: boolean;
+  /** Maps a previous agent pinned, to share instead of creating them (tally_epoch: docs/restart.md). */
+  reuseMaps?: Record<string, number>;
 }
 
 export class CoreObject {
@@ -31,6 +33,7 @@ export class CoreObject {
       // One mapping per cgroup can never need more room than one entry per cgroup.
       maxEntries: { [COUNTER_MAP]: opts.counterCapacity, [LABEL_SET_MAP]: opts.counterCapacity },
       kernelBtfPath: opts.kernelBtfPath,
+      reuseMaps: opts.reuseMaps,
     });
   }
 

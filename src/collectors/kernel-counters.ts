@@ -55,6 +55,8 @@ export interface KernelCountersOptions {
   cgroupGone?: (cgroupId: bigint) => void;
   binaries: BinaryPaths;
   log: Logger;
+  /** tally_owner_epoch of the counting programs (--bpf-pin-dir, docs/restart.md); 0 without. */
+  ownerEpoch?: number;
 }
 
 /** One metric's series from a read: see KernelCounters.collect(). */
@@ -116,6 +118,10 @@ export class KernelCounters {
 
   /** fds of the shared maps, for other objects to reuse before they load. */
   sharedMaps = (): Record<string, number> => ({ ...this.fds });
+
+  get ownerEpoch(): number {
+    return this.opts.ownerEpoch ?? 0;
+  }
 
   get counterMapCapacity(): number {
     return this.opts.counterCapacity;
@@ -248,6 +254,11 @@ export class KernelCounters {
       entries: s.entries,
       readSeconds: s.readSeconds,
     };
+  }
+
+  /** No sweep runs from now on: a handover's last read (docs/restart.md) must not meet one promoting keys again. */
+  stopSweeping(): void {
+    this.schedule.close();
   }
 
   /** Stops sweeping and consuming; the maps close with the objects that hold them. Idempotent. */

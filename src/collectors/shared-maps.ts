@@ -18,6 +18,7 @@ export const SHARED_MAPS = [
   'tally_exiting_binaries',
   'tally_fast_index',
   'tally_fast_counters',
+  'tally_epoch',
 ] as const;
 
 export type SharedMapFds = Record<(typeof SHARED_MAPS)[number], number>;

@@ -22,6 +22,8 @@ export interface HookLoadOptions {
   kernelBtfPath?: string;
   /** Maps shared with the agent's other counting objects, by name. */
   reuseMaps?: Record<string, number>;
+  /** tally_owner_epoch of its programs (bpf/counters.bpf.h): they count while tally_epoch holds it. */
+  ownerEpoch?: number;
   /** Keep libbpf's object after attach, to reach the hook's own maps by name (tests); by default it is freed. */
   keepObject?: boolean;
 }
@@ -49,6 +51,7 @@ export async function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: Hook
         key_by_binary: Buffer.from([opts.filter.keyByBinary ? 1 : 0]),
         key_by_cgroup: Buffer.from([opts.filter.keyByCgroup ? 1 : 0]),
         have_rdonly_cast: Buffer.from([ctx.features.get('bpf_rdonly_cast')?.ok ? 1 : 0]),
+        tally_owner_epoch: u64(opts.ownerEpoch ?? 0),
       },
       maxEntries: {
         tally_pol_lpm: Math.max(1, plan.lpm.length),
@@ -83,5 +86,11 @@ export async function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: Hook
 function u32(v: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(v);
+  return b;
+}
+
+function u64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(n));
   return b;
 }

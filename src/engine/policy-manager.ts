@@ -170,10 +170,29 @@ export class PolicyManager {
   }
 
   /** Waits for the change under way (a load in the kernel cannot be cut short), drops those queued, and stops every policy. */
-  async close(): Promise<void> {
+  /**
+   * Stops applying changes and returns the fds of every running hook's
+   * links, to pin them before close() (docs/restart.md).
+   */
+  async quiesce(): Promise<number[]> {
     this.closing = true;
     await this.queue;
-    for (const r of [...this.byFile.values()].flat()) this.stop(r);
+    return [...this.byFile.values()].flat().flatMap((r) => r.objects.flatMap((o) => o.object.linkFds()));
+  }
+
+  /**
+   * Detaches every policy (closing its objects) and undefines its metrics.
+   * handedOver: the counter maps, and links pinned from these objects, go on
+   * for the next agent (docs/restart.md): the objects close, but their
+   * metrics' kernel entries stay, for the next agent to read.
+   */
+  async close(opts: { handedOver?: boolean } = {}): Promise<void> {
+    this.closing = true;
+    await this.queue;
+    for (const r of [...this.byFile.values()].flat()) {
+      if (opts.handedOver) for (const o of r.objects) o.object.close();
+      else this.stop(r);
+    }
     this.byFile.clear();
   }
 
@@ -260,6 +279,7 @@ export class PolicyManager {
         filter: this.opts.filter,
         kernelBtfPath: this.opts.kernelBtfPath,
         reuseMaps: this.opts.counters.sharedMaps(),
+        ownerEpoch: this.opts.counters.ownerEpoch,
       });
       results.push(result);
       if (loaded) objects.push(loaded);

@@ -2,6 +2,7 @@
  * A running policy's metrics as the rest of tally sees them: how its
  * kernel counters are labelled, and which pending counts a namespace admits.
  */
+import { createHash } from 'node:crypto';
 import { CounterMetric } from '../collectors/kernel-counters';
 import { LABEL_OVERFLOW, LATENCY_UNIT_LOG2 } from '../bpf/layout';
 import { EXIT_STATUSES, Hook, Metric, Policy } from '../policy/model';
@@ -10,7 +11,8 @@ import { namespaceId } from '../labels/namespace-id';
 
 /** What KernelCounters needs to label a policy metric's series. */
 export function counterMetric(m: Metric, id: number, hook: Hook, policy: Policy): CounterMetric {
-  const base = { id, name: m.name, help: m.help, type: m.type, unitLog2: m.value.kind === 'latency' ? LATENCY_UNIT_LOG2 : 0 } as const;
+  const unitLog2 = m.value.kind === 'latency' ? LATENCY_UNIT_LOG2 : 0;
+  const base = { id, name: m.name, help: m.help, type: m.type, unitLog2, signature: metricSignature(m, hook, policy, unitLog2) } as const;
   if (Object.keys(m.constLabels).length > 0) {
     const hookNames = policy.hooks.map((h) => h.name);
     return { ...base, labelNames: ['policy', 'hook'], labels: (l0) => ({ policy: policy.name!, hook: hookNames[Number(l0)] ?? 'unknown' }) };
@@ -48,4 +50,17 @@ export function namespaceVerdict(hook: Hook): (selectors: number, namespace: str
     const id = namespaceId(namespace);
     return sets.some((set, i) => (selectors & (1 << i)) !== 0 && set !== undefined && set.ids.includes(id) === set.in);
   };
+}
+
+/**
+ * What a metric's keys mean, as a short digest: its policy, type, unit, and
+ * how its extra label values decode (names, arguments and their types,
+ * prefixes, the hooks a const label numbers). A next agent reads a previous
+ * agent's keys of a metric only if their signatures agree (docs/restart.md).
+ */
+function metricSignature(m: Metric, hook: Hook, policy: Policy, unitLog2: number): string {
+  const labels = m.labels.map((l) => ({ name: l.name, arg: l.arg, type: hook.args.find((a) => a.index === l.arg)?.type, field: l.field, prefixes: l.prefixes, overflow: l.overflowValue }));
+  const constHooks = Object.keys(m.constLabels).length > 0 ? policy.hooks.map((h) => h.name) : [];
+  const text = JSON.stringify({ policy: policy.name, name: m.name, type: m.type, unitLog2, labels, constHooks });
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }

@@ -33,6 +33,8 @@ export interface HealthSources {
   bpfStats: boolean;
   /** Scrapes answered so far, by format. */
   scrapes: () => Record<string, number>;
+  /** --bpf-pin-dir: what the agent found pinned at start; undefined without the flag. */
+  restart?: { outcome: string };
 }
 
 export function registerHealthMetrics(registry: Registry, src: HealthSources): void {
@@ -101,6 +103,7 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   defineMetric(registry, catalog.MAP_OVERFLOW_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).mapFull))]);
   defineMetric(registry, catalog.MAP_LOST_UPDATES, async () => [one(map, Number((await tcp.kernelStats()).lost))]);
   defineMetric(registry, catalog.SCRAPES, () => Object.entries(src.scrapes()).map(([format, n]) => one({ format }, n)));
+  defineMetric(registry, catalog.RESTART_STATE, () => [one({ outcome: src.restart?.outcome ?? 'off' }, 1)]);
   defineMetric(registry, catalog.SCRAPE_READ_SECONDS, async () => [one({}, (await tcp.kernelStats()).readSeconds)]);
 
   defineMetric(registry, catalog.MAP_DELETED_ENTRIES, () => [one(map, tcp.core.counts.deletedEntries)]);

@@ -332,6 +332,13 @@ export const SCRAPES: MetricSpec = {
   labels: ['format'],
 };
 
+export const RESTART_STATE: MetricSpec = {
+  name: 'tally_restart_state',
+  type: 'gauge',
+  help: 'Restart persistence (--bpf-pin-dir, docs/restart.md): 1 for what this agent found pinned at its start: fresh (nothing), adopted (a previous agent\'s counters, continued), or replaced (pins it could not read, such as another layout: removed, and the counters restarted from zero; the log says why); off without the flag.',
+  labels: ['outcome'],
+};
+
 export const HTTP_CONNECTIONS: MetricSpec = {
   name: 'tally_http_connections',
   type: 'gauge',
@@ -448,6 +455,7 @@ export const CATALOG: readonly MetricSpec[] = [
   MAP_LOST_UPDATES,
   SCRAPE_READ_SECONDS,
   SCRAPES,
+  RESTART_STATE,
   HTTP_CONNECTIONS,
   HTTP_CONNECTIONS_LIMIT,
   HTTP_CONNECTIONS_REJECTED,

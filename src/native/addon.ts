@@ -62,6 +62,8 @@ export interface NativeBpfObject {
    */
   freeObject(): void;
   attach(program: string, target?: AttachTarget): void;
+  /** The fds of the links attach() made, to pin them; they stay the object's. */
+  linkFds(): number[];
   /** Before load: use an existing map (by fd) instead of creating this one. */
   reuseMap(map: string, fd: number): void;
   /** Before load: the kernel function of an fentry/fexit program. */
@@ -136,6 +138,12 @@ export interface Addon {
   mapLookup(fd: number, key: Buffer): Buffer | null;
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags?: number): void;
   mapDelete(fd: number, key: Buffer): boolean;
+  /** Pins the map or link behind fd at path, in a bpffs. */
+  objPin(fd: number, path: string): void;
+  /** A new fd for what is pinned at path; close it with closeFd. */
+  objGet(path: string): number;
+  /** A new BPF_MAP_TYPE_ARRAY keyed by __u32; close it with closeFd. */
+  arrayMapCreate(name: string, valueSize: number, maxEntries: number): number;
   /** A new fd for an existing map, by id (benchmarks and tools); close it with closeFd. */
   mapFdById(id: number): number;
   closeFd(fd: number): void;

@@ -87,6 +87,9 @@ metrics-rollup-reserve: {{ .Values.config.rollupReserve | int | quote }}
 metrics-series-ttl: {{ .Values.config.seriesTtl | quote }}
 log-level: {{ .Values.config.logLevel | quote }}
 bpf-stats: {{ if .Values.config.bpfStats }}"on"{{ else }}"off"{{ end }}
+{{- with .Values.config.bpfPinDir }}
+bpf-pin-dir: {{ . | quote }}
+{{- end }}
 {{- if .Values.otlp.endpoint }}
 otlp-endpoint: {{ .Values.otlp.endpoint | quote }}
 otlp-protocol: {{ .Values.otlp.protocol | quote }}
