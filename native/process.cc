@@ -50,7 +50,24 @@ static Napi::Value MallocTrim(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
 }
 
+// glibc raises its mmap threshold to the size of the largest block freed
+// (up to 32 MiB) and its trim threshold to twice that. libbpf's parse of the
+// kernel's BTF frees blocks of several MiB, so after the first hook load the
+// free top of each libuv thread's arena (where the objects load) stayed
+// resident: 30-40 MiB of an idle agent, which malloc_trim cannot return
+// (it trims only the main arena's top). Fixing the thresholds at glibc's
+// own defaults keeps large blocks in mmap and trims an arena's top as soon
+// as 128 KiB are free at its end. A parse then faults its pages in afresh,
+// which measured no slower than reusing them (BENCHMARKS.md, "Agent memory").
+static void FixMallocThresholds() {
+  constexpr int kTrimThreshold = 128 * 1024;
+  constexpr int kMmapThreshold = 128 * 1024;
+  mallopt(M_TRIM_THRESHOLD, kTrimThreshold);
+  mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
+}
+
 void InitProcess(Napi::Env env, Napi::Object exports) {
+  FixMallocThresholds();
   exports.Set("reexec", Napi::Function::New(env, Reexec));
   exports.Set("mallocTrim", Napi::Function::New(env, MallocTrim));
 }

@@ -63,6 +63,23 @@ export class BoundedCache<K, V> {
     return had;
   }
 
+  /**
+   * For `oldest` eviction: evicts entries from the oldest on for as long as
+   * `expired` holds of them, and stops at the first that is not. Returns how
+   * many went.
+   */
+  evictOldestWhile(expired: (value: V) => boolean): number {
+    let n = 0;
+    for (const [key, value] of this.map) {
+      if (!expired(value)) break;
+      this.map.delete(key);
+      n++;
+    }
+    this.stats.evictions += n;
+    this.stats.entries = this.map.size;
+    return n;
+  }
+
   /** Forgets everything because it no longer holds (not an eviction). */
   clear(): void {
     this.map.clear();

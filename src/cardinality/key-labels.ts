@@ -35,6 +35,12 @@ export const LABEL_MEMO_CAPACITY = 262_144;
 /** Removed cgroups whose labels are remembered for late events. */
 export const REMOVED_CGROUP_CAPACITY = 65_536;
 
+/** A removed cgroup's labels, and when a read last needed them. */
+interface RemovedLabels {
+  labels: CgroupLabels;
+  lastAskedMs: number;
+}
+
 const NO_CGROUP: CgroupLabels = Object.freeze({ labels: {}, key: labelKey({}), setKey: labelKey({}) });
 
 export interface KeyLabelsOptions {
@@ -49,8 +55,8 @@ export interface KeyLabelsOptions {
 export class KeyLabels {
   /** Final resolutions of live cgroups; entries leave with their cgroup. */
   private readonly resolved = new BoundedCache<bigint, CgroupLabels>('cgroup_labels', LABEL_MEMO_CAPACITY, 'all');
-  /** Labels of removed cgroups, oldest first, for events from sockets that outlive them. */
-  private readonly removed: BoundedCache<bigint, CgroupLabels>;
+  /** Labels of removed cgroups, least recently needed first, for events from sockets that outlive them. */
+  private readonly removed: BoundedCache<bigint, RemovedLabels>;
   private readonly withBinary = new BoundedCache<string, EntryLabels>('series_labels_binary', LABEL_MEMO_CAPACITY, 'all');
   private readonly withExtra = new BoundedCache<string, EntryLabels>('series_labels_extra', LABEL_MEMO_CAPACITY, 'all');
 
@@ -102,7 +108,7 @@ export class KeyLabels {
   /** A cgroup's labels once final; remembered until the cgroup goes, and a while after. */
   cgroupLabels(cgroupId: bigint, giveUp: boolean): CgroupLabels | undefined {
     if (cgroupId === 0n) return NO_CGROUP;
-    const hit = this.resolved.get(cgroupId) ?? this.removed.get(cgroupId);
+    const hit = this.resolved.get(cgroupId) ?? this.removedLabels(cgroupId);
     if (hit) return hit;
     const { pending } = this.opts;
     const r = this.opts.resolver.resolve(cgroupId, pending.sinceOf(cgroupId), giveUp);
@@ -132,8 +138,27 @@ export class KeyLabels {
     const labels = this.resolved.peek(cgroupId);
     this.resolved.delete(cgroupId);
     if (!labels) return false;
-    this.removed.set(cgroupId, labels);
+    this.removed.set(cgroupId, { labels, lastAskedMs: this.opts.clock() });
     return true;
+  }
+
+  /** A removed cgroup's labels, remembered for as long as reads keep needing them. */
+  private removedLabels(cgroupId: bigint): CgroupLabels | undefined {
+    const r = this.removed.get(cgroupId);
+    if (!r) return undefined;
+    // Set again, so the memory stays in the order of last use and the idle go first.
+    r.lastAskedMs = this.opts.clock();
+    this.removed.set(cgroupId, r);
+    return r.labels;
+  }
+
+  /**
+   * Forgets the labels of removed cgroups no read has needed since
+   * `idleSinceMs`: without it, every cgroup a churn removed stayed in memory
+   * until REMOVED_CGROUP_CAPACITY others pushed it out.
+   */
+  forgetIdleRemoved(idleSinceMs: number): number {
+    return this.removed.evictOldestWhile((r) => r.lastAskedMs < idleSinceMs);
   }
 
   /** A metric id may be reused by a metric with other extra labels. */

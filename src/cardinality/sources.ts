@@ -41,6 +41,8 @@ export interface Removals {
   /** True when removals may have been missed and ids should be checked one by one. */
   needsRescan(): boolean;
   rescan(cgroupIds: Iterable<bigint>): void;
+  /** Forgets removals nothing has asked about since idleSinceMs (now is the sweep's time). */
+  forgetIdle(idleSinceMs: number, now: number): void;
 }
 
 /** Labels that come from the counter key rather than the cgroup. */

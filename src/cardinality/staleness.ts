@@ -22,6 +22,18 @@ import { Placement } from './series-limiter';
 import { CgroupResolver, Removals } from './sources';
 import { SweepCounts, SweepPass } from './sweep-pass';
 
+/**
+ * How long, in series TTLs, a removed cgroup is remembered (when it went,
+ * where it was, its labels) after the last read that needed it. Late events
+ * of sockets that outlive their cgroup refresh it as they come: orphaned TCP
+ * sockets retransmit and close within tcp_fin_timeout (60 s) and the
+ * retransmission backoff (up to 120 s between tries). An event later than
+ * that, after a longer silence, counts in the series without cgroup labels.
+ * Without a horizon, memory grew by 0.4 KiB per removed cgroup until 65,536
+ * of them (BENCHMARKS.md, "Agent memory").
+ */
+export const REMOVED_MEMORY_TTLS = 5;
+
 export interface StalenessOptions {
   ttlMs: number;
   removals: Removals;
@@ -139,6 +151,13 @@ export class Staleness {
       }
     }
     return retiringIds;
+  }
+
+  /** Forgets what is remembered of removed cgroups that no read has needed for REMOVED_MEMORY_TTLS TTLs. */
+  forgetIdleRemovals(now: number): void {
+    const idleSince = now - REMOVED_MEMORY_TTLS * this.opts.ttlMs;
+    this.labels.forgetIdleRemoved(idleSince);
+    this.opts.removals.forgetIdle(idleSince, now);
   }
 
   /**

@@ -74,6 +74,7 @@ export class Sweeper {
     const retiringIds = staleness.retireStale(entries, pass);
     this.p.promotion.run(entries, pass);
     staleness.releaseIdle(retiringIds, pass.live);
+    staleness.forgetIdleRemovals(now);
     return backlog;
   }
 

@@ -22,6 +22,8 @@ interface Removal {
   at: number;
   /** Unknown when found by a rescan. */
   path?: string;
+  /** When it was last asked about (ms since the epoch, as of the last sweep or report). */
+  lastAskedMs: number;
 }
 
 export class CgroupRemovals {
@@ -34,6 +36,12 @@ export class CgroupRemovals {
   private lastKernelDrops = 0n;
   /** fd of the object's .bss (tally_cgroup_event_drops), found once. */
   private bssFd?: number;
+  /**
+   * The time as of the last report or sweep: what a lookup stamps on a
+   * removal. Coarse on purpose, a sweep's resolution is all forgetIdle needs,
+   * and it spares a clock read per lookup (a sweep makes one per mapped cgroup).
+   */
+  private clockMs = Date.now();
 
   constructor(
     private readonly mountDir: string,
@@ -53,11 +61,11 @@ export class CgroupRemovals {
       if (h.program) {
         log.info('hook attached', { object: CGROUP_EVENTS_OBJECT, detail: describeHook(h) });
         this.ring = new (native().RingBuffer)(this.loaded.object.mapFd('tally_cgroup_events'), (records) => {
-          const now = Date.now();
+          const now = (this.clockMs = Date.now());
           for (const r of records) {
             const end = r.indexOf(0, CGROUP_EVENT.path);
             const path = r.toString('utf8', CGROUP_EVENT.path, end < 0 ? r.length : end);
-            this.removed.set(r.readBigUInt64LE(CGROUP_EVENT.cgroup_id), { at: now, path: path.startsWith('/') ? path : undefined });
+            this.removed.set(r.readBigUInt64LE(CGROUP_EVENT.cgroup_id), { at: now, path: path.startsWith('/') ? path : undefined, lastAskedMs: now });
             this.reported++;
           }
         });
@@ -71,7 +79,7 @@ export class CgroupRemovals {
 
   /** When the cgroup was removed (ms since the epoch), or undefined if it lives. */
   removedAt(id: bigint): number | undefined {
-    return this.removed.get(id)?.at;
+    return this.asked(id)?.at;
   }
 
   /**
@@ -80,8 +88,31 @@ export class CgroupRemovals {
    * (found by a rescan), undefined when no removal is known.
    */
   removedPath(id: bigint): string | null | undefined {
-    const r = this.removed.get(id);
+    const r = this.asked(id);
     return r ? (r.path ?? null) : undefined;
+  }
+
+  /** A removal, stamped as asked about now; the LRU order is then the order of last asking. */
+  private asked(id: bigint): Removal | undefined {
+    const r = this.removed.get(id);
+    if (r) r.lastAskedMs = this.clockMs;
+    return r;
+  }
+
+  /**
+   * Forgets removals nothing has asked about since idleSinceMs: those of
+   * cgroups the agent never counted for, and those whose late events have
+   * stopped. Without it the memory kept the last 65,536 removals of the host.
+   */
+  forgetIdle(idleSinceMs: number, now: number): void {
+    this.clockMs = now;
+    const idle: bigint[] = [];
+    for (const id of this.removed.rkeys()) {
+      // Least recently asked first; peek leaves the order as it is.
+      if (this.removed.peek(id)!.lastAskedMs >= idleSinceMs) break;
+      idle.push(id);
+    }
+    for (const id of idle) this.removed.delete(id);
   }
 
   /** True when events may have been missed and ids should be checked one by one. */
@@ -99,7 +130,7 @@ export class CgroupRemovals {
     for (const id of ids) {
       if (this.removed.has(id) || id === 0n) continue;
       if (native().cgroupPath(this.mountDir, id) === null) {
-        this.removed.set(id, { at: now });
+        this.removed.set(id, { at: now, lastAskedMs: now });
         this.rescanned++;
       }
     }

@@ -14,8 +14,13 @@ export function k8s(): Promise<K8s> {
 /**
  * The cluster to talk to: --kubeconfig, else the in-cluster service account
  * when KUBERNETES_SERVICE_HOST is set, else none (host mode).
+ *
+ * In host mode the library is not imported at all: its sources alone hold
+ * some 25 MiB of V8 heap (strings and compiled code) that the agent would
+ * keep for nothing (BENCHMARKS.md, "Agent memory").
  */
 export async function loadKubeConfig(kubeconfig?: string): Promise<InstanceType<K8s['KubeConfig']> | undefined> {
+  if (!kubeconfig && !process.env.KUBERNETES_SERVICE_HOST) return undefined;
   const { KubeConfig } = await k8s();
   const kc = new KubeConfig();
   if (kubeconfig) {

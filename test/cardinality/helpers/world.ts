@@ -158,7 +158,7 @@ export class World {
   }
 
   private removals(): Removals {
-    return { removedAt: (id) => this.cgroups.get(id)?.removedAt, needsRescan: () => false, rescan: () => undefined };
+    return { removedAt: (id) => this.cgroups.get(id)?.removedAt, needsRescan: () => false, rescan: () => undefined, forgetIdle: () => undefined };
   }
 
   /** One read of the store, as a scrape makes it: family name -> series key -> bucket -> value. */

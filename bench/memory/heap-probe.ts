@@ -1,0 +1,23 @@
+/**
+ * Preloaded into the agent by the memory benchmark (`node --require`), never
+ * by the agent itself: on SIGUSR2 it runs a full garbage collection and
+ * writes process.memoryUsage() as JSON to $TALLY_HEAP_PROBE_OUT. The agent
+ * otherwise runs exactly as `npm start` runs it; gc() is reached through
+ * V8's flag at run time so that no node flag differs.
+ */
+import * as fs from 'node:fs';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+
+const out = process.env.TALLY_HEAP_PROBE_OUT;
+if (out) {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  process.on('SIGUSR2', () => {
+    gc();
+    const usage = process.memoryUsage();
+    const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size }]));
+    fs.writeFileSync(`${out}.tmp`, JSON.stringify({ ...usage, spaces }));
+    fs.renameSync(`${out}.tmp`, out);
+  });
+}
