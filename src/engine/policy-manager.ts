@@ -140,11 +140,15 @@ export class PolicyManager {
   }
 
   private async stopFile(file: string): Promise<void> {
-    for (const r of this.byFile.get(file) ?? []) {
+    const running = this.byFile.get(file) ?? [];
+    // Out of statuses() before the first yield: a scrape between two stops
+    // must not show a policy as running (tally_policy_state ok) whose
+    // metrics are already gone.
+    this.byFile.delete(file);
+    for (const r of running) {
       this.stop(r);
       await yieldToLoop();
     }
-    this.byFile.delete(file);
   }
 
   /**
