@@ -41,7 +41,7 @@ node -e '
   const fs = require("fs");
   const [file, tablesFile, cmd] = process.argv.slice(1);
   const md = fs.readFileSync(file, "utf8");
-  const block = `Reproduce: \`${cmd}\` (root; about 15 minutes per kernel). ` +
+  const block = `Reproduce: \`${cmd}\` (root; about 7 minutes per kernel on a quiet host). ` +
     "Each guest runs under TCG, 10 to 30 times slower than hardware: compare rows within one table, never across tables or with the host tables above.\n\n" +
     fs.readFileSync(tablesFile, "utf8").trimEnd();
   const re = /(<!-- attach-paths:begin -->\n)[\s\S]*?(\n<!-- attach-paths:end -->)/;
