@@ -20,13 +20,13 @@ import * as http from 'node:http';
 import { native, BPF_NOEXIST } from '../src/native/addon';
 import { encodeCounterKey } from '../src/bpf/layout';
 import { findCgroup2Mount } from '../src/labels/cgroup-mount';
-import { PROJECT_ROOT } from '../src/util/paths';
 import { AgentProcess, waitExit } from '../test/helpers/agent-process';
 import { mapIdsOf } from '../test/helpers/procfs';
 import { kernelIdOf, select, parsePromText } from '../test/helpers/prom-text';
 import { FIXTURE_OBJECT } from '../test/helpers/fixture';
 import { onExit } from '../test/helpers/cleanup';
 import { HOPPER, SINK } from '../test/helpers/python-peers';
+import { writeBenchmarksBlock } from './benchmarks-md';
 
 const MOUNT = findCgroup2Mount();
 const SIZES = (process.env.BENCH_SERIES ?? '1000,10000,100000').split(',').map(Number);
@@ -302,11 +302,7 @@ async function main(): Promise<void> {
   ].join('\n');
   process.stdout.write(table + '\n');
   if (process.argv.includes('--write')) {
-    const file = path.join(PROJECT_ROOT, 'BENCHMARKS.md');
-    const text = fs.readFileSync(file, 'utf8');
-    const re = /(<!-- cardinality:begin -->\n)[\s\S]*?(\n<!-- cardinality:end -->)/;
-    if (!re.test(text)) throw new Error('BENCHMARKS.md lacks the cardinality markers');
-    fs.writeFileSync(file, text.replace(re, `$1${table}$2`));
+    writeBenchmarksBlock('cardinality', table);
   }
 }
 

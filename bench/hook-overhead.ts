@@ -40,6 +40,7 @@ import { programIdsOf } from '../test/helpers/procfs';
 import { NetnsPair } from '../test/helpers/netns';
 import { mergeTables } from './tables';
 import { probeKernel, ProbedFeature } from '../src/engine/kernel-features';
+import { writeBenchmarksBlock } from './benchmarks-md';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const CALLS = Number(process.env.BENCH_CALLS ?? 1_000_000);
@@ -503,15 +504,9 @@ async function main(): Promise<void> {
   process.stdout.write(text + '\n');
 
   if (process.argv.includes('--write')) {
-    const file = path.join(PROJECT_ROOT, 'BENCHMARKS.md');
-    const md = fs.readFileSync(file, 'utf8');
-    const re = /(<!-- hook-overhead:begin -->\n)([\s\S]*?)(\n<!-- hook-overhead:end -->)/;
-    const m = re.exec(md);
-    if (!m) throw new Error('BENCHMARKS.md lacks the hook-overhead markers');
     // A run of some workloads replaces their tables and keeps the others'.
-    const block = only.length === 0 ? text : mergeTables(m[2], text);
-    fs.writeFileSync(file, md.replace(re, `$1${block}$3`));
-    process.stderr.write(`updated ${file}\n`);
+    writeBenchmarksBlock('hook-overhead', (old) => (only.length === 0 ? text : mergeTables(old, text)));
+    process.stderr.write('updated BENCHMARKS.md\n');
   }
 }
 

@@ -31,6 +31,7 @@ import { kernelIdOf, parsePromText, select } from '../test/helpers/prom-text';
 import { HOPPER, SINK } from '../test/helpers/python-peers';
 import { anonByRegion, fdKinds, procMemory } from './memory/procfs-memory';
 import { counterMapFd, makeCgroups } from './memory/cgroup-tree';
+import { writeBenchmarksBlock } from './benchmarks-md';
 
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 20);
 const SERIES = Number(process.env.BENCH_SERIES ?? 100_000);
@@ -263,11 +264,7 @@ async function main(): Promise<void> {
   ].join('\n').trimEnd();
   process.stdout.write(`${table}\n`);
   if (process.argv.includes('--write')) {
-    const file = path.join(PROJECT_ROOT, 'BENCHMARKS.md');
-    const text = fs.readFileSync(file, 'utf8');
-    const re = /(<!-- memory:begin -->\n)[\s\S]*?(\n<!-- memory:end -->)/;
-    if (!re.test(text)) throw new Error('BENCHMARKS.md lacks the memory markers');
-    fs.writeFileSync(file, text.replace(re, `$1${table}$2`));
+    writeBenchmarksBlock('memory', table);
   }
 }
 

@@ -33,11 +33,11 @@ import { CollectedFamily } from '../src/collectors/kernel-counters';
 import { kernelMetrics } from '../src/exporters/otlp/kernel-metrics';
 import { SeriesMemory } from '../src/exporters/otlp/series-memory';
 import { tallyResource } from '../src/exporters/otlp/resource';
-import { PROJECT_ROOT } from '../src/util/paths';
 import { AgentProcess } from '../test/helpers/agent-process';
 import { mapIdsOf } from '../test/helpers/procfs';
 import { kernelIdOf, parsePromText, select } from '../test/helpers/prom-text';
 import { onExit } from '../test/helpers/cleanup';
+import { writeBenchmarksBlock } from './benchmarks-md';
 
 const SIZES = (process.env.BENCH_SERIES ?? '10000,100000').split(',').map(Number);
 const EXPORTS = Number(process.env.BENCH_EXPORTS ?? 5);
@@ -263,11 +263,7 @@ async function main(): Promise<void> {
   ].join('\n');
   process.stdout.write(table + '\n');
   if (process.argv.includes('--write')) {
-    const file = path.join(PROJECT_ROOT, 'BENCHMARKS.md');
-    const text = fs.readFileSync(file, 'utf8');
-    const re = /(<!-- otlp-export:begin -->\n)[\s\S]*?(<!-- otlp-export:end -->)/;
-    if (!re.test(text)) throw new Error('BENCHMARKS.md lacks the otlp-export markers');
-    fs.writeFileSync(file, text.replace(re, `$1${table}\n$2`));
+    writeBenchmarksBlock('otlp-export', table);
   }
 }
 
