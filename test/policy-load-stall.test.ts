@@ -95,27 +95,24 @@ describe('a policy of many hooks, loaded and removed while the agent serves', ()
 
   it('answers every probe within the bound while 48 hooks load and go, and holds two fds per hook', async (t) => {
     const pid = agent.child.pid!;
-    // A policy loaded and removed first: the first loads grow the C heap of each thread that loads (glibc keeps
-    // the top of a thread's arena) to a high-water mark that later loads reuse; that is once per process, not per hook.
-    fs.writeFileSync(path.join(dir, 'warm.yaml'), manyHookPolicy('warm-up', 16));
-    await agent.scrapeUntil((x) => select(x, 'tally_policy_state', { policy: 'warm-up', state: 'ok' })[0]?.value === 1, 'the warm-up policy', 120000);
-    fs.rmSync(path.join(dir, 'warm.yaml'));
-    await agent.scrapeUntil((x) => select(x, 'tally_policy_state', { policy: 'warm-up' }).length === 0, 'the warm-up policy gone', 60000);
-    const idle = bpfFds(pid);
-    // As many probes first with nothing loading: what serving them costs the JavaScript heap is not the hooks' cost.
-    let warm = 0;
-    await probeUntil(() => ++warm >= 150, 'nothing loads');
-    const rssBefore = rssMiB(pid);
     const idleText = await agent.metricsText();
-
-    fs.writeFileSync(path.join(dir, 'many.yaml'), manyHookPolicy(POLICY, HOOKS));
-    const loading = await probeUntil((t) => select(parsePromText(t), 'tally_policy_state', { policy: POLICY, state: 'ok' })[0]?.value === 1, 'the policy loads');
-    const loaded = bpfFds(pid);
-    const rssLoaded = rssMiB(pid);
-
-    fs.rmSync(path.join(dir, 'many.yaml'));
-    const removing = await probeUntil((t) => select(parsePromText(t), 'tally_policy_state', { policy: POLICY }).length === 0, 'the policy goes');
-    const gone = bpfFds(pid);
+    const idle = bpfFds(pid);
+    /** Loads the policy while probing, then removes it while probing: the same steps each time, so RSS read at the same point is comparable. */
+    const cycle = async (name: string) => {
+      fs.writeFileSync(path.join(dir, `${name}.yaml`), manyHookPolicy(name, HOOKS));
+      const loading = await probeUntil((t) => select(parsePromText(t), 'tally_policy_state', { policy: name, state: 'ok' })[0]?.value === 1, `${name} loads`);
+      const loaded = bpfFds(pid);
+      const rssLoaded = rssMiB(pid);
+      fs.rmSync(path.join(dir, `${name}.yaml`));
+      const removing = await probeUntil((t) => select(parsePromText(t), 'tally_policy_state', { policy: name }).length === 0, `${name} goes`);
+      return { loading, removing, loaded, gone: bpfFds(pid), rssLoaded, rssGone: rssMiB(pid) };
+    };
+    // The same policy loaded and removed once first. The first loads grow the C heap of each thread that loads (glibc
+    // keeps the top of a thread's arena) and V8's heap to a high-water mark that later loads reuse: once per process, not
+    // per hook. RSS after that first removal is the baseline; RSS after the second must come back to it, or hooks leak.
+    const warm = await cycle('warm-up');
+    const rssBefore = warm.rssGone;
+    const { loading, removing, loaded, gone, rssLoaded } = await cycle(POLICY);
     // The native side is given back with the removal (malloc_trim); V8 shrinks its heap once the agent is idle for a while (its memory reducer).
     let rssAfter = rssMiB(pid);
     for (const deadline = Date.now() + scaled(30000); rssAfter > rssBefore * 1.1 && Date.now() < deadline; rssAfter = rssMiB(pid)) {
