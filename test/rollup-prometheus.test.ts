@@ -1,13 +1,16 @@
 /**
- * Roll-up end to end (issue 18 §2): --metrics-series-limit 20, 300 pods over
- * 5 namespaces and 15 workloads (a test API server and kubelet-shaped
- * cgroups), each pod sending a known number of bytes, scraped by a real
- * Prometheus. Sums by namespace are exact, sums by namespace and workload
- * are exact for every workload that has a workload-level series, and the
- * total is exact: nothing of ours is in the flat overflow series.
+ * Roll-up end to end (issue 18 §2): 300 pods over 5 namespaces and 15
+ * workloads (a test API server and kubelet-shaped cgroups), each pod sending a
+ * known number of bytes, counted by two agents at once and scraped by a real
+ * Prometheus. For both, sums by namespace are exact, sums by namespace and
+ * workload are exact for every workload that has a workload-level series, and
+ * the total is exact: nothing of ours is in the flat overflow series.
  *
- * The 50% reserve gives 10 places to rolled-up series: the 5 namespaces and
- * a few workloads fit, so both levels are exercised.
+ * - --metrics-series-limit 20 with a 50% reserve gives 10 places to rolled-up
+ *   series: the 5 namespaces and a few workloads fit, so both levels are
+ *   exercised.
+ * - Limit 60 gives 30: the workload level fits (15 series, with places left
+ *   for namespaces), so every workload's sum is exact.
  */
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -27,6 +30,8 @@ import { waitFor } from './helpers/cleanup';
 const NODE_NAME = `tally-rollup-${randomBytes(3).toString('hex')}`;
 const SENT = 'tally_tcp_sent_bytes_total';
 const LIMIT = 20;
+/** A limit whose reserve holds every workload's series. */
+const ROOMY_LIMIT = 60;
 const NAMESPACES = 5;
 const WORKLOADS_PER_NAMESPACE = 3;
 const PODS = 300;
@@ -54,6 +59,7 @@ const valueOf = (r: PromResult): number => Number(r.value![1]);
 describe(`roll-up: --metrics-series-limit ${LIMIT}, ${PODS} pods, ${NAMESPACES} namespaces, ${NAMESPACES * WORKLOADS_PER_NAMESPACE} workloads, against Prometheus`, () => {
   let api: FakeKubeApi;
   let agent: AgentProcess;
+  let roomy: AgentProcess;
   let prom: PrometheusServer;
   let dir: string;
   const made: TestCgroup[] = [];
@@ -80,43 +86,56 @@ describe(`roll-up: --metrics-series-limit ${LIMIT}, ${PODS} pods, ${NAMESPACES} 
       made.push(p.cg);
     }
     made.push(TestCgroup.create('sink'), TestCgroup.create('hopper'));
-    agent = await AgentProcess.start([
-      '--kubeconfig', api.writeKubeconfig(dir),
-      '--node-name', NODE_NAME,
-      '--metrics-label-filter', 'namespace,workload,pod',
-      '--metrics-series-limit', String(LIMIT),
-      '--metrics-rollup-reserve', '50',
-    ]);
-    await agent.scrapeUntil((s) => select(s, 'tally_kube_pods')[0]?.value === PODS, `the agent to list ${PODS} pods`, 30000);
-    prom = await PrometheusServer.start([`127.0.0.1:${agent.port}`]);
+    const start = async (limit: number) => {
+      const a = await AgentProcess.start([
+        '--kubeconfig', api.writeKubeconfig(dir),
+        '--node-name', NODE_NAME,
+        '--metrics-label-filter', 'namespace,workload,pod',
+        '--metrics-series-limit', String(limit),
+        '--metrics-rollup-reserve', '50',
+      ]);
+      await a.scrapeUntil((s) => select(s, 'tally_kube_pods')[0]?.value === PODS, `the agent to list ${PODS} pods`, 30000);
+      return a;
+    };
+    [agent, roomy] = await Promise.all([start(LIMIT), start(ROOMY_LIMIT)]);
+    prom = await PrometheusServer.start([`127.0.0.1:${agent.port}`, `127.0.0.1:${roomy.port}`]);
   });
 
   after(async () => {
     for (const cg of made.reverse()) cg.destroy();
     await prom?.stop();
     await agent?.stop();
+    await roomy?.stop();
     await api?.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('sums by namespace and the total are exact, and by workload wherever the workload level has a series', async (t) => {
-    const [sinkCg, hopCg] = made.slice(-2);
-    const sink = sinkCg.spawn('/usr/bin/python3', ['-c', SINK]);
-    const port = await new Promise<string>((r) => sink.stdout!.once('data', (d) => r(String(d).trim())));
-    const hop = hopCg.spawn('/usr/bin/python3', ['-c', HOPPER, port], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    hop.stdout!.on('data', (d) => (out += d));
-    hop.stdin!.end(pods.map((p) => `${p.cg!.dir}/cgroup.procs ${p.bytes}\n`).join(''));
-    await waitFor(() => out.includes('done'), 'the hopper', 60000);
+  /** The pods send their bytes once; both agents count them. */
+  let sent: Promise<void> | undefined;
+  const sendOnce = (): Promise<void> =>
+    (sent ??= (async () => {
+      const [sinkCg, hopCg] = made.slice(-2);
+      const sink = sinkCg.spawn('/usr/bin/python3', ['-c', SINK]);
+      const port = await new Promise<string>((r) => sink.stdout!.once('data', (d) => r(String(d).trim())));
+      const hop = hopCg.spawn('/usr/bin/python3', ['-c', HOPPER, port], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      hop.stdout!.on('data', (d) => (out += d));
+      hop.stdin!.end(pods.map((p) => `${p.cg!.dir}/cgroup.procs ${p.bytes}\n`).join(''));
+      await waitFor(() => out.includes('done'), 'the hopper', 60000);
+    })());
 
-    const ours = `${SENT}{namespace=~"${NS_PREFIX}.*"}`;
+  /** Checks one agent's series in Prometheus; returns its workload-level series' keys (namespace/workload). */
+  async function checkAgent(a: AgentProcess, limit: number): Promise<string[]> {
+    await sendOnce();
+    const instance = `instance="127.0.0.1:${a.port}"`;
+    const ours = `${SENT}{namespace=~"${NS_PREFIX}.*",${instance}}`;
     const total = sumOf(pods);
     await prom.queryUntil(`sum(${ours})`, (r) => r.length === 1 && valueOf(r[0]) === total, 30000);
 
     // Series: at most the limit, rolled-up ones included; one flat series at most.
     const own = (s: PromResult): string[] => Object.keys(s.metric).filter((k) => !['__name__', 'job', 'instance', 'overflow'].includes(k));
-    const limited = (await prom.query(SENT)).filter((s) => own(s).length > 0 || s.metric.overflow !== 'true');
-    assert.ok(limited.length <= LIMIT, `${limited.length} series besides the flat one`);
+    const limited = (await prom.query(`${SENT}{${instance}}`)).filter((s) => own(s).length > 0 || s.metric.overflow !== 'true');
+    assert.ok(limited.length <= limit, `${limited.length} series besides the flat one`);
     const rolled = await prom.query(`${ours}`).then((r) => r.filter((s) => s.metric.overflow === 'true'));
     assert.ok(rolled.length > 0, 'some of our pods rolled up');
 
@@ -128,9 +147,6 @@ describe(`roll-up: --metrics-series-limit ${LIMIT}, ${PODS} pods, ${NAMESPACES} 
 
     // A workload-level series keeps namespace and workload and drops pod.
     const workloadLevel = rolled.filter((s) => s.metric.workload !== undefined && s.metric.pod === undefined);
-    // How many reach the workload level depends on which reads the pods' first bytes fall in: the
-    // pods that fill the limit first take the places a workload would have (seen once in CI).
-    t.diagnostic(`${workloadLevel.length} workload-level series, ${rolled.length - workloadLevel.length} coarser`);
     const byWorkload = new Map((await prom.query(`sum by (namespace, workload) (${ours})`)).map((r) => [`${r.metric.namespace}/${r.metric.workload}`, valueOf(r)]));
     for (const s of workloadLevel) {
       const k = `${s.metric.namespace}/${s.metric.workload}`;
@@ -141,11 +157,25 @@ describe(`roll-up: --metrics-series-limit ${LIMIT}, ${PODS} pods, ${NAMESPACES} 
     assert.equal(new Set(namespaceLevel.map((s) => s.metric.namespace)).size, namespaceLevel.length);
 
     // The agent's accounting matches the series of its own scrape, per level.
-    const scrape = await agent.scrape();
-    const sent = select(scrape, SENT).filter((s) => s.labels.overflow === 'true');
+    const scrape = await a.scrape();
+    const rolledUp = select(scrape, SENT).filter((s) => s.labels.overflow === 'true');
     const level = (l: string): number => select(scrape, 'tally_metric_rolled_up_series', { metric: SENT, level: l })[0]?.value;
-    assert.equal(level('workload'), sent.filter((s) => s.labels.workload !== undefined && s.labels.pod === undefined).length);
-    assert.equal(level('namespace'), sent.filter((s) => s.labels.namespace !== undefined && s.labels.workload === undefined).length);
-    assert.equal(level('flat'), sent.filter((s) => Object.keys(s.labels).length === 1).length);
+    assert.equal(level('workload'), rolledUp.filter((s) => s.labels.workload !== undefined && s.labels.pod === undefined).length);
+    assert.equal(level('namespace'), rolledUp.filter((s) => s.labels.namespace !== undefined && s.labels.workload === undefined).length);
+    assert.equal(level('flat'), rolledUp.filter((s) => Object.keys(s.labels).length === 1).length);
+    return workloadLevel.map((s) => `${s.metric.namespace}/${s.metric.workload}`);
+  }
+
+  it(`limit ${LIMIT}: sums by namespace and the total are exact, and by workload wherever the workload level has a series`, async (t) => {
+    const workloads = await checkAgent(agent, LIMIT);
+    // How many reach the workload level depends on which reads the pods' first bytes fall in: the
+    // pods that fill the limit first take the places a workload would have (seen once in CI).
+    t.diagnostic(`${workloads.length} workload-level series`);
+  });
+
+  it(`limit ${ROOMY_LIMIT}: the workload level fits, so every workload's sum is exact`, async () => {
+    const workloads = await checkAgent(roomy, ROOMY_LIMIT);
+    // Every workload has more pods (20) than the 30 own places can leave unrolled, so each has a workload-level series.
+    assert.deepEqual(workloads.sort(), [...new Set(pods.map((p) => `${p.namespace}/${p.workload}`))].sort());
   });
 });
