@@ -91,7 +91,7 @@ describe('Kubernetes labels', () => {
     const deletedAt = Date.now();
     let series = await agent.scrape();
     while (select(series, SENT, { pod: web.name }).length > 0) {
-      assert.ok(Date.now() - deletedAt < TTL_MS + 6000, 'series outlived the TTL');
+      assert.ok(Date.now() - deletedAt < TTL_MS + scaled(6000), 'series outlived the TTL');
       await new Promise((r) => setTimeout(r, 100));
       series = await agent.scrape();
     }
@@ -259,7 +259,7 @@ describe('a rolling update (filter namespace,workload)', () => {
     const goneAt = Date.now();
     // Well past the TTL: the old cgroup's own kernel state is retired...
     while (kernelLabelSets(agent.child.pid!).has(oldCg.id) || kernelCounters(agent.child.pid!).some((e) => e.flags === 0 && e.cgroupId === oldCg.id) || Date.now() - goneAt < TTL_MS + 1500) {
-      assert.ok(Date.now() - goneAt < TTL_MS + 8000, 'the old cgroup\'s kernel state outlived the TTL');
+      assert.ok(Date.now() - goneAt < TTL_MS + scaled(8000), 'the old cgroup\'s kernel state outlived the TTL');
       await new Promise((r) => setTimeout(r, 100));
     }
     // ...but the workload lives on in the new pod: its series neither went nor restarted.
