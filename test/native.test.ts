@@ -8,6 +8,7 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { isNativeError, native, NativeBpfObject, BPF_NOEXIST } from '../src/native/addon';
 import { FIXTURE_OBJECT } from './helpers/fixture';
+import { forceTakeFallback, takeEntry, takesFallBack } from '../src/bpf/take-entry';
 import { waitExit } from './helpers/agent-process';
 
 function open(enabled: string[]): NativeBpfObject {
@@ -143,6 +144,37 @@ describe('map operations', () => {
       obj.close();
     }
   });
+
+  // Before 5.14 the kernel has no lookup-and-delete for hash maps (ENOTSUPP): series retire by a lookup, then a delete.
+  for (const fallback of [false, true]) {
+    it(`takes a per-CPU hash entry with every CPU's value, then it is gone (${fallback ? 'lookup, then delete' : 'the kernel as it is'})`, () => {
+      const obj = open([]);
+      try {
+        obj.setMaxEntries('test_percpu', 64);
+        obj.load();
+        const a = native();
+        const cpus = a.numPossibleCpus();
+        const pc = obj.mapFd('test_percpu');
+        const value = (k: number): Buffer => {
+          const v = Buffer.alloc(8 * cpus);
+          for (let c = 0; c < cpus; c++) v.writeBigUInt64LE(BigInt(1000 * k + c), 8 * c);
+          return v;
+        };
+        for (let k = 1; k <= 3; k++) a.mapUpdate(pc, u32(k), value(k));
+        forceTakeFallback(fallback);
+        assert.deepEqual(takeEntry(pc, u32(2)), value(2));
+        assert.equal(takesFallBack(), fallback);
+        assert.equal(a.mapLookup(pc, u32(2)), null);
+        assert.equal(takeEntry(pc, u32(2)), null);
+        assert.equal(takeEntry(pc, u32(9)), null);
+        assert.deepEqual(a.mapLookupAll(pc, { batch: false }).count, 2);
+        assert.deepEqual(a.mapLookup(pc, u32(3)), value(3));
+      } finally {
+        forceTakeFallback(undefined);
+        obj.close();
+      }
+    });
+  }
 });
 
 describe('RingBuffer', () => {

@@ -9,6 +9,7 @@ import { CounterEntry, counterKeyId, CounterStore, OverflowEntriesFull } from '.
 import { forgetCpuCaches } from './cpu-cache';
 import { CounterKey, encodeCgroupMapping, encodeCounterKey } from './layout';
 import { PromotedCounters, Totals } from './promoted-counters';
+import { takeEntry } from './take-entry';
 
 /** fds of the maps the store reads and writes, by name. */
 export interface CounterStoreMaps {
@@ -71,7 +72,7 @@ export class NativeCounterStore implements CounterStore {
   take(key: CounterKey): number | undefined {
     // Retired first: the kernel then counts in the hash, and the hash entry read after holds every such event.
     const promoted = this.promoted.has(key) ? this.promoted.retire(key, this.passTotals()) : undefined;
-    const value = native().mapLookupAndDelete(this.fds.tally_counters, encodeCounterKey(key));
+    const value = takeEntry(this.fds.tally_counters, encodeCounterKey(key));
     if (!value && promoted === undefined) return undefined;
     return (value ? sumPerCpuNumber(value, 0, value.length) : 0) + (promoted ?? 0);
   }

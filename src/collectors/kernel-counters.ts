@@ -123,6 +123,11 @@ export class KernelCounters {
     return this.opts.ownerEpoch ?? 0;
   }
 
+  /** Sweeps that threw so far. */
+  get sweepFailures(): number {
+    return this.schedule.failures;
+  }
+
   get counterMapCapacity(): number {
     return this.opts.counterCapacity;
   }

@@ -10,6 +10,8 @@ export class SweepSchedule {
   private readonly timer: NodeJS.Timeout;
   private backlogTimer?: NodeJS.Timeout;
   private closed = false;
+  /** Sweeps that threw: series neither retire nor fold in while this grows (tally_sweep_failures_total). */
+  failures = 0;
 
   /**
    * @param sweep runs one sweep; true when work is left for another one soon
@@ -33,6 +35,7 @@ export class SweepSchedule {
     try {
       if (this.sweep() && !this.closed) this.again(100);
     } catch (e) {
+      this.failures++;
       this.log.error('staleness sweep failed', { error: (e as Error).message });
     }
   }

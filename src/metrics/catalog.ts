@@ -200,6 +200,13 @@ export const POLICY_SCAN_FAILURES: MetricSpec = {
   labels: ['dir'],
 };
 
+export const SWEEP_FAILURES: MetricSpec = {
+  name: 'tally_sweep_failures_total',
+  type: 'counter',
+  help: 'Sweeps of the counting core that failed (the log says why); each is tried again at the next tick. While sweeps fail, series of removed cgroups do not retire after --metrics-series-ttl and new cgroups are not folded into their label sets, so the counter map fills. Should stay 0.',
+  labels: [],
+};
+
 export const LABEL_SETS: MetricSpec = {
   name: 'tally_label_sets',
   type: 'gauge',
@@ -469,6 +476,7 @@ export const CATALOG: readonly MetricSpec[] = [
   LABEL_SETS,
   POLICY_STATE,
   POLICY_SCAN_FAILURES,
+  SWEEP_FAILURES,
   CGROUP_REMOVALS,
   CGROUP_REMOVAL_DROPS,
   KUBE_WATCH_EVENTS,
