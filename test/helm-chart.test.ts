@@ -29,6 +29,8 @@ const validate = new Ajv({ strict: true, allowUnionTypes: true, allErrors: true 
 
 const RELEASE = 'obs';
 const NAMESPACE = 'monitoring';
+/** The environment the agent parses its flags in: a pod's, where the API server is known. */
+const IN_A_POD = { KUBERNETES_SERVICE_HOST: '10.96.0.1' };
 
 /** The agent's flags, from its --help text. */
 const AGENT_FLAGS = new Set([...HELP.matchAll(/^ {2}(--[a-z][a-z.-]*)/gm)].map((m) => m[1]));
@@ -69,6 +71,8 @@ const API_VERSIONS: Record<string, string> = {
   ServiceAccount: 'v1',
   ClusterRole: 'rbac.authorization.k8s.io/v1',
   ClusterRoleBinding: 'rbac.authorization.k8s.io/v1',
+  Role: 'rbac.authorization.k8s.io/v1',
+  RoleBinding: 'rbac.authorization.k8s.io/v1',
   ServiceMonitor: 'monitoring.coreos.com/v1',
   PrometheusRule: 'monitoring.coreos.com/v1',
 };
@@ -265,6 +269,8 @@ describe('helm chart with default values', () => {
       'ConfigMap/obs-tally-dashboard-tally-files-processes',
       'ConfigMap/obs-tally-dashboard-tally-network',
       'DaemonSet/obs-tally',
+      'Role/obs-tally',
+      'RoleBinding/obs-tally',
       'Service/obs-tally',
       'ServiceAccount/obs-tally',
     ]);
@@ -322,12 +328,13 @@ describe('helm chart with default values', () => {
     const args = agentArgs(r);
     const unknown = flagsOf(args).filter((f) => !AGENT_FLAGS.has(f));
     assert.deepEqual(unknown, [], `flags the agent does not have (tally --help): ${unknown.join(' ')}`);
-    const parsed = parseFlags(args);
+    const parsed = parseFlags(args, IN_A_POD);
     const defaults = parseFlags([]);
     assert.ok(parsed.kind === 'run' && defaults.kind === 'run');
     assert.equal(parsed.config.pinDir, '/sys/fs/bpf/tally');
+    assert.deepEqual(parsed.config.pinDaemonSet, { namespace: NAMESPACE, name: 'obs-tally' });
     assert.equal(defaults.config.pinDir, undefined);
-    assert.deepEqual({ ...parsed.config, pinDir: undefined }, defaults.config, 'the chart defaults are the agent defaults');
+    assert.deepEqual({ ...parsed.config, pinDir: undefined, pinDaemonSet: undefined }, defaults.config, 'the chart defaults are the agent defaults');
   });
 
   it('mounts the bpffs writable for --bpf-pin-dir, and read-only with no flag when config.bpfPinDir is empty', () => {
@@ -336,7 +343,9 @@ describe('helm chart with default values', () => {
     const off = render({ config: { bpfPinDir: '' } });
     assert.deepEqual(mountOf(off), { name: 'bpffs', mountPath: '/sys/fs/bpf', readOnly: true });
     assert.equal(one(off, 'ConfigMap', 'obs-tally-config').data['bpf-pin-dir'], undefined);
-    assert.ok(!agentArgs(off).some((a) => a.startsWith('--bpf-pin-dir')));
+    assert.equal(one(off, 'ConfigMap', 'obs-tally-config').data['bpf-pin-daemonset'], undefined);
+    assert.ok(!agentArgs(off).some((a) => a.startsWith('--bpf-pin-')));
+    assert.deepEqual(all(off, 'Role'), [], 'nothing pinned, nothing to decide at stop: no DaemonSet to read');
   });
 
   it('writes every flag but --metrics-server to the ConfigMap, and passes each through one env var', () => {
@@ -350,6 +359,7 @@ describe('helm chart with default values', () => {
       'log-level': 'info',
       'bpf-stats': 'off',
       'bpf-pin-dir': '/sys/fs/bpf/tally',
+      'bpf-pin-daemonset': `${NAMESPACE}/obs-tally`,
     });
     const viaEnv = (container(r).args as string[]).filter((a) => a.includes('$('));
     assert.deepEqual(viaEnv.map((a) => a.replace(/=.*/, '')).sort(), Object.keys(cm.data).map((k) => `--${k}`).sort());
@@ -373,6 +383,15 @@ describe('helm chart with default values', () => {
     }
     const want = ['/pods', 'apps/replicasets', 'batch/jobs'].flatMap((res) => ['get', 'list', 'watch'].map((v) => `${res}:${v}`));
     assert.deepEqual([...grants].sort(), want.sort());
+  });
+
+  it('lets the agent get its own DaemonSet, by name, in its namespace (--bpf-pin-daemonset), and nothing more', () => {
+    const role = one(r, 'Role');
+    assert.equal(role.metadata.namespace, NAMESPACE);
+    assert.deepEqual(role.rules, [{ apiGroups: ['apps'], resources: ['daemonsets'], resourceNames: [one(r, 'DaemonSet').metadata.name], verbs: ['get'] }]);
+    const binding = one(r, 'RoleBinding');
+    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: one(r, 'ServiceAccount').metadata.name, namespace: NAMESPACE }]);
   });
 
   it('binds the role to the ServiceAccount the pods run as', () => {
@@ -532,6 +551,8 @@ describe('helm chart toggles', () => {
     checkCommon(r);
     assert.deepEqual(all(r, 'ClusterRole'), []);
     assert.deepEqual(all(r, 'ClusterRoleBinding'), []);
+    assert.deepEqual(all(r, 'Role'), []);
+    assert.deepEqual(all(r, 'RoleBinding'), []);
     assert.equal(one(r, 'DaemonSet').spec.template.spec.serviceAccountName, one(r, 'ServiceAccount').metadata.name);
   });
 
@@ -629,7 +650,7 @@ describe('helm chart toggles', () => {
     assert.deepEqual(agentArgs(render()).filter((a) => a.startsWith('--metrics-pod-labels')), []);
     const r = render({ config: { podLabels: ['app.kubernetes.io/name', 'team=owner_team'] } });
     assert.equal(one(r, 'ConfigMap', 'obs-tally-config').data['metrics-pod-labels'], 'app.kubernetes.io/name,team=owner_team');
-    const parsed = parseFlags(agentArgs(r));
+    const parsed = parseFlags(agentArgs(r), IN_A_POD);
     assert.equal(parsed.kind, 'run');
     if (parsed.kind !== 'run') return;
     assert.deepEqual(parsed.config.podLabels.names, ['app_kubernetes_io_name', 'owner_team']);
@@ -649,7 +670,7 @@ describe('helm chart toggles', () => {
       config: { labelFilter: ['workload', 'container'], seriesLimit: 1000000, seriesTtl: '1m30s', logLevel: 'warn' },
       extraArgs: ['--bpf-map-capacity=65536'],
     });
-    const parsed = parseFlags(agentArgs(r));
+    const parsed = parseFlags(agentArgs(r), IN_A_POD);
     assert.equal(parsed.kind, 'run');
     if (parsed.kind !== 'run') return;
     assert.deepEqual(parsed.config.labelFilter.labels, parseLabelFilter('workload,container'));

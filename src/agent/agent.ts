@@ -37,6 +37,7 @@ import { BUILTIN_POLICY_DIR } from '../util/paths';
 import * as path from 'node:path';
 import type { OtlpExport } from '../exporters/otlp';
 import { Handover } from '../persist/handover';
+import { clearPins, UninstallCheck } from '../persist/uninstall-check';
 
 export class Agent {
   readonly registry = new Registry();
@@ -49,6 +50,8 @@ export class Agent {
   private otlp?: OtlpExport;
   /** --bpf-pin-dir: what this agent took over, and hands over at stop. */
   private handover?: Handover;
+  /** --bpf-pin-daemonset: at stop, whether this is a restart (hand over) or an uninstall (clear). */
+  private uninstallCheck?: UninstallCheck;
   private binaries?: BinaryPaths;
   private readonly watchers: PolicyDirectoryWatcher[] = [];
   /** LIMITS.hooksPerAgent over every policy file, built-ins included. */
@@ -89,6 +92,7 @@ export class Agent {
       this.pods = new PodWatcher(kc, { nodeName: this.config.nodeName, seriesTtlMs: this.config.seriesTtlMs }, this.log);
       await this.pods.start();
       this.log.info('watching the pods of this node', { node: this.config.nodeName, server: kc.getCurrentCluster()?.server ?? '?' });
+      if (this.config.pinDaemonSet) (this.uninstallCheck = new UninstallCheck(this.pods.http, this.config.pinDaemonSet, this.log)).start();
     } else if (this.config.podLabels.size > 0) {
       this.log.warn('--metrics-pod-labels has no effect without Kubernetes: give --kubeconfig, or run in a pod', { pod_labels: this.config.podLabels.toString() });
     }
@@ -291,12 +295,14 @@ export class Agent {
   /** Stop serving, detach, free. Safe to call more than once. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      const verdict = this.uninstallCheck?.atStop(); // bounded (STOP_TIMEOUT_MS), under way while the exports stop
       // First, while the maps are still there to read: its last export is bounded (STOP_FLUSH_MS).
       await this.otlp?.stop();
       await this.server?.close();
       for (const w of this.watchers) w.close();
       let handedOver = false;
-      if (this.handover && this.policies && this.binaries && this.started) {
+      const uninstall = (await verdict)?.action === 'uninstall';
+      if (this.handover && this.policies && this.binaries && this.started && !uninstall) {
         try {
           handedOver = true;
           await this.handover.handOff(await this.policies.quiesce(), this.labelSetShape(), this.binaries);
@@ -313,6 +319,7 @@ export class Agent {
       await this.policies?.close({ handedOver });
       this.counters?.close();
       this.core?.close();
+      if (uninstall && this.handover) clearPins(this.handover.pins, this.log);
       this.removals?.close();
       if (this.bpfStatsFd !== undefined) native().closeFd(this.bpfStatsFd);
       this.bpfStatsFd = undefined;

@@ -35,6 +35,8 @@ export interface AgentConfig {
   counterMapCapacity: number;
   /** --bpf-pin-dir: where counters are pinned across restarts (docs/restart.md); off when undefined. */
   pinDir?: string;
+  /** --bpf-pin-daemonset: the DaemonSet whose absence at stop means an uninstall (src/persist/uninstall-check.ts). */
+  pinDaemonSet?: { namespace: string; name: string };
   /** Keep the kernel's BPF run-time statistics on while the agent runs. */
   bpfStats: boolean;
   cgroupCacheCapacity: number;

@@ -68,6 +68,11 @@ Flags:
                                  and the programs that count, in DIR (in a bpffs, usually
                                  /sys/fs/bpf/tally) at stop, and continue them at the next
                                  start (default: off, nothing pinned; see docs/restart.md)
+  --bpf-pin-daemonset NAMESPACE/NAME
+                                 the DaemonSet this agent runs in: at stop, hand over only if it
+                                 still exists; if it is gone or being deleted (an uninstall),
+                                 detach everything and clear --bpf-pin-dir instead (needs
+                                 --bpf-pin-dir, Kubernetes access and get on that DaemonSet)
   --binary-cache-capacity N      executable paths kept in user space (default 16384)
   --policy-dir DIR               your policy files (MetricsPolicy or Tetragon TracingPolicy YAML),
                                  applied as they are added, changed or removed, and on SIGHUP
@@ -186,6 +191,7 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
         'bpf-map-capacity': { type: 'string', default: '16384' },
         'bpf-stats': { type: 'string', default: 'off' },
         'bpf-pin-dir': { type: 'string' },
+        'bpf-pin-daemonset': { type: 'string' },
         'binary-cache-capacity': { type: 'string', default: '16384' },
         'policy-dir': { type: 'string' },
         'builtin-policies': { type: 'string', default: BUILTIN_POLICIES.join(',') },
@@ -233,6 +239,7 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
         counterMapCapacity: positiveInt('--bpf-map-capacity', values['bpf-map-capacity']!, 1 << 24),
         bpfStats: onOff('--bpf-stats', values['bpf-stats']!),
         pinDir: values['bpf-pin-dir'] === undefined ? undefined : pinDir(values['bpf-pin-dir']),
+        pinDaemonSet: values['bpf-pin-daemonset'] === undefined ? undefined : pinDaemonSet(values['bpf-pin-daemonset'], values['bpf-pin-dir'] !== undefined, values.kubeconfig !== undefined || !!env.KUBERNETES_SERVICE_HOST),
         cgroupCacheCapacity: 131072,
         binaryCacheCapacity: positiveInt('--binary-cache-capacity', values['binary-cache-capacity']!, 1 << 22),
         policyDir: values['policy-dir'] === undefined ? undefined : existingDir('--policy-dir', values['policy-dir']),
@@ -250,4 +257,22 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
 export function pinDir(dir: string): string {
   if (!path.isAbsolute(dir)) throw new UsageError(`--bpf-pin-dir "${dir}" is not an absolute path; give one in a bpffs, such as /sys/fs/bpf/tally`);
   return path.normalize(dir);
+}
+
+/** A DNS-1123 label or subdomain: what Kubernetes allows as a namespace or DaemonSet name. */
+const K8S_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/**
+ * --bpf-pin-daemonset NAMESPACE/NAME: meaningful only with --bpf-pin-dir
+ * (there is nothing to hand over without it) and a Kubernetes client (where
+ * else would the DaemonSet be read).
+ */
+export function pinDaemonSet(text: string, withPinDir: boolean, withKubernetes: boolean): { namespace: string; name: string } {
+  const parts = text.split('/');
+  if (parts.length !== 2 || !parts.every((p) => p.length <= 253 && K8S_NAME.test(p))) {
+    throw new UsageError(`--bpf-pin-daemonset "${text}" must be NAMESPACE/NAME, such as monitoring/tally: the namespace and name of the DaemonSet this agent runs in`);
+  }
+  if (!withPinDir) throw new UsageError('--bpf-pin-daemonset needs --bpf-pin-dir: without it nothing is handed over, so there is nothing to decide at stop; add --bpf-pin-dir or drop --bpf-pin-daemonset');
+  if (!withKubernetes) throw new UsageError('--bpf-pin-daemonset needs Kubernetes access to read the DaemonSet: give --kubeconfig, or run in a pod (KUBERNETES_SERVICE_HOST set); else drop --bpf-pin-daemonset');
+  return { namespace: parts[0], name: parts[1] };
 }

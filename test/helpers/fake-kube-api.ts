@@ -4,8 +4,10 @@
  * {"type","object"} events newer than the resourceVersion it was given, and
  * answers 410 Gone (an ERROR event with a Status) for one older than the
  * retained history, and ends a watch after its timeoutSeconds. It serves pods
- * (with fieldSelector spec.nodeName), ReplicaSets and Jobs, and records every
- * request it gets.
+ * (with fieldSelector spec.nodeName), ReplicaSets, Jobs and DaemonSets (GET
+ * only; a DaemonSet can be deleted, or marked as being deleted), and records
+ * every request it gets. A resource can be forbidden (403), as when the RBAC
+ * that granted it is deleted.
  *
  * For hostile-input tests it also sends what a buggy API server or proxy
  * might: any raw line into the open watches, ERROR events, bookmarks, list
@@ -79,6 +81,8 @@ export class FakeKubeApi {
   readonly nextListBodies: string[] = [];
   /** Statuses the next owner lookups (ReplicaSets, Jobs) answer with, one each, before normal answers resume. */
   readonly nextOwnerStatuses: number[] = [];
+  /** Resources (e.g. "daemonsets") every request for which is answered 403 Forbidden, as without RBAC. */
+  readonly forbidden = new Set<string>();
   /** Owner lookups are answered after this long (so that lookups overlap). */
   ownerDelayMs = 0;
   private server?: http.Server;
@@ -198,6 +202,26 @@ export class FakeKubeApi {
     });
   }
 
+  /** A DaemonSet, as the API server holds one (GET only). */
+  addDaemonSet(namespace: string, name: string): void {
+    this.others.set(`daemonsets/${namespace}/${name}`, {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name, namespace, uid: `${name}-uid`, resourceVersion: String(this.rv) },
+    });
+  }
+
+  /**
+   * Deletes a DaemonSet: at once (gone: 404), or, with `foreground`, as a
+   * foreground deletion does while its pods go (it stays, with a
+   * metadata.deletionTimestamp).
+   */
+  deleteDaemonSet(namespace: string, name: string, opts: { foreground?: boolean } = {}): void {
+    const key = `daemonsets/${namespace}/${name}`;
+    if (opts.foreground) this.others.get(key)!.metadata.deletionTimestamp = new Date().toISOString();
+    else this.others.delete(key);
+  }
+
   /** Open pod watches. */
   get openWatches(): number {
     return this.watches.size;
@@ -237,7 +261,12 @@ export class FakeKubeApi {
 
   /** Owner lookups (GETs of ReplicaSets and Jobs). */
   ownerRequests(): SeenRequest[] {
-    return this.requests.filter((r) => r.path.startsWith('/apis/'));
+    return this.requests.filter((r) => r.path.startsWith('/apis/') && !r.path.includes('/daemonsets/'));
+  }
+
+  /** GETs of DaemonSets (--bpf-pin-daemonset). */
+  daemonSetRequests(): SeenRequest[] {
+    return this.requests.filter((r) => r.path.includes('/daemonsets/'));
   }
 
   listRequests(): URLSearchParams[] {
@@ -295,7 +324,17 @@ export class FakeKubeApi {
       });
       return;
     }
-    const m = /^\/apis\/(?:apps|batch)\/v1\/namespaces\/([^/]+)\/(replicasets|jobs)\/([^/]+)$/.exec(url.pathname);
+    const m = /^\/apis\/(?:apps|batch)\/v1\/namespaces\/([^/]+)\/(replicasets|jobs|daemonsets)\/([^/]+)$/.exec(url.pathname);
+    if (m && this.forbidden.has(m[2])) {
+      json(403, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', message: `${m[2]} "${m[3]}" is forbidden`, code: 403 });
+      return;
+    }
+    if (m?.[2] === 'daemonsets') {
+      const o = this.others.get(`daemonsets/${m[1]}/${m[3]}`);
+      if (o) json(200, o);
+      else notFound();
+      return;
+    }
     if (m) {
       const status = this.nextOwnerStatuses.shift();
       const answer = (): void => {

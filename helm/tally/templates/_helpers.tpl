@@ -87,8 +87,10 @@ metrics-rollup-reserve: {{ .Values.config.rollupReserve | int | quote }}
 metrics-series-ttl: {{ .Values.config.seriesTtl | quote }}
 log-level: {{ .Values.config.logLevel | quote }}
 bpf-stats: {{ if .Values.config.bpfStats }}"on"{{ else }}"off"{{ end }}
-{{- with .Values.config.bpfPinDir }}
-bpf-pin-dir: {{ . | quote }}
+{{- if .Values.config.bpfPinDir }}
+bpf-pin-dir: {{ .Values.config.bpfPinDir | quote }}
+{{- /* At stop: hand over while this DaemonSet exists; gone (an uninstall), clear the pins. */}}
+bpf-pin-daemonset: {{ printf "%s/%s" .Release.Namespace (include "tally.fullname" .) | quote }}
 {{- end }}
 {{- if .Values.otlp.endpoint }}
 otlp-endpoint: {{ .Values.otlp.endpoint | quote }}

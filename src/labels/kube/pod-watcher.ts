@@ -91,7 +91,8 @@ export class PodWatcher {
   /** Since when the pods listed are known to be current (the API server answered and no error since). */
   connectedSince?: number;
   private readonly owners: OwnerLookups;
-  private readonly http: KubeHttp;
+  /** The client every request of this agent goes through, so that tally_kube_requests_total counts them all. */
+  readonly http: KubeHttp;
   private listWatch?: ListWatch<PodRecord>;
   private resyncTimer?: NodeJS.Timeout;
   private expireTimer?: NodeJS.Timeout;
