@@ -16,7 +16,6 @@
 import { Registry } from 'prom-client';
 import { LoadedObject } from '../bpf/loader';
 import { NativeCounterStore } from '../bpf/native-counter-store';
-import { KernelStat } from '../bpf/layout';
 import { CountingCore } from '../cardinality/counting-core';
 import { CounterMetric, Family } from '../cardinality/metric-families';
 import { PendingMetric } from '../cardinality/pending-labels';
@@ -35,6 +34,7 @@ import { BinaryAnnouncements } from './binary-announcements';
 import { exposeSeries, SeriesValues } from './series-exposition';
 import { SHARED_MAPS, SharedMapFds } from './shared-maps';
 import { SweepSchedule } from './sweep-schedule';
+import { KernelStats, kernelStatsOf, readSnapshot, Snapshot } from './kernel-read';
 
 export type { CounterMetric } from '../cardinality/metric-families';
 export type { PendingMetric } from '../cardinality/pending-labels';
@@ -65,17 +65,6 @@ export interface CollectedFamily {
   series: SeriesValues[];
   /** Histograms: the highest bucket any series has reached so far. */
   topBucket: number;
-}
-
-interface Snapshot {
-  /** Per metric name: its series after the series limit. */
-  series: Map<string, SeriesValues[]>;
-  entries: number;
-  readSeconds: number;
-  stats: bigint[];
-  /** cgroups whose counts this read held back, their labels not final yet. */
-  pendingCgroups: number;
-  kernelEntries: Map<string, number>;
 }
 
 export class KernelCounters {
@@ -144,14 +133,7 @@ export class KernelCounters {
   /** Starts exposing a metric, with its overflow entries (see CountingCore.define). */
   define(metric: CounterMetric, registry: Registry): void {
     const { family, created } = this.core.define(metric);
-    const clash = this.opts.podLabels?.collisions(metric.labelNames) ?? [];
-    if (created && clash.length > 0) {
-      this.opts.log.warn('a metric has labels of its own named like pod labels; on its series its own label wins, and the pod label is not shown', {
-        metric: metric.name,
-        labels: clash.join(','),
-        fix: `rename the pod label in --metrics-pod-labels, e.g. ${clash.map((n) => `${this.opts.podLabels!.keyOf(n)}=pod_${n}`).join(',')}`,
-      });
-    }
+    if (created) this.opts.podLabels?.warnCollisions(metric, (msg, fields) => this.opts.log.warn(msg, fields));
     if (created) {
       const collect = async (): Promise<{ series: SeriesValues[]; topBucket: number }> => ({ series: (await this.memo.get()).series.get(family.name) ?? [], topBucket: family.topBucket });
       this.exposed.set(family, exposeSeries(registry, metric, collect));
@@ -232,33 +214,15 @@ export class KernelCounters {
   private async read(): Promise<Snapshot> {
     this.reading++;
     try {
-      const started = process.hrtime.bigint();
-      this.store.beginPass();
-      const entries = this.store.dump();
-      const overflow = this.store.dumpOverflow();
-      const stats = this.store.stats();
-      const readSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-      await this.announcements?.awaitPaths(entries);
-      const { series, pendingCgroups, kernelEntries } = this.core.read(entries, overflow, Date.now());
-      for (const f of this.core.families.all()) this.warnings.check(f, series.get(f.name) ?? []);
-      return { series, entries: entries.length, readSeconds, stats, pendingCgroups, kernelEntries };
+      return await readSnapshot(this.store, this.core, this.announcements, this.warnings);
     } finally {
       this.reading--;
     }
   }
 
-  /** Kernel self-statistics (tally_stats), summed over CPUs. */
-  async kernelStats(): Promise<{ mapFull: bigint; lost: bigint; binaryEventDrops: bigint; pathTruncated: bigint; entries: number; readSeconds: number }> {
-    const s = await this.memo.get();
-    const at = (i: number): bigint => s.stats[i] ?? 0n;
-    return {
-      mapFull: at(KernelStat.mapFull),
-      lost: at(KernelStat.lost),
-      binaryEventDrops: at(KernelStat.binaryEventDrops),
-      pathTruncated: at(KernelStat.pathTruncated),
-      entries: s.entries,
-      readSeconds: s.readSeconds,
-    };
+  /** Kernel self-statistics (tally_stats), summed over CPUs, with the last read's size and time. */
+  async kernelStats(): Promise<KernelStats> {
+    return kernelStatsOf(await this.memo.get());
   }
 
   /** No sweep runs from now on: a handover's last read (docs/restart.md) must not meet one promoting keys again. */

@@ -128,6 +128,17 @@ export class PodLabels {
     return (labelNames ?? []).filter((n) => this.names.includes(n));
   }
 
+  /** Warns once a metric is defined whose own labels shadow pod labels, with the rename that fixes it. */
+  warnCollisions(metric: { name: string; labelNames?: readonly string[] }, warn: (msg: string, fields: Record<string, unknown>) => void): void {
+    const clash = this.collisions(metric.labelNames);
+    if (clash.length === 0) return;
+    warn('a metric has labels of its own named like pod labels; on its series its own label wins, and the pod label is not shown', {
+      metric: metric.name,
+      labels: clash.join(','),
+      fix: `rename the pod label in --metrics-pod-labels, e.g. ${clash.map((n) => `${this.keyOf(n)}=pod_${n}`).join(',')}`,
+    });
+  }
+
   toString(): string {
     return this.labels.map((l) => (l.name === sanitizeLabelName(l.key) ? l.key : `${l.key}=${l.name}`)).join(',');
   }
