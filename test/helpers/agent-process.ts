@@ -101,7 +101,14 @@ export class AgentProcess {
   }
 
   async metricsText(): Promise<string> {
-    const res = await fetch(this.url('/metrics'));
+    let res: Response;
+    try {
+      res = await fetch(this.url('/metrics'));
+    } catch (e) {
+      // "fetch failed" alone does not say whether the agent died: say so, with what it logged last.
+      const state = this.child.exitCode !== null || this.child.signalCode !== null ? `the agent exited (${this.child.exitCode ?? this.child.signalCode})` : 'the agent is running';
+      throw new Error(`/metrics: ${(e as Error).message} (${(e as Error & { cause?: Error }).cause?.message ?? 'no cause'}); ${state}; its log ends:\n${this.stderr.slice(-3000)}`);
+    }
     if (res.status !== 200) throw new Error(`/metrics answered ${res.status}: ${await res.text()}`);
     return res.text();
   }
