@@ -6,12 +6,13 @@
  * on queues and stacks: ENOTSUPP). On 5.10 every sweep failed on it, so no
  * series ever retired and no cgroup was folded into its label set.
  *
- * There, a lookup and then a delete do the same with a window of a few
- * microseconds between them. An event counted into the entry within that
- * window is lost; the entries retired are those idle for a TTL, so one would
- * have to arrive in the microseconds the agent takes it. (The one-syscall
- * path has a shorter window of its own: a program that looked the entry up
- * just before may add to it after the copy.) docs/kernels.md says so.
+ * There, a lookup and then a delete do the same in two syscalls. That is
+ * safe for the same reason the one-syscall form is: the sweep takes an entry
+ * only once nothing should write it (README, "Kernel and user space never
+ * race": its cgroup was remapped a sweep earlier and every CPU made to look
+ * the mapping up again, or its value has not moved since the last sweep).
+ * An event that broke that rule would be lost either way, between the copy
+ * and the delete; the two syscalls only widen that window by microseconds.
  */
 import { isNativeError, native } from '../native/addon';
 
