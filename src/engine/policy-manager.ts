@@ -74,8 +74,14 @@ export class PolicyManager {
   private readonly byFile = new Map<string, Running[]>();
   /** Metric name -> the policy that defines it (a name belongs to one policy, Tetragon's events metric excepted). */
   private readonly owners = new Map<string, Running>();
+  /**
+   * Metric ids are never reused. A program closed may still finish a run
+   * that was under way (the kernel waits for it only at the next RCU grace
+   * period), and its count, landing after its metric's entries were deleted,
+   * must not count for whichever metric got the id next. The key's id is 32
+   * bits: no agent runs out.
+   */
   private nextId = FIRST_POLICY_METRIC_ID;
-  private readonly freeIds: number[] = [];
   /** The last change asked for: each change starts when the one before it has finished. */
   private queue: Promise<unknown> = Promise.resolve();
   private closing = false;
@@ -227,7 +233,7 @@ export class PolicyManager {
     const ids = new Map<string, number>();
     const metricIds: number[] = [];
     const newId = (): number => {
-      const id = this.freeIds.pop() ?? this.nextId++;
+      const id = this.nextId++;
       metricIds.push(id);
       return id;
     };
@@ -339,6 +345,5 @@ export class PolicyManager {
 
   private release(ids: number[]): void {
     this.opts.counters.undefine(ids);
-    this.freeIds.push(...ids);
   }
 }
