@@ -42,24 +42,13 @@ static int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list a
 
 void InstallLibbpfLogger() { libbpf_set_print(LibbpfPrint); }
 
-static const char* ErrnoName(int err) {
-  switch (err) {
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case EINVAL: return "EINVAL";
-    case EACCES: return "EACCES";
-    case EBUSY: return "EBUSY";
-    case EEXIST: return "EEXIST";
-    case E2BIG: return "E2BIG";
-    case ENOSPC: return "ENOSPC";
-    case ENOMEM: return "ENOMEM";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case ESRCH: return "ESRCH";
-    case EBADF: return "EBADF";
-    case ENODEV: return "ENODEV";
-    case 524: return "ENOTSUPP";
-    default: return "E?";
-  }
+// The errno's symbolic name: glibc knows every user-visible one; 524 is the
+// kernel's internal ENOTSUPP, which BPF syscalls return (lookup-and-delete on
+// a hash map before 5.14, for one). Anything else shows its number.
+static std::string ErrnoName(int err) {
+  if (err == 524) return "ENOTSUPP";
+  if (const char* name = strerrorname_np(err)) return name;
+  return "E" + std::to_string(err);
 }
 
 Napi::Error ErrnoError(Napi::Env env, const std::string& what, int err,

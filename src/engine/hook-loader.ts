@@ -9,7 +9,7 @@
  * link and a program fd here, and nothing of the 6 MB object.
  */
 import { AttachAttempt, attachTypeOf, HookResult, loadObjectAsync, LoadedObject } from '../bpf/loader';
-import { native } from '../native/addon';
+import { isNativeError, native } from '../native/addon';
 import { bpfObjectPath } from '../util/paths';
 import { LabelFilter } from '../labels/label-filter';
 import { Hook } from '../policy/model';
@@ -79,7 +79,7 @@ export async function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: Hook
     }
     return { result, loaded };
   } catch (e) {
-    return { result: { hook: hook.name, refused: [...probed, refusal('E?', (e as Error).message)] } };
+    return { result: { hook: hook.name, refused: [...probed, refusal(isNativeError(e) ? e.code : 'E?', (e as Error).message)] } };
   }
 }
 
