@@ -103,7 +103,13 @@ export class AgentProcess {
   async metricsText(): Promise<string> {
     let res: Response;
     try {
-      res = await fetch(this.url('/metrics'));
+      res = await fetch(this.url('/metrics')).catch((e) => {
+        // The agent closes a keep-alive connection idle for --web.idle-timeout; a request sent on it just then finds it
+        // closed. A GET is idempotent, so send it again on a new connection, as Prometheus's client (Go's) does. In the
+        // kernel matrix's slow guests this hit one scrape in a few hundred.
+        if (/other side closed|ECONNRESET|socket hang up/.test(String((e as Error & { cause?: Error }).cause?.message ?? (e as Error).message))) return fetch(this.url('/metrics'));
+        throw e;
+      });
     } catch (e) {
       // "fetch failed" alone does not say whether the agent died: say so, with what it logged last.
       const state = this.child.exitCode !== null || this.child.signalCode !== null ? `the agent exited (${this.child.exitCode ?? this.child.signalCode})` : 'the agent is running';
