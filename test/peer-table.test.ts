@@ -10,6 +10,7 @@ import * as assert from 'node:assert/strict';
 import { parsePeerCidrs } from '../src/peers/peer-cidrs';
 import { PeerTable, resolvePeer } from '../src/peers/peer-table';
 import { parseFlags, UsageError } from '../src/cli/args';
+import { loadPolicyBytes } from '../src/policy';
 
 const LIST = 'vpc=10.0.0.0/8,office=10.20.0.0/16,internet=0.0.0.0/0,v6net=fd00::/8,internet=::/0';
 const NODE = ['192.0.2.10', '2001:db8::10'];
@@ -120,4 +121,36 @@ describe('--metrics-peer-cidrs errors', () => {
     assert.deepEqual(p.config.peerCidrs.map((c) => c.name), ['vpc', 'internet']);
     assert.ok(!p.config.builtinPolicies.includes('tcp-peers'));
   });
+});
+
+describe('the peer label in a policy', () => {
+  const policy = (label: string, argType = 'sock'): string[] => {
+    const yaml = [
+      'apiVersion: tally.dev/v1alpha1',
+      'kind: MetricsPolicy',
+      'metadata: {name: p}',
+      'spec:',
+      '  tracepoints:',
+      '  - {subsystem: sock, event: sock_send_length, raw: true, args: [{index: 0, type: ' + argType + '}, {index: 1, type: int}],',
+      '     metrics: [{name: x_bytes_total, help: h, value: {arg: 1}, labels: [' + label + ']}]}',
+    ].join('\n');
+    return loadPolicyBytes(Buffer.from(yaml), 'p.yaml').problems.map((p) => p.message);
+  };
+
+  it('reads {peer: class} on a sock arg\'s daddr', () => {
+    assert.deepEqual(policy('{name: peer_class, arg: 0, field: daddr, peer: class}'), []);
+  });
+
+  const cases: Array<[label: string, argType: string, message: RegExp]> = [
+    ['{name: peer_class, arg: 0, field: saddr, peer: class}', 'sock', /expected field daddr with peer, found field saddr; the peer is the remote address \(daddr\)/],
+    ['{name: peer_class, arg: 0, field: daddr, peer: class, maxValues: 4}', 'sock', /expected no maxValues or prefixes on a peer label/],
+    ['{name: peer_class, arg: 0, field: daddr, peer: zone}', 'sock', /expected class, found "zone"/],
+    ['{name: peer_class, arg: 1, peer: class}', 'sock', /peer on a sock, skb or socket arg/],
+  ];
+  for (const [label, argType, message] of cases) {
+    it(`refuses ${label}`, () => {
+      const problems = policy(label, argType);
+      assert.ok(problems.some((m) => message.test(m)), problems.join('\n'));
+    });
+  }
 });
