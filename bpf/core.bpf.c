@@ -20,6 +20,7 @@
 #include "counters.bpf.h"
 #include "binary.bpf.h"
 #include "label_sets.bpf.h"
+#include "peers.bpf.h" /* created here, reused by every policy object */
 
 char LICENSE[] SEC("license") = "GPL";
 

@@ -29,6 +29,7 @@
 #include "counters.bpf.h"
 #include "binary.bpf.h"
 #include "label_sets.bpf.h"
+#include "peers.bpf.h"
 #include "policy.h"
 #include "value_sets.bpf.h"
 #include "task_filters.bpf.h"
@@ -1079,6 +1080,10 @@ static __always_inline __u64 label_value(struct tally_pol_event *ev, const volat
 {
 	if (l->kind == TALLY_LABEL_CONST)
 		return l->slot;
+
+	/* Bounded by user space's peer table, not by values seen: no tally_pol_seen lookup. */
+	if (l->kind == TALLY_LABEL_PEER)
+		return tally_peer_of(ev->net[l->arg & ARG_MASK].family, ev->net[l->arg & ARG_MASK].daddr);
 
 	if (l->kind == TALLY_LABEL_PREFIX) {
 		long index = lpm_find(ev, l->arg, TALLY_F_STRING, l->slot);

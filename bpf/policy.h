@@ -187,6 +187,7 @@ enum tally_pol_label_kind {
 	TALLY_LABEL_PREFIX = 2, /* 1 + index of the prefix (LPM under `slot`) the string starts with, else overflow */
 	TALLY_LABEL_CONST = 3,  /* always `slot`: which hook counted (tally_policy_events_total) */
 	TALLY_LABEL_BOUNDED = 4, /* an integer field with fewer values than its cap (exitStatus: 3): as is, nothing to track */
+	TALLY_LABEL_PEER = 5,    /* the peer id of a sock's remote address (field daddr) in tally_peers (bpf/peers.bpf.h) */
 };
 
 struct tally_pol_label {

@@ -157,4 +157,20 @@ enum tally_stat {
 	TALLY_STAT__COUNT = 4,
 };
 
+/*
+ * Peers (bpf/peers.bpf.h): the remote address of a socket, resolved in the
+ * kernel to a small peer id through tally_peers, an LPM trie user space
+ * fills (src/peers). Every address is keyed in IPv6 form, an IPv4 address
+ * as its IPv4-mapped ::ffff:a.b.c.d, so an IPv4 peer reached over an IPv6
+ * socket (a dual-stack client) finds the same entry as over IPv4, and an
+ * IPv4 network a.b.c.d/n is the entry ::ffff:a.b.c.d/(96 + n).
+ */
+struct tally_peer_key {
+	__u32 prefixlen; /* bits of addr that the entry matches, 0 to 128 */
+	__u8 addr[16];   /* network byte order */
+};
+
+/* The peer id of an address that no entry matches: peer_class="unknown". */
+#define TALLY_PEER_UNKNOWN 0u
+
 #endif /* TALLY_TYPES_H */

@@ -67,7 +67,13 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   c.Set("TALLY_BUCKET_SUM", TALLY_BUCKET_SUM);
   c.Set("TALLY_BUCKET_ZERO", TALLY_BUCKET_ZERO);
   c.Set("TALLY_LATENCY_SHIFT", TALLY_LATENCY_SHIFT);
+  c.Set("TALLY_PEER_UNKNOWN", TALLY_PEER_UNKNOWN);
   layout.Set("constants", c);
+
+  STRUCT(peer, tally_peer_key);
+  FIELD(peer, tally_peer_key, prefixlen);
+  FIELD(peer, tally_peer_key, addr);
+  layout.Set("peerKey", peer);
 
   STRUCT(cg, tally_cgroup_event);
   FIELD(cg, tally_cgroup_event, cgroup_id);
@@ -172,6 +178,7 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   CONSTANT(TALLY_LABEL_PREFIX);
   CONSTANT(TALLY_LABEL_CONST);
   CONSTANT(TALLY_LABEL_BOUNDED);
+  CONSTANT(TALLY_LABEL_PEER);
   CONSTANT(TALLY_VAL_COUNT);
   CONSTANT(TALLY_VAL_ARG);
   CONSTANT(TALLY_VAL_RETURN);

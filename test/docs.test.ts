@@ -10,6 +10,7 @@ import { AgentProcess } from './helpers/agent-process';
 import { spawnSync } from 'node:child_process';
 import { parsePromText, select } from './helpers/prom-text';
 import { LABEL_MEMO_CAPACITY, REMOVED_CGROUP_CAPACITY } from '../src/cardinality/key-labels';
+import { BUILTIN_POLICIES } from '../src/cli/args';
 
 describe('docs/metrics.md', () => {
   it('is current (regenerate with npm run docs)', async () => {
@@ -20,7 +21,8 @@ describe('docs/metrics.md', () => {
 
 describe('the live agent', () => {
   let agent: AgentProcess;
-  before(async () => (agent = await AgentProcess.start()));
+  // Every built-in, those off by default (tcp-peers) included: each one's metrics are checked against the docs.
+  before(async () => (agent = await AgentProcess.start(['--builtin-policies', BUILTIN_POLICIES.join(',')])));
   after(async () => agent?.stop());
 
   it('exposes exactly the catalogued tally_* metrics and the built-in policies\' metrics, with their help and type', async () => {

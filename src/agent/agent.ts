@@ -38,6 +38,10 @@ import * as path from 'node:path';
 import type { OtlpExport } from '../exporters/otlp';
 import { Handover } from '../persist/handover';
 import { clearPins, UninstallCheck } from '../persist/uninstall-check';
+import { PEER_MAP } from '../collectors/shared-maps';
+import { PeerCidr } from '../peers/peer-cidrs';
+import { PeerMap, PeerMapChange } from '../peers/peer-map';
+import { PeerTable } from '../peers/peer-table';
 
 export class Agent {
   readonly registry = new Registry();
@@ -53,6 +57,8 @@ export class Agent {
   /** --bpf-pin-daemonset: at stop, whether this is a restart (hand over) or an uninstall (clear). */
   private uninstallCheck?: UninstallCheck;
   private binaries?: BinaryPaths;
+  /** The kernel's peer table (tcp-peers' peer_class). */
+  private peers?: PeerMap;
   private readonly watchers: PolicyDirectoryWatcher[] = [];
   /** LIMITS.hooksPerAgent over every policy file, built-ins included. */
   private readonly hookBudget = new HookBudget();
@@ -139,6 +145,12 @@ export class Agent {
       ownerEpoch: this.handover?.epoch,
     });
     this.handover?.begin(this.counters, binaries, this.removals, this.config.seriesTtlMs);
+    // Before any policy loads: a peer label's first event finds the table filled.
+    this.peers = new PeerMap(this.counters.sharedMaps()[PEER_MAP], new PeerTable());
+    this.replacePeerCidrs(this.config.peerCidrs);
+    if (this.config.peerCidrs.length > 0 && !this.config.builtinPolicies.includes('tcp-peers')) {
+      this.log.warn('--metrics-peer-cidrs is given but the built-in policy tcp-peers does not run; add it to --builtin-policies', {});
+    }
 
     if (this.config.bpfStats) {
       try {
@@ -155,6 +167,7 @@ export class Agent {
       syscalls: loadSyscalls(),
       kernelBtfPath: this.config.kernelBtfPath,
       kubernetes: this.pods !== undefined,
+      peers: this.peers.table,
       log: this.log,
     });
     const builtins = new Set(this.config.builtinPolicies.map((n) => path.join(BUILTIN_POLICY_DIR, `${n}.yaml`)));
@@ -254,6 +267,19 @@ export class Agent {
       () => this.counters?.invalidate(),
       (err: Error) => this.log.error('applying a policy file failed', { file, error: err.message }),
     );
+  }
+
+  /**
+   * Replaces the peer classes (and re-reads this node's addresses) in the
+   * kernel's peer table, in place: no program reloads, events from now on
+   * resolve to the new classes, bytes already counted keep theirs. Internal
+   * for now; EndpointSlices and a changed CIDR list will call it.
+   */
+  replacePeerCidrs(cidrs: readonly PeerCidr[], addresses?: readonly string[]): PeerMapChange {
+    if (!this.peers) throw new Error('the peer table is not loaded yet');
+    const change = this.peers.replace(cidrs, addresses);
+    this.log.info('peer table written', { ...change, classes: [...new Set(cidrs.map((c) => c.name))].join(',') || 'none' });
+    return change;
   }
 
   /** SIGHUP: look at the policy directories again now, rather than at their next change. */

@@ -3,6 +3,7 @@ import { ListenAddress } from '../cli/address';
 import { LabelFilter } from '../labels/label-filter';
 import type { PodLabels } from '../labels/pod-labels';
 import type { RollupPlan } from '../cardinality/rollup-plan';
+import type { PeerCidr } from '../peers/peer-cidrs';
 import { LogLevel } from '../util/log';
 import { OtlpConfig } from '../exporters/otlp/config';
 import type { LoadedWebConfig } from '../exporters/web-config';
@@ -45,6 +46,8 @@ export interface AgentConfig {
   policyDir?: string;
   /** Which built-in policies (policies/NAME.yaml) run. */
   builtinPolicies: string[];
+  /** --metrics-peer-cidrs: the peer classes of tcp-peers beside loopback, node and unknown (src/peers). */
+  peerCidrs: PeerCidr[];
   /** OTLP push export; undefined when no endpoint is configured. */
   otlp?: OtlpConfig;
 }

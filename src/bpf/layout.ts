@@ -23,6 +23,11 @@ export function pendingSelectors(k: CounterKey): number {
   return k.flags & KEY_NS_PENDING ? k.flags >> KEY_PENDING_SHIFT : 0;
 }
 
+/** Key of tally_peers (struct tally_peer_key): a prefix length, then an IPv6 address (IPv4 as ::ffff:a.b.c.d). */
+export const PEER_KEY = { size: 20, prefixlen: 0, addr: 4 } as const;
+/** The peer id of an address no entry of tally_peers matches. */
+export const PEER_UNKNOWN = 0;
+
 /** Value of tally_cgroup_label_sets (struct tally_cgroup_mapping). */
 const MAPPING = { size: 16, label_set: 0, namespace_id: 8 } as const;
 
@@ -191,6 +196,10 @@ export function checkLayout(): void {
     ['fast entry size', l.fastEntry.size, FAST_ENTRY.size],
     ['fast entry key', l.fastEntry.key, FAST_ENTRY.key],
     ['fast entry check', l.fastEntry.check, FAST_ENTRY.check],
+    ['peer key size', l.peerKey.size, PEER_KEY.size],
+    ['peer key prefixlen', l.peerKey.prefixlen, PEER_KEY.prefixlen],
+    ['peer key addr', l.peerKey.addr, PEER_KEY.addr],
+    ['TALLY_PEER_UNKNOWN', Number(l.constants.TALLY_PEER_UNKNOWN), PEER_UNKNOWN],
   ];
   const bad = want.filter(([, got, expected]) => got !== expected);
   if (bad.length > 0) {

@@ -16,9 +16,12 @@ import { DEFAULT_OTLP_INTERVAL, OTLP_PROTOCOLS, resolveOtlpConfig } from '../exp
 import { loadWebConfig } from '../exporters/web-config';
 import { DEFAULT_ROLLUP_ORDER, DEFAULT_ROLLUP_RESERVE_PERCENT, parseRollupOrder, RollupPlan } from '../cardinality/rollup-plan';
 import { DEFAULT_HTTP_LIMITS } from '../exporters/connection-limits';
+import { parsePeerCidrs } from '../peers/peer-cidrs';
 
 /** The policies in policies/, by file name without .yaml. */
-export const BUILTIN_POLICIES = ['tcp-bytes', 'tcp-retransmits', 'file-writes', 'process'] as const;
+export const BUILTIN_POLICIES = ['tcp-bytes', 'tcp-retransmits', 'file-writes', 'process', 'tcp-peers'] as const;
+/** Those that run unless --builtin-policies says otherwise: tcp-peers adds a series per peer class, so it is asked for. */
+export const DEFAULT_BUILTIN_POLICIES: readonly string[] = BUILTIN_POLICIES.filter((p) => p !== 'tcp-peers');
 
 export class UsageError extends Error {}
 
@@ -77,7 +80,10 @@ Flags:
   --policy-dir DIR               your policy files (MetricsPolicy or Tetragon TracingPolicy YAML),
                                  applied as they are added, changed or removed, and on SIGHUP
   --builtin-policies LIST        which built-in policies run, from ${BUILTIN_POLICIES.join(', ')},
-                                 or "none" (default: all)
+                                 or "none" (default: all but tcp-peers)
+  --metrics-peer-cidrs LIST      peer classes for tcp-peers' peer_class, as NAME=CIDR items, e.g.
+                                 vpc=10.0.0.0/8,internet=0.0.0.0/0,internet=::/0; the longest prefix
+                                 wins; loopback, node and unknown are tally's own (docs/peers.md)
   --otlp-endpoint URL            also push metrics over OTLP to this collector (default
                                  $OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT,
                                  else no OTLP; headers and timeout from OTEL_EXPORTER_OTLP_*;
@@ -194,7 +200,8 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
         'bpf-pin-daemonset': { type: 'string' },
         'binary-cache-capacity': { type: 'string', default: '16384' },
         'policy-dir': { type: 'string' },
-        'builtin-policies': { type: 'string', default: BUILTIN_POLICIES.join(',') },
+        'builtin-policies': { type: 'string', default: DEFAULT_BUILTIN_POLICIES.join(',') },
+        'metrics-peer-cidrs': { type: 'string', default: '' },
         'otlp-endpoint': { type: 'string' },
         'otlp-protocol': { type: 'string' },
         'otlp-interval': { type: 'string' },
@@ -244,6 +251,7 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
         binaryCacheCapacity: positiveInt('--binary-cache-capacity', values['binary-cache-capacity']!, 1 << 22),
         policyDir: values['policy-dir'] === undefined ? undefined : existingDir('--policy-dir', values['policy-dir']),
         builtinPolicies: parseBuiltins(values['builtin-policies']!),
+        peerCidrs: parsePeerCidrs(values['metrics-peer-cidrs']!),
         otlp: resolveOtlpConfig({ endpoint: values['otlp-endpoint'], protocol: values['otlp-protocol'], interval: values['otlp-interval'] }, env),
       },
     };

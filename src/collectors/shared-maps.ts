@@ -5,6 +5,8 @@
  */
 export const COUNTER_MAP = 'tally_counters';
 export const LABEL_SET_MAP = 'tally_cgroup_label_sets';
+/** Remote addresses to peer ids (bpf/peers.bpf.h), filled by src/peers. */
+export const PEER_MAP = 'tally_peers';
 
 export const SHARED_MAPS = [
   COUNTER_MAP,
@@ -19,6 +21,7 @@ export const SHARED_MAPS = [
   'tally_fast_index',
   'tally_fast_counters',
   'tally_epoch',
+  PEER_MAP,
 ] as const;
 
 export type SharedMapFds = Record<(typeof SHARED_MAPS)[number], number>;

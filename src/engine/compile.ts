@@ -410,6 +410,8 @@ class PlanBuilder {
       });
       return { kind: LabelKind.prefix, arg, field: Field.string, slot, cap: l.prefixes.length };
     }
+    // The kernel resolves the remote address through the shared peer trie: bounded by user space's table, nothing to track.
+    if (l.peer) return { kind: LabelKind.peer, arg, field: Field.daddr, slot: 0, cap: 0 };
     const field = l.field ? FIELDS[l.field] : Field.value;
     if (field === Field.saddr || field === Field.daddr) throw new CompileError(`label ${l.name}: address labels are not supported by the engine yet`);
     const cap = l.maxValues ?? 1;

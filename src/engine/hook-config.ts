@@ -29,7 +29,7 @@ export const Field = { value: 0, saddr: 1, daddr: 2, sport: 3, dport: 4, protoco
 /** enum tally_pol_op */
 export const Op = { eq: 1, neq: 2, gt: 3, lt: 4, mask: 5, range: 6, notRange: 7, lpm: 8, notLpm: 9, notMask: 10 } as const;
 /** enum tally_pol_label_kind */
-export const LabelKind = { none: 0, capped: 1, prefix: 2, constant: 3, bounded: 4 } as const;
+export const LabelKind = { none: 0, capped: 1, prefix: 2, constant: 3, bounded: 4, peer: 5 } as const;
 /** enum tally_pol_value */
 export const ValueKind = { count: 0, arg: 1, return: 2, latency: 3 } as const;
 /** enum tally_pol_task_field: what a task filter reads of the calling task. */

@@ -33,6 +33,7 @@ import { loadPolicyHook } from './hook-loader';
 import { KernelFeatures } from './kernel-features';
 import { native } from '../native/addon';
 import { counterMetric, namespaceVerdict } from './policy-metrics';
+import { PeerTable } from '../peers/peer-table';
 
 /** Lets the event loop run what is waiting (a scrape, a probe) before the next piece of work. */
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -49,6 +50,8 @@ export interface PolicyManagerOptions {
   kernelBtfPath?: string;
   /** Pods are watched, so cgroups of pods have a namespace for matchNamespaces. */
   kubernetes: boolean;
+  /** What the peer ids of peer labels stand for (src/peers); without it, only tally's fixed classes. */
+  peers?: PeerTable;
   log: Logger;
 }
 
@@ -315,7 +318,7 @@ export class PolicyManager {
         const m = policy.hooks.flatMap((h) => h.metrics).find((x) => x.name === metricName)!;
         const hook = policy.hooks.find((h) => h.metrics.includes(m))!;
         const sumOf = derived.get(metricName);
-        this.opts.counters.define({ ...counterMetric(m, id, hook, policy), ...(sumOf ? { sumOf: ids.get(sumOf)! } : {}) }, this.opts.registry);
+        this.opts.counters.define({ ...counterMetric(m, id, hook, policy, this.opts.peers), ...(sumOf ? { sumOf: ids.get(sumOf)! } : {}) }, this.opts.registry);
         if (metricName !== TETRAGON_EVENTS_METRIC) this.owners.set(metricName, running);
       }
     } catch (e) {

@@ -8,11 +8,15 @@ import { LABEL_OVERFLOW, LATENCY_UNIT_LOG2 } from '../bpf/layout';
 import { EXIT_STATUSES, Hook, Metric, Policy } from '../policy/model';
 import { namespaceSet } from './compile';
 import { namespaceId } from '../labels/namespace-id';
+import { PeerTable } from '../peers/peer-table';
+
+/** For tools that label no live traffic (docs, policy check): ids decode as this table's fixed classes. */
+const NO_PEERS = new PeerTable();
 
 /** What KernelCounters needs to label a policy metric's series. */
-export function counterMetric(m: Metric, id: number, hook: Hook, policy: Policy): CounterMetric {
+export function counterMetric(m: Metric, id: number, hook: Hook, policy: Policy, peers: PeerTable = NO_PEERS): CounterMetric {
   const unitLog2 = m.value.kind === 'latency' ? LATENCY_UNIT_LOG2 : 0;
-  const base = { id, name: m.name, help: m.help, type: m.type, unitLog2, signature: metricSignature(m, hook, policy, unitLog2) } as const;
+  const base = { id, name: m.name, help: m.help, type: m.type, unitLog2, signature: metricSignature(m, hook, policy, unitLog2, peers) } as const;
   if (Object.keys(m.constLabels).length > 0) {
     const hookNames = policy.hooks.map((h) => h.name);
     return { ...base, labelNames: ['policy', 'hook'], labels: (l0) => ({ policy: policy.name!, hook: hookNames[Number(l0)] ?? 'unknown' }) };
@@ -22,6 +26,7 @@ export function counterMetric(m: Metric, id: number, hook: Hook, policy: Policy)
     const arg = hook.args.find((a) => a.index === l.arg);
     const signed = !l.field && arg !== undefined && /^(int|int8|int16|int32|int64|long|fd)$/.test(arg.type);
     return (v: bigint): string => {
+      if (l.peer) return peers.className(v);
       if (v === LABEL_OVERFLOW) return l.overflowValue;
       if (l.prefixes) return l.prefixes[Number(v) - 1] ?? l.overflowValue;
       if (l.field === 'exitStatus') return EXIT_STATUSES[Number(v)] ?? l.overflowValue;
@@ -55,11 +60,15 @@ export function namespaceVerdict(hook: Hook): (selectors: number, namespace: str
 /**
  * What a metric's keys mean, as a short digest: its policy, type, unit, and
  * how its extra label values decode (names, arguments and their types,
- * prefixes, the hooks a const label numbers). A next agent reads a previous
+ * prefixes, the hooks a const label numbers, the peer classes). A next agent reads a previous
  * agent's keys of a metric only if their signatures agree (docs/restart.md).
  */
-function metricSignature(m: Metric, hook: Hook, policy: Policy, unitLog2: number): string {
-  const labels = m.labels.map((l) => ({ name: l.name, arg: l.arg, type: hook.args.find((a) => a.index === l.arg)?.type, field: l.field, prefixes: l.prefixes, overflow: l.overflowValue }));
+function metricSignature(m: Metric, hook: Hook, policy: Policy, unitLog2: number, peers: PeerTable): string {
+  // A peer label's values are ids of this agent's peer table: equal only under the same classes in the same order.
+  const labels = m.labels.map((l) => ({
+    name: l.name, arg: l.arg, type: hook.args.find((a) => a.index === l.arg)?.type, field: l.field, prefixes: l.prefixes, overflow: l.overflowValue,
+    ...(l.peer ? { peer: l.peer, classes: peers.classNames } : {}),
+  }));
   const constHooks = Object.keys(m.constLabels).length > 0 ? policy.hooks.map((h) => h.name) : [];
   const text = JSON.stringify({ policy: policy.name, name: m.name, type: m.type, unitLog2, labels, constHooks });
   return createHash('sha256').update(text).digest('hex').slice(0, 16);

@@ -112,6 +112,7 @@ export interface NativeLayout {
   cgroupMapping: { size: number; label_set: number; namespace_id: number };
   labelSetCache: { size: number; generation: number };
   fastEntry: { size: number; key: number; check: number };
+  peerKey: { size: number; prefixlen: number; addr: number };
   constants: Record<string, number | bigint>;
 }
 

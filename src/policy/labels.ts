@@ -24,7 +24,8 @@ const RESERVED_WHY: Readonly<Record<string, string>> = {
 export const RESERVED_LABELS: readonly string[] = Object.keys(RESERVED_WHY);
 
 const NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-const LABEL_KEYS = ['name', 'arg', 'field', 'maxValues', 'prefixes', 'overflowValue'] as const;
+const LABEL_KEYS = ['name', 'arg', 'field', 'maxValues', 'prefixes', 'peer', 'overflowValue'] as const;
+const PEER_KINDS = ['class'] as const;
 const NET_FIELDS: readonly NetField[] = ['saddr', 'daddr', 'sport', 'dport', 'protocol', 'family'];
 const SOCKADDR_FIELDS: readonly NetField[] = ['saddr', 'sport', 'family'];
 const TASK_FIELDS: readonly TaskField[] = ['exitStatus'];
@@ -80,9 +81,14 @@ function readLabel(node: Node, info: HookInfo): ExtraLabel | undefined {
   const overflowValue = overflowNode ? readLabelValue(overflowNode) : 'other';
   const maxNode = f.get('maxValues');
   const prefixNode = f.get('prefixes');
+  const peerNode = f.get('peer');
   let maxValues: number | undefined;
   let prefixes: string[] | undefined;
-  if (maxNode && prefixNode) {
+  let peer: 'class' | undefined;
+  if (peerNode) {
+    peer = readPeer(peerNode, maxNode ?? prefixNode, type, field);
+    if (peer === undefined) return undefined;
+  } else if (maxNode && prefixNode) {
     prefixNode.error('either maxValues or prefixes', 'prefixes already cap the values at one per prefix', 'both');
   } else if (prefixNode) {
     if (type !== undefined && !isString(decl)) {
@@ -97,8 +103,9 @@ function readLabel(node: Node, info: HookInfo): ExtraLabel | undefined {
       ?.integer(LIMITS.minLabelValues, LIMITS.maxLabelValues, 'a number of values');
   }
   if (name === undefined || decl?.arg === undefined || overflowValue === undefined || field === null) return undefined;
-  if (maxValues === undefined && prefixes === undefined) return undefined;
+  if (maxValues === undefined && prefixes === undefined && peer === undefined) return undefined;
   const label: ExtraLabel = { name, arg: decl.index, overflowValue };
+  if (peer !== undefined) label.peer = peer;
   if (field !== undefined) label.field = field;
   if (maxValues !== undefined) label.maxValues = maxValues;
   if (prefixes !== undefined) label.prefixes = prefixes;
@@ -125,4 +132,26 @@ function readLabelValue(node: Node): string | undefined {
   if (text === undefined) return undefined;
   const r = parseString(text);
   return r.ok ? r.value : node.error(r.expected, r.hint);
+}
+
+/**
+ * `peer: class`: the label is the peer class of a socket's remote address,
+ * which the peer table bounds; undefined when invalid (reported).
+ */
+function readPeer(node: Node, cap: Node | undefined, type: string | undefined, field: NetField | TaskField | undefined | null): 'class' | undefined {
+  const kind = node.choice(PEER_KINDS);
+  if (kind === undefined) return undefined;
+  if (cap) {
+    cap.report('error', 'no maxValues or prefixes on a peer label', 'the peer table bounds its values: --metrics-peer-cidrs names them', cap.found, true);
+    return undefined;
+  }
+  if (type !== undefined && type !== 'sock' && type !== 'skb' && type !== 'socket') {
+    node.report('error', 'peer on a sock, skb or socket arg', 'the peer is the remote address of a socket', `peer on ${anArg(type)}`, true);
+    return undefined;
+  }
+  if (field !== undefined && field !== null && field !== 'daddr') {
+    node.report('error', 'field daddr with peer', 'the peer is the remote address (daddr)', `field ${field}`, true);
+    return undefined;
+  }
+  return field === null ? undefined : kind;
 }

@@ -224,8 +224,9 @@ export const EXIT_STATUSES = ['ok', 'error', 'signal'] as const;
 /**
  * A label whose value comes from an arg. Its values are capped: either the
  * first `maxValues` distinct values seen, or one of `prefixes` (the matching
- * prefix is the value). Everything else becomes `overflowValue`.
- * Exactly one of maxValues and prefixes is set.
+ * prefix is the value), or the peer classes of the peer table. Everything
+ * else becomes `overflowValue`. Exactly one of maxValues, prefixes and peer
+ * is set.
  */
 export interface ExtraLabel {
   name: string;
@@ -235,6 +236,12 @@ export interface ExtraLabel {
   field?: NetField | TaskField;
   maxValues?: number;
   prefixes?: string[];
+  /**
+   * `peer: class`: the value is the class of the socket's remote address
+   * (field daddr) in the peer table (--metrics-peer-cidrs, src/peers),
+   * resolved in the kernel. Bounded by the table, so no maxValues.
+   */
+  peer?: 'class';
   overflowValue: string;
 }
 
