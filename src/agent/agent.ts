@@ -278,7 +278,9 @@ export class Agent {
   replacePeerCidrs(cidrs: readonly PeerCidr[], addresses?: readonly string[]): PeerMapChange {
     if (!this.peers) throw new Error('the peer table is not loaded yet');
     const change = this.peers.replace(cidrs, addresses);
-    this.log.info('peer table written', { ...change, classes: [...new Set(cidrs.map((c) => c.name))].join(',') || 'none' });
+    // Every start writes tally's own classes; only a table someone asked for is news (a healthy start is quiet).
+    const log = cidrs.length > 0 ? this.log.info.bind(this.log) : this.log.debug.bind(this.log);
+    log('peer table written', { ...change, classes: [...new Set(cidrs.map((c) => c.name))].join(',') || 'none' });
     return change;
   }
 
