@@ -186,9 +186,9 @@ describe('tcp-peers: the peer table replaced mid-traffic', () => {
     const s2 = await streamer.close();
     assert.equal(s1.sent, BEFORE + AFTER);
 
-    // A scrape that comes while a read is under way shares that read (ScrapeMemo), which may have begun before the last
-    // segments were counted: scrape until the receiver's count is in (a 5.10 guest was one 1,448-byte segment short
-    // on the first scrape), then check every number of that scrape.
+    // In a 5.10 guest (receives counted at tcp_recvmsg's return by a kretprobe) the first scrape after close was once
+    // one 1,448-byte segment short of the receiver's count, the cause not found: scrape until the receiver's count is
+    // in, then check every number of that scrape. A count still short after the wait fails below.
     let series = await scrape();
     for (const deadline = Date.now() + scaled(5000); Date.now() < deadline; series = await scrape()) {
       if (sum(select(series, PEER_RECEIVED, { workload: cg.receiver.name })) === s1.received + s2.received) break;
