@@ -66,10 +66,25 @@ static void FixMallocThresholds() {
   mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
 }
 
+// mallocStats(): glibc's own account of the C heap, summed over every arena
+// (mallinfo2). RSS cannot tell a leak from memory glibc keeps for reuse: a
+// thread's arena holds freed blocks below its top, and how much of that stays
+// resident depends on which thread loaded what. `inUse` is what is allocated
+// now, whatever the layout; `free` is what glibc holds without it being used.
+static Napi::Value MallocStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct mallinfo2 m = mallinfo2();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("inUse", Napi::Number::New(env, static_cast<double>(m.uordblks + m.hblkhd)));
+  out.Set("free", Napi::Number::New(env, static_cast<double>(m.fordblks)));
+  return out;
+}
+
 void InitProcess(Napi::Env env, Napi::Object exports) {
   FixMallocThresholds();
   exports.Set("reexec", Napi::Function::New(env, Reexec));
   exports.Set("mallocTrim", Napi::Function::New(env, MallocTrim));
+  exports.Set("mallocStats", Napi::Function::New(env, MallocStats));
 }
 
 }  // namespace tally

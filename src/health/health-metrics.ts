@@ -107,6 +107,10 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   defineMetric(registry, catalog.SCRAPE_READ_SECONDS, async () => [one({}, (await tcp.kernelStats()).readSeconds)]);
 
   defineMetric(registry, catalog.MAP_DELETED_ENTRIES, () => [one(map, tcp.core.counts.deletedEntries)]);
+  defineMetric(registry, catalog.MALLOC_BYTES, () => {
+    const m = native().mallocStats();
+    return [one({ state: 'in_use' }, m.inUse), one({ state: 'free' }, m.free)];
+  });
   defineMetric(registry, catalog.SWEEP_FAILURES, () => [one({}, tcp.sweepFailures)]);
   defineMetric(registry, catalog.STALE_LABEL_SETS, () => [one({}, tcp.core.counts.staleLabelSets)]);
   defineMetric(registry, catalog.FOLDED_ENTRIES, () => [one(map, tcp.core.counts.foldedEntries)]);

@@ -339,6 +339,13 @@ export const SCRAPES: MetricSpec = {
   labels: ['format'],
 };
 
+export const MALLOC_BYTES: MetricSpec = {
+  name: 'tally_malloc_bytes',
+  type: 'gauge',
+  help: "The agent's C heap as glibc accounts it, over all its arenas: state=in_use is allocated now (libbpf's objects, the kernel's BTF while a policy loads, Node's buffers), state=free is freed but kept by glibc for reuse. RSS counts both and V8's heap besides; in_use that grows with each policy load and removal is a leak, free that stays high is fragmentation.",
+  labels: ['state'],
+};
+
 export const RESTART_STATE: MetricSpec = {
   name: 'tally_restart_state',
   type: 'gauge',
@@ -462,6 +469,7 @@ export const CATALOG: readonly MetricSpec[] = [
   MAP_LOST_UPDATES,
   SCRAPE_READ_SECONDS,
   SCRAPES,
+  MALLOC_BYTES,
   RESTART_STATE,
   HTTP_CONNECTIONS,
   HTTP_CONNECTIONS_LIMIT,

@@ -158,6 +158,8 @@ export interface Addon {
   reexec(path: string, argv: string[]): never;
   /** malloc_trim(0): gives the C heap's free pages back to the kernel (libbpf frees megabytes per object); true if any were. */
   mallocTrim(): boolean;
+  /** glibc's mallinfo2 over all arenas: bytes allocated now (including mmapped blocks), and bytes free but kept. */
+  mallocStats(): { inUse: number; free: number };
 }
 
 export function isNativeError(e: unknown): e is NativeError {
