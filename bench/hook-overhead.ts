@@ -14,6 +14,8 @@
  *   process           exec of /bin/true in a loop: too slow per event to time,
  *                     so only the programs' own run time is reported, per
  *                     process, median of rounds
+ *   uprobe            calls of a function of the loop binary, counted (uprobe)
+ *                     and timed (uprobe+uretprobe) by policy files
  *   tcp-retransmits   a transfer between two network namespaces through
  *                     nftables dropping 15% of packets: retransmits come
  *                     from timers and softirq, so again only run time, per
@@ -33,7 +35,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync, spawn, ChildProcess } from 'node:child_process';
-import { native, NativeBpfObject } from '../src/native/addon';
+import { AttachTarget, native, NativeBpfObject } from '../src/native/addon';
+import * as os from 'node:os';
 import { PROJECT_ROOT } from '../src/util/paths';
 import { AgentProcess, waitExit } from '../test/helpers/agent-process';
 import { programIdsOf } from '../test/helpers/procfs';
@@ -112,12 +115,12 @@ interface Config {
   start(): Promise<Running>;
 }
 
-function floor(programs: string[]): () => Promise<Running> {
+function floor(programs: string[], targets: Record<string, AttachTarget> = {}): () => Promise<Running> {
   return async () => {
     const obj: NativeBpfObject = new (native().BpfObject)(EMPTY);
     for (const p of obj.programs()) obj.setAutoload(p.name, programs.includes(p.name));
     obj.load();
-    for (const p of programs) obj.attach(p);
+    for (const p of programs) obj.attach(p, targets[p]);
     return {
       programIds: () => programs.map((p) => obj.programInfo(p)!.id),
       stop: async () => obj.close(),
@@ -180,6 +183,7 @@ const WARMUPS: Record<string, () => Promise<unknown>> = {
   'file-writes': () => syscallLoop(['write', SHM_FILE, '20000', String(SIZE)]),
   process: async () => void execFileSync('taskset', ['-c', '1', '/bin/sh', '-c', 'for i in $(seq 100); do /bin/true; done']),
   'tcp-retransmits': () => lossyTransfer(1_000_000),
+  uprobe: () => syscallLoop(['call', '20000']),
 };
 
 async function promotedKeys(agent: AgentProcess): Promise<number> {
@@ -210,6 +214,26 @@ function tally(policy: string, flags: string[] = [], env: NodeJS.ProcessEnv = {}
       throw e;
     }
     return { programIds: () => agent.programIds(), stop: async () => void (await agent.stop()) };
+  };
+}
+
+/** The agent with no built-in and one policy file; warmed up by the workload named. */
+function tallyWithPolicy(yaml: string, warmup: string): () => Promise<Running> {
+  return async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-bench-policy-'));
+    fs.writeFileSync(path.join(dir, 'bench.yaml'), yaml);
+    let agent: AgentProcess | undefined;
+    try {
+      agent = await AgentProcess.start(['--builtin-policies', 'none', '--policy-dir', dir, '--metrics-series-ttl', '4s']);
+      offMeasuredCpu(agent.child.pid!);
+      await warmUp(agent, warmup);
+    } catch (e) {
+      await agent?.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+    const running = agent;
+    return { programIds: () => running.programIds(), stop: async () => void (await running.stop(), fs.rmSync(dir, { recursive: true, force: true })) };
   };
 }
 
@@ -259,6 +283,40 @@ function attachPathConfigs(): Config[] {
   return ATTACH_PATHS.filter((p) => features.get(p.needs)?.ok).map((p) => ({ name: p.name, start: tally('file-writes', [], { TALLY_KERNEL_WITHOUT: p.without }) }));
 }
 
+/*
+ * The uprobe workload: calls of a function of the loop binary, counted by a
+ * uprobe policy (calls by the default labels), and timed by one that also
+ * takes the return (a latency histogram). The floors are empty programs on
+ * the same entry, and entry and return.
+ */
+const UPROBE_FUNC = 'tally_bench_target';
+const uprobeTarget = (retprobe: boolean): AttachTarget => ({ kind: 'uprobe', path: SYSCALLLOOP, func: UPROBE_FUNC, retprobe });
+const uprobeFloor: Config = { name: 'floor (uprobe)', start: floor(['empty_uprobe'], { empty_uprobe: uprobeTarget(false) }) };
+function uprobePolicy(latency: boolean): string {
+  const metric = latency
+    ? '{name: bench_call_seconds, help: Time in the function., unit: seconds, type: histogram, value: latency}'
+    : '{name: bench_calls_total, help: Calls of the function., type: counter}';
+  return `apiVersion: tally.dev/v1alpha1
+kind: MetricsPolicy
+metadata: {name: bench-uprobe}
+spec:
+  uprobes:
+  - path: ${SYSCALLLOOP}
+    symbols: [${UPROBE_FUNC}]
+    return: ${latency}
+    metrics: [${metric}]
+`;
+}
+/* bpftrace 0.17 knows no kernel types in a uprobe-only script (curtask->mm->… fails), so these key by comm. */
+const BPFTRACE_UPROBE = {
+  calls: [`uprobe:${SYSCALLLOOP}:${UPROBE_FUNC} { EXE; @calls[KEY] = count(); }`, 'END { clear(@calls); }'],
+  latency: [
+    `uprobe:${SYSCALLLOOP}:${UPROBE_FUNC} { @start[tid] = nsecs; }`,
+    `uretprobe:${SYSCALLLOOP}:${UPROBE_FUNC} /@start[tid]/ { EXE; @ns[KEY] = hist(nsecs - @start[tid]); delete(@start[tid]); }`,
+    'END { clear(@start); clear(@ns); }',
+  ],
+};
+
 /* The retransmits workload: a transfer through a lossy link. */
 const RETRANSMIT_BYTES = 12_000_000;
 const DROP_PERCENT = 15;
@@ -297,6 +355,21 @@ const WORKLOADS: Workload[] = [
     configs: [NONE, syscallFloor, ...(process.argv.includes('attach paths') ? attachPathConfigs() : [])],
     loop: () => syscallLoop(['write', SHM_FILE, String(CALLS), String(SIZE)]),
     relativeTo: syscallFloor.name,
+  },
+  {
+    name: 'uprobe',
+    what: `a call of a user function (${UPROBE_FUNC}) in a tight loop, counted and timed by uprobe policies`,
+    configs: [
+      NONE,
+      uprobeFloor,
+      { name: 'floor (uprobe+uretprobe)', start: floor(['empty_uprobe', 'empty_uretprobe'], { empty_uprobe: uprobeTarget(false), empty_uretprobe: uprobeTarget(true) }) },
+      { name: 'bpftrace, calls by comm', start: bpftrace(BPFTRACE_UPROBE.calls, BY_COMM) },
+      { name: 'tally via uprobe, calls', start: tallyWithPolicy(uprobePolicy(false), 'uprobe') },
+      { name: 'bpftrace, latency by comm', start: bpftrace(BPFTRACE_UPROBE.latency, BY_COMM) },
+      { name: 'tally via uprobe+uretprobe, latency', start: tallyWithPolicy(uprobePolicy(true), 'uprobe') },
+    ],
+    loop: () => syscallLoop(['call', String(CALLS)]),
+    relativeTo: uprobeFloor.name,
   },
   {
     name: 'process',
@@ -498,7 +571,7 @@ async function main(): Promise<void> {
   fs.rmSync(SHM_FILE, { force: true });
   const kernel = execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim();
   const text = [
-    `${ROUNDS} rounds × ${CALLS.toLocaleString('en')} calls per timed loop, configurations shuffled each round; kernel ${kernel}, ${native().numPossibleCpus()} CPUs. Each tally row runs the agent with only that built-in policy (\`--builtin-policies\`).`,
+    `${ROUNDS} rounds × ${CALLS.toLocaleString('en')} calls per timed loop, configurations shuffled each round; kernel ${kernel}, ${native().numPossibleCpus()} CPUs. Each tally row runs the agent with only that built-in policy (\`--builtin-policies\`), the uprobe rows with only their policy file.`,
     '', ...tables.flatMap((t) => [t, '']),
   ].join('\n').trimEnd();
   process.stdout.write(text + '\n');

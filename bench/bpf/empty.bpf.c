@@ -46,3 +46,10 @@ int BPF_PROG(empty_exit_btf) { return 0; }
 /* tcp-retransmits' hook: the retransmit tracepoint, typed. */
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(empty_retransmit_btf) { return 0; }
+
+/* A uprobe policy's hooks: entry and return of a user function (attached to a target at run time). */
+SEC("uprobe")
+int empty_uprobe(void *ctx) { return 0; }
+
+SEC("uretprobe")
+int empty_uretprobe(void *ctx) { return 0; }

@@ -4,7 +4,8 @@
 # BENCHMARKS.md's rows per attach type, measured in the kernel matrix's
 # guests: file-writes attached by fentry+fexit, kprobe+kretprobe, the
 # syscall's exit tracepoint and raw sys_enter+sys_exit (bench/hook-overhead.ts,
-# workload "attach paths"), each kernel's table written between the
+# workload "attach paths"), and uprobe policies on a user function (workload
+# "uprobe"), each kernel's tables written between the
 # attach-paths markers of BENCHMARKS.md. The guests run under TCG: their
 # nanoseconds compare only within one table.
 #
@@ -24,16 +25,18 @@ tables="$(mktemp)"
 results="$(mktemp)"
 trap 'rm -f "$tables" "$results"' EXIT
 for s in "${series[@]}"; do
-  say "=== kernel $s: attach paths, $BENCH_ROUNDS rounds × $BENCH_CALLS writes"
+  say "=== kernel $s: attach paths and uprobes, $BENCH_ROUNDS rounds × $BENCH_CALLS calls"
   TALLY_KERNEL_RESULT="$results" bash "$KERNELS_DIR/run-guest.sh" "$s" -- \
-    env BENCH_ROUNDS="$BENCH_ROUNDS" BENCH_CALLS="$BENCH_CALLS" node dist/bench/hook-overhead.js "attach paths" \
+    env BENCH_ROUNDS="$BENCH_ROUNDS" BENCH_CALLS="$BENCH_CALLS" node dist/bench/hook-overhead.js "attach paths" uprobe \
     || die "the bench failed on $s; its console log: $(sed -n 's/^log=//p' "$results")"
   log="$(sed -n 's/^log=//p' "$results")"
   kernel="$(sed -n 's/^kernel=//p' "$results")"
-  # The table, from its heading to the line that sums it up.
-  table="$(tr -d '\000\r' < "$log" | sed -n '/^#### attach paths:/,/^Relative to/p')"
-  [ -n "$table" ] || die "no table in $log"
-  { printf '%s\n\n' "${table/#\#\#\#\# attach paths:/#### attach paths on $kernel (TCG guest):}"; } >> "$tables"
+  # Each table, from its heading to the line that sums it up.
+  for w in "attach paths" uprobe; do
+    table="$(tr -d '\000\r' < "$log" | sed -n "/^#### $w:/,/^Relative to/p")"
+    [ -n "$table" ] || die "no $w table in $log"
+    printf '%s\n\n' "${table/#\#\#\#\# $w:/#### $w on $kernel (TCG guest):}" >> "$tables"
+  done
 done
 
 file="$ROOT/BENCHMARKS.md"
