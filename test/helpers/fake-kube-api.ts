@@ -3,15 +3,19 @@
  * over HTTP: lists carry a resourceVersion; a watch streams newline-delimited
  * {"type","object"} events newer than the resourceVersion it was given, and
  * answers 410 Gone (an ERROR event with a Status) for one older than the
- * retained history, and ends a watch after its timeoutSeconds. It serves pods
- * (with fieldSelector spec.nodeName), ReplicaSets, Jobs and DaemonSets (GET
- * only; a DaemonSet can be deleted, or marked as being deleted), and records
- * every request it gets. A resource can be forbidden (403), as when the RBAC
- * that granted it is deleted.
+ * retained history, and ends a watch after its timeoutSeconds (the protocol
+ * itself is in fake-kube-collection.ts). It lists and watches pods (with
+ * fieldSelector spec.nodeName) and EndpointSlices (discovery.k8s.io/v1,
+ * cluster-wide), on one resourceVersion counter with a history each; it
+ * serves GETs of Nodes, ReplicaSets, Jobs and DaemonSets (a DaemonSet can be
+ * deleted, or marked as being deleted), and records every request it gets.
+ * A resource can be forbidden (403), as when the RBAC that granted it is
+ * deleted.
  *
  * For hostile-input tests it also sends what a buggy API server or proxy
  * might: any raw line into the open watches, ERROR events, bookmarks, list
- * items of any shape, and list bodies verbatim.
+ * items of any shape, and list bodies verbatim (into pod watches and lists;
+ * collection('endpointslices') has the same for EndpointSlices).
  *
  * For load tests it can go down and come back (restart(): connections
  * refused meanwhile, and the watch history lost, as a real restart loses
@@ -21,9 +25,9 @@
 import * as http from 'node:http';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Collection, Obj, Revisions, sendForbidden, sendJson, stableUid } from './fake-kube-collection';
 
-type Obj = { metadata: { uid?: string; name: string; namespace: string; resourceVersion?: string; [k: string]: unknown }; [k: string]: unknown };
-type Event = { rv: number; type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: Obj };
+export type { Obj } from './fake-kube-collection';
 
 export interface PodSpec {
   uid: string;
@@ -53,6 +57,44 @@ export function podObject(p: PodSpec): Obj {
   };
 }
 
+export interface EndpointSliceSpec {
+  namespace: string;
+  name: string;
+  /** The Service it belongs to (label kubernetes.io/service-name). */
+  service: string;
+  /** IPv4 unless given. */
+  addressType?: 'IPv4' | 'IPv6' | 'FQDN';
+  /** An endpoint is ready (and serving) unless `ready: false`. */
+  endpoints: Array<{ addresses: string[]; nodeName?: string; zone?: string; ready?: boolean }>;
+}
+
+/** An EndpointSlice as the endpointslice controller writes one; its uid is the same for the same namespace/name. */
+export function endpointSliceObject(s: EndpointSliceSpec): Obj {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      name: s.name,
+      namespace: s.namespace,
+      uid: stableUid('endpointslices', s.namespace, s.name),
+      labels: { 'kubernetes.io/service-name': s.service, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' },
+    },
+    addressType: s.addressType ?? 'IPv4',
+    endpoints: s.endpoints.map((e) => ({
+      addresses: e.addresses,
+      conditions: { ready: e.ready ?? true, serving: e.ready ?? true, terminating: false },
+      nodeName: e.nodeName,
+      zone: e.zone,
+    })),
+    ports: [],
+  };
+}
+
+const PODS = { resource: 'pods', group: '', apiVersion: 'v1', kind: 'Pod', listKind: 'PodList' };
+const ENDPOINTSLICES = { resource: 'endpointslices', group: 'discovery.k8s.io', apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', listKind: 'EndpointSliceList' };
+const ENDPOINTSLICES_PATH = '/apis/discovery.k8s.io/v1/endpointslices';
+const NODES = { resource: 'nodes', group: '' };
+
 /** One request as the server saw it: when (performance.now(), ms), what, and the status it answered. */
 export interface SeenRequest {
   path: string;
@@ -65,23 +107,26 @@ export interface SeenRequest {
 
 export class FakeKubeApi {
   readonly requests: SeenRequest[] = [];
-  /** Events kept for watches from an older resourceVersion; older ones answer 410 Gone. */
-  maxHistory = Infinity;
-  private rv = 100;
-  private oldestRv = 100;
-  private readonly pods = new Map<string, Obj>();
+  /** The newest resourceVersion, shared by every resource; and how many events each resource keeps. */
+  private readonly revisions: Revisions = { rv: 100, maxHistory: Infinity };
+  /** Pods by uid. */
+  private readonly pods = new Collection(PODS, this.revisions);
+  /** EndpointSlices by "namespace/name". */
+  private readonly endpointSlices = new Collection(ENDPOINTSLICES, this.revisions);
   /** The pods of each node, as the API server indexes them for fieldSelector spec.nodeName. */
   private readonly byNode = new Map<string, Map<string, Obj>>();
   private readonly others = new Map<string, Obj>(); // "replicasets/ns/name" -> object
-  private readonly history: Event[] = [];
-  private readonly watches = new Set<{ res: http.ServerResponse; node?: string }>();
-  /** Added to every list's items as they are: objects of any shape, malformed ones included. */
-  readonly extraListItems: unknown[] = [];
-  /** Bodies the next lists answer with verbatim (status 200), one per list, before normal answers resume. */
-  readonly nextListBodies: string[] = [];
+  private readonly nodes = new Map<string, unknown>(); // Nodes (cluster-scoped: no namespace) by name
+  /** Added to every pod list's items as they are: objects of any shape, malformed ones included. */
+  readonly extraListItems: unknown[] = this.pods.extraListItems;
+  /** Bodies the next pod lists answer with verbatim (status 200), one per list, before normal answers resume. */
+  readonly nextListBodies: string[] = this.pods.nextListBodies;
   /** Statuses the next owner lookups (ReplicaSets, Jobs) answer with, one each, before normal answers resume. */
   readonly nextOwnerStatuses: number[] = [];
-  /** Resources (e.g. "daemonsets") every request for which is answered 403 Forbidden, as without RBAC. */
+  /**
+   * Resources every request for which is answered 403 Forbidden, as without
+   * RBAC: "pods", "endpointslices", "nodes", "replicasets", "jobs", "daemonsets".
+   */
   readonly forbidden = new Set<string>();
   /** Owner lookups are answered after this long (so that lookups overlap). */
   ownerDelayMs = 0;
@@ -106,9 +151,23 @@ export class FakeKubeApi {
     return this;
   }
 
+  /** Events each resource keeps for watches from an older resourceVersion; older ones answer 410 Gone. */
+  get maxHistory(): number {
+    return this.revisions.maxHistory;
+  }
+
+  set maxHistory(n: number) {
+    this.revisions.maxHistory = n;
+  }
+
   /** The resourceVersion of the newest change. */
   get currentRv(): number {
-    return this.rv;
+    return this.revisions.rv;
+  }
+
+  /** A collection, for what the pod-only knobs (sendRaw, sendError, bookmark, extraListItems, nextListBodies) do for pods. */
+  collection(resource: 'pods' | 'endpointslices'): Collection {
+    return resource === 'pods' ? this.pods : this.endpointSlices;
   }
 
   get url(): string {
@@ -134,28 +193,16 @@ export class FakeKubeApi {
     return file;
   }
 
-  private bump(type: Event['type'], object: Obj): void {
-    this.rv++;
-    object.metadata.resourceVersion = String(this.rv);
-    const ev = { rv: this.rv, type, object: JSON.parse(JSON.stringify(object)) as Obj };
-    this.history.push(ev);
-    if (this.history.length > this.maxHistory) {
-      const dropped = this.history.splice(0, this.history.length - this.maxHistory);
-      this.oldestRv = dropped[dropped.length - 1].rv;
-    }
-    for (const w of this.watches) if (this.matches(ev.object, w.node)) w.res.write(JSON.stringify({ type, object: ev.object }) + '\n');
-  }
-
   addPod(p: PodSpec): void {
     const o = podObject(p);
     this.putPod(p.uid, o);
-    this.bump('ADDED', o);
+    this.pods.record('ADDED', o);
   }
 
   modifyPod(uid: string, change: (o: Obj) => void): void {
-    const o = this.pods.get(uid)!;
+    const o = this.pods.objects.get(uid)!;
     change(o);
-    this.bump('MODIFIED', o);
+    this.pods.record('MODIFIED', o);
   }
 
   /**
@@ -165,27 +212,27 @@ export class FakeKubeApi {
   changeSilently(change: { add?: PodSpec; deleteUid?: string }): void {
     if (change.add) this.putPod(change.add.uid, podObject(change.add));
     if (change.deleteUid) this.dropPod(change.deleteUid);
-    this.rv++;
+    this.revisions.rv++;
   }
 
   deletePod(uid: string): void {
-    const o = this.pods.get(uid)!;
+    const o = this.pods.objects.get(uid)!;
     this.dropPod(uid);
-    this.bump('DELETED', o);
+    this.pods.record('DELETED', o);
   }
 
   private putPod(uid: string, o: Obj): void {
     this.dropPod(uid);
-    this.pods.set(uid, o);
+    this.pods.objects.set(uid, o);
     const node = (o.spec as { nodeName: string }).nodeName;
     if (!this.byNode.has(node)) this.byNode.set(node, new Map());
     this.byNode.get(node)!.set(uid, o);
   }
 
   private dropPod(uid: string): void {
-    const o = this.pods.get(uid);
+    const o = this.pods.objects.get(uid);
     if (!o) return;
-    this.pods.delete(uid);
+    this.pods.objects.delete(uid);
     this.byNode.get((o.spec as { nodeName: string }).nodeName)?.delete(uid);
   }
 
@@ -196,7 +243,7 @@ export class FakeKubeApi {
       metadata: {
         name,
         namespace,
-        resourceVersion: String(this.rv),
+        resourceVersion: String(this.revisions.rv),
         ownerReferences: owner ? [{ apiVersion: 'apps/v1', kind: owner.kind, name: owner.name, uid: `${owner.name}-uid`, controller: true }] : undefined,
       },
     });
@@ -207,7 +254,7 @@ export class FakeKubeApi {
     this.others.set(`daemonsets/${namespace}/${name}`, {
       apiVersion: 'apps/v1',
       kind: 'DaemonSet',
-      metadata: { name, namespace, uid: `${name}-uid`, resourceVersion: String(this.rv) },
+      metadata: { name, namespace, uid: `${name}-uid`, resourceVersion: String(this.revisions.rv) },
     });
   }
 
@@ -222,37 +269,82 @@ export class FakeKubeApi {
     else this.others.delete(key);
   }
 
+  /** An EndpointSlice, as the endpointslice controller creates one (ADDED). */
+  addEndpointSlice(s: EndpointSliceSpec): void {
+    const key = `${s.namespace}/${s.name}`;
+    if (this.endpointSlices.objects.has(key)) throw new Error(`EndpointSlice ${key} exists already`);
+    const o = endpointSliceObject(s);
+    this.endpointSlices.objects.set(key, o);
+    this.endpointSlices.record('ADDED', o);
+  }
+
+  /** Replaces the EndpointSlice of the same namespace/name (MODIFIED). */
+  updateEndpointSlice(s: EndpointSliceSpec): void {
+    const key = `${s.namespace}/${s.name}`;
+    if (!this.endpointSlices.objects.has(key)) throw new Error(`no EndpointSlice ${key} to update`);
+    const o = endpointSliceObject(s);
+    this.endpointSlices.objects.set(key, o);
+    this.endpointSlices.record('MODIFIED', o);
+  }
+
+  /** Deletes an EndpointSlice (DELETED, with its last state). */
+  deleteEndpointSlice(namespace: string, name: string): void {
+    const key = `${namespace}/${name}`;
+    const o = this.endpointSlices.objects.get(key);
+    if (!o) throw new Error(`no EndpointSlice ${key} to delete`);
+    this.endpointSlices.objects.delete(key);
+    this.endpointSlices.record('DELETED', o);
+  }
+
+  /** Creates or replaces a Node (GET /api/v1/nodes/NAME); its uid is the same for the same name. */
+  setNode(n: { name: string; labels: Record<string, string> }): void {
+    this.nodes.set(n.name, {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: n.name, uid: stableUid('nodes', n.name), labels: { ...n.labels }, resourceVersion: String(++this.revisions.rv) },
+    });
+  }
+
+  /** Deletes a Node: its GET answers 404. */
+  deleteNode(name: string): void {
+    this.nodes.delete(name);
+  }
+
   /** Open pod watches. */
   get openWatches(): number {
-    return this.watches.size;
+    return this.pods.openWatches;
   }
 
-  /** Writes `line` (anything: half an event, not JSON) and a newline into every open watch. */
+  /** Open EndpointSlice watches. */
+  get openEndpointSliceWatches(): number {
+    return this.endpointSlices.openWatches;
+  }
+
+  /** Writes `line` (anything: half an event, not JSON) and a newline into every open pod watch. */
   sendRaw(line: string): void {
-    for (const w of this.watches) w.res.write(line + '\n');
+    this.pods.sendRaw(line);
   }
 
-  /** A BOOKMARK at the current resourceVersion, as the API server sends about once a minute. */
+  /** A BOOKMARK at the current resourceVersion into every open pod watch, as the API server sends about once a minute. */
   bookmark(): void {
-    this.sendRaw(JSON.stringify({ type: 'BOOKMARK', object: { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } } }));
+    this.pods.bookmark();
   }
 
-  /** An ERROR event with a Status of this code into every open watch, which then ends, as the API server does. */
+  /** An ERROR event with a Status of this code into every open pod watch, which then ends, as the API server does. */
   sendError(code: number, reason: string, message: string): void {
-    for (const w of this.watches) w.res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', message, reason, code } }) + '\n');
-    this.watches.clear();
+    this.pods.sendError(code, reason, message);
   }
 
-  /** Ends every open watch, as a load balancer or an API server restart would. */
+  /** Ends every open watch (of every resource), as a load balancer or an API server restart would. */
   dropWatches(): void {
-    for (const w of this.watches) w.res.destroy();
-    this.watches.clear();
+    this.pods.dropWatches();
+    this.endpointSlices.dropWatches();
   }
 
-  /** Forgets the event history: a watch from an older resourceVersion gets 410 Gone. */
+  /** Forgets the event history of every resource: a watch from an older resourceVersion gets 410 Gone. */
   compact(): void {
-    this.history.length = 0;
-    this.oldestRv = this.rv;
+    this.pods.compact();
+    this.endpointSlices.compact();
   }
 
   watchRequests(): URLSearchParams[] {
@@ -261,7 +353,7 @@ export class FakeKubeApi {
 
   /** Owner lookups (GETs of ReplicaSets and Jobs). */
   ownerRequests(): SeenRequest[] {
-    return this.requests.filter((r) => r.path.startsWith('/apis/') && !r.path.includes('/daemonsets/'));
+    return this.requests.filter((r) => r.path.startsWith('/apis/') && !r.path.includes('/daemonsets/') && !r.path.startsWith('/apis/discovery.k8s.io/'));
   }
 
   /** GETs of DaemonSets (--bpf-pin-daemonset). */
@@ -273,8 +365,17 @@ export class FakeKubeApi {
     return this.requests.filter((r) => r.path === '/api/v1/pods' && r.query.get('watch') !== 'true').map((r) => r.query);
   }
 
-  private matches(o: Obj, node?: string): boolean {
-    return o.kind !== 'Pod' || node === undefined || (o.spec as { nodeName?: string }).nodeName === node;
+  endpointSliceWatches(): URLSearchParams[] {
+    return this.requests.filter((r) => r.path === ENDPOINTSLICES_PATH && r.query.get('watch') === 'true').map((r) => r.query);
+  }
+
+  endpointSliceLists(): URLSearchParams[] {
+    return this.requests.filter((r) => r.path === ENDPOINTSLICES_PATH && r.query.get('watch') !== 'true').map((r) => r.query);
+  }
+
+  /** GETs of Nodes. */
+  nodeRequests(): SeenRequest[] {
+    return this.requests.filter((r) => r.path.startsWith('/api/v1/nodes/'));
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -282,46 +383,31 @@ export class FakeKubeApi {
     const seen: SeenRequest = { path: url.pathname, query: url.searchParams, at: performance.now() };
     this.requests.push(seen);
     res.on('finish', () => (seen.status = res.statusCode));
-    if (url.searchParams.get('watch') === 'true') seen.status = 200;
-    const json = (code: number, body: unknown): void => {
-      res.writeHead(code, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
+    const watch = url.searchParams.get('watch') === 'true';
+    if (watch) seen.status = 200;
+    const json = (code: number, body: unknown): void => sendJson(res, code, body);
     const notFound = (): void => json(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
-    const node = /^spec\.nodeName=(.*)$/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1];
 
     if (url.pathname === '/api/v1/pods') {
-      if (url.searchParams.get('watch') !== 'true') {
-        const verbatim = this.nextListBodies.shift();
-        if (verbatim !== undefined) {
-          res.writeHead(200, { 'Content-Type': 'application/json' });
-          res.end(verbatim);
-          return;
-        }
-        const pods = node === undefined ? this.pods : this.byNode.get(node) ?? new Map<string, Obj>();
-        const items = [...pods.values(), ...this.extraListItems];
-        seen.listRv = String(this.rv);
-        json(200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
-        return;
-      }
-      const from = Number(url.searchParams.get('resourceVersion') ?? '0');
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
-      // The API server answers a watch at once, before any event: the client knows it is watching.
-      res.flushHeaders();
-      if (from < this.oldestRv) {
-        res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'too old resource version', reason: 'Expired', code: 410 } }) + '\n');
-        return;
-      }
-      for (const ev of this.history) if (ev.rv > from && this.matches(ev.object, node)) res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
-      const w = { res, node };
-      this.watches.add(w);
-      // The API server ends a watch after the timeout the client asked for.
-      const timeout = Number(url.searchParams.get('timeoutSeconds') ?? '0');
-      const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;
-      res.on('close', () => {
-        clearTimeout(timer);
-        this.watches.delete(w);
-      });
+      if (this.forbidden.has('pods')) return sendForbidden(res, PODS, watch ? 'watch' : 'list');
+      const node = /^spec\.nodeName=(.*)$/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1];
+      if (!watch) this.pods.list(res, seen, node === undefined ? this.pods.objects.values() : this.byNode.get(node)?.values() ?? []);
+      else this.pods.watch(res, url.searchParams, (o) => node === undefined || (o.spec as { nodeName?: string }).nodeName === node);
+      return;
+    }
+    if (url.pathname === ENDPOINTSLICES_PATH) {
+      if (this.forbidden.has('endpointslices')) return sendForbidden(res, ENDPOINTSLICES, watch ? 'watch' : 'list');
+      if (!watch) this.endpointSlices.list(res, seen);
+      else this.endpointSlices.watch(res, url.searchParams);
+      return;
+    }
+    const n = /^\/api\/v1\/nodes\/([^/]+)$/.exec(url.pathname);
+    if (n) {
+      const name = decodeURIComponent(n[1]);
+      if (this.forbidden.has('nodes')) return sendForbidden(res, NODES, 'get', name);
+      const o = this.nodes.get(name);
+      if (o) json(200, o);
+      else json(404, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `nodes "${name}" not found`, reason: 'NotFound', details: { name, kind: 'nodes' }, code: 404 });
       return;
     }
     const m = /^\/apis\/(?:apps|batch)\/v1\/namespaces\/([^/]+)\/(replicasets|jobs|daemonsets)\/([^/]+)$/.exec(url.pathname);
