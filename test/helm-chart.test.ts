@@ -351,6 +351,7 @@ describe('helm chart with default values', () => {
   it('writes every flag but --metrics-server to the ConfigMap, and passes each through one env var', () => {
     const cm = one(r, 'ConfigMap', 'obs-tally-config');
     assert.deepEqual(cm.data, {
+      'builtin-policies': 'tcp-bytes,tcp-retransmits,file-writes,process',
       'metrics-label-filter': 'namespace,workload,pod,binary',
       'metrics-series-limit': '2000',
       'metrics-rollup-order': 'container,pod_labels,pod,binary,workload,namespace',
@@ -375,14 +376,28 @@ describe('helm chart with default values', () => {
     assert.notEqual(changed, ann['checksum/config'], 'another log level, another checksum');
   });
 
-  it('grants read access to pods, replicasets and jobs, and nothing else', () => {
-    const role = one(r, 'ClusterRole');
+  const grantsOf = (role: Obj): string[] => {
     const grants = new Set<string>();
     for (const rule of role.rules) {
       for (const g of rule.apiGroups) for (const res of rule.resources) for (const v of rule.verbs) grants.add(`${g}/${res}:${v}`);
     }
-    const want = ['/pods', 'apps/replicasets', 'batch/jobs'].flatMap((res) => ['get', 'list', 'watch'].map((v) => `${res}:${v}`));
-    assert.deepEqual([...grants].sort(), want.sort());
+    return [...grants].sort();
+  };
+  const labelReads = ['/pods', 'apps/replicasets', 'batch/jobs'].flatMap((res) => ['get', 'list', 'watch'].map((v) => `${res}:${v}`));
+
+  it('grants read access to pods, replicasets and jobs, and nothing else', () => {
+    assert.deepEqual(grantsOf(one(r, 'ClusterRole')), labelReads.sort());
+    assert.equal(one(r, 'ConfigMap', 'obs-tally-config').data['builtin-policies'], 'tcp-bytes,tcp-retransmits,file-writes,process');
+    assert.equal(one(r, 'ConfigMap', 'obs-tally-config').data['metrics-peer-cidrs'], undefined);
+  });
+
+  it('with tcp-peers: adds list+watch of EndpointSlices and get of Nodes, and passes the peer CIDRs', () => {
+    const peers = render({ config: { builtinPolicies: ['tcp-bytes', 'tcp-peers'], peerCidrs: ['vpc=10.0.0.0/8', 'internet=0.0.0.0/0'] } });
+    assert.deepEqual(grantsOf(one(peers, 'ClusterRole')), [...labelReads, 'discovery.k8s.io/endpointslices:list', 'discovery.k8s.io/endpointslices:watch', '/nodes:get'].sort());
+    const data = one(peers, 'ConfigMap', 'obs-tally-config').data;
+    assert.equal(data['builtin-policies'], 'tcp-bytes,tcp-peers');
+    assert.equal(data['metrics-peer-cidrs'], 'vpc=10.0.0.0/8,internet=0.0.0.0/0');
+    assert.equal(one(render({ config: { builtinPolicies: [] } }), 'ConfigMap', 'obs-tally-config').data['builtin-policies'], 'none');
   });
 
   it('lets the agent get its own DaemonSet, by name, in its namespace (--bpf-pin-daemonset), and nothing more', () => {

@@ -9,6 +9,8 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { parsePeerCidrs } from '../src/peers/peer-cidrs';
 import { PeerTable, resolvePeer } from '../src/peers/peer-table';
+import { clusterPeers, EndpointSliceRecord } from '../src/peers/cluster-peers';
+import { kernelLabels } from '../src/policy/kernel-labels';
 import { parseFlags, UsageError } from '../src/cli/args';
 import { loadPolicyBytes } from '../src/policy';
 
@@ -71,10 +73,10 @@ describe('peer ids', () => {
   it('tally\'s own classes have fixed ids, the list\'s follow in order of first use, and are never reused', () => {
     const t = new PeerTable();
     t.entries(parsePeerCidrs('b=10.0.0.0/8,a=11.0.0.0/8,b=12.0.0.0/8'), []);
-    assert.deepEqual(t.classNames, ['unknown', 'loopback', 'node', 'b', 'a']);
+    assert.deepEqual(t.peerNames, ['unknown', 'loopback', 'node', 'b', 'a']);
     // A replacement without b keeps b's id for what was counted under it.
     t.entries(parsePeerCidrs('c=10.0.0.0/8'), []);
-    assert.deepEqual(t.classNames, ['unknown', 'loopback', 'node', 'b', 'a', 'c']);
+    assert.deepEqual(t.peerNames, ['unknown', 'loopback', 'node', 'b', 'a', 'c']);
     assert.equal(t.className(3n), 'b');
     assert.equal(t.className(999n), 'unknown', 'an id this agent never gave');
   });
@@ -95,7 +97,8 @@ describe('--metrics-peer-cidrs errors', () => {
     ['vpc=10.0.0.1/8', /"vpc=10.0.0.1\/8" has host bits set; write the network, 10.0.0.0\/8/],
     ['VPC=10.0.0.0/8', /class name "VPC"; use lowercase letters/],
     ['=10.0.0.0/8', /class name ""/],
-    ['loopback=10.0.0.0/8', /"loopback", which tally gives itself \(loopback, node, unknown\); pick another name/],
+    ['loopback=10.0.0.0/8', /"loopback", which tally gives itself \(loopback, node, unknown, same-node, same-zone, cross-zone, cluster\); pick another name/],
+    ['cross-zone=10.0.0.0/8', /which tally gives itself/],
     ['unknown=10.0.0.0/8', /which tally gives itself/],
     ['lo=127.0.0.0/16', /is a loopback network, which is always peer_class="loopback"; leave it out/],
     ['lo=::1/128', /is a loopback network/],
@@ -141,10 +144,17 @@ describe('the peer label in a policy', () => {
     assert.deepEqual(policy('{name: peer_class, arg: 0, field: daddr, peer: class}'), []);
   });
 
+  it('reads class, namespace and service of one arg, and a fourth label beside them: they share one value of the key', () => {
+    const peer = (name: string, part: string): string => `{name: ${name}, arg: 0, field: daddr, peer: ${part}}`;
+    assert.deepEqual(policy([peer('peer_class', 'class'), peer('peer_namespace', 'namespace'), peer('peer_service', 'service'), '{name: n, arg: 1, maxValues: 4}'].join(', ')), []);
+  });
+
   const cases: Array<[label: string, argType: string, message: RegExp]> = [
     ['{name: peer_class, arg: 0, field: saddr, peer: class}', 'sock', /expected field daddr with peer, found field saddr; the peer is the remote address \(daddr\)/],
     ['{name: peer_class, arg: 0, field: daddr, peer: class, maxValues: 4}', 'sock', /expected no maxValues or prefixes on a peer label/],
-    ['{name: peer_class, arg: 0, field: daddr, peer: zone}', 'sock', /expected class, found "zone"/],
+    ['{name: peer_class, arg: 0, field: daddr, peer: zone}', 'sock', /expected one of class, namespace, service, found "zone"|expected class, namespace or service, found "zone"/],
+    ['{name: a, arg: 0, field: daddr, peer: class}, {name: b, arg: 0, field: daddr, peer: class}', 'sock', /expected each part of a peer once per arg, found class again; "a" is the peer's class already/],
+    ['{name: a, arg: 0, field: daddr, peer: class}, {name: b, arg: 1, maxValues: 4}, {name: c, arg: 1, maxValues: 4}', 'sock', /expected at most 2 label values per metric \(peer labels of one arg count once\)/],
     ['{name: peer_class, arg: 1, peer: class}', 'sock', /peer on a sock, skb or socket arg/],
   ];
   for (const [label, argType, message] of cases) {
@@ -153,4 +163,50 @@ describe('the peer label in a policy', () => {
       assert.ok(problems.some((m) => message.test(m)), problems.join('\n'));
     });
   }
+});
+
+describe('cluster peers from EndpointSlices', () => {
+  const slice = (namespace: string, service: string, name: string, endpoints: EndpointSliceRecord['endpoints'], addressType: 'IPv4' | 'IPv6' = 'IPv4'): EndpointSliceRecord =>
+    ({ uid: `${namespace}/${name}`, namespace, name, service, addressType, endpoints });
+  const slices = [
+    slice('shop', 'web', 'web-a', [{ addresses: ['10.1.0.5'], nodeName: 'n1', zone: 'z1' }, { addresses: ['10.1.0.6'], nodeName: 'n2', zone: 'z1' }]),
+    slice('shop', 'web', 'web-b', [{ addresses: ['10.1.0.7'], nodeName: 'n3', zone: 'z2' }, { addresses: ['fd00::7'], nodeName: 'n3', zone: 'z2' }], 'IPv6'),
+    slice('shop', 'db', 'db-a', [{ addresses: ['10.1.0.8'], nodeName: 'n4' }]),
+    // A pod behind two Services: the first by namespace and name (shop/api before shop/web) wins.
+    slice('shop', 'api', 'api-a', [{ addresses: ['10.1.0.6'], nodeName: 'n2', zone: 'z1' }]),
+  ];
+  const peerOf = (address: string, node = { name: 'n1', zone: 'z1' } as { name: string; zone?: string }): string => {
+    const t = new PeerTable();
+    const entries = t.entries(parsePeerCidrs('pods=10.0.0.0/8'), ['192.0.2.10', '10.1.0.9'], clusterPeers(slices, node));
+    const p = t.peerOf(BigInt(resolvePeer(entries, address)));
+    return [p.class, p.namespace, p.service].join('/');
+  };
+  const cases: Array<[address: string, expected: string, node?: { name: string; zone?: string }]> = [
+    ['10.1.0.5', 'same-node/shop/web'],
+    ['10.1.0.6', 'same-zone/shop/api'],
+    ['10.1.0.7', 'cross-zone/shop/web'],
+    ['fd00::7', 'cross-zone/shop/web'],
+    ['::ffff:10.1.0.7', 'cross-zone/shop/web'],
+    ['10.1.0.8', 'cluster/shop/db'], // the endpoint has no zone
+    ['10.1.0.7', 'cluster/shop/web', { name: 'n1' }], // this node has no zone label
+    ['10.1.0.99', 'pods//'], // no endpoint: the list's class
+    ['10.1.0.9', 'node//'], // the node's own address
+  ];
+  for (const [address, expected, node] of cases) {
+    it(`${address} is ${expected}${node ? ` from a node without a zone` : ''}`, () => assert.equal(peerOf(address, node), expected));
+  }
+
+  it('one id per distinct peer, however many addresses share it', () => {
+    const t = new PeerTable();
+    t.entries([], [], clusterPeers(slices, { name: 'n1', zone: 'z1' }));
+    // In the order addresses come: slices by namespace and Service (api, db, web), each endpoint's addresses in turn.
+    assert.deepEqual(t.peerNames, ['unknown', 'loopback', 'node', 'same-zone/shop/api', 'cluster/shop/db', 'same-node/shop/web', 'cross-zone/shop/web']);
+  });
+
+  it('peer labels of one arg share one value of the key; others take their own', () => {
+    const l = (name: string, arg: number, peer?: 'class' | 'namespace' | 'service') => ({ name, arg, overflowValue: 'other', ...(peer ? { peer } : { maxValues: 4 }) });
+    const r = kernelLabels([l('peer_class', 0, 'class'), l('n', 1), l('peer_namespace', 0, 'namespace'), l('peer_service', 0, 'service')]);
+    assert.deepEqual(r.kernel.map((k) => k.name), ['peer_class', 'n']);
+    assert.deepEqual(r.index, [0, 1, 0, 0]);
+  });
 });

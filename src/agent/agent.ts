@@ -40,8 +40,8 @@ import { Handover } from '../persist/handover';
 import { clearPins, UninstallCheck } from '../persist/uninstall-check';
 import { PEER_MAP } from '../collectors/shared-maps';
 import { PeerCidr } from '../peers/peer-cidrs';
-import { PeerMap, PeerMapChange } from '../peers/peer-map';
-import { PeerTable } from '../peers/peer-table';
+import { PeerMapChange } from '../peers/peer-map';
+import { PeerSource } from '../peers/peer-source';
 
 export class Agent {
   readonly registry = new Registry();
@@ -57,8 +57,8 @@ export class Agent {
   /** --bpf-pin-daemonset: at stop, whether this is a restart (hand over) or an uninstall (clear). */
   private uninstallCheck?: UninstallCheck;
   private binaries?: BinaryPaths;
-  /** The kernel's peer table (tcp-peers' peer_class). */
-  private peers?: PeerMap;
+  /** The kernel's peer table (tcp-peers' peer labels) and what fills it. */
+  private peers?: PeerSource;
   private readonly watchers: PolicyDirectoryWatcher[] = [];
   /** LIMITS.hooksPerAgent over every policy file, built-ins included. */
   private readonly hookBudget = new HookBudget();
@@ -146,11 +146,13 @@ export class Agent {
     });
     this.handover?.begin(this.counters, binaries, this.removals, this.config.seriesTtlMs);
     // Before any policy loads: a peer label's first event finds the table filled.
-    this.peers = new PeerMap(this.counters.sharedMaps()[PEER_MAP], new PeerTable());
-    this.replacePeerCidrs(this.config.peerCidrs);
+    this.peers = new PeerSource(this.counters.sharedMaps()[PEER_MAP], this.log);
+    this.peers.replaceCidrs(this.config.peerCidrs);
     if (this.config.peerCidrs.length > 0 && !this.config.builtinPolicies.includes('tcp-peers')) {
       this.log.warn('--metrics-peer-cidrs is given but the built-in policy tcp-peers does not run; add it to --builtin-policies', {});
     }
+    // Service endpoints only where a peer policy runs: the watch costs the API server a list+watch per node.
+    if (this.pods && this.config.builtinPolicies.includes('tcp-peers')) this.peers.watchEndpointSlices(this.pods.http, { nodeName: this.config.nodeName });
 
     if (this.config.bpfStats) {
       try {
@@ -197,6 +199,7 @@ export class Agent {
       policyScanFailures: () => this.watchers.map((w) => ({ dir: w.dir, failures: w.scanFailures })),
       removals: this.removals,
       pods: this.pods,
+      peers: this.peers,
       caches: [cgroups.stats, binaries.stats, ...this.counters.core.caches, ...(this.pods ? [this.pods.ownerCache] : [])],
       binaryTruncated: () => binaries.truncated,
       bpfStats: this.bpfStatsFd !== undefined,
@@ -269,19 +272,10 @@ export class Agent {
     );
   }
 
-  /**
-   * Replaces the peer classes (and re-reads this node's addresses) in the
-   * kernel's peer table, in place: no program reloads, events from now on
-   * resolve to the new classes, bytes already counted keep theirs. Internal
-   * for now; EndpointSlices and a changed CIDR list will call it.
-   */
+  /** Replaces the peer classes (and re-reads this node's addresses) in the kernel's peer table, in place (PeerSource). */
   replacePeerCidrs(cidrs: readonly PeerCidr[], addresses?: readonly string[]): PeerMapChange {
     if (!this.peers) throw new Error('the peer table is not loaded yet');
-    const change = this.peers.replace(cidrs, addresses);
-    // Every start writes tally's own classes; only a table someone asked for is news (a healthy start is quiet).
-    const log = cidrs.length > 0 ? this.log.info.bind(this.log) : this.log.debug.bind(this.log);
-    log('peer table written', { ...change, classes: [...new Set(cidrs.map((c) => c.name))].join(',') || 'none' });
-    return change;
+    return this.peers.replaceCidrs(cidrs, addresses);
   }
 
   /** SIGHUP: look at the policy directories again now, rather than at their next change. */
@@ -351,6 +345,7 @@ export class Agent {
       this.removals?.close();
       if (this.bpfStatsFd !== undefined) native().closeFd(this.bpfStatsFd);
       this.bpfStatsFd = undefined;
+      await this.peers?.stop();
       await this.pods?.stop();
       if (this.core) this.log.info('agent stopped');
     })();

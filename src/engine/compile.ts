@@ -22,6 +22,7 @@ import { FormatField, readFormat } from './tracefs';
 import { functionArity, tracepointArity } from './kernel-btf';
 import { CompileError } from './compile-error';
 import { compileTaskFilters } from './task-filters';
+import { kernelLabels } from '../policy/kernel-labels';
 
 export { CompileError };
 
@@ -390,7 +391,7 @@ class PlanBuilder {
       labels:
         Object.keys(m.constLabels).length > 0
           ? [{ kind: LabelKind.constant, arg: 0, field: 0, slot: this.constLabel(m), cap: 0 }]
-          : m.labels.map((l, j) => this.label(l, position * POL.labels + j)),
+          : kernelLabels(m.labels).kernel.map((l, j) => this.label(l, position * POL.labels + j)),
     };
   }
 

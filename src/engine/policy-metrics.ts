@@ -9,6 +9,7 @@ import { EXIT_STATUSES, Hook, Metric, Policy } from '../policy/model';
 import { namespaceSet } from './compile';
 import { namespaceId } from '../labels/namespace-id';
 import { PeerTable } from '../peers/peer-table';
+import { kernelLabels } from '../policy/kernel-labels';
 
 /** For tools that label no live traffic (docs, policy check): ids decode as this table's fixed classes. */
 const NO_PEERS = new PeerTable();
@@ -22,11 +23,12 @@ export function counterMetric(m: Metric, id: number, hook: Hook, policy: Policy,
     return { ...base, labelNames: ['policy', 'hook'], labels: (l0) => ({ policy: policy.name!, hook: hookNames[Number(l0)] ?? 'unknown' }) };
   }
   if (m.labels.length === 0) return base;
+  const { index } = kernelLabels(m.labels);
   const decoders = m.labels.map((l) => {
     const arg = hook.args.find((a) => a.index === l.arg);
     const signed = !l.field && arg !== undefined && /^(int|int8|int16|int32|int64|long|fd)$/.test(arg.type);
     return (v: bigint): string => {
-      if (l.peer) return peers.className(v);
+      if (l.peer) return peers.peerOf(v)[l.peer];
       if (v === LABEL_OVERFLOW) return l.overflowValue;
       if (l.prefixes) return l.prefixes[Number(v) - 1] ?? l.overflowValue;
       if (l.field === 'exitStatus') return EXIT_STATUSES[Number(v)] ?? l.overflowValue;
@@ -38,7 +40,7 @@ export function counterMetric(m: Metric, id: number, hook: Hook, policy: Policy,
     labelNames: m.labels.map((l) => l.name),
     labels: (l0, l1) => {
       const out: Record<string, string> = {};
-      m.labels.forEach((l, i) => (out[l.name] = decoders[i](i === 0 ? l0 : l1)));
+      m.labels.forEach((l, i) => (out[l.name] = decoders[i](index[i] === 0 ? l0 : l1)));
       return out;
     },
   };
@@ -64,10 +66,10 @@ export function namespaceVerdict(hook: Hook): (selectors: number, namespace: str
  * agent's keys of a metric only if their signatures agree (docs/restart.md).
  */
 function metricSignature(m: Metric, hook: Hook, policy: Policy, unitLog2: number, peers: PeerTable): string {
-  // A peer label's values are ids of this agent's peer table: equal only under the same classes in the same order.
+  // A peer label's values are ids of this agent's peer table: equal only under the same peers in the same order.
   const labels = m.labels.map((l) => ({
     name: l.name, arg: l.arg, type: hook.args.find((a) => a.index === l.arg)?.type, field: l.field, prefixes: l.prefixes, overflow: l.overflowValue,
-    ...(l.peer ? { peer: l.peer, classes: peers.classNames } : {}),
+    ...(l.peer ? { peer: l.peer, peers: peers.peerNames } : {}),
   }));
   const constHooks = Object.keys(m.constLabels).length > 0 ? policy.hooks.map((h) => h.name) : [];
   const text = JSON.stringify({ policy: policy.name, name: m.name, type: m.type, unitLog2, labels, constHooks });

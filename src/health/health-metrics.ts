@@ -14,6 +14,7 @@ import { HookResult } from '../bpf/loader';
 import { FAST_SLOTS } from '../bpf/layout';
 import { CgroupRemovals, CGROUP_EVENTS_OBJECT } from '../labels/cgroup-removals';
 import { PodWatcher } from '../labels/kube/pod-watcher';
+import { PeerSource } from '../peers/peer-source';
 import { VERSION } from '../util/version';
 import { PolicyStatus } from '../engine/policy-manager';
 import { POLICY_STATES } from '../policy/model';
@@ -27,6 +28,7 @@ export interface HealthSources {
   policyScanFailures: () => Array<{ dir: string; failures: number }>;
   removals: CgroupRemovals;
   pods?: PodWatcher;
+  peers?: PeerSource;
   caches: CacheStats[];
   binaryTruncated: () => number;
   /** True while the kernel's BPF run-time statistics are on. */
@@ -125,6 +127,15 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   ]);
   defineMetric(registry, catalog.CGROUP_REMOVAL_DROPS, () => [one({}, Number(removals.kernelDrops()))]);
 
+  if (src.peers) {
+    const peers = src.peers;
+    defineMetric(registry, catalog.PEER_TABLE_ENTRIES, () => [one({}, peers.map.entries().length)]);
+    defineMetric(registry, catalog.PEER_TABLE_FAILURES, () => [one({}, peers.failures)]);
+    defineMetric(registry, catalog.PEER_ENDPOINT_SLICES, () => (peers.endpointSlices ? [one({}, peers.endpointSlices.size)] : []));
+    defineMetric(registry, catalog.PEER_WATCH_ERRORS, () =>
+      peers.endpointSlices ? Object.entries(peers.endpointSlices.stats.errors).map(([reason, n]) => one({ reason }, n)) : [],
+    );
+  }
   if (src.pods) {
     const pods = src.pods;
     defineMetric(registry, catalog.KUBE_WATCH_EVENTS, () => Object.entries(pods.stats.events).map(([type, n]) => one({ type }, n)));

@@ -339,6 +339,34 @@ export const SCRAPES: MetricSpec = {
   labels: ['format'],
 };
 
+export const PEER_TABLE_ENTRIES: MetricSpec = {
+  name: 'tally_peer_table_entries',
+  type: 'gauge',
+  help: "Entries of the kernel's peer table (tally_peers, at most 16384): one per network of --metrics-peer-cidrs, per address of this node, per Service endpoint address from EndpointSlices, and three of tally's own.",
+  labels: [],
+};
+
+export const PEER_TABLE_FAILURES: MetricSpec = {
+  name: 'tally_peer_table_failures_total',
+  type: 'counter',
+  help: 'Writes of the peer table that failed (the log says why, e.g. more endpoints than the table holds). The table keeps its entries meanwhile: new endpoints resolve to the class of their network, or unknown, until a write succeeds. Should stay 0.',
+  labels: [],
+};
+
+export const PEER_ENDPOINT_SLICES: MetricSpec = {
+  name: 'tally_peer_endpoint_slices',
+  type: 'gauge',
+  help: 'EndpointSlices the peer table resolves Service endpoints from (only while a peer policy runs in a cluster).',
+  labels: [],
+};
+
+export const PEER_WATCH_ERRORS: MetricSpec = {
+  name: 'tally_peer_watch_errors_total',
+  type: 'counter',
+  help: 'Failed requests and skipped objects of the EndpointSlice watch, by reason (the same reasons as tally_kube_watch_errors_total). Failed requests are retried with backoff.',
+  labels: ['reason'],
+};
+
 export const MALLOC_BYTES: MetricSpec = {
   name: 'tally_malloc_bytes',
   type: 'gauge',
@@ -470,6 +498,10 @@ export const CATALOG: readonly MetricSpec[] = [
   SCRAPE_READ_SECONDS,
   SCRAPES,
   MALLOC_BYTES,
+  PEER_TABLE_ENTRIES,
+  PEER_TABLE_FAILURES,
+  PEER_ENDPOINT_SLICES,
+  PEER_WATCH_ERRORS,
   RESTART_STATE,
   HTTP_CONNECTIONS,
   HTTP_CONNECTIONS_LIMIT,

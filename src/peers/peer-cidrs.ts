@@ -16,7 +16,8 @@ export const PEER_CIDRS_FLAG = '--metrics-peer-cidrs';
 export const LOOPBACK_CLASS = 'loopback';
 export const NODE_CLASS = 'node';
 export const UNKNOWN_CLASS = 'unknown';
-export const RESERVED_CLASSES: readonly string[] = [LOOPBACK_CLASS, NODE_CLASS, UNKNOWN_CLASS];
+/** And the classes of cluster peers (cluster-peers.ts), written out here so that the list cannot take them. */
+export const RESERVED_CLASSES: readonly string[] = [LOOPBACK_CLASS, NODE_CLASS, UNKNOWN_CLASS, 'same-node', 'same-zone', 'cross-zone', 'cluster'];
 
 /** A class name is a label value people type in queries: short, lowercase, no spaces or quotes. */
 const CLASS_NAME = /^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$/;

@@ -10,7 +10,7 @@
 import * as os from 'node:os';
 import { native } from '../native/addon';
 import { PeerCidr } from './peer-cidrs';
-import { PeerEntry, PeerTable } from './peer-table';
+import { ClusterPeer, PeerEntry, PeerTable } from './peer-table';
 
 /** max_entries of tally_peers (bpf/peers.bpf.h). */
 export const PEER_MAP_CAPACITY = 16384;
@@ -40,11 +40,11 @@ export class PeerMap {
     private readonly capacity = PEER_MAP_CAPACITY,
   ) {}
 
-  /** Makes the trie resolve these networks and node addresses; throws, changing nothing, if they do not fit. */
-  replace(cidrs: readonly PeerCidr[], addresses: readonly string[] = nodeAddresses()): PeerMapChange {
-    const wanted = new Map(this.table.entries(cidrs, addresses).map((e) => [e.key.toString('hex'), e] as const));
+  /** Makes the trie resolve these networks, node addresses and endpoints; throws, changing nothing, if they do not fit. */
+  replace(cidrs: readonly PeerCidr[], addresses: readonly string[] = nodeAddresses(), cluster: readonly ClusterPeer[] = []): PeerMapChange {
+    const wanted = new Map(this.table.entries(cidrs, addresses, cluster).map((e) => [e.key.toString('hex'), e] as const));
     if (wanted.size > this.capacity) {
-      throw new Error(`peer table: ${wanted.size} entries (the CIDRs, loopback and ${addresses.length} node addresses), the kernel map holds ${this.capacity}; merge networks into shorter prefixes`);
+      throw new Error(`peer table: ${wanted.size} entries (the CIDRs, loopback, ${addresses.length} node addresses and ${cluster.length} endpoint addresses), the kernel map holds ${this.capacity}; merge networks into shorter prefixes`);
     }
     const value = Buffer.alloc(4);
     let written = 0;

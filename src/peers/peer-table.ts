@@ -3,12 +3,16 @@
  * entries of the kernel's LPM trie tally_peers (bpf/peers.bpf.h), and what
  * labels each peer id stands for. Pure: peer-map.ts writes it to the kernel.
  *
- * A peer id is a peer class for now (peer_class); peer_namespace and
- * peer_service from EndpointSlices will be further ids of their own, each
- * standing for a tuple of labels, so the kernel key stays one number.
+ * A peer id stands for a peer: its class (peer_class) and, for an address
+ * of a Service's endpoint, the Service's namespace and name (peer_namespace,
+ * peer_service). One id per distinct peer, so the kernel key stays one number
+ * whatever labels it decodes to.
  *
- * Classes, longest prefix first:
+ * Entries, longest prefix first:
  *   node      this node's own addresses (a /32 or /128 each)
+ *   cluster   each endpoint address of an EndpointSlice (a /32 or /128):
+ *             same-node, same-zone, cross-zone, or cluster when a zone is
+ *             not known (cluster-peers.ts), with its namespace and service
  *   loopback  127.0.0.0/8 and ::1
  *   NAME      the networks of --metrics-peer-cidrs
  *   unknown   everything else (the kernel's TALLY_PEER_UNKNOWN: no entry)
@@ -26,8 +30,28 @@ import { LOOPBACK_CIDRS, LOOPBACK_CLASS, NODE_CLASS, PeerCidr, UNKNOWN_CLASS, wi
 /** The label a peer class is exported as. */
 export const PEER_CLASS_LABEL = 'peer_class';
 
-/** Distinct class names one agent gives ids to in its life: ids are never reused, so counts keep their class. */
-export const MAX_PEER_IDS = 4096;
+/** Distinct peers one agent gives ids to in its life: ids are never reused, so counts keep their peer. */
+export const MAX_PEER_IDS = 65536;
+
+/** What a peer id decodes to. namespace and service are '' for a peer that is no Service's endpoint. */
+export interface Peer {
+  class: string;
+  namespace: string;
+  service: string;
+}
+
+/** Which of a peer's labels a policy label exports (`peer: class | namespace | service`). */
+export type PeerPart = keyof Peer;
+
+/** An endpoint address and the peer it is (cluster-peers.ts). */
+export interface ClusterPeer {
+  address: string;
+  peer: Peer;
+}
+
+const classOnly = (name: string): Peer => ({ class: name, namespace: '', service: '' });
+/** A peer as one string: the class alone, or class/namespace/service. */
+const peerName = (p: Peer): string => (p.namespace === '' && p.service === '' ? p.class : `${p.class}/${p.namespace}/${p.service}`);
 
 /** One entry of tally_peers: struct tally_peer_key, and the peer id it resolves to. */
 export interface PeerEntry {
@@ -50,7 +74,7 @@ const ALL_IPV4: Cidr = { family: 4, bytes: [0, 0, 0, 0], prefixLen: 0 };
 
 export class PeerTable {
   private readonly ids = new Map<string, number>([[UNKNOWN_CLASS, PEER_UNKNOWN]]);
-  private readonly names: string[] = [UNKNOWN_CLASS];
+  private readonly peers: Peer[] = [classOnly(UNKNOWN_CLASS)];
 
   constructor() {
     // Fixed ids for tally's own classes: the same in every agent, whatever the list.
@@ -58,46 +82,62 @@ export class PeerTable {
     this.idOf(NODE_CLASS);
   }
 
-  /** The class's id, given one at first use; throws past MAX_PEER_IDS. */
-  idOf(name: string): number {
+  /** The peer's id (a class name: that class alone), given one at first use; throws past MAX_PEER_IDS. */
+  idOf(peer: Peer | string): number {
+    const p = typeof peer === 'string' ? classOnly(peer) : peer;
+    const name = peerName(p);
     let id = this.ids.get(name);
     if (id !== undefined) return id;
-    if (this.names.length >= MAX_PEER_IDS) throw new Error(`peer classes: ${MAX_PEER_IDS} names have been used since the agent started, the most it keeps; restart it to use new ones`);
-    id = this.names.length;
-    this.names.push(name);
+    if (this.peers.length >= MAX_PEER_IDS) throw new Error(`peer table: ${MAX_PEER_IDS} peers have been named since the agent started, the most it keeps; restart it to name new ones`);
+    id = this.peers.length;
+    this.peers.push({ ...p });
     this.ids.set(name, id);
     return id;
   }
 
-  /** The class of a peer id read from a counter key; an id this agent never gave (a previous agent's) is unknown. */
-  className(id: bigint): string {
-    return this.names[Number(id)] ?? UNKNOWN_CLASS;
+  /** The peer of an id read from a counter key; an id this agent never gave (a previous agent's) is unknown. */
+  peerOf(id: bigint): Peer {
+    return this.peers[Number(id)] ?? this.peers[PEER_UNKNOWN];
   }
 
-  /** Class names in id order: what a counter key's peer ids mean (part of a metric's restart signature). */
-  get classNames(): readonly string[] {
-    return this.names;
+  /** The class of a peer id. */
+  className(id: bigint): string {
+    return this.peerOf(id).class;
+  }
+
+  /** Peers in id order, each as one string: what a counter key's peer ids mean (part of a metric's restart signature). */
+  get peerNames(): readonly string[] {
+    return this.peers.map(peerName);
   }
 
   /**
-   * The trie's entries for these networks and node addresses, one per key:
-   * where the list and the node's addresses give the same network, the
-   * node wins (its own addresses are a class of their own).
+   * The trie's entries for these networks, endpoint addresses and node
+   * addresses, one per key. Where they give the same key, the later wins:
+   * an endpoint's address over a network of the list, and the node's own
+   * addresses over everything (a hostNetwork endpoint's address is the
+   * node's). Loopback addresses stay loopback.
    */
-  entries(cidrs: readonly PeerCidr[], nodeAddresses: readonly string[]): PeerEntry[] {
+  entries(cidrs: readonly PeerCidr[], nodeAddresses: readonly string[], cluster: readonly ClusterPeer[] = []): PeerEntry[] {
     const byKey = new Map<string, PeerEntry>();
-    const put = (c: Cidr, name: string): void => {
+    const put = (c: Cidr, peer: Peer | string): void => {
       const key = peerKey(c);
-      byKey.set(key.toString('hex'), { key, id: this.idOf(name) });
+      byKey.set(key.toString('hex'), { key, id: this.idOf(peer) });
+    };
+    const host = (what: string, a: string): Cidr | undefined => {
+      const r = parseCidr(a);
+      if (!r.ok) throw new Error(`${what} "${a}": expected ${r.expected}`);
+      return LOOPBACK_CIDRS.some((l) => within(r.cidr, l)) ? undefined : r.cidr;
     };
     put(ALL_IPV4, UNKNOWN_CLASS);
     for (const c of cidrs) put(c.cidr, c.name);
     for (const c of LOOPBACK_CIDRS) put(c, LOOPBACK_CLASS);
+    for (const e of cluster) {
+      const c = host('endpoint address', e.address);
+      if (c) put(c, e.peer);
+    }
     for (const a of nodeAddresses) {
-      const r = parseCidr(a);
-      if (!r.ok) throw new Error(`node address "${a}": expected ${r.expected}`);
-      // A loopback address of the node stays loopback.
-      if (!LOOPBACK_CIDRS.some((l) => within(r.cidr, l))) put(r.cidr, NODE_CLASS);
+      const c = host('node address', a);
+      if (c) put(c, NODE_CLASS);
     }
     return [...byKey.values()];
   }

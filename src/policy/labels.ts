@@ -11,6 +11,7 @@ import { LIMITS } from './limits';
 import { anArg, oneOf } from './problems';
 import { FILTER_LABELS } from '../labels/label-filter';
 import { parseString } from './values';
+import { kernelLabels } from './kernel-labels';
 
 /**
  * Labels tally puts on series: the label filter's (node may join them, as the
@@ -25,7 +26,8 @@ export const RESERVED_LABELS: readonly string[] = Object.keys(RESERVED_WHY);
 
 const NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const LABEL_KEYS = ['name', 'arg', 'field', 'maxValues', 'prefixes', 'peer', 'overflowValue'] as const;
-const PEER_KINDS = ['class'] as const;
+const PEER_KINDS = ['class', 'namespace', 'service'] as const;
+type PeerKind = (typeof PEER_KINDS)[number];
 const NET_FIELDS: readonly NetField[] = ['saddr', 'daddr', 'sport', 'dport', 'protocol', 'family'];
 const SOCKADDR_FIELDS: readonly NetField[] = ['saddr', 'sport', 'family'];
 const TASK_FIELDS: readonly TaskField[] = ['exitStatus'];
@@ -46,13 +48,20 @@ export function readName(node: Node, what: 'metric' | 'label'): string | undefin
 
 /** The `labels` of a metric; undefined when any is invalid. */
 export function readLabels(metric: Fields, info: HookInfo): ExtraLabel[] | undefined {
-  const items = metric.get('labels')?.list(LIMITS.labelsPerMetric, 'labels') ?? [];
+  // Peer labels of one arg share a value of the key, so the list may be longer than the values the kernel keeps.
+  const items = metric.get('labels')?.list(LIMITS.labelsPerMetric + PEER_KINDS.length - 1, 'labels') ?? [];
   const out: ExtraLabel[] = [];
   let ok = true;
   for (const item of items) {
     const l = readLabel(item, info);
     if (l && out.some((o) => o.name === l.name)) {
       item.child('name', l.name).error('each label name once per metric', undefined, `"${l.name}" again`);
+      ok = false;
+    } else if (l && l.peer && out.some((o) => o.peer === l.peer && o.arg === l.arg)) {
+      item.child('peer', l.peer).error(`each part of a peer once per arg`, `"${out.find((o) => o.peer === l.peer && o.arg === l.arg)!.name}" is the peer's ${l.peer} already`, `${l.peer} again`);
+      ok = false;
+    } else if (l && kernelLabels([...out, l]).kernel.length > LIMITS.labelsPerMetric) {
+      item.error(`at most ${LIMITS.labelsPerMetric} label values per metric (peer labels of one arg count once)`, 'drop a label, or fold two into one', `label ${l.name}`);
       ok = false;
     } else if (l) out.push(l);
     else ok = false;
@@ -84,7 +93,7 @@ function readLabel(node: Node, info: HookInfo): ExtraLabel | undefined {
   const peerNode = f.get('peer');
   let maxValues: number | undefined;
   let prefixes: string[] | undefined;
-  let peer: 'class' | undefined;
+  let peer: PeerKind | undefined;
   if (peerNode) {
     peer = readPeer(peerNode, maxNode ?? prefixNode, type, field);
     if (peer === undefined) return undefined;
@@ -138,7 +147,7 @@ function readLabelValue(node: Node): string | undefined {
  * `peer: class`: the label is the peer class of a socket's remote address,
  * which the peer table bounds; undefined when invalid (reported).
  */
-function readPeer(node: Node, cap: Node | undefined, type: string | undefined, field: NetField | TaskField | undefined | null): 'class' | undefined {
+function readPeer(node: Node, cap: Node | undefined, type: string | undefined, field: NetField | TaskField | undefined | null): PeerKind | undefined {
   const kind = node.choice(PEER_KINDS);
   if (kind === undefined) return undefined;
   if (cap) {

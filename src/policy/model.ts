@@ -237,11 +237,13 @@ export interface ExtraLabel {
   maxValues?: number;
   prefixes?: string[];
   /**
-   * `peer: class`: the value is the class of the socket's remote address
-   * (field daddr) in the peer table (--metrics-peer-cidrs, src/peers),
-   * resolved in the kernel. Bounded by the table, so no maxValues.
+   * `peer: class | namespace | service`: the value is that part of the
+   * peer of the socket's remote address (field daddr) in the peer table
+   * (--metrics-peer-cidrs and EndpointSlices, src/peers), resolved in the
+   * kernel. Bounded by the table, so no maxValues. Peer labels of one arg
+   * share one value of the key (policy/kernel-labels.ts).
    */
-  peer?: 'class';
+  peer?: 'class' | 'namespace' | 'service';
   overflowValue: string;
 }
 

@@ -71,12 +71,16 @@ The agent's flags, as YAML "flag-name: value" lines: the one list from which
 configmap.yaml writes the flags ConfigMap and the DaemonSet derives an
 environment variable and a --flag=$(VAR) argument per flag.
 
-Flags whose default means "none" (--otlp-*, --policy-dir, --metrics-pod-labels) appear only when
+Flags whose default means "none" (--otlp-*, --policy-dir, --metrics-pod-labels, --metrics-peer-cidrs) appear only when
 their value is set.
 Numbers go through int: Helm reads values.yaml numbers as float64, which
 print as 1e+06 from a million up.
 */}}
 {{- define "tally.flags" -}}
+builtin-policies: {{ (join "," .Values.config.builtinPolicies) | default "none" | quote }}
+{{- if .Values.config.peerCidrs }}
+metrics-peer-cidrs: {{ join "," .Values.config.peerCidrs | quote }}
+{{- end }}
 metrics-label-filter: {{ join "," .Values.config.labelFilter | quote }}
 {{- if .Values.config.podLabels }}
 metrics-pod-labels: {{ join "," .Values.config.podLabels | quote }}
