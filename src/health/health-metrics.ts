@@ -130,6 +130,7 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   if (src.peers) {
     const peers = src.peers;
     defineMetric(registry, catalog.PEER_TABLE_ENTRIES, () => [one({}, peers.map.entries().length)]);
+    defineMetric(registry, catalog.PEER_TABLE_WRITES, () => [one({}, peers.writes)]);
     defineMetric(registry, catalog.PEER_TABLE_FAILURES, () => [one({}, peers.failures)]);
     defineMetric(registry, catalog.PEER_ENDPOINT_SLICES, () => (peers.endpointSlices ? [one({}, peers.endpointSlices.size)] : []));
     defineMetric(registry, catalog.PEER_WATCH_ERRORS, () =>

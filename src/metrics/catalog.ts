@@ -346,6 +346,13 @@ export const PEER_TABLE_ENTRIES: MetricSpec = {
   labels: [],
 };
 
+export const PEER_TABLE_WRITES: MetricSpec = {
+  name: 'tally_peer_table_writes_total',
+  type: 'counter',
+  help: 'Writes of the peer table, each in place while programs run: one at start, one per change of --metrics-peer-cidrs, and one per batch of EndpointSlice changes (gathered for a second).',
+  labels: [],
+};
+
 export const PEER_TABLE_FAILURES: MetricSpec = {
   name: 'tally_peer_table_failures_total',
   type: 'counter',
@@ -499,6 +506,7 @@ export const CATALOG: readonly MetricSpec[] = [
   SCRAPES,
   MALLOC_BYTES,
   PEER_TABLE_ENTRIES,
+  PEER_TABLE_WRITES,
   PEER_TABLE_FAILURES,
   PEER_ENDPOINT_SLICES,
   PEER_WATCH_ERRORS,

@@ -18,8 +18,9 @@ export class PeerSource {
   private cidrs: readonly PeerCidr[] = [];
   private cluster: readonly ClusterPeer[] = [];
   private watch?: EndpointSliceWatch;
-  /** Writes of the table that failed (tally_peer_table_failures_total). */
+  /** Writes of the table that failed (tally_peer_table_failures_total), and that changed it (tally_peer_table_writes_total). */
   failures = 0;
+  writes = 0;
 
   constructor(
     mapFd: number,
@@ -41,6 +42,7 @@ export class PeerSource {
   replaceCidrs(cidrs: readonly PeerCidr[], addresses?: readonly string[]): PeerMapChange {
     const change = this.map.replace(cidrs, addresses ?? nodeAddresses(), this.cluster);
     this.cidrs = cidrs;
+    this.writes++;
     // Every start writes tally's own classes; only a table someone asked for is news (a healthy start is quiet).
     const log = cidrs.length > 0 ? this.log.info.bind(this.log) : this.log.debug.bind(this.log);
     log('peer table written', { ...change, classes: [...new Set(cidrs.map((c) => c.name))].join(',') || 'none' });
@@ -57,6 +59,7 @@ export class PeerSource {
     try {
       const change = this.map.replace(this.cidrs, nodeAddresses(), peers);
       this.cluster = peers;
+      this.writes++;
       this.log.debug('peer table written from EndpointSlices', { ...change, endpoints: peers.length });
     } catch (e) {
       this.failures++;
