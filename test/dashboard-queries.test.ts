@@ -55,6 +55,8 @@ const RANGE_S = 60;
  */
 const DATA_TIMEOUT_MS = 45000;
 const LOSSY_PORT = 5555;
+/** An address of the far namespace in the "internet" class the agent is given. */
+const INTERNET_PEER = '198.51.100.2';
 
 const dashboards = loadDashboards();
 
@@ -161,8 +163,16 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
       }
     }`);
 
+    // The peer panels: the lossy path's far end is a Service's endpoint in another zone (shop/db, cross-zone),
+    // and a second address there is in the "internet" class of --metrics-peer-cidrs.
+    netns.exec(netns.a, 'ip', ['addr', 'add', `${INTERNET_PEER.replace(/\.2$/, '.1')}/24`, 'dev', netns.devA]);
+    netns.exec(netns.b, 'ip', ['addr', 'add', `${INTERNET_PEER}/24`, 'dev', netns.devB]);
+    shop.api.setNode({ name: NODE_NAME, labels: { 'topology.kubernetes.io/zone': 'zone-a' } });
+    shop.api.addEndpointSlice({ namespace: NAMESPACE, name: 'db-abcde', service: 'db', endpoints: [{ addresses: [netns.addrB], nodeName: 'other-node', zone: 'zone-b' }] });
+
     // --bpf-stats on: the BPF overhead panels and alert read the kernel's statistics.
     const flags = ['--kubeconfig', shop.api.writeKubeconfig(dir), '--node-name', NODE_NAME, '--policy-dir', path.join(dir, 'policies'), '--bpf-stats', 'on'];
+    flags.push('--builtin-policies', 'tcp-bytes,tcp-retransmits,file-writes,process,tcp-peers', '--metrics-peer-cidrs', 'internet=198.51.100.0/24');
     // OTLP to a port nobody listens on, so the export panels have failures to show.
     flags.push('--otlp-endpoint', `http://127.0.0.1:${await closedPort()}`, '--otlp-interval', '1s');
     agent = await AgentProcess.start(flags);
@@ -178,8 +188,10 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
     stream(dbCg, webPort);
     stream(hostCg, webPort);
     const lossySink = netns.spawn(netns.b, dbCg, '/usr/bin/python3', ['-c', LOSSY_SINK, netns.addrB, String(LOSSY_PORT)]);
-    await firstLine(lossySink, 'the lossy sink');
+    const internetSink = netns.spawn(netns.b, dbCg, '/usr/bin/python3', ['-c', LOSSY_SINK, INTERNET_PEER, String(LOSSY_PORT)]);
+    await Promise.all([firstLine(lossySink, 'the lossy sink'), firstLine(internetSink, 'the internet sink')]);
     netns.spawn(netns.a, webCg, '/usr/bin/python3', ['-c', LOSSY_SENDER, netns.addrB, String(LOSSY_PORT)], { stdio: 'ignore' });
+    netns.spawn(netns.a, webCg, '/usr/bin/python3', ['-c', LOSSY_SENDER, INTERNET_PEER, String(LOSSY_PORT)], { stdio: 'ignore' });
     for (const cg of [webCg, hostCg]) cg.spawn('/bin/sh', ['-c', PROCESS_LOOP, path.join(dir, `written-${cg.name}`)], { stdio: 'ignore' });
 
     // Scrapes every second (SCRAPE_S), as job "tally" (JOB).
