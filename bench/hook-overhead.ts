@@ -180,6 +180,7 @@ async function startBpftrace(program: string): Promise<Running> {
  */
 const WARMUPS: Record<string, () => Promise<unknown>> = {
   'tcp-bytes': () => sendLoop(20_000),
+  'tcp-bytes,tcp-peers': () => sendLoop(20_000),
   'file-writes': () => syscallLoop(['write', SHM_FILE, '20000', String(SIZE)]),
   process: async () => void execFileSync('taskset', ['-c', '1', '/bin/sh', '-c', 'for i in $(seq 100); do /bin/true; done']),
   'tcp-retransmits': () => lossyTransfer(1_000_000),
@@ -325,7 +326,7 @@ const WORKLOADS: Workload[] = [
   {
     name: 'tcp-bytes',
     what: `a send(2) of ${SIZE} bytes over loopback, received by a sink on the same CPU`,
-    configs: [NONE, { name: 'floor (tp_btf)', start: floor(['empty_send_btf', 'empty_recv_btf']) }, { name: 'bpftrace', start: bpftrace(BPFTRACE.tcpBytes) }, { name: BY_COMM_ROW, start: bpftrace(BPFTRACE.tcpBytes, BY_COMM) }, { name: 'tally', start: tally('tcp-bytes') }, STATS_ON('tcp-bytes')],
+    configs: [NONE, { name: 'floor (tp_btf)', start: floor(['empty_send_btf', 'empty_recv_btf']) }, { name: 'bpftrace', start: bpftrace(BPFTRACE.tcpBytes) }, { name: BY_COMM_ROW, start: bpftrace(BPFTRACE.tcpBytes, BY_COMM) }, { name: 'tally', start: tally('tcp-bytes') }, STATS_ON('tcp-bytes'), { name: 'tally + tcp-peers', start: tally('tcp-bytes,tcp-peers') }],
     loop: sendLoop,
   },
   {

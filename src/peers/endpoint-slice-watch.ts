@@ -42,6 +42,7 @@ export class EndpointSliceWatch {
   private readonly stopping = new AbortController();
   private stopped = false;
   private readonly outage: OutageLog;
+  private readonly nodeOutage: OutageLog;
   /** For tally's health metrics. */
   readonly stats = {
     errors: Object.fromEntries(WATCH_ERROR_REASONS.map((r) => [r, 0])) as Record<WatchErrorReason, number>,
@@ -56,6 +57,7 @@ export class EndpointSliceWatch {
   ) {
     this.node = { name: opts.nodeName };
     this.outage = new OutageLog(log, 'kubernetes EndpointSlice watch', { server: http.server });
+    this.nodeOutage = new OutageLog(log, 'kubernetes node zone lookup', { server: http.server, node: opts.nodeName });
   }
 
   /** EndpointSlices known now. */
@@ -110,13 +112,14 @@ export class EndpointSliceWatch {
       const o = await this.http.getJson(`/api/v1/nodes/${encodeURIComponent(this.opts.nodeName)}`, {}, { verb: 'get', timeoutMs: ANSWER_MS, signal: this.stopping.signal });
       const labels = isMapping(o) && isMapping(o.metadata) && isMapping(o.metadata.labels) ? o.metadata.labels : {};
       const zone = labels[ZONE_LABEL];
+      this.nodeOutage.answered();
       this.node.zone = typeof zone === 'string' && zone !== '' ? zone : undefined;
       if (this.node.zone === undefined) this.log.info(`this node has no ${ZONE_LABEL} label: cluster peers in other nodes are peer_class="cluster"`, { node: this.opts.nodeName });
       this.changed();
     } catch (e) {
       if (this.stopped) return;
-      const reason = e instanceof KubeRequestError ? e.reason : 'connection';
-      this.log.warn('reading this node\'s zone failed; retrying with backoff (peers in other nodes are peer_class="cluster" meanwhile)', { node: this.opts.nodeName, reason, error: (e as Error).message });
+      // Logged once per outage, however long the node stays unreadable (a 403 without the chart's RBAC).
+      this.nodeOutage.failed(e instanceof KubeRequestError ? e.reason : 'connection', (e as Error).message);
       this.nodeTimer = setTimeout(() => void this.readZone(backoff), backoff.next());
       this.nodeTimer.unref();
     }
