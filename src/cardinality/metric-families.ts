@@ -10,7 +10,7 @@
  */
 import { CounterKey, KEY_OVERFLOW } from '../bpf/layout';
 import { PendingIds, PendingMetric } from './pending-labels';
-import { RollupPlan } from './rollup-plan';
+import { PeerRollupLabels, RollupPlan } from './rollup-plan';
 import { Placement, SeriesLimiter } from './series-limiter';
 
 /** A metric counted in tally_counters under one id. */
@@ -37,6 +37,8 @@ export interface CounterMetric {
   sumOf?: number;
   /** What its keys mean (engine/policy-metrics.ts): a next agent reads this metric's keys only under an equal signature. */
   signature?: string;
+  /** A metric by peer: its peer labels that roll up in steps of their own (RollupPlan.withPeerLabels). */
+  peerLabels?: PeerRollupLabels;
 }
 
 /** The metrics exposed under one name. */
@@ -81,7 +83,7 @@ export class MetricFamilies implements PendingIds {
     let family = this.families.get(metric.name);
     const created = !family;
     if (!family) {
-      family = { name: metric.name, type: metric.type, metric, ids: new Set(), limiter: new SeriesLimiter(metric.name, this.seriesLimit, this.rollup, this.forgetUnseenMs, this.rolledIdleMs), topBucket: 0 };
+      family = { name: metric.name, type: metric.type, metric, ids: new Set(), limiter: new SeriesLimiter(metric.name, this.seriesLimit, this.rollup.withPeerLabels(metric.peerLabels ?? {}), this.forgetUnseenMs, this.rolledIdleMs), topBucket: 0 };
       this.families.set(metric.name, family);
     }
     family.ids.add(metric.id);

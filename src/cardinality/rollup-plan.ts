@@ -13,6 +13,13 @@
  * Labels outside the order (a policy metric's own labels, such as a syscall
  * name, bounded by their maxValues) are kept at every level but the flat one.
  *
+ * A metric by peer (docs/peers.md) rolls up its peer labels too, finest
+ * first, in a plan of its own (withPeerLabels): peer_service just before
+ * workload, peer_namespace just before the last step (namespace), and
+ * peer_class, like any label outside the order, only at flat. So the
+ * coarsest level of such a metric is (namespace, peer_class): what egress
+ * and cross-zone charge-back sum by.
+ *
  * The pod labels (--metrics-pod-labels) are one step of the order,
  * `pod_labels`: they are dropped together, before pod in the default order,
  * and in the same level as pod when pod follows them (see the constructor).
@@ -46,28 +53,46 @@ export function labelKey(labels: Readonly<Record<string, string>>): string {
 /** The flat overflow series' key. */
 export const OVERFLOW_KEY = labelKey(OVERFLOW_LABELS);
 
+/** The labels of a metric by peer that roll up in steps of their own (withPeerLabels). */
+export interface PeerRollupLabels {
+  /** peer_namespace's name in this metric. */
+  namespace?: string;
+  /** peer_service's name in this metric. */
+  service?: string;
+}
+
 export class RollupPlan {
-  /** The roll-up steps of the filter (and the pod labels, if any), in the order they are dropped. */
-  readonly order: readonly RollupStep[];
+  /** The roll-up steps of the filter (and the pod labels, if any, and a metric's peer labels), in the order they are dropped. */
+  readonly order: readonly string[];
   /** Level names, finest first: the finest label each level keeps. */
   readonly levels: readonly string[];
   /** Per level: the labels it drops. Made once: a read may place 100k label sets. */
   private readonly dropped: ReadonlyArray<ReadonlySet<string>>;
   private readonly inOrder: ReadonlySet<string>;
+  private readonly filter: LabelFilter;
+  private readonly requestedOrder: readonly RollupStep[];
+  private readonly withPeers = new Map<string, RollupPlan>();
 
   constructor(
     filter: LabelFilter,
     order: readonly RollupStep[] = DEFAULT_ROLLUP_ORDER,
     /** Percent of the limit kept for rolled-up series. */
     readonly reservePercent = DEFAULT_ROLLUP_RESERVE_PERCENT,
-    podLabels: PodLabels = NO_POD_LABELS,
+    private readonly podLabels: PodLabels = NO_POD_LABELS,
+    peer: PeerRollupLabels = {},
   ) {
-    this.order = order.filter((l) => (l === POD_LABELS_STEP ? podLabels.size > 0 : filter.has(l)));
+    const steps: string[] = order.filter((l) => (l === POD_LABELS_STEP ? podLabels.size > 0 : filter.has(l)));
+    // Peer steps only where there is a roll-up at all, and never last: the last step is the metric's coarsest local label.
+    if (steps.length > 0 && peer.service !== undefined) steps.splice(steps.includes('workload') ? steps.indexOf('workload') : steps.length - 1, 0, peer.service);
+    if (steps.length > 0 && peer.namespace !== undefined) steps.splice(steps.length - 1, 0, peer.namespace);
+    this.order = steps;
+    this.filter = filter;
+    this.requestedOrder = order;
     // pod_labels right before pod is dropped with it: a pod's labels are the
     // pod's, so a level keeping pod without them would merge no series and
     // only spend places of the limit. Separated (pod not in the filter, or an
     // order that puts them apart), each step is a level of its own.
-    const groups: RollupStep[][] = [];
+    const groups: string[][] = [];
     for (const step of this.order) {
       const last = groups[groups.length - 1];
       if (step === 'pod' && last?.[last.length - 1] === POD_LABELS_STEP) last.push(step);
@@ -75,9 +100,18 @@ export class RollupPlan {
     }
     this.levels = groups.slice(1).map((g) => g[g.length - 1]);
     // A step's label names: the pod labels step stands for every pod label's.
-    const names = (step: RollupStep): readonly string[] => (step === POD_LABELS_STEP ? podLabels.names : [step]);
+    const names = (step: string): readonly string[] => (step === POD_LABELS_STEP ? podLabels.names : [step]);
     this.dropped = groups.map((_, level) => new Set(groups.slice(0, level + 1).flat().flatMap(names)));
     this.inOrder = new Set(this.order.flatMap(names));
+  }
+
+  /** This plan for a metric with these peer labels (one plan per distinct set of names, made once). */
+  withPeerLabels(peer: PeerRollupLabels): RollupPlan {
+    if (peer.namespace === undefined && peer.service === undefined) return this;
+    const key = `${peer.namespace ?? ''}\0${peer.service ?? ''}`;
+    let plan = this.withPeers.get(key);
+    if (!plan) this.withPeers.set(key, (plan = new RollupPlan(this.filter, this.requestedOrder, this.reservePercent, this.podLabels, peer)));
+    return plan;
   }
 
   /** No roll-up: every label set past the limit goes to the flat series, as before roll-up existed. */

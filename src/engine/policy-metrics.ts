@@ -35,8 +35,11 @@ export function counterMetric(m: Metric, id: number, hook: Hook, policy: Policy,
       return (signed ? BigInt.asIntN(64, v) : v).toString();
     };
   });
+  const peerName = (part: 'namespace' | 'service'): string | undefined => m.labels.find((l) => l.peer === part)?.name;
+  const peerLabels = { namespace: peerName('namespace'), service: peerName('service') };
   return {
     ...base,
+    ...(peerLabels.namespace !== undefined || peerLabels.service !== undefined ? { peerLabels } : {}),
     labelNames: m.labels.map((l) => l.name),
     labels: (l0, l1) => {
       const out: Record<string, string> = {};

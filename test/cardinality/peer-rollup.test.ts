@@ -1,13 +1,14 @@
 /**
- * peer_class in the series limit and roll-up (docs/peers.md, docs/rollup.md):
- * each (label set, peer class) is a series of its own and counts against the
- * limit; a rolled-up series keeps peer_class at every level, so it is the
- * last label dropped (only at flat), and sum by (peer_class) stays exact as
- * long as nothing reaches flat.
+ * Peer labels in the series limit and roll-up (docs/peers.md, docs/rollup.md):
+ * each (label set, peer) is a series of its own and counts against the
+ * limit. A metric by peer rolls up peer_service before workload and
+ * peer_namespace before namespace; peer_class is kept at every level, the
+ * last label dropped (only at flat), so sum by (namespace, peer_class) stays
+ * exact as long as nothing reaches flat.
  */
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { LabelFilter } from '../../src/labels/label-filter';
+import { FilterLabel, LabelFilter } from '../../src/labels/label-filter';
 import { RollupPlan } from '../../src/cardinality/rollup-plan';
 import { Destination, labelKey, SeriesLimiter } from '../../src/cardinality/series-limiter';
 
@@ -43,5 +44,63 @@ describe('peer_class under the series limit', () => {
       assert.equal(series.peer_class, labels.peer_class, `${got[4 + i]} keeps the class of ${JSON.stringify(labels)}`);
     }
     assert.equal(l.rolledUpSeries, 2);
+  });
+});
+
+describe('peer_namespace and peer_service under the series limit', () => {
+  const base = new RollupPlan(new LabelFilter(['namespace', 'workload', 'pod', 'binary']));
+  const plan = base.withPeerLabels({ namespace: 'peer_namespace', service: 'peer_service' });
+  const labels = { namespace: 'shop', workload: 'web', pod: 'web-a', binary: '/bin/web', peer_class: 'cross-zone', peer_namespace: 'data', peer_service: 'db' };
+
+  it('drop peer_service before workload and peer_namespace before namespace; peer_class stays until flat', () => {
+    assert.deepEqual(plan.order, ['pod', 'binary', 'peer_service', 'workload', 'peer_namespace', 'namespace']);
+    assert.deepEqual(plan.levels, ['binary', 'peer_service', 'workload', 'peer_namespace', 'namespace']);
+    const at = (level: number): Labels | undefined => plan.rolledLabels(labels, level);
+    assert.deepEqual(at(0), { namespace: 'shop', workload: 'web', binary: '/bin/web', peer_class: 'cross-zone', peer_namespace: 'data', peer_service: 'db', overflow: 'true' });
+    assert.deepEqual(at(1), { namespace: 'shop', workload: 'web', peer_class: 'cross-zone', peer_namespace: 'data', peer_service: 'db', overflow: 'true' });
+    assert.deepEqual(at(2), { namespace: 'shop', workload: 'web', peer_class: 'cross-zone', peer_namespace: 'data', overflow: 'true' });
+    assert.deepEqual(at(3), { namespace: 'shop', peer_class: 'cross-zone', peer_namespace: 'data', overflow: 'true' });
+    assert.deepEqual(at(4), { namespace: 'shop', peer_class: 'cross-zone', overflow: 'true' });
+    assert.equal(at(5), undefined, 'flat');
+  });
+
+  it('are left alone by metrics without peers, and one plan is made per set of names', () => {
+    assert.equal(base.withPeerLabels({}), base);
+    assert.equal(base.withPeerLabels({ namespace: 'peer_namespace', service: 'peer_service' }), plan);
+    assert.deepEqual(base.levels, ['binary', 'workload', 'namespace']);
+  });
+
+  const cases: Array<[filter: FilterLabel[], order: string[]]> = [
+    [['workload'], ['peer_service', 'peer_namespace', 'workload']],
+    [['namespace'], ['peer_service', 'peer_namespace', 'namespace']],
+    [['namespace', 'pod'], ['pod', 'peer_service', 'peer_namespace', 'namespace']],
+    [[], []], // no roll-up at all: everything past the limit is flat
+  ];
+  for (const [filter, order] of cases) {
+    it(`with the filter ${filter.join(',') || '(none)'} the order is ${order.join(', ') || 'empty'}`, () => {
+      assert.deepEqual(new RollupPlan(new LabelFilter(filter)).withPeerLabels({ namespace: 'peer_namespace', service: 'peer_service' }).order, order);
+    });
+  }
+
+  it("under a full limit, a namespace's peers by class stay exact: services fold before classes do", () => {
+    // Limit 6, reserve 50%: 3 own series, 3 places for rolled-up ones.
+    const l = new SeriesLimiter('tally_tcp_peer_sent_bytes_total', 6, new RollupPlan(new LabelFilter(['namespace', 'workload', 'pod']), undefined, 50).withPeerLabels({ namespace: 'peer_namespace', service: 'peer_service' }));
+    const bytes = new Map<string, number>();
+    let n = 0;
+    for (const pod of ['a', 'b', 'c', 'd']) {
+      for (const [cls, svc] of [['same-zone', 's1'], ['same-zone', 's2'], ['cross-zone', 's3'], ['cross-zone', 's4']]) {
+        const labels = { namespace: 'shop', workload: 'web', pod, peer_class: cls, peer_namespace: 'data', peer_service: svc };
+        const dest = where(l.place(labelKey(labels), labels, 0), labels);
+        const amount = 1000 + n++;
+        bytes.set(dest, (bytes.get(dest) ?? 0) + amount);
+        bytes.set(`truth ${cls}`, (bytes.get(`truth ${cls}`) ?? 0) + amount);
+      }
+    }
+    assert.equal(bytes.get('flat'), undefined, 'nothing reached flat');
+    // Sum by peer_class over every series (own and rolled up) is the truth.
+    const byClass = (cls: string): number => [...bytes].filter(([k]) => k !== 'flat' && !k.startsWith('truth') && (JSON.parse(k) as Labels).peer_class === cls).reduce((a, [, v]) => a + v, 0);
+    assert.equal(byClass('same-zone'), bytes.get('truth same-zone'));
+    assert.equal(byClass('cross-zone'), bytes.get('truth cross-zone'));
+    assert.ok(l.series <= 6, `at most the limit: ${l.series}`);
   });
 });
