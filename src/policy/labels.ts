@@ -48,8 +48,11 @@ export function readName(node: Node, what: 'metric' | 'label'): string | undefin
 
 /** The `labels` of a metric; undefined when any is invalid. */
 export function readLabels(metric: Fields, info: HookInfo): ExtraLabel[] | undefined {
-  // Peer labels of one arg share a value of the key, so the list may be longer than the values the kernel keeps.
-  const items = metric.get('labels')?.list(LIMITS.labelsPerMetric + PEER_KINDS.length - 1, 'labels') ?? [];
+  // Peer labels of one arg share a value of the key, so a list with peer labels may be longer than the values the kernel keeps.
+  const node = metric.get('labels');
+  const raw = Array.isArray(node?.value) ? (node.value as unknown[]) : [];
+  const hasPeer = raw.some((x) => typeof x === 'object' && x !== null && 'peer' in x);
+  const items = node?.list(LIMITS.labelsPerMetric + (hasPeer ? PEER_KINDS.length - 1 : 0), 'labels') ?? [];
   const out: ExtraLabel[] = [];
   let ok = true;
   for (const item of items) {
