@@ -8,19 +8,18 @@
  * What the engine cannot do yet is a CompileError naming the feature: the
  * hook then fails with that reason rather than counting something else.
  */
-import * as os from 'node:os';
 import { CandidateProgram } from '../bpf/loader';
-import { Arg, ArgFilter, EXIT_STATUSES, ExtraLabel, Hook, KprobeHook, Metric, NamespaceFilter, Selector, TracepointHook, UprobeHook } from '../policy/model';
+import { Arg, ArgFilter, EXIT_STATUSES, ExtraLabel, Hook, Metric, NamespaceFilter, Selector, TracepointHook } from '../policy/model';
 import { namespaceId } from '../labels/namespace-id';
 import { binaryIdOfPath } from './binary-id';
 import {
   ArgConfig, ArgKind, binaryKey, encodeHookConfig, Field, FilterConfig, HookConfig, LabelConfig, LabelKind, lpmKey, MetricConfig, Op, POL,
   SelectorConfig, Source, ValueKind, WantFile,
 } from './hook-config';
-import { KernelFeatures, ProbedAttach, policyObjectName } from './kernel-features';
-import { FormatField, readFormat } from './tracefs';
-import { functionArity, tracepointArity } from './kernel-btf';
+import { KernelFeatures } from './kernel-features';
+import { FormatField } from './tracefs';
 import { CompileError } from './compile-error';
+import { ArgPlace, ArgPlaceIndex, AttachWay, attachWays, INT_SIZES } from './attach-ways';
 import { compileTaskFilters } from './task-filters';
 import { kernelLabels } from '../policy/kernel-labels';
 
@@ -78,21 +77,6 @@ export interface CompileContext {
   functionArity?: (func: string) => number;
 }
 
-const ARCH_PREFIX: Record<string, string> = { x64: '__x64_sys_', arm64: '__arm64_sys_' };
-
-/** In a syscalls/sys_enter_NAME record, the arguments start here, 8 bytes each. */
-const SYSCALL_RECORD_ARGS = 16;
-
-/** A syscall's name without the arch prefix or sys_. */
-function name(call: string): string {
-  return call.replace(/^(__x64_|__arm64_|__ia32_)?sys_/, '');
-}
-
-const INT_SIZES: Record<string, [kind: number, size: number]> = {
-  int: [ArgKind.int, 4], int8: [ArgKind.int, 1], int16: [ArgKind.int, 2], int32: [ArgKind.int, 4], int64: [ArgKind.int, 8], long: [ArgKind.int, 8],
-  uint8: [ArgKind.uint, 1], uint16: [ArgKind.uint, 2], uint32: [ArgKind.uint, 4], uint64: [ArgKind.uint, 8], size_t: [ArgKind.uint, 8],
-  fd: [ArgKind.fd, 4],
-};
 const POINTER_KINDS: Record<string, number> = {
   string: ArgKind.string, char_buf: ArgKind.string, file: ArgKind.file, path: ArgKind.path,
   sock: ArgKind.sock, skb: ArgKind.skb, sockaddr: ArgKind.sockaddr, task: ArgKind.task,
@@ -101,12 +85,6 @@ const POINTER_KINDS: Record<string, number> = {
 const FIELDS: Record<string, number> = {
   saddr: Field.saddr, daddr: Field.daddr, sport: Field.sport, dport: Field.dport, protocol: Field.protocol, family: Field.family, exitStatus: Field.exitStatus,
 };
-
-/**
- * What a hook's args are read from, for one attach type; an arg may name a
- * source of its own (an ifMissing arg of a raw tracepoint).
- */
-type ArgPlace = { source: number; index(arg: Arg): { index: number; size?: number; signed?: boolean; source?: number; konst?: number } };
 
 /** Exits counted at once by threads of many groups, at most, before a claim is evicted: see tally_pol_groups_ended. */
 const GROUP_ENDS_CAPACITY = 4096;
@@ -422,122 +400,9 @@ class PlanBuilder {
     return { kind: LabelKind.capped, arg, field, slot: seenSlot, cap };
   }
 
-  /** The ways this hook can attach, most preferred first. */
-  private attachWays(): Array<{ attach: string; feature: ProbedAttach; programs: CandidateProgram[]; place: ArgPlace; syscallNr?: number; fexitRetSlot?: number }> {
-    const h = this.hook;
-    if (h.kind === 'kprobe') return this.kprobeWays(h);
-    if (h.kind === 'tracepoint') return this.tracepointWays(h);
-    return [this.uprobeWay(h)];
-  }
-
-  private kprobeWays(h: KprobeHook): ReturnType<PlanBuilder['attachWays']> {
-    const ctxPlace: ArgPlace = { source: h.syscall ? Source.syscall : Source.ctx, index: (a) => ({ index: a.index }) };
-    const regsPlace: ArgPlace = { source: h.syscall ? Source.syscall : Source.regs, index: (a) => ({ index: a.index }) };
-    let func = h.call;
-    let nr: number | undefined;
-    if (h.syscall) {
-      const sys = name(h.call);
-      nr = this.ctx.syscalls[sys];
-      const prefix = ARCH_PREFIX[os.arch()];
-      if (!prefix) throw new CompileError(`syscall hooks are not supported on ${os.arch()}`);
-      func = prefix + sys;
-      if (nr === undefined) throw new CompileError(`unknown syscall ${sys} on ${os.arch()}`);
-    }
-    const ret = h.return;
-    const ways: ReturnType<PlanBuilder['attachWays']> = [
-      {
-        attach: ret ? 'fentry+fexit' : 'fentry',
-        feature: 'fentry',
-        programs: [{ name: 'pol_fentry', attachTo: func }, ...(ret ? [{ name: 'pol_fexit', attachTo: func }] : [])],
-        place: ctxPlace,
-        fexitRetSlot: ret ? this.fexitRetSlot(func) : undefined,
-      },
-      {
-        attach: ret ? 'kprobe+kretprobe' : 'kprobe',
-        feature: 'kprobe',
-        programs: [
-          { name: 'pol_kprobe', target: { kind: 'kprobe', func, retprobe: false } },
-          ...(ret ? [{ name: 'pol_kretprobe', target: { kind: 'kprobe' as const, func, retprobe: true } }] : []),
-        ],
-        place: regsPlace,
-      },
-    ];
-    if (h.syscall) {
-      // One syscall's own tracepoints: the kernel calls them for that syscall
-      // only, where the raw ones below run for every syscall of every task.
-      const record = (a: Arg): { index: number } => ({ index: SYSCALL_RECORD_ARGS + 8 * a.index });
-      if (ret && !this.hook.metrics.some((m) => m.value.kind === 'latency')) {
-        // Nothing to carry from entry to return: the exit tracepoint alone,
-        // reading the args from the registers the task saved at entry.
-        ways.push({
-          attach: 'tracepoint syscalls/sys_exit',
-          feature: 'tracepoint',
-          programs: [{ name: 'pol_sys_exit_only', target: { kind: 'tracepoint', category: 'syscalls', name: `sys_exit_${name(h.call)}` } }],
-          place: ctxPlace,
-        });
-      }
-      ways.push({
-        attach: ret ? 'tracepoint syscalls/sys_enter+sys_exit' : 'tracepoint syscalls/sys_enter',
-        feature: 'tracepoint',
-        programs: [
-          { name: 'pol_tracepoint', target: { kind: 'tracepoint', category: 'syscalls', name: `sys_enter_${name(h.call)}` } },
-          ...(ret ? [{ name: 'pol_sys_exit_tp', target: { kind: 'tracepoint' as const, category: 'syscalls', name: `sys_exit_${name(h.call)}` } }] : []),
-        ],
-        place: { source: Source.record, index: record },
-      });
-      ways.push({
-        attach: ret ? 'raw_tp sys_enter+sys_exit' : 'raw_tp sys_enter',
-        feature: 'raw_tp',
-        programs: [{ name: 'pol_sys_enter' }, ...(ret ? [{ name: 'pol_sys_exit' }] : [])],
-        place: ctxPlace,
-        syscallNr: nr,
-      });
-    }
-    return ways;
-  }
-
-  /**
-   * The compat build's fexit reads the return value from the context slot
-   * after the function's arguments (bpf/policy.h, fexit_ret_slot); the
-   * default build asks bpf_get_func_ret() and needs no BTF lookup.
-   */
-  private fexitRetSlot(func: string): number | undefined {
-    if (policyObjectName(this.ctx.features) !== 'policy-compat') return undefined;
-    const n = (this.ctx.functionArity ?? functionArity)(func);
-    // Unknown to BTF: fentry cannot attach there either, and says so at load.
-    return n < 0 ? undefined : n;
-  }
-
-  private tracepointWays(h: TracepointHook): ReturnType<PlanBuilder['attachWays']> {
-    if (h.raw) {
-      const arity = (this.ctx.tracepointArity ?? tracepointArity)(h.event);
-      const place: ArgPlace = {
-        source: Source.ctx,
-        index: (a) => (arity < 0 || a.index < arity ? { index: a.index } : this.missingArg(a, h, arity)),
-      };
-      return [
-        // tp_btf first: its arguments are typed, so socket fields are loaded
-        // directly instead of through bpf_probe_read_kernel.
-        { attach: 'tp_btf', feature: 'tp_btf', programs: [{ name: 'pol_tp_btf', attachTo: h.event }], place },
-        { attach: 'raw_tp', feature: 'raw_tp', programs: [{ name: 'pol_raw_tp', target: { kind: 'raw_tp', name: h.event } }], place },
-      ];
-    }
-    const fields = (this.ctx.format ?? readFormat)(h.subsystem, h.event);
-    return [{
-      attach: 'tracepoint',
-      feature: 'tracepoint',
-      programs: [{ name: 'pol_tracepoint', target: { kind: 'tracepoint', category: h.subsystem, name: h.event } }],
-      place: {
-        source: Source.record,
-        index: (a) => {
-          const f = fields[a.index];
-          if (!f) throw new CompileError(`arg ${a.index}: tracepoint ${h.subsystem}/${h.event} has ${fields.length} fields (0..${fields.length - 1})`);
-          if (f.declaration.startsWith('__data_loc')) throw new CompileError(`arg ${a.index}: field ${f.name} is a __data_loc string, not supported by the engine yet`);
-          if (![1, 2, 4, 8].includes(f.size) && INT_SIZES[a.type]) throw new CompileError(`arg ${a.index}: field ${f.name} has ${f.size} bytes, not an integer`);
-          return { index: f.offset, size: Math.min(f.size, 8), signed: f.signed };
-        },
-      },
-    }];
+  /** The ways this hook can attach, most preferred first (attach-ways.ts). */
+  private attachWays(): AttachWay[] {
+    return attachWays(this.hook, this.ctx, (a, h, arity) => this.missingArg(a, h, arity));
   }
 
   /**
@@ -545,7 +410,7 @@ class PlanBuilder {
    * would be refused (tp_btf at load, raw_tp at attach), so the policy's
    * ifMissing says what it stands for here.
    */
-  private missingArg(a: Arg, h: TracepointHook, arity: number): ReturnType<ArgPlace['index']> {
+  private missingArg(a: Arg, h: TracepointHook, arity: number): ArgPlaceIndex {
     const has = arity === 0 ? 'passes no args' : `passes ${arity} arg${arity === 1 ? '' : 's'} (0..${arity - 1})`;
     const m = a.ifMissing;
     if (!m) throw new CompileError(`arg ${a.index}: tracepoint ${h.subsystem}/${h.event} ${has} on this kernel; add ifMissing to the arg to say what it means here`);
@@ -555,17 +420,5 @@ class PlanBuilder {
     if (!task || task.type !== 'task') throw new CompileError(`arg ${a.index}: ifMissing groupDead reads arg ${m.arg}, which must be declared with type task`);
     this.groupEnds = true;
     return { index: m.arg, source: Source.groupDead };
-  }
-
-  private uprobeWay(h: UprobeHook): ReturnType<PlanBuilder['attachWays']>[number] {
-    return {
-      attach: h.return ? 'uprobe+uretprobe' : 'uprobe',
-      feature: 'uprobe',
-      programs: [
-        { name: 'pol_uprobe', target: { kind: 'uprobe', path: h.path, func: h.symbol, retprobe: false } },
-        ...(h.return ? [{ name: 'pol_uretprobe', target: { kind: 'uprobe' as const, path: h.path, func: h.symbol, retprobe: true } }] : []),
-      ],
-      place: { source: Source.regs, index: (a) => ({ index: a.index }) },
-    };
   }
 }
