@@ -11,6 +11,10 @@ import { parsePeerCidrs } from '../src/peers/peer-cidrs';
 import { PeerTable, resolvePeer } from '../src/peers/peer-table';
 import { clusterPeers, EndpointSliceRecord } from '../src/peers/cluster-peers';
 import { kernelLabels } from '../src/policy/kernel-labels';
+import { counterMetric } from '../src/engine/policy-metrics';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PROJECT_ROOT } from '../src/util/paths';
 import { parseFlags, UsageError } from '../src/cli/args';
 import { loadPolicyBytes } from '../src/policy';
 
@@ -208,5 +212,25 @@ describe('cluster peers from EndpointSlices', () => {
     const r = kernelLabels([l('peer_class', 0, 'class'), l('n', 1), l('peer_namespace', 0, 'namespace'), l('peer_service', 0, 'service')]);
     assert.deepEqual(r.kernel.map((k) => k.name), ['peer_class', 'n']);
     assert.deepEqual(r.index, [0, 1, 0, 0]);
+  });
+});
+
+describe('a metric by peer across a restart (--bpf-pin-dir)', () => {
+  it('its signature follows the peer table as it is when read, so ids given after load are never taken for another agent\'s', () => {
+    const file = path.join(PROJECT_ROOT, 'policies', 'tcp-peers.yaml');
+    const policy = loadPolicyBytes(fs.readFileSync(file), file).policies[0];
+    const hook = policy.hooks[0];
+    const byPeer = hook.metrics[0];
+    // Two agents that loaded the same policy with the same table agree...
+    const a = new PeerTable();
+    const b = new PeerTable();
+    const ma = counterMetric(byPeer, 1, hook, policy, a);
+    const mb = counterMetric(byPeer, 1, hook, policy, b);
+    assert.equal(ma.signature, mb.signature);
+    // ...until the first names a peer from an EndpointSlice: its id 3 means that peer, which the other's id 3 may not.
+    a.idOf({ class: 'cross-zone', namespace: 'shop', service: 'db' });
+    assert.notEqual(ma.signature, mb.signature);
+    b.idOf({ class: 'cross-zone', namespace: 'shop', service: 'db' });
+    assert.equal(ma.signature, mb.signature, 'the same peers in the same order: the same meaning');
   });
 });

@@ -83,7 +83,8 @@ Flags:
                                  or "none" (default: all but tcp-peers)
   --metrics-peer-cidrs LIST      peer classes for tcp-peers' peer_class, as NAME=CIDR items, e.g.
                                  vpc=10.0.0.0/8,internet=0.0.0.0/0,internet=::/0; the longest prefix
-                                 wins; loopback, node and unknown are tally's own (docs/peers.md)
+                                 wins; loopback, node, unknown and the zone classes are tally's own;
+                                 in a cluster, Service endpoints come from EndpointSlices (docs/peers.md)
   --otlp-endpoint URL            also push metrics over OTLP to this collector (default
                                  $OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT,
                                  else no OTLP; headers and timeout from OTEL_EXPORTER_OTLP_*;

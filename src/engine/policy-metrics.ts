@@ -37,7 +37,7 @@ export function counterMetric(m: Metric, id: number, hook: Hook, policy: Policy,
   });
   const peerName = (part: 'namespace' | 'service'): string | undefined => m.labels.find((l) => l.peer === part)?.name;
   const peerLabels = { namespace: peerName('namespace'), service: peerName('service') };
-  return {
+  const metric: CounterMetric = {
     ...base,
     ...(peerLabels.namespace !== undefined || peerLabels.service !== undefined ? { peerLabels } : {}),
     labelNames: m.labels.map((l) => l.name),
@@ -47,6 +47,11 @@ export function counterMetric(m: Metric, id: number, hook: Hook, policy: Policy,
       return out;
     },
   };
+  // A peer id means what the table says when the key is read, and the table grows while the agent runs
+  // (EndpointSlices): the signature is taken then, at handover and at adoption, not once at load. Ids
+  // given after a load would otherwise pass as the same meaning in the next agent and be misread.
+  if (m.labels.some((l) => l.peer)) Object.defineProperty(metric, 'signature', { get: () => metricSignature(m, hook, policy, unitLog2, peers), enumerable: true });
+  return metric;
 }
 
 /**
