@@ -318,7 +318,10 @@ export class PolicyManager {
         const m = policy.hooks.flatMap((h) => h.metrics).find((x) => x.name === metricName)!;
         const hook = policy.hooks.find((h) => h.metrics.includes(m))!;
         const sumOf = derived.get(metricName);
-        this.opts.counters.define({ ...counterMetric(m, id, hook, policy, this.opts.peers), ...(sumOf ? { sumOf: ids.get(sumOf)! } : {}) }, this.opts.registry);
+        // Not spread: a metric by peer computes its signature when read (engine/policy-metrics.ts).
+        const metric = counterMetric(m, id, hook, policy, this.opts.peers);
+        if (sumOf) metric.sumOf = ids.get(sumOf)!;
+        this.opts.counters.define(metric, this.opts.registry);
         if (metricName !== TETRAGON_EVENTS_METRIC) this.owners.set(metricName, running);
       }
     } catch (e) {
