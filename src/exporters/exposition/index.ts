@@ -1,7 +1,7 @@
 /** Renders the registry in whichever format a scrape negotiated. */
 import { Registry } from 'prom-client';
 import { gather } from './model';
-import { encodeText } from './text-format';
+import { encodeTextBuffer } from './text-format';
 import { encodeProtobuf } from './protobuf-format';
 import { Format } from './negotiate';
 
@@ -10,5 +10,5 @@ export { NativeHistogram } from './model';
 
 export async function render(registry: Registry, format: Format): Promise<Buffer> {
   const families = await gather(registry);
-  return format === 'protobuf' ? encodeProtobuf(families) : Buffer.from(encodeText(families, format), 'utf8');
+  return format === 'protobuf' ? encodeProtobuf(families) : encodeTextBuffer(families, format);
 }

@@ -6,8 +6,11 @@ export function formatNumber(v: number): string {
   return String(v);
 }
 
-/** Label values: backslash, double quote and newline escaped. */
+const NEEDS_ESCAPE = /[\\"\n]/;
+
+/** Label values: backslash, double quote and newline escaped. Most have none of them: one test, no copy. */
 export function escapeLabelValue(v: string): string {
+  if (!NEEDS_ESCAPE.test(v)) return v;
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
