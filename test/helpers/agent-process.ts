@@ -11,8 +11,12 @@ import { programIdsOf } from './procfs';
 import { onExit } from './cleanup';
 
 export const MAIN = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
-/** The node flags npm start and bin/tally run the agent with. */
-export const AGENT_NODE_FLAGS = ['--max-old-space-size=384'];
+/**
+ * The node flags npm start and bin/tally run the agent with, and for a
+ * profile of the agent a bench runs, TALLY_AGENT_NODE_FLAGS (e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof"; node refuses these in NODE_OPTIONS).
+ */
+export const AGENT_NODE_FLAGS = ['--max-old-space-size=384', ...(process.env.TALLY_AGENT_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '')];
 
 const running = new Set<ChildProcess>();
 onExit(() => {

@@ -40,21 +40,34 @@ function labelBytes(labels: Sample['labels'], openMetrics: boolean): Buffer {
   return out;
 }
 
+/**
+ * The size of the last exposition, per format: the next one starts with
+ * room for it. Growing from a small buffer by doubling copied everything
+ * written so far at each step, and at 8 MB that cost more than writing it.
+ */
+const lastSize = { prometheus: 64 * 1024, openmetrics: 64 * 1024 };
+
 /** A growing buffer written front to back. */
 class Writer {
-  private buf = Buffer.allocUnsafe(64 * 1024);
+  private buf: Buffer;
   private off = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
 
   private room(n: number): void {
     if (this.off + n <= this.buf.length) return;
     const next = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.off + n));
-    this.buf.copy(next, 0, 0, this.off);
+    // set(), not copy(): the same bytes, without copy()'s argument checks.
+    next.set(this.buf.subarray(0, this.off));
     this.buf = next;
   }
 
   bytes(b: Buffer): void {
     this.room(b.length);
-    this.off += b.copy(this.buf, this.off);
+    this.buf.set(b, this.off);
+    this.off += b.length;
   }
 
   /** ASCII only: names and numbers. */
@@ -85,7 +98,8 @@ function sampleName(f: Family, s: Sample, openMetrics: boolean): string {
 
 export function encodeTextBuffer(families: Family[], format: TextFormat): Buffer {
   const om = format === 'openmetrics';
-  const w = new Writer();
+  // A little more than last time: a scrape rarely shrinks much, and one that grows past it copies once.
+  const w = new Writer(Math.ceil(lastSize[format] * 1.1));
   for (const f of families) {
     const name = familyName(f, om);
     w.utf8(`# HELP ${name} ${escapeHelp(f.help, om)}\n# TYPE ${name} ${om && f.type === 'untyped' ? 'unknown' : f.type}\n`);
@@ -96,7 +110,9 @@ export function encodeTextBuffer(families: Family[], format: TextFormat): Buffer
     }
   }
   if (om) w.ascii('# EOF\n');
-  return w.done();
+  const out = w.done();
+  lastSize[format] = Math.max(64 * 1024, out.length);
+  return out;
 }
 
 export function encodeText(families: Family[], format: TextFormat): string {
