@@ -106,14 +106,29 @@ export interface CounterKey {
   bucket?: number;
 }
 
+/**
+ * Small u64s as shared BigInts: a read decodes four per entry of 100k, and
+ * most are small (label-set ids, binary ids, label values, zeros). Making a
+ * new BigInt for each was most of the time a read spent decoding.
+ */
+const SMALL_BIGINTS = 1 << 16;
+const smallBigInts: bigint[] = [];
+
+function readU64(buf: Buffer, offset: number): bigint {
+  const lo = buf.readUInt32LE(offset);
+  const hi = buf.readUInt32LE(offset + 4);
+  if (hi === 0 && lo < SMALL_BIGINTS) return (smallBigInts[lo] ??= BigInt(lo));
+  return buf.readBigUInt64LE(offset);
+}
+
 export function decodeCounterKey(buf: Buffer, offset: number): CounterKey {
   return {
-    cgroupId: buf.readBigUInt64LE(offset + KEY.cgroup_id),
-    binaryId: buf.readBigUInt64LE(offset + KEY.binary_id),
+    cgroupId: readU64(buf, offset + KEY.cgroup_id),
+    binaryId: readU64(buf, offset + KEY.binary_id),
     metric: buf.readUInt32LE(offset + KEY.metric),
     flags: buf.readUInt16LE(offset + KEY.flags),
-    label0: buf.readBigUInt64LE(offset + KEY.labels),
-    label1: buf.readBigUInt64LE(offset + KEY.labels + 8),
+    label0: readU64(buf, offset + KEY.labels),
+    label1: readU64(buf, offset + KEY.labels + 8),
     bucket: buf.readUInt16LE(offset + KEY.bucket),
   };
 }
