@@ -14,6 +14,7 @@ import { World, COUNTER } from '../test/cardinality/helpers/world';
 import { exposeSeries } from '../src/collectors/series-exposition';
 import { gather } from '../src/exporters/exposition/model';
 import { encodeTextBuffer } from '../src/exporters/exposition/text-format';
+import { encodeProtobuf } from '../src/exporters/exposition/protobuf-format';
 
 const N = Number(process.argv[2] ?? 100_000);
 const READS = Number(process.argv[3] ?? 7);
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
   let series: ReturnType<World['core']['read']>['series'] = new Map();
   exposeSeries(registry, { name: 'test_events_total', help: 'Events.', type: 'counter' }, async () => ({ series: series.get('test_events_total') ?? [], topBucket: 0 }));
 
-  const phases = { read: [] as number[], gather: [] as number[], encode: [] as number[] };
+  const phases = { read: [] as number[], gather: [] as number[], encode: [] as number[], protobuf: [] as number[] };
   let bytes = 0;
   for (let r = 0; r < READS; r++) {
     const t0 = performance.now();
@@ -40,13 +41,15 @@ async function main(): Promise<void> {
     const t2 = performance.now();
     bytes = encodeTextBuffer(families, 'prometheus').length;
     const t3 = performance.now();
+    encodeProtobuf(families);
+    phases.protobuf.push(performance.now() - t3);
     phases.read.push(t1 - t0);
     phases.gather.push(t2 - t1);
     phases.encode.push(t3 - t2);
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const total = median(phases.read.map((x, i) => x + phases.gather[i] + phases.encode[i]));
-  process.stdout.write(`${N} series, ${(bytes / 2 ** 20).toFixed(1)} MiB of text; median of ${READS} reads, ms: core read ${median(phases.read).toFixed(1)}, gather ${median(phases.gather).toFixed(1)}, encode ${median(phases.encode).toFixed(1)}, total ${total.toFixed(1)}\n`);
+  process.stdout.write(`${N} series, ${(bytes / 2 ** 20).toFixed(1)} MiB of text; median of ${READS} reads, ms: core read ${median(phases.read).toFixed(1)}, gather ${median(phases.gather).toFixed(1)}, encode ${median(phases.encode).toFixed(1)}, total ${total.toFixed(1)}; protobuf instead of text ${median(phases.protobuf).toFixed(1)}\n`);
 }
 
 main().catch((e) => {

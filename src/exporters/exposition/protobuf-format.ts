@@ -22,13 +22,36 @@ const TYPE_CODE = { counter: 0, gauge: 1, summary: 2, untyped: 3, histogram: 4 }
  */
 export const NATIVE_ZERO_THRESHOLD = 2 ** -128;
 
+/**
+ * A series' LabelPair messages, encoded once per label object while it
+ * lives: the counting core hands over the same objects read after read
+ * (as the text formats' cache, text-format.ts).
+ */
+const encodedLabels = new WeakMap<object, Buffer>();
+
 function labels(w: ProtoWriter, l: Sample['labels']): void {
-  for (const [name, value] of Object.entries(l)) {
-    w.message(1, (p) => {
-      p.string(1, name);
-      p.string(2, String(value));
-    });
+  let b = encodedLabels.get(l);
+  if (!b) {
+    const p = new ProtoWriter();
+    for (const [name, value] of Object.entries(l)) {
+      p.message(1, (pair) => {
+        pair.string(1, name);
+        pair.string(2, String(value));
+      });
+    }
+    encodedLabels.set(l, (b = p.finish()));
   }
+  w.raw(b);
+}
+
+/** A Counter, Gauge or Untyped message holding one double (field 1), as field `field` of a Metric: 11 bytes. */
+function valueMessage(field: number, value: number): Buffer {
+  const b = Buffer.allocUnsafe(11);
+  b[0] = (field << 3) | 2;
+  b[1] = 9;
+  b[2] = (1 << 3) | 1;
+  b.writeDoubleLE(value, 3);
+  return b;
 }
 
 /** Same labels, whatever their order: the key a histogram's samples share. */
@@ -126,11 +149,11 @@ function family(f: Family): Buffer {
       });
     }
   } else {
+    const field = f.type === 'counter' ? 3 : f.type === 'gauge' ? 2 : 5;
     for (const s of f.samples) {
       w.message(4, (m) => {
         labels(m, s.labels);
-        const field = f.type === 'counter' ? 3 : f.type === 'gauge' ? 2 : 5;
-        m.message(field, (v) => v.double(1, s.value));
+        m.raw(valueMessage(field, s.value));
       });
     }
   }
@@ -144,7 +167,7 @@ export function encodeProtobuf(families: Family[]): Buffer {
     // tally exposes no summaries; one would need quantile fields this encoder lacks.
     if (f.type === 'summary') continue;
     const body = family(f);
-    out.rawVarint(BigInt(body.length));
+    out.rawVarint(body.length);
     out.raw(body);
   }
   return out.finish();

@@ -7,6 +7,21 @@ const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
 const WIRE_LEN = 2;
 
+/** Varints of the numbers below 128 (tags, small lengths): made once. */
+const SMALL_VARINTS = Array.from({ length: 128 }, (_, i) => Buffer.from([i]));
+
+/** A non-negative safe integer as a varint. */
+export function varintBytes(v: number): Buffer {
+  if (v < 128) return SMALL_VARINTS[v];
+  const bytes: number[] = [];
+  while (v >= 0x80) {
+    bytes.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  bytes.push(v);
+  return Buffer.from(bytes);
+}
+
 export class ProtoWriter {
   private readonly chunks: Buffer[] = [];
   private size = 0;
@@ -22,12 +37,17 @@ export class ProtoWriter {
   }
 
   private tag(field: number, wire: number): void {
-    this.rawVarint(BigInt((field << 3) | wire));
+    this.rawVarint((field << 3) | wire);
   }
 
-  rawVarint(v: bigint): void {
+  /** A varint; numbers (exact below 2^53, as lengths and counts are) without BigInt arithmetic. */
+  rawVarint(v: bigint | number): void {
+    if (typeof v === 'number' && v >= 0 && v <= Number.MAX_SAFE_INTEGER) {
+      this.push(varintBytes(v));
+      return;
+    }
     const bytes: number[] = [];
-    let x = BigInt.asUintN(64, v);
+    let x = BigInt.asUintN(64, BigInt(v));
     while (x >= 0x80n) {
       bytes.push(Number(x & 0x7fn) | 0x80);
       x >>= 7n;
@@ -38,7 +58,7 @@ export class ProtoWriter {
 
   uint64(field: number, v: number | bigint): void {
     this.tag(field, WIRE_VARINT);
-    this.rawVarint(BigInt(v));
+    this.rawVarint(v);
   }
 
   /** sint32/sint64: zigzag, so small negative numbers stay short. */
@@ -61,7 +81,7 @@ export class ProtoWriter {
 
   bytes(field: number, v: Buffer): void {
     this.tag(field, WIRE_LEN);
-    this.rawVarint(BigInt(v.length));
+    this.rawVarint(v.length);
     this.push(v);
   }
 
