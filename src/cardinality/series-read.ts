@@ -12,7 +12,7 @@ import { HeldCounts } from './held-counts';
 import { KeyLabels } from './key-labels';
 import { Family, MetricFamilies } from './metric-families';
 import { settle } from './pending-labels';
-import { OVERFLOW_KEY, OVERFLOW_LABELS } from './series-limiter';
+import { Known, OVERFLOW_KEY, OVERFLOW_LABELS } from './series-limiter';
 import { Adoption } from './adoption';
 
 export interface SeriesRead {
@@ -113,19 +113,27 @@ export class SeriesReader {
     const out = new Map<string, SeriesValues>();
     let overflow: SeriesValues | undefined;
     // Every label set of the read known first: places are kept for each namespace it shows, whatever the order.
+    // What know() returns is kept in read order, so that placing needs no second lookup.
+    const known: Array<Known | undefined> = new Array(all.size);
+    let i = 0;
     for (const [key, s] of all) {
-      if (key === OVERFLOW_KEY || f.limiter.rolledSeries(key)) continue;
-      f.limiter.know(key, s.labels, now);
+      if (key === OVERFLOW_KEY || f.limiter.rolledSeries(key)) {
+        i++;
+        continue;
+      }
+      known[i++] = f.limiter.know(key, s.labels, now);
       for (const m of mirrors) m.limiter.know(key, s.labels, now);
     }
+    i = 0;
     for (const [key, s] of all) {
+      const k = known[i++];
       if (s.buckets) for (const b of s.buckets.keys()) if (b < BUCKETS && b > f.topBucket) f.topBucket = b;
       let into: { key: string; labels: Readonly<Record<string, string>> } | undefined;
-      if (f.limiter.rolledSeries(key)) {
+      if (!k && f.limiter.rolledSeries(key)) {
         into = f.limiter.rolledSeries(key); // what its stale members counted
-      } else if (key !== OVERFLOW_KEY) {
+      } else if (k) {
         for (const m of mirrors) m.limiter.place(key, s.labels, now);
-        const d = f.limiter.place(key, s.labels, now);
+        const d = f.limiter.placeKnown(k, s.labels, now);
         if (d.at === 'own') {
           out.set(key, s);
           continue;
