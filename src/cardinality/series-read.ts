@@ -129,7 +129,8 @@ export class SeriesReader {
       const k = known[i++];
       if (s.buckets) for (const b of s.buckets.keys()) if (b < BUCKETS && b > f.topBucket) f.topBucket = b;
       let into: { key: string; labels: Readonly<Record<string, string>> } | undefined;
-      if (!k && f.limiter.rolledSeries(key)) {
+      // Looked up again, not taken from the first pass: placing the read's earlier label sets may have begun it.
+      if (f.limiter.rolledSeries(key)) {
         into = f.limiter.rolledSeries(key); // what its stale members counted
       } else if (k) {
         for (const m of mirrors) m.limiter.place(key, s.labels, now);
