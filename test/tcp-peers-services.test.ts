@@ -150,3 +150,61 @@ describe('tcp-peers: exact bytes per Service and zone, from EndpointSlices', () 
     assert.deepEqual(sent, { 'same-zone/shop/web': 50_021, 'cross-zone/shop/web': 60_029 });
   });
 });
+
+describe('a policy of your own with peer_service: the agent watches EndpointSlices only once it runs', () => {
+  let api: FakeKubeApi | undefined;
+  let agent: AgentProcess | undefined;
+  let pair: NetnsPair | undefined;
+  let dir: string | undefined;
+  let cg: TestCgroup | undefined;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-peers-own-'));
+    fs.mkdirSync(path.join(dir, 'policies'));
+    api = await new FakeKubeApi().start();
+    api.setNode({ name: NODE, labels: { 'topology.kubernetes.io/zone': 'zone-a' } });
+    pair = new NetnsPair();
+    cg = TestCgroup.create('own-peers');
+    api.addEndpointSlice({ namespace: 'shop', name: 'web-y1', service: 'web', endpoints: [{ addresses: [pair.addrB], nodeName: 'n2', zone: 'zone-a' }] });
+    agent = await AgentProcess.start(['--kubeconfig', api.writeKubeconfig(dir), '--node-name', NODE, '--metrics-label-filter', 'workload', '--builtin-policies', 'none', '--policy-dir', path.join(dir, 'policies')]);
+  });
+  after(async () => {
+    cg?.destroy();
+    pair?.destroy();
+    await agent?.stop();
+    await api?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('resolves the Service for its label, and no EndpointSlice request is made before', async () => {
+    const series = await agent!.scrape();
+    assert.equal(select(series, 'tally_peer_endpoint_slices').length, 0, 'no watch without a policy that asks');
+    assert.equal(api!.endpointSliceLists().length, 0, 'no list of EndpointSlices');
+    const policy = `apiVersion: tally.dev/v1alpha1
+kind: MetricsPolicy
+metadata: {name: own-peers}
+spec:
+  tracepoints:
+  - subsystem: sock
+    event: sock_send_length
+    raw: true
+    taskContext: true
+    args: [{index: 0, type: sock}, {index: 1, type: int}]
+    selectors:
+    - matchArgs:
+      - {index: 0, operator: Protocol, values: [IPPROTO_TCP]}
+      - {index: 1, operator: GT, values: ["0"]}
+    metrics:
+    - name: own_sent_bytes_total
+      help: Bytes sent, by Service.
+      value: {arg: 1}
+      labels: [{name: to_service, arg: 0, field: daddr, peer: service}]
+`;
+    fs.writeFileSync(path.join(dir!, 'policies', 'own.yaml'), policy);
+    await agent!.scrapeUntil((s) => select(s, 'tally_peer_endpoint_slices')[0]?.value === 1 && (select(s, 'tally_peer_table_writes_total')[0]?.value ?? 0) >= 2, 'the EndpointSlice watch to write the table', scaled(20000));
+    const place: Place = { cg: cg!, ns: pair!.a };
+    assert.deepEqual(await sendTo(pair!, place, { cg: cg!, ns: pair!.b }, pair!.addrB, 70_001), { sent: 70_001, received: 70_001 });
+    const after = await agent!.scrape();
+    assert.deepEqual(select(after, 'own_sent_bytes_total', { workload: cg!.name }).map((x) => [x.labels.to_service, x.value]), [['web', 70_001]]);
+  });
+});

@@ -151,8 +151,7 @@ export class Agent {
     if (this.config.peerCidrs.length > 0 && !this.config.builtinPolicies.includes('tcp-peers')) {
       this.log.warn('--metrics-peer-cidrs is given but the built-in policy tcp-peers does not run; add it to --builtin-policies', {});
     }
-    // Service endpoints only where a peer policy runs: the watch costs the API server a list+watch per node.
-    if (this.pods && this.config.builtinPolicies.includes('tcp-peers')) this.peers.watchEndpointSlices(this.pods.http, { nodeName: this.config.nodeName });
+
 
     if (this.config.bpfStats) {
       try {
@@ -170,6 +169,10 @@ export class Agent {
       kernelBtfPath: this.config.kernelBtfPath,
       kubernetes: this.pods !== undefined,
       peers: this.peers.table,
+      // Service endpoints only once a policy asks for them (tcp-peers, or a policy of yours): the watch costs the API server a list+watch per node.
+      onServicePeers: () => {
+        if (this.pods) this.peers?.watchEndpointSlices(this.pods.http, { nodeName: this.config.nodeName });
+      },
       log: this.log,
     });
     const builtins = new Set(this.config.builtinPolicies.map((n) => path.join(BUILTIN_POLICY_DIR, `${n}.yaml`)));

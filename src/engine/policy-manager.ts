@@ -52,6 +52,8 @@ export interface PolicyManagerOptions {
   kubernetes: boolean;
   /** What the peer ids of peer labels stand for (src/peers); without it, only tally's fixed classes. */
   peers?: PeerTable;
+  /** A policy with a peer_namespace or peer_service label runs: the peer table needs the cluster's Services (PeerSource). */
+  onServicePeers?: () => void;
   log: Logger;
 }
 
@@ -324,6 +326,7 @@ export class PolicyManager {
         this.opts.counters.define(metric, this.opts.registry);
         if (metricName !== TETRAGON_EVENTS_METRIC) this.owners.set(metricName, running);
       }
+      if (policy.hooks.some((h) => h.metrics.some((m) => m.labels.some((l) => l.peer === 'namespace' || l.peer === 'service')))) this.opts.onServicePeers?.();
     } catch (e) {
       // The registry refused a name validation let through: the policy fails whole, as any other failure, and leaves nothing behind.
       this.stop(running);

@@ -49,8 +49,9 @@ export class PeerSource {
     return change;
   }
 
-  /** Starts resolving Service endpoints from EndpointSlices; the table follows their changes. */
+  /** Starts resolving Service endpoints from EndpointSlices (once; later calls do nothing); the table follows their changes. */
   watchEndpointSlices(http: KubeHttp, opts: EndpointSliceWatchOptions): void {
+    if (this.watch) return;
     this.watch = new EndpointSliceWatch(http, opts, this.log, (peers) => this.replaceCluster(peers));
     this.watch.start();
   }
