@@ -199,9 +199,23 @@ spec:
       help: Bytes sent, by Service.
       value: {arg: 1}
       labels: [{name: to_service, arg: 0, field: daddr, peer: service}]
+  # Kernels before 6.3 have no sock_send_length: the return of tcp_sendmsg(), as tcp-peers does.
+  kprobes:
+  - call: tcp_sendmsg
+    syscall: false
+    return: true
+    taskContext: true
+    fallbackFor: tracepoint:sock/sock_send_length
+    args: [{index: 0, type: sock}]
+    returnArg: {index: 0, type: int}
+    metrics:
+    - name: own_sent_bytes_total
+      help: Bytes sent, by Service.
+      value: return
+      labels: [{name: to_service, arg: 0, field: daddr, peer: service}]
 `;
     fs.writeFileSync(path.join(dir!, 'policies', 'own.yaml'), policy);
-    await agent!.scrapeUntil((s) => select(s, 'tally_peer_endpoint_slices')[0]?.value === 1 && (select(s, 'tally_peer_table_writes_total')[0]?.value ?? 0) >= 2, 'the EndpointSlice watch to write the table', scaled(20000));
+    await agent!.scrapeUntil((s) => select(s, 'tally_peer_endpoint_slices')[0]?.value === 1 && (select(s, 'tally_peer_table_writes_total')[0]?.value ?? 0) >= 2, 'the EndpointSlice watch to write the table', 20000);
     const place: Place = { cg: cg!, ns: pair!.a };
     assert.deepEqual(await sendTo(pair!, place, { cg: cg!, ns: pair!.b }, pair!.addrB, 70_001), { sent: 70_001, received: 70_001 });
     const after = await agent!.scrape();
