@@ -41,6 +41,8 @@ export class EndpointSliceWatch {
   private nodeTimer?: NodeJS.Timeout;
   private readonly stopping = new AbortController();
   private stopped = false;
+  /** The node's zone lookup has answered, or failed once: until then no table is written, so none classes by a zone not known yet. */
+  private zoneSettled = false;
   private readonly outage: OutageLog;
   private readonly nodeOutage: OutageLog;
   /** For tally's health metrics. */
@@ -115,18 +117,23 @@ export class EndpointSliceWatch {
       this.nodeOutage.answered();
       this.node.zone = typeof zone === 'string' && zone !== '' ? zone : undefined;
       if (this.node.zone === undefined) this.log.info(`this node has no ${ZONE_LABEL} label: cluster peers in other nodes are peer_class="cluster"`, { node: this.opts.nodeName });
+      this.zoneSettled = true;
       this.changed();
     } catch (e) {
       if (this.stopped) return;
       // Logged once per outage, however long the node stays unreadable (a 403 without the chart's RBAC).
       this.nodeOutage.failed(e instanceof KubeRequestError ? e.reason : 'connection', (e as Error).message);
+      if (!this.zoneSettled) {
+        this.zoneSettled = true; // write what is known, as cluster, rather than nothing while it retries
+        this.changed();
+      }
       this.nodeTimer = setTimeout(() => void this.readZone(backoff), backoff.next());
       this.nodeTimer.unref();
     }
   }
 
   private changed(): void {
-    if (this.debounce || this.stopped) return;
+    if (this.debounce || this.stopped || !this.zoneSettled) return;
     this.debounce = setTimeout(() => {
       this.debounce = undefined;
       this.onChange(clusterPeers(this.slices.values(), this.node));
