@@ -130,8 +130,9 @@ export class SeriesReader {
       if (s.buckets) for (const b of s.buckets.keys()) if (b < BUCKETS && b > f.topBucket) f.topBucket = b;
       let into: { key: string; labels: Readonly<Record<string, string>> } | undefined;
       // Looked up again, not taken from the first pass: placing the read's earlier label sets may have begun it.
-      if (f.limiter.rolledSeries(key)) {
-        into = f.limiter.rolledSeries(key); // what its stale members counted
+      const rolled = f.limiter.rolledSeries(key);
+      if (rolled) {
+        into = rolled; // what its stale members counted
       } else if (k) {
         for (const m of mirrors) m.limiter.place(key, s.labels, now);
         const d = f.limiter.placeKnown(k, s.labels, now);

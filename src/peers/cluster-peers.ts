@@ -12,12 +12,8 @@
  *               cannot be told, and guessing would charge bytes wrongly
  */
 import { Peer, ClusterPeer } from './peer-table';
+import { CLUSTER_CLASS, CROSS_ZONE_CLASS, SAME_NODE_CLASS, SAME_ZONE_CLASS } from './peer-cidrs';
 
-export const SAME_NODE_CLASS = 'same-node';
-export const SAME_ZONE_CLASS = 'same-zone';
-export const CROSS_ZONE_CLASS = 'cross-zone';
-export const CLUSTER_CLASS = 'cluster';
-export const CLUSTER_CLASSES: readonly string[] = [SAME_NODE_CLASS, SAME_ZONE_CLASS, CROSS_ZONE_CLASS, CLUSTER_CLASS];
 
 /** The label an EndpointSlice names its Service with. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';

@@ -8,20 +8,14 @@
  * server had not sent it. FQDN slices (addressType FQDN) have no address to
  * resolve and are read as empty.
  */
-import { isMapping, UnusableObject } from '../labels/kube/pod-object';
+import { isMapping, readObjectMeta, text, UnusableObject } from '../labels/kube/pod-object';
 import { EndpointSliceRecord, SERVICE_NAME_LABEL } from './cluster-peers';
 import { parseCidr } from '../policy/ip';
 
-const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
-
-export function readEndpointSlice(o: unknown): EndpointSliceRecord | UnusableObject {
-  if (!isMapping(o)) return 'no_object';
-  const md = o.metadata;
-  if (!isMapping(md)) return 'no_metadata';
-  const uid = text(md.uid);
-  const name = text(md.name);
-  const namespace = text(md.namespace);
-  if (!uid || !name || !namespace) return 'no_metadata';
+export function readEndpointSlice(obj: unknown): EndpointSliceRecord | UnusableObject {
+  const meta = readObjectMeta(obj);
+  if (typeof meta === 'string') return meta;
+  const { o, md, uid, name, namespace } = meta;
   const labels = isMapping(md.labels) ? md.labels : {};
   const addressType = o.addressType === 'IPv6' ? 'IPv6' : 'IPv4';
   const family = addressType === 'IPv6' ? 6 : 4;

@@ -48,7 +48,6 @@ export class EndpointSliceWatch {
   /** For tally's health metrics. */
   readonly stats = {
     errors: Object.fromEntries(WATCH_ERROR_REASONS.map((r) => [r, 0])) as Record<WatchErrorReason, number>,
-    lastSync: 0,
   };
 
   constructor(
@@ -96,10 +95,7 @@ export class EndpointSliceWatch {
         if (retrying) this.outage.failed(reason, message);
         else this.log.warn('kubernetes EndpointSlice watch: skipped (tally_peer_watch_errors_total)', { reason, error: message });
       },
-      onSync: () => {
-        this.stats.lastSync = Date.now();
-        this.outage.answered();
-      },
+      onSync: () => this.outage.answered(),
       watchTimeoutSeconds: this.opts.watchTimeoutSeconds,
       backoff: this.opts.backoff,
     });

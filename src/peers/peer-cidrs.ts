@@ -16,8 +16,12 @@ export const PEER_CIDRS_FLAG = '--metrics-peer-cidrs';
 export const LOOPBACK_CLASS = 'loopback';
 export const NODE_CLASS = 'node';
 export const UNKNOWN_CLASS = 'unknown';
-/** And the classes of cluster peers (cluster-peers.ts), written out here so that the list cannot take them. */
-export const RESERVED_CLASSES: readonly string[] = [LOOPBACK_CLASS, NODE_CLASS, UNKNOWN_CLASS, 'same-node', 'same-zone', 'cross-zone', 'cluster'];
+/** The classes of a Service's endpoints, by where they run against this node (cluster-peers.ts). */
+export const SAME_NODE_CLASS = 'same-node';
+export const SAME_ZONE_CLASS = 'same-zone';
+export const CROSS_ZONE_CLASS = 'cross-zone';
+export const CLUSTER_CLASS = 'cluster';
+export const RESERVED_CLASSES: readonly string[] = [LOOPBACK_CLASS, NODE_CLASS, UNKNOWN_CLASS, SAME_NODE_CLASS, SAME_ZONE_CLASS, CROSS_ZONE_CLASS, CLUSTER_CLASS];
 
 /** A class name is a label value people type in queries: short, lowercase, no spaces or quotes. */
 const CLASS_NAME = /^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$/;

@@ -36,10 +36,11 @@ export function isMapping(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+/** A non-empty string, else undefined. */
+export const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
-/** Reads a pod; a reason when it cannot be used at all. */
-export function readPod(o: unknown): PodRecord | UnusableObject {
+/** A namespaced object and the metadata every reader needs: its uid, name and namespace; a reason when it lacks them. */
+export function readObjectMeta(o: unknown): { o: Record<string, unknown>; md: Record<string, unknown>; uid: string; name: string; namespace: string } | UnusableObject {
   if (!isMapping(o)) return 'no_object';
   const md = o.metadata;
   if (!isMapping(md)) return 'no_metadata';
@@ -47,6 +48,14 @@ export function readPod(o: unknown): PodRecord | UnusableObject {
   const name = text(md.name);
   const namespace = text(md.namespace);
   if (!uid || !name || !namespace) return 'no_metadata';
+  return { o, md, uid, name, namespace };
+}
+
+/** Reads a pod; a reason when it cannot be used at all. */
+export function readPod(obj: unknown): PodRecord | UnusableObject {
+  const meta = readObjectMeta(obj);
+  if (typeof meta === 'string') return meta;
+  const { o, md, uid, name, namespace } = meta;
   const pod: PodRecord = { uid, name, namespace, labels: stringMap(md.labels), containers: containerIds(o.status) };
   const rv = text(md.resourceVersion);
   if (rv) pod.resourceVersion = rv;
