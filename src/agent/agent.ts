@@ -148,8 +148,9 @@ export class Agent {
     // Before any policy loads: a peer label's first event finds the table filled.
     this.peers = new PeerSource(this.counters.sharedMaps()[PEER_MAP], this.log);
     this.peers.replaceCidrs(this.config.peerCidrs);
+    if (this.config.peerCidrsFile) this.peers.watchCidrsFile(this.config.peerCidrsFile.path, this.config.peerCidrsFile.text);
     if (this.config.peerCidrs.length > 0 && !this.config.builtinPolicies.includes('tcp-peers')) {
-      this.log.warn('--metrics-peer-cidrs is given but the built-in policy tcp-peers does not run; add it to --builtin-policies', {});
+      this.log.warn('peer classes are given but the built-in policy tcp-peers does not run; add it to --builtin-policies', {});
     }
 
 
@@ -283,6 +284,7 @@ export class Agent {
 
   /** SIGHUP: look at the policy directories again now, rather than at their next change. */
   async reloadPolicies(): Promise<void> {
+    this.peers?.recheckCidrsFile();
     await Promise.all(this.watchers.map((w) => w.rescan()));
   }
 

@@ -48,6 +48,8 @@ export interface AgentConfig {
   builtinPolicies: string[];
   /** --metrics-peer-cidrs: the peer classes of tcp-peers beside loopback, node and unknown (src/peers). */
   peerCidrs: PeerCidr[];
+  /** --metrics-peer-cidrs-file: where peerCidrs came from, and its text then; watched for new versions. */
+  peerCidrsFile?: { path: string; text: string };
   /** OTLP push export; undefined when no endpoint is configured. */
   otlp?: OtlpConfig;
 }

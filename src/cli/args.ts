@@ -16,7 +16,8 @@ import { DEFAULT_OTLP_INTERVAL, OTLP_PROTOCOLS, resolveOtlpConfig } from '../exp
 import { loadWebConfig } from '../exporters/web-config';
 import { DEFAULT_ROLLUP_ORDER, DEFAULT_ROLLUP_RESERVE_PERCENT, parseRollupOrder, RollupPlan } from '../cardinality/rollup-plan';
 import { DEFAULT_HTTP_LIMITS } from '../exporters/connection-limits';
-import { parsePeerCidrs } from '../peers/peer-cidrs';
+import { parsePeerCidrs, PEER_CIDRS_FLAG } from '../peers/peer-cidrs';
+import { PEER_CIDRS_FILE_FLAG, readPeerCidrsFile } from '../peers/peer-cidrs-file';
 
 /** The policies in policies/, by file name without .yaml. */
 export const BUILTIN_POLICIES = ['tcp-bytes', 'tcp-retransmits', 'file-writes', 'process', 'tcp-peers'] as const;
@@ -85,6 +86,9 @@ Flags:
                                  vpc=10.0.0.0/8,internet=0.0.0.0/0,internet=::/0; the longest prefix
                                  wins; loopback, node, unknown and the zone classes are tally's own;
                                  in a cluster, Service endpoints come from EndpointSlices (docs/peers.md)
+  --metrics-peer-cidrs-file FILE the same items in a file, one or more per line, '#' comments; a new
+                                 version (a ConfigMap update) is applied while the agent runs, and an
+                                 invalid one is refused and logged, keeping the classes in use
   --otlp-endpoint URL            also push metrics over OTLP to this collector (default
                                  $OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT,
                                  else no OTLP; headers and timeout from OTEL_EXPORTER_OTLP_*;
@@ -203,6 +207,7 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
         'policy-dir': { type: 'string' },
         'builtin-policies': { type: 'string', default: DEFAULT_BUILTIN_POLICIES.join(',') },
         'metrics-peer-cidrs': { type: 'string', default: '' },
+        'metrics-peer-cidrs-file': { type: 'string' },
         'otlp-endpoint': { type: 'string' },
         'otlp-protocol': { type: 'string' },
         'otlp-interval': { type: 'string' },
@@ -252,7 +257,7 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
         binaryCacheCapacity: positiveInt('--binary-cache-capacity', values['binary-cache-capacity']!, 1 << 22),
         policyDir: values['policy-dir'] === undefined ? undefined : existingDir('--policy-dir', values['policy-dir']),
         builtinPolicies: parseBuiltins(values['builtin-policies']!),
-        peerCidrs: parsePeerCidrs(values['metrics-peer-cidrs']!),
+        ...peerClasses(values['metrics-peer-cidrs']!, values['metrics-peer-cidrs-file']),
         otlp: resolveOtlpConfig({ endpoint: values['otlp-endpoint'], protocol: values['otlp-protocol'], interval: values['otlp-interval'] }, env),
       },
     };
@@ -260,6 +265,14 @@ export function parseFlags(argv: string[], env: Readonly<Record<string, string |
     if (e instanceof UsageError) throw e;
     throw new UsageError((e as Error).message);
   }
+}
+
+/** The peer classes from --metrics-peer-cidrs or, read now so that a bad one stops the start, --metrics-peer-cidrs-file. */
+function peerClasses(list: string, file: string | undefined): Pick<AgentConfig, 'peerCidrs' | 'peerCidrsFile'> {
+  if (file === undefined) return { peerCidrs: parsePeerCidrs(list) };
+  if (list !== '') throw new UsageError(`${PEER_CIDRS_FLAG} and ${PEER_CIDRS_FILE_FLAG} both give the peer classes; keep one`);
+  const { cidrs, text } = readPeerCidrsFile(file);
+  return { peerCidrs: cidrs, peerCidrsFile: { path: path.resolve(file), text } };
 }
 
 /** --bpf-pin-dir: an absolute path, so that an agent started elsewhere finds the same pins. */

@@ -132,6 +132,7 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
     defineMetric(registry, catalog.PEER_TABLE_ENTRIES, () => [one({}, peers.map.entries().length)]);
     defineMetric(registry, catalog.PEER_TABLE_WRITES, () => [one({}, peers.writes)]);
     defineMetric(registry, catalog.PEER_TABLE_FAILURES, () => [one({}, peers.failures)]);
+    defineMetric(registry, catalog.PEER_CIDRS_FILE_REFUSALS, () => [one({}, peers.fileRefusals)]);
     defineMetric(registry, catalog.PEER_ENDPOINT_SLICES, () => (peers.endpointSlices ? [one({}, peers.endpointSlices.size)] : []));
     defineMetric(registry, catalog.PEER_WATCH_ERRORS, () =>
       peers.endpointSlices ? Object.entries(peers.endpointSlices.stats.errors).map(([reason, n]) => one({ reason }, n)) : [],

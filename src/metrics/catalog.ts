@@ -349,7 +349,7 @@ export const PEER_TABLE_ENTRIES: MetricSpec = {
 export const PEER_TABLE_WRITES: MetricSpec = {
   name: 'tally_peer_table_writes_total',
   type: 'counter',
-  help: 'Writes of the peer table, each in place while programs run: one at start, one per change of --metrics-peer-cidrs, and one per batch of EndpointSlice changes (gathered for a second).',
+  help: 'Writes of the peer table, each in place while programs run: one at start, one per new version of --metrics-peer-cidrs-file, and one per batch of EndpointSlice changes (gathered for a second).',
   labels: [],
 };
 
@@ -357,6 +357,13 @@ export const PEER_TABLE_FAILURES: MetricSpec = {
   name: 'tally_peer_table_failures_total',
   type: 'counter',
   help: 'Writes of the peer table that failed (the log says why, e.g. more endpoints than the table holds). The table keeps its entries meanwhile: new endpoints resolve to the class of their network, or unknown, until a write succeeds. Should stay 0.',
+  labels: [],
+};
+
+export const PEER_CIDRS_FILE_REFUSALS: MetricSpec = {
+  name: 'tally_peer_cidrs_file_refusals_total',
+  type: 'counter',
+  help: 'New versions of --metrics-peer-cidrs-file refused: unreadable, not a regular file, too big, or invalid (the log names FILE:LINE and how to fix it), or more than the peer table holds. The table keeps the classes it had. Should stay 0.',
   labels: [],
 };
 
@@ -508,6 +515,7 @@ export const CATALOG: readonly MetricSpec[] = [
   PEER_TABLE_ENTRIES,
   PEER_TABLE_WRITES,
   PEER_TABLE_FAILURES,
+  PEER_CIDRS_FILE_REFUSALS,
   PEER_ENDPOINT_SLICES,
   PEER_WATCH_ERRORS,
   RESTART_STATE,

@@ -59,16 +59,44 @@ function asIPv4IfMapped(c: Cidr): Cidr {
   return mapped ? { family: 4, bytes: c.bytes.slice(12), prefixLen: c.prefixLen - 96 } : c;
 }
 
+/** One NAME=CIDR item and where it was written, for errors: the flag, or FILE:LINE. */
+export interface PeerCidrItem {
+  text: string;
+  where: string;
+}
+
 /** Parses the flag's value; an empty value means no classes (every address not loopback nor the node's is unknown). */
 export function parsePeerCidrs(text: string): PeerCidr[] {
   const items = text.split(',').map((s) => s.trim());
   if (items.length === 1 && items[0] === '') return [];
-  if (items.length > MAX_PEER_CIDRS) throw new PeerCidrsError(`${PEER_CIDRS_FLAG}: ${items.length} items, at most ${MAX_PEER_CIDRS}; merge networks into shorter prefixes`);
+  return parsePeerCidrItems(
+    items.map((t) => ({ text: t, where: PEER_CIDRS_FLAG })),
+    PEER_CIDRS_FLAG,
+  );
+}
+
+/**
+ * The text of --metrics-peer-cidrs-file: the flag's items, one or more per
+ * line (separated by commas), with '#' comments and blank lines. Errors name
+ * FILE:LINE.
+ */
+export function parsePeerCidrsText(text: string, file: string): PeerCidr[] {
+  const items: PeerCidrItem[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.replace(/#.*/, '').trim();
+    if (line === '') return;
+    for (const t of line.split(',')) items.push({ text: t.trim(), where: `${file}:${i + 1}` });
+  });
+  return parsePeerCidrItems(items, file);
+}
+
+function parsePeerCidrItems(items: readonly PeerCidrItem[], source: string): PeerCidr[] {
+  if (items.length > MAX_PEER_CIDRS) throw new PeerCidrsError(`${source}: ${items.length} items, at most ${MAX_PEER_CIDRS}; merge networks into shorter prefixes`);
   const out: PeerCidr[] = [];
   const seen = new Map<string, string>();
-  for (const item of items) {
+  for (const { text: item, where } of items) {
     const bad = (why: string): never => {
-      throw new PeerCidrsError(`${PEER_CIDRS_FLAG}: "${item}"${why.startsWith(':') ? '' : ' '}${why}`);
+      throw new PeerCidrsError(`${where}: "${item}"${why.startsWith(':') ? '' : ' '}${why}`);
     };
     if (item === '') bad('is empty; separate items with single commas, e.g. vpc=10.0.0.0/8,internet=0.0.0.0/0');
     const eq = item.indexOf('=');

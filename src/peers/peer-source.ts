@@ -12,15 +12,19 @@ import { PeerCidr } from './peer-cidrs';
 import { nodeAddresses, PeerMap, PeerMapChange } from './peer-map';
 import { ClusterPeer, PeerTable } from './peer-table';
 import { EndpointSliceWatch, EndpointSliceWatchOptions } from './endpoint-slice-watch';
+import { PeerCidrsFileWatch } from './peer-cidrs-file';
 
 export class PeerSource {
   readonly map: PeerMap;
   private cidrs: readonly PeerCidr[] = [];
   private cluster: readonly ClusterPeer[] = [];
   private watch?: EndpointSliceWatch;
+  private cidrsFile?: PeerCidrsFileWatch;
   /** Writes of the table that failed (tally_peer_table_failures_total), and that changed it (tally_peer_table_writes_total). */
   failures = 0;
   writes = 0;
+  /** New versions of --metrics-peer-cidrs-file refused (tally_peer_cidrs_file_refusals_total). */
+  fileRefusals = 0;
 
   constructor(
     mapFd: number,
@@ -56,6 +60,28 @@ export class PeerSource {
     this.watch.start();
   }
 
+  /** Follows --metrics-peer-cidrs-file: each new valid version replaces the CIDR classes; an invalid one is refused. */
+  watchCidrsFile(file: string, textAtStart: string, pollMs?: number): void {
+    this.cidrsFile = new PeerCidrsFileWatch(
+      file,
+      textAtStart,
+      {
+        apply: (cidrs) => this.replaceCidrs(cidrs),
+        refuse: (reason) => {
+          this.fileRefusals++;
+          this.log.warn('peer classes file refused; the peer table keeps its classes (tally_peer_cidrs_file_refusals_total)', { error: reason });
+        },
+      },
+      pollMs,
+    );
+    this.cidrsFile.start();
+  }
+
+  /** SIGHUP: read --metrics-peer-cidrs-file now. */
+  recheckCidrsFile(): void {
+    this.cidrsFile?.check();
+  }
+
   private replaceCluster(peers: ClusterPeer[]): void {
     try {
       const change = this.map.replace(this.cidrs, nodeAddresses(), peers);
@@ -69,6 +95,7 @@ export class PeerSource {
   }
 
   async stop(): Promise<void> {
+    this.cidrsFile?.stop();
     await this.watch?.stop();
   }
 }
