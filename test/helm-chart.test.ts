@@ -391,12 +391,27 @@ describe('helm chart with default values', () => {
     assert.equal(one(r, 'ConfigMap', 'obs-tally-config').data['metrics-peer-cidrs'], undefined);
   });
 
-  it('with tcp-peers: adds list+watch of EndpointSlices and get of Nodes, and passes the peer CIDRs', () => {
+  it('with tcp-peers: adds list+watch of EndpointSlices and get of Nodes, and mounts the peer CIDRs as a file the agent follows', () => {
     const peers = render({ config: { builtinPolicies: ['tcp-bytes', 'tcp-peers'], peerCidrs: ['vpc=10.0.0.0/8', 'internet=0.0.0.0/0'] } });
     assert.deepEqual(grantsOf(one(peers, 'ClusterRole')), [...labelReads, 'discovery.k8s.io/endpointslices:list', 'discovery.k8s.io/endpointslices:watch', '/nodes:get'].sort());
     const data = one(peers, 'ConfigMap', 'obs-tally-config').data;
     assert.equal(data['builtin-policies'], 'tcp-bytes,tcp-peers');
-    assert.equal(data['metrics-peer-cidrs'], 'vpc=10.0.0.0/8,internet=0.0.0.0/0');
+    assert.equal(data['metrics-peer-cidrs'], undefined);
+    const cm = one(peers, 'ConfigMap', 'obs-tally-peer-cidrs');
+    assert.equal(cm.data['peer-cidrs'], 'vpc=10.0.0.0/8\ninternet=0.0.0.0/0\n');
+    const mount = container(peers).volumeMounts.find((m: Obj) => m.name === 'peer-cidrs');
+    assert.equal(mount.readOnly, true);
+    assert.equal(data['metrics-peer-cidrs-file'], `${mount.mountPath}/peer-cidrs`);
+    assert.ok(agentArgs(peers).includes(`--metrics-peer-cidrs-file=${mount.mountPath}/peer-cidrs`));
+    assert.deepEqual(one(peers, 'DaemonSet').spec.template.spec.volumes.find((v: Obj) => v.name === 'peer-cidrs').configMap, { name: 'obs-tally-peer-cidrs' });
+    // Followed live: a change must not roll the pods, so no checksum of it on the pod template.
+    assert.deepEqual(Object.keys(one(peers, 'DaemonSet').spec.template.metadata.annotations).filter((k) => k.includes('peer')), []);
+    // And what the chart writes, the agent reads.
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tally-chart-peers-')), 'peer-cidrs');
+    fs.writeFileSync(file, cm.data['peer-cidrs']);
+    const parsed = parseFlags(['--metrics-peer-cidrs-file', file]);
+    assert.equal(parsed.kind === 'run' && parsed.config.peerCidrs.map((c) => c.name).join(','), 'vpc,internet');
+    fs.rmSync(path.dirname(file), { recursive: true });
     assert.equal(one(render({ config: { builtinPolicies: [] } }), 'ConfigMap', 'obs-tally-config').data['builtin-policies'], 'none');
   });
 

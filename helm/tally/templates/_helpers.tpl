@@ -66,12 +66,17 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 /etc/tally/policies
 {{- end -}}
 
+{{/* Where the peer classes ConfigMap is mounted (--metrics-peer-cidrs-file names its key there). */}}
+{{- define "tally.peerCidrsDir" -}}
+/etc/tally/peers
+{{- end -}}
+
 {{/*
 The agent's flags, as YAML "flag-name: value" lines: the one list from which
 configmap.yaml writes the flags ConfigMap and the DaemonSet derives an
 environment variable and a --flag=$(VAR) argument per flag.
 
-Flags whose default means "none" (--otlp-*, --policy-dir, --metrics-pod-labels, --metrics-peer-cidrs) appear only when
+Flags whose default means "none" (--otlp-*, --policy-dir, --metrics-pod-labels, --metrics-peer-cidrs-file) appear only when
 their value is set.
 Numbers go through int: Helm reads values.yaml numbers as float64, which
 print as 1e+06 from a million up.
@@ -79,7 +84,7 @@ print as 1e+06 from a million up.
 {{- define "tally.flags" -}}
 builtin-policies: {{ (join "," .Values.config.builtinPolicies) | default "none" | quote }}
 {{- if .Values.config.peerCidrs }}
-metrics-peer-cidrs: {{ join "," .Values.config.peerCidrs | quote }}
+metrics-peer-cidrs-file: {{ printf "%s/peer-cidrs" (include "tally.peerCidrsDir" .) | quote }}
 {{- end }}
 metrics-label-filter: {{ join "," .Values.config.labelFilter | quote }}
 {{- if .Values.config.podLabels }}
