@@ -36,7 +36,7 @@ const groups = [
   { files: selected.filter(isLong), timeoutMs: 25 * 60000 * fileScale },
 ];
 // TALLY_TEST_CONCURRENCY: how many files run at once (default 2). The kernel
-// matrix sets 1 on kernels whose TCP byte counts rest on fexit (guest-suite.sh).
+// matrix sets 1 on kernels whose TCP sends are counted at fexit (guest-suite.sh).
 const concurrency = Math.max(1, Number(process.env.TALLY_TEST_CONCURRENCY || 2) || 2);
 let status = 0;
 for (const g of groups.filter((x) => x.files.length > 0)) {

@@ -23,10 +23,10 @@ if [ "${TALLY_MATRIX_TETRAGON:-0}" = 1 ]; then
   step node dist/src/cli/main.js policy check --load --json $(find test/fixtures/tetragon-examples -name '*.y*ml' | sort) || true
 fi
 # "none": the policy check only (CI's subset, see docs/kernel-matrix.md).
-# Before 6.3 TCP bytes are counted at fexit of tcp_sendmsg/tcp_recvmsg, and the
-# kernel skips fexit for a call sleeping there whenever a program is attached to
-# or detached from the function (docs/kernels.md). Two test files side by side
-# start agents that do exactly that under each other's blocked readers, so on
+# Before 6.3 TCP sends are counted at fexit of tcp_sendmsg, and the kernel
+# skips fexit for a call sleeping there whenever a program is attached to or
+# detached from the function (docs/kernels.md). Two test files side by side
+# start agents that do exactly that under each other's blocked senders, so on
 # those kernels the files run one at a time.
 if [ ! -d /sys/kernel/tracing/events/sock/sock_recv_length ] && [ ! -d /sys/kernel/debug/tracing/events/sock/sock_recv_length ]; then
   export TALLY_TEST_CONCURRENCY=1

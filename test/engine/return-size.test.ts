@@ -1,7 +1,7 @@
 /**
  * The width of a hook's return value, which the kernel side extends from the
  * register's low bytes (bpf/policy.h, ret_size): an int's -EAGAIN from
- * tcp_recvmsg() must not read as 4294967285 bytes. No kernel: the byte is
+ * tcp_recvmsg() (once tcp-bytes' receive fallback; now tcp_sendmsg's) must not read as 4294967285 bytes. No kernel: the byte is
  * read back from the compiled configuration.
  */
 import { describe, it } from 'node:test';
@@ -44,7 +44,7 @@ function retWidth(hook: Hook): [signed: number, size: number] {
 describe('return value width', () => {
   const tcpBytes = fs.readFileSync(path.join(BUILTIN_POLICY_DIR, 'tcp-bytes.yaml'), 'utf8');
   const cases: Array<{ name: string; hook: () => Hook; want: [number, number] }> = [
-    { name: 'tcp-bytes\' tcp_recvmsg returns an int', hook: () => hooks(tcpBytes, 'tcp-bytes.yaml').find((h) => h.kind === 'kprobe' && h.call === 'tcp_recvmsg')!, want: [1, 4] },
+    { name: 'tcp-bytes\' tcp_sendmsg returns an int', hook: () => hooks(tcpBytes, 'tcp-bytes.yaml').find((h) => h.kind === 'kprobe' && h.call === 'tcp_sendmsg')!, want: [1, 4] },
     { name: 'long', hook: () => kprobe('returnArg: {index: 0, type: long}'), want: [1, 8] },
     { name: 'uint16', hook: () => kprobe('returnArg: {index: 0, type: uint16}'), want: [0, 2] },
     { name: 'int8', hook: () => kprobe('returnArg: {index: 0, type: int8}'), want: [1, 1] },
