@@ -8,7 +8,7 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { parsePeerCidrs } from '../src/peers/peer-cidrs';
-import { PeerTable, resolvePeer } from '../src/peers/peer-table';
+import { PeerTable, peerOfName, resolvePeer } from '../src/peers/peer-table';
 import { clusterPeers, EndpointSliceRecord } from '../src/peers/cluster-peers';
 import { kernelLabels } from '../src/policy/kernel-labels';
 import { counterMetric } from '../src/engine/policy-metrics';
@@ -216,21 +216,35 @@ describe('cluster peers from EndpointSlices', () => {
 });
 
 describe('a metric by peer across a restart (--bpf-pin-dir)', () => {
-  it('its signature follows the peer table as it is when read, so ids given after load are never taken for another agent\'s', () => {
+  it('its signature does not depend on the peers met so far (a restart translates peer ids by name), and says which key values are peer ids', () => {
     const file = path.join(PROJECT_ROOT, 'policies', 'tcp-peers.yaml');
     const policy = loadPolicyBytes(fs.readFileSync(file), file).policies[0];
     const hook = policy.hooks[0];
     const byPeer = hook.metrics[0];
-    // Two agents that loaded the same policy with the same table agree...
     const a = new PeerTable();
     const b = new PeerTable();
+    a.idOf({ class: 'cross-zone', namespace: 'shop', service: 'db' });
     const ma = counterMetric(byPeer, 1, hook, policy, a);
     const mb = counterMetric(byPeer, 1, hook, policy, b);
     assert.equal(ma.signature, mb.signature);
-    // ...until the first names a peer from an EndpointSlice: its id 3 means that peer, which the other's id 3 may not.
-    a.idOf({ class: 'cross-zone', namespace: 'shop', service: 'db' });
-    assert.notEqual(ma.signature, mb.signature);
-    b.idOf({ class: 'cross-zone', namespace: 'shop', service: 'db' });
-    assert.equal(ma.signature, mb.signature, 'the same peers in the same order: the same meaning');
+    // peer_class, peer_namespace and peer_service share the key's first value.
+    assert.deepEqual(ma.peerSlots, [0]);
+    assert.equal(counterMetric(hook.metrics[0], 1, hook, { ...policy, name: 'other' }, a).signature === ma.signature, false, 'another policy, another meaning');
+  });
+
+  it('a peer name reads back as the peer it was made from', () => {
+    const t = new PeerTable();
+    const peers = [{ class: 'cross-zone', namespace: 'shop', service: 'db' }, 'vpc', 'same-node'];
+    for (const p of peers) t.idOf(p);
+    assert.deepEqual(t.peerNames.map((n) => peerOfName(n)), [
+      { class: 'unknown', namespace: '', service: '' },
+      { class: 'loopback', namespace: '', service: '' },
+      { class: 'node', namespace: '', service: '' },
+      { class: 'cross-zone', namespace: 'shop', service: 'db' },
+      { class: 'vpc', namespace: '', service: '' },
+      { class: 'same-node', namespace: '', service: '' },
+    ]);
+    assert.equal(peerOfName('a/b'), undefined);
+    assert.equal(peerOfName(''), undefined);
   });
 });

@@ -147,6 +147,7 @@ export class Agent {
     this.handover?.begin(this.counters, binaries, this.removals, this.config.seriesTtlMs);
     // Before any policy loads: a peer label's first event finds the table filled.
     this.peers = new PeerSource(this.counters.sharedMaps()[PEER_MAP], this.log);
+    this.handover?.usePeers(this.peers.table);
     this.peers.replaceCidrs(this.config.peerCidrs);
     if (this.config.peerCidrsFile) this.peers.watchCidrsFile(this.config.peerCidrsFile.path, this.config.peerCidrsFile.text);
     if (this.config.peerCidrs.length > 0 && !this.config.builtinPolicies.includes('tcp-peers')) {

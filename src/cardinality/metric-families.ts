@@ -39,6 +39,8 @@ export interface CounterMetric {
   signature?: string;
   /** A metric by peer: its peer labels that roll up in steps of their own (RollupPlan.withPeerLabels). */
   peerLabels?: PeerRollupLabels;
+  /** A metric by peer: which of the key's two label values hold peer ids (0: label0, 1: label1), for a restart to translate. */
+  peerSlots?: readonly number[];
 }
 
 /** The metrics exposed under one name. */

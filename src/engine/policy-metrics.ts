@@ -17,13 +17,13 @@ const NO_PEERS = new PeerTable();
 /** What KernelCounters needs to label a policy metric's series. */
 export function counterMetric(m: Metric, id: number, hook: Hook, policy: Policy, peers: PeerTable = NO_PEERS): CounterMetric {
   const unitLog2 = m.value.kind === 'latency' ? LATENCY_UNIT_LOG2 : 0;
-  const base = { id, name: m.name, help: m.help, type: m.type, unitLog2, signature: metricSignature(m, hook, policy, unitLog2, peers) } as const;
+  const base = { id, name: m.name, help: m.help, type: m.type, unitLog2, signature: metricSignature(m, hook, policy, unitLog2) } as const;
   if (Object.keys(m.constLabels).length > 0) {
     const hookNames = policy.hooks.map((h) => h.name);
     return { ...base, labelNames: ['policy', 'hook'], labels: (l0) => ({ policy: policy.name!, hook: hookNames[Number(l0)] ?? 'unknown' }) };
   }
   if (m.labels.length === 0) return base;
-  const { index } = kernelLabels(m.labels);
+  const { kernel, index } = kernelLabels(m.labels);
   const decoders = m.labels.map((l) => {
     const arg = hook.args.find((a) => a.index === l.arg);
     const signed = !l.field && arg !== undefined && /^(int|int8|int16|int32|int64|long|fd)$/.test(arg.type);
@@ -40,6 +40,7 @@ export function counterMetric(m: Metric, id: number, hook: Hook, policy: Policy,
   const metric: CounterMetric = {
     ...base,
     ...(peerLabels.namespace !== undefined || peerLabels.service !== undefined ? { peerLabels } : {}),
+    ...(kernel.some((l) => l.peer) ? { peerSlots: kernel.flatMap((l, slot) => (l.peer ? [slot] : [])) } : {}),
     labelNames: m.labels.map((l) => l.name),
     labels: (l0, l1) => {
       const out: Record<string, string> = {};
@@ -47,10 +48,6 @@ export function counterMetric(m: Metric, id: number, hook: Hook, policy: Policy,
       return out;
     },
   };
-  // A peer id means what the table says when the key is read, and the table grows while the agent runs
-  // (EndpointSlices): the signature is taken then, at handover and at adoption, not once at load. Ids
-  // given after a load would otherwise pass as the same meaning in the next agent and be misread.
-  if (m.labels.some((l) => l.peer)) Object.defineProperty(metric, 'signature', { get: () => metricSignature(m, hook, policy, unitLog2, peers), enumerable: true });
   return metric;
 }
 
@@ -70,14 +67,14 @@ export function namespaceVerdict(hook: Hook): (selectors: number, namespace: str
 /**
  * What a metric's keys mean, as a short digest: its policy, type, unit, and
  * how its extra label values decode (names, arguments and their types,
- * prefixes, the hooks a const label numbers, the peer classes). A next agent reads a previous
- * agent's keys of a metric only if their signatures agree (docs/restart.md).
+ * prefixes, the hooks a const label numbers, which labels are peers). A next agent reads a previous
+ * agent's keys of a metric only if their signatures agree (docs/restart.md). Peer ids are not part of
+ * it: each agent numbers peers as it meets them, and a restart translates them by name (persist/translate.ts).
  */
-function metricSignature(m: Metric, hook: Hook, policy: Policy, unitLog2: number, peers: PeerTable): string {
-  // A peer label's values are ids of this agent's peer table: equal only under the same peers in the same order.
+function metricSignature(m: Metric, hook: Hook, policy: Policy, unitLog2: number): string {
   const labels = m.labels.map((l) => ({
     name: l.name, arg: l.arg, type: hook.args.find((a) => a.index === l.arg)?.type, field: l.field, prefixes: l.prefixes, overflow: l.overflowValue,
-    ...(l.peer ? { peer: l.peer, peers: peers.peerNames } : {}),
+    ...(l.peer ? { peer: l.peer, peerIds: 'translated' } : {}),
   }));
   const constHooks = Object.keys(m.constLabels).length > 0 ? policy.hooks.map((h) => h.name) : [];
   const text = JSON.stringify({ policy: policy.name, name: m.name, type: m.type, unitLog2, labels, constHooks });

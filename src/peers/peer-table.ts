@@ -53,6 +53,13 @@ const classOnly = (name: string): Peer => ({ class: name, namespace: '', service
 /** A peer as one string: the class alone, or class/namespace/service. */
 const peerName = (p: Peer): string => (p.namespace === '' && p.service === '' ? p.class : `${p.class}/${p.namespace}/${p.service}`);
 
+/** The peer a name of peerNames stands for ('/' is in no class, namespace or Service name); undefined if it is not one. */
+export function peerOfName(name: string): Peer | undefined {
+  const parts = name.split('/');
+  if (parts[0] === '' || (parts.length !== 1 && parts.length !== 3)) return undefined;
+  return parts.length === 1 ? classOnly(name) : { class: parts[0], namespace: parts[1], service: parts[2] };
+}
+
 /** One entry of tally_peers: struct tally_peer_key, and the peer id it resolves to. */
 export interface PeerEntry {
   key: Buffer;

@@ -37,6 +37,7 @@ import { decide, Decision } from './compat';
 import { PinDir, PinnedMap } from './pin-dir';
 import { CarriedSeries, HandoverState, layoutStamp, STATE_FORMAT } from './state';
 import { translate } from './translate';
+import { PeerTable, peerOfName } from '../peers/peer-table';
 
 export type Outcome = 'fresh' | 'adopted' | 'replaced';
 
@@ -62,6 +63,8 @@ export class Handover {
   /** The previous agent's tally_epoch, shared with this agent's core object. */
   private epochFd?: number;
   private counters?: KernelCounters;
+  /** This agent's peer table: the previous agent's peer ids are translated into it, and the next agent's from it. */
+  private peers?: PeerTable;
 
   private constructor(pins: PinDir, d: Decision, private readonly log: Logger) {
     this.pins = pins;
@@ -123,6 +126,11 @@ export class Handover {
   }
 
   /** Once this agent's policies are loaded: takes over from the previous agent's programs (see the top of this file). */
+  /** The peer table of metrics by peer (tcp-peers), once it exists: before takeOver(). */
+  usePeers(peers: PeerTable): void {
+    this.peers = peers;
+  }
+
   async takeOver(): Promise<void> {
     const state = this.state;
     const counters = this.counters;
@@ -141,12 +149,22 @@ export class Handover {
       const entries = readCounterMap(open('tally_counters')).entries;
       const overflow = readCounterMap(open('tally_overflow')).entries;
       const core = counters.core;
+      const peers = this.peers;
       const t = translate(state, entries, overflow, {
         metricId: (name, type, signature) => core.families.idsOf(name).find((id) => {
           const m = core.families.get(id)?.metric;
           return m?.type === type && m.signature === signature;
         }),
         labelSetId: (key, labels) => core.labelSets.idFor(key, labels),
+        peerSlots: (id) => core.families.get(id)?.metric.peerSlots ?? [],
+        peerId: (name) => {
+          const peer = peerOfName(name);
+          try {
+            return peer && peers ? peers.idOf(peer) : undefined;
+          } catch {
+            return undefined; // MAX_PEER_IDS named already: dropped and counted
+          }
+        },
       });
       const held = core.adoption.holdCarried(
         (name) => {
@@ -224,6 +242,7 @@ export class Handover {
       carry,
       entryBase: bases.map((e): [string, number] => [counterKeyId(e.key), e.value]),
       overflowBase: overflow.map((e) => ({ metric: e.key.metric, bucket: e.key.bucket ?? 0, value: e.value })),
+      ...(this.peers ? { peers: [...this.peers.peerNames] } : {}),
     };
     const fds = counters.sharedMaps();
     this.pins.write(state, { tally_counters: fds.tally_counters, tally_overflow: fds.tally_overflow, tally_epoch: fds.tally_epoch }, links);

@@ -56,6 +56,12 @@ export interface HandoverState {
   entryBase: [string, number][];
   /** What each overflow entry (metric id, bucket) held at that read: the reader counts only what came after. */
   overflowBase: { metric: number; bucket: number; value: number }[];
+  /**
+   * The writer's peer table, in id order (PeerTable.peerNames): what the peer
+   * ids in its keys of metrics by peer mean. Absent from a writer before it
+   * was kept: those keys are then dropped, as before.
+   */
+  peers?: string[];
 }
 
 /**
@@ -114,6 +120,7 @@ export function decodeState(bytes: Buffer, where: string): HandoverState {
   (s.overflowBase as unknown[]).forEach((o, i) => {
     if (!isObject(o) || !isCount(o.metric) || !isCount(o.bucket) || !isCount(o.value)) bad(`overflowBase[${i}]`, '{metric, bucket, value}');
   });
+  if (s.peers !== undefined && !(Array.isArray(s.peers) && s.peers.every((x) => typeof x === 'string'))) bad('peers', 'a list of peer names');
   return s as unknown as HandoverState;
 }
 

@@ -1,11 +1,13 @@
 /**
  * The previous agent's keys in this agent's terms (docs/restart.md): its
  * metric ids become this agent's ids for the same metric (same name, type
- * and signature), its label-set ids this agent's ids for the same labels.
+ * and signature), its label-set ids this agent's ids for the same labels,
+ * and the peer ids in the keys of a metric by peer this agent's ids for the
+ * same peers (each agent numbers peers as it meets them).
  * A key that cannot be read so is dropped and counted, never misread.
  */
 import { CounterEntry, counterKeyId } from '../bpf/counter-store';
-import { KEY_LABEL_SET, KEY_RAW_CGROUP } from '../bpf/layout';
+import { CounterKey, KEY_LABEL_SET, KEY_RAW_CGROUP } from '../bpf/layout';
 import { HandoverState } from './state';
 
 export interface TranslateTarget {
@@ -13,6 +15,10 @@ export interface TranslateTarget {
   metricId(name: string, type: 'counter' | 'histogram', signature: string): number | undefined;
   /** This agent's label-set id for these labels (interned if new). */
   labelSetId(key: string, labels: Record<string, string>): number;
+  /** Which of this agent's metric's two key label values hold peer ids (0: label0, 1: label1). */
+  peerSlots(metricId: number): readonly number[];
+  /** This agent's id for a peer, by its name (PeerTable.peerNames); undefined if it cannot give one. */
+  peerId(name: string): number | undefined;
 }
 
 export interface Translated {
@@ -49,12 +55,30 @@ export function translate(state: HandoverState, entries: CounterEntry[], overflo
         ok = false;
       }
     }
-    if (!ok) {
+    const labels = ok ? peersTranslated(e.key, target.peerSlots(id!), state.peers, target) : undefined;
+    if (!ok || labels === undefined) {
       out.dropped += e.value;
       continue;
     }
-    out.entries.push({ key: { ...e.key, metric: id!, cgroupId, flags }, value: e.value });
+    out.entries.push({ key: { ...e.key, ...labels, metric: id!, cgroupId, flags }, value: e.value });
   }
+  return withOverflow(state, overflow, metric, out);
+}
+
+/** The key's label values with each peer id the writer gave made this agent's; undefined if one cannot be. */
+function peersTranslated(key: CounterKey, slots: readonly number[], peers: readonly string[] | undefined, target: TranslateTarget): Pick<CounterKey, 'label0' | 'label1'> | undefined {
+  const out: Pick<CounterKey, 'label0' | 'label1'> = {};
+  for (const slot of slots) {
+    const field = slot === 0 ? 'label0' : 'label1';
+    const name = peers?.[Number(key[field] ?? 0n)];
+    const id = name === undefined ? undefined : target.peerId(name);
+    if (id === undefined) return undefined;
+    out[field] = BigInt(id);
+  }
+  return out;
+}
+
+function withOverflow(state: HandoverState, overflow: CounterEntry[], metric: Map<number, number | undefined>, out: Translated): Translated {
   const base = new Map(state.overflowBase.map((o) => [`${o.metric}:${o.bucket}`, o.value]));
   for (const e of overflow) {
     const gained = e.value - (base.get(`${e.key.metric}:${e.key.bucket ?? 0}`) ?? 0);

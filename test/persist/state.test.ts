@@ -79,6 +79,8 @@ describe('translating the previous agent\'s keys', () => {
       {
         metricId: (name, type, signature) => (name === 'tally_tcp_sent_bytes_total' && type === 'counter' && signature === 's1' ? 2 : undefined),
         labelSetId: (k) => (k === '{"workload":"web"}' ? 41 : -1),
+        peerSlots: () => [],
+        peerId: () => undefined,
       },
     );
     assert.deepEqual(t.entries, [
@@ -88,5 +90,53 @@ describe('translating the previous agent\'s keys', () => {
     ]);
     assert.deepEqual(t.overflow, [[2, 0, 7]]);
     assert.equal(t.dropped, 3 + 4 + 6);
+  });
+});
+
+describe('translating peer ids (a metric by peer, tcp-peers)', () => {
+  const PEERS: HandoverState = {
+    ...STATE,
+    metrics: [{ id: 7, name: 'tally_tcp_peer_sent_bytes_total', type: 'counter', signature: 'p' }],
+    entryBase: [],
+    overflowBase: [],
+    // The writer's ids: 0 unknown, 1 loopback, 2 node, 3 and 4 as it met them.
+    peers: ['unknown', 'loopback', 'node', 'cross-zone/shop/db', 'vpc'],
+  };
+  const key = (label0: bigint, label1?: bigint) => ({ cgroupId: 1n, binaryId: 0n, metric: 7, flags: KEY_LABEL_SET, bucket: 0, label0, ...(label1 === undefined ? {} : { label1 }) });
+  // This agent met the same peers in another order, and one the writer never named.
+  const mine = ['unknown', 'loopback', 'node', 'vpc', 'same-zone/shop/web', 'cross-zone/shop/db'];
+  const target = (slots: number[]) => ({
+    metricId: () => 2,
+    labelSetId: () => 41,
+    peerSlots: () => slots,
+    peerId: (name: string) => {
+      if (!mine.includes(name)) mine.push(name); // named at first use, as PeerTable.idOf does
+      return mine.indexOf(name);
+    },
+  });
+  const cases: Array<[what: string, state: HandoverState, slots: number[], entry: ReturnType<typeof key>, want: ReturnType<typeof key> | 'dropped']> = [
+    ['a Service peer moves to this agent\'s id for it', PEERS, [0], key(3n), { ...key(5n), cgroupId: 41n, metric: 2 }],
+    ['a class of the list too', PEERS, [0], key(4n), { ...key(3n), cgroupId: 41n, metric: 2 }],
+    ['tally\'s own classes keep their fixed ids', PEERS, [0], key(2n), { ...key(2n), cgroupId: 41n, metric: 2 }],
+    ['a peer in the second slot, the first slot another label', PEERS, [1], key(77n, 3n), { ...key(77n, 5n), cgroupId: 41n, metric: 2 }],
+    ['an id the writer never gave is dropped', PEERS, [0], key(9n), 'dropped'],
+    ['a writer that kept no peer table: dropped, as before', { ...PEERS, peers: undefined }, [0], key(3n), 'dropped'],
+  ];
+  for (const [what, state, slots, entry, want] of cases) {
+    it(what, () => {
+      const t = translate(state, [{ key: entry, value: 10 }], [], target(slots));
+      if (want === 'dropped') {
+        assert.deepEqual(t.entries, []);
+        assert.equal(t.dropped, 10);
+      } else {
+        assert.deepEqual(t.entries, [{ key: want, value: 10 }]);
+        assert.equal(t.dropped, 0);
+      }
+    });
+  }
+
+  it('a state with peers round-trips, and one with a peer that is not a name is refused', () => {
+    assert.deepEqual(decodeState(encodeState(PEERS), 'DIR/state'), PEERS);
+    assert.throws(() => decodeState(gzipSync(JSON.stringify({ ...PEERS, peers: ['vpc', 3] })), 'DIR/state'), /field peers should be a list of peer names/);
   });
 });
