@@ -76,18 +76,23 @@ $(VMLINUX_H): /sys/kernel/btf/vmlinux
 	@mkdir -p $(dir $@)
 	@$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
+# libbpf's usdt.bpf.h includes <linux/errno.h>, whose <asm/errno.h> lives in
+# the multiarch directory that -target bpf does not search: added last, so it
+# never shadows vmlinux.h or libbpf's headers.
+BPF_SYS_INC := -idirafter /usr/include/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+
 build/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX_H) $(LIBBPF_A)
 	@echo "[build] $@"
 	@mkdir -p $(dir $@)
 	@$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf -c $< -o $@
+	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf $(BPF_SYS_INC) -c $< -o $@
 	@$(STRIP_BPF)
 
 build/bpf/policy-compat.bpf.o: bpf/policy.bpf.c $(BPF_HDRS) $(VMLINUX_H) $(LIBBPF_A)
 	@echo "[build] $@"
 	@mkdir -p $(dir $@)
 	@$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -DTALLY_COMPAT -Wall -Werror \
-	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf -c $< -o $@
+	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf $(BPF_SYS_INC) -c $< -o $@
 	@$(STRIP_BPF)
 
 build/bench-bpf/%.bpf.o: bench/bpf/%.bpf.c $(VMLINUX_H) $(LIBBPF_A)

@@ -23,6 +23,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/usdt.bpf.h>
 
 #include "compat.bpf.h"
 #include "tally_types.h"
@@ -331,6 +332,13 @@ static __always_inline __u64 raw_arg(void *ctx, struct task_struct *task, const 
 		return (__u64)(__s64)a->konst;
 	case TALLY_SRC_GROUP_DEAD:
 		return group_dead((struct task_struct *)ctx_arg(ctx, a->index));
+	case TALLY_SRC_USDT: {
+		/* Only pol_usdt's hooks compile to this source: ctx is its pt_regs. */
+		long v = 0;
+
+		bpf_usdt_arg((struct pt_regs *)ctx, a->index, &v);
+		return (__u64)v;
+	}
 	case TALLY_SRC_REGS:
 		return reg_arg(ctx, a->index);
 	case TALLY_SRC_CTX:
@@ -1341,6 +1349,14 @@ SEC("uretprobe")
 int pol_uretprobe(struct pt_regs *ctx)
 {
 	return on_return(PT_REGS_RC(ctx), false);
+}
+
+/* A USDT probe: a uprobe at each of the probe's sites, whose arguments libbpf
+ * locates from the binary's .note.stapsdt and hands to bpf_usdt_arg(). */
+SEC("usdt")
+int pol_usdt(struct pt_regs *ctx)
+{
+	return on_entry(ctx, PROG_REGS, false);
 }
 
 /* fentry/fexit: the attach target is set by user space before load. */

@@ -37,6 +37,7 @@ enum tally_pol_source {
 	TALLY_SRC_SYSCALL = 4, /* raw_tp sys_enter: the n-th syscall argument in the saved user registers */
 	TALLY_SRC_CONST = 5,   /* `konst`: an arg this kernel's tracepoint does not pass (ifMissing) */
 	TALLY_SRC_GROUP_DEAD = 6, /* 1 if the task in context slot `index` ended its thread group, counted once */
+	TALLY_SRC_USDT = 7,    /* USDT probe: its n-th argument, where the probe's note says it is (bpf_usdt_arg) */
 };
 
 /* How an argument is decoded. */

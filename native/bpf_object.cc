@@ -24,6 +24,7 @@ Napi::Function BpfObject::Init(Napi::Env env) {
                          InstanceMethod("programs", &BpfObject::Programs),
                          InstanceMethod("maps", &BpfObject::Maps),
                          InstanceMethod("setAutoload", &BpfObject::SetAutoload),
+                         InstanceMethod("setAutocreate", &BpfObject::SetAutocreate),
                          InstanceMethod("setMaxEntries", &BpfObject::SetMaxEntries),
                          InstanceMethod("setConstant", &BpfObject::SetConstant),
                          InstanceMethod("load", &BpfObject::Load),
@@ -163,6 +164,17 @@ Napi::Value BpfObject::SetAutoload(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// setAutocreate(map, on): whether load creates the map; a map only a program
+// left out uses (libbpf's USDT maps, for every hook that is no USDT) costs nothing.
+Napi::Value BpfObject::SetAutocreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_map* map = FindMap(env, info[0]);
+  if (!map) return env.Undefined();
+  int err = bpf_map__set_autocreate(map, info[1].ToBoolean());
+  if (err) ErrnoError(env, "set_autocreate", err).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
 Napi::Value BpfObject::SetMaxEntries(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bpf_map* map = FindMap(env, info[0]);
@@ -242,6 +254,7 @@ Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {
 // (tp_btf/, raw_tp/, tracepoint/, ...); with one, to what it names:
 //   {kind: "kprobe", func, retprobe}        kernel function
 //   {kind: "uprobe", path, func, retprobe}  function of a binary, every process
+//   {kind: "usdt", path, provider, name}    USDT probe of a binary, every process
 //   {kind: "tracepoint", category, name}
 //   {kind: "raw_tp", name}
 // Returns nothing; the link lives until close().
@@ -267,6 +280,12 @@ Napi::Value BpfObject::Attach(const Napi::CallbackInfo& info) {
       what += " to " + path + ":" + func;
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .func_name = func.c_str());
       link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &opts);
+    } else if (kind == "usdt") {
+      std::string path = str("path"), provider = str("provider"), name = str("name");
+      what += " to USDT " + path + ":" + provider + ":" + name;
+      link = bpf_program__attach_usdt(prog, -1, path.c_str(), provider.c_str(), name.c_str(), nullptr);
+      // libbpf's USDT link lives off the object's USDT manager: the object must outlive it (FreeObject).
+      if (link) has_usdt_ = true;
     } else if (kind == "tracepoint") {
       std::string category = str("category"), name = str("name");
       what += " to tracepoint " + category + ":" + name;
@@ -374,6 +393,9 @@ Napi::Value BpfObject::FreeObject(const Napi::CallbackInfo& info) {
     Napi::Error::New(env, "freeObject: the object is not loaded").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  // Detaching a USDT link frees its spec ids through the object's USDT manager,
+  // which bpf_object__close() would free first: such an object is kept whole.
+  if (has_usdt_) return env.Undefined();
   bpf_program* prog;
   bpf_object__for_each_program(prog, obj_) {
     int fd = bpf_program__fd(prog);

@@ -28,6 +28,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value Programs(const Napi::CallbackInfo& info);
   Napi::Value Maps(const Napi::CallbackInfo& info);
   Napi::Value SetAutoload(const Napi::CallbackInfo& info);
+  Napi::Value SetAutocreate(const Napi::CallbackInfo& info);
   Napi::Value SetMaxEntries(const Napi::CallbackInfo& info);
   Napi::Value SetConstant(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
@@ -53,6 +54,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
 
   bpf_object* obj_ = nullptr;
   bool loaded_ = false;
+  // A USDT link was made: libbpf's USDT links use the object's USDT manager until destroyed.
+  bool has_usdt_ = false;
   // A libuv worker is loading obj_ (loadAsync): nothing else may touch it.
   bool loading_ = false;
   // freeObject() was called: obj_ is gone, the links and programs run on.

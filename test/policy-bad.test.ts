@@ -51,7 +51,7 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `empty-file.yaml:1:1: (file): expected at least one policy document, found none; the file is empty or holds only comments`,
   ]],
   ["empty-spec", "error", [
-    `empty-spec.yaml:5:7: spec: expected at least one hook under kprobes, tracepoints or uprobes, found none`,
+    `empty-spec.yaml:5:7: spec: expected at least one hook under kprobes, tracepoints, uprobes or usdts, found none`,
   ]],
   ["histogram-of-count", "error", [
     `histogram-of-count.yaml:10:7: spec.kprobes[0].metrics[0]: expected a value for a histogram to observe: {arg: INDEX}, return or latency, found no value (count); a histogram of count would only ever observe 1`,
@@ -105,7 +105,7 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `shared-metric-labels.yaml:28:7: spec.kprobes[1].metrics[0].labels: expected labels fd (maxValues 8, overflowValue "other"), as declared at spec.kprobes[0].metrics[0] (line 12), found labels fd (maxValues 16, overflowValue "other"); a metric fed by several hooks is declared identically in each`,
   ]],
   ["spec-null", "error", [
-    `spec-null.yaml:5:6: spec: expected a mapping with kprobes, tracepoints or uprobes, found nothing`,
+    `spec-null.yaml:5:6: spec: expected a mapping with kprobes, tracepoints, uprobes or usdts, found nothing`,
   ]],
   ["string-too-long", "error", [
     `string-too-long.yaml:17:11: spec.kprobes[0].selectors[0].matchArgs[0].values[1]: expected a non-empty string of at most 128 bytes (tally's limit per string value), found "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…" (131 characters)`,
@@ -169,8 +169,8 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `unknown-arg-type.yaml:11:24: spec.kprobes[0].args[1].type: expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, linux_binprm, net_device, sock, skb, sockaddr, socket, task, found "u128"`,
   ]],
   ["unknown-hook-kind", "error", [
-    `unknown-hook-kind.yaml:6:3: spec.lsmhooks: expected one of kprobes, tracepoints, uprobes, found unknown key "lsmhooks"`,
-    `unknown-hook-kind.yaml:6:3: spec: expected at least one hook under kprobes, tracepoints or uprobes, found none`,
+    `unknown-hook-kind.yaml:6:3: spec.lsmhooks: expected one of kprobes, tracepoints, uprobes, usdts, found unknown key "lsmhooks"`,
+    `unknown-hook-kind.yaml:6:3: spec: expected at least one hook under kprobes, tracepoints, uprobes or usdts, found none`,
   ]],
   ["unknown-key", "error", [
     `unknown-key.yaml:8:5: spec.kprobes[0].sycall: expected one of call, syscall, return, args, selectors, metrics, taskContext, fallbackFor, returnArg, ignore, found unknown key "sycall"; did you mean "syscall"?`,

@@ -13,7 +13,7 @@ import { AttachTarget, isNativeError, native, NativeBpfObject, NativeProgramInfo
 import { CPU_INDEXED_MAPS } from './layout';
 
 /** Attach types, most preferred first. */
-export const ATTACH_PREFERENCE = ['fentry', 'fexit', 'kprobe', 'kretprobe', 'tp_btf', 'raw_tp', 'tracepoint', 'uprobe', 'uretprobe'] as const;
+export const ATTACH_PREFERENCE = ['fentry', 'fexit', 'kprobe', 'kretprobe', 'tp_btf', 'raw_tp', 'tracepoint', 'uprobe', 'uretprobe', 'usdt'] as const;
 export type AttachType = (typeof ATTACH_PREFERENCE)[number];
 
 /** One program of a candidate, and what it attaches to when its section does not say. */
@@ -189,6 +189,9 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
       const chosen = opts.hooks.map(active).filter((c): c is Candidate => c !== undefined).flatMap(programsOf);
       const enabled = new Set(chosen.map((p) => p.name));
       for (const p of sections.keys()) obj.setAutoload(p, enabled.has(p));
+      // libbpf's USDT maps (usdt.bpf.h) serve only a USDT program: no other hook creates them.
+      const usdt = [...enabled].some((p) => sections.get(p) === 'usdt');
+      for (const m of obj.maps()) if (m.name.startsWith('__bpf_usdt_')) obj.setAutocreate(m.name, usdt);
       const attachTargets = Object.fromEntries(chosen.filter((p) => p.attachTo).map((p) => [p.name, p.attachTo!]));
       const constants = { ...opts.constants };
       for (const h of opts.hooks) {

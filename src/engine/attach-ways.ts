@@ -165,6 +165,14 @@ function tracepointWays(h: TracepointHook, ctx: CompileContext, missingArg: Miss
 }
 
 function uprobeWay(h: UprobeHook): AttachWay {
+  if (h.usdt) {
+    return {
+      attach: 'usdt',
+      feature: 'uprobe',
+      programs: [{ name: 'pol_usdt', target: { kind: 'usdt', path: h.path, provider: h.usdt.provider, name: h.usdt.name } }],
+      place: { source: Source.usdt, index: (a) => ({ index: a.index }) },
+    };
+  }
   return {
     attach: h.return ? 'uprobe+uretprobe' : 'uprobe',
     feature: 'uprobe',

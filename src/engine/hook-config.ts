@@ -21,7 +21,7 @@ export const POL = {
 } as const;
 
 /** enum tally_pol_source */
-export const Source = { none: 0, regs: 1, ctx: 2, record: 3, syscall: 4, constant: 5, groupDead: 6 } as const;
+export const Source = { none: 0, regs: 1, ctx: 2, record: 3, syscall: 4, constant: 5, groupDead: 6, usdt: 7 } as const;
 /** enum tally_pol_type */
 export const ArgKind = { int: 1, uint: 2, string: 3, file: 4, path: 5, fd: 6, sock: 7, skb: 8, sockaddr: 9, task: 10, binprm: 11, socket: 12, netdev: 13 } as const;
 /** enum tally_pol_field */

@@ -36,6 +36,7 @@ export interface NativeProgramInfo {
 export type AttachTarget =
   | { kind: 'kprobe'; func: string; retprobe: boolean }
   | { kind: 'uprobe'; path: string; func: string; retprobe: boolean }
+  | { kind: 'usdt'; path: string; provider: string; name: string }
   | { kind: 'tracepoint'; category: string; name: string }
   | { kind: 'raw_tp'; name: string };
 
@@ -43,6 +44,7 @@ export interface NativeBpfObject {
   programs(): NativeProgram[];
   maps(): NativeMap[];
   setAutoload(program: string, on: boolean): void;
+  setAutocreate(map: string, on: boolean): void;
   setMaxEntries(map: string, n: number): void;
   setConstant(name: string, bytes: Buffer): void;
   load(): void;

@@ -12,7 +12,7 @@ import { LIMITS } from './limits';
 import { formatPath } from './problems';
 import { TetragonList, unexpandable } from './tetragon-lists';
 
-export type HookListKey = 'kprobes' | 'tracepoints' | 'uprobes' | 'lsmhooks';
+export type HookListKey = 'kprobes' | 'tracepoints' | 'uprobes' | 'usdts' | 'lsmhooks';
 
 /** How one format reads its part of a hook. */
 export interface HookFormat {
@@ -41,6 +41,7 @@ export function readHooks(spec: Fields, fmt: HookFormat): Hook[] {
   for (const item of list(spec, 'kprobes')) hooks.push(...readKprobe(item, fmt));
   for (const item of list(spec, 'tracepoints')) hooks.push(...readTracepoint(item, fmt));
   for (const item of list(spec, 'uprobes')) hooks.push(...readUprobe(item, fmt));
+  if (fmt.keys.usdts.length) for (const item of list(spec, 'usdts')) hooks.push(...readUsdt(item, fmt));
   if (fmt.keys.lsmhooks.length) for (const item of list(spec, 'lsmhooks')) hooks.push(...readLsmHook(item, fmt));
   const seen = new Map<string, number>();
   for (const h of hooks) {
@@ -215,6 +216,33 @@ function readTracepoint(node: Node, fmt: HookFormat): TracepointHook[] {
   const hook: TracepointHook = {
     kind: 'tracepoint', name: cx.hookName, origin: originOf(node), subsystem, event, raw,
     args: decoded(c.args), selectors: c.selectors, metrics: c.metrics,
+  };
+  extras(hook, c);
+  return [hook];
+}
+
+/** A USDT provider or probe name, as sys/sdt.h takes it: a C identifier. */
+const USDT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function readUsdt(node: Node, fmt: HookFormat): UprobeHook[] {
+  const f = node.mapping(fmt.keys.usdts);
+  if (!f) return [];
+  const pathNode = f.require('path', 'the absolute path of a binary or library');
+  let path = pathNode?.string();
+  if (path !== undefined && !path.startsWith('/')) path = pathNode?.error('the absolute path of a binary or library');
+  const ident = (key: string, what: string): string | undefined => {
+    const n = f.require(key, what);
+    const v = n?.string(what);
+    return v !== undefined && !USDT_NAME.test(v) ? n?.error(`${what} (letters, digits and _, as in sys/sdt.h)`) : v;
+  };
+  const provider = ident('provider', 'the probe\'s provider, e.g. python');
+  const name = ident('name', 'the probe\'s name, e.g. gc__start');
+  const cx = new HookCx(fmt.format, `usdt:${path ?? '?'}:${provider ?? '?'}:${name ?? '?'}`);
+  const c = readCommon(f, cx, fmt, 'uprobe', false);
+  if (path === undefined || provider === undefined || name === undefined || !c.metrics || cx.dropped) return [];
+  const hook: UprobeHook = {
+    kind: 'uprobe', name: cx.hookName, origin: originOf(node), path, symbol: `${provider}:${name}`, return: false,
+    usdt: { provider, name }, args: decoded(c.args), selectors: c.selectors, metrics: c.metrics,
   };
   extras(hook, c);
   return [hook];

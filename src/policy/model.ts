@@ -320,9 +320,16 @@ export interface UprobeHook extends HookBase {
   kind: 'uprobe';
   /** The binary or library. */
   path: string;
+  /** The function; for a USDT probe, PROVIDER:NAME. */
   symbol: string;
   return: boolean;
   returnArg?: ReturnArg;
+  /**
+   * A USDT probe (`usdts:`) rather than a function: attached at every site of
+   * the probe in the binary, its args the probe's own arguments (index 0 is
+   * the first), wherever its note says they are. Never has a return.
+   */
+  usdt?: { provider: string; name: string };
 }
 
 export type Hook = KprobeHook | TracepointHook | UprobeHook;

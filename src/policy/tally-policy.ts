@@ -14,11 +14,12 @@ const KEYS = {
   kprobes: ['call', 'syscall', 'return', ...COMMON_KEYS, 'returnArg', 'ignore'],
   tracepoints: ['subsystem', 'event', 'raw', ...COMMON_KEYS],
   uprobes: ['path', 'symbols', 'return', ...COMMON_KEYS, 'returnArg'],
+  usdts: ['path', 'provider', 'name', ...COMMON_KEYS],
   // A MetricsPolicy hooks LSM hooks' security_ functions under kprobes.
   lsmhooks: [],
 } as const;
 /** The hook lists a MetricsPolicy's spec may have. */
-const HOOK_LISTS = ['kprobes', 'tracepoints', 'uprobes'];
+const HOOK_LISTS = ['kprobes', 'tracepoints', 'uprobes', 'usdts'];
 
 export interface PolicyBody {
   name?: string;
@@ -26,7 +27,7 @@ export interface PolicyBody {
   hooks: Hook[];
 }
 
-export const SPEC_EXPECTED = 'a mapping with kprobes, tracepoints or uprobes';
+export const SPEC_EXPECTED = 'a mapping with kprobes, tracepoints, uprobes or usdts';
 
 /** Some hook list is written with something in it. */
 export function declaresHooks(spec: Fields, keys: readonly string[]): boolean {
@@ -45,7 +46,7 @@ export function readMetricsPolicy(root: Fields): PolicyBody {
   const hooks = readHooks(spec, format);
   // A hook list that is there but malformed has its own error; only say "none" when there is nothing.
   if (!declaresHooks(spec, HOOK_LISTS)) {
-    spec.node.error('at least one hook under kprobes, tracepoints or uprobes', undefined, 'none');
+    spec.node.error('at least one hook under kprobes, tracepoints, uprobes or usdts', undefined, 'none');
   } else if (hooks.length > LIMITS.hooksPerPolicy) {
     spec.node.error(`at most ${LIMITS.hooksPerPolicy} hooks (tally's limit per policy; each uprobe symbol is a hook)`, 'split the policy', `${hooks.length}`);
   }

@@ -26,6 +26,8 @@ const KEYS = {
   tracepoints: ['subsystem', 'event', ...ARG_HOOK_KEYS, 'raw'],
   uprobes: ['path', 'btfPath', 'symbols', 'offsets', 'addrs', 'refCtrOffsets', ...ARG_HOOK_KEYS, 'data', 'return', 'returnArg', 'binaryDigests', 'ignore'],
   lsmhooks: ['hook', ...ARG_HOOK_KEYS],
+  // Tetragon's usdts stay among the hook kinds tally refuses in a TracingPolicy (OTHER_HOOKS).
+  usdts: [],
 } as const;
 
 /** Every field of Tetragon's TracingPolicySpec. */
