@@ -22,6 +22,11 @@ BPF_OBJS   := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
 # The policy programs again for kernels without bpf_loop() or
 # bpf_get_current_task_btf() (5.10 to 5.16): see bpf/compat.bpf.h.
 BPF_OBJS   += build/bpf/policy-compat.bpf.o
+# And once more, with the USDT program, for USDT hooks only: libbpf copies an
+# object's every program at open, so the others do not pay for it. Built as
+# the compat flavour, which loads on every kernel (a USDT probe's trap costs
+# far more than what compat's reads add).
+BPF_OBJS   += build/bpf/policy-usdt.bpf.o
 BPF_HDRS   := $(wildcard bpf/*.h)
 
 # BPF objects used only by tests (test/bpf/*.bpf.c).
@@ -92,6 +97,13 @@ build/bpf/policy-compat.bpf.o: bpf/policy.bpf.c $(BPF_HDRS) $(VMLINUX_H) $(LIBBP
 	@echo "[build] $@"
 	@mkdir -p $(dir $@)
 	@$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -DTALLY_COMPAT -Wall -Werror \
+	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf $(BPF_SYS_INC) -c $< -o $@
+	@$(STRIP_BPF)
+
+build/bpf/policy-usdt.bpf.o: bpf/policy.bpf.c $(BPF_HDRS) $(VMLINUX_H) $(LIBBPF_A)
+	@echo "[build] $@"
+	@mkdir -p $(dir $@)
+	@$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -DTALLY_COMPAT -DTALLY_USDT -Wall -Werror \
 	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf $(BPF_SYS_INC) -c $< -o $@
 	@$(STRIP_BPF)
 

@@ -23,7 +23,9 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#ifdef TALLY_USDT
 #include <bpf/usdt.bpf.h>
+#endif
 
 #include "compat.bpf.h"
 #include "tally_types.h"
@@ -332,6 +334,7 @@ static __always_inline __u64 raw_arg(void *ctx, struct task_struct *task, const 
 		return (__u64)(__s64)a->konst;
 	case TALLY_SRC_GROUP_DEAD:
 		return group_dead((struct task_struct *)ctx_arg(ctx, a->index));
+#ifdef TALLY_USDT
 	case TALLY_SRC_USDT: {
 		/* Only pol_usdt's hooks compile to this source: ctx is its pt_regs. */
 		long v = 0;
@@ -339,6 +342,7 @@ static __always_inline __u64 raw_arg(void *ctx, struct task_struct *task, const 
 		bpf_usdt_arg((struct pt_regs *)ctx, a->index, &v);
 		return (__u64)v;
 	}
+#endif
 	case TALLY_SRC_REGS:
 		return reg_arg(ctx, a->index);
 	case TALLY_SRC_CTX:
@@ -1351,13 +1355,16 @@ int pol_uretprobe(struct pt_regs *ctx)
 	return on_return(PT_REGS_RC(ctx), false);
 }
 
+#ifdef TALLY_USDT
 /* A USDT probe: a uprobe at each of the probe's sites, whose arguments libbpf
- * locates from the binary's .note.stapsdt and hands to bpf_usdt_arg(). */
+ * locates from the binary's .note.stapsdt and hands to bpf_usdt_arg(). Only
+ * in build/bpf/policy-usdt.bpf.o (Makefile). */
 SEC("usdt")
 int pol_usdt(struct pt_regs *ctx)
 {
 	return on_entry(ctx, PROG_REGS, false);
 }
+#endif
 
 /* fentry/fexit: the attach target is set by user space before load. */
 SEC("fentry")

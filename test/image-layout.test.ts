@@ -101,8 +101,9 @@ describe('the Dockerfile and npm run image', () => {
       for (const p of BUILTIN_POLICIES) assert.ok(files.has(`policies/${p}.yaml`), `built-in policy ${p}`);
       // Every BPF object make's runtime target produces.
       const objects = fs.readdirSync(path.join(PROJECT_ROOT, 'bpf')).filter((f) => f.endsWith('.bpf.c')).map((f) => f.replace(/\.c$/, '.o'));
-      for (const o of [...objects, 'policy-compat.bpf.o']) assert.ok(files.has(`build/bpf/${o}`), `build/bpf/${o}`);
-      assert.deepEqual([...files].filter((f) => /^build\/bpf\/.*\.o$/.test(f)).sort(), [...objects, 'policy-compat.bpf.o'].map((o) => `build/bpf/${o}`).sort());
+      const flavours = ['policy-compat.bpf.o', 'policy-usdt.bpf.o']; // bpf/policy.bpf.c built again (Makefile)
+      for (const o of [...objects, ...flavours]) assert.ok(files.has(`build/bpf/${o}`), `build/bpf/${o}`);
+      assert.deepEqual([...files].filter((f) => /^build\/bpf\/.*\.o$/.test(f)).sort(), [...objects, ...flavours].map((o) => `build/bpf/${o}`).sort());
       // Production dependencies only, as the lock file marks them: every
       // package it does not mark dev (or optional) is there, none it marks dev is.
       const lock = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'package-lock.json'), 'utf8')).packages as Record<string, { dev?: boolean; optional?: boolean; devOptional?: boolean }>;

@@ -45,7 +45,8 @@ export async function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: Hook
   if (plan.candidates.length === 0) return { result: { hook: hook.name, refused: probed } };
   try {
     const loaded = await loadObjectAsync({
-      objectPath: bpfObjectPath(policyObjectName(ctx.features)),
+      // A USDT hook's program lives in an object of its own (Makefile: policy-usdt.bpf.o).
+      objectPath: bpfObjectPath(hook.kind === 'uprobe' && hook.usdt ? 'policy-usdt' : policyObjectName(ctx.features)),
       hooks: [{ hook: hook.name, candidates: plan.candidates.map((c) => ({ programs: c.programs, constants: { pol: c.config } })) }],
       constants: {
         key_by_binary: Buffer.from([opts.filter.keyByBinary ? 1 : 0]),
