@@ -81,6 +81,7 @@ describe('a USDT policy', { skip: fs.existsSync(PYTHON) && execFileSync('readelf
     assert.deepEqual(select(s, 'tally_policy_state', { policy: 'test-usdt', state: 'ok' }).map((x) => x.value), [1]);
     const attached = select(s, 'tally_bpf_hook_attached').filter((x) => x.labels.object.startsWith('policy/test-usdt') && x.value === 1);
     assert.deepEqual(attached.map((x) => [x.labels.hook, x.labels.attach_type]), [[`usdt:${PYTHON}:python:gc__start`, 'usdt']]);
+    assert.deepEqual(select(s, 'tally_bpf_hook_attachments', { hook: `usdt:${PYTHON}:python:gc__start` }).map((x) => x.value), [1]);
   });
 
   it('counts each collection by its generation, read from the probe\'s argument', async () => {

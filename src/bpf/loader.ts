@@ -83,7 +83,8 @@ export interface HookResult {
 /**
  * The kernel's attach point of a program, named by how it attaches there:
  * "tracepoint:syscalls:sys_exit_write", "raw_tp:sys_exit", "tp_btf:sched_process_exec",
- * "kprobe:tcp_sendmsg", "kretprobe:…", "fentry:…", "uprobe:/bin/bash:readline".
+ * "kprobe:tcp_sendmsg", "kretprobe:…", "fentry:…", "uprobe:/bin/bash:readline",
+ * "usdt:/usr/bin/python3.11:python:gc__start".
  * Programs of any policy on one point add up there: the kernel caps a
  * tracepoint at 64 perf-event programs (BPF_TRACE_MAX_PROGS), for every tool
  * on the host together.
@@ -92,6 +93,7 @@ export function attachPointOf(p: CandidateProgram, section: string): string {
   const t = p.target;
   if (t?.kind === 'kprobe') return `${t.retprobe ? 'kretprobe' : 'kprobe'}:${t.func}`;
   if (t?.kind === 'uprobe') return `${t.retprobe ? 'uretprobe' : 'uprobe'}:${t.path}:${t.func}`;
+  if (t?.kind === 'usdt') return `usdt:${t.path}:${t.provider}:${t.name}`;
   if (t?.kind === 'tracepoint') return `tracepoint:${t.category}:${t.name}`;
   if (t?.kind === 'raw_tp') return `raw_tp:${t.name}`;
   const [, ...rest] = section.split('/');

@@ -35,7 +35,7 @@ export const HOOK_ATTACHED: MetricSpec = {
 export const HOOK_ATTACHMENTS: MetricSpec = {
   name: 'tally_bpf_hook_attachments',
   type: 'gauge',
-  help: 'Programs tally has attached at each point of the kernel or of a binary (tracepoint:syscalls:sys_exit_write, raw_tp:sys_exit, kprobe:tcp_sendmsg, uprobe:PATH:FUNC), whatever policies they serve. The kernel allows 64 perf-event programs per tracepoint for every tool on the host together.',
+  help: 'Programs tally has attached at each point of the kernel or of a binary (tracepoint:syscalls:sys_exit_write, raw_tp:sys_exit, kprobe:tcp_sendmsg, uprobe:PATH:FUNC, usdt:PATH:PROVIDER:NAME), whatever policies they serve. The kernel allows 64 perf-event programs per tracepoint for every tool on the host together.',
   labels: ['hook'],
 };
 
