@@ -30,8 +30,16 @@ import { waitFor } from './helpers/cleanup';
 const NODE_NAME = `tally-rollup-${randomBytes(3).toString('hex')}`;
 const SENT = 'tally_tcp_sent_bytes_total';
 const LIMIT = 20;
-/** A limit whose reserve holds every workload's series. */
-const ROOMY_LIMIT = 60;
+/**
+ * A limit whose reserve holds every workload's series, and then some: the
+ * agent counts every cgroup of the host, and tests running beside this one
+ * make cgroups of their own, each a series that takes a rolled-up place once
+ * the own places are full. 15 own places (fewer than a workload's 20 pods, so
+ * every workload has pods to roll up) and 85 rolled-up ones (15 workloads and
+ * 70 to spare; with 30, a CI run under load had 9 of 15 at the workload level).
+ */
+const ROOMY_LIMIT = 100;
+const ROOMY_RESERVE = 85;
 const NAMESPACES = 5;
 const WORKLOADS_PER_NAMESPACE = 3;
 const PODS = 300;
@@ -86,18 +94,18 @@ describe(`roll-up: --metrics-series-limit ${LIMIT}, ${PODS} pods, ${NAMESPACES} 
       made.push(p.cg);
     }
     made.push(TestCgroup.create('sink'), TestCgroup.create('hopper'));
-    const start = async (limit: number) => {
+    const start = async (limit: number, reserve: number) => {
       const a = await AgentProcess.start([
         '--kubeconfig', api.writeKubeconfig(dir),
         '--node-name', NODE_NAME,
         '--metrics-label-filter', 'namespace,workload,pod',
         '--metrics-series-limit', String(limit),
-        '--metrics-rollup-reserve', '50',
+        '--metrics-rollup-reserve', String(reserve),
       ]);
       await a.scrapeUntil((s) => select(s, 'tally_kube_pods')[0]?.value === PODS, `the agent to list ${PODS} pods`, 30000);
       return a;
     };
-    [agent, roomy] = await Promise.all([start(LIMIT), start(ROOMY_LIMIT)]);
+    [agent, roomy] = await Promise.all([start(LIMIT, 50), start(ROOMY_LIMIT, ROOMY_RESERVE)]);
     prom = await PrometheusServer.start([`127.0.0.1:${agent.port}`, `127.0.0.1:${roomy.port}`]);
   });
 
@@ -175,14 +183,12 @@ describe(`roll-up: --metrics-series-limit ${LIMIT}, ${PODS} pods, ${NAMESPACES} 
 
   it(`limit ${ROOMY_LIMIT}: the workload level fits, so nearly every workload's sum is exact`, async (t) => {
     const workloads = await checkAgent(roomy, ROOMY_LIMIT);
-    // Every workload has more pods (20) than the 30 own places can leave unrolled, and the 30 rolled-up places
-    // hold all 15 workloads. Each workload-level series is exact (checkAgent). Most workloads reach that level;
-    // one whose pod was once passed over to its namespace's series never does (a workload series begun later
-    // would leave that pod's bytes out of the sum by workload). The agent counts every cgroup of the host, and
-    // tests running beside this one send bytes from cgroups of their own, which take places of the limit too:
-    // a CI run had 12 of 15, quiet runs have all 15.
+    // Each workload-level series is exact (checkAgent). A workload whose pod was once passed over to its
+    // namespace's series (no rolled-up place free at that moment) never reaches the workload level, by design:
+    // a workload series begun later would leave that pod's bytes out of the sum by workload. With 70 places to
+    // spare that takes more cgroups of other tests than a CI run makes; one is allowed for.
     const all = [...new Set(pods.map((p) => `${p.namespace}/${p.workload}`))];
     t.diagnostic(`${workloads.length} of ${all.length} workloads at the workload level`);
-    assert.ok(workloads.length >= 12, `${workloads.length} of ${all.length} workloads have a workload-level series: ${workloads.sort().join(', ')}`);
+    assert.ok(workloads.length >= all.length - 1, `${workloads.length} of ${all.length} workloads have a workload-level series: ${workloads.sort().join(', ')}`);
   });
 });
