@@ -79,6 +79,7 @@ void BpfObject::Release() {
   // Reverse order of acquisition: links first, then programs and maps.
   for (auto it = links_.rbegin(); it != links_.rend(); ++it) bpf_link__destroy(*it);
   links_.clear();
+  usdt_links_.clear();
   for (auto& p : program_fds_) close(p.second);
   program_fds_.clear();
   if (obj_) {
@@ -285,7 +286,7 @@ Napi::Value BpfObject::Attach(const Napi::CallbackInfo& info) {
       what += " to USDT " + path + ":" + provider + ":" + name;
       link = bpf_program__attach_usdt(prog, -1, path.c_str(), provider.c_str(), name.c_str(), nullptr);
       // libbpf's USDT link lives off the object's USDT manager: the object must outlive it (FreeObject).
-      if (link) has_usdt_ = true;
+      if (link) usdt_links_.insert(link);
     } else if (kind == "tracepoint") {
       std::string category = str("category"), name = str("name");
       what += " to tracepoint " + category + ":" + name;
@@ -311,11 +312,17 @@ Napi::Value BpfObject::Attach(const Napi::CallbackInfo& info) {
 }
 
 // linkFds() -> the fd of each link attach() made, in attach order: to pin
-// them (the fds stay the object's; close() still releases them).
+// them (the fds stay the object's; close() still releases them). A USDT link
+// is libbpf's own bundle of uprobe links, with no fd of its own to pin: it is
+// left out, and its probe detaches when this object closes.
 Napi::Value BpfObject::LinkFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Array out = Napi::Array::New(env, links_.size());
-  for (size_t i = 0; i < links_.size(); i++) out.Set(i, Napi::Number::New(env, bpf_link__fd(links_[i])));
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (bpf_link* l : links_) {
+    if (usdt_links_.count(l)) continue;
+    out.Set(n++, Napi::Number::New(env, bpf_link__fd(l)));
+  }
   return out;
 }
 
@@ -395,7 +402,7 @@ Napi::Value BpfObject::FreeObject(const Napi::CallbackInfo& info) {
   }
   // Detaching a USDT link frees its spec ids through the object's USDT manager,
   // which bpf_object__close() would free first: such an object is kept whole.
-  if (has_usdt_) return env.Undefined();
+  if (!usdt_links_.empty()) return env.Undefined();
   bpf_program* prog;
   bpf_object__for_each_program(prog, obj_) {
     int fd = bpf_program__fd(prog);

@@ -4,6 +4,7 @@
 #pragma once
 #include <napi.h>
 
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,8 +55,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
 
   bpf_object* obj_ = nullptr;
   bool loaded_ = false;
-  // A USDT link was made: libbpf's USDT links use the object's USDT manager until destroyed.
-  bool has_usdt_ = false;
+  // The USDT links among links_: they use the object's USDT manager until destroyed, and have no fd.
+  std::set<bpf_link*> usdt_links_;
   // A libuv worker is loading obj_ (loadAsync): nothing else may touch it.
   bool loading_ = false;
   // freeObject() was called: obj_ is gone, the links and programs run on.

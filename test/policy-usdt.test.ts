@@ -18,6 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { AgentProcess, waitExit } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { select } from './helpers/prom-text';
+import { restartState, usePinDir } from './helpers/pin-dir';
 
 /** The python binary behind python3, whose notes name the probes. */
 const PYTHON = fs.realpathSync('/usr/bin/python3');
@@ -106,5 +107,31 @@ describe('a USDT policy', { skip: fs.existsSync(PYTHON) && execFileSync('readelf
       child.stdin!.end();
       await waitExit(child, 20000);
     }
+  });
+});
+
+describe('a USDT policy across a restart (--bpf-pin-dir)', { skip: fs.existsSync(PYTHON) && execFileSync('readelf', ['-n', PYTHON]).includes('gc__start') ? false : `${PYTHON} has no gc__start probe` }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-usdt-pin-'));
+  const agents: AgentProcess[] = [];
+  after(async () => {
+    for (const a of agents) await a.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('hands over: a USDT link has no fd to pin, and is left to detach with its agent', async (tc) => {
+    // libbpf's USDT link is a bundle of uprobe links whose fd reads 0: pinning it failed the whole handover.
+    fs.writeFileSync(path.join(dir, 'usdt.yaml'), policy());
+    const pins = usePinDir(tc);
+    const flags = ['--bpf-pin-dir', pins, '--builtin-policies', 'tcp-bytes', '--policy-dir', dir];
+    const a = await AgentProcess.start(flags);
+    agents.push(a);
+    assert.equal((await a.stop()).code, 0);
+    assert.doesNotMatch(a.stderr, /pinning the counters for the next agent failed/, a.stderr);
+    assert.ok(fs.existsSync(path.join(pins, 'state')), 'the state is pinned');
+    const b = await AgentProcess.start(flags);
+    agents.push(b);
+    const s = await b.scrape();
+    assert.deepEqual(restartState(s), { adopted: 1 });
+    assert.deepEqual(select(s, 'tally_policy_state', { policy: 'test-usdt', state: 'ok' }).map((x) => x.value), [1], 'the new agent attached the probe anew');
   });
 });
