@@ -110,6 +110,58 @@ describe('a USDT policy', { skip: fs.existsSync(PYTHON) && execFileSync('readelf
   });
 });
 
+describe('a Tetragon TracingPolicy with usdts', { skip: fs.existsSync(PYTHON) && execFileSync('readelf', ['-n', PYTHON]).includes('gc__start') ? false : `${PYTHON} has no gc__start probe` }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-usdt-tetragon-'));
+  let agent: AgentProcess | undefined;
+  let cg: TestCgroup | undefined;
+  before(async () => {
+    // Tetragon's own shape (its examples/tracingpolicy/usdt.yaml), with a selector on the generation.
+    fs.writeFileSync(path.join(dir, 'usdt.yaml'), `apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: "usdt-gc"
+spec:
+  usdts:
+  - path: "${PYTHON}"
+    provider: "python"
+    name: "gc__start"
+    args:
+    - index: 0
+      type: "int32"
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: "Equal"
+        values: ["2"]
+`);
+    cg = TestCgroup.create('usdt-tetragon');
+    agent = await AgentProcess.start(['--metrics-label-filter', 'workload', '--builtin-policies', 'none', '--policy-dir', dir]);
+  });
+  after(async () => {
+    cg?.destroy();
+    await agent?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('counts the probe\'s matching events in tally_policy_events_total', async () => {
+    const child = cg!.spawn(PYTHON, ['-c', COLLECT], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    try {
+      assert.equal((await lines.next()).value, 'ready');
+      const hook = `usdt:${PYTHON}:python:gc__start`;
+      const events = async (): Promise<number> =>
+        select(await agent!.scrape(), 'tally_policy_events_total', { policy: 'usdt-gc', hook, workload: cg!.name }).reduce((a, x) => a + x.value, 0);
+      const before = await events();
+      child.stdin!.write('4 5 6\n'); // only generation 2 matches the selector
+      assert.equal((await lines.next()).value, 'done');
+      assert.equal((await events()) - before, 6);
+    } finally {
+      child.stdin!.end();
+      await waitExit(child, 20000);
+    }
+  });
+});
+
 describe('a USDT policy across a restart (--bpf-pin-dir)', { skip: fs.existsSync(PYTHON) && execFileSync('readelf', ['-n', PYTHON]).includes('gc__start') ? false : `${PYTHON} has no gc__start probe` }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-usdt-pin-'));
   const agents: AgentProcess[] = [];

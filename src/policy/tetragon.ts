@@ -20,14 +20,13 @@ import { LIMITS } from './limits';
 import { readLists } from './tetragon-lists';
 
 const ARG_HOOK_KEYS = ['message', 'args', 'selectors', 'tags'] as const;
-/** Every field of Tetragon's KProbeSpec, TracepointSpec and UProbeSpec. */
+/** Every field of Tetragon's KProbeSpec, TracepointSpec, UProbeSpec, LsmHookSpec and UsdtSpec. */
 const KEYS = {
   kprobes: ['call', 'return', 'syscall', ...ARG_HOOK_KEYS, 'data', 'returnArg', 'returnArgAction', 'ignore'],
   tracepoints: ['subsystem', 'event', ...ARG_HOOK_KEYS, 'raw'],
   uprobes: ['path', 'btfPath', 'symbols', 'offsets', 'addrs', 'refCtrOffsets', ...ARG_HOOK_KEYS, 'data', 'return', 'returnArg', 'binaryDigests', 'ignore'],
   lsmhooks: ['hook', ...ARG_HOOK_KEYS],
-  // Tetragon's usdts stay among the hook kinds tally refuses in a TracingPolicy (OTHER_HOOKS).
-  usdts: [],
+  usdts: ['path', 'provider', 'name', ...ARG_HOOK_KEYS],
 } as const;
 
 /** Every field of Tetragon's TracingPolicySpec. */
@@ -36,11 +35,10 @@ const SPEC_KEYS = [
   'hostSelector', 'nodeSelector', 'lists', 'enforcers', 'options', 'selectorsMacros',
 ] as const;
 
-const HOOK_KINDS = 'a hook kind tally implements (kprobes, tracepoints, uprobes, lsmhooks)';
+const HOOK_KINDS = 'a hook kind tally implements (kprobes, tracepoints, uprobes, usdts, lsmhooks)';
 
 /** Hook lists tally does not implement, how to name their entries, and why. */
 const OTHER_HOOKS: ReadonlyArray<[string, (f: Record<string, unknown>) => string, string]> = [
-  ['usdts', (f) => `usdt:${f.path}:${f.provider}:${f.name}`, 'tally does not attach to USDT probes'],
   ['fentries', (f) => `fentry:${f.call}`, 'tally attaches kernel functions through kprobes; write this hook under kprobes'],
 ];
 
