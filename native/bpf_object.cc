@@ -24,7 +24,6 @@ Napi::Function BpfObject::Init(Napi::Env env) {
                          InstanceMethod("programs", &BpfObject::Programs),
                          InstanceMethod("maps", &BpfObject::Maps),
                          InstanceMethod("setAutoload", &BpfObject::SetAutoload),
-                         InstanceMethod("setAutocreate", &BpfObject::SetAutocreate),
                          InstanceMethod("setMaxEntries", &BpfObject::SetMaxEntries),
                          InstanceMethod("setConstant", &BpfObject::SetConstant),
                          InstanceMethod("load", &BpfObject::Load),
@@ -162,17 +161,6 @@ Napi::Value BpfObject::SetAutoload(const Napi::CallbackInfo& info) {
   if (!prog) return env.Undefined();
   int err = bpf_program__set_autoload(prog, info[1].ToBoolean());
   if (err) ErrnoError(env, "set_autoload", err).ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
-// setAutocreate(map, on): whether load creates the map; a map only a program
-// left out uses (libbpf's USDT maps, for every hook that is no USDT) costs nothing.
-Napi::Value BpfObject::SetAutocreate(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  bpf_map* map = FindMap(env, info[0]);
-  if (!map) return env.Undefined();
-  int err = bpf_map__set_autocreate(map, info[1].ToBoolean());
-  if (err) ErrnoError(env, "set_autocreate", err).ThrowAsJavaScriptException();
   return env.Undefined();
 }
 

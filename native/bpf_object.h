@@ -29,7 +29,6 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value Programs(const Napi::CallbackInfo& info);
   Napi::Value Maps(const Napi::CallbackInfo& info);
   Napi::Value SetAutoload(const Napi::CallbackInfo& info);
-  Napi::Value SetAutocreate(const Napi::CallbackInfo& info);
   Napi::Value SetMaxEntries(const Napi::CallbackInfo& info);
   Napi::Value SetConstant(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);

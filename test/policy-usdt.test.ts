@@ -61,7 +61,26 @@ const COLLECT = [
   '    print("done", flush=True)',
 ].join('\n');
 
-describe('a USDT policy', { skip: fs.existsSync(PYTHON) && execFileSync('readelf', ['-n', PYTHON]).includes('gc__start') ? false : `${PYTHON} has no gc__start probe` }, () => {
+/** Why the describes below cannot run here, or false. */
+const NO_PROBE = fs.existsSync(PYTHON) && execFileSync('readelf', ['-n', PYTHON]).includes('gc__start') ? false : `${PYTHON} has no gc__start probe`;
+
+/** Reads before and after a python process of cg runs the collections `counts` ("G0 G1 G2") asks for. */
+async function aroundCollections<T>(cg: TestCgroup, counts: string, read: () => Promise<T>): Promise<{ before: T; after: T }> {
+  const child = cg.spawn(PYTHON, ['-c', COLLECT], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  try {
+    assert.equal((await lines.next()).value, 'ready');
+    const before = await read(); // what the interpreter collected while starting
+    child.stdin!.write(`${counts}\n`);
+    assert.equal((await lines.next()).value, 'done');
+    return { before, after: await read() };
+  } finally {
+    child.stdin!.end();
+    await waitExit(child, 20000);
+  }
+}
+
+describe('a USDT policy', { skip: NO_PROBE }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-usdt-'));
   let agent: AgentProcess | undefined;
   let cg: TestCgroup | undefined;
@@ -86,31 +105,20 @@ describe('a USDT policy', { skip: fs.existsSync(PYTHON) && execFileSync('readelf
   });
 
   it('counts each collection by its generation, read from the probe\'s argument', async () => {
-    const child = cg!.spawn(PYTHON, ['-c', COLLECT], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-    try {
-      assert.equal((await lines.next()).value, 'ready');
-      const labels = { workload: cg!.name };
-      const read = async (): Promise<Record<string, number>> => {
-        const s = await agent!.scrape();
-        const out: Record<string, number> = { sum: select(s, 'test_python_gc_generations_total', labels).reduce((a, x) => a + x.value, 0) };
-        for (const x of select(s, 'test_python_gc_total', labels)) out[x.labels.generation] = x.value;
-        return out;
-      };
-      const before = await read(); // what the interpreter collected while starting
-      child.stdin!.write('7 3 2\n');
-      assert.equal((await lines.next()).value, 'done');
-      const after = await read();
-      const gained = Object.fromEntries(['0', '1', '2', 'sum'].map((k) => [k, (after[k] ?? 0) - (before[k] ?? 0)]));
-      assert.deepEqual(gained, { 0: 7, 1: 3, 2: 2, sum: 0 * 7 + 1 * 3 + 2 * 2 }, `before ${JSON.stringify(before)}, after ${JSON.stringify(after)}`);
-    } finally {
-      child.stdin!.end();
-      await waitExit(child, 20000);
-    }
+    const labels = { workload: cg!.name };
+    const read = async (): Promise<Record<string, number>> => {
+      const s = await agent!.scrape();
+      const out: Record<string, number> = { sum: select(s, 'test_python_gc_generations_total', labels).reduce((a, x) => a + x.value, 0) };
+      for (const x of select(s, 'test_python_gc_total', labels)) out[x.labels.generation] = x.value;
+      return out;
+    };
+    const { before, after } = await aroundCollections(cg!, '7 3 2', read);
+    const gained = Object.fromEntries(['0', '1', '2', 'sum'].map((k) => [k, (after[k] ?? 0) - (before[k] ?? 0)]));
+    assert.deepEqual(gained, { 0: 7, 1: 3, 2: 2, sum: 0 * 7 + 1 * 3 + 2 * 2 }, `before ${JSON.stringify(before)}, after ${JSON.stringify(after)}`);
   });
 });
 
-describe('a Tetragon TracingPolicy with usdts', { skip: fs.existsSync(PYTHON) && execFileSync('readelf', ['-n', PYTHON]).includes('gc__start') ? false : `${PYTHON} has no gc__start probe` }, () => {
+describe('a Tetragon TracingPolicy with usdts', { skip: NO_PROBE }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-usdt-tetragon-'));
   let agent: AgentProcess | undefined;
   let cg: TestCgroup | undefined;
@@ -144,25 +152,15 @@ spec:
   });
 
   it('counts the probe\'s matching events in tally_policy_events_total', async () => {
-    const child = cg!.spawn(PYTHON, ['-c', COLLECT], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-    try {
-      assert.equal((await lines.next()).value, 'ready');
-      const hook = `usdt:${PYTHON}:python:gc__start`;
-      const events = async (): Promise<number> =>
-        select(await agent!.scrape(), 'tally_policy_events_total', { policy: 'usdt-gc', hook, workload: cg!.name }).reduce((a, x) => a + x.value, 0);
-      const before = await events();
-      child.stdin!.write('4 5 6\n'); // only generation 2 matches the selector
-      assert.equal((await lines.next()).value, 'done');
-      assert.equal((await events()) - before, 6);
-    } finally {
-      child.stdin!.end();
-      await waitExit(child, 20000);
-    }
+    const hook = `usdt:${PYTHON}:python:gc__start`;
+    const events = async (): Promise<number> =>
+      select(await agent!.scrape(), 'tally_policy_events_total', { policy: 'usdt-gc', hook, workload: cg!.name }).reduce((a, x) => a + x.value, 0);
+    const { before, after } = await aroundCollections(cg!, '4 5 6', events); // only generation 2 matches the selector
+    assert.equal(after - before, 6);
   });
 });
 
-describe('a USDT policy across a restart (--bpf-pin-dir)', { skip: fs.existsSync(PYTHON) && execFileSync('readelf', ['-n', PYTHON]).includes('gc__start') ? false : `${PYTHON} has no gc__start probe` }, () => {
+describe('a USDT policy across a restart (--bpf-pin-dir)', { skip: NO_PROBE }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-usdt-pin-'));
   const agents: AgentProcess[] = [];
   after(async () => {

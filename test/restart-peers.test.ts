@@ -12,18 +12,13 @@ import * as assert from 'node:assert/strict';
 import { AgentProcess, scaled } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { NetnsPair } from './helpers/netns';
-import { select, Series, sum } from './helpers/prom-text';
-import { PeerStream } from './helpers/peer-traffic';
+import { select, sum } from './helpers/prom-text';
+import { byClass, PeerStream } from './helpers/peer-traffic';
 import { restartState, usePinDir } from './helpers/pin-dir';
 
 const PEER_SENT = 'tally_tcp_peer_sent_bytes_total';
 const PEER_RECEIVED = 'tally_tcp_peer_received_bytes_total';
 
-function byClass(series: Series[], metric: string, workload: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const s of select(series, metric, { workload })) out[s.labels.peer_class] = (out[s.labels.peer_class] ?? 0) + s.value;
-  return out;
-}
 
 describe('tcp-peers across a restart with --bpf-pin-dir', () => {
   const agents: AgentProcess[] = [];

@@ -14,16 +14,11 @@ import { AgentProcess } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { NetnsPair } from './helpers/netns';
 import { select, Series, sum } from './helpers/prom-text';
-import { Place, sendTo } from './helpers/peer-traffic';
+import { byClass, Place, sendTo } from './helpers/peer-traffic';
 
 const PEER_SENT = 'tally_tcp_peer_sent_bytes_total';
 const PEER_RECEIVED = 'tally_tcp_peer_received_bytes_total';
 
-function byClass(series: Series[], metric: string, workload: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const s of select(series, metric, { workload })) out[s.labels.peer_class] = (out[s.labels.peer_class] ?? 0) + s.value;
-  return out;
-}
 const one = (series: Series[], name: string): number => sum(select(series, name, {}));
 
 describe('tcp-peers: the peer classes file changed while the agent runs', () => {

@@ -14,7 +14,7 @@ import { AgentProcess } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { NetnsPair } from './helpers/netns';
 import { parsePromText, select, Series, sum } from './helpers/prom-text';
-import { PeerStream, Place, sendTo } from './helpers/peer-traffic';
+import { byClass, PeerStream, Place, sendTo } from './helpers/peer-traffic';
 import { parseFlags } from '../src/cli/args';
 import { Agent } from '../src/agent/agent';
 import { Logger } from '../src/util/log';
@@ -51,12 +51,6 @@ function nodeAddress(): string | undefined {
   return Object.values(os.networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address;
 }
 
-/** Each class's bytes for one workload, as the series show them. */
-function byClass(series: Series[], metric: string, workload: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const s of select(series, metric, { workload })) out[s.labels.peer_class] = (out[s.labels.peer_class] ?? 0) + s.value;
-  return out;
-}
 
 describe('tcp-peers: exact bytes per peer class, IPv4 and IPv6', () => {
   let agent: AgentProcess | undefined;

@@ -191,9 +191,6 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
       const chosen = opts.hooks.map(active).filter((c): c is Candidate => c !== undefined).flatMap(programsOf);
       const enabled = new Set(chosen.map((p) => p.name));
       for (const p of sections.keys()) obj.setAutoload(p, enabled.has(p));
-      // libbpf's USDT maps (usdt.bpf.h, in policy-usdt.bpf.o) serve only its USDT program.
-      const usdt = [...enabled].some((p) => sections.get(p) === 'usdt');
-      for (const m of obj.maps()) if (m.name.startsWith('__bpf_usdt_')) obj.setAutocreate(m.name, usdt);
       const attachTargets = Object.fromEntries(chosen.filter((p) => p.attachTo).map((p) => [p.name, p.attachTo!]));
       const constants = { ...opts.constants };
       for (const h of opts.hooks) {

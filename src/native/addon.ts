@@ -44,7 +44,6 @@ export interface NativeBpfObject {
   programs(): NativeProgram[];
   maps(): NativeMap[];
   setAutoload(program: string, on: boolean): void;
-  setAutocreate(map: string, on: boolean): void;
   setMaxEntries(map: string, n: number): void;
   setConstant(name: string, bytes: Buffer): void;
   load(): void;

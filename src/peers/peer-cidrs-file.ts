@@ -14,6 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PeerCidr, PeerCidrsError, parsePeerCidrsText } from './peer-cidrs';
+import { decodeUtf8 } from '../policy/utf8';
 
 export const PEER_CIDRS_FILE_FLAG = '--metrics-peer-cidrs-file';
 
@@ -35,14 +36,9 @@ function readSmallRegularFile(file: string): string {
   }
   if (!st.isFile()) throw new PeerCidrsError(`${PEER_CIDRS_FILE_FLAG} ${file}: not a regular file; give a file of NAME=CIDR lines`);
   if (st.size > MAX_PEER_CIDRS_FILE_BYTES) throw new PeerCidrsError(`${PEER_CIDRS_FILE_FLAG} ${file}: ${st.size} bytes, at most ${MAX_PEER_CIDRS_FILE_BYTES}; merge networks into shorter prefixes`);
-  const bytes = fs.readFileSync(file);
-  const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
-  const bad = text.indexOf('\uFFFD');
-  if (bad >= 0) {
-    const line = text.slice(0, bad).split('\n').length;
-    throw new PeerCidrsError(`${file}:${line}: invalid UTF-8; write the file as plain ASCII NAME=CIDR lines`);
-  }
-  return text;
+  const decoded = decodeUtf8(fs.readFileSync(file));
+  if ('invalid' in decoded) throw new PeerCidrsError(`${file}:${decoded.invalid.line}: invalid UTF-8; write the file as plain ASCII NAME=CIDR lines`);
+  return decoded.text;
 }
 
 export interface PeerCidrsFileEvents {

@@ -61,19 +61,14 @@ export class PeerSource {
   }
 
   /** Follows --metrics-peer-cidrs-file: each new valid version replaces the CIDR classes; an invalid one is refused. */
-  watchCidrsFile(file: string, textAtStart: string, pollMs?: number): void {
-    this.cidrsFile = new PeerCidrsFileWatch(
-      file,
-      textAtStart,
-      {
-        apply: (cidrs) => this.replaceCidrs(cidrs),
-        refuse: (reason) => {
-          this.fileRefusals++;
-          this.log.warn('peer classes file refused; the peer table keeps its classes (tally_peer_cidrs_file_refusals_total)', { error: reason });
-        },
+  watchCidrsFile(file: string, textAtStart: string): void {
+    this.cidrsFile = new PeerCidrsFileWatch(file, textAtStart, {
+      apply: (cidrs) => this.replaceCidrs(cidrs),
+      refuse: (reason) => {
+        this.fileRefusals++;
+        this.log.warn('peer classes file refused; the peer table keeps its classes (tally_peer_cidrs_file_refusals_total)', { error: reason });
       },
-      pollMs,
-    );
+    });
     this.cidrsFile.start();
   }
 

@@ -221,15 +221,20 @@ function readTracepoint(node: Node, fmt: HookFormat): TracepointHook[] {
   return [hook];
 }
 
+/** A uprobe's or USDT probe's `path`: an absolute path, else an error at it. */
+function readBinaryPath(f: Fields): string | undefined {
+  const node = f.require('path', 'the absolute path of a binary or library');
+  const path = node?.string();
+  return path !== undefined && !path.startsWith('/') ? node?.error('the absolute path of a binary or library') : path;
+}
+
 /** A USDT provider or probe name, as sys/sdt.h takes it: a C identifier. */
 const USDT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function readUsdt(node: Node, fmt: HookFormat): UprobeHook[] {
   const f = node.mapping(fmt.keys.usdts);
   if (!f) return [];
-  const pathNode = f.require('path', 'the absolute path of a binary or library');
-  let path = pathNode?.string();
-  if (path !== undefined && !path.startsWith('/')) path = pathNode?.error('the absolute path of a binary or library');
+  const path = readBinaryPath(f);
   const ident = (key: string, what: string): string | undefined => {
     const n = f.require(key, what);
     const v = n?.string(what);
@@ -251,9 +256,7 @@ function readUsdt(node: Node, fmt: HookFormat): UprobeHook[] {
 function readUprobe(node: Node, fmt: HookFormat): UprobeHook[] {
   const f = node.mapping(fmt.keys.uprobes);
   if (!f) return [];
-  const pathNode = f.require('path', 'the absolute path of a binary or library');
-  let path = pathNode?.string();
-  if (path !== undefined && !path.startsWith('/')) path = pathNode?.error('the absolute path of a binary or library');
+  const path = readBinaryPath(f);
   const cx = new HookCx(fmt.format, `uprobe:${path ?? '?'}`);
   // Tetragon can also attach at offsets or addresses instead of symbols; its part of the format judges those.
   const symbolsNode = fmt.format === 'tally' || !['offsets', 'addrs'].some((k) => f.has(k))

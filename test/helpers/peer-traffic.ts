@@ -11,6 +11,7 @@ import { ChildProcess } from 'node:child_process';
 import { TestCgroup } from './cgroup';
 import { NetnsPair } from './netns';
 import { waitExit } from './agent-process';
+import { select, Series } from './prom-text';
 
 /** argv: HOST. Prints its port, then per connection {"received": N} once the peer closed it. */
 const RECEIVER = [
@@ -115,4 +116,11 @@ export async function sendTo(pair: NetnsPair | undefined, from: Place, to: Place
     s.kill();
     throw e;
   }
+}
+
+/** Each peer class's bytes of one workload's series of a metric by peer. */
+export function byClass(series: Series[], metric: string, workload: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of select(series, metric, { workload })) out[s.labels.peer_class] = (out[s.labels.peer_class] ?? 0) + s.value;
+  return out;
 }
