@@ -36,6 +36,7 @@
 #include "policy.h"
 #include "value_sets.bpf.h"
 #include "task_filters.bpf.h"
+#include "chain.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -55,6 +56,15 @@ const volatile bool have_rdonly_cast = false;
  * it an event reads is a miss.
  */
 const volatile struct tally_pol_config pol = {};
+
+/*
+ * A classic tracepoint's programs run in a chain behind one dispatcher
+ * (bpf/chain.h): their slots there, set before load; 0 when attached alone.
+ * tally_chain_slot is the entry program's (or pol_sys_exit_only's),
+ * tally_chain_slot_ret pol_sys_exit_tp's.
+ */
+const volatile __u32 tally_chain_slot = 0;
+const volatile __u32 tally_chain_slot_ret = 0;
 
 #define AF_INET  2
 #define AF_INET6 10
@@ -1395,7 +1405,9 @@ int pol_fexit(__u64 *ctx)
 SEC("tracepoint")
 int pol_tracepoint(void *ctx)
 {
-	return on_entry(ctx, PROG_RECORD, false);
+	on_entry(ctx, PROG_RECORD, false);
+	tally_chain_next_of(ctx, tally_chain_slot);
+	return 0;
 }
 
 SEC("raw_tp")
@@ -1431,7 +1443,9 @@ int pol_sys_exit_tp(void *ctx)
 	long ret = 0;
 
 	bpf_probe_read_kernel(&ret, sizeof(ret), ctx + 16);
-	return on_return(ret, false);
+	on_return(ret, false);
+	tally_chain_next_of(ctx, tally_chain_slot_ret);
+	return 0;
 }
 
 /*
@@ -1446,7 +1460,9 @@ int pol_sys_exit_only(void *ctx)
 	/* struct trace_event_raw_sys_exit: common fields, the syscall nr, then ret at 16. */
 	long ret = *(long *)(ctx + 16);
 
-	return on_event(ctx, PROG_SYS_EXIT, ret, false);
+	on_event(ctx, PROG_SYS_EXIT, ret, false);
+	tally_chain_next_of(ctx, tally_chain_slot);
+	return 0;
 }
 
 SEC("raw_tp/sys_exit")

@@ -35,6 +35,7 @@ Napi::Function BpfObject::Init(Napi::Env env) {
                          InstanceMethod("setAttachTarget", &BpfObject::SetAttachTarget),
                          InstanceMethod("mapFd", &BpfObject::MapFd),
                          InstanceMethod("programInfo", &BpfObject::ProgramInfo),
+                         InstanceMethod("programFd", &BpfObject::ProgramFd),
                          InstanceMethod("close", &BpfObject::Close),
                      });
   // The addon is loaded once per process (tally runs no worker_threads), so one reference serves openAsync.
@@ -347,18 +348,34 @@ Napi::Value BpfObject::MapFd(const Napi::CallbackInfo& info) {
 
 // Kernel's view of a loaded program: its id and, when kernel.bpf_stats_enabled
 // is on, cumulative run time and run count.
+// The fd of a loaded program, before or after freeObject(); -1 when it is not loaded.
+int BpfObject::LoadedProgramFd(Napi::Env env, const Napi::Value& name) {
+  if (freed_) {
+    std::string n = name.As<Napi::String>();
+    for (auto& p : program_fds_)
+      if (p.first == n) return p.second;
+    return -1;
+  }
+  bpf_program* prog = FindProgram(env, name);
+  return prog ? bpf_program__fd(prog) : -1;
+}
+
+// programFd(name): the program's fd, owned by the object (a tracepoint chain puts it in its program array).
+Napi::Value BpfObject::ProgramFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = LoadedProgramFd(env, info[0]);
+  if (env.IsExceptionPending()) return env.Undefined();
+  if (fd < 0) {
+    Napi::Error::New(env, "program is not loaded").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
 Napi::Value BpfObject::ProgramInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = -1;
-  if (freed_) {
-    std::string name = info[0].As<Napi::String>();
-    for (auto& p : program_fds_)
-      if (p.first == name) fd = p.second;
-  } else {
-    bpf_program* prog = FindProgram(env, info[0]);
-    if (!prog) return env.Undefined();
-    fd = bpf_program__fd(prog);
-  }
+  int fd = LoadedProgramFd(env, info[0]);
+  if (env.IsExceptionPending()) return env.Undefined();
   if (fd < 0) return env.Null();
   bpf_prog_info pi;
   memset(&pi, 0, sizeof(pi));

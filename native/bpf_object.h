@@ -40,10 +40,12 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value SetAttachTarget(const Napi::CallbackInfo& info);
   Napi::Value MapFd(const Napi::CallbackInfo& info);
   Napi::Value ProgramInfo(const Napi::CallbackInfo& info);
+  Napi::Value ProgramFd(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   bpf_program* FindProgram(Napi::Env env, const Napi::Value& name);
   bpf_map* FindMap(Napi::Env env, const Napi::Value& name);
+  int LoadedProgramFd(Napi::Env env, const Napi::Value& name);
   void Release();
 
   bool RequireObject(Napi::Env env);

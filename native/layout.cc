@@ -6,6 +6,7 @@
 #include "tally_types.h"
 #include "cgroup_events.h"
 #include "policy.h"
+#include "chain.h"
 
 namespace tally {
 
@@ -74,6 +75,13 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   FIELD(peer, tally_peer_key, prefixlen);
   FIELD(peer, tally_peer_key, addr);
   layout.Set("peerKey", peer);
+
+  // Not among "constants": those sign the handover state, and a chain's
+  // shape does not change what the counters mean.
+  Napi::Object chain = Napi::Object::New(env);
+  chain.Set("slots", TALLY_CHAIN_SLOTS);
+  chain.Set("length", TALLY_CHAIN_LENGTH);
+  layout.Set("chain", chain);
 
   STRUCT(cg, tally_cgroup_event);
   FIELD(cg, tally_cgroup_event, cgroup_id);

@@ -33,13 +33,17 @@ static Napi::Value ObjGet(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-// arrayMapCreate(name, valueSize, maxEntries) -> fd of a new BPF_MAP_TYPE_ARRAY keyed by __u32.
+// arrayMapCreate(name, valueSize, maxEntries, programs?) -> fd of a new
+// BPF_MAP_TYPE_ARRAY keyed by __u32, or with `programs` a BPF_MAP_TYPE_PROG_ARRAY
+// (valueSize 4: program fds in, program ids out).
 static Napi::Value ArrayMapCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = info[0].As<Napi::String>();
   uint32_t value_size = info[1].As<Napi::Number>().Uint32Value();
   uint32_t max_entries = info[2].As<Napi::Number>().Uint32Value();
-  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name.c_str(), sizeof(uint32_t), value_size, max_entries, nullptr);
+  bool programs = info.Length() > 3 && info[3].ToBoolean().Value();
+  int fd = bpf_map_create(programs ? BPF_MAP_TYPE_PROG_ARRAY : BPF_MAP_TYPE_ARRAY, name.c_str(), sizeof(uint32_t), value_size,
+                          max_entries, nullptr);
   if (fd < 0) {
     ErrnoError(env, "creating array map " + name, errno).ThrowAsJavaScriptException();
     return env.Undefined();

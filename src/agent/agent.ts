@@ -210,6 +210,7 @@ export class Agent {
       bpfStats: this.bpfStatsFd !== undefined,
       scrapes: () => this.server?.scrapes ?? {},
       restart: this.handover ? { outcome: this.handover.outcome } : undefined,
+      chains: () => this.policies?.chains,
     });
     registerProcessMetrics(this.registry);
     if (this.config.otlp) {

@@ -22,6 +22,20 @@ export interface CandidateProgram {
   target?: AttachTarget;
   /** fentry/fexit: the kernel function, set before load. */
   attachTo?: string;
+  /**
+   * A classic tracepoint program that can run in a chain (bpf/chain.h): the
+   * `const volatile` that holds its slot. With LoadOptions.chains it joins
+   * the tracepoint's chain instead of attaching there itself.
+   */
+  chainSlot?: string;
+}
+
+/** Where chained programs go (src/engine/tracepoint-chains.ts). */
+export interface ChainJoiner {
+  reserve(): number;
+  release(slot: number): void;
+  join(category: string, name: string, slot: number, programFd: number): void;
+  leave(slot: number): void;
 }
 
 /**
@@ -78,6 +92,8 @@ export interface HookResult {
   programInfo?: () => NativeProgramInfo | null;
   /** Where in the kernel (or a binary) each of its programs is attached: attachPointOf. */
   attachPoints?: string[];
+  /** Points where its programs run in a tracepoint chain rather than attached there themselves. */
+  chainedPoints?: string[];
 }
 
 /**
@@ -114,11 +130,15 @@ export interface LoadOptions {
   beforeAttach?: (obj: NativeBpfObject) => void;
   /** Once attached, keep only the links and programs (NativeBpfObject.freeObject): its maps are not needed by name again. */
   freeAfterAttach?: boolean;
+  /** Tracepoint chains for programs with a chainSlot; without, they attach where they run. */
+  chains?: ChainJoiner;
 }
 
 export interface LoadedObject {
   object: NativeBpfObject;
   hooks: HookResult[];
+  /** Leaves the tracepoint chains it joined, then closes the object. (object.close() alone leaves them running: a handover.) */
+  close(): void;
 }
 
 export function attachTypeOf(section: string): AttachType | 'unknown' {
@@ -201,11 +221,24 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
       for (const [name, n] of Object.entries(opts.maxEntries ?? {})) obj.setMaxEntries(name, n);
       for (const m of obj.maps()) if (CPU_INDEXED_MAPS.includes(m.name)) obj.setMaxEntries(m.name, addon.numPossibleCpus());
       for (const [name, fd] of Object.entries(opts.reuseMaps ?? {})) obj.reuseMap(name, fd);
+      const chains = opts.chains;
+      const chainable = chains ? chosen.filter((p) => p.chainSlot && p.target?.kind === 'tracepoint') : [];
+      const slots = new Map(chainable.map((p) => [p.name, chains!.reserve()]));
+      for (const p of chainable) obj.setConstant(p.chainSlot!, u32(slots.get(p.name)!));
+      const joined: number[] = [];
+      // An attempt given up: its programs leave the chains they joined, unused slots go back.
+      const unwind = (): void => {
+        for (const s of joined) chains!.leave(s);
+        for (const s of slots.values()) if (!joined.includes(s)) chains!.release(s);
+        joined.length = 0;
+        slots.clear();
+      };
 
       const loadError = yield { load: obj, attachTargets };
       if (loadError !== undefined) {
         const e = loadError;
         const prog = isNativeError(e) ? failedProgram(e.log) : undefined;
+        unwind();
         if (!prog || !enabled.has(prog)) throw e; // not a program we can fall back from
         refuse(prog, 'load', e, sections);
         obj.close();
@@ -216,7 +249,13 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
       let attachFailed = false;
       for (const p of chosen) {
         try {
-          obj.attach(p.name, p.target);
+          const slot = slots.get(p.name);
+          if (slot !== undefined && p.target?.kind === 'tracepoint') {
+            chains!.join(p.target.category, p.target.name, slot, obj.programFd(p.name));
+            joined.push(slot);
+          } else {
+            obj.attach(p.name, p.target);
+          }
         } catch (e) {
           refuse(p.name, 'attach', e, sections);
           attachFailed = true;
@@ -224,13 +263,21 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
         }
       }
       if (attachFailed) {
+        unwind();
         obj.close();
         continue;
       }
       // The kernel holds what runs; libbpf's copy of the object is megabytes that nothing reads again.
       if (opts.freeAfterAttach) obj.freeObject();
+      let closed = false;
       return {
         object: obj,
+        close: () => {
+          if (closed) return;
+          closed = true;
+          for (const s of joined) chains!.leave(s);
+          obj.close();
+        },
         hooks: opts.hooks.map((h) => {
           const c = active(h);
           const program = c ? nameOf(c) : undefined;
@@ -239,8 +286,10 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
             program,
             attachType: program ? attachTypeOf(sections.get(program)!) : undefined,
             refused: refused.get(h.hook)!,
-            programInfo: c ? () => hookProgramInfo(obj, programsOf(c).map((p) => p.name)) : undefined,
-            attachPoints: c ? programsOf(c).map((p) => attachPointOf(p, sections.get(p.name)!)) : [],
+            // A chained program's runs are its dispatcher's: the kernel times the chain whole (TracepointChains.stats).
+            programInfo: c && !programsOf(c).some((p) => slots.has(p.name)) ? () => hookProgramInfo(obj, programsOf(c).map((p) => p.name)) : undefined,
+            attachPoints: c ? programsOf(c).filter((p) => !slots.has(p.name)).map((p) => attachPointOf(p, sections.get(p.name)!)) : [],
+            chainedPoints: c ? programsOf(c).filter((p) => slots.has(p.name)).map((p) => attachPointOf(p, sections.get(p.name)!)) : [],
           };
         }),
       };
@@ -306,4 +355,10 @@ export async function loadObjectAsync(opts: LoadOptions): Promise<LoadedObject> 
     step = gen.next(failure);
   }
   return step.value;
+}
+
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v);
+  return b;
 }

@@ -18,6 +18,10 @@ import type { CompileContext } from './compile';
 
 const ARCH_PREFIX: Record<string, string> = { x64: '__x64_sys_', arm64: '__arm64_sys_' };
 
+/** The constants that hold a classic tracepoint program's slot in its chain (bpf/policy.bpf.c, bpf/chain.h). */
+const CHAIN_SLOT = 'tally_chain_slot';
+const CHAIN_SLOT_RET = 'tally_chain_slot_ret';
+
 /** In a syscalls/sys_enter_NAME record, the arguments start here, 8 bytes each. */
 const SYSCALL_RECORD_ARGS = 16;
 
@@ -96,7 +100,7 @@ function kprobeWays(h: KprobeHook, ctx: CompileContext, latency: boolean): Attac
       ways.push({
         attach: 'tracepoint syscalls/sys_exit',
         feature: 'tracepoint',
-        programs: [{ name: 'pol_sys_exit_only', target: { kind: 'tracepoint', category: 'syscalls', name: `sys_exit_${name(h.call)}` } }],
+        programs: [{ name: 'pol_sys_exit_only', target: { kind: 'tracepoint', category: 'syscalls', name: `sys_exit_${name(h.call)}` }, chainSlot: CHAIN_SLOT }],
         place: ctxPlace,
       });
     }
@@ -104,8 +108,8 @@ function kprobeWays(h: KprobeHook, ctx: CompileContext, latency: boolean): Attac
       attach: ret ? 'tracepoint syscalls/sys_enter+sys_exit' : 'tracepoint syscalls/sys_enter',
       feature: 'tracepoint',
       programs: [
-        { name: 'pol_tracepoint', target: { kind: 'tracepoint', category: 'syscalls', name: `sys_enter_${name(h.call)}` } },
-        ...(ret ? [{ name: 'pol_sys_exit_tp', target: { kind: 'tracepoint' as const, category: 'syscalls', name: `sys_exit_${name(h.call)}` } }] : []),
+        { name: 'pol_tracepoint', target: { kind: 'tracepoint', category: 'syscalls', name: `sys_enter_${name(h.call)}` }, chainSlot: CHAIN_SLOT },
+        ...(ret ? [{ name: 'pol_sys_exit_tp', target: { kind: 'tracepoint' as const, category: 'syscalls', name: `sys_exit_${name(h.call)}` }, chainSlot: CHAIN_SLOT_RET }] : []),
       ],
       place: { source: Source.record, index: record },
     });
@@ -150,7 +154,7 @@ function tracepointWays(h: TracepointHook, ctx: CompileContext, missingArg: Miss
   return [{
     attach: 'tracepoint',
     feature: 'tracepoint',
-    programs: [{ name: 'pol_tracepoint', target: { kind: 'tracepoint', category: h.subsystem, name: h.event } }],
+    programs: [{ name: 'pol_tracepoint', target: { kind: 'tracepoint', category: h.subsystem, name: h.event }, chainSlot: CHAIN_SLOT }],
     place: {
       source: Source.record,
       index: (a) => {

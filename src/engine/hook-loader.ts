@@ -8,7 +8,7 @@
  * is attached libbpf's copy of the object is freed: a running hook holds a
  * link and a program fd here, and nothing of the 6 MB object.
  */
-import { AttachAttempt, attachTypeOf, HookResult, loadObjectAsync, LoadedObject } from '../bpf/loader';
+import { AttachAttempt, attachTypeOf, ChainJoiner, HookResult, loadObjectAsync, LoadedObject } from '../bpf/loader';
 import { isNativeError, native } from '../native/addon';
 import { bpfObjectPath } from '../util/paths';
 import { LabelFilter } from '../labels/label-filter';
@@ -26,6 +26,8 @@ export interface HookLoadOptions {
   ownerEpoch?: number;
   /** Keep libbpf's object after attach, to reach the hook's own maps by name (tests); by default it is freed. */
   keepObject?: boolean;
+  /** Tracepoint chains to run classic tracepoint programs in (tracepoint-chains.ts); without, they attach alone. */
+  chains?: ChainJoiner;
 }
 
 /** A refusal that is not the kernel's: the compiler's, or the startup probe's. */
@@ -65,6 +67,7 @@ export async function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: Hook
       reuseMaps: opts.reuseMaps,
       kernelBtfPath: opts.kernelBtfPath,
       freeAfterAttach: !opts.keepObject,
+      chains: opts.chains,
       beforeAttach: (obj) => {
         const lpm = obj.mapFd('tally_pol_lpm');
         for (const e of plan.lpm) native().mapUpdate(lpm, e.key, u32(e.value));
@@ -75,7 +78,7 @@ export async function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: Hook
     const result = loaded.hooks[0];
     result.refused.unshift(...probed);
     if (!result.program) {
-      loaded.object.close();
+      loaded.close();
       return { result };
     }
     return { result, loaded };

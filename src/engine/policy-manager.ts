@@ -34,6 +34,7 @@ import { KernelFeatures } from './kernel-features';
 import { native } from '../native/addon';
 import { counterMetric, namespaceVerdict } from './policy-metrics';
 import { PeerTable } from '../peers/peer-table';
+import { kernelChains, TracepointChains } from './tracepoint-chains';
 
 /** Lets the event loop run what is waiting (a scrape, a probe) before the next piece of work. */
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -54,6 +55,8 @@ export interface PolicyManagerOptions {
   peers?: PeerTable;
   /** A policy with a peer_namespace or peer_service label runs: the peer table needs the cluster's Services (PeerSource). */
   onServicePeers?: () => void;
+  /** Hooks on classic tracepoints share one attachment per tracepoint (tracepoint-chains.ts); off, each attaches its own program. */
+  chainTracepoints?: boolean;
   log: Logger;
 }
 
@@ -91,7 +94,11 @@ export class PolicyManager {
   private queue: Promise<unknown> = Promise.resolve();
   private closing = false;
 
-  constructor(private readonly opts: PolicyManagerOptions) {}
+  private kernelChains?: ReturnType<typeof kernelChains>;
+
+  constructor(private readonly opts: PolicyManagerOptions) {
+    if (opts.chainTracepoints !== false) this.kernelChains = kernelChains({ kernelBtfPath: opts.kernelBtfPath });
+  }
 
   /** Replaces whatever the file had running with its policies as they are now. */
   applyFile(result: PolicyFileResult): Promise<PolicyStatus[]> {
@@ -192,7 +199,15 @@ export class PolicyManager {
   async quiesce(): Promise<number[]> {
     this.closing = true;
     await this.queue;
-    return [...this.byFile.values()].flat().flatMap((r) => r.objects.flatMap((o) => o.object.linkFds()));
+    const links = [...this.byFile.values()].flat().flatMap((r) => r.objects.flatMap((o) => o.object.linkFds()));
+    const k = this.kernelChains;
+    // The chains' program array too: emptied when its last fd or pin goes, it is what keeps chained hooks running.
+    return k ? [...links, ...k.chains.linkFds(), k.programArrayFd] : links;
+  }
+
+  /** The tracepoint chains, for tally's health metrics. */
+  get chains(): TracepointChains | undefined {
+    return this.kernelChains?.chains;
   }
 
   /**
@@ -205,10 +220,13 @@ export class PolicyManager {
     this.closing = true;
     await this.queue;
     for (const r of [...this.byFile.values()].flat()) {
+      // Handed over, chained hooks stay in the pinned chains: object.close() leaves them there.
       if (opts.handedOver) for (const o of r.objects) o.object.close();
       else this.stop(r);
     }
     this.byFile.clear();
+    this.kernelChains?.close();
+    this.kernelChains = undefined;
   }
 
   private report(s: PolicyStatus): void {
@@ -293,8 +311,9 @@ export class PolicyManager {
       const { result, loaded } = await loadPolicyHook(hook, ctx, {
         filter: this.opts.filter,
         kernelBtfPath: this.opts.kernelBtfPath,
-        reuseMaps: this.opts.counters.sharedMaps(),
+        reuseMaps: { ...this.opts.counters.sharedMaps(), ...this.kernelChains?.reuseMaps },
         ownerEpoch: this.opts.counters.ownerEpoch,
+        chains: this.kernelChains?.chains,
       });
       results.push(result);
       if (loaded) objects.push(loaded);
@@ -309,7 +328,7 @@ export class PolicyManager {
     const unreplaced = [...failed.entries()].filter(([name]) => !policy.hooks.some((h) => h.fallbackFor === name && attached.has(h.name)));
     const failure = unreplaced.length ? unreplaced.map(([, r]) => describeHook(r)).join('; ') : undefined;
     if (failure) {
-      for (const o of objects) o.object.close();
+      for (const o of objects) o.close();
       this.release(metricIds);
       return this.failed(policy, policy.file, [failure], results);
     }
@@ -347,7 +366,7 @@ export class PolicyManager {
   }
 
   private stop(r: Running): void {
-    for (const o of r.objects) o.object.close();
+    for (const o of r.objects) o.close();
     this.release(r.metricIds);
     for (const [name, owner] of this.owners) if (owner === r) this.owners.delete(name);
   }

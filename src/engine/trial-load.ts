@@ -33,7 +33,7 @@ export async function trialLoad(policy: Policy, opts: TrialOptions): Promise<Pro
       // The widest filter: the program the agent would load under any filter verifies too.
       { filter: WIDEST_LABEL_FILTER, kernelBtfPath: opts.kernelBtfPath },
     );
-    loaded?.object.close();
+    loaded?.close();
     if (result.program) {
       attached.add(hook.name);
       if (hook.fallbackFor) failed.delete(hook.fallbackFor);

@@ -18,6 +18,7 @@ import { PeerSource } from '../peers/peer-source';
 import { VERSION } from '../util/version';
 import { PolicyStatus } from '../engine/policy-manager';
 import { POLICY_STATES } from '../policy/model';
+import { TracepointChains } from '../engine/tracepoint-chains';
 
 export interface HealthSources {
   counters: KernelCounters;
@@ -37,6 +38,8 @@ export interface HealthSources {
   scrapes: () => Record<string, number>;
   /** --bpf-pin-dir: what the agent found pinned at start; undefined without the flag. */
   restart?: { outcome: string };
+  /** The tracepoint chains (engine/tracepoint-chains.ts), when hooks run in them. */
+  chains?: () => Pick<TracepointChains, 'attachments' | 'hooks' | 'stats'> | undefined;
 }
 
 export function registerHealthMetrics(registry: Registry, src: HealthSources): void {
@@ -57,8 +60,12 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
   defineMetric(registry, catalog.HOOK_ATTACHMENTS, () => {
     const byPoint = new Map<string, number>();
     for (const [, hooks] of objects()) for (const h of hooks) for (const p of h.attachPoints ?? []) byPoint.set(p, (byPoint.get(p) ?? 0) + 1);
+    for (const [p, n] of src.chains?.()?.attachments() ?? []) byPoint.set(p, (byPoint.get(p) ?? 0) + n);
     return [...byPoint].sort(([a], [b]) => a.localeCompare(b)).map(([hook, n]) => one({ hook }, n));
   });
+  defineMetric(registry, catalog.CHAINED_HOOKS, () =>
+    [...(src.chains?.()?.hooks() ?? [])].sort(([a], [b]) => a.localeCompare(b)).map(([hook, n]) => one({ hook }, n)),
+  );
   defineMetric(registry, catalog.HOOK_REFUSED, () =>
     objects().flatMap(([object, hooks]) =>
       hooks.flatMap((h) => h.refused.map((r) => one({ object, hook: h.hook, attach_type: r.attachType, stage: r.stage, errno: r.code }, 1))),
@@ -77,6 +84,9 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources): v
         }
         return info && h.program ? [{ labels: { object, hook: h.hook, program: h.program }, info }] : [];
       }),
+    ).concat(
+      // A chain is timed whole, from its dispatcher: its hooks' programs run inside that one run.
+      (src.chains?.()?.stats() ?? []).flatMap((c) => (c.info ? [{ labels: { object: c.chain === 1 ? 'chain' : `chain-${c.chain}`, hook: c.point, program: 'tally_dispatch' }, info: c.info }] : [])),
     );
   // The kernel counts recursion misses whether or not its run-time statistics are on.
   defineMetric(registry, catalog.PROGRAM_MISSES, () => runs().map((r) => one(r.labels, r.info.recursionMisses)));

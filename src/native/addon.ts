@@ -71,6 +71,8 @@ export interface NativeBpfObject {
   setAttachTarget(program: string, func: string): void;
   mapFd(map: string): number;
   programInfo(program: string): NativeProgramInfo | null;
+  /** A loaded program's fd, owned by the object (valid until close()). */
+  programFd(program: string): number;
   close(): void;
 }
 
@@ -115,6 +117,8 @@ export interface NativeLayout {
   fastEntry: { size: number; key: number; check: number };
   peerKey: { size: number; prefixlen: number; addr: number };
   constants: Record<string, number | bigint>;
+  /** bpf/chain.h: slots of the chain maps, hook programs per chain. */
+  chain: { slots: number; length: number };
 }
 
 /** Errors thrown by the addon carry the kernel's answer. */
@@ -144,8 +148,8 @@ export interface Addon {
   objPin(fd: number, path: string): void;
   /** A new fd for what is pinned at path; close it with closeFd. */
   objGet(path: string): number;
-  /** A new BPF_MAP_TYPE_ARRAY keyed by __u32; close it with closeFd. */
-  arrayMapCreate(name: string, valueSize: number, maxEntries: number): number;
+  /** A new BPF_MAP_TYPE_ARRAY keyed by __u32 (with `programs`, a BPF_MAP_TYPE_PROG_ARRAY); close it with closeFd. */
+  arrayMapCreate(name: string, valueSize: number, maxEntries: number, programs?: boolean): number;
   /** A new fd for an existing map, by id (benchmarks and tools); close it with closeFd. */
   mapFdById(id: number): number;
   closeFd(fd: number): void;

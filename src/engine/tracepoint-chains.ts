@@ -1,0 +1,248 @@
+/**
+ * Tracepoint chains (bpf/chain.h): the hooks of every policy on one classic
+ * tracepoint run behind one attachment of it. The kernel lets 64 perf-event
+ * programs attach to a tracepoint for every tool on the host together; a
+ * program per hook let one 64-hook policy lock every other tool out.
+ *
+ * Per tracepoint, a dispatcher (bpf/chain.bpf.c) is attached; it tail-calls
+ * the chain's first hook program, and each hook program the next. A hook
+ * program keeps its configuration as constants (the verifier prunes what it
+ * does not use); only its place in the chain is in the maps here, so a hook
+ * joins or leaves with a few map writes and nothing is reloaded.
+ *
+ * A chain holds TALLY_CHAIN_LENGTH hooks (the kernel follows 33 tail calls);
+ * past that a tracepoint gets a second chain and dispatcher.
+ *
+ * A hook that leaves is unlinked at once (new events skip it) and its slot
+ * is cleared a grace period later: an event that already read the link to
+ * it still finds it, and goes on from it to the rest of the chain.
+ */
+import { native, NativeBpfObject, NativeProgramInfo } from '../native/addon';
+import { loadObject } from '../bpf/loader';
+import { bpfObjectPath } from '../util/paths';
+
+export const CHAIN_PROGRAMS_MAP = 'tally_chain_progs';
+export const CHAIN_NEXT_MAP = 'tally_chain_next';
+const DISPATCHER = 'tally_dispatch';
+/** Longer than any program run: events that read a removed link have left it by then. */
+export const CHAIN_GRACE_MS = 100;
+
+/** The maps' writes, so that the linking logic can be tested without a kernel. */
+export interface ChainMaps {
+  setProgram(slot: number, programFd: number): void;
+  clearProgram(slot: number): void;
+  setNext(slot: number, next: number): void;
+}
+
+/** Attaches a dispatcher for `head` at a tracepoint; returns how to detach it and read its statistics. */
+export type DispatcherLoader = (category: string, name: string, head: number) => Dispatcher;
+export interface Dispatcher {
+  close(): void;
+  linkFds(): number[];
+  programInfo(): NativeProgramInfo | null;
+}
+
+interface Chain {
+  head: number;
+  members: number[];
+  dispatcher?: Dispatcher;
+}
+
+export interface ChainStats {
+  point: string;
+  chain: number;
+  hooks: number;
+  info: NativeProgramInfo | null;
+}
+
+export class TracepointChains {
+  private readonly free: number[] = [];
+  private readonly byPoint = new Map<string, Chain[]>();
+  private readonly pending = new Set<NodeJS.Timeout>();
+  private readonly cleanups: Array<() => void> = [];
+
+  constructor(
+    private readonly maps: ChainMaps,
+    private readonly loadDispatcher: DispatcherLoader,
+    slots: number,
+    private readonly length: number,
+    private readonly graceMs = CHAIN_GRACE_MS,
+  ) {
+    for (let s = slots - 1; s >= 1; s--) this.free.push(s);
+  }
+
+  /** A slot for a hook program about to load (its constant tally_chain_slot); release() it if the program does not join. */
+  reserve(): number {
+    const s = this.free.pop();
+    if (s === undefined) throw new Error(`every slot of the tracepoint chains is taken (${this.free.length + this.used()} hooks and chains); remove policies`);
+    return s;
+  }
+
+  release(slot: number): void {
+    this.free.push(slot);
+  }
+
+  /**
+   * Links a loaded hook program at the end of a chain of the tracepoint
+   * category/name, starting a chain (its dispatcher attached) when none has
+   * room. Throws, with nothing changed, when a new dispatcher cannot attach.
+   */
+  join(category: string, name: string, slot: number, programFd: number): void {
+    const point = pointOf(category, name);
+    const chains = this.byPoint.get(point) ?? [];
+    let chain = chains.find((c) => c.members.length < this.length);
+    if (!chain) {
+      const head = this.reserve();
+      this.maps.setNext(head, 0);
+      try {
+        chain = { head, members: [], dispatcher: this.loadDispatcher(category, name, head) };
+      } catch (e) {
+        this.release(head);
+        throw e;
+      }
+      chains.push(chain);
+      this.byPoint.set(point, chains);
+    }
+    this.maps.setNext(slot, 0);
+    this.maps.setProgram(slot, programFd);
+    // The link to it last: an event finds the program in place.
+    this.maps.setNext(chain.members.length ? chain.members[chain.members.length - 1] : chain.head, slot);
+    chain.members.push(slot);
+  }
+
+  /** Unlinks a hook program; its slot is cleared and freed after the grace period. */
+  leave(slot: number): void {
+    for (const [point, chains] of this.byPoint) {
+      for (const chain of chains) {
+        const i = chain.members.indexOf(slot);
+        if (i < 0) continue;
+        const before = i === 0 ? chain.head : chain.members[i - 1];
+        const after = chain.members[i + 1] ?? 0;
+        this.maps.setNext(before, after);
+        chain.members.splice(i, 1);
+        const retire: number[] = [slot];
+        let dispatcher: Dispatcher | undefined;
+        if (chain.members.length === 0) {
+          // The last hook: the dispatcher goes now (nothing left to run), its slot with the hook's.
+          dispatcher = chain.dispatcher;
+          retire.push(chain.head);
+          chains.splice(chains.indexOf(chain), 1);
+          if (chains.length === 0) this.byPoint.delete(point);
+        }
+        dispatcher?.close();
+        this.later(() => {
+          for (const s of retire) {
+            this.maps.clearProgram(s);
+            this.maps.setNext(s, 0);
+            this.release(s);
+          }
+        });
+        return;
+      }
+    }
+  }
+
+  /** Dispatchers attached at each point: the kernel attachments the chains hold. */
+  attachments(): Map<string, number> {
+    return new Map([...this.byPoint].map(([p, cs]) => [p, cs.length]));
+  }
+
+  /** Hook programs the chains run at each point. */
+  hooks(): Map<string, number> {
+    return new Map([...this.byPoint].map(([p, cs]) => [p, cs.reduce((n, c) => n + c.members.length, 0)]));
+  }
+
+  /** Each dispatcher's statistics: the kernel times a chain's run whole, from its dispatcher. */
+  stats(): ChainStats[] {
+    return [...this.byPoint].flatMap(([point, cs]) => cs.map((c, i) => ({ point, chain: i + 1, hooks: c.members.length, info: c.dispatcher?.programInfo() ?? null })));
+  }
+
+  /** The dispatchers' links, to pin at a handover (docs/restart.md). */
+  linkFds(): number[] {
+    return [...this.byPoint.values()].flat().flatMap((c) => c.dispatcher?.linkFds() ?? []);
+  }
+
+  /** Runs what leave() deferred, now. */
+  flush(): void {
+    for (const t of this.pending) clearTimeout(t);
+    this.pending.clear();
+    for (const f of this.cleanups.splice(0)) f();
+  }
+
+  /** Detaches every dispatcher. */
+  close(): void {
+    this.flush();
+    for (const chains of this.byPoint.values()) for (const c of chains) c.dispatcher?.close();
+    this.byPoint.clear();
+  }
+
+  private used(): number {
+    return [...this.byPoint.values()].flat().reduce((n, c) => n + 1 + c.members.length, 0);
+  }
+
+  private later(f: () => void): void {
+    this.cleanups.push(f);
+    const t = setTimeout(() => {
+      this.pending.delete(t);
+      const i = this.cleanups.indexOf(f);
+      if (i >= 0) this.cleanups.splice(i, 1)[0]();
+    }, this.graceMs);
+    t.unref();
+    this.pending.add(t);
+  }
+}
+
+export function pointOf(category: string, name: string): string {
+  return `tracepoint:${category}:${name}`;
+}
+
+/**
+ * The chains of this process, on the kernel: both maps created here, hook
+ * objects share them (reuseMaps), and each dispatcher is an instance of
+ * bpf/chain.bpf.o.
+ */
+export function kernelChains(opts: { kernelBtfPath?: string } = {}): { chains: TracepointChains; reuseMaps: Record<string, number>; programArrayFd: number; close(): void } {
+  const addon = native();
+  const { slots, length } = addon.layout.chain;
+  const progs = addon.arrayMapCreate(CHAIN_PROGRAMS_MAP, 4, slots, true);
+  const next = addon.arrayMapCreate(CHAIN_NEXT_MAP, 4, slots);
+  const maps: ChainMaps = {
+    setProgram: (slot, fd) => addon.mapUpdate(progs, u32(slot), u32(fd)),
+    clearProgram: (slot) => void addon.mapDelete(progs, u32(slot)),
+    setNext: (slot, n) => addon.mapUpdate(next, u32(slot), u32(n)),
+  };
+  const reuseMaps = { [CHAIN_PROGRAMS_MAP]: progs, [CHAIN_NEXT_MAP]: next };
+  const load: DispatcherLoader = (category, name, head) => {
+    const loaded = loadObject({
+      objectPath: bpfObjectPath('chain'),
+      hooks: [{ hook: pointOf(category, name), candidates: [{ programs: [{ name: DISPATCHER, target: { kind: 'tracepoint', category, name } }], constants: { tally_chain_head: u32(head) } }] }],
+      reuseMaps,
+      kernelBtfPath: opts.kernelBtfPath,
+    });
+    const h = loaded.hooks[0];
+    if (!h.program) {
+      loaded.object.close();
+      const r = h.refused[h.refused.length - 1];
+      throw Object.assign(new Error(`attaching the chain's dispatcher to ${category}/${name}: ${r?.reason ?? 'refused'}`), { code: r?.code, errno: r?.errno });
+    }
+    const obj: NativeBpfObject = loaded.object;
+    return { close: () => obj.close(), linkFds: () => obj.linkFds(), programInfo: () => obj.programInfo(DISPATCHER) };
+  };
+  const chains = new TracepointChains(maps, load, slots, length);
+  return {
+    chains,
+    reuseMaps,
+    programArrayFd: progs,
+    close: () => {
+      chains.close();
+      addon.closeFd(progs);
+      addon.closeFd(next);
+    },
+  };
+}
+
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v);
+  return b;
+}
