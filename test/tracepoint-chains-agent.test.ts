@@ -99,7 +99,15 @@ describe('hooks of many policies on one classic tracepoint', () => {
   });
 });
 
-describe('chained hooks across a restart', () => {
+/**
+ * A classic tracepoint's program is attached through a BPF link, which can be
+ * pinned, from 5.15; before, by a perf-event ioctl, and the handover fails
+ * (docs/restart.md).
+ */
+const [major, minor] = os.release().split('.').map(Number);
+const PERF_LINKS = major > 5 || (major === 5 && minor >= 15);
+
+describe('chained hooks across a restart', { skip: PERF_LINKS ? false : `kernel ${os.release()} attaches tracepoints without a BPF link (5.15+): a handover cannot pin them (docs/restart.md)` }, () => {
   const agents: AgentProcess[] = [];
   let dir: string;
   let cg: TestCgroup;
