@@ -31,7 +31,7 @@ import { PolicyManager } from '../engine/policy-manager';
 import { describeFeatures, probeKernel } from '../engine/kernel-features';
 import { checkHookConfigLayout } from '../engine/hook-config';
 import { loadSyscalls } from '../engine/syscalls';
-import { loadPolicyBytes, PolicyDirectoryWatcher, PolicyDirEvent, PolicyFileResult, refusedFile } from '../policy';
+import { loadPolicyBytesYielding, PolicyDirectoryWatcher, PolicyDirEvent, PolicyFileResult, refusedFile } from '../policy';
 import { HookBudget } from '../policy/hook-budget';
 import { BUILTIN_POLICY_DIR } from '../util/paths';
 import * as path from 'node:path';
@@ -62,6 +62,8 @@ export class Agent {
   private readonly watchers: PolicyDirectoryWatcher[] = [];
   /** LIMITS.hooksPerAgent over every policy file, built-ins included. */
   private readonly hookBudget = new HookBudget();
+  /** Policy file events not yet validated and handed to the policy manager, in order (onPolicyFile). */
+  private policyFiles: Promise<void> = Promise.resolve();
   private stopping?: Promise<void>;
   /** Held open to keep the kernel's BPF statistics on. */
   private bpfStatsFd?: number;
@@ -194,6 +196,7 @@ export class Agent {
       await w.ready;
     }
     // Ready means the policies found at startup are loaded (or reported as failed).
+    await this.policyFiles;
     await this.policies.settled();
     await this.handover?.takeOver();
     registerHealthMetrics(this.registry, {
@@ -250,6 +253,11 @@ export class Agent {
    * in order, loading off the event loop) and logged when they are done.
    */
   private onPolicyFile(e: PolicyDirEvent, read?: PolicyFileResult): void {
+    // In the order they came: a file is validated (yielding to the event loop between its documents) before the next event is looked at.
+    this.policyFiles = this.policyFiles.then(() => this.applyPolicyFile(e, read));
+  }
+
+  private async applyPolicyFile(e: PolicyDirEvent, read?: PolicyFileResult): Promise<void> {
     const policies = this.policies;
     if (!policies) return;
     let results: PolicyFileResult[];
@@ -259,7 +267,7 @@ export class Agent {
         // Hooks it held may let in files refused for the hooks-per-agent limit.
         results = this.hookBudget.remove(e.file);
       } else {
-        results = this.hookBudget.offer(read ?? loadPolicyBytes(e.bytes ?? Buffer.alloc(0), e.file));
+        results = this.hookBudget.offer(read ?? (await loadPolicyBytesYielding(e.bytes ?? Buffer.alloc(0), e.file)));
       }
     } catch (err) {
       this.log.error('applying a policy file failed', { file: e.file, error: (err as Error).message });

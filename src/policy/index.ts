@@ -4,7 +4,7 @@
  */
 export * from './model';
 export { LIMITS } from './limits';
-export { loadPolicyText, loadPolicyBytes, loadPolicyFile, loadPolicyDir, refusedFile, isPolicyFileName, TALLY_API_VERSION, TETRAGON_API_VERSION } from './load';
+export { loadPolicyText, loadPolicyBytes, loadPolicyBytesYielding, loadPolicyFile, loadPolicyDir, refusedFile, isPolicyFileName, TALLY_API_VERSION, TETRAGON_API_VERSION } from './load';
 export { formatProblem } from './problems';
 export { PolicyDirectoryWatcher } from './directory-watcher';
 export type { PolicyDirEvent, PolicyDirectoryWatcherOptions, SkipReason } from './directory-watcher';
