@@ -339,8 +339,8 @@ const WORKLOADS: Workload[] = [
       { name: BY_COMM_ROW, start: bpftrace(BPFTRACE.fileWrites, BY_COMM) },
       { name: 'bpftrace, any fd (less work)', start: bpftrace(BPFTRACE.anyWrites) },
       { name: 'tally', start: tally('file-writes') },
-      // Where its hooks are on classic tracepoints (no fentry, no kprobes): what the chain's dispatcher adds.
-      { name: 'tally, hooks unchained', start: tally('file-writes', [], { TALLY_TRACEPOINT_CHAINS: 'off' }) },
+      // Where its hooks are on classic tracepoints (no fentry, no kprobes), each alone there: what a chain would add.
+      { name: 'tally, hooks chained', start: tally('file-writes', [], { TALLY_TRACEPOINT_CHAINS: 'always' }) },
       STATS_ON('file-writes'),
     ],
     loop: () => syscallLoop(['write', SHM_FILE, String(CALLS), String(SIZE)]),

@@ -19,7 +19,7 @@ class MemoryChains {
     setNext: (slot, n) => void this.next.set(slot, n),
   };
 
-  chains(length: number, graceMs = 0, slots = 64): TracepointChains {
+  chains(length: number, graceMs = 0, slots = 64, alone = 0): TracepointChains {
     return new TracepointChains(
       this.maps,
       (category, name, head): Dispatcher => {
@@ -31,6 +31,7 @@ class MemoryChains {
       slots,
       length,
       graceMs,
+      alone,
     );
   }
 
@@ -69,7 +70,7 @@ describe('tracepoint chains', () => {
       const chains = m.chains(c.length);
       const slotOf = new Map<number, number>();
       for (const fd of c.join) {
-        const s = chains.reserve();
+        const s = chains.reserve('syscalls', 'sys_enter_getppid');
         slotOf.set(fd, s);
         chains.join('syscalls', 'sys_enter_getppid', s, fd);
       }
@@ -83,12 +84,30 @@ describe('tracepoint chains', () => {
     });
   }
 
+  it('attaches the first hooks at a tracepoint alone, and chains only those past them', () => {
+    const m = new MemoryChains();
+    const chains = m.chains(32, 0, 64, 2);
+    const places = [100, 101, 102, 103].map((fd) => {
+      const slot = chains.reserve('syscalls', 'sys_enter_getppid');
+      if (slot !== 0) chains.join('syscalls', 'sys_enter_getppid', slot, fd);
+      return slot;
+    });
+    assert.deepEqual(places.map((s) => s === 0), [true, true, false, false]);
+    assert.deepEqual(m.run('syscalls/sys_enter_getppid'), [[102, 103]]);
+    // Another tracepoint has places of its own.
+    assert.equal(chains.reserve('syscalls', 'sys_enter_getpid'), 0);
+    // A hook alone detached frees its place for the next.
+    chains.release('syscalls', 'sys_enter_getppid', 0);
+    assert.equal(chains.reserve('syscalls', 'sys_enter_getppid'), 0);
+    assert.notEqual(chains.reserve('syscalls', 'sys_enter_getppid'), 0);
+  });
+
   it('keeps tracepoints apart', () => {
     const m = new MemoryChains();
     const chains = m.chains(32);
-    chains.join('syscalls', 'sys_enter_getppid', chains.reserve(), 100);
-    chains.join('syscalls', 'sys_enter_getpid', chains.reserve(), 200);
-    chains.join('syscalls', 'sys_enter_getppid', chains.reserve(), 101);
+    chains.join('syscalls', 'sys_enter_getppid', chains.reserve('syscalls', 'sys_enter_getppid'), 100);
+    chains.join('syscalls', 'sys_enter_getpid', chains.reserve('syscalls', 'sys_enter_getpid'), 200);
+    chains.join('syscalls', 'sys_enter_getppid', chains.reserve('syscalls', 'sys_enter_getppid'), 101);
     assert.deepEqual(m.run('syscalls/sys_enter_getppid'), [[100, 101]]);
     assert.deepEqual(m.run('syscalls/sys_enter_getpid'), [[200]]);
   });
@@ -97,7 +116,7 @@ describe('tracepoint chains', () => {
     const m = new MemoryChains();
     const chains = m.chains(32, 30);
     const slots = [100, 101, 102].map((fd) => {
-      const s = chains.reserve();
+      const s = chains.reserve('syscalls', 'sys_enter_getppid');
       chains.join('syscalls', 'sys_enter_getppid', s, fd);
       return s;
     });
@@ -107,7 +126,7 @@ describe('tracepoint chains', () => {
     // One that read the old link (head -> 100 -> 101) goes on through 101 to 102.
     assert.equal(m.progs.get(slots[1]), 101);
     assert.equal(m.next.get(slots[1]), slots[2]);
-    assert.equal(chains.reserve() === slots[1], false, 'not reused while an event may be in it');
+    assert.equal(chains.reserve('syscalls', 'sys_enter_getppid') === slots[1], false, 'not reused while an event may be in it');
     await settle(60);
     assert.equal(m.progs.has(slots[1]), false);
   });
@@ -115,36 +134,36 @@ describe('tracepoint chains', () => {
   it('a slot is reused once free', async () => {
     const m = new MemoryChains();
     const chains = m.chains(32, 0, 4); // slots 1..3
-    const a = chains.reserve();
+    const a = chains.reserve('syscalls', 'sys_enter_getppid');
     chains.join('syscalls', 'sys_enter_getppid', a, 100); // takes a head too
-    const b = chains.reserve();
-    assert.throws(() => chains.reserve(), /every slot of the tracepoint chains is taken/);
-    chains.release(b);
+    const b = chains.reserve('syscalls', 'sys_enter_getppid');
+    assert.throws(() => chains.reserve('syscalls', 'sys_enter_getppid'), /every slot of the tracepoint chains is taken/);
+    chains.release('syscalls', 'sys_enter_getppid', b);
     chains.leave(a);
     await settle();
-    assert.deepEqual([chains.reserve(), chains.reserve(), chains.reserve()].sort(), [1, 2, 3]);
+    assert.deepEqual([chains.reserve('syscalls', 'sys_enter_getppid'), chains.reserve('syscalls', 'sys_enter_getppid'), chains.reserve('syscalls', 'sys_enter_getppid')].sort(), [1, 2, 3]);
   });
 
   it('a dispatcher that cannot attach changes nothing', () => {
     const m = new MemoryChains();
     const chains = m.chains(32);
     m.failAttach = true;
-    const s = chains.reserve();
+    const s = chains.reserve('syscalls', 'sys_enter_getppid');
     assert.throws(() => chains.join('syscalls', 'sys_enter_getppid', s, 100), /E2BIG/);
     assert.equal(m.progs.size, 0);
     assert.equal(chains.attachments().size, 0);
-    chains.release(s);
+    chains.release('syscalls', 'sys_enter_getppid', s);
     m.failAttach = false;
-    chains.join('syscalls', 'sys_enter_getppid', chains.reserve(), 100);
+    chains.join('syscalls', 'sys_enter_getppid', chains.reserve('syscalls', 'sys_enter_getppid'), 100);
     assert.deepEqual(m.run('syscalls/sys_enter_getppid'), [[100]]);
   });
 
   it('flush() clears what left at once; close() detaches every dispatcher', () => {
     const m = new MemoryChains();
     const chains = m.chains(32, 60000);
-    const s = chains.reserve();
+    const s = chains.reserve('syscalls', 'sys_enter_getppid');
     chains.join('syscalls', 'sys_enter_getppid', s, 100);
-    chains.join('syscalls', 'sys_enter_getppid', chains.reserve(), 101);
+    chains.join('syscalls', 'sys_enter_getppid', chains.reserve('syscalls', 'sys_enter_getppid'), 101);
     chains.leave(s);
     chains.flush();
     assert.deepEqual([...m.progs.values()], [101]);

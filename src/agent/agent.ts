@@ -177,8 +177,8 @@ export class Agent {
       onServicePeers: () => {
         if (this.pods) this.peers?.watchEndpointSlices(this.pods.http, { nodeName: this.config.nodeName });
       },
-      // TALLY_TRACEPOINT_CHAINS=off attaches each classic tracepoint hook alone: for benchmarks (BENCHMARKS.md), not a setting.
-      chainTracepoints: process.env.TALLY_TRACEPOINT_CHAINS !== 'off',
+      // TALLY_TRACEPOINT_CHAINS=off attaches every classic tracepoint hook alone, =always chains every one: for benchmarks (BENCHMARKS.md), not a setting.
+      chainTracepoints: process.env.TALLY_TRACEPOINT_CHAINS === 'always' ? 'always' : process.env.TALLY_TRACEPOINT_CHAINS !== 'off',
       log: this.log,
     });
     const builtins = new Set(this.config.builtinPolicies.map((n) => path.join(BUILTIN_POLICY_DIR, `${n}.yaml`)));

@@ -30,10 +30,10 @@ export interface CandidateProgram {
   chainSlot?: string;
 }
 
-/** Where chained programs go (src/engine/tracepoint-chains.ts). */
+/** Where chained programs go (src/engine/tracepoint-chains.ts): slot 0 attaches alone. */
 export interface ChainJoiner {
-  reserve(): number;
-  release(slot: number): void;
+  reserve(category: string, name: string): number;
+  release(category: string, name: string, slot: number): void;
   join(category: string, name: string, slot: number, programFd: number): void;
   leave(slot: number): void;
 }
@@ -223,22 +223,28 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
       for (const [name, fd] of Object.entries(opts.reuseMaps ?? {})) obj.reuseMap(name, fd);
       const chains = opts.chains;
       const chainable = chains ? chosen.filter((p) => p.chainSlot && p.target?.kind === 'tracepoint') : [];
-      const slots = new Map(chainable.map((p) => [p.name, chains!.reserve()]));
-      for (const p of chainable) obj.setConstant(p.chainSlot!, u32(slots.get(p.name)!));
-      const joined: number[] = [];
-      // An attempt given up: its programs leave the chains they joined, unused slots go back.
-      const unwind = (): void => {
-        for (const s of joined) chains!.leave(s);
-        for (const s of slots.values()) if (!joined.includes(s)) chains!.release(s);
-        joined.length = 0;
+      // Per chainable program: its slot in a chain, or 0 where it attaches alone (TracepointChains.reserve).
+      const places = new Map(chainable.map((p) => [p.name, { p, slot: chains!.reserve(tpOf(p).category, tpOf(p).name) }]));
+      for (const { p, slot } of places.values()) obj.setConstant(p.chainSlot!, u32(slot));
+      const slots = new Map([...places].filter(([, v]) => v.slot !== 0).map(([name, v]) => [name, v.slot]));
+      const joined = new Set<number>();
+      // Gives back the places of its chainable programs (an attempt given up, or the object closed): a chain
+      // slot joined is left, one not joined freed, a place alone given up.
+      const giveBack = (): void => {
+        for (const { p, slot } of places.values()) {
+          if (joined.has(slot)) chains!.leave(slot);
+          else chains!.release(tpOf(p).category, tpOf(p).name, slot);
+        }
+        places.clear();
         slots.clear();
+        joined.clear();
       };
 
       const loadError = yield { load: obj, attachTargets };
       if (loadError !== undefined) {
         const e = loadError;
         const prog = isNativeError(e) ? failedProgram(e.log) : undefined;
-        unwind();
+        giveBack();
         if (!prog || !enabled.has(prog)) throw e; // not a program we can fall back from
         refuse(prog, 'load', e, sections);
         obj.close();
@@ -252,7 +258,7 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
           const slot = slots.get(p.name);
           if (slot !== undefined && p.target?.kind === 'tracepoint') {
             chains!.join(p.target.category, p.target.name, slot, obj.programFd(p.name));
-            joined.push(slot);
+            joined.add(slot);
           } else {
             obj.attach(p.name, p.target);
           }
@@ -263,7 +269,7 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
         }
       }
       if (attachFailed) {
-        unwind();
+        giveBack();
         obj.close();
         continue;
       }
@@ -275,7 +281,8 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
         close: () => {
           if (closed) return;
           closed = true;
-          for (const s of joined) chains!.leave(s);
+          // The chains first: the program array holds chained programs, not this object.
+          giveBack();
           obj.close();
         },
         hooks: opts.hooks.map((h) => {
@@ -355,6 +362,12 @@ export async function loadObjectAsync(opts: LoadOptions): Promise<LoadedObject> 
     step = gen.next(failure);
   }
   return step.value;
+}
+
+/** A chainable program's tracepoint. */
+function tpOf(p: CandidateProgram): { category: string; name: string } {
+  const t = p.target as Extract<AttachTarget, { kind: 'tracepoint' }>;
+  return { category: t.category, name: t.name };
 }
 
 function u32(v: number): Buffer {

@@ -55,8 +55,8 @@ export interface PolicyManagerOptions {
   peers?: PeerTable;
   /** A policy with a peer_namespace or peer_service label runs: the peer table needs the cluster's Services (PeerSource). */
   onServicePeers?: () => void;
-  /** Hooks on classic tracepoints share one attachment per tracepoint (tracepoint-chains.ts); off, each attaches its own program. */
-  chainTracepoints?: boolean;
+  /** Hooks on classic tracepoints past the first few share attachments (tracepoint-chains.ts); false: each attaches alone; 'always': none does. */
+  chainTracepoints?: boolean | 'always';
   log: Logger;
 }
 
@@ -97,7 +97,7 @@ export class PolicyManager {
   private kernelChains?: ReturnType<typeof kernelChains>;
 
   constructor(private readonly opts: PolicyManagerOptions) {
-    if (opts.chainTracepoints !== false) this.kernelChains = kernelChains({ kernelBtfPath: opts.kernelBtfPath });
+    if (opts.chainTracepoints !== false) this.kernelChains = kernelChains({ kernelBtfPath: opts.kernelBtfPath, alonePerPoint: opts.chainTracepoints === 'always' ? 0 : undefined });
   }
 
   /** Replaces whatever the file had running with its policies as they are now. */

@@ -13,6 +13,13 @@
  * A chain holds TALLY_CHAIN_LENGTH hooks (the kernel follows 33 tail calls);
  * past that a tracepoint gets a second chain and dispatcher.
  *
+ * A chain costs each event more than a program attached alone: 123 ns per
+ * write(2) with file-writes on this host (BENCHMARKS.md), about a third of
+ * the hook's cost. So the first ALONE_PER_TRACEPOINT hooks at a tracepoint
+ * attach alone, as before, and only those past them run in chains: the
+ * usual few hooks per tracepoint pay nothing, and tally never holds more
+ * than ALONE_PER_TRACEPOINT + 1 of the kernel's 64 places per 32 hooks.
+ *
  * A hook that leaves is unlinked at once (new events skip it) and its slot
  * is cleared a grace period later: an event that already read the link to
  * it still finds it, and goes on from it to the rest of the chain.
@@ -26,6 +33,8 @@ export const CHAIN_NEXT_MAP = 'tally_chain_next';
 const DISPATCHER = 'tally_dispatch';
 /** Longer than any program run: events that read a removed link have left it by then. */
 export const CHAIN_GRACE_MS = 100;
+/** Hooks at one tracepoint that attach alone before further ones are chained. */
+export const ALONE_PER_TRACEPOINT = 8;
 
 /** The maps' writes, so that the linking logic can be tested without a kernel. */
 export interface ChainMaps {
@@ -58,6 +67,8 @@ export interface ChainStats {
 export class TracepointChains {
   private readonly free: number[] = [];
   private readonly byPoint = new Map<string, Chain[]>();
+  /** Hook programs attached alone (or about to be) at each point. */
+  private readonly alone = new Map<string, number>();
   private readonly pending = new Set<NodeJS.Timeout>();
   private readonly cleanups: Array<() => void> = [];
 
@@ -67,19 +78,42 @@ export class TracepointChains {
     slots: number,
     private readonly length: number,
     private readonly graceMs = CHAIN_GRACE_MS,
+    private readonly alonePerPoint = ALONE_PER_TRACEPOINT,
   ) {
     for (let s = slots - 1; s >= 1; s--) this.free.push(s);
   }
 
-  /** A slot for a hook program about to load (its constant tally_chain_slot); release() it if the program does not join. */
-  reserve(): number {
+  /**
+   * Where a hook program about to load at category/name runs: 0 to attach
+   * it alone (a place counted now), or a slot in a chain (its constant
+   * tally_chain_slot) to join() once loaded. release() what is not used.
+   */
+  reserve(category: string, name: string): number {
+    const point = pointOf(category, name);
+    const n = this.alone.get(point) ?? 0;
+    if (n < this.alonePerPoint) {
+      this.alone.set(point, n + 1);
+      return 0;
+    }
+    return this.slot();
+  }
+
+  /** Undoes reserve(); for a program attached alone, its detach. */
+  release(category: string, name: string, slot: number): void {
+    if (slot !== 0) {
+      this.free.push(slot);
+      return;
+    }
+    const point = pointOf(category, name);
+    const n = (this.alone.get(point) ?? 0) - 1;
+    if (n > 0) this.alone.set(point, n);
+    else this.alone.delete(point);
+  }
+
+  private slot(): number {
     const s = this.free.pop();
     if (s === undefined) throw new Error(`every slot of the tracepoint chains is taken (${this.free.length + this.used()} hooks and chains); remove policies`);
     return s;
-  }
-
-  release(slot: number): void {
-    this.free.push(slot);
   }
 
   /**
@@ -92,12 +126,12 @@ export class TracepointChains {
     const chains = this.byPoint.get(point) ?? [];
     let chain = chains.find((c) => c.members.length < this.length);
     if (!chain) {
-      const head = this.reserve();
+      const head = this.slot();
       this.maps.setNext(head, 0);
       try {
         chain = { head, members: [], dispatcher: this.loadDispatcher(category, name, head) };
       } catch (e) {
-        this.release(head);
+        this.free.push(head);
         throw e;
       }
       chains.push(chain);
@@ -134,7 +168,7 @@ export class TracepointChains {
           for (const s of retire) {
             this.maps.clearProgram(s);
             this.maps.setNext(s, 0);
-            this.release(s);
+            this.free.push(s);
           }
         });
         return;
@@ -201,7 +235,7 @@ export function pointOf(category: string, name: string): string {
  * objects share them (reuseMaps), and each dispatcher is an instance of
  * bpf/chain.bpf.o.
  */
-export function kernelChains(opts: { kernelBtfPath?: string } = {}): { chains: TracepointChains; reuseMaps: Record<string, number>; programArrayFd: number; close(): void } {
+export function kernelChains(opts: { kernelBtfPath?: string; alonePerPoint?: number } = {}): { chains: TracepointChains; reuseMaps: Record<string, number>; programArrayFd: number; close(): void } {
   const addon = native();
   const { slots, length } = addon.layout.chain;
   const progs = addon.arrayMapCreate(CHAIN_PROGRAMS_MAP, 4, slots, true);
@@ -228,7 +262,7 @@ export function kernelChains(opts: { kernelBtfPath?: string } = {}): { chains: T
     const obj: NativeBpfObject = loaded.object;
     return { close: () => obj.close(), linkFds: () => obj.linkFds(), programInfo: () => obj.programInfo(DISPATCHER) };
   };
-  const chains = new TracepointChains(maps, load, slots, length);
+  const chains = new TracepointChains(maps, load, slots, length, CHAIN_GRACE_MS, opts.alonePerPoint);
   return {
     chains,
     reuseMaps,

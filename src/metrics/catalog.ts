@@ -35,14 +35,14 @@ export const HOOK_ATTACHED: MetricSpec = {
 export const HOOK_ATTACHMENTS: MetricSpec = {
   name: 'tally_bpf_hook_attachments',
   type: 'gauge',
-  help: 'Programs tally has attached at each point of the kernel or of a binary (tracepoint:syscalls:sys_exit_write, raw_tp:sys_exit, kprobe:tcp_sendmsg, uprobe:PATH:FUNC, usdt:PATH:PROVIDER:NAME), whatever policies they serve. The kernel allows 64 perf-event programs per tracepoint for every tool on the host together; at a classic tracepoint tally attaches one dispatcher per 32 hooks (tally_bpf_chained_hooks).',
+  help: 'Programs tally has attached at each point of the kernel or of a binary (tracepoint:syscalls:sys_exit_write, raw_tp:sys_exit, kprobe:tcp_sendmsg, uprobe:PATH:FUNC, usdt:PATH:PROVIDER:NAME), whatever policies they serve. The kernel allows 64 perf-event programs per tracepoint for every tool on the host together; at a classic tracepoint tally attaches its first 8 hooks alone, then one dispatcher per 32 hooks (tally_bpf_chained_hooks).',
   labels: ['hook'],
 };
 
 export const CHAINED_HOOKS: MetricSpec = {
   name: 'tally_bpf_chained_hooks',
   type: 'gauge',
-  help: 'Hook programs that run in a chain behind one tally attachment of a classic tracepoint (a dispatcher tail-calls them in turn, up to 32 per attachment), by tracepoint: hooks of any number of policies there take 1 of the 64 perf-event programs the kernel allows per tracepoint, not one each. Their run time is the dispatcher\'s (tally_bpf_program_run_seconds_total{object="chain"}).',
+  help: 'Hook programs that run in a chain behind one tally attachment of a classic tracepoint, by tracepoint: past the first 8 hooks there, which attach alone, a dispatcher tail-calls up to 32 hooks of any policies in turn, so they take 1 of the 64 perf-event programs the kernel allows per tracepoint, not one each. Their run time is the dispatcher\'s (tally_bpf_program_run_seconds_total{object="chain"}).',
   labels: ['hook'],
 };
 
