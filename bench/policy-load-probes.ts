@@ -73,6 +73,8 @@ async function main(): Promise<void> {
     const attachments = select(parsePromText(text), 'tally_bpf_hook_attachments').reduce((n, s) => n + s.value, 0);
     for (let f = 0; f < files; f++) fs.rmSync(path.join(dir, `probes-${f}.yaml`));
     const removal = await probeUntil(agent, (t) => select(parsePromText(t), 'tally_policy_state').length === 0, 300_000);
+    // The last policy's series go before its objects close: give the agent a moment to finish.
+    for (const t0 = Date.now(); fds(pid) > before.fds && Date.now() - t0 < 10_000; ) await new Promise((r) => setTimeout(r, 100));
     const after = { rss: rssMiB(pid), fds: fds(pid) };
     process.stdout.write(
       [
