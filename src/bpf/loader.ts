@@ -204,6 +204,7 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const obj = (yield { open: opts.objectPath, options: opts.kernelBtfPath ? { kernelBtfPath: opts.kernelBtfPath } : undefined }) as NativeBpfObject;
     const sections = new Map(obj.programs().map((p) => [p.name, p.section]));
+    let giveBack = (): void => {};
     try {
       for (const h of opts.hooks) for (const c of h.candidates) for (const p of programsOf(c)) {
         if (!sections.has(p.name)) throw new Error(`hook ${h.hook}: no program named '${p.name}' in ${opts.objectPath}`);
@@ -230,7 +231,7 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
       const joined = new Set<number>();
       // Gives back the places of its chainable programs (an attempt given up, or the object closed): a chain
       // slot joined is left, one not joined freed, a place alone given up.
-      const giveBack = (): void => {
+      giveBack = (): void => {
         for (const { p, slot } of places.values()) {
           if (joined.has(slot)) chains!.leave(slot);
           else chains!.release(tpOf(p).category, tpOf(p).name, slot);
@@ -301,6 +302,7 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
         }),
       };
     } catch (e) {
+      giveBack();
       obj.close();
       throw e;
     }
