@@ -72,9 +72,8 @@ export class KeyLabels {
   labelsOf(key: CounterKey, giveUp = false): EntryLabels | undefined {
     let set: EntryLabels | undefined;
     if (key.flags === KEY_LABEL_SET) {
-      const ls = this.opts.labelSets.get(Number(key.cgroupId));
-      if (!ls) return undefined;
-      set = { labels: ls.labels, key: ls.key, setKey: ls.key };
+      set = this.opts.labelSets.get(Number(key.cgroupId));
+      if (!set) return undefined;
     } else {
       set = this.cgroupLabels(key.cgroupId, giveUp);
       if (!set) return undefined;

@@ -6,6 +6,8 @@
 export interface LabelSet {
   key: string;
   labels: Record<string, string>;
+  /** The same as key: a label set is its own entry labels (key-labels.ts), with no object made per read. */
+  setKey: string;
 }
 
 export class LabelSets {
@@ -19,7 +21,7 @@ export class LabelSets {
     if (id === undefined) {
       id = this.free.pop() ?? this.next++;
       this.byKey.set(key, id);
-      this.byId.set(id, { key, labels });
+      this.byId.set(id, { key, labels, setKey: key });
     }
     return id;
   }
