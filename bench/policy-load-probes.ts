@@ -61,6 +61,7 @@ async function main(): Promise<void> {
     const states = (text: string, state: string): number => select(parsePromText(text), 'tally_policy_state', { state }).filter((s) => s.value === 1).length;
     const idle = await probeUntil(agent, () => false, 10_000);
     const before = { rss: rssMiB(pid), fds: fds(pid) };
+    const idleText = await agent.metricsText();
     const files = Math.ceil(POLICIES / PER_FILE);
     for (let f = 0; f < files; f++) {
       const docs = [];
@@ -76,6 +77,11 @@ async function main(): Promise<void> {
     // The last policy's series go before its objects close: give the agent a moment to finish.
     for (const t0 = Date.now(); fds(pid) > before.fds && Date.now() - t0 < 10_000; ) await new Promise((r) => setTimeout(r, 100));
     const after = { rss: rssMiB(pid), fds: fds(pid) };
+    if (process.env.BENCH_MEMORY_DETAIL) {
+      const mem = (t: string): string => ['tally_malloc_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_heap_size_total_bytes', 'nodejs_external_memory_bytes', 'nodejs_heap_space_size_total_bytes']
+        .map((m) => `${m}=${select(parsePromText(t), m).map((x) => `${x.labels.state ?? x.labels.space ?? ''}${(x.value / 2 ** 20).toFixed(1)}`).join('/')}`).join(' ');
+      process.stderr.write(`idle: ${mem(idleText)}\nloaded: ${mem(text)}\nremoved: ${mem(await agent.metricsText())}\n`);
+    }
     process.stdout.write(
       [
         `${POLICIES} single-hook policies (${KIND}) in ${files} files; kernel ${os.release()}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)} at the end`,

@@ -1,8 +1,9 @@
 /**
  * The V8 heap limit holds however the agent is started: `node bin/tally` and
  * `node dist/src/cli/main.js` (no shebang read, no npm) restart node in place
- * with --max-old-space-size=384, keeping the pid and stdio; a limit the user
- * gave, on node's command line or in NODE_OPTIONS, is kept.
+ * with --max-old-space-size=384 and --max-semi-space-size=4, keeping the pid
+ * and stdio; a limit the user gave, on node's command line or in
+ * NODE_OPTIONS, is kept. npm start and bin/tally's shebang give the same flags.
  */
 import { after, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import { spawn, ChildProcess } from 'node:child_process';
 import { PROJECT_ROOT } from '../src/util/paths';
 import { waitExit } from './helpers/agent-process';
 import { waitFor } from './helpers/cleanup';
-import { argvWithHeapLimit, hasHeapLimit, HEAP_LIMIT_MB } from '../src/cli/heap';
+import { argvWithHeapLimit, hasHeapLimit, HEAP_LIMIT_MB, MEMORY_FLAGS } from '../src/cli/heap';
 
 describe('hasHeapLimit', () => {
   const table: Array<[string[], string | undefined, boolean]> = [
@@ -26,9 +27,18 @@ describe('hasHeapLimit', () => {
   for (const [execArgv, nodeOptions, want] of table) {
     it(`${JSON.stringify(execArgv)} NODE_OPTIONS=${JSON.stringify(nodeOptions)}: ${want}`, () => assert.equal(hasHeapLimit(execArgv, nodeOptions), want));
   }
-  it('the restart keeps node\'s flags, then adds the limit before the script', () => {
+  it('the restart keeps node\'s flags, then adds the limits before the script', () => {
     assert.deepEqual(argvWithHeapLimit('/usr/bin/node', ['--trace-warnings'], ['/usr/bin/node', 'bin/tally', '--log-level', 'debug']),
-      ['/usr/bin/node', '--trace-warnings', `--max-old-space-size=${HEAP_LIMIT_MB}`, 'bin/tally', '--log-level', 'debug']);
+      ['/usr/bin/node', '--trace-warnings', `--max-old-space-size=${HEAP_LIMIT_MB}`, '--max-semi-space-size=4', 'bin/tally', '--log-level', 'debug']);
+  });
+  it('a young-generation size the user gave is kept', () => {
+    assert.deepEqual(argvWithHeapLimit('/usr/bin/node', ['--max-semi-space-size=16'], ['/usr/bin/node', 'bin/tally']),
+      ['/usr/bin/node', '--max-semi-space-size=16', `--max-old-space-size=${HEAP_LIMIT_MB}`, 'bin/tally']);
+  });
+  it('npm start and bin/tally\'s shebang give node the same memory flags', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8'));
+    assert.equal(pkg.scripts.start, `exec node ${MEMORY_FLAGS.join(' ')} dist/src/cli/main.js`);
+    assert.equal(fs.readFileSync(path.join(PROJECT_ROOT, 'bin', 'tally'), 'utf8').split('\n')[0], `#!/usr/bin/env -S node ${MEMORY_FLAGS.join(' ')}`);
   });
 });
 
@@ -57,9 +67,9 @@ describe('the agent\'s heap limit, however it is started', () => {
 
   const MAIN = path.join('dist', 'src', 'cli', 'main.js');
   for (const script of ['bin/tally', MAIN]) {
-    it(`node ${script}: restarted in place with --max-old-space-size=${HEAP_LIMIT_MB}`, async () => {
+    it(`node ${script}: restarted in place with ${MEMORY_FLAGS.join(' ')}`, async () => {
       const cmd = await commandLineOf([script]);
-      assert.deepEqual(cmd.slice(0, 3), [process.execPath, `--max-old-space-size=${HEAP_LIMIT_MB}`, path.join(PROJECT_ROOT, script)]);
+      assert.deepEqual(cmd.slice(0, 4), [process.execPath, ...MEMORY_FLAGS, path.join(PROJECT_ROOT, script)]);
     });
   }
 

@@ -9,6 +9,7 @@ import { PROJECT_ROOT } from '../../src/util/paths';
 import { parsePromText, Series } from './prom-text';
 import { programIdsOf } from './procfs';
 import { onExit } from './cleanup';
+import { MEMORY_FLAGS } from '../../src/cli/heap';
 
 export const MAIN = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
 /**
@@ -16,7 +17,7 @@ export const MAIN = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
  * profile of the agent a bench runs, TALLY_AGENT_NODE_FLAGS (e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof"; node refuses these in NODE_OPTIONS).
  */
-export const AGENT_NODE_FLAGS = ['--max-old-space-size=384', ...(process.env.TALLY_AGENT_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '')];
+export const AGENT_NODE_FLAGS = [...MEMORY_FLAGS, ...(process.env.TALLY_AGENT_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '')];
 
 const running = new Set<ChildProcess>();
 onExit(() => {
