@@ -28,6 +28,9 @@ export interface SeriesRead {
 type ByName = Map<string, Map<string, SeriesValues>>;
 
 export class SeriesReader {
+  /** Per metric id, the series it adds to in the read under way (null: not defined): one lookup per id, not per entry. */
+  private readonly targets = new Map<number, { series: Map<string, SeriesValues>; histogram: boolean } | null>();
+
   constructor(
     private readonly families: MetricFamilies,
     private readonly labels: KeyLabels,
@@ -53,12 +56,18 @@ export class SeriesReader {
   read(entries: CounterEntry[], overflow: CounterEntry[], now: number): SeriesRead {
     const byName: ByName = new Map();
     for (const name of this.families.names()) byName.set(name, new Map());
+    this.targets.clear();
     const pending = new Set<bigint>();
-    const kernelEntries = new Map<string, number>();
+    // Counted by metric id, named once after: a read meets a handful of ids 100k times.
+    const byMetric = new Map<number, number>();
     for (const e of entries) {
-      const name = this.families.get(this.families.pendingOf(e.key.metric)?.metric ?? e.key.metric)?.family.name;
-      if (name !== undefined) kernelEntries.set(name, (kernelEntries.get(name) ?? 0) + 1);
+      byMetric.set(e.key.metric, (byMetric.get(e.key.metric) ?? 0) + 1);
       this.fold(byName, e, pending);
+    }
+    const kernelEntries = new Map<string, number>();
+    for (const [metric, n] of byMetric) {
+      const name = this.families.get(this.families.pendingOf(metric)?.metric ?? metric)?.family.name;
+      if (name !== undefined) kernelEntries.set(name, (kernelEntries.get(name) ?? 0) + n);
     }
     for (const e of overflow) this.fold(byName, e, pending);
     this.addHeld(byName);
@@ -177,9 +186,13 @@ export class SeriesReader {
 
   /** Adds a count to its metric's series. */
   private addTo(byName: ByName, metric: number, key: string, labels: Readonly<Record<string, string>>, bucket: number, value: number): void {
-    const d = this.families.get(metric);
-    if (!d) return;
-    add(byName.get(d.family.name)!, key, labels, d.family.type === 'histogram', bucket, value);
+    let t = this.targets.get(metric);
+    if (t === undefined) {
+      const d = this.families.get(metric);
+      t = d ? { series: byName.get(d.family.name)!, histogram: d.family.type === 'histogram' } : null;
+      this.targets.set(metric, t);
+    }
+    if (t) add(t.series, key, labels, t.histogram, bucket, value);
   }
 }
 
