@@ -97,7 +97,13 @@ export class PolicyManager {
   private kernelChains?: ReturnType<typeof kernelChains>;
 
   constructor(private readonly opts: PolicyManagerOptions) {
-    if (opts.chainTracepoints !== false) this.kernelChains = kernelChains({ kernelBtfPath: opts.kernelBtfPath, alonePerPoint: opts.chainTracepoints === 'always' ? 0 : undefined });
+    if (opts.chainTracepoints === false) return;
+    try {
+      this.kernelChains = kernelChains({ kernelBtfPath: opts.kernelBtfPath, alonePerPoint: opts.chainTracepoints === 'always' ? 0 : undefined });
+    } catch (e) {
+      // Every hook then attaches alone: what tally did before chains, and all it needs to count.
+      opts.log.warn('tracepoint chains are off: their maps could not be created; hooks on classic tracepoints attach alone (64 per tracepoint for every tool on the host)', { error: (e as Error).message });
+    }
   }
 
   /** Replaces whatever the file had running with its policies as they are now. */
