@@ -103,4 +103,23 @@ describe('peer_namespace and peer_service under the series limit', () => {
     assert.equal(byClass('cross-zone'), bytes.get('truth cross-zone'));
     assert.ok(l.series <= 6, `at most the limit: ${l.series}`);
   });
+
+  it('keeps a place per (namespace, peer class): a class first seen once the limit is full still gets its series', () => {
+    // Limit 8, reserve 50%: 4 own series, 4 places for rolled-up ones. Two namespaces; each read knows every label set
+    // before placing any, as SeriesReader does. The busy class of "shop" comes first and would take every place.
+    const l = new SeriesLimiter('tally_tcp_peer_sent_bytes_total', 8, new RollupPlan(new LabelFilter(['namespace', 'workload', 'pod']), undefined, 50));
+    const arrive: Labels[] = [];
+    for (const w of ['a', 'b', 'c', 'd', 'e', 'f']) arrive.push({ namespace: 'shop', workload: w, pod: `${w}-1`, peer_class: 'vpc' });
+    arrive.push({ namespace: 'shop', workload: 'g', pod: 'g-1', peer_class: 'internet' });
+    arrive.push({ namespace: 'shop', workload: 'h', pod: 'h-1', peer_class: 'dns' });
+    arrive.push({ namespace: 'bank', workload: 'i', pod: 'i-1', peer_class: 'internet' });
+    const known = arrive.map((labels) => l.know(labelKey(labels), labels, 0));
+    const got = arrive.map((labels, i) => where(l.placeKnown(known[i], labels, 0), labels));
+    assert.ok(!got.includes('flat'), `nothing reached flat: ${got.join(' ')}`);
+    for (const [i, labels] of arrive.entries()) {
+      const series = JSON.parse(got[i]) as Labels;
+      assert.deepEqual([series.namespace, series.peer_class], [labels.namespace, labels.peer_class], `${JSON.stringify(labels)} went to ${got[i]}`);
+    }
+    assert.ok(l.series + l.rolledUpSeries <= 8, `within the limit: ${l.series} own, ${l.rolledUpSeries} rolled up`);
+  });
 });
