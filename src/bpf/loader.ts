@@ -11,6 +11,9 @@
  */
 import { AttachTarget, isNativeError, native, NativeBpfObject, NativeProgramInfo } from '../native/addon';
 import { CPU_INDEXED_MAPS } from './layout';
+import { ChainJoiner, ChainPlaces } from './chain-places';
+
+export type { ChainJoiner } from './chain-places';
 
 /** Attach types, most preferred first. */
 export const ATTACH_PREFERENCE = ['fentry', 'fexit', 'kprobe', 'kretprobe', 'tp_btf', 'raw_tp', 'tracepoint', 'uprobe', 'uretprobe', 'usdt'] as const;
@@ -28,14 +31,6 @@ export interface CandidateProgram {
    * the tracepoint's chain instead of attaching there itself.
    */
   chainSlot?: string;
-}
-
-/** Where chained programs go (src/engine/tracepoint-chains.ts): slot 0 attaches alone. */
-export interface ChainJoiner {
-  reserve(category: string, name: string): number;
-  release(category: string, name: string, slot: number): void;
-  join(category: string, name: string, slot: number, programFd: number): void;
-  leave(slot: number): void;
 }
 
 /**
@@ -204,7 +199,7 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const obj = (yield { open: opts.objectPath, options: opts.kernelBtfPath ? { kernelBtfPath: opts.kernelBtfPath } : undefined }) as NativeBpfObject;
     const sections = new Map(obj.programs().map((p) => [p.name, p.section]));
-    let giveBack = (): void => {};
+    let places: ChainPlaces | undefined;
     try {
       for (const h of opts.hooks) for (const c of h.candidates) for (const p of programsOf(c)) {
         if (!sections.has(p.name)) throw new Error(`hook ${h.hook}: no program named '${p.name}' in ${opts.objectPath}`);
@@ -222,30 +217,14 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
       for (const [name, n] of Object.entries(opts.maxEntries ?? {})) obj.setMaxEntries(name, n);
       for (const m of obj.maps()) if (CPU_INDEXED_MAPS.includes(m.name)) obj.setMaxEntries(m.name, addon.numPossibleCpus());
       for (const [name, fd] of Object.entries(opts.reuseMaps ?? {})) obj.reuseMap(name, fd);
-      const chains = opts.chains;
-      const chainable = chains ? chosen.filter((p) => p.chainSlot && p.target?.kind === 'tracepoint') : [];
-      // Per chainable program: its slot in a chain, or 0 where it attaches alone (TracepointChains.reserve).
-      const places = new Map(chainable.map((p) => [p.name, { p, slot: chains!.reserve(tpOf(p).category, tpOf(p).name) }]));
-      for (const { p, slot } of places.values()) obj.setConstant(p.chainSlot!, u32(slot));
-      const slots = new Map([...places].filter(([, v]) => v.slot !== 0).map(([name, v]) => [name, v.slot]));
-      const joined = new Set<number>();
-      // Gives back the places of its chainable programs (an attempt given up, or the object closed): a chain
-      // slot joined is left, one not joined freed, a place alone given up.
-      giveBack = (): void => {
-        for (const { p, slot } of places.values()) {
-          if (joined.has(slot)) chains!.leave(slot);
-          else chains!.release(tpOf(p).category, tpOf(p).name, slot);
-        }
-        places.clear();
-        slots.clear();
-        joined.clear();
-      };
+      places = new ChainPlaces(opts.chains, chosen, obj);
+      const chain = places;
 
       const loadError = yield { load: obj, attachTargets };
       if (loadError !== undefined) {
         const e = loadError;
         const prog = isNativeError(e) ? failedProgram(e.log) : undefined;
-        giveBack();
+        chain.giveBack();
         if (!prog || !enabled.has(prog)) throw e; // not a program we can fall back from
         refuse(prog, 'load', e, sections);
         obj.close();
@@ -256,13 +235,7 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
       let attachFailed = false;
       for (const p of chosen) {
         try {
-          const slot = slots.get(p.name);
-          if (slot !== undefined && p.target?.kind === 'tracepoint') {
-            chains!.join(p.target.category, p.target.name, slot, obj.programFd(p.name));
-            joined.add(slot);
-          } else {
-            obj.attach(p.name, p.target);
-          }
+          if (!chain.join(p.name, obj)) obj.attach(p.name, p.target);
         } catch (e) {
           refuse(p.name, 'attach', e, sections);
           attachFailed = true;
@@ -270,7 +243,7 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
         }
       }
       if (attachFailed) {
-        giveBack();
+        chain.giveBack();
         obj.close();
         continue;
       }
@@ -283,7 +256,7 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
           if (closed) return;
           closed = true;
           // The chains first: the program array holds chained programs, not this object.
-          giveBack();
+          chain.giveBack();
           obj.close();
         },
         hooks: opts.hooks.map((h) => {
@@ -295,14 +268,14 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
             attachType: program ? attachTypeOf(sections.get(program)!) : undefined,
             refused: refused.get(h.hook)!,
             // A chained program's runs are its dispatcher's: the kernel times the chain whole (TracepointChains.stats).
-            programInfo: c && !programsOf(c).some((p) => slots.has(p.name)) ? () => hookProgramInfo(obj, programsOf(c).map((p) => p.name)) : undefined,
-            attachPoints: c ? programsOf(c).filter((p) => !slots.has(p.name)).map((p) => attachPointOf(p, sections.get(p.name)!)) : [],
-            chainedPoints: c ? programsOf(c).filter((p) => slots.has(p.name)).map((p) => attachPointOf(p, sections.get(p.name)!)) : [],
+            programInfo: c && !programsOf(c).some((p) => chain.chained(p.name)) ? () => hookProgramInfo(obj, programsOf(c).map((p) => p.name)) : undefined,
+            attachPoints: c ? programsOf(c).filter((p) => !chain.chained(p.name)).map((p) => attachPointOf(p, sections.get(p.name)!)) : [],
+            chainedPoints: c ? programsOf(c).filter((p) => chain.chained(p.name)).map((p) => attachPointOf(p, sections.get(p.name)!)) : [],
           };
         }),
       };
     } catch (e) {
-      giveBack();
+      places?.giveBack();
       obj.close();
       throw e;
     }
@@ -364,16 +337,4 @@ export async function loadObjectAsync(opts: LoadOptions): Promise<LoadedObject> 
     step = gen.next(failure);
   }
   return step.value;
-}
-
-/** A chainable program's tracepoint. */
-function tpOf(p: CandidateProgram): { category: string; name: string } {
-  const t = p.target as Extract<AttachTarget, { kind: 'tracepoint' }>;
-  return { category: t.category, name: t.name };
-}
-
-function u32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v);
-  return b;
 }
