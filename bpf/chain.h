@@ -5,11 +5,13 @@
  * attachment of it.
  *
  * The kernel lets 64 perf-event programs attach to one tracepoint, for every
- * tool on the host together (BPF_TRACE_MAX_PROGS). tally attaches one small
- * dispatcher there instead of a program per hook; the dispatcher tail-calls
- * the chain's first hook program, each hook program the next when it is
- * done. Each hook program stays its own, with its configuration frozen
- * before load, so the verifier still prunes what the hook does not use.
+ * tool on the host together (BPF_TRACE_MAX_PROGS). Past its first few hooks
+ * at a tracepoint (attached alone: a chain costs each event more), tally
+ * attaches one small dispatcher there instead of a program per hook; the
+ * dispatcher tail-calls the chain's first hook program, each hook program
+ * the next when it is done. Each hook program stays its own, with its
+ * configuration frozen before load, so the verifier still prunes what the
+ * hook does not use.
  *
  * A slot is an index into both maps: tally_chain_progs[slot] holds a
  * program, tally_chain_next[slot] the slot that runs after it (0: none).
