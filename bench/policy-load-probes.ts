@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { AgentProcess } from '../test/helpers/agent-process';
 import { parsePromText, select } from '../test/helpers/prom-text';
 import { policyDocument, SCHED_EVENTS } from '../test/helpers/test-policies';
+import { procMemory } from './memory/procfs-memory';
 
 const POLICIES = Number(process.argv[2] ?? 200);
 const KIND = (process.argv[3] ?? 'raw') as 'raw' | 'chained';
@@ -31,7 +32,7 @@ function policy(i: number): string {
   return policyDocument(`probe-${i}`, 'tracepoints', [...hook, '    metrics:', `    - name: probe_${i}_total`, `      help: Events of policy ${i}.`, '      type: counter']);
 }
 
-const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const rssMiB = (pid: number): number => procMemory(pid).rssMiB;
 const fds = (pid: number): number => fs.readdirSync(`/proc/${pid}/fd`).length;
 const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 

@@ -42,6 +42,13 @@ function getppidPolicy(name: string, hooks: number): string {
 
 const metricsOf = (name: string, hooks: number): string[] => Array.from({ length: hooks }, (_, i) => `${name.replace(/-/g, '_')}_${i}_total`);
 
+/** Makes n getppid calls from the cgroup. */
+const getppidCalls = (cg: TestCgroup, n: number): Promise<void> => cg.run('/usr/bin/python3', ['-c', `import os\nfor _ in range(${n}): os.getppid()`]);
+
+/** What each hook of the policy counted for the cgroup. */
+const countsOf = (s: Series[], cg: TestCgroup, name: string, hooks: number): number[] =>
+  metricsOf(name, hooks).map((m) => select(s, m, { workload: cg.name }).reduce((n, x) => n + x.value, 0));
+
 describe('hooks of many policies on one classic tracepoint', () => {
   let dir: string;
   let agent: AgentProcess;
@@ -58,11 +65,8 @@ describe('hooks of many policies on one classic tracepoint', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Makes n getppid calls from the test's cgroup. */
-  const calls = (n: number) => cg.run('/usr/bin/python3', ['-c', `import os\nfor _ in range(${n}): os.getppid()`]);
-
-  const countsOf = (s: Series[], name: string, hooks: number): number[] =>
-    metricsOf(name, hooks).map((m) => select(s, m, { workload: cg.name }).reduce((n, x) => n + x.value, 0));
+  const calls = (n: number) => getppidCalls(cg, n);
+  const counts = (s: Series[], name: string, hooks: number): number[] => countsOf(s, cg, name, hooks);
 
   const gauge = (s: Series[], metric: string): number | undefined => select(s, metric, { hook: POINT })[0]?.value;
 
@@ -77,7 +81,7 @@ describe('hooks of many policies on one classic tracepoint', () => {
 
     await calls(1234);
     s = await agent.scrape();
-    for (const [name, hooks] of POLICIES) assert.deepEqual(countsOf(s, name, hooks), Array(hooks).fill(1234), name);
+    for (const [name, hooks] of POLICIES) assert.deepEqual(counts(s, name, hooks), Array(hooks).fill(1234), name);
   });
 
   it('the policy in the middle removed leaves the others in its chains counting exactly', async () => {
@@ -88,8 +92,8 @@ describe('hooks of many policies on one classic tracepoint', () => {
 
     await calls(1000);
     s = await agent.scrape();
-    assert.deepEqual(countsOf(s, 'chain-a', 20), Array(20).fill(2234));
-    assert.deepEqual(countsOf(s, 'chain-c', 20), Array(20).fill(2234));
+    assert.deepEqual(counts(s, 'chain-a', 20), Array(20).fill(2234));
+    assert.deepEqual(counts(s, 'chain-c', 20), Array(20).fill(2234));
     assert.deepEqual(select(s, 'chain_b_0_total'), []);
   });
 
@@ -129,8 +133,8 @@ describe('chained hooks across a restart', { skip: PERF_LINKS ? false : `kernel 
     const pins = usePinDir(tc);
     fs.writeFileSync(path.join(dir, 'chain-r.yaml'), getppidPolicy('chain-r', RESTART_HOOKS));
     const flags = ['--policy-dir', dir, '--builtin-policies', 'none', '--metrics-label-filter', 'workload', '--bpf-pin-dir', pins];
-    const calls = (n: number) => cg.run('/usr/bin/python3', ['-c', `import os\nfor _ in range(${n}): os.getppid()`]);
-    const counts = (s: Series[]): number[] => metricsOf('chain-r', RESTART_HOOKS).map((m) => select(s, m, { workload: cg.name }).reduce((n, x) => n + x.value, 0));
+    const calls = (n: number) => getppidCalls(cg, n);
+    const counts = (s: Series[]): number[] => countsOf(s, cg, 'chain-r', RESTART_HOOKS);
 
     const a = await AgentProcess.start(flags);
     agents.push(a);

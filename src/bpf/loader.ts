@@ -87,8 +87,6 @@ export interface HookResult {
   programInfo?: () => NativeProgramInfo | null;
   /** Where in the kernel (or a binary) each of its programs is attached: attachPointOf. */
   attachPoints?: string[];
-  /** Points where its programs run in a tracepoint chain rather than attached there themselves. */
-  chainedPoints?: string[];
 }
 
 /**
@@ -270,7 +268,6 @@ function* attempts(opts: LoadOptions): Generator<Step, LoadedObject, unknown> {
             // A chained program's runs are its dispatcher's: the kernel times the chain whole (TracepointChains.stats).
             programInfo: c && !programsOf(c).some((p) => chain.chained(p.name)) ? () => hookProgramInfo(obj, programsOf(c).map((p) => p.name)) : undefined,
             attachPoints: c ? programsOf(c).filter((p) => !chain.chained(p.name)).map((p) => attachPointOf(p, sections.get(p.name)!)) : [],
-            chainedPoints: c ? programsOf(c).filter((p) => chain.chained(p.name)).map((p) => attachPointOf(p, sections.get(p.name)!)) : [],
           };
         }),
       };

@@ -54,13 +54,13 @@ export interface Dispatcher {
 interface Chain {
   head: number;
   members: number[];
-  dispatcher?: Dispatcher;
+  dispatcher: Dispatcher;
 }
 
 export interface ChainStats {
   point: string;
+  /** 1 for a point's first chain, 2 for its second, … */
   chain: number;
-  hooks: number;
   info: NativeProgramInfo | null;
 }
 
@@ -69,8 +69,8 @@ export class TracepointChains {
   private readonly byPoint = new Map<string, Chain[]>();
   /** Hook programs attached alone (or about to be) at each point. */
   private readonly alone = new Map<string, number>();
-  private readonly pending = new Set<NodeJS.Timeout>();
-  private readonly cleanups: Array<() => void> = [];
+  /** What leave() deferred to the end of the grace period, by its timer. */
+  private readonly pending = new Map<NodeJS.Timeout, () => void>();
 
   constructor(
     private readonly maps: ChainMaps,
@@ -112,7 +112,7 @@ export class TracepointChains {
 
   private slot(): number {
     const s = this.free.pop();
-    if (s === undefined) throw new Error(`every slot of the tracepoint chains is taken (${this.free.length + this.used()} hooks and chains); remove policies`);
+    if (s === undefined) throw new Error(`every slot of the tracepoint chains is taken (${this.used()} hooks and chains); remove policies`);
     return s;
   }
 
@@ -155,16 +155,14 @@ export class TracepointChains {
         this.maps.setNext(before, after);
         chain.members.splice(i, 1);
         const retire: number[] = [slot];
-        let dispatcher: Dispatcher | undefined;
         if (chain.members.length === 0) {
           // The last hook: the dispatcher goes now (nothing left to run), its slot with the hook's.
-          dispatcher = chain.dispatcher;
+          chain.dispatcher.close();
           retire.push(chain.head);
           chains.splice(chains.indexOf(chain), 1);
           if (chains.length === 0) this.byPoint.delete(point);
         }
-        dispatcher?.close();
-        this.later(() => {
+        this.defer(() => {
           for (const s of retire) {
             this.maps.clearProgram(s);
             this.maps.setNext(s, 0);
@@ -188,25 +186,28 @@ export class TracepointChains {
 
   /** Each dispatcher's statistics: the kernel times a chain's run whole, from its dispatcher. */
   stats(): ChainStats[] {
-    return [...this.byPoint].flatMap(([point, cs]) => cs.map((c, i) => ({ point, chain: i + 1, hooks: c.members.length, info: c.dispatcher?.programInfo() ?? null })));
+    return [...this.byPoint].flatMap(([point, cs]) => cs.map((c, i) => ({ point, chain: i + 1, info: c.dispatcher.programInfo() })));
   }
 
   /** The dispatchers' links, to pin at a handover (docs/restart.md). */
   linkFds(): number[] {
-    return [...this.byPoint.values()].flat().flatMap((c) => c.dispatcher?.linkFds() ?? []);
+    return [...this.byPoint.values()].flat().flatMap((c) => c.dispatcher.linkFds());
   }
 
   /** Runs what leave() deferred, now. */
   flush(): void {
-    for (const t of this.pending) clearTimeout(t);
+    const due = [...this.pending];
     this.pending.clear();
-    for (const f of this.cleanups.splice(0)) f();
+    for (const [t, f] of due) {
+      clearTimeout(t);
+      f();
+    }
   }
 
   /** Detaches every dispatcher. */
   close(): void {
     this.flush();
-    for (const chains of this.byPoint.values()) for (const c of chains) c.dispatcher?.close();
+    for (const chains of this.byPoint.values()) for (const c of chains) c.dispatcher.close();
     this.byPoint.clear();
   }
 
@@ -214,15 +215,13 @@ export class TracepointChains {
     return [...this.byPoint.values()].flat().reduce((n, c) => n + 1 + c.members.length, 0);
   }
 
-  private later(f: () => void): void {
-    this.cleanups.push(f);
+  private defer(f: () => void): void {
     const t = setTimeout(() => {
       this.pending.delete(t);
-      const i = this.cleanups.indexOf(f);
-      if (i >= 0) this.cleanups.splice(i, 1)[0]();
+      f();
     }, this.graceMs);
     t.unref();
-    this.pending.add(t);
+    this.pending.set(t, f);
   }
 }
 
