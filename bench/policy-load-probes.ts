@@ -17,7 +17,8 @@ import * as path from 'node:path';
 import { AgentProcess } from '../test/helpers/agent-process';
 import { parsePromText, select } from '../test/helpers/prom-text';
 import { policyDocument, SCHED_EVENTS } from '../test/helpers/test-policies';
-import { procMemory } from './memory/procfs-memory';
+import { anonByRegion, procMemory } from './memory/procfs-memory';
+import { RECLAIM_AFTER_MS } from '../src/util/reclaim-memory';
 
 const POLICIES = Number(process.argv[2] ?? 200);
 const KIND = (process.argv[3] ?? 'raw') as 'raw' | 'chained';
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
     const idle = await probeUntil(agent, () => false, 10_000);
     const before = { rss: rssMiB(pid), fds: fds(pid) };
     const idleText = await agent.metricsText();
+    const idleRegions = anonByRegion(pid);
     const files = Math.ceil(POLICIES / PER_FILE);
     for (let f = 0; f < files; f++) {
       const docs = [];
@@ -77,11 +79,15 @@ async function main(): Promise<void> {
     const removal = await probeUntil(agent, (t) => select(parsePromText(t), 'tally_policy_state').length === 0, 300_000);
     // The last policy's series go before its objects close: give the agent a moment to finish.
     for (const t0 = Date.now(); fds(pid) > before.fds && Date.now() - t0 < 10_000; ) await new Promise((r) => setTimeout(r, 100));
+    // The agent gives memory back once the changes are over (src/util/reclaim-memory.ts).
+    await new Promise((r) => setTimeout(r, RECLAIM_AFTER_MS + Number(process.env.BENCH_SETTLE_MS ?? 5000)));
     const after = { rss: rssMiB(pid), fds: fds(pid) };
     if (process.env.BENCH_MEMORY_DETAIL) {
       const mem = (t: string): string => ['tally_malloc_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_heap_size_total_bytes', 'nodejs_external_memory_bytes', 'nodejs_heap_space_size_total_bytes']
         .map((m) => `${m}=${select(parsePromText(t), m).map((x) => `${x.labels.state ?? x.labels.space ?? ''}${(x.value / 2 ** 20).toFixed(1)}`).join('/')}`).join(' ');
       process.stderr.write(`idle: ${mem(idleText)}\nloaded: ${mem(text)}\nremoved: ${mem(await agent.metricsText())}\n`);
+      const r = (x: ReturnType<typeof anonByRegion>): string => Object.entries(x).map(([k, v]) => `${k}=${v.toFixed(1)}`).join(' ');
+      process.stderr.write(`anon idle: ${r(idleRegions)}\nanon removed: ${r(anonByRegion(pid))}\nfile-backed idle->removed: ${JSON.stringify(procMemory(pid))}\n`);
     }
     process.stdout.write(
       [

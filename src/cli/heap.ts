@@ -12,6 +12,10 @@
  * instead of 108, and 315 MiB instead of 376 at 100k series, with scrapes
  * no slower (BENCHMARKS.md, "Agent memory").
  *
+ * --expose-gc lets the agent collect once a burst of policy changes is over
+ * (src/util/reclaim-memory.ts): V8 alone would leave their dead Buffers,
+ * C heap it does not count as its own, until its heap filled.
+ *
  * `npm start` and bin/tally's shebang pass the flags to node. `node bin/tally`
  * and `node dist/src/cli/main.js` do not, so the entry point restarts node
  * in place (execv, same pid) with them. A limit the user gave (on node's
@@ -22,7 +26,7 @@ import { native } from '../native/addon';
 export const HEAP_LIMIT_MB = 384;
 export const YOUNG_SEMI_SPACE_MB = 4;
 /** node's flags for tally's memory, as npm start and bin/tally give them. */
-export const MEMORY_FLAGS = [`--max-old-space-size=${HEAP_LIMIT_MB}`, `--max-semi-space-size=${YOUNG_SEMI_SPACE_MB}`];
+export const MEMORY_FLAGS = [`--max-old-space-size=${HEAP_LIMIT_MB}`, `--max-semi-space-size=${YOUNG_SEMI_SPACE_MB}`, '--expose-gc'];
 const FLAG = /(^|\s)--max[-_]old[-_]space[-_]size(=|\s|$)/;
 /** Set before the restart, so a node that ignored the flag is not restarted again and again. */
 const MARK = 'TALLY_HEAP_LIMIT_SET';

@@ -35,6 +35,7 @@ import { native } from '../native/addon';
 import { counterMetric, namespaceVerdict } from './policy-metrics';
 import { PeerTable } from '../peers/peer-table';
 import { kernelChains, TracepointChains } from './tracepoint-chains';
+import { MemoryReclaimer } from '../util/reclaim-memory';
 
 /** Lets the event loop run what is waiting (a scrape, a probe) before the next piece of work. */
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -95,6 +96,8 @@ export class PolicyManager {
   private closing = false;
 
   private kernelChains?: ReturnType<typeof kernelChains>;
+  /** Collects the garbage a burst of changes left, once it is over (reclaim-memory.ts). */
+  readonly reclaimer = new MemoryReclaimer();
 
   constructor(private readonly opts: PolicyManagerOptions) {
     if (opts.chainTracepoints === false) return;
@@ -157,6 +160,7 @@ export class PolicyManager {
         return await change();
       } finally {
         native().mallocTrim();
+        this.reclaimer.request();
       }
     });
     this.queue = run.catch(() => undefined);
@@ -205,6 +209,7 @@ export class PolicyManager {
   async quiesce(): Promise<number[]> {
     this.closing = true;
     await this.queue;
+    this.reclaimer.close();
     const links = [...this.byFile.values()].flat().flatMap((r) => r.objects.flatMap((o) => o.object.linkFds()));
     const k = this.kernelChains;
     // The chains' program array too: emptied when its last fd or pin goes, it is what keeps chained hooks running.
