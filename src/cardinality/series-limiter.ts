@@ -58,6 +58,8 @@ interface Tracked {
   seen: number;
   /** Its key at the coarsest roll-up level, when it has one. */
   coarse?: string;
+  /** Set by forget(): a Known kept across reads is no longer this label set's. */
+  gone?: true;
 }
 
 export class SeriesLimiter {
@@ -101,6 +103,19 @@ export class SeriesLimiter {
    */
   know(key: string, labels: Readonly<Record<string, string>>, now: number): Known {
     return this.tracked(key, labels, now) as unknown as Known;
+  }
+
+  /**
+   * know() for a label set known at an earlier read, as that read's know()
+   * returned it: no lookup while it is still tracked (the reader keeps it
+   * with the series, so a read of 100k label sets makes no 100k lookups in a
+   * map of 100k); looked up afresh once forgotten.
+   */
+  knowAgain(known: Known | undefined, key: string, labels: Readonly<Record<string, string>>, now: number): Known {
+    const t = known as unknown as Tracked | undefined;
+    if (!t || t.gone) return this.know(key, labels, now);
+    t.seen = now;
+    return known!;
   }
 
   /**
@@ -182,6 +197,7 @@ export class SeriesLimiter {
     const t = this.sets.get(key);
     if (!t) return { at: 'unknown' };
     this.sets.delete(key);
+    t.gone = true;
     if (t.coarse !== undefined) this.room.removeCoarse(t.coarse);
     if (!t.dest) return { at: 'unknown' };
     this.room.pass(t.passed ?? [], -1);
