@@ -32,6 +32,7 @@ import { describeFeatures, probeKernel } from '../engine/kernel-features';
 import { checkHookConfigLayout } from '../engine/hook-config';
 import { loadSyscalls } from '../engine/syscalls';
 import { loadPolicyBytesYielding, PolicyDirectoryWatcher, PolicyDirEvent, PolicyFileResult, refusedFile } from '../policy';
+import { MemoryReclaimer } from '../util/reclaim-memory';
 import { HookBudget } from '../policy/hook-budget';
 import { BUILTIN_POLICY_DIR } from '../util/paths';
 import * as path from 'node:path';
@@ -62,6 +63,8 @@ export class Agent {
   private readonly watchers: PolicyDirectoryWatcher[] = [];
   /** LIMITS.hooksPerAgent over every policy file, built-ins included. */
   private readonly hookBudget = new HookBudget();
+  /** Gives memory back after a burst of policy changes or a churn of cgroups (src/util/reclaim-memory.ts). */
+  private readonly reclaimer = new MemoryReclaimer();
   /** Policy file events not yet validated and handed to the policy manager, in order (onPolicyFile). */
   private policyFiles: Promise<void> = Promise.resolve();
   private stopping?: Promise<void>;
@@ -129,6 +132,7 @@ export class Agent {
     }
     const labeler = new Labeler(cgroups, this.pods, { needsContainer: this.config.labelFilter.has('container') });
     this.counters = new KernelCounters({
+      reclaimer: this.reclaimer,
       core: this.core.loaded,
       seriesTtlMs: this.config.seriesTtlMs,
       removals: this.removals,
@@ -165,6 +169,7 @@ export class Agent {
       }
     }
     this.policies = new PolicyManager({
+      reclaimer: this.reclaimer,
       counters: this.counters,
       registry: this.registry,
       features,
@@ -356,6 +361,7 @@ export class Agent {
         }
       }
       await this.policies?.close({ handedOver });
+      this.reclaimer.close();
       this.counters?.close();
       this.core?.close();
       if (uninstall && this.handover) clearPins(this.handover.pins, this.log);

@@ -34,12 +34,18 @@ import { BinaryAnnouncements } from './binary-announcements';
 import { exposeSeries, SeriesValues } from './series-exposition';
 import { SHARED_MAPS, SharedMapFds } from './shared-maps';
 import { SweepSchedule } from './sweep-schedule';
+import { MemoryReclaimer } from '../util/reclaim-memory';
+
+/** Label sets one sweep must retire for the memory they held to be given back at once. */
+const RECLAIM_AFTER_RETIRED = 1000;
 import { KernelStats, kernelStatsOf, readSnapshot, Snapshot } from './kernel-read';
 
 export type { CounterMetric } from '../cardinality/metric-families';
 export type { PendingMetric } from '../cardinality/pending-labels';
 
 export interface KernelCountersOptions {
+  /** Asked to give memory back after a sweep that retired many label sets (a churn of cgroups). */
+  reclaimer?: MemoryReclaimer;
   /** The object that created the shared maps. */
   core: LoadedObject;
   filter: LabelFilter;
@@ -177,8 +183,11 @@ export class KernelCounters {
 
   private sweepNow(): boolean {
     const started = Date.now();
+    const before = this.core.labelSets.size;
     const backlog = this.core.sweep(started);
     this.opts.log.debug('sweep', { ms: Date.now() - started, label_sets: this.core.labelSets.size, backlog });
+    // A churn leaves the retired series' objects and read buffers as garbage V8 would keep until its heap filled.
+    if (before - this.core.labelSets.size >= RECLAIM_AFTER_RETIRED) this.opts.reclaimer?.request();
     this.invalidate();
     return backlog;
   }

@@ -56,6 +56,8 @@ export interface PolicyManagerOptions {
   peers?: PeerTable;
   /** A policy with a peer_namespace or peer_service label runs: the peer table needs the cluster's Services (PeerSource). */
   onServicePeers?: () => void;
+  /** Gives memory back once a burst of changes is over (shared with the counters' sweeps); the manager's own if none. */
+  reclaimer?: MemoryReclaimer;
   /** Hooks on classic tracepoints past the first few share attachments (tracepoint-chains.ts); false: each attaches alone; 'always': none does. */
   chainTracepoints?: boolean | 'always';
   log: Logger;
@@ -97,9 +99,10 @@ export class PolicyManager {
 
   private kernelChains?: ReturnType<typeof kernelChains>;
   /** Collects the garbage a burst of changes left, once it is over (reclaim-memory.ts). */
-  readonly reclaimer = new MemoryReclaimer();
+  private readonly reclaimer: MemoryReclaimer;
 
   constructor(private readonly opts: PolicyManagerOptions) {
+    this.reclaimer = opts.reclaimer ?? new MemoryReclaimer();
     if (opts.chainTracepoints === false) return;
     try {
       this.kernelChains = kernelChains({ kernelBtfPath: opts.kernelBtfPath, alonePerPoint: opts.chainTracepoints === 'always' ? 0 : undefined });

@@ -1,5 +1,6 @@
 /**
- * Gives memory back once a burst of policy changes is over.
+ * Gives memory back once a burst of policy changes is over, or after a
+ * sweep that retired many label sets (a churn of cgroups).
  *
  * What a policy load leaves behind is mostly garbage V8 has not collected:
  * the Buffers of file reads, map batches and HTTP bodies are C heap
@@ -16,7 +17,8 @@
  * space 3.5 MiB up for V8's memory reducer to release 10-15 s later (200
  * policies loaded and removed: RSS 78 MiB idle, 88 MiB 6 s after removal with
  * one, 84 MiB with two, BENCHMARKS.md). A full collection of this heap takes
- * a few ms; it happens once per burst of changes, never per scrape.
+ * a few ms (tens at 100k series); it happens once per burst of changes or
+ * churn, never per scrape.
  */
 import { native } from '../native/addon';
 
