@@ -2,6 +2,9 @@
 //   syscallloop write FILE N SIZE   N write(2)s of SIZE bytes to FILE (rewound every 4096 writes)
 //   syscallloop getpid N            N getpid(2)s: a syscall no probe is about
 //   syscallloop call N              N calls of tally_bench_target, the bench's uprobe target
+//   syscallloop write-rate FILE RATE SECONDS
+//                                   64-byte write(2)s at RATE per second for SECONDS (in 1 ms
+//                                   batches), then prints the writes made and the seconds taken
 // Each warms up first, then prints ns per call.
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -60,6 +63,27 @@ int main(int argc, char **argv) {
     printf("%.1f\n", (now_ns() - t0) / n);
     return s == 42 ? 3 : 0; /* s is used, so the loop stays */
   }
-  fprintf(stderr, "usage: syscallloop write FILE N SIZE | getpid N | call N\n");
+  if (argc >= 5 && strcmp(argv[1], "write-rate") == 0) {
+    double rate = atof(argv[3]), seconds = atof(argv[4]);
+    char buf[64];
+    memset(buf, 'w', sizeof(buf));
+    int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) return perror("open"), 1;
+    double t0 = now_ns(), end = t0 + seconds * 1e9;
+    long done = 0;
+    /* Each millisecond, catch up to where the rate says we should be: a slow batch is made up by the next. */
+    for (double t = t0; t < end; t = now_ns()) {
+      long due = (long)((t - t0) / 1e9 * rate);
+      for (; done < due; done++) {
+        if (write(fd, buf, sizeof(buf)) < 0) return perror("write"), 1;
+        if (done % 4096 == 4095) lseek(fd, 0, SEEK_SET);
+      }
+      struct timespec ms = {0, 1000000};
+      nanosleep(&ms, NULL);
+    }
+    printf("%ld %.3f\n", done, (now_ns() - t0) / 1e9);
+    return 0;
+  }
+  fprintf(stderr, "usage: syscallloop write FILE N SIZE | getpid N | call N | write-rate FILE RATE SECONDS\n");
   return 2;
 }
