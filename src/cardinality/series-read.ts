@@ -8,7 +8,7 @@
 import { CounterEntry } from '../bpf/counter-store';
 import { BUCKETS, BUCKET_SUM, KEY_LABEL_SET, KEY_OVERFLOW, pendingSelectors } from '../bpf/layout';
 import { SeriesValues } from './series-values';
-import { HeldCounts } from './held-counts';
+import { eachBucket, HeldCounts } from './held-counts';
 import { KeyLabels } from './key-labels';
 import { Family, MetricFamilies } from './metric-families';
 import { settle } from './pending-labels';
@@ -218,14 +218,14 @@ export class SeriesReader {
   /** What fold-in and staleness moved out of the kernel map still counts. */
   private addHeld(byName: ByName): void {
     for (const [metric, held] of this.held.series) {
-      for (const [key, h] of held) for (const [b, v] of h.buckets) this.addTo(byName, metric, key, h.labels, b, v);
+      for (const [key, h] of held) eachBucket(h, (b, v) => this.addTo(byName, metric, key, h.labels, b, v));
     }
     for (const [metric, held] of this.held.rolled) {
       const limiter = this.families.get(metric)?.family.limiter;
       for (const [key, h] of held) {
         // A rolled-up series that ended (its last member went stale) takes its held counts with it.
         if (!limiter?.rolledSeries(key)) held.delete(key);
-        else for (const [b, v] of h.buckets) this.addTo(byName, metric, key, h.labels, b, v);
+        else eachBucket(h, (b, v) => this.addTo(byName, metric, key, h.labels, b, v));
       }
     }
     for (const [metric, buckets] of this.held.overflow) {

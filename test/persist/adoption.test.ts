@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Adoption, Carried } from '../../src/cardinality/adoption';
-import { HeldCounts } from '../../src/cardinality/held-counts';
+import { bucketsOf, HeldCounts } from '../../src/cardinality/held-counts';
 import { KeyLabels } from '../../src/cardinality/key-labels';
 import { labelKey, OVERFLOW_KEY, OVERFLOW_LABELS } from '../../src/cardinality/series-limiter';
 import { KEY_RAW_CGROUP } from '../../src/bpf/layout';
@@ -44,7 +44,7 @@ describe('adoption', () => {
     a.setCarry(c, 0);
     const n = a.holdCarried((name) => (name === 'm_total' ? 9 : undefined), (l) => labelKey({ workload: l.workload }));
     assert.equal(n, 2);
-    assert.deepEqual([...held.series.get(9)!].map(([k, h]) => [k, h.setKey, [...h.buckets]]), [[labelKey(WEB), labelKey({ workload: 'web' }), [[0, 100]]]]);
+    assert.deepEqual([...held.series.get(9)!].map(([k, h]) => [k, h.setKey, bucketsOf(h)]), [[labelKey(WEB), labelKey({ workload: 'web' }), [[0, 100]]]]);
     assert.deepEqual([...held.overflow.get(9)!], [[0, 3]]);
     assert.deepEqual(a.merge('m_total', [], 10_000).map((s) => [s.key, s.value]), [], 'the rolled-up carry ended: past the TTL, no read shows it');
     assert.deepEqual(a.merge('derived_total', [], 0), [], 'a family without an id is dropped');
@@ -61,6 +61,6 @@ describe('adoption', () => {
     resolved.set(2n, DB);
     a.settle();
     assert.equal(a.waitingEntries, 0);
-    assert.deepEqual([...held.series.get(9)!.get(labelKey(DB))!.buckets], [[0, 33]]);
+    assert.deepEqual(bucketsOf(held.series.get(9)!.get(labelKey(DB))!), [[0, 33]]);
   });
 });
