@@ -100,8 +100,11 @@ export class PolicyManager {
   private kernelChains?: ReturnType<typeof kernelChains>;
   /** Collects the garbage a burst of changes left, once it is over (reclaim-memory.ts). */
   private readonly reclaimer: MemoryReclaimer;
+  /** Whether the reclaimer is the manager's own, to close with it (the agent closes the one it shares). */
+  private readonly ownReclaimer: boolean;
 
   constructor(private readonly opts: PolicyManagerOptions) {
+    this.ownReclaimer = opts.reclaimer === undefined;
     this.reclaimer = opts.reclaimer ?? new MemoryReclaimer();
     if (opts.chainTracepoints === false) return;
     try {
@@ -212,7 +215,7 @@ export class PolicyManager {
   async quiesce(): Promise<number[]> {
     this.closing = true;
     await this.queue;
-    this.reclaimer.close();
+    if (this.ownReclaimer) this.reclaimer.close();
     const links = [...this.byFile.values()].flat().flatMap((r) => r.objects.flatMap((o) => o.object.linkFds()));
     const k = this.kernelChains;
     // The chains' program array too: emptied when its last fd or pin goes, it is what keeps chained hooks running.

@@ -12,7 +12,7 @@
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
 
-export const EVENT_LOOP_SAMPLE_MS = 100;
+const EVENT_LOOP_SAMPLE_MS = 100;
 const MISNAMED = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 export function registerProcessMetrics(registry: Registry): void {
