@@ -17,13 +17,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { native, BPF_NOEXIST } from '../src/native/addon';
-import { encodeCounterKey } from '../src/bpf/layout';
 import { PROJECT_ROOT } from '../src/util/paths';
 import { AgentProcess } from '../test/helpers/agent-process';
 import { TestCgroup } from '../test/helpers/cgroup';
-import { kernelIdOf, parsePromText, select } from '../test/helpers/prom-text';
-import { counterMapFd, makeCgroups } from './memory/cgroup-tree';
+import { parsePromText, select } from '../test/helpers/prom-text';
+import { makeCgroups, seedCounterEntries, waitFoldedIn } from './memory/cgroup-tree';
 
 const SERIES = Number(process.env.BENCH_SERIES ?? 10_000);
 const WINDOW_S = Number(process.env.BENCH_CPU_WINDOW_S ?? 60);
@@ -98,17 +96,8 @@ async function main(): Promise<void> {
     '--bpf-map-capacity', String(SERIES + 16384),
   ]);
   try {
-    const fd = counterMapFd(agent.child.pid!);
-    const value = Buffer.alloc(8 * native().numPossibleCpus());
-    value.writeBigUInt64LE(1000n);
-    const metric = kernelIdOf(await agent.scrape(), 'tally_tcp_received_bytes_total');
-    for (const id of cgs.ids) native().mapUpdate(fd, encodeCounterKey({ cgroupId: id, binaryId: 0n, metric, flags: 0 }), value, BPF_NOEXIST);
-    native().closeFd(fd);
-    const deadline = Date.now() + 180_000;
-    while ((select(await agent.scrape(), 'tally_bpf_map_entries', { map: 'tally_cgroup_label_sets' })[0]?.value ?? 0) < SERIES) {
-      if (Date.now() > deadline) throw new Error('fold-in did not finish in 180 s');
-      await sleep(1000);
-    }
+    await seedCounterEntries(agent, cgs.ids, 'tally_tcp_received_bytes_total', 1000n);
+    await waitFoldedIn(agent, SERIES);
     const series = select(parsePromText(await agent.metricsText()), 'tally_tcp_received_bytes_total').length;
     // The fold-in's last sweeps and the reclaim after them are the agent's start, not its steady state.
     await sleep(SETTLE_S * 1000);

@@ -23,14 +23,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { native, BPF_NOEXIST } from '../src/native/addon';
-import { encodeCounterKey } from '../src/bpf/layout';
 import { PROJECT_ROOT } from '../src/util/paths';
 import { AgentProcess, waitExit } from '../test/helpers/agent-process';
-import { kernelIdOf, parsePromText, select } from '../test/helpers/prom-text';
+import { parsePromText, select } from '../test/helpers/prom-text';
 import { HOPPER, SINK } from '../test/helpers/python-peers';
 import { anonByRegion, fdKinds, procMemory } from './memory/procfs-memory';
-import { counterMapFd, makeCgroups } from './memory/cgroup-tree';
+import { makeCgroups, seedCounterEntries, waitFoldedIn } from './memory/cgroup-tree';
 import { writeBenchmarksBlock } from './benchmarks-md';
 
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 20);
@@ -114,18 +112,9 @@ async function atSeries(): Promise<{ rss: number; peak: number; scraped: number 
   ]);
   try {
     const pid = agent.child.pid!;
-    const fd = counterMapFd(pid);
-    const value = Buffer.alloc(8 * native().numPossibleCpus());
-    value.writeBigUInt64LE(1000n);
-    const metric = kernelIdOf(await agent.scrape(), 'tally_tcp_received_bytes_total');
-    for (const id of cgs.ids) native().mapUpdate(fd, encodeCounterKey({ cgroupId: id, binaryId: 0n, metric, flags: 0 }), value, BPF_NOEXIST);
-    native().closeFd(fd);
+    await seedCounterEntries(agent, cgs.ids, 'tally_tcp_received_bytes_total', 1000n);
     // Scraped once a second, as bench/cardinality.ts does, until every cgroup is folded into its label set.
-    const deadline = Date.now() + 180_000;
-    while ((select(await agent.scrape(), 'tally_bpf_map_entries', { map: 'tally_cgroup_label_sets' })[0]?.value ?? 0) < SERIES) {
-      if (Date.now() > deadline) throw new Error('fold-in did not finish in 180 s');
-      await sleep(1000);
-    }
+    await waitFoldedIn(agent, SERIES);
     let scraped = 0;
     for (let i = 0; i < 7; i++) {
       await sleep(1000);
