@@ -122,6 +122,8 @@ struct tally_pol_net {
 	__u16 protocol;
 };
 
+#include "packets.bpf.h"
+
 /*
  * Per-arg arrays have 8 slots for 6 args, so an index masked with ARG_MASK is
  * in bounds as the verifier sees it (it does not track the bounds of `%`).
@@ -317,7 +319,11 @@ enum prog_kind {
 	PROG_BTF,    /* tp_btf: the same array, but the verifier knows each argument's type */
 	PROG_SYS_EXIT, /* syscalls/sys_exit_X alone: a syscall's args come from the task's saved registers */
 	PROG_RECORD, /* tracepoint: ctx is the event record */
+	PROG_SKB_EGRESS,  /* cgroup_skb: ctx is the packet, no task is at hand (packets.bpf.h) */
+	PROG_SKB_INGRESS,
 };
+
+#define IS_SKB(kind) ((kind) == PROG_SKB_EGRESS || (kind) == PROG_SKB_INGRESS)
 
 /*
  * 1 if the exiting task ended its thread group: the group's live count is 0
@@ -1258,7 +1264,7 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, b
 	if (!ev)
 		return 0;
 	/* The binary labels the event only if keyed by binary and the task owns it. */
-	bool labels_binary = key_by_binary && (pol.owner_arg == TALLY_POL_NONE || pol.task_context);
+	bool labels_binary = !IS_SKB(kind) && key_by_binary && (pol.owner_arg == TALLY_POL_NONE || pol.task_context);
 
 	/*
 	 * The current task, unless nothing reads it before the owner is known:
@@ -1266,7 +1272,7 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, b
 	 * it only if the socket has no cgroup, and the helper call returns
 	 * through the return thunk on a cold hook.
 	 */
-	bool early_task = !(kind == PROG_BTF && pol.owner_arg != TALLY_POL_NONE && !labels_binary && !pol.match_binaries && !args_need_task());
+	bool early_task = !IS_SKB(kind) && !(kind == PROG_BTF && pol.owner_arg != TALLY_POL_NONE && !labels_binary && !pol.match_binaries && !args_need_task());
 	struct task_struct *task = early_task ? tally_current_task() : NULL;
 
 	/*
@@ -1278,11 +1284,19 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, b
 	bool by_cgroup = key_by_cgroup || pol.match_namespaces;
 	struct tally_cgroup_mapping ns = {}; /* match_namespaces: what user space resolved the owner to, if it has */
 
-	ev->p.owner = by_cgroup && pol.owner_arg == TALLY_POL_NONE ? tally_task_cgroup_id(task) : 0;
-	ev->p.binary = labels_binary || pol.match_binaries ? tally_binary_of(task, c) : 0;
-	decode_args(ctx, task, ev, kind);
+	if (IS_SKB(kind)) {
+		/* A packet: its socket's cgroup owns it, and the task on the CPU is nobody's (softirq, often). */
+		ev->p.owner = bpf_skb_cgroup_id(ctx);
+		ev->p.binary = 0;
+		ev->p.val[0] = 0;
+		ev->p.val[1] = tally_decode_packet(ctx, &ev->net[0], kind == PROG_SKB_INGRESS);
+	} else {
+		ev->p.owner = by_cgroup && pol.owner_arg == TALLY_POL_NONE ? tally_task_cgroup_id(task) : 0;
+		ev->p.binary = labels_binary || pol.match_binaries ? tally_binary_of(task, c) : 0;
+		decode_args(ctx, task, ev, kind);
+	}
 	/* No socket to own the event (or none with a cgroup): the current task does. */
-	if (by_cgroup && !ev->p.owner)
+	if (!IS_SKB(kind) && by_cgroup && !ev->p.owner)
 		ev->p.owner = tally_task_cgroup_id(early_task ? task : tally_current_task());
 	if (pol.match_namespaces)
 		ns = tally_mapping_of(c, ev->p.owner);
@@ -1293,11 +1307,12 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, b
 	if (!labels_binary)
 		ev->p.binary = 0;
 	compute_labels(ev);
-	if (kind == PROG_SYS_EXIT) {
+	/* A packet too: count() inlined beside the rest passes the compat build's 512-byte stack. */
+	if (kind == PROG_SYS_EXIT || IS_SKB(kind)) {
 		count_at_exit(c, &ev->p, ret);
 		return 0;
 	}
-	if (pol.has_return) {
+	if (!IS_SKB(kind) && pol.has_return) {
 		__u64 task = bpf_get_current_pid_tgid();
 
 		ev->p.start_ns = bpf_ktime_get_ns();
@@ -1478,4 +1493,24 @@ int pol_sys_exit(__u64 *ctx)
 		return 0;
 #endif
 	return on_return((__s64)ctx[1], false);
+}
+
+/*
+ * Packets (spec.packets): attached to the cgroup v2 root, so every socket's
+ * packets pass, with BPF_F_ALLOW_MULTI (a link), beside whatever else the
+ * node attaches there. A cgroup_skb program's return is a verdict: 1 lets
+ * the packet through, always; a counter never drops.
+ */
+SEC("cgroup_skb/egress")
+int pol_skb_egress(struct __sk_buff *skb)
+{
+	on_entry(skb, PROG_SKB_EGRESS, false);
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int pol_skb_ingress(struct __sk_buff *skb)
+{
+	on_entry(skb, PROG_SKB_INGRESS, false);
+	return 1;
 }

@@ -38,6 +38,7 @@ enum tally_pol_source {
 	TALLY_SRC_CONST = 5,   /* `konst`: an arg this kernel's tracepoint does not pass (ifMissing) */
 	TALLY_SRC_GROUP_DEAD = 6, /* 1 if the task in context slot `index` ended its thread group, counted once */
 	TALLY_SRC_USDT = 7,    /* USDT probe: its n-th argument, where the probe's note says it is (bpf_usdt_arg) */
+	TALLY_SRC_PACKET = 8,  /* cgroup_skb: index 0 the packet, index 1 its transport payload's bytes (packets.bpf.h) */
 };
 
 /* How an argument is decoded. */
@@ -55,6 +56,7 @@ enum tally_pol_type {
 	TALLY_T_BINPRM = 11,  /* struct linux_binprm *: its file, as TALLY_T_FILE */
 	TALLY_T_SOCKET = 12,  /* struct socket *: its sock, as TALLY_T_SOCK */
 	TALLY_T_NETDEV = 13,  /* struct net_device *: its name */
+	TALLY_T_PACKET = 14,  /* a cgroup_skb packet: its headers' addresses, ports, protocol; its socket's cgroup */
 };
 
 /* A part of a decoded argument that a filter or label reads. */

@@ -48,6 +48,13 @@ int probe_uprobe(void *ctx)
 	return 0;
 }
 
+/* A verdict: 1 lets the packet through. */
+SEC("cgroup_skb/egress")
+int probe_cgroup_skb(struct __sk_buff *skb)
+{
+	return 1;
+}
+
 /*
  * Kernel functions, probed the same way: weak, so on a kernel without one
  * libbpf leaves the call unresolved and only this program fails to load.

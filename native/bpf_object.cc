@@ -247,6 +247,7 @@ Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {
 //   {kind: "usdt", path, provider, name}    USDT probe of a binary, every process
 //   {kind: "tracepoint", category, name}
 //   {kind: "raw_tp", name}
+//   {kind: "cgroup", path}                  cgroup (v2 directory): cgroup_skb and the like, by link
 // Returns nothing; the link lives until close().
 Napi::Value BpfObject::Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -284,6 +285,19 @@ Napi::Value BpfObject::Attach(const Napi::CallbackInfo& info) {
       std::string name = str("name");
       what += " to raw tracepoint " + name;
       link = bpf_program__attach_raw_tracepoint(prog, name.c_str());
+    } else if (kind == "cgroup") {
+      std::string path = str("path");
+      what += " to cgroup " + path;
+      // The link holds the cgroup; the directory's fd is only needed to name it.
+      int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0) {
+        ErrnoError(env, "opening cgroup " + path, errno, {}).ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      link = bpf_program__attach_cgroup(prog, fd);
+      int saved = errno;
+      close(fd);
+      errno = saved;
     } else {
       Napi::Error::New(env, "attach: unknown target kind '" + kind + "'").ThrowAsJavaScriptException();
       return env.Undefined();

@@ -51,7 +51,7 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `empty-file.yaml:1:1: (file): expected at least one policy document, found none; the file is empty or holds only comments`,
   ]],
   ["empty-spec", "error", [
-    `empty-spec.yaml:5:7: spec: expected at least one hook under kprobes, tracepoints, uprobes or usdts, found none`,
+    `empty-spec.yaml:5:7: spec: expected at least one hook under kprobes, tracepoints, uprobes, usdts or packets, found none`,
   ]],
   ["histogram-of-count", "error", [
     `histogram-of-count.yaml:10:7: spec.kprobes[0].metrics[0]: expected a value for a histogram to observe: {arg: INDEX}, return or latency, found no value (count); a histogram of count would only ever observe 1`,
@@ -69,7 +69,7 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `label-clash.yaml:16:16: spec.kprobes[0].metrics[0].labels[1].name: expected a label name other than namespace, workload, pod, container, binary, node, overflow, le, found "le"; Prometheus names histogram buckets with it; pick another name`,
   ]],
   ["label-sources", "error", [
-    `label-sources.yaml:18:29: spec.kprobes[0].metrics[0].labels[0].field: expected no field on a file arg, found field "dport"; fields apply to sock, skb, sockaddr and task args`,
+    `label-sources.yaml:18:29: spec.kprobes[0].metrics[0].labels[0].field: expected no field on a file arg, found field "dport"; fields apply to sock, skb, socket, packet, sockaddr and task args`,
     `label-sources.yaml:19:30: spec.kprobes[0].metrics[0].labels[1].prefixes: expected prefixes only on a string, char_buf, file or path arg, found prefixes on a size_t arg; use maxValues to cap other values`,
   ]],
   ["latency-without-return", "error", [
@@ -88,7 +88,7 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `not-a-policy.yaml:1:1: (document): expected a policy: a mapping with apiVersion, kind, metadata and spec, found a list of 1`,
   ]],
   ["operator-for-type", "error", [
-    `operator-for-type.yaml:13:30: spec.kprobes[0].selectors[0].matchArgs[0].operator: expected an operator for a size_t arg (Equal, NotEqual, GT, LT, Mask, NotMask), found "DPort"; DPort applies to sock and skb args`,
+    `operator-for-type.yaml:13:30: spec.kprobes[0].selectors[0].matchArgs[0].operator: expected an operator for a size_t arg (Equal, NotEqual, GT, LT, Mask, NotMask), found "DPort"; DPort applies to sock, skb and packet args`,
   ]],
   ["reserved-metric-name", "error", [
     `reserved-metric-name.yaml:11:13: spec.kprobes[0].metrics[0].name: expected a name of your own, found "process_cpu_seconds_total"; process_cpu_seconds_total is one of the Node.js process metrics tally exports (docs/metrics.md); rename yours, e.g. with your own prefix`,
@@ -105,7 +105,7 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `shared-metric-labels.yaml:28:7: spec.kprobes[1].metrics[0].labels: expected labels fd (maxValues 8, overflowValue "other"), as declared at spec.kprobes[0].metrics[0] (line 12), found labels fd (maxValues 16, overflowValue "other"); a metric fed by several hooks is declared identically in each`,
   ]],
   ["spec-null", "error", [
-    `spec-null.yaml:5:6: spec: expected a mapping with kprobes, tracepoints, uprobes or usdts, found nothing`,
+    `spec-null.yaml:5:6: spec: expected a mapping with kprobes, tracepoints, uprobes, usdts or packets, found nothing`,
   ]],
   ["string-too-long", "error", [
     `string-too-long.yaml:17:11: spec.kprobes[0].selectors[0].matchArgs[0].values[1]: expected a non-empty string of at most 128 bytes (tally's limit per string value), found "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…" (131 characters)`,
@@ -166,11 +166,11 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `unit-suffix.yaml:12:14: spec.kprobes[0].metrics[0].name: expected a name ending in _bytes_total (its unit is bytes), found "tally_tcp_sent_total"; write "tally_tcp_sent_bytes_total"`,
   ]],
   ["unknown-arg-type", "error", [
-    `unknown-arg-type.yaml:11:24: spec.kprobes[0].args[1].type: expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, linux_binprm, net_device, sock, skb, sockaddr, socket, task, found "u128"`,
+    `unknown-arg-type.yaml:11:24: spec.kprobes[0].args[1].type: expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, linux_binprm, net_device, sock, skb, sockaddr, socket, task, packet, found "u128"`,
   ]],
   ["unknown-hook-kind", "error", [
-    `unknown-hook-kind.yaml:6:3: spec.lsmhooks: expected one of kprobes, tracepoints, uprobes, usdts, found unknown key "lsmhooks"`,
-    `unknown-hook-kind.yaml:6:3: spec: expected at least one hook under kprobes, tracepoints, uprobes or usdts, found none`,
+    `unknown-hook-kind.yaml:6:3: spec.lsmhooks: expected one of kprobes, tracepoints, uprobes, usdts, packets, found unknown key "lsmhooks"`,
+    `unknown-hook-kind.yaml:6:3: spec: expected at least one hook under kprobes, tracepoints, uprobes, usdts or packets, found none`,
   ]],
   ["unknown-key", "error", [
     `unknown-key.yaml:8:5: spec.kprobes[0].sycall: expected one of call, syscall, return, args, selectors, metrics, taskContext, fallbackFor, returnArg, ignore, found unknown key "sycall"; did you mean "syscall"?`,
@@ -179,9 +179,16 @@ const TABLE: Array<[string, PolicyState, string[]]> = [
     `unknown-operator.yaml:12:30: spec.kprobes[0].selectors[0].matchArgs[0].operator: expected one of Equal, NotEqual, GT, LT, Mask, NotMask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType, FileSystem, NotFileSystem, found "Equals"; did you mean "Equal"?`,
     `unknown-operator.yaml:13:30: spec.kprobes[0].selectors[0].matchArgs[1].operator: expected one of Equal, NotEqual, GT, LT, Mask, NotMask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType, FileSystem, NotFileSystem, found "InMap"; InMap is a Tetragon operator that tally does not implement`,
   ]],
+  ["packet-args", "error", [
+    `packet-args.yaml:7:16: spec.packets[0].direction: expected one of egress, ingress, found "sideways"`,
+    `packet-args.yaml:11:5: spec.packets[1].taskContext: expected one of direction, args, selectors, metrics, fallbackFor, found unknown key "taskContext"`,
+    `packet-args.yaml:12:12: spec.packets[1].args[0]: expected {index: 0, type: packet} or {index: 1, type: int} (the payload's bytes), found index 0, type sock; a packet hook has these two args`,
+    `packet-args.yaml:12:36: spec.packets[1].args[1]: expected {index: 0, type: packet} or {index: 1, type: int} (the payload's bytes), found index 1, type string; a packet hook has these two args`,
+    `packet-args.yaml:17:12: spec.kprobes[0].args[0]: expected a type other than packet, found type packet; packet is the arg of hooks under spec.packets`,
+  ]],
   ["value-not-integer", "error", [
     `value-not-integer.yaml:12:74: spec.tracepoints[0].metrics[0].value.arg: expected the index of a declared integer arg (this hook declares no integer arg), found 5; arg 5 has type skb`,
-    `value-not-integer.yaml:13:80: spec.tracepoints[0].metrics[1].value: expected count or {arg: INDEX} (a tracepoint has no return), found "latency"`,
+    `value-not-integer.yaml:13:80: spec.tracepoints[0].metrics[1].value: expected count or {arg: INDEX} (a tracepoint hook has no return), found "latency"`,
   ]],
   ["wrong-type", "error", [
     `wrong-type.yaml:8:14: spec.kprobes[0].syscall: expected true or false, found "no"`,
@@ -218,10 +225,10 @@ describe('a problem carries its parts', () => {
       line: 11,
       column: 24,
       path: 'spec.kprobes[0].args[1].type',
-      expected: 'one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, linux_binprm, net_device, sock, skb, sockaddr, socket, task',
+      expected: 'one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, linux_binprm, net_device, sock, skb, sockaddr, socket, task, packet',
       found: '"u128"',
       severity: 'error',
-      message: 'expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, linux_binprm, net_device, sock, skb, sockaddr, socket, task, found "u128"',
+      message: 'expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, linux_binprm, net_device, sock, skb, sockaddr, socket, task, packet, found "u128"',
     }]);
   });
 

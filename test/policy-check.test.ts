@@ -134,7 +134,7 @@ describe('tally policy check', () => {
     assert.equal(r.stdout, [
       SIGKILL,
       `${F}/tetragon/dns-only-specified-servers.yaml: partial (1 policy, 1 hook; 1 unsupported)`,
-      `${F}/bad/empty-spec.yaml:5:7: spec: expected at least one hook under kprobes, tracepoints, uprobes or usdts, found none`,
+      `${F}/bad/empty-spec.yaml:5:7: spec: expected at least one hook under kprobes, tracepoints, uprobes, usdts or packets, found none`,
       `${F}/bad/empty-spec.yaml: error (1 policy, 0 hooks; 1 error)`,
       '',
     ].join('\n'));

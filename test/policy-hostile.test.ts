@@ -29,7 +29,7 @@ const CORPUS = path.join(PROJECT_ROOT, 'test', 'fixtures', 'hostile-policies');
 
 /** Each file's first line from `tally policy check`, after "FILE:". */
 const FIRST_LINE: Record<string, string> = {
-  "arg-type-unknown.yaml": "9:29: spec.kprobes[0].args[0].type: expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, linux_binprm, net_device, sock, skb, sockaddr, socket, task, found \"u128\"",
+  "arg-type-unknown.yaml": "9:29: spec.kprobes[0].args[0].type: expected one of int, int8, int16, int32, int64, long, uint8, uint16, uint32, uint64, size_t, fd, string, char_buf, file, path, linux_binprm, net_device, sock, skb, sockaddr, socket, task, packet, found \"u128\"",
   "args-string.yaml": "9:11: spec.kprobes[0].args: expected a list of args, found \"0, 2\"",
   "bad-indentation.yaml": "5:8: (file): expected valid YAML, found bad indentation of a mapping entry",
   "billion-laughs-hooks.yaml": "7:21: spec.tracepoints[0]: expected a mapping, found a list of 1",
@@ -58,7 +58,7 @@ const FIRST_LINE: Record<string, string> = {
   "kprobes-mapping.yaml": "6:12: spec.kprobes: expected a list of kprobes, found a mapping",
   "latin1-name.yaml": "4:12: (file): expected UTF-8 text, found the byte 0xE9, which is not valid UTF-8 there; save the file as UTF-8",
   "long-help.yaml": "9:37: spec.kprobes[0].metrics[0].help: expected one line of at most 256 characters, found \"hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh\u2026\" (5000 characters)",
-  "long-key.yaml": "6:3: spec[\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\u2026\"]: expected one of kprobes, tracepoints, uprobes, usdts, found unknown key \"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\u2026\" (5000 characters)",
+  "long-key.yaml": "6:3: spec[\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\u2026\"]: expected one of kprobes, tracepoints, uprobes, usdts, packets, found unknown key \"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\u2026\" (5000 characters)",
   "long-line.yaml": "6:12: spec.kprobes: expected at most 64 kprobes (tally's limit per policy), found 5000 kprobes",
   "long-metric-name.yaml": "10:13: spec.kprobes[0].metrics[0].name: expected a Prometheus metric name (letters, digits and _, not starting with a digit or __, at most 128 characters), found \"mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm\u2026\" (306 characters)",
   "long-policy-name.yaml": "4:9: metadata.name: expected a Kubernetes name (lowercase letters, digits and -, starting and ending with a letter or digit, at most 63 characters), found \"pppppppppppppppppppppppppppppppppppppppppppppppp\u2026\" (10000 characters)",
@@ -70,7 +70,7 @@ const FIRST_LINE: Record<string, string> = {
   "name-number.yaml": "4:9: metadata.name: expected a Kubernetes name (lowercase letters, digits and -, starting and ending with a letter or digit, at most 63 characters), found the number 12345",
   "nul-bytes.yaml": "1:108: (file): expected valid YAML, found null byte is not allowed in input",
   "null-everything.yaml": "1:13: apiVersion: expected one of tally.dev/v1alpha1, cilium.io/v1alpha1, found null",
-  "number-keys.yaml": "5:7: spec: expected at least one hook under kprobes, tracepoints, uprobes or usdts, found none",
+  "number-keys.yaml": "5:7: spec: expected at least one hook under kprobes, tracepoints, uprobes, usdts or packets, found none",
   "only-separators.yaml": "1:1: (file): expected at least one policy document, found none; the file is empty or holds only comments",
   "operator-lowercase.yaml": "12:30: spec.kprobes[0].selectors[0].matchArgs[0].operator: expected one of Equal, NotEqual, GT, LT, Mask, NotMask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType, FileSystem, NotFileSystem, found \"equal\"; did you mean \"Equal\"?",
   "operator-missing.yaml": "12:9: spec.kprobes[0].selectors[0].matchArgs[0].operator: expected one of Equal, NotEqual, GT, LT, Mask, NotMask, Prefix, NotPrefix, Postfix, NotPostfix, SAddr, DAddr, NotSAddr, NotDAddr, SPort, DPort, NotSPort, NotDPort, Protocol, Family, FileType, NotFileType, FileSystem, NotFileSystem, found no such field",
@@ -97,7 +97,7 @@ const FIRST_LINE: Record<string, string> = {
   "unclosed-quote.yaml": "9:1: (file): expected valid YAML, found unexpected end of the stream within a double quoted scalar",
   "undefined-alias.yaml": "6:20: (file): expected valid YAML, found unidentified alias \"nowhere\"",
   "unicode-policy-name.yaml": "4:9: metadata.name: expected a Kubernetes name (lowercase letters, digits and -, starting and ending with a letter or digit, at most 63 characters), found \"p\u00f8licy-\u00f1ame\"; write \"p-licy--ame\"",
-  "unknown-hook-section.yaml": "6:3: spec.fprobes: expected one of kprobes, tracepoints, uprobes, usdts, found unknown key \"fprobes\"; did you mean \"kprobes\"?",
+  "unknown-hook-section.yaml": "6:3: spec.fprobes: expected one of kprobes, tracepoints, uprobes, usdts, packets, found unknown key \"fprobes\"; did you mean \"kprobes\"?",
   "uprobe-relative-path.yaml": "7:11: spec.uprobes[0].path: expected the absolute path of a binary or library, found \"libc.so.6\"",
   "utf16.yaml": "1:1: (file): expected UTF-8 text, found the byte 0xFF, which is not valid UTF-8 there; save the file as UTF-8",
   "values-nested-list.yaml": "12:43: spec.kprobes[0].selectors[0].matchArgs[0].values[0]: expected a string value, found a list of 2",

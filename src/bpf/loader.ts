@@ -16,7 +16,7 @@ import { ChainJoiner, ChainPlaces } from './chain-places';
 export type { ChainJoiner } from './chain-places';
 
 /** Attach types, most preferred first. */
-export const ATTACH_PREFERENCE = ['fentry', 'fexit', 'kprobe', 'kretprobe', 'tp_btf', 'raw_tp', 'tracepoint', 'uprobe', 'uretprobe', 'usdt'] as const;
+export const ATTACH_PREFERENCE = ['fentry', 'fexit', 'kprobe', 'kretprobe', 'tp_btf', 'raw_tp', 'tracepoint', 'uprobe', 'uretprobe', 'usdt', 'cgroup_skb'] as const;
 export type AttachType = (typeof ATTACH_PREFERENCE)[number];
 
 /** One program of a candidate, and what it attaches to when its section does not say. */
@@ -105,6 +105,7 @@ export function attachPointOf(p: CandidateProgram, section: string): string {
   if (t?.kind === 'usdt') return `usdt:${t.path}:${t.provider}:${t.name}`;
   if (t?.kind === 'tracepoint') return `tracepoint:${t.category}:${t.name}`;
   if (t?.kind === 'raw_tp') return `raw_tp:${t.name}`;
+  if (t?.kind === 'cgroup') return `${section.replace('/', ':')}:${t.path}`;
   const [, ...rest] = section.split('/');
   return `${attachTypeOf(section)}:${p.attachTo ?? rest.join(':')}`;
 }

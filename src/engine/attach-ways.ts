@@ -8,7 +8,8 @@
  */
 import * as os from 'node:os';
 import { CandidateProgram } from '../bpf/loader';
-import { Arg, Hook, KprobeHook, TracepointHook, UprobeHook } from '../policy/model';
+import { Arg, Hook, KprobeHook, PacketHook, TracepointHook, UprobeHook } from '../policy/model';
+import { findCgroup2Mount } from '../labels/cgroup-mount';
 import { ArgKind, Source } from './hook-config';
 import { ProbedAttach, policyObjectName } from './kernel-features';
 import { readFormat } from './tracefs';
@@ -55,6 +56,7 @@ export type MissingArg = (a: Arg, h: TracepointHook, arity: number) => ArgPlaceI
 export function attachWays(h: Hook, ctx: CompileContext, missingArg: MissingArg): AttachWay[] {
   if (h.kind === 'kprobe') return kprobeWays(h, ctx, h.metrics.some((m) => m.value.kind === 'latency'));
   if (h.kind === 'tracepoint') return tracepointWays(h, ctx, missingArg);
+  if (h.kind === 'packet') return [packetWay(h, ctx)];
   return [uprobeWay(h)];
 }
 
@@ -185,5 +187,21 @@ function uprobeWay(h: UprobeHook): AttachWay {
       ...(h.return ? [{ name: 'pol_uretprobe', target: { kind: 'uprobe' as const, path: h.path, func: h.symbol, retprobe: true } }] : []),
     ],
     place: { source: Source.regs, index: (a) => ({ index: a.index }) },
+  };
+}
+
+/**
+ * A packet hook: its direction's cgroup_skb program on the cgroup v2 root
+ * (/sys/fs/cgroup, or /sys/fs/cgroup/unified in hybrid mode), which runs for
+ * the sockets of every cgroup below. Its args are the kernel's: the packet
+ * and its payload's bytes (bpf/packets.bpf.h).
+ */
+function packetWay(h: PacketHook, ctx: CompileContext): AttachWay {
+  const path = ctx.cgroupRoot ?? findCgroup2Mount();
+  return {
+    attach: `cgroup_skb/${h.direction}`,
+    feature: 'cgroup_skb',
+    programs: [{ name: h.direction === 'egress' ? 'pol_skb_egress' : 'pol_skb_ingress', target: { kind: 'cgroup', path } }],
+    place: { source: Source.packet, index: (a) => ({ index: a.index }) },
   };
 }

@@ -55,6 +55,8 @@ export interface HookPlan {
 
 export interface CompileContext {
   features: KernelFeatures;
+  /** Where packet hooks attach: the cgroup v2 root; found in /proc/self/mounts when not given. */
+  cgroupRoot?: string;
   /** Syscall name -> number on this architecture. */
   syscalls: Readonly<Record<string, number>>;
   /** The metric id each of the hook's metrics counts under. */
@@ -80,7 +82,7 @@ export interface CompileContext {
 const POINTER_KINDS: Record<string, number> = {
   string: ArgKind.string, char_buf: ArgKind.string, file: ArgKind.file, path: ArgKind.path,
   sock: ArgKind.sock, skb: ArgKind.skb, sockaddr: ArgKind.sockaddr, task: ArgKind.task,
-  linux_binprm: ArgKind.binprm, socket: ArgKind.socket, net_device: ArgKind.netdev,
+  linux_binprm: ArgKind.binprm, socket: ArgKind.socket, net_device: ArgKind.netdev, packet: ArgKind.packet,
 };
 const FIELDS: Record<string, number> = {
   saddr: Field.saddr, daddr: Field.daddr, sport: Field.sport, dport: Field.dport, protocol: Field.protocol, family: Field.family, exitStatus: Field.exitStatus,
@@ -148,7 +150,8 @@ class PlanBuilder {
     private readonly hook: Hook,
     private readonly ctx: CompileContext,
   ) {
-    this.args = hook.args.filter((a) => a.type !== 'nop');
+    this.args = hook.kind === 'packet' ? packetArgs(hook.args) : hook.args.filter((a) => a.type !== 'nop');
+    if (hook.kind === 'packet') refuseTaskSelectors(hook);
   }
 
   plan(): HookPlan {
@@ -205,7 +208,7 @@ class PlanBuilder {
 
   private returnSigned(): boolean {
     const h = this.hook;
-    if (h.kind === 'tracepoint') return false;
+    if (h.kind === 'tracepoint' || h.kind === 'packet') return false;
     if (h.kind === 'kprobe' && h.syscall) return true;
     const t = h.returnArg?.type;
     return t === undefined || !t.startsWith('uint') && t !== 'size_t';
@@ -214,14 +217,14 @@ class PlanBuilder {
   /** Bytes of the return value: a syscall's is a long; a returnArg's its type's; undeclared, all 8. */
   private returnSize(): number {
     const h = this.hook;
-    if (h.kind === 'tracepoint' || (h.kind === 'kprobe' && h.syscall)) return 8;
+    if (h.kind === 'tracepoint' || h.kind === 'packet' || (h.kind === 'kprobe' && h.syscall)) return 8;
     const t = h.returnArg?.type;
     return (t !== undefined && INT_SIZES[t]?.[1]) || 8;
   }
 
-  /** A sock or skb arg owns the event: its socket's cgroup, not the task on the CPU. */
+  /** A sock, skb or packet arg owns the event: its socket's cgroup, not the task on the CPU. */
   private ownerSlot(): number {
-    const slot = this.args.findIndex((a) => a.type === 'sock' || a.type === 'skb');
+    const slot = this.args.findIndex((a) => a.type === 'sock' || a.type === 'skb' || a.type === 'packet');
     return slot < 0 ? POL.none : slot;
   }
 
@@ -421,4 +424,20 @@ class PlanBuilder {
     this.groupEnds = true;
     return { index: m.arg, source: Source.groupDead };
   }
+}
+
+/**
+ * A packet hook's two args in the slots the kernel fills (bpf/policy.bpf.c:
+ * the packet in slot 0, its payload's bytes in slot 1), whatever the policy
+ * declares: it names their types, not where they are.
+ */
+function packetArgs(declared: Arg[]): Arg[] {
+  const payload = declared.find((a) => a.index === 1);
+  return [{ index: 0, type: 'packet', returnCopy: false }, { index: 1, type: payload?.type ?? 'uint32', returnCopy: false }];
+}
+
+/** A packet runs in no task's name (often in softirq): what reads the task cannot apply. */
+function refuseTaskSelectors(h: Hook): void {
+  if (h.selectors.some((s) => s.matchBinaries.length > 0)) throw new CompileError('matchBinaries on a packet hook: a packet has no binary');
+  if (h.selectors.some((s) => (s.matchTask?.length ?? 0) > 0)) throw new CompileError('matchNamespaces or matchCapabilities on a packet hook: a packet has no task');
 }

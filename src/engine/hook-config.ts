@@ -21,9 +21,9 @@ export const POL = {
 } as const;
 
 /** enum tally_pol_source */
-export const Source = { none: 0, regs: 1, ctx: 2, record: 3, syscall: 4, constant: 5, groupDead: 6, usdt: 7 } as const;
+export const Source = { none: 0, regs: 1, ctx: 2, record: 3, syscall: 4, constant: 5, groupDead: 6, usdt: 7, packet: 8 } as const;
 /** enum tally_pol_type */
-export const ArgKind = { int: 1, uint: 2, string: 3, file: 4, path: 5, fd: 6, sock: 7, skb: 8, sockaddr: 9, task: 10, binprm: 11, socket: 12, netdev: 13 } as const;
+export const ArgKind = { int: 1, uint: 2, string: 3, file: 4, path: 5, fd: 6, sock: 7, skb: 8, sockaddr: 9, task: 10, binprm: 11, socket: 12, netdev: 13, packet: 14 } as const;
 /** enum tally_pol_field */
 export const Field = { value: 0, saddr: 1, daddr: 2, sport: 3, dport: 4, protocol: 5, family: 6, fileType: 7, string: 8, exitStatus: 9, stringEnd: 10, fsMagic: 11 } as const;
 /** enum tally_pol_op */

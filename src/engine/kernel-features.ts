@@ -8,8 +8,9 @@ import * as fs from 'node:fs';
 import { AttachTarget, isNativeError, native } from '../native/addon';
 import { bpfObjectPath } from '../util/paths';
 import { explain } from '../bpf/loader';
+import { findCgroup2Mount } from '../labels/cgroup-mount';
 
-export const PROBED = ['fentry', 'kprobe', 'tp_btf', 'raw_tp', 'tracepoint', 'uprobe'] as const;
+export const PROBED = ['fentry', 'kprobe', 'tp_btf', 'raw_tp', 'tracepoint', 'uprobe', 'cgroup_skb'] as const;
 export type ProbedAttach = (typeof PROBED)[number];
 /** Kernel functions the engine uses where they exist (bpf/probe.bpf.c: probe_kfunc_NAME). */
 export const PROBED_KFUNCS = ['bpf_rdonly_cast'] as const;
@@ -69,6 +70,8 @@ export function probeKernel(kernelBtfPath?: string): KernelFeatures {
         if (!libc) throw new Error('no libc.so.6 mapped in this process to probe uprobes with');
         target = { kind: 'uprobe', path: libc, func: 'getpid', retprobe: false };
       }
+      // Attached for a moment to the cgroup v2 root, as packet hooks are: it lets every packet through.
+      if (kind === 'cgroup_skb') target = { kind: 'cgroup', path: findCgroup2Mount() };
       obj.attach(program, target);
       out.set(kind, { ok: true });
     } catch (e) {

@@ -38,7 +38,9 @@ export type AttachTarget =
   | { kind: 'uprobe'; path: string; func: string; retprobe: boolean }
   | { kind: 'usdt'; path: string; provider: string; name: string }
   | { kind: 'tracepoint'; category: string; name: string }
-  | { kind: 'raw_tp'; name: string };
+  | { kind: 'raw_tp'; name: string }
+  /** A cgroup v2 directory: cgroup_skb programs, by link (BPF_F_ALLOW_MULTI, beside others). */
+  | { kind: 'cgroup'; path: string };
 
 export interface NativeBpfObject {
   programs(): NativeProgram[];

@@ -2,14 +2,14 @@
  * Hook args: which function arguments (or tracepoint fields) are read, and as
  * what type. Selectors and metrics refer to them by index.
  */
-import { Arg, ArgType, IfMissing, INT_ARG_TYPES, NET_ARG_TYPES, ReturnArg, STRING_ARG_TYPES, TASK_ARG_TYPES } from './model';
+import { Arg, ArgType, IfMissing, INT_ARG_TYPES, NET_ARG_TYPES, PACKET_ARG_TYPES, ReturnArg, STRING_ARG_TYPES, TASK_ARG_TYPES } from './model';
 import { Fields, Node } from './reader';
 import { HookCx } from './hook-context';
 import { LIMITS } from './limits';
 import { anArg, didYouMean, oneOf } from './problems';
 
 /** The arg types tally reads, in the order messages list them. */
-export const ARG_TYPES: readonly ArgType[] = [...INT_ARG_TYPES, ...STRING_ARG_TYPES, ...NET_ARG_TYPES, ...TASK_ARG_TYPES];
+export const ARG_TYPES: readonly ArgType[] = [...INT_ARG_TYPES, ...STRING_ARG_TYPES, ...NET_ARG_TYPES, ...TASK_ARG_TYPES, ...PACKET_ARG_TYPES];
 
 /** Tetragon's other names for the same types. */
 const ARG_TYPE_ALIASES: Readonly<Record<string, ArgType>> = {

@@ -16,7 +16,7 @@ export type Format = 'tally' | 'tetragon';
 
 /** What a hook's format-specific parts (metrics, Tetragon's fields) need to know about it. */
 export interface HookInfo {
-  kind: 'kprobe' | 'tracepoint' | 'uprobe';
+  kind: 'kprobe' | 'tracepoint' | 'uprobe' | 'packet';
   args: ArgDecl[];
   return: boolean;
   returnArg?: ReturnArg;

@@ -3,7 +3,7 @@
  * same way for both formats. What a format adds to a hook (tally: metrics;
  * Tetragon: its event and enforcement fields) is read by its HookFormat.
  */
-import { Hook, KprobeHook, Metric, Origin, ReturnArg, Selector, TracepointHook, UprobeHook } from './model';
+import { Hook, INT_ARG_TYPES, KprobeHook, Metric, Origin, PacketHook, ReturnArg, Selector, TracepointHook, UprobeHook } from './model';
 import { Fields, Node } from './reader';
 import { ArgDecl, readArgs, readReturnArg } from './args';
 import { Format, HookCx, HookInfo } from './hook-context';
@@ -12,7 +12,7 @@ import { LIMITS } from './limits';
 import { formatPath } from './problems';
 import { TetragonList, unexpandable } from './tetragon-lists';
 
-export type HookListKey = 'kprobes' | 'tracepoints' | 'uprobes' | 'usdts' | 'lsmhooks';
+export type HookListKey = 'kprobes' | 'tracepoints' | 'uprobes' | 'usdts' | 'lsmhooks' | 'packets';
 
 /** How one format reads its part of a hook. */
 export interface HookFormat {
@@ -43,6 +43,7 @@ export function readHooks(spec: Fields, fmt: HookFormat): Hook[] {
   for (const item of list(spec, 'uprobes')) hooks.push(...readUprobe(item, fmt));
   if (fmt.keys.usdts.length) for (const item of list(spec, 'usdts')) hooks.push(...readUsdt(item, fmt));
   if (fmt.keys.lsmhooks.length) for (const item of list(spec, 'lsmhooks')) hooks.push(...readLsmHook(item, fmt));
+  if (fmt.keys.packets.length) for (const item of list(spec, 'packets')) hooks.push(...readPacket(item, fmt));
   const seen = new Map<string, number>();
   for (const h of hooks) {
     const n = (seen.get(h.name) ?? 0) + 1;
@@ -98,6 +99,7 @@ interface Common {
 function readCommon(f: Fields, cx: HookCx, fmt: HookFormat, kind: HookInfo['kind'], ret: boolean): Common {
   const maxIndex = kind === 'tracepoint' ? LIMITS.maxTracepointArgIndex : LIMITS.maxProbeArgIndex;
   const args = readArgs(f, maxIndex, cx);
+  checkPacketArgs(args, kind);
   const retNode = f.get('returnArg');
   const r = retNode ? readReturnArg(retNode, cx) : {};
   if (r.undecoded && retNode) {
@@ -280,4 +282,44 @@ function readUprobe(node: Node, fmt: HookFormat): UprobeHook[] {
     extras(hook, c);
     return hook;
   });
+}
+
+/** A packet hook's args, as the kernel hands them over: 0 the packet, 1 its payload's bytes. */
+const PACKET_ARGS = '{index: 0, type: packet} or {index: 1, type: int} (the payload\'s bytes)';
+
+/** Only a packet hook has a packet arg, and its args are the two it is given. */
+function checkPacketArgs(args: ArgDecl[], kind: HookInfo['kind']): void {
+  for (const d of args) {
+    const type = d.arg?.type;
+    if (kind !== 'packet') {
+      if (type === 'packet') d.node.error('a type other than packet', 'packet is the arg of hooks under spec.packets', 'type packet');
+      continue;
+    }
+    const ok = d.index === 0 ? type === 'packet' : d.index === 1 && type !== undefined && INT_ARG_TYPES.some((t) => t === type) && type !== 'fd';
+    if (!ok && type !== undefined) {
+      d.node.error(PACKET_ARGS, 'a packet hook has these two args',  `index ${d.index}, type ${type}`);
+      delete d.arg;
+    }
+  }
+}
+
+/**
+ * spec.packets: every packet any socket sends or receives, from a cgroup_skb
+ * program on the cgroup v2 root. The UDP peer of a datagram is only sure
+ * there: a socket need not be connected, and no tracepoint passes the
+ * address a datagram went to or came from.
+ */
+function readPacket(node: Node, fmt: HookFormat): PacketHook[] {
+  const f = node.mapping(fmt.keys.packets);
+  if (!f) return [];
+  const direction = f.require('direction', 'egress (packets sent) or ingress (packets received)')?.choice(['egress', 'ingress'] as const);
+  const cx = new HookCx(fmt.format, `packet:${direction ?? '?'}`);
+  const c = readCommon(f, cx, fmt, 'packet', false);
+  if (direction === undefined || !c.metrics || cx.dropped) return [];
+  const hook: PacketHook = {
+    kind: 'packet', name: cx.hookName, origin: originOf(node), direction,
+    args: decoded(c.args), selectors: c.selectors, metrics: c.metrics,
+  };
+  extras(hook, c);
+  return [hook];
 }

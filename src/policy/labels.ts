@@ -129,10 +129,10 @@ function readField(f: Fields, type: string | undefined): NetField | TaskField | 
   const node = f.get('field');
   if (type === undefined) return node ? null : undefined;
   const fields: readonly (NetField | TaskField)[] | undefined =
-    type === 'sock' || type === 'skb' || type === 'socket' ? NET_FIELDS : type === 'sockaddr' ? SOCKADDR_FIELDS : type === 'task' ? TASK_FIELDS : undefined;
+    type === 'sock' || type === 'skb' || type === 'socket' || type === 'packet' ? NET_FIELDS : type === 'sockaddr' ? SOCKADDR_FIELDS : type === 'task' ? TASK_FIELDS : undefined;
   if (!fields) {
     if (!node) return undefined;
-    node.report('error', `no field on ${anArg(type)}`, 'fields apply to sock, skb, sockaddr and task args', `field ${node.found}`, true);
+    node.report('error', `no field on ${anArg(type)}`, 'fields apply to sock, skb, socket, packet, sockaddr and task args', `field ${node.found}`, true);
     return null;
   }
   const n = f.require('field', `which part of the ${type} to use: ${oneOf(fields)}`);
@@ -157,8 +157,8 @@ function readPeer(node: Node, cap: Node | undefined, type: string | undefined, f
     cap.report('error', 'no maxValues or prefixes on a peer label', 'the peer table bounds its values: --metrics-peer-cidrs names them', cap.found, true);
     return undefined;
   }
-  if (type !== undefined && type !== 'sock' && type !== 'skb' && type !== 'socket') {
-    node.report('error', 'peer on a sock, skb or socket arg', 'the peer is the remote address of a socket', `peer on ${anArg(type)}`, true);
+  if (type !== undefined && type !== 'sock' && type !== 'skb' && type !== 'socket' && type !== 'packet') {
+    node.report('error', 'peer on a sock, skb, socket or packet arg', 'the peer is the remote address of a socket or packet', `peer on ${anArg(type)}`, true);
     return undefined;
   }
   if (field !== undefined && field !== null && field !== 'daddr') {

@@ -64,7 +64,7 @@ function operatorsFor(type: ArgType): readonly Operator[] {
     case 'string': case 'char_buf': return STRING_OPS;
     case 'file': case 'path': case 'linux_binprm': return [...STRING_OPS, ...FILE_OPS];
     case 'net_device': return STRING_OPS;
-    case 'sock': case 'skb': case 'socket': return SOCK_OPS;
+    case 'sock': case 'skb': case 'socket': case 'packet': return SOCK_OPS;
     case 'sockaddr': return SOCKADDR_OPS;
     case 'nop': case 'task': return [];
     // An fd also stands for its file: tally reads the file's type.
@@ -79,7 +79,7 @@ function typesFor(op: Operator): string {
     [INT_OPS, 'integer args (int, uint64, size_t, …)'],
     [STRING_OPS, 'string, char_buf, file and path args'],
     [SOCKADDR_OPS, 'sock, skb and sockaddr args'],
-    [SOCK_OPS, 'sock and skb args'],
+    [SOCK_OPS, 'sock, skb and packet args'],
     [FILE_OPS, 'file, path and fd args'],
   ];
   return groups.filter(([ops]) => ops.includes(op)).map(([, t]) => t).join(' and ');

@@ -162,7 +162,7 @@ function readValue(node: Node, info: HookInfo): MetricValue | undefined {
   const v = node.value;
   if (v === 'count') return { kind: 'count' };
   if (v === 'return' || v === 'latency') {
-    if (info.kind === 'tracepoint') return node.error('count or {arg: INDEX} (a tracepoint has no return)');
+    if (info.kind === 'tracepoint' || info.kind === 'packet') return node.error(`count or {arg: INDEX} (a ${info.kind} hook has no return)`);
     if (!info.return) return node.error('count or {arg: INDEX} (the hook has no return: true)', `${v} needs return: true on the hook`);
     if (v === 'latency') return { kind: 'latency' };
     if (!info.returnArg) return node.error('count, latency or {arg: INDEX} (the hook has no returnArg)', 'declare returnArg: {index: 0, type: …} with an integer type');

@@ -81,8 +81,14 @@ export type NetArgType = (typeof NET_ARG_TYPES)[number];
  */
 export const TASK_ARG_TYPES = ['task'] as const;
 export type TaskArgType = (typeof TASK_ARG_TYPES)[number];
+/**
+ * tally's own: the packet of a packet hook (spec.packets), its addresses,
+ * ports, protocol and family read from its headers as its socket sees them
+ * (saddr local, daddr remote). Only a packet hook's arg 0.
+ */
+export const PACKET_ARG_TYPES = ['packet'] as const;
 /** `nop` is Tetragon's "do not read this argument": accepted, never decoded, usable by no operator. */
-export type ArgType = IntArgType | StringArgType | NetArgType | TaskArgType | 'nop';
+export type ArgType = IntArgType | StringArgType | NetArgType | TaskArgType | 'packet' | 'nop';
 
 export interface Arg {
   /** The function argument's position (kprobe, uprobe, raw tracepoint) or the tracepoint format field's. */
@@ -332,7 +338,19 @@ export interface UprobeHook extends HookBase {
   usdt?: { provider: string; name: string };
 }
 
-export type Hook = KprobeHook | TracepointHook | UprobeHook;
+/**
+ * MetricsPolicy only: every packet a socket sends (egress) or receives
+ * (ingress), from a cgroup_skb program on the cgroup v2 root. Its args are
+ * fixed: 0 the packet (type packet), 1 the bytes of transport payload it
+ * carries (an integer type). Owned by its socket's cgroup; no task, so no
+ * binary, matchBinaries or task filters.
+ */
+export interface PacketHook extends HookBase {
+  kind: 'packet';
+  direction: 'egress' | 'ingress';
+}
+
+export type Hook = KprobeHook | TracepointHook | UprobeHook | PacketHook;
 
 // ---------------------------------------------------------------------------
 // Policies

@@ -15,11 +15,13 @@ const KEYS = {
   tracepoints: ['subsystem', 'event', 'raw', ...COMMON_KEYS],
   uprobes: ['path', 'symbols', 'return', ...COMMON_KEYS, 'returnArg'],
   usdts: ['path', 'provider', 'name', ...COMMON_KEYS],
+  // A packet has no task: taskContext means nothing there.
+  packets: ['direction', 'args', 'selectors', 'metrics', 'fallbackFor'],
   // A MetricsPolicy hooks LSM hooks' security_ functions under kprobes.
   lsmhooks: [],
 } as const;
 /** The hook lists a MetricsPolicy's spec may have. */
-const HOOK_LISTS = ['kprobes', 'tracepoints', 'uprobes', 'usdts'];
+const HOOK_LISTS = ['kprobes', 'tracepoints', 'uprobes', 'usdts', 'packets'];
 
 export interface PolicyBody {
   name?: string;
@@ -27,7 +29,7 @@ export interface PolicyBody {
   hooks: Hook[];
 }
 
-export const SPEC_EXPECTED = 'a mapping with kprobes, tracepoints, uprobes or usdts';
+export const SPEC_EXPECTED = 'a mapping with kprobes, tracepoints, uprobes, usdts or packets';
 
 /** Some hook list is written with something in it. */
 export function declaresHooks(spec: Fields, keys: readonly string[]): boolean {
@@ -46,7 +48,7 @@ export function readMetricsPolicy(root: Fields): PolicyBody {
   const hooks = readHooks(spec, format);
   // A hook list that is there but malformed has its own error; only say "none" when there is nothing.
   if (!declaresHooks(spec, HOOK_LISTS)) {
-    spec.node.error('at least one hook under kprobes, tracepoints, uprobes or usdts', undefined, 'none');
+    spec.node.error('at least one hook under kprobes, tracepoints, uprobes, usdts or packets', undefined, 'none');
   } else if (hooks.length > LIMITS.hooksPerPolicy) {
     spec.node.error(`at most ${LIMITS.hooksPerPolicy} hooks (tally's limit per policy; each uprobe symbol is a hook)`, 'split the policy', `${hooks.length}`);
   }

@@ -27,6 +27,8 @@ const KEYS = {
   uprobes: ['path', 'btfPath', 'symbols', 'offsets', 'addrs', 'refCtrOffsets', ...ARG_HOOK_KEYS, 'data', 'return', 'returnArg', 'binaryDigests', 'ignore'],
   lsmhooks: ['hook', ...ARG_HOOK_KEYS],
   usdts: ['path', 'provider', 'name', ...ARG_HOOK_KEYS],
+  // tally's own: Tetragon has no packet hooks.
+  packets: [],
 } as const;
 
 /** Every field of Tetragon's TracingPolicySpec. */

@@ -1,0 +1,68 @@
+/**
+ * Packet hooks (spec.packets) compiled, without the kernel: each direction
+ * becomes its cgroup_skb program on the cgroup v2 root, its args sit in the
+ * slots the kernel fills whatever order the policy declares them in, and
+ * what reads a task (matchBinaries) is refused by name.
+ */
+import { describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { loadPolicyText } from '../src/policy';
+import { compileHook, CompileContext, CompileError } from '../src/engine/compile';
+import { PacketHook } from '../src/policy/model';
+
+const ctx: CompileContext = {
+  features: new Map(),
+  cgroupRoot: '/sys/fs/cgroup/test-root',
+  syscalls: {},
+  metricId: () => 1,
+};
+
+function packetHooks(body: string): PacketHook[] {
+  const text = `apiVersion: tally.dev/v1alpha1
+kind: MetricsPolicy
+metadata: {name: p}
+spec:
+  packets:
+${body}`;
+  const r = loadPolicyText(text, 'p.yaml');
+  assert.deepEqual(r.problems, [], 'the policy is valid');
+  return r.policies[0].hooks as PacketHook[];
+}
+
+describe('packet hooks compile to cgroup_skb programs', () => {
+  it('each direction its program, on the cgroup v2 root, args in the kernel\'s slots', () => {
+    const hooks = packetHooks(`  - direction: ingress
+    args: [{index: 1, type: uint16}, {index: 0, type: packet}]
+    metrics: [{name: in_bytes_total, help: In., value: {arg: 1}, labels: [{name: peer_class, arg: 0, field: daddr, peer: class}]}]
+  - direction: egress
+    metrics: [{name: out_packets_total, help: Out.}]
+`);
+    assert.deepEqual(hooks.map((h) => [h.name, h.direction]), [['packet:ingress', 'ingress'], ['packet:egress', 'egress']]);
+    const [ingress, egress] = hooks.map((h) => compileHook(h, ctx));
+    assert.deepEqual(ingress.candidates.map((c) => [c.attach, c.programs]), [
+      ['cgroup_skb/ingress', [{ name: 'pol_skb_ingress', target: { kind: 'cgroup', path: '/sys/fs/cgroup/test-root' } }]],
+    ]);
+    assert.deepEqual(egress.candidates.map((c) => c.programs[0].name), ['pol_skb_egress']);
+  });
+
+  it('a kernel whose probe refused cgroup_skb says so, and has no candidate', () => {
+    const [h] = packetHooks(`  - direction: egress
+    metrics: [{name: out_packets_total, help: Out.}]
+`);
+    const plan = compileHook(h, { ...ctx, features: new Map([['cgroup_skb', { ok: false, reason: 'EPERM: no' }]]) });
+    assert.deepEqual(plan.candidates, []);
+    assert.deepEqual(plan.unavailable, [{ attach: 'cgroup_skb/egress', reason: 'probed at startup: EPERM: no' }]);
+  });
+
+  for (const [what, selector, message] of [
+    ['matchBinaries', '{matchBinaries: [{operator: In, values: [/usr/bin/curl]}]}', 'matchBinaries on a packet hook: a packet has no binary'],
+  ] as const) {
+    it(`${what} is refused: a packet runs in no task's name`, () => {
+      const [h] = packetHooks(`  - direction: egress
+    selectors: [${selector}]
+    metrics: [{name: out_packets_total, help: Out.}]
+`);
+      assert.throws(() => compileHook(h, ctx), (e: unknown) => e instanceof CompileError && e.message === message);
+    });
+  }
+});
