@@ -5,6 +5,7 @@
  * The HTTP server binds first so a bad address fails fast, before any BPF is
  * loaded; /readyz answers 503 until every hook is attached.
  */
+import { PEER_POLICIES } from '../cli/args';
 import { cardinalityDebug } from '../collectors/cardinality-debug';
 import { Registry } from 'prom-client';
 import { registerProcessMetrics } from '../health/process-metrics';
@@ -156,8 +157,8 @@ export class Agent {
     this.handover?.usePeers(this.peers.table);
     this.peers.replaceCidrs(this.config.peerCidrs);
     if (this.config.peerCidrsFile) this.peers.watchCidrsFile(this.config.peerCidrsFile.path, this.config.peerCidrsFile.text);
-    if (this.config.peerCidrs.length > 0 && !this.config.builtinPolicies.includes('tcp-peers')) {
-      this.log.warn('peer classes are given but the built-in policy tcp-peers does not run; add it to --builtin-policies', {});
+    if (this.config.peerCidrs.length > 0 && !this.config.builtinPolicies.some((p) => PEER_POLICIES.includes(p))) {
+      this.log.warn('peer classes are given but neither built-in policy by peer (tcp-peers, udp-peers) runs; add one to --builtin-policies', {});
     }
 
 
@@ -178,7 +179,7 @@ export class Agent {
       kernelBtfPath: this.config.kernelBtfPath,
       kubernetes: this.pods !== undefined,
       peers: this.peers.table,
-      // Service endpoints only once a policy asks for them (tcp-peers, or a policy of yours): the watch costs the API server a list+watch per node.
+      // Service endpoints only once a policy asks for them (tcp-peers, udp-peers, or a policy of yours): the watch costs the API server a list+watch per node.
       onServicePeers: () => {
         if (this.pods) this.peers?.watchEndpointSlices(this.pods.http, { nodeName: this.config.nodeName });
       },

@@ -20,9 +20,11 @@ import { parsePeerCidrs, PEER_CIDRS_FLAG } from '../peers/peer-cidrs';
 import { PEER_CIDRS_FILE_FLAG, readPeerCidrsFile } from '../peers/peer-cidrs-file';
 
 /** The policies in policies/, by file name without .yaml. */
-export const BUILTIN_POLICIES = ['tcp-bytes', 'tcp-retransmits', 'file-writes', 'process', 'tcp-peers'] as const;
-/** Those that run unless --builtin-policies says otherwise: tcp-peers adds a series per peer class, so it is asked for. */
-export const DEFAULT_BUILTIN_POLICIES: readonly string[] = BUILTIN_POLICIES.filter((p) => p !== 'tcp-peers');
+export const BUILTIN_POLICIES = ['tcp-bytes', 'tcp-retransmits', 'file-writes', 'process', 'tcp-peers', 'udp-peers'] as const;
+/** The built-ins by peer: each adds a series per peer class, so they are asked for. */
+export const PEER_POLICIES: readonly string[] = ['tcp-peers', 'udp-peers'];
+/** Those that run unless --builtin-policies says otherwise. */
+export const DEFAULT_BUILTIN_POLICIES: readonly string[] = BUILTIN_POLICIES.filter((p) => !PEER_POLICIES.includes(p));
 
 export class UsageError extends Error {}
 
@@ -81,8 +83,8 @@ Flags:
   --policy-dir DIR               your policy files (MetricsPolicy or Tetragon TracingPolicy YAML),
                                  applied as they are added, changed or removed, and on SIGHUP
   --builtin-policies LIST        which built-in policies run, from ${BUILTIN_POLICIES.join(', ')},
-                                 or "none" (default: all but tcp-peers)
-  --metrics-peer-cidrs LIST      peer classes for tcp-peers' peer_class, as NAME=CIDR items, e.g.
+                                 or "none" (default: all but tcp-peers and udp-peers)
+  --metrics-peer-cidrs LIST      peer classes for the peer_class of tcp-peers and udp-peers, as NAME=CIDR items, e.g.
                                  vpc=10.0.0.0/8,internet=0.0.0.0/0,internet=::/0; the longest prefix
                                  wins; loopback, node, unknown and the zone classes are tally's own;
                                  in a cluster, Service endpoints come from EndpointSlices (docs/peers.md)
