@@ -44,11 +44,18 @@ import { NetnsPair } from '../test/helpers/netns';
 import { mergeTables } from './tables';
 import { probeKernel, ProbedFeature } from '../src/engine/kernel-features';
 import { writeBenchmarksBlock } from './benchmarks-md';
+import { findCgroup2Mount } from '../src/labels/cgroup-mount';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const CALLS = Number(process.env.BENCH_CALLS ?? 1_000_000);
 const SIZE = 64;
 const SENDLOOP = path.join(PROJECT_ROOT, 'build', 'bench', 'sendloop');
+/** The empty cgroup_skb programs attach where udp-peers' do: the cgroup v2 root. */
+const SKB_TARGETS: Record<string, AttachTarget> = {
+  empty_skb_egress: { kind: 'cgroup', path: findCgroup2Mount() },
+  empty_skb_ingress: { kind: 'cgroup', path: findCgroup2Mount() },
+};
+
 const SYSCALLLOOP = path.join(PROJECT_ROOT, 'build', 'bench', 'syscallloop');
 const EMPTY = path.join(PROJECT_ROOT, 'build', 'bench-bpf', 'empty.bpf.o');
 const SHM_FILE = '/dev/shm/tally-bench-writes';
@@ -181,6 +188,8 @@ async function startBpftrace(program: string): Promise<Running> {
 const WARMUPS: Record<string, () => Promise<unknown>> = {
   'tcp-bytes': () => sendLoop(20_000),
   'tcp-bytes,tcp-peers': () => sendLoop(20_000),
+  'tcp-bytes,udp-peers': () => sendLoop(20_000),
+  'udp-peers': () => udpSendLoop(20_000),
   'file-writes': () => syscallLoop(['write', SHM_FILE, '20000', String(SIZE)]),
   process: async () => void execFileSync('taskset', ['-c', '1', '/bin/sh', '-c', 'for i in $(seq 100); do /bin/true; done']),
   'tcp-retransmits': () => lossyTransfer(1_000_000),
@@ -326,8 +335,17 @@ const WORKLOADS: Workload[] = [
   {
     name: 'tcp-bytes',
     what: `a send(2) of ${SIZE} bytes over loopback, received by a sink on the same CPU`,
-    configs: [NONE, { name: 'floor (tp_btf)', start: floor(['empty_send_btf', 'empty_recv_btf']) }, { name: 'bpftrace', start: bpftrace(BPFTRACE.tcpBytes) }, { name: BY_COMM_ROW, start: bpftrace(BPFTRACE.tcpBytes, BY_COMM) }, { name: 'tally', start: tally('tcp-bytes') }, STATS_ON('tcp-bytes'), { name: 'tally + tcp-peers', start: tally('tcp-bytes,tcp-peers') }],
+    configs: [NONE, { name: 'floor (tp_btf)', start: floor(['empty_send_btf', 'empty_recv_btf']) }, { name: 'bpftrace', start: bpftrace(BPFTRACE.tcpBytes) }, { name: BY_COMM_ROW, start: bpftrace(BPFTRACE.tcpBytes, BY_COMM) }, { name: 'tally', start: tally('tcp-bytes') }, STATS_ON('tcp-bytes'), { name: 'tally + tcp-peers', start: tally('tcp-bytes,tcp-peers') },
+      // udp-peers' programs see every packet, TCP's too: what they add to a TCP send, where they count nothing.
+      { name: 'tally + udp-peers', start: tally('tcp-bytes,udp-peers') }],
     loop: sendLoop,
+  },
+  {
+    name: 'udp-peers',
+    what: `a sendto(2) of a ${SIZE}-byte UDP datagram over loopback, from an unconnected socket, received by a sink on the same CPU`,
+    // No bpftrace row: bpftrace 0.17 attaches no cgroup_skb program, and no tracepoint has an unconnected datagram's peer.
+    configs: [NONE, { name: 'floor (cgroup_skb)', start: floor(['empty_skb_egress', 'empty_skb_ingress'], SKB_TARGETS) }, { name: 'tally', start: tally('udp-peers') }],
+    loop: udpSendLoop,
   },
   {
     name: 'file-writes',
@@ -432,6 +450,14 @@ async function syscallLoop(args: string[]): Promise<number> {
  * noisy than splitting them, and the time per send then includes the
  * receiving side's work (and probes) for the same bytes. Returns ns per send.
  */
+async function udpSendLoop(calls = CALLS): Promise<number> {
+  const sink = spawn('taskset', ['-c', '1', SENDLOOP, 'udpsink'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve) => sink.stdout!.once('data', (d) => resolve(String(d).trim())));
+  const out = execFileSync('taskset', ['-c', '1', SENDLOOP, 'udpsend', port, String(calls), String(SIZE)], { encoding: 'utf8' });
+  await waitExit(sink);
+  return Number(out.trim());
+}
+
 async function sendLoop(calls = CALLS): Promise<number> {
   const sink = spawn('taskset', ['-c', '1', SENDLOOP, 'sink'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<string>((resolve) => sink.stdout!.once('data', (d) => resolve(String(d).trim())));

@@ -55,6 +55,7 @@ const RANGE_S = 60;
  */
 const DATA_TIMEOUT_MS = 45000;
 const LOSSY_PORT = 5555;
+const UDP_PORT = 5556;
 /** An address of the far namespace in the "internet" class the agent is given. */
 const INTERNET_PEER = '198.51.100.2';
 
@@ -79,6 +80,23 @@ const LOSSY_SENDER = [
   's = socket.create_connection((sys.argv[1], int(sys.argv[2])))',
   'while True:',
   '    s.sendall(b"r" * 16384); time.sleep(0.01)',
+].join('\n');
+
+/** argv: PORT HOST...; UDP datagrams to each host, from an unconnected socket, forever (udp-peers' series). */
+const UDP_SENDER = [
+  'import socket, sys, time',
+  's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+  'while True:',
+  '    for h in sys.argv[2:]: s.sendto(b"q" * 1200, (h, int(sys.argv[1])))',
+  '    time.sleep(0.01)',
+].join('\n');
+
+/** argv: HOST PORT; drains UDP datagrams. */
+const UDP_SINK = [
+  'import socket, sys',
+  's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], int(sys.argv[2])))',
+  'print("listening", flush=True)',
+  'while True: s.recv(65536)',
 ].join('\n');
 
 const LOSSY_SINK = [
@@ -172,7 +190,7 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
 
     // --bpf-stats on: the BPF overhead panels and alert read the kernel's statistics.
     const flags = ['--kubeconfig', shop.api.writeKubeconfig(dir), '--node-name', NODE_NAME, '--policy-dir', path.join(dir, 'policies'), '--bpf-stats', 'on'];
-    flags.push('--builtin-policies', 'tcp-bytes,tcp-retransmits,file-writes,process,tcp-peers', '--metrics-peer-cidrs', 'internet=198.51.100.0/24');
+    flags.push('--builtin-policies', 'tcp-bytes,tcp-retransmits,file-writes,process,tcp-peers,udp-peers', '--metrics-peer-cidrs', 'internet=198.51.100.0/24');
     // OTLP to a port nobody listens on, so the export panels have failures to show.
     flags.push('--otlp-endpoint', `http://127.0.0.1:${await closedPort()}`, '--otlp-interval', '1s');
     agent = await AgentProcess.start(flags);
@@ -189,7 +207,10 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
     stream(hostCg, webPort);
     const lossySink = netns.spawn(netns.b, dbCg, '/usr/bin/python3', ['-c', LOSSY_SINK, netns.addrB, String(LOSSY_PORT)]);
     const internetSink = netns.spawn(netns.b, dbCg, '/usr/bin/python3', ['-c', LOSSY_SINK, INTERNET_PEER, String(LOSSY_PORT)]);
-    await Promise.all([firstLine(lossySink, 'the lossy sink'), firstLine(internetSink, 'the internet sink')]);
+    const udpSinks = [netns.addrB, INTERNET_PEER].map((h) => netns.spawn(netns.b, dbCg, '/usr/bin/python3', ['-c', UDP_SINK, h, String(UDP_PORT)]));
+    await Promise.all([firstLine(lossySink, 'the lossy sink'), firstLine(internetSink, 'the internet sink'), ...udpSinks.map((u) => firstLine(u, 'a UDP sink'))]);
+    // UDP to the db Service's endpoint and to the internet: the peer panels sum both protocols.
+    netns.spawn(netns.a, webCg, '/usr/bin/python3', ['-c', UDP_SENDER, String(UDP_PORT), netns.addrB, INTERNET_PEER], { stdio: 'ignore' });
     netns.spawn(netns.a, webCg, '/usr/bin/python3', ['-c', LOSSY_SENDER, netns.addrB, String(LOSSY_PORT)], { stdio: 'ignore' });
     netns.spawn(netns.a, webCg, '/usr/bin/python3', ['-c', LOSSY_SENDER, INTERNET_PEER, String(LOSSY_PORT)], { stdio: 'ignore' });
     for (const cg of [webCg, hostCg]) cg.spawn('/bin/sh', ['-c', PROCESS_LOOP, path.join(dir, `written-${cg.name}`)], { stdio: 'ignore' });
@@ -268,6 +289,17 @@ describe('dashboards and alerts against a real Prometheus scraping the real agen
         assert.ok(Date.now() < dataDeadline, `Prometheus never scraped ${instance}: ${JSON.stringify(a)}\n${p.log}`);
         await new Promise((r) => setTimeout(r, 250));
       }
+    }
+  });
+
+  it('the peer panels\' UDP part has data: web\'s datagrams to the db Service (cross-zone) and to the internet', async () => {
+    const expr = `sum by (peer_class) (rate(tally_udp_peer_sent_bytes_total{namespace="${NAMESPACE}", workload="web"}[10s]))`;
+    for (;;) {
+      const a = await prom.evaluate(expr, { time: Date.now() / 1000 });
+      const classes = a.series.filter((s) => Number(s.values[0][1]) > 0).map((s) => s.metric.peer_class).sort();
+      if (classes.includes('cross-zone') && classes.includes('internet')) break;
+      assert.ok(Date.now() < dataDeadline, `${expr} has ${JSON.stringify(classes)}, not cross-zone and internet`);
+      await new Promise((r) => setTimeout(r, 250));
     }
   });
 

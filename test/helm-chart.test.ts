@@ -415,6 +415,12 @@ describe('helm chart with default values', () => {
     assert.equal(one(render({ config: { builtinPolicies: [] } }), 'ConfigMap', 'obs-tally-config').data['builtin-policies'], 'none');
   });
 
+  it('with udp-peers alone: the same grants as tcp-peers', () => {
+    const udp = render({ config: { builtinPolicies: ['udp-peers'] } });
+    assert.deepEqual(grantsOf(one(udp, 'ClusterRole')), [...labelReads, 'discovery.k8s.io/endpointslices:list', 'discovery.k8s.io/endpointslices:watch', '/nodes:get'].sort());
+    assert.equal(one(udp, 'ConfigMap', 'obs-tally-config').data['builtin-policies'], 'udp-peers');
+  });
+
   it('lets the agent get its own DaemonSet, by name, in its namespace (--bpf-pin-daemonset), and nothing more', () => {
     const role = one(r, 'Role');
     assert.equal(role.metadata.namespace, NAMESPACE);

@@ -53,3 +53,10 @@ int empty_uprobe(void *ctx) { return 0; }
 
 SEC("uretprobe")
 int empty_uretprobe(void *ctx) { return 0; }
+
+/* udp-peers' hooks: cgroup_skb on the cgroup v2 root, both ways (a verdict: 1 lets the packet through). */
+SEC("cgroup_skb/egress")
+int empty_skb_egress(struct __sk_buff *skb) { return 1; }
+
+SEC("cgroup_skb/ingress")
+int empty_skb_ingress(struct __sk_buff *skb) { return 1; }
