@@ -415,8 +415,12 @@ describe('helm chart with default values', () => {
     assert.equal(one(render({ config: { builtinPolicies: [] } }), 'ConfigMap', 'obs-tally-config').data['builtin-policies'], 'none');
   });
 
-  it('with udp-peers alone: the same grants as tcp-peers', () => {
+  it('with udp-peers alone: the same grants as tcp-peers, and CAP_NET_ADMIN for its cgroup_skb programs (only then)', () => {
     const udp = render({ config: { builtinPolicies: ['udp-peers'] } });
+    assert.deepEqual(container(udp).securityContext.capabilities.add, ['BPF', 'PERFMON', 'SYS_RESOURCE', 'DAC_READ_SEARCH', 'NET_ADMIN']);
+    assert.ok(!container(r).securityContext.capabilities.add.includes('NET_ADMIN'), 'not without udp-peers');
+    const given = render({ config: { builtinPolicies: ['udp-peers'] }, securityContext: { capabilities: { add: ['BPF', 'PERFMON', 'NET_ADMIN'] } } });
+    assert.deepEqual(container(given).securityContext.capabilities.add, ['BPF', 'PERFMON', 'NET_ADMIN'], 'not twice');
     assert.deepEqual(grantsOf(one(udp, 'ClusterRole')), [...labelReads, 'discovery.k8s.io/endpointslices:list', 'discovery.k8s.io/endpointslices:watch', '/nodes:get'].sort());
     assert.equal(one(udp, 'ConfigMap', 'obs-tally-config').data['builtin-policies'], 'udp-peers');
   });

@@ -2,10 +2,14 @@
  * Packet hooks (spec.packets) compiled, without the kernel: each direction
  * becomes its cgroup_skb program on the cgroup v2 root, its args sit in the
  * slots the kernel fills whatever order the policy declares them in, and
- * what reads a task (matchBinaries) is refused by name.
+ * what reads a task (matchBinaries) is refused by name. And with the real
+ * kernel: a process without CAP_NET_ADMIN is told that is what it lacks.
  */
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { PROJECT_ROOT } from '../src/util/paths';
 import { loadPolicyText } from '../src/policy';
 import { compileHook, CompileContext, CompileError } from '../src/engine/compile';
 import { PacketHook } from '../src/policy/model';
@@ -65,4 +69,18 @@ describe('packet hooks compile to cgroup_skb programs', () => {
       assert.throws(() => compileHook(h, ctx), (e: unknown) => e instanceof CompileError && e.message === message);
     });
   }
+});
+
+describe('packet hooks need CAP_NET_ADMIN', () => {
+  it('tally policy check --load without it names the capability, not a kernel without cgroup_skb', () => {
+    const main = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
+    // The chart's capabilities without NET_ADMIN: as root, the bounding set is what the process has.
+    const r = spawnSync('setpriv', ['--bounding-set', '-all,+bpf,+perfmon,+sys_resource,+dac_read_search', process.execPath, main, 'policy', 'check', '--load', path.join(PROJECT_ROOT, 'policies', 'udp-peers.yaml')], { encoding: 'utf8', timeout: 60000 });
+    assert.equal(r.status, 1, r.stderr);
+    const lines = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.includes('not attached'));
+    assert.deepEqual(lines.map((l) => l.replace(/^.*found /, '')), [
+      'packet:egress: not attached; cgroup_skb refused to this process at startup (EPERM: it needs CAP_NET_ADMIN)',
+      'packet:ingress: not attached; cgroup_skb refused to this process at startup (EPERM: it needs CAP_NET_ADMIN)',
+    ]);
+  });
 });

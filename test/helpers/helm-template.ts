@@ -233,6 +233,12 @@ const FUNCS: Record<string, Fn> = {
     if (!Array.isArray(a[1])) throw new TemplateError(`join: wants a list, got ${describe(a[1])}`);
     return a[1].map(print).join(wantString('join', a[0]));
   },
+  // sprig's append: a new list, the item last; the list itself is unchanged.
+  append: (a) => {
+    arity('append', a, 2);
+    if (!Array.isArray(a[0])) throw new TemplateError(`append: wants a list, got ${describe(a[0])}`);
+    return [...a[0], a[1]];
+  },
   has: (a) => {
     arity('has', a, 2);
     if (a[1] === undefined || a[1] === null) return false;
