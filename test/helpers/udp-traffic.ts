@@ -12,11 +12,11 @@ import { waitExit } from './agent-process';
 import { NetnsPair } from './netns';
 import { Place } from './peer-traffic';
 
-/** argv: HOST COUNT. Prints its port, then {"received": BYTES, "datagrams": N} after COUNT datagrams (or 20 s). */
+/** argv: HOST COUNT [PORT]. Binds PORT (default: any), prints it, then {"received": BYTES, "datagrams": N} after COUNT datagrams (or 20 s). */
 const RECEIVER = [
   'import json, socket, sys',
-  'host, count = sys.argv[1], int(sys.argv[2])',
-  's = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM); s.bind((host, 0))',
+  'host, count, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 0',
+  's = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM); s.bind((host, port))',
   's.settimeout(20); print(s.getsockname()[1], flush=True)',
   'n = k = 0',
   'try:',
@@ -58,8 +58,8 @@ async function firstLines(child: ChildProcess, n: number): Promise<string[]> {
 }
 
 /** Datagrams of `sizes` from `from` to `to` at host; the payload bytes each side counted. */
-export async function datagrams(pair: NetnsPair | undefined, from: Place, to: Place, host: string, mode: UdpMode, sizes: number[]): Promise<{ sent: number; received: number }> {
-  const receiver = start(pair, to, RECEIVER, [host, String(sizes.length)]);
+export async function datagrams(pair: NetnsPair | undefined, from: Place, to: Place, host: string, mode: UdpMode, sizes: number[], port?: number): Promise<{ sent: number; received: number }> {
+  const receiver = start(pair, to, RECEIVER, [host, String(sizes.length), ...(port === undefined ? [] : [String(port)])]);
   let sender: ChildProcess | undefined;
   try {
     const rx = readline.createInterface({ input: receiver.stdout! })[Symbol.asyncIterator]();
