@@ -7,6 +7,7 @@
  * for a Prometheus that reads protobuf without native histograms enabled.
  * Field numbers are those of prometheus/client_model's metrics.proto.
  */
+import { RenderedLabels } from './rendered-labels';
 import { Family, NativeHistogram, Sample } from './model';
 import { ProtoWriter } from './protobuf-writer';
 
@@ -25,9 +26,9 @@ export const NATIVE_ZERO_THRESHOLD = 2 ** -128;
 /**
  * A series' LabelPair messages, encoded once per label object while it
  * lives: the counting core hands over the same objects read after read
- * (as the text formats' cache, text-format.ts).
+ * (as the text formats' cache, text-format.ts; rendered-labels.ts).
  */
-const encodedLabels = new WeakMap<object, Buffer>();
+const encodedLabels = new RenderedLabels('protobuf');
 
 function labelBytes(l: Sample['labels']): Buffer {
   let b = encodedLabels.get(l);

@@ -12,6 +12,7 @@
  */
 import { Family, Sample } from './model';
 import { escapeHelp, escapeLabelValue, formatNumber } from './number-format';
+import { RenderedLabels } from './rendered-labels';
 
 export type TextFormat = 'prometheus' | 'openmetrics';
 
@@ -20,9 +21,9 @@ export type TextFormat = 'prometheus' | 'openmetrics';
  * of 100k series renders 100k of these, most for label objects the counting
  * core hands over unchanged from one read to the next (its label-set
  * cache): each object's rendering is kept as long as the object lives, per
- * format.
+ * format (rendered-labels.ts).
  */
-const rendered = { prometheus: new WeakMap<object, Buffer>(), openmetrics: new WeakMap<object, Buffer>() };
+const rendered = { prometheus: new RenderedLabels('prometheus text'), openmetrics: new RenderedLabels('openmetrics text') };
 
 function labelBytes(labels: Sample['labels'], openMetrics: boolean): Buffer {
   const cache = openMetrics ? rendered.openmetrics : rendered.prometheus;
