@@ -259,6 +259,8 @@ interface Workload {
   drive?: () => Promise<void>;
   /** false: the probes do not run for the loop's calls, so their run time says nothing of it. */
   runTime?: boolean;
+  /** The sentence under the table, from each configuration's added ns per call; by default tally against bpftrace. */
+  summary?: (added: (config: string) => number) => string;
   /** Without a timed loop: what the run time is reported per, and how many of those one drive makes (default: per program run). */
   per?: { what: string; events?: number };
   /** The configuration the added costs are compared with (default bpftrace). */
@@ -346,6 +348,8 @@ const WORKLOADS: Workload[] = [
     // No bpftrace row: bpftrace 0.17 attaches no cgroup_skb program, and no tracepoint has an unconnected datagram's peer.
     configs: [NONE, { name: 'floor (cgroup_skb)', start: floor(['empty_skb_egress', 'empty_skb_ingress'], SKB_TARGETS) }, { name: 'tally', start: tally('udp-peers') }],
     loop: udpSendLoop,
+    relativeTo: 'floor (cgroup_skb)',
+    summary: (added) => `udp-peers adds ${added('tally').toFixed(0)} ns per datagram (sent and received), ${(added('tally') / added('floor (cgroup_skb)')).toFixed(2)}× what two empty cgroup_skb programs add (${added('floor (cgroup_skb)').toFixed(0)} ns).`,
   },
   {
     name: 'file-writes',
@@ -582,7 +586,9 @@ async function measure(w: Workload): Promise<string> {
     const first = c.name === 'none';
     return `| ${c.name} | ${median(samples.get(c.name)!).toFixed(0)} | ${first ? '—' : a.toFixed(0)} | ${first ? '—' : (a / bt).toFixed(2)} | ${fmt(inKernel.get(c.name))} |`;
   });
-  const summary = w.relativeTo
+  const summary = w.summary
+    ? w.summary(added)
+    : w.relativeTo
     ? `Relative to ${base}: what each way of attaching adds over an empty program on the cheapest hook.`
     : `tally adds ${((added('tally') / bt) * 100).toFixed(0)}% of what bpftrace adds (${added('tally').toFixed(0)} ns against ${bt.toFixed(0)} ns).`;
   return [

@@ -136,9 +136,11 @@ async function churn(): Promise<{ base: HeapSample; rounds: HeapSample[]; forgot
   try {
     await sleep(3000);
     // One scrape: the churned series shown, and the removed cgroups whose labels are remembered.
-    const look = async (): Promise<{ series: number; remembered: number }> => {
+    const look = async (): Promise<{ series: number; remembered: number; mallocInUse: number; mallocFree: number }> => {
       const s = parsePromText(await agent.metricsText());
       return {
+        mallocInUse: select(s, 'tally_malloc_bytes', { state: 'in_use' })[0]?.value ?? NaN,
+        mallocFree: select(s, 'tally_malloc_bytes', { state: 'free' })[0]?.value ?? NaN,
         series: select(s, 'tally_tcp_sent_bytes_total').length,
         remembered: select(s, 'tally_cache_entries', { cache: 'removed_cgroup_labels' })[0]?.value ?? 0,
       };
@@ -147,6 +149,8 @@ async function churn(): Promise<{ base: HeapSample; rounds: HeapSample[]; forgot
     const seriesBefore = before.series;
     const rememberedBefore = before.remembered;
     const base = await heap();
+    const b = await look();
+    process.stderr.write(`before churn: C heap (mallinfo2) in use ${mib(b.mallocInUse).toFixed(1)} MiB, free ${mib(b.mallocFree).toFixed(1)} MiB, anon ${Object.entries(anonByRegion(agent.child.pid!)).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}\n`);
     const rounds: HeapSample[] = [];
     const forgottenAfterS: number[] = [];
     const stillRemembered: number[] = [];
@@ -177,7 +181,9 @@ async function churn(): Promise<{ base: HeapSample; rounds: HeapSample[]; forgot
       }
       forgottenAfterS.push((Date.now() - removedAt) / 1000);
       await sleep(2000); // a sweep or more after that: the removals' memory is forgotten in the same sweep
-      stillRemembered.push((await look()).remembered);
+      const after = await look();
+      stillRemembered.push(after.remembered);
+      process.stderr.write(`churn round ${round + 1}: C heap (mallinfo2) in use ${mib(after.mallocInUse).toFixed(1)} MiB, free ${mib(after.mallocFree).toFixed(1)} MiB\n`);
       rounds.push(await heap());
       const h = rounds[round];
       const where = Object.entries(anonByRegion(agent.child.pid!)).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
