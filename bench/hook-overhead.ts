@@ -31,6 +31,8 @@
  *                                        workloads named: only their tables)
  *   npm run bench -- file-writes         one workload
  *   BENCH_ROUNDS=20 BENCH_CALLS=2000000 npm run bench
+ *   BENCH_CONFIGS="floor (tp_btf),tally,tally + udp-peers" npm run bench -- tcp-bytes
+ *                                        some configurations only (none always)
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -578,7 +580,11 @@ async function measure(w: Workload): Promise<string> {
   }
   const none = samples.get('none')!;
   // Paired with the same round's baseline, so slow drift cancels out.
-  const added = (name: string): number => median(samples.get(name)!.map((x, i) => x - none[i]));
+  // NaN for a configuration BENCH_CONFIGS left out (its ratios print as NaN).
+  const added = (name: string): number => {
+    const xs = samples.get(name);
+    return xs ? median(xs.map((x, i) => x - none[i])) : NaN;
+  };
   const base = w.relativeTo ?? 'bpftrace';
   const bt = added(base);
   const rows = w.configs.map((c) => {
@@ -602,7 +608,11 @@ async function measure(w: Workload): Promise<string> {
 async function main(): Promise<void> {
   const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
   const tables: string[] = [];
-  for (const w of WORKLOADS.filter((w) => only.length === 0 || only.includes(w.name))) tables.push(await measure(w));
+  // BENCH_CONFIGS="tally,tally + udp-peers": only those configurations (and none, which every row is paired with).
+  const configs = process.env.BENCH_CONFIGS?.split(',').map((c) => c.trim());
+  for (const w of WORKLOADS.filter((w) => only.length === 0 || only.includes(w.name))) {
+    tables.push(await measure(configs ? { ...w, configs: w.configs.filter((c) => c.name === 'none' || configs.includes(c.name)) } : w));
+  }
   fs.rmSync(SHM_FILE, { force: true });
   const kernel = execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim();
   const text = [
