@@ -27,6 +27,9 @@ BPF_OBJS   += build/bpf/policy-compat.bpf.o
 # the compat flavour, which loads on every kernel (a USDT probe's trap costs
 # far more than what compat's reads add).
 BPF_OBJS   += build/bpf/policy-usdt.bpf.o
+# And the default build without the bpf_rdonly_cast kfunc, for kernels with
+# bpf_loop() but without it (5.17 to 6.1): see bpf/policy.bpf.c.
+BPF_OBJS   += build/bpf/policy-nokfunc.bpf.o
 BPF_HDRS   := $(wildcard bpf/*.h)
 
 # BPF objects used only by tests (test/bpf/*.bpf.c).
@@ -97,6 +100,13 @@ build/bpf/policy-compat.bpf.o: bpf/policy.bpf.c $(BPF_HDRS) $(VMLINUX_H) $(LIBBP
 	@echo "[build] $@"
 	@mkdir -p $(dir $@)
 	@$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -DTALLY_COMPAT -Wall -Werror \
+	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf $(BPF_SYS_INC) -c $< -o $@
+	@$(STRIP_BPF)
+
+build/bpf/policy-nokfunc.bpf.o: bpf/policy.bpf.c $(BPF_HDRS) $(VMLINUX_H) $(LIBBPF_A)
+	@echo "[build] $@"
+	@mkdir -p $(dir $@)
+	@$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -DTALLY_NO_KFUNC -Wall -Werror \
 	  -I$(dir $(VMLINUX_H)) -I$(LIBBPF_INC) -Ibpf $(BPF_SYS_INC) -c $< -o $@
 	@$(STRIP_BPF)
 

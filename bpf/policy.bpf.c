@@ -46,8 +46,19 @@ char LICENSE[] SEC("license") = "GPL";
  * what hangs off it is plain loads instead of bpf_probe_read_kernel() calls.
  * User space sets have_rdonly_cast when the startup probe found both uses
  * work; elsewhere the dead branches go before the verifier would refuse them.
+ *
+ * Only the default build declares it. Where the kernel lacks it (before 6.2),
+ * libbpf 1.1.2 looks for a weak kfunc in every module's BTF too, and listing
+ * those needs CAP_SYS_ADMIN: without it the whole object failed to load (6.1
+ * with the chart's capabilities). So the compat build, for kernels that never
+ * have it, and the no-kfunc build (-DTALLY_NO_KFUNC), which user space loads
+ * where the probe found it missing, name no kfunc at all.
  */
+#if defined(TALLY_COMPAT) || defined(TALLY_NO_KFUNC)
+#define bpf_rdonly_cast(obj, btf_id) ((void *)0)
+#else
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+#endif
 const volatile bool have_rdonly_cast = false;
 
 /*

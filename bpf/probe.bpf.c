@@ -56,27 +56,6 @@ int probe_cgroup_skb(struct __sk_buff *skb)
 }
 
 /*
- * Kernel functions, probed the same way: weak, so on a kernel without one
- * libbpf leaves the call unresolved and only this program fails to load.
- */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
-
-/*
- * Both ways the engine casts: to a kernel struct (6.2+), and to void, untyped
- * memory read at a variable offset (later kernels). A kernel with only the
- * first gets the helper reads for both.
- */
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(probe_kfunc_bpf_rdonly_cast, struct task_struct *task)
-{
-	__u32 i = bpf_get_prandom_u32() & 7;
-	struct file **fds = bpf_rdonly_cast(task->files->fdt->fd, 0);
-	struct file *f = bpf_rdonly_cast(fds[i], bpf_core_type_id_kernel(struct file));
-
-	return f->f_inode ? 0 : 1;
-}
-
-/*
  * Helpers the default policy build uses (bpf/compat.bpf.h): where either is
  * missing, hooks load the compat build instead. bpf_loop()'s probe passes a
  * callback, so a kernel that cannot count callback subprograms refuses it

@@ -101,7 +101,7 @@ describe('the Dockerfile and npm run image', () => {
       for (const p of BUILTIN_POLICIES) assert.ok(files.has(`policies/${p}.yaml`), `built-in policy ${p}`);
       // Every BPF object make's runtime target produces.
       const objects = fs.readdirSync(path.join(PROJECT_ROOT, 'bpf')).filter((f) => f.endsWith('.bpf.c')).map((f) => f.replace(/\.c$/, '.o'));
-      const flavours = ['policy-compat.bpf.o', 'policy-usdt.bpf.o']; // bpf/policy.bpf.c built again (Makefile)
+      const flavours = ['policy-compat.bpf.o', 'policy-usdt.bpf.o', 'policy-nokfunc.bpf.o']; // bpf/policy.bpf.c built again (Makefile)
       for (const o of [...objects, ...flavours]) assert.ok(files.has(`build/bpf/${o}`), `build/bpf/${o}`);
       assert.deepEqual([...files].filter((f) => /^build\/bpf\/.*\.o$/.test(f)).sort(), [...objects, ...flavours].map((o) => `build/bpf/${o}`).sort());
       // Production dependencies only, as the lock file marks them: every

@@ -60,7 +60,9 @@ export function probeKernel(kernelBtfPath?: string): KernelFeatures {
       continue;
     }
     const program = `probe_${programPrefix(kind)}${kind}`;
-    const obj = new (native().BpfObject)(bpfObjectPath('probe'), kernelBtfPath ? { kernelBtfPath } : undefined);
+    // Kfuncs apart: an object naming one the kernel lacks can fail whole (bpf/probe-kfunc.bpf.c).
+    const object = programPrefix(kind) === 'kfunc_' ? 'probe-kfunc' : 'probe';
+    const obj = new (native().BpfObject)(bpfObjectPath(object), kernelBtfPath ? { kernelBtfPath } : undefined);
     try {
       for (const p of obj.programs()) obj.setAutoload(p.name, p.name === program);
       obj.load();
@@ -85,11 +87,15 @@ export function probeKernel(kernelBtfPath?: string): KernelFeatures {
 }
 
 /**
- * The policy object this kernel loads: the default build, or the compat
- * build (bpf/compat.bpf.h) where a helper the default calls is missing.
+ * The policy object this kernel loads: the default build; the compat build
+ * (bpf/compat.bpf.h) where a helper the default calls is missing; or the
+ * default build without kfuncs where bpf_rdonly_cast is missing, since an
+ * object that names a kfunc the kernel lacks fails whole without
+ * CAP_SYS_ADMIN (bpf/policy.bpf.c).
  */
-export function policyObjectName(f: KernelFeatures): 'policy' | 'policy-compat' {
-  return PROBED_HELPERS.every((h) => f.get(h)?.ok !== false) ? 'policy' : 'policy-compat';
+export function policyObjectName(f: KernelFeatures): 'policy' | 'policy-compat' | 'policy-nokfunc' {
+  if (!PROBED_HELPERS.every((h) => f.get(h)?.ok !== false)) return 'policy-compat';
+  return f.get('bpf_rdonly_cast')?.ok === false ? 'policy-nokfunc' : 'policy';
 }
 
 export function describeFeatures(f: KernelFeatures): string {
