@@ -330,11 +330,7 @@ enum prog_kind {
 	PROG_BTF,    /* tp_btf: the same array, but the verifier knows each argument's type */
 	PROG_SYS_EXIT, /* syscalls/sys_exit_X alone: a syscall's args come from the task's saved registers */
 	PROG_RECORD, /* tracepoint: ctx is the event record */
-	PROG_SKB_EGRESS,  /* cgroup_skb: ctx is the packet, no task is at hand (packets.bpf.h) */
-	PROG_SKB_INGRESS,
 };
-
-#define IS_SKB(kind) ((kind) == PROG_SKB_EGRESS || (kind) == PROG_SKB_INGRESS)
 
 /*
  * 1 if the exiting task ended its thread group: the group's live count is 0
@@ -1076,14 +1072,7 @@ static __always_inline bool selected(struct tally_pol_event *ev, bool ns_known, 
 	return waiting != 0;
 }
 
-/*
- * selected() and label_value() as subprograms, for packet hooks: inlined
- * into the cgroup_skb programs with the rest, their spills took the compat
- * build's frame to 496 bytes, and 5.10 counts a frame and the subprogram it
- * calls together against 512 ("combined stack size of 2 calls is 544").
- * Apart (and with the label-set cache looked up where it is used, in
- * on_event), the egress program's frame is 64 bytes.
- */
+/* selected() and label_value() as subprograms, for packet hooks: see on_packet(). */
 static __noinline bool packet_selected(struct tally_pol_event *ev, bool ns_known, __u64 namespace_id)
 {
 	return selected(ev, ns_known, namespace_id);
@@ -1152,7 +1141,7 @@ static __noinline __u64 packet_label_value(struct tally_pol_event *ev, const vol
 	return label_value(ev, l);
 }
 
-static __always_inline void compute_labels(struct tally_pol_event *ev, bool packet)
+static __always_inline void compute_labels(struct tally_pol_event *ev)
 {
 	#pragma unroll
 	for (__u32 m = 0; m < TALLY_POL_METRICS; m++) {
@@ -1162,7 +1151,23 @@ static __always_inline void compute_labels(struct tally_pol_event *ev, bool pack
 		for (__u32 j = 0; j < TALLY_POL_LABELS; j++) {
 			if (j >= pol.metrics[m].nlabels)
 				break;
-			ev->p.labels[m][j] = packet ? packet_label_value(ev, &pol.metrics[m].labels[j]) : label_value(ev, &pol.metrics[m].labels[j]);
+			ev->p.labels[m][j] = label_value(ev, &pol.metrics[m].labels[j]);
+		}
+	}
+}
+
+/* compute_labels() for a packet hook, each label in a subprogram (see on_packet()). */
+static __always_inline void compute_packet_labels(struct tally_pol_event *ev)
+{
+	#pragma unroll
+	for (__u32 m = 0; m < TALLY_POL_METRICS; m++) {
+		if (m >= pol.nmetrics)
+			break;
+		#pragma unroll
+		for (__u32 j = 0; j < TALLY_POL_LABELS; j++) {
+			if (j >= pol.metrics[m].nlabels)
+				break;
+			ev->p.labels[m][j] = packet_label_value(ev, &pol.metrics[m].labels[j]);
 		}
 	}
 }
@@ -1289,18 +1294,12 @@ static __always_inline bool args_need_task(void)
 static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, bool preemptible)
 {
 	struct tally_pol_event *ev = tally_cpu_entry(&tally_pol_scratch);
-	/*
-	 * A packet hook looks the cache up where it uses it: held across the
-	 * calls below, the pointer was spilled at the far end of the compat
-	 * build's frame (488 bytes deep), and 5.10 counts that frame with the
-	 * subprogram it calls against 512 bytes (see packet_selected()).
-	 */
-	struct tally_label_set_cache *c = IS_SKB(kind) ? NULL : tally_cpu_entry(&tally_label_set_cache);
+	struct tally_label_set_cache *c = tally_cpu_entry(&tally_label_set_cache);
 
 	if (!ev)
 		return 0;
 	/* The binary labels the event only if keyed by binary and the task owns it. */
-	bool labels_binary = !IS_SKB(kind) && key_by_binary && (pol.owner_arg == TALLY_POL_NONE || pol.task_context);
+	bool labels_binary = key_by_binary && (pol.owner_arg == TALLY_POL_NONE || pol.task_context);
 
 	/*
 	 * The current task, unless nothing reads it before the owner is known:
@@ -1308,7 +1307,7 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, b
 	 * it only if the socket has no cgroup, and the helper call returns
 	 * through the return thunk on a cold hook.
 	 */
-	bool early_task = !IS_SKB(kind) && !(kind == PROG_BTF && pol.owner_arg != TALLY_POL_NONE && !labels_binary && !pol.match_binaries && !args_need_task());
+	bool early_task = !(kind == PROG_BTF && pol.owner_arg != TALLY_POL_NONE && !labels_binary && !pol.match_binaries && !args_need_task());
 	struct task_struct *task = early_task ? tally_current_task() : NULL;
 
 	/*
@@ -1320,35 +1319,26 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, b
 	bool by_cgroup = key_by_cgroup || pol.match_namespaces;
 	struct tally_cgroup_mapping ns = {}; /* match_namespaces: what user space resolved the owner to, if it has */
 
-	if (IS_SKB(kind)) {
-		/* A packet: its socket's cgroup owns it, and the task on the CPU is nobody's (softirq, often). */
-		ev->p.owner = bpf_skb_cgroup_id(ctx);
-		ev->p.binary = 0;
-		ev->p.val[0] = 0;
-		ev->p.val[1] = tally_decode_packet(ctx, &ev->net[0], kind == PROG_SKB_INGRESS);
-	} else {
-		ev->p.owner = by_cgroup && pol.owner_arg == TALLY_POL_NONE ? tally_task_cgroup_id(task) : 0;
-		ev->p.binary = labels_binary || pol.match_binaries ? tally_binary_of(task, c) : 0;
-		decode_args(ctx, task, ev, kind);
-	}
+	ev->p.owner = by_cgroup && pol.owner_arg == TALLY_POL_NONE ? tally_task_cgroup_id(task) : 0;
+	ev->p.binary = labels_binary || pol.match_binaries ? tally_binary_of(task, c) : 0;
+	decode_args(ctx, task, ev, kind);
 	/* No socket to own the event (or none with a cgroup): the current task does. */
-	if (!IS_SKB(kind) && by_cgroup && !ev->p.owner)
+	if (by_cgroup && !ev->p.owner)
 		ev->p.owner = tally_task_cgroup_id(early_task ? task : tally_current_task());
 	if (pol.match_namespaces)
-		ns = tally_mapping_of(c ? c : tally_cpu_entry(&tally_label_set_cache), ev->p.owner);
+		ns = tally_mapping_of(c, ev->p.owner);
 	ev->p.ns_pending = 0; /* selected() returns early without writing it */
-	if (IS_SKB(kind) ? !packet_selected(ev, ns.label_set != 0, ns.namespace_id) : !selected(ev, ns.label_set != 0, ns.namespace_id))
+	if (!selected(ev, ns.label_set != 0, ns.namespace_id))
 		return 0;
 	/* An event owned by a socket may fire in softirq or a timer: the task on the CPU is not its binary. */
 	if (!labels_binary)
 		ev->p.binary = 0;
-	compute_labels(ev, IS_SKB(kind));
-	/* A packet too: count() inlined beside the rest passes the compat build's 512-byte stack. */
-	if (kind == PROG_SYS_EXIT || IS_SKB(kind)) {
-		count_at_exit(c ? c : tally_cpu_entry(&tally_label_set_cache), &ev->p, ret);
+	compute_labels(ev);
+	if (kind == PROG_SYS_EXIT) {
+		count_at_exit(c, &ev->p, ret);
 		return 0;
 	}
-	if (!IS_SKB(kind) && pol.has_return) {
+	if (pol.has_return) {
 		__u64 task = bpf_get_current_pid_tgid();
 
 		ev->p.start_ns = bpf_ktime_get_ns();
@@ -1356,6 +1346,36 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, b
 		return 0;
 	}
 	count(c, &ev->p, 0, 0, preemptible);
+	return 0;
+}
+
+/*
+ * A packet of a packet hook (cgroup_skb), apart from on_event() so that the
+ * other programs' code stays as it was: its socket's cgroup owns it, and no
+ * task is at hand (ingress runs in softirq). The label-set cache is looked
+ * up where it is used and selectors and labels run in subprograms, which
+ * keeps this frame at 64 bytes: 5.10 counts a frame and the subprogram it
+ * calls together against 512 bytes, and inlined with everything else the
+ * compat build's frame was 488-496 ("combined stack size of 2 calls is 544").
+ */
+static __always_inline int on_packet(struct __sk_buff *skb, bool ingress)
+{
+	struct tally_pol_event *ev = tally_cpu_entry(&tally_pol_scratch);
+	struct tally_cgroup_mapping ns = {};
+
+	if (!ev)
+		return 0;
+	ev->p.owner = bpf_skb_cgroup_id(skb);
+	ev->p.binary = 0;
+	ev->p.val[0] = 0;
+	ev->p.val[1] = tally_decode_packet(skb, &ev->net[0], ingress);
+	if (pol.match_namespaces)
+		ns = tally_mapping_of(tally_cpu_entry(&tally_label_set_cache), ev->p.owner);
+	ev->p.ns_pending = 0;
+	if (!packet_selected(ev, ns.label_set != 0, ns.namespace_id))
+		return 0;
+	compute_packet_labels(ev);
+	count_at_exit(tally_cpu_entry(&tally_label_set_cache), &ev->p, 0);
 	return 0;
 }
 
@@ -1540,13 +1560,13 @@ int pol_sys_exit(__u64 *ctx)
 SEC("cgroup_skb/egress")
 int pol_skb_egress(struct __sk_buff *skb)
 {
-	on_entry(skb, PROG_SKB_EGRESS, false);
+	on_packet(skb, false);
 	return 1;
 }
 
 SEC("cgroup_skb/ingress")
 int pol_skb_ingress(struct __sk_buff *skb)
 {
-	on_entry(skb, PROG_SKB_INGRESS, false);
+	on_packet(skb, true);
 	return 1;
 }

@@ -159,7 +159,7 @@ describe('the peer label in a policy', () => {
     ['{name: peer_class, arg: 0, field: daddr, peer: zone}', 'sock', /expected one of class, namespace, service, found "zone"|expected class, namespace or service, found "zone"/],
     ['{name: a, arg: 0, field: daddr, peer: class}, {name: b, arg: 0, field: daddr, peer: class}', 'sock', /expected each part of a peer once per arg, found class again; "a" is the peer's class already/],
     ['{name: a, arg: 0, field: daddr, peer: class}, {name: b, arg: 1, maxValues: 4}, {name: c, arg: 1, maxValues: 4}', 'sock', /expected at most 2 label values per metric \(peer labels of one arg count once\)/],
-    ['{name: peer_class, arg: 1, peer: class}', 'sock', /peer on a sock, skb or socket arg/],
+    ['{name: peer_class, arg: 1, peer: class}', 'sock', /peer on a sock, skb, socket or packet arg/],
   ];
   for (const [label, argType, message] of cases) {
     it(`refuses ${label}`, () => {

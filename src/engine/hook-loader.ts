@@ -45,15 +45,17 @@ export async function loadPolicyHook(hook: Hook, ctx: CompileContext, opts: Hook
   }
   const probed = plan.unavailable.map((u): AttachAttempt => ({ ...refusal('EOPNOTSUPP', u.reason), attachType: attachTypeOf(u.attach.split(/[+ ]/)[0]), program: 'probe' }));
   if (plan.candidates.length === 0) return { result: { hook: hook.name, refused: probed } };
+  // A USDT hook's program lives in an object of its own (Makefile: policy-usdt.bpf.o).
+  const object = hook.kind === 'uprobe' && hook.usdt ? 'policy-usdt' : policyObjectName(ctx.features);
   try {
     const loaded = await loadObjectAsync({
-      // A USDT hook's program lives in an object of its own (Makefile: policy-usdt.bpf.o).
-      objectPath: bpfObjectPath(hook.kind === 'uprobe' && hook.usdt ? 'policy-usdt' : policyObjectName(ctx.features)),
+      objectPath: bpfObjectPath(object),
       hooks: [{ hook: hook.name, candidates: plan.candidates.map((c) => ({ programs: c.programs, constants: { pol: c.config } })) }],
       constants: {
         key_by_binary: Buffer.from([opts.filter.keyByBinary ? 1 : 0]),
         key_by_cgroup: Buffer.from([opts.filter.keyByCgroup ? 1 : 0]),
-        have_rdonly_cast: Buffer.from([ctx.features.get('bpf_rdonly_cast')?.ok ? 1 : 0]),
+        // Only the default build names the kfunc (bpf/policy.bpf.c); the others must not take that path.
+        have_rdonly_cast: Buffer.from([object === 'policy' && ctx.features.get('bpf_rdonly_cast')?.ok ? 1 : 0]),
         tally_owner_epoch: u64(opts.ownerEpoch ?? 0),
       },
       maxEntries: {
