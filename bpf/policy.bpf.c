@@ -1354,7 +1354,7 @@ static __always_inline int on_event(void *ctx, enum prog_kind kind, __s64 ret, b
  * other programs' code stays as it was: its socket's cgroup owns it, and no
  * task is at hand (ingress runs in softirq). The label-set cache is looked
  * up where it is used and selectors and labels run in subprograms, which
- * keeps this frame at 64 bytes: 5.10 counts a frame and the subprogram it
+ * keeps this frame at 8 bytes: 5.10 counts a frame and the subprogram it
  * calls together against 512 bytes, and inlined with everything else the
  * compat build's frame was 488-496 ("combined stack size of 2 calls is 544").
  */
