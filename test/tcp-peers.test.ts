@@ -8,13 +8,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as os from 'node:os';
-import { execFileSync } from 'node:child_process';
 import { AgentProcess } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { NetnsPair } from './helpers/netns';
 import { parsePromText, select, Series, sum } from './helpers/prom-text';
-import { byClass, PeerStream, Place, sendTo } from './helpers/peer-traffic';
+import { addPeerNetworks, byClass, nodeAddress, PeerStream, Place, sendTo } from './helpers/peer-traffic';
 import { parseFlags } from '../src/cli/args';
 import { Agent } from '../src/agent/agent';
 import { Logger } from '../src/util/log';
@@ -27,30 +25,6 @@ const SENT = 'tally_tcp_sent_bytes_total';
 const RECEIVED = 'tally_tcp_received_bytes_total';
 
 const CIDRS = 'vpc=10.0.0.0/8,partner=203.0.113.0/24,vpc=fd00::/8,partner=2001:db8::/32';
-
-/** Extra networks on the veth pair, .1 / ::1 in a and .2 / ::2 in b: one per class, both families. */
-function addNetworks(pair: NetnsPair, tag: string): { v6vpc: string; v6partner: string; v6unknown: string } {
-  const nets = [
-    ['203.0.113', 24], ['198.51.100', 24], // partner, unknown
-  ] as const;
-  for (const [net, len] of nets) {
-    execFileSync('ip', ['-n', pair.a, 'addr', 'add', `${net}.1/${len}`, 'dev', pair.devA]);
-    execFileSync('ip', ['-n', pair.b, 'addr', 'add', `${net}.2/${len}`, 'dev', pair.devB]);
-  }
-  const v6 = { v6vpc: `fd00:${tag}::`, v6partner: `2001:db8:${tag}::`, v6unknown: `3fff:${tag}::` };
-  for (const prefix of Object.values(v6)) {
-    // nodad: usable at once, without duplicate address detection's wait.
-    execFileSync('ip', ['-n', pair.a, 'addr', 'add', `${prefix}1/64`, 'dev', pair.devA, 'nodad']);
-    execFileSync('ip', ['-n', pair.b, 'addr', 'add', `${prefix}2/64`, 'dev', pair.devB, 'nodad']);
-  }
-  return v6;
-}
-
-/** A non-loopback IPv4 address of this host (the agent's network namespace): peer class node. */
-function nodeAddress(): string | undefined {
-  return Object.values(os.networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address;
-}
-
 
 describe('tcp-peers: exact bytes per peer class, IPv4 and IPv6', () => {
   let agent: AgentProcess | undefined;
@@ -70,8 +44,7 @@ describe('tcp-peers: exact bytes per peer class, IPv4 and IPv6', () => {
 
   it('counts each class exactly, on both sides, and the sums equal tcp-bytes', async () => {
     const p = pair!;
-    const tag = p.addrA.split('.').slice(1, 3).map(Number).map((n) => n.toString(16)).join('');
-    const v6 = addNetworks(p, tag);
+    const v6 = addPeerNetworks(p);
     const sender: Place = { cg: cg.sender, ns: p.a };
     const remote: Place = { cg: cg.receiver, ns: p.b };
     const local: Place = { cg: cg.receiver, ns: p.a };

@@ -20,23 +20,13 @@ import { TestCgroup } from './helpers/cgroup';
 import { NetnsPair } from './helpers/netns';
 import { EndpointSliceSpec, FakeKubeApi } from './helpers/fake-kube-api';
 import { select, Series, sum } from './helpers/prom-text';
-import { Place } from './helpers/peer-traffic';
+import { byPeer, Place } from './helpers/peer-traffic';
 import { datagrams, UdpMode } from './helpers/udp-traffic';
 import { nodeAddresses } from '../src/peers/peer-map';
 
 const NODE = 'udp-peers-node';
 const PEER_SENT = 'tally_udp_peer_sent_bytes_total';
 const PEER_RECEIVED = 'tally_udp_peer_received_bytes_total';
-
-/** Each peer's bytes for one workload, keyed class/namespace/service. */
-function byPeer(series: Series[], metric: string, workload: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const s of select(series, metric, { workload })) {
-    const key = `${s.labels.peer_class}/${s.labels.peer_namespace ?? ''}/${s.labels.peer_service ?? ''}`;
-    out[key] = (out[key] ?? 0) + s.value;
-  }
-  return out;
-}
 
 const one = (series: Series[], name: string): number => select(series, name)[0]?.value ?? NaN;
 

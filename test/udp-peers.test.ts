@@ -9,13 +9,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as os from 'node:os';
-import { execFileSync } from 'node:child_process';
 import { AgentProcess } from './helpers/agent-process';
 import { TestCgroup } from './helpers/cgroup';
 import { NetnsPair } from './helpers/netns';
 import { select, sum } from './helpers/prom-text';
-import { byClass, Place } from './helpers/peer-traffic';
+import { addPeerNetworks, byClass, nodeAddress, Place } from './helpers/peer-traffic';
 import { datagrams, UdpMode } from './helpers/udp-traffic';
 import { nodeAddresses } from '../src/peers/peer-map';
 
@@ -23,24 +21,6 @@ const PEER_SENT = 'tally_udp_peer_sent_bytes_total';
 const PEER_RECEIVED = 'tally_udp_peer_received_bytes_total';
 
 const CIDRS = 'vpc=10.0.0.0/8,partner=203.0.113.0/24,vpc=fd00::/8,partner=2001:db8::/32';
-
-/** Extra networks on the veth pair, .1 / ::1 in a and .2 / ::2 in b: one per class, both families. */
-function addNetworks(pair: NetnsPair, tag: string): { v6vpc: string; v6partner: string; v6unknown: string } {
-  for (const net of ['203.0.113', '198.51.100']) {
-    execFileSync('ip', ['-n', pair.a, 'addr', 'add', `${net}.1/24`, 'dev', pair.devA]);
-    execFileSync('ip', ['-n', pair.b, 'addr', 'add', `${net}.2/24`, 'dev', pair.devB]);
-  }
-  const v6 = { v6vpc: `fd00:${tag}::`, v6partner: `2001:db8:${tag}::`, v6unknown: `3fff:${tag}::` };
-  for (const prefix of Object.values(v6)) {
-    execFileSync('ip', ['-n', pair.a, 'addr', 'add', `${prefix}1/64`, 'dev', pair.devA, 'nodad']);
-    execFileSync('ip', ['-n', pair.b, 'addr', 'add', `${prefix}2/64`, 'dev', pair.devB, 'nodad']);
-  }
-  return v6;
-}
-
-function nodeAddress(): string | undefined {
-  return Object.values(os.networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address;
-}
 
 describe('udp-peers: exact payload bytes per peer class, IPv4 and IPv6, connected and not', () => {
   let agent: AgentProcess | undefined;
@@ -60,8 +40,7 @@ describe('udp-peers: exact payload bytes per peer class, IPv4 and IPv6, connecte
 
   it('counts each class exactly, on both sides, whole datagrams however fragmented', async () => {
     const p = pair!;
-    const tag = p.addrA.split('.').slice(1, 3).map(Number).map((n) => n.toString(16)).join('');
-    const v6 = addNetworks(p, tag);
+    const v6 = addPeerNetworks(p);
     const sender: Place = { cg: cg.sender, ns: p.a };
     const remote: Place = { cg: cg.receiver, ns: p.b };
     const local: Place = { cg: cg.receiver, ns: p.a };

@@ -6,8 +6,9 @@
  * fired by then: it fires inside the send call). Each side reports what it
  * moved itself: the ground truth the agent's numbers are checked against.
  */
+import * as os from 'node:os';
 import * as readline from 'node:readline';
-import { ChildProcess } from 'node:child_process';
+import { ChildProcess, execFileSync } from 'node:child_process';
 import { TestCgroup } from './cgroup';
 import { NetnsPair } from './netns';
 import { waitExit } from './agent-process';
@@ -123,4 +124,40 @@ export function byClass(series: Series[], metric: string, workload: string): Rec
   const out: Record<string, number> = {};
   for (const s of select(series, metric, { workload })) out[s.labels.peer_class] = (out[s.labels.peer_class] ?? 0) + s.value;
   return out;
+}
+
+/** Each peer's bytes of one workload's series of a metric by peer, keyed class/namespace/service. */
+export function byPeer(series: Series[], metric: string, workload: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of select(series, metric, { workload })) {
+    const key = `${s.labels.peer_class}/${s.labels.peer_namespace ?? ''}/${s.labels.peer_service ?? ''}`;
+    out[key] = (out[key] ?? 0) + s.value;
+  }
+  return out;
+}
+
+/**
+ * Extra networks on the pair's veth, .1 / ::1 in a and .2 / ::2 in b, for
+ * tests of peer classes: 203.0.113.0/24 and 198.51.100.0/24, and three IPv6
+ * /64s whose prefixes carry a tag of the pair's own, so pairs side by side
+ * never share one.
+ */
+export function addPeerNetworks(pair: NetnsPair): { v6vpc: string; v6partner: string; v6unknown: string } {
+  const tag = pair.addrA.split('.').slice(1, 3).map(Number).map((n) => n.toString(16)).join('');
+  for (const net of ['203.0.113', '198.51.100']) {
+    execFileSync('ip', ['-n', pair.a, 'addr', 'add', `${net}.1/24`, 'dev', pair.devA]);
+    execFileSync('ip', ['-n', pair.b, 'addr', 'add', `${net}.2/24`, 'dev', pair.devB]);
+  }
+  const v6 = { v6vpc: `fd00:${tag}::`, v6partner: `2001:db8:${tag}::`, v6unknown: `3fff:${tag}::` };
+  for (const prefix of Object.values(v6)) {
+    // nodad: usable at once, without duplicate address detection's wait.
+    execFileSync('ip', ['-n', pair.a, 'addr', 'add', `${prefix}1/64`, 'dev', pair.devA, 'nodad']);
+    execFileSync('ip', ['-n', pair.b, 'addr', 'add', `${prefix}2/64`, 'dev', pair.devB, 'nodad']);
+  }
+  return v6;
+}
+
+/** A non-loopback IPv4 address of this host (the agent's network namespace): peer class node. */
+export function nodeAddress(): string | undefined {
+  return Object.values(os.networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address;
 }
